@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * Runs at `npm install` in a clone of mllm-labs:
+ *  1. builds the library (tsc) when TypeScript is installed (a clone's dev dependencies);
+ *  2. links node_modules/mllm-labs to the project, so notebooks import the library by package name;
+ *  3. registers the project-local kernelspec "Multimodal Labs (TypeScript)" under .jupyter/.
+ * Each step says what it did in one line; a failing step explains itself and fails the install.
+ */
+"use strict";
+const { spawnSync } = require("child_process");
+const fs = require("fs");
+const path = require("path");
+
+const root = path.resolve(__dirname, "..");
+
+function step(name, fn) {
+  try {
+    const note = fn();
+    console.log(`mllm-labs: ${name}${note ? `: ${note}` : ""}`);
+  } catch (error) {
+    console.error(`mllm-labs: ${name} failed: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+step("build", () => {
+  let tsc;
+  try {
+    tsc = require.resolve("typescript/bin/tsc", { paths: [root] });
+  } catch {
+    if (fs.existsSync(path.join(root, "dist", "src", "index.js"))) return "TypeScript not installed; using the existing dist/";
+    throw new Error("TypeScript is not installed and dist/ is missing: run `npm install` with dev dependencies");
+  }
+  const result = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.json")], { cwd: root, stdio: "inherit" });
+  if (result.status !== 0) throw new Error(`tsc exited with ${result.status}`);
+  return "dist/ is up to date";
+});
+
+step("link", () => {
+  const link = path.join(root, "node_modules", "mllm-labs");
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  let existing;
+  try {
+    existing = fs.lstatSync(link);
+  } catch {}
+  if (existing && existing.isSymbolicLink() && path.resolve(path.dirname(link), fs.readlinkSync(link)) === root) return "node_modules/mllm-labs → .";
+  if (existing && !existing.isSymbolicLink()) throw new Error(`${link} exists and is not a link; remove it and install again`);
+  if (existing) fs.unlinkSync(link);
+  fs.symlinkSync("..", link, "dir");
+  return "node_modules/mllm-labs → .";
+});
+
+step("kernelspec", () => {
+  const { writeKernelspec } = require(path.join(root, "dist", "src", "kernel", "kernelspec.js"));
+  return path.relative(root, writeKernelspec(root));
+});

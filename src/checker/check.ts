@@ -1,0 +1,171 @@
+/**
+ * `mllm-labs check <executed.ipynb> <reference.ipynb>`: compares an executed
+ * notebook with its reference cell by cell, as nbval does, and reports every
+ * difference.
+ *
+ * Per output type: stream and text outputs after {@link sanitize}, with the
+ * numbers inside compared within a tolerance; images (PNG, JPEG, GIF, WebP)
+ * by perceptual distance; JSON outputs (application/json, *+json such as
+ * Plotly's) structurally; SVG and HTML as sanitized text; errors by name and
+ * message.
+ *
+ * Cell tags (in the reference notebook, or the executed one):
+ * - `check-ignore-output` (or nbval's `nbval-ignore-output`): outputs not compared;
+ * - `check-ignore-stderr`: stderr streams not compared;
+ * - `check-rtol=X`, `check-atol=X`: looser or tighter number tolerance;
+ * - `check-image-threshold=X`: perceptual distance allowed for images;
+ * - `skip-execution`: the cell is not compared.
+ */
+import { sanitize } from "./sanitize";
+import { compareImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
+import { cellTags, joinSource, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
+
+/** One difference in a notebook, located. */
+export interface NotebookDifference {
+  /** 1-based index among code cells. */
+  cell: number;
+  /** First line of the cell's source, to recognise it. */
+  cellHead: string;
+  /** Which output, e.g. "output 2 (stream stdout)". */
+  output: string;
+  difference: Difference;
+}
+
+/** Options for {@link checkNotebooks}. */
+export interface CheckArgs {
+  tolerance?: Tolerance;
+  imageThreshold?: number;
+}
+
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+/** Mime types that a front end adds and that are not the content (widgets' state, plain fallbacks when richer ones exist). */
+const SKIPPED_TYPES = new Set(["application/vnd.jupyter.widget-view+json"]);
+
+function tagValue(tags: string[], name: string): number | undefined {
+  const tag = tags.find((t) => t.startsWith(`${name}=`));
+  if (!tag) return undefined;
+  const value = Number(tag.slice(name.length + 1));
+  if (!Number.isFinite(value) || value < 0) throw new Error(`cell tag "${tag}" needs a non-negative number`);
+  return value;
+}
+
+function text(value: unknown): string {
+  return Array.isArray(value) ? value.join("") : typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** Streams of one name merged, consecutive; stderr dropped when ignored. */
+function normalizeOutputs(outputs: Output[], ignoreStderr: boolean): Output[] {
+  const merged: Output[] = [];
+  for (const output of outputs) {
+    if (output.output_type === "stream") {
+      if (ignoreStderr && output.name === "stderr") continue;
+      const last = merged[merged.length - 1];
+      if (last && last.output_type === "stream" && last.name === output.name) {
+        merged[merged.length - 1] = { ...last, text: text(last.text) + text(output.text) };
+        continue;
+      }
+      merged.push({ ...output, text: text(output.text) });
+      continue;
+    }
+    merged.push(output);
+  }
+  // A stream that is empty once sanitized (only a tfjs banner) is no output.
+  return merged.filter((o) => o.output_type !== "stream" || sanitize(text(o.text)).trim() !== "");
+}
+
+function describe(output: Output): string {
+  return output.output_type === "stream" ? `stream ${output.name}` : output.output_type;
+}
+
+async function compareOutput(got: Output, want: Output, tolerance: Tolerance, imageThreshold: number): Promise<Difference[]> {
+  if (got.output_type !== want.output_type) {
+    return [{ where: "type", message: `got ${describe(got)}, want ${describe(want)}` }];
+  }
+  if (got.output_type === "stream" && want.output_type === "stream") {
+    if (got.name !== want.name) return [{ where: "stream", message: `got ${got.name}, want ${want.name}` }];
+    return compareText(sanitize(text(got.text)), sanitize(text(want.text)), tolerance);
+  }
+  if (got.output_type === "error" && want.output_type === "error") {
+    if (got.ename !== want.ename) return [{ where: "ename", message: `got ${got.ename}, want ${want.ename}` }];
+    return compareText(sanitize(got.evalue), sanitize(want.evalue), tolerance).map((d) => ({ ...d, where: `evalue ${d.where}` }));
+  }
+  if ("data" in got && "data" in want) {
+    const differences: Difference[] = [];
+    const gotTypes = Object.keys(got.data).filter((t) => !SKIPPED_TYPES.has(t)).sort();
+    const wantTypes = Object.keys(want.data).filter((t) => !SKIPPED_TYPES.has(t)).sort();
+    if (gotTypes.join() !== wantTypes.join()) {
+      differences.push({ where: "mime types", message: `got [${gotTypes.join(", ")}], want [${wantTypes.join(", ")}]` });
+    }
+    for (const mime of wantTypes.filter((t) => gotTypes.includes(t))) {
+      const a = got.data[mime];
+      const b = want.data[mime];
+      let found: Difference[];
+      if (IMAGE_TYPES.includes(mime)) found = await compareImages(text(a).replace(/\s/g, ""), text(b).replace(/\s/g, ""), { threshold: imageThreshold });
+      else if (mime === "application/json" || mime.endsWith("+json")) found = compareJson(a, b, tolerance);
+      else found = compareText(sanitize(text(a)), sanitize(text(b)), tolerance);
+      differences.push(...found.map((d) => ({ ...d, where: `${mime} ${d.where}` })));
+    }
+    return differences;
+  }
+  return [];
+}
+
+function codeCells(notebook: Notebook): CodeCell[] {
+  return notebook.cells.filter((cell): cell is CodeCell => cell.cell_type === "code");
+}
+
+/** Compares two notebooks already read. */
+export async function compareNotebooks(executed: Notebook, reference: Notebook, args: CheckArgs = {}): Promise<NotebookDifference[]> {
+  const got = codeCells(executed);
+  const want = codeCells(reference);
+  const differences: NotebookDifference[] = [];
+  if (got.length !== want.length) {
+    differences.push({ cell: 0, cellHead: "", output: "notebook", difference: { where: "code cells", message: `got ${got.length} code cells, want ${want.length}` } });
+  }
+  for (let i = 0; i < Math.min(got.length, want.length); i++) {
+    const tags = [...new Set([...cellTags(want[i]), ...cellTags(got[i])])];
+    const head = joinSource(want[i].source).split("\n")[0].slice(0, 60);
+    const at = (output: string, difference: Difference) => differences.push({ cell: i + 1, cellHead: head, output, difference });
+    if (joinSource(got[i].source) !== joinSource(want[i].source)) {
+      at("source", { where: "source", message: "the cell's source differs from the reference" });
+    }
+    if (tags.includes("skip-execution") || tags.includes("check-ignore-output") || tags.includes("nbval-ignore-output")) continue;
+    const tolerance: Tolerance = {
+      rtol: tagValue(tags, "check-rtol") ?? args.tolerance?.rtol ?? DEFAULT_TOLERANCE.rtol,
+      atol: tagValue(tags, "check-atol") ?? args.tolerance?.atol ?? DEFAULT_TOLERANCE.atol,
+    };
+    const imageThreshold = tagValue(tags, "check-image-threshold") ?? args.imageThreshold ?? 0.02;
+    const ignoreStderr = tags.includes("check-ignore-stderr");
+    const a = normalizeOutputs(got[i].outputs, ignoreStderr);
+    const b = normalizeOutputs(want[i].outputs, ignoreStderr);
+    if (a.length !== b.length) {
+      at("outputs", {
+        where: "count",
+        message: `got ${a.length} outputs [${a.map(describe).join(", ")}], want ${b.length} [${b.map(describe).join(", ")}]`,
+      });
+    }
+    for (let k = 0; k < Math.min(a.length, b.length); k++) {
+      for (const difference of await compareOutput(a[k], b[k], tolerance, imageThreshold)) {
+        at(`output ${k + 1} (${describe(b[k])})`, difference);
+      }
+    }
+  }
+  return differences;
+}
+
+/** Reads and compares two notebook files. */
+export async function checkNotebooks(executedFile: string, referenceFile: string, args: CheckArgs = {}): Promise<NotebookDifference[]> {
+  return compareNotebooks(readNotebook(executedFile), readNotebook(referenceFile), args);
+}
+
+/** The readable report: one block per difference, then a summary line. */
+export function formatReport(differences: NotebookDifference[], executedFile: string, referenceFile: string): string {
+  if (differences.length === 0) return `${executedFile} matches ${referenceFile}\n`;
+  const lines = [`${executedFile} differs from ${referenceFile}:`];
+  for (const d of differences) {
+    const cell = d.cell > 0 ? `cell ${d.cell} (${d.cellHead})` : "notebook";
+    lines.push(`  ${cell}, ${d.output}: ${d.difference.where}: ${d.difference.message}`);
+  }
+  lines.push(`${differences.length} difference${differences.length === 1 ? "" : "s"}`);
+  return lines.join("\n") + "\n";
+}

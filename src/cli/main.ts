@@ -1,0 +1,133 @@
+/**
+ * The `mllm-labs` command.
+ *
+ *   mllm-labs run <notebook...> [--out DIR] [--in-place] [--timeout S]
+ *   mllm-labs check <executed.ipynb> <reference.ipynb> [--rtol X] [--atol X] [--image-threshold X]
+ *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
+ *   mllm-labs install-kernel
+ *   mllm-labs kernel --connection-file FILE
+ */
+import * as path from "path";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+
+/** The project root (this file is dist/src/cli/main.js). */
+const PROJECT_ROOT = path.resolve(__dirname, "..", "..", "..");
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+    return number;
+  };
+}
+
+function nonNegativeNumber(name: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isFinite(number) || number < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0, got "${value}"`);
+    return number;
+  };
+}
+
+/** Runs the command line; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command("mllm-labs")
+    .description("Multimodal LLM labs: run, check and build the lab notebooks")
+    .version(require("../../../package.json").version)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command("run")
+    .description("execute notebooks headless on the lab kernel and write them executed")
+    .argument("<notebook...>", "notebooks to execute, in order")
+    .option("--out <dir>", "folder for the executed notebooks", "out")
+    .option("--in-place", "overwrite the input notebooks instead")
+    .option("--timeout <seconds>", "seconds each cell may run", positiveNumber("--timeout"), 600)
+    .action(async (notebooks: string[], options: { out: string; inPlace?: boolean; timeout: number }) => {
+      const { runNotebook } = await import("../runner/run");
+      for (const notebook of notebooks) {
+        const result = await runNotebook(notebook, {
+          outDir: options.out,
+          inPlace: options.inPlace,
+          timeout: options.timeout,
+          log: (line) => process.stderr.write(line + "\n"),
+        });
+        const summary = `${result.input}: ${result.cellsRun}/${result.codeCells} cells in ${result.seconds.toFixed(1)} s → ${result.output}`;
+        if (result.ok) {
+          process.stdout.write(`ok ${summary}\n`);
+        } else {
+          process.stdout.write(`FAILED ${summary}\n  ${result.failure}\n`);
+          code = 1;
+          break;
+        }
+      }
+    });
+
+  program
+    .command("check")
+    .description("compare an executed notebook with its reference, output by output")
+    .argument("<executed>", "the executed notebook")
+    .argument("<reference>", "the reference notebook (e.g. the solution)")
+    .option("--rtol <x>", "relative tolerance for numbers in outputs", nonNegativeNumber("--rtol"), 1e-4)
+    .option("--atol <x>", "absolute tolerance for numbers in outputs", nonNegativeNumber("--atol"), 1e-6)
+    .option("--image-threshold <x>", "perceptual distance allowed between images (0..1)", nonNegativeNumber("--image-threshold"), 0.02)
+    .action(async (executed: string, reference: string, options: { rtol: number; atol: number; imageThreshold: number }) => {
+      const { checkNotebooks, formatReport } = await import("../checker/check");
+      const differences = await checkNotebooks(executed, reference, {
+        tolerance: { rtol: options.rtol, atol: options.atol },
+        imageThreshold: options.imageThreshold,
+      });
+      process.stdout.write(formatReport(differences, executed, reference));
+      if (differences.length > 0) code = 1;
+    });
+
+  program
+    .command("build-exercises")
+    .description("write notebooks/ from solutions/ (solution regions become TODO stubs, outputs cleared)")
+    .option("--check", "write nothing; fail if notebooks/ is out of date")
+    .option("--solutions <dir>", "solution notebooks", path.join(PROJECT_ROOT, "solutions"))
+    .option("--notebooks <dir>", "exercise notebooks", path.join(PROJECT_ROOT, "notebooks"))
+    .action(async (options: { check?: boolean; solutions: string; notebooks: string }) => {
+      const { buildExercises } = await import("../exercises/build");
+      const { built, orphans } = buildExercises(options.solutions, options.notebooks, { check: options.check });
+      for (const item of built) {
+        const state = item.changed ? (options.check ? "OUT OF DATE" : "written") : "up to date";
+        process.stdout.write(`${state.padEnd(11)} ${path.relative(process.cwd(), item.exercise)} (${item.regions} exercise regions)\n`);
+      }
+      for (const orphan of orphans) process.stdout.write(`NO SOLUTION ${path.relative(process.cwd(), orphan)} (left as is)\n`);
+      if (options.check && (built.some((b) => b.changed) || orphans.length > 0)) {
+        process.stdout.write("notebooks/ is out of date: run `npm run build-exercises`\n");
+        code = 1;
+      }
+    });
+
+  program
+    .command("install-kernel")
+    .description('register the "Multimodal Labs (TypeScript)" kernelspec under <project>/.jupyter')
+    .action(async () => {
+      const { writeKernelspec, jupyterDataDir } = await import("../kernel/kernelspec");
+      const file = writeKernelspec(PROJECT_ROOT);
+      process.stdout.write(`kernelspec written: ${file}\nJupyter finds it with JUPYTER_PATH=${jupyterDataDir(PROJECT_ROOT)} (npm start sets it)\n`);
+    });
+
+  program
+    .command("kernel")
+    .description("start the lab kernel (Jupyter runs this)")
+    .requiredOption("--connection-file <file>", "the connection file Jupyter wrote")
+    .action(async (options: { connectionFile: string }) => {
+      const { startKernel } = await import("../kernel/main");
+      await startKernel(options.connectionFile);
+      code = -1; // keep running
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  if (code === -1) return new Promise<number>(() => undefined);
+  return code;
+}

@@ -1,0 +1,139 @@
+/**
+ * Choosing the tensor backend every lab runs on.
+ *
+ * Order, unless the `backend` argument or the `MLLM_BACKEND` variable names one:
+ *   1. `webgpu` when Dawn's `webgpu` package and `@tensorflow/tfjs-backend-webgpu`
+ *      are installed and a hardware adapter is found;
+ *   2. `tensorflow` when `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` loads;
+ *   3. `cpu` (tfjs's pure JavaScript backend), always available.
+ * A missing or broken option falls through with a one-line reason; nothing
+ * here is required at import time.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** The backends {@link initEngine} can choose. */
+export type BackendName = "webgpu" | "tensorflow" | "cpu";
+
+/** Options for {@link initEngine}. */
+export interface EngineArgs {
+  /** Backend to use; default: `MLLM_BACKEND`, else the first that works in the order above. */
+  backend?: BackendName;
+  /** Print the one-line report. Default: true. */
+  verbose?: boolean;
+}
+
+/** What {@link initEngine} chose. */
+export interface EngineInfo {
+  backend: BackendName;
+  /** The device in words, e.g. "CPU (JavaScript, 2 cores)". */
+  device: string;
+  /** One line per option that was skipped, with the reason. */
+  notes: string[];
+}
+
+const BACKENDS: readonly BackendName[] = ["webgpu", "tensorflow", "cpu"];
+
+let current: EngineInfo | undefined;
+/** Whether the one-line report was printed for {@link current}. */
+let reported = false;
+
+function tryRequire(name: string): { module?: any; reason?: string } {
+  try {
+    return { module: require(name) };
+  } catch (error) {
+    const message = (error as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" ? "not installed" : (error as Error).message.split("\n")[0];
+    return { reason: `${name}: ${message}` };
+  }
+}
+
+async function tryWebGpu(): Promise<{ device?: string; reason?: string }> {
+  const dawn = tryRequire("webgpu");
+  if (!dawn.module) return { reason: dawn.reason };
+  const backend = tryRequire("@tensorflow/tfjs-backend-webgpu");
+  if (!backend.module) return { reason: backend.reason };
+  const { create, globals } = dawn.module;
+  Object.assign(globalThis, globals);
+  const gpu = create([]);
+  (globalThis as any).navigator ??= {};
+  (globalThis as any).navigator.gpu = gpu;
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) return { reason: "webgpu: no GPU adapter found" };
+  const info = adapter.info ?? {};
+  if (String(info.architecture ?? "").includes("llvmpipe") || String(info.description ?? "").includes("llvmpipe")) {
+    if (process.env.MLLM_BACKEND !== "webgpu") return { reason: "webgpu: only a software adapter (lavapipe) found" };
+  }
+  if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not initialise the backend" };
+  return { device: `GPU (${[info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter"})` };
+}
+
+async function tryTensorflow(): Promise<{ device?: string; reason?: string }> {
+  let loaded = tryRequire("@tensorflow/tfjs-node-gpu");
+  if (!loaded.module) {
+    const cpu = tryRequire("@tensorflow/tfjs-node");
+    if (!cpu.module) return { reason: `tensorflow: ${loaded.reason}; ${cpu.reason}` };
+    loaded = cpu;
+  }
+  if (!(await tf.setBackend("tensorflow"))) return { reason: "tensorflow: tfjs could not initialise the backend" };
+  return { device: "libtensorflow (tfjs-node)" };
+}
+
+async function tryCpu(): Promise<{ device?: string; reason?: string }> {
+  if (!(await tf.setBackend("cpu"))) return { reason: "cpu: tfjs could not initialise the backend" };
+  // The cpu backend prints a long banner about tfjs-node on its first write; the report line says it better.
+  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  return { device: "CPU (tfjs JavaScript kernels)" };
+}
+
+const TRY: Record<BackendName, () => Promise<{ device?: string; reason?: string }>> = {
+  webgpu: tryWebGpu,
+  tensorflow: tryTensorflow,
+  cpu: tryCpu,
+};
+
+/** Parses a backend name, quoting a bad one. */
+export function parseBackendName(value: string, source: string): BackendName {
+  if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
+  throw new Error(`${source} is "${value}"; expected one of ${BACKENDS.join(", ")}`);
+}
+
+/**
+ * Chooses and starts the backend; later calls return the first choice unless
+ * another backend is named. Prints one line: `engine: cpu on CPU (...)`.
+ */
+export async function initEngine(args: EngineArgs = {}): Promise<EngineInfo> {
+  const envChoice = process.env.MLLM_BACKEND ? parseBackendName(process.env.MLLM_BACKEND, "MLLM_BACKEND") : undefined;
+  const wanted = args.backend ?? envChoice;
+  if (current && (wanted === undefined || wanted === current.backend)) {
+    if ((args.verbose ?? true) && !reported) report(current, false);
+    return current;
+  }
+  const order = wanted ? [wanted, ...BACKENDS.filter((name) => name !== wanted && name === "cpu")] : [...BACKENDS];
+  const notes: string[] = [];
+  for (const name of order) {
+    let result: { device?: string; reason?: string };
+    try {
+      result = await TRY[name]();
+    } catch (error) {
+      result = { reason: `${name}: ${(error as Error).message.split("\n")[0]}` };
+    }
+    if (result.device) {
+      current = { backend: name, device: result.device, notes };
+      reported = false;
+      if (args.verbose ?? true) report(current, wanted !== undefined);
+      return current;
+    }
+    notes.push(result.reason ?? `${name}: unavailable`);
+  }
+  throw new Error(`no backend could start: ${notes.join("; ")}`);
+}
+
+function report(info: EngineInfo, showNotes: boolean): void {
+  for (const note of showNotes ? info.notes : []) console.log(`engine: skipped ${note}`);
+  console.log(`engine: ${info.backend} on ${info.device}`);
+  reported = true;
+}
+
+/** The engine chosen so far, or undefined before {@link initEngine}. */
+export function engineInfo(): EngineInfo | undefined {
+  return current;
+}
