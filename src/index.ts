@@ -1,7 +1,25 @@
 /**
  * mllm-labs: the shared library of the multimodal LLM labs.
  *
- * Grouped exports; the notebooks import this module by package name:
- *   import { initEngine, nn } from "mllm-labs";
+ * The notebooks import it by package name:
+ *   import { initEngine, nn, GPT } from "mllm-labs";
  */
 export { initEngine, engineInfo, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
+export { Random } from "./util/random";
+
+import { Module } from "./nn/module";
+import { Linear } from "./nn/linear";
+import { Embedding } from "./nn/embedding";
+import { LayerNorm } from "./nn/layer_norm";
+import { scaledDotProductAttention, causalMask } from "./nn/attention";
+import { MultiHeadAttention } from "./nn/multi_head_attention";
+import { MLP, gelu } from "./nn/mlp";
+import { TransformerBlock } from "./nn/transformer_block";
+
+/** Building blocks, smallest first. */
+export const nn = { Module, Linear, Embedding, LayerNorm, scaledDotProductAttention, causalMask, MultiHeadAttention, MLP, gelu, TransformerBlock };
+export { Module, Linear, Embedding, LayerNorm, scaledDotProductAttention, causalMask, MultiHeadAttention, MLP, gelu, TransformerBlock };
+export type { AttentionResult } from "./nn/attention";
+
+export { GPT, GPT_PRESETS, type GPTConfig } from "./models/gpt";
+export { crossEntropy } from "./train/loss";

@@ -1,0 +1,46 @@
+/**
+ * Scaled dot-product attention: softmax(Q·Kᵀ / √Dh + mask) · V.
+ *
+ * Paper: Vaswani et al., "Attention Is All You Need" (2017), §3.2.1.
+ * Reference: torch.nn.functional.scaled_dot_product_attention.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** The output of attention and the weights that made it. */
+export interface AttentionResult {
+  /** [B, H, Tq, Dh] */
+  output: tf.Tensor;
+  /** [B, H, Tq, Tk]; each row sums to 1. */
+  weights: tf.Tensor;
+}
+
+/**
+ * A causal mask: 0 where query i may attend to key j (j ≤ i), −∞ (−1e9) above the diagonal.
+ * @returns [T, T] additive mask
+ */
+export function causalMask(T: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const allowed = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // lower triangle of ones
+    return tf.sub(1, allowed).mul(-1e9) as tf.Tensor2D;
+  });
+}
+
+/**
+ * q: [B, H, Tq, Dh], k: [B, H, Tk, Dh], v: [B, H, Tk, Dh];
+ * mask: additive, broadcastable to [B, H, Tq, Tk] (e.g. [Tq, Tk] from {@link causalMask}).
+ */
+export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask?: tf.Tensor): AttentionResult {
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
+    throw new Error(`scaledDotProductAttention: expected rank-4 q, k, v [B, H, T, Dh], got [${q.shape}], [${k.shape}], [${v.shape}]`);
+  }
+  const Dh = q.shape[3] as number;
+  if (k.shape[3] !== Dh) throw new Error(`scaledDotProductAttention: q has Dh=${Dh} but k has ${k.shape[3]}`);
+  if (k.shape[2] !== v.shape[2]) throw new Error(`scaledDotProductAttention: k has Tk=${k.shape[2]} but v has ${v.shape[2]}`);
+  return tf.tidy(() => {
+    let scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(Dh)); // [B,H,Tq,Dh]·[B,H,Tk,Dh]ᵀ → [B,H,Tq,Tk]
+    if (mask) scores = scores.add(mask);
+    const weights = tf.softmax(scores, -1); // [B, H, Tq, Tk]
+    const output = tf.matMul(weights, v); // [B,H,Tq,Tk]·[B,H,Tk,Dh] → [B,H,Tq,Dh]
+    return { output, weights };
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Embedding table: token ids → vectors.
+ *
+ * Reference: torch.nn.Embedding; weight layout [numEmbeddings, D] as in Hugging Face checkpoints.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "./module";
+
+/** Options for {@link Embedding}. */
+export interface EmbeddingArgs {
+  numEmbeddings: number;
+  embeddingDim: number;
+  /** Seed of the initialiser. */
+  seed: number;
+  /** Standard deviation of the normal initialiser. Default 0.02. */
+  initStd?: number;
+}
+
+export class Embedding extends Module {
+  /** [numEmbeddings, D] */
+  readonly weight: tf.Variable;
+  readonly numEmbeddings: number;
+
+  constructor(args: EmbeddingArgs) {
+    super();
+    this.numEmbeddings = args.numEmbeddings;
+    this.weight = this.parameter("weight", tf.randomNormal([args.numEmbeddings, args.embeddingDim], 0, args.initStd ?? 0.02, "float32", args.seed));
+  }
+
+  /** ids: [...] int32 → [..., D] */
+  apply(ids: tf.Tensor): tf.Tensor {
+    if (ids.dtype !== "int32") throw new Error(`Embedding: ids must be int32, got ${ids.dtype}`);
+    return tf.tidy(() => {
+      const flat = ids.reshape([-1]); // [N]
+      const vectors = tf.gather(this.weight, flat); // [N, D]
+      return vectors.reshape([...ids.shape, this.weight.shape[1] as number]);
+    });
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A pre-norm transformer block: x + Attention(LN(x)), then + MLP(LN(·)).
+ *
+ * Paper: Xiong et al., "On Layer Normalization in the Transformer Architecture" (2020);
+ * Reference: nanoGPT `Block`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "./module";
+import { LayerNorm } from "./layer_norm";
+import { MultiHeadAttention } from "./multi_head_attention";
+import { MLP } from "./mlp";
+import { Random } from "../util/random";
+
+/** Options for {@link TransformerBlock}. */
+export interface TransformerBlockArgs {
+  dim: number;
+  heads: number;
+  /** MLP hidden width. Default 4·dim. */
+  hiddenDim?: number;
+  seed: number;
+}
+
+export class TransformerBlock extends Module {
+  readonly norm1: LayerNorm;
+  readonly attention: MultiHeadAttention;
+  readonly norm2: LayerNorm;
+  readonly mlp: MLP;
+
+  constructor(args: TransformerBlockArgs) {
+    super();
+    const random = new Random(args.seed);
+    this.norm1 = this.module("norm1", new LayerNorm({ dim: args.dim }));
+    this.attention = this.module("attention", new MultiHeadAttention({ dim: args.dim, heads: args.heads, seed: random.nextSeed() }));
+    this.norm2 = this.module("norm2", new LayerNorm({ dim: args.dim }));
+    this.mlp = this.module("mlp", new MLP({ dim: args.dim, hiddenDim: args.hiddenDim, seed: random.nextSeed() }));
+  }
+
+  /** x: [B, T, D], mask additive [T, T] → [B, T, D] */
+  apply(x: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const h = x.add(this.attention.apply(this.norm1.apply(x), mask));
+      return h.add(this.mlp.apply(this.norm2.apply(h)));
+    });
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Cross-entropy of logits against integer targets, averaged over the positions
+ * whose weight is non-zero (a mask excludes padding or prompt positions).
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/**
+ * logits: [..., V]; targets: [...] int32; weights (optional): [...] 0/1 float.
+ * @returns scalar mean negative log-likelihood
+ */
+export function crossEntropy(logits: tf.Tensor, targets: tf.Tensor, weights?: tf.Tensor): tf.Scalar {
+  const V = logits.shape[logits.rank - 1];
+  if (targets.dtype !== "int32") throw new Error(`crossEntropy: targets must be int32, got ${targets.dtype}`);
+  if (logits.shape.slice(0, -1).join() !== targets.shape.join()) {
+    throw new Error(`crossEntropy: logits [${logits.shape}] and targets [${targets.shape}] disagree`);
+  }
+  return tf.tidy(() => {
+    const logProbs = tf.logSoftmax(logits.reshape([-1, V])); // [N, V]
+    const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V)).sum(-1); // [N]
+    if (!weights) return picked.mean().neg() as tf.Scalar;
+    const w = weights.reshape([-1]).toFloat();
+    return picked.mul(w).sum().div(w.sum().maximum(1)).neg() as tf.Scalar;
+  });
+}
