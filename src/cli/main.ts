@@ -9,9 +9,9 @@
  */
 import * as path from "path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { packageVersion, projectRoot } from "../util/project_root";
 
-/** The project root (this file is dist/src/cli/main.js). */
-const PROJECT_ROOT = path.resolve(__dirname, "..", "..", "..");
+const PROJECT_ROOT = projectRoot();
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command("mllm-labs")
     .description("Multimodal LLM labs: run, check and build the lab notebooks")
-    .version(require("../../../package.json").version)
+    .version(packageVersion())
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 

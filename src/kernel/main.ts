@@ -5,17 +5,15 @@
  * Jupyter starts it as `node dist/src/kernel/main.js --connection-file FILE`
  * (see {@link writeKernelspec}); the runner starts it the same way.
  */
-import * as path from "path";
+import { projectRoot } from "../util/project_root";
 import { KernelServer } from "./server";
 import { preload } from "./preload";
 
-/** The project's root folder (this file is dist/src/kernel/main.js). */
-export const PROJECT_ROOT = path.resolve(__dirname, "..", "..", "..");
 
 export async function startKernel(connectionFile: string): Promise<KernelServer> {
   const notes: string[] = [];
   const ready = preload(notes);
-  const server = new KernelServer({ connectionFile, projectRoot: PROJECT_ROOT, ready, startupNotes: () => notes });
+  const server = new KernelServer({ connectionFile, projectRoot: projectRoot(), ready, startupNotes: () => notes });
   await server.start();
   process.on("SIGINT", () => server.interrupt());
   process.on("SIGTERM", () => {

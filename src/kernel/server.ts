@@ -18,6 +18,7 @@ import { decode, encode, makeHeader, socketAddress, checkSignatureScheme, PROTOC
 import { LabExecutor, isCompleteCode, printQuickInfo } from "./executor";
 import { valueBundle, type MimeBundle } from "./value_bundle";
 import { hostHook, type DisplayRequest } from "./host";
+import { packageVersion } from "../util/project_root";
 
 type Socket = any;
 
@@ -210,7 +211,7 @@ export class KernelServer {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
       implementation: "mllm-labs",
-      implementation_version: require("../../../package.json").version as string,
+      implementation_version: packageVersion(),
       language_info: {
         name: "typescript",
         version: "5.0",

@@ -151,14 +151,15 @@ export function runtimeError(thrown: unknown, context: RuntimeErrorContext): Err
     if (/node:internal|node:vm|sigintHandlersWrap|tslab[\\/]dist[\\/]|dist[\\/]src[\\/]kernel[\\/]|\(<anonymous>\)|at new Promise/.test(frame)) continue;
     kept.push(stripMachinePaths(frame, context.projectRoot).replace(/^\s+at /, "    at "));
   }
-  traceback.push(`${name}: ${message}`);
+  const evalue = stripMachinePaths(message, context.projectRoot);
+  traceback.push(`${name}: ${evalue}`);
   if (cellLine !== undefined) {
     const text = cellLines[cellLine - 1] ?? "";
     traceback.push(`  In [${context.executionCount}], line ${cellLine}:`);
     traceback.push(`    ${text.trim()}`);
   }
   traceback.push(...kept);
-  return { ename: name, evalue: stripMachinePaths(message, context.projectRoot), traceback };
+  return { ename: name, evalue, traceback };
 }
 
 /** The error content for a cell that did not compile. */

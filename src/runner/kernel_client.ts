@@ -189,7 +189,13 @@ export class KernelClient {
         if (sawIopub) return;
       } catch (error) {
         lastError = error as Error;
-        if (error instanceof KernelError && error.kind === "died") throw error;
+        if (error instanceof KernelError && error.kind === "died") {
+          // Let the kernel's stderr drain: it says why it died.
+          await Promise.race([new Promise((resolve) => child.once("close", resolve)), new Promise((resolve) => setTimeout(resolve, 1000))]);
+          await this.close();
+          const exit = this.exit as { code: number | null; signal: NodeJS.Signals | null } | undefined;
+          throw new KernelError(`the kernel exited during start-up (${exit?.signal ?? `code ${exit?.code}`}):\n${this.stderrTail.trim()}`, "died");
+        }
       }
     }
     await this.close();

@@ -7,6 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { projectRoot } from "../util/project_root";
 
 export type MultilineString = string | string[];
 
@@ -92,7 +93,7 @@ let validator: ((data: unknown) => boolean) & { errors?: { instancePath: string;
 export function validateNotebook(notebook: unknown): string[] {
   if (!validator) {
     const Ajv = require("ajv-draft-04");
-    const schemaPath = path.join(__dirname, "..", "..", "..", "schemas", "nbformat.v4.5.schema.json");
+    const schemaPath = path.join(projectRoot(), "schemas", "nbformat.v4.5.schema.json");
     const ajv = new Ajv({ allErrors: true, strict: false });
     validator = ajv.compile(JSON.parse(fs.readFileSync(schemaPath, "utf8")));
   }

@@ -13,6 +13,7 @@ import { KernelClient, KernelError } from "./kernel_client";
 import { cellTags, joinSource, readNotebook, writeNotebook, type CodeCell, type Notebook } from "./notebook";
 import { OutputRecorder } from "./outputs";
 import { kernelArgv, KERNEL_DISPLAY_NAME, KERNEL_NAME } from "../kernel/kernelspec";
+import { projectRoot } from "../util/project_root";
 
 /** Options for {@link runNotebook}. */
 export interface RunArgs {
@@ -43,8 +44,6 @@ export interface RunResult {
   failure?: string;
 }
 
-/** The project root (this file is dist/src/runner/run.js). */
-const PROJECT_ROOT = path.resolve(__dirname, "..", "..", "..");
 
 function firstLine(source: string): string {
   const line = source.split("\n").find((l) => l.trim() !== "") ?? "";
@@ -68,7 +67,7 @@ export async function runNotebook(input: string, args: RunArgs = {}): Promise<Ru
   notebook.metadata.kernelspec = { name: KERNEL_NAME, display_name: KERNEL_DISPLAY_NAME, language: "typescript" };
 
   const client = await KernelClient.start({
-    argv: args.kernelArgv ?? kernelArgv(PROJECT_ROOT),
+    argv: args.kernelArgv ?? kernelArgv(projectRoot()),
     cwd: path.dirname(path.resolve(input)),
     env: args.env,
   });

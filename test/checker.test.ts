@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { sanitize } from "../src/checker/sanitize";
+import { compareImages, compareJson, compareText, numbersClose, perceptualDistance, splitNumbers } from "../src/checker/compare";
+import { compareNotebooks, formatReport } from "../src/checker/check";
+import type { Notebook, Output } from "../src/runner/notebook";
+
+const sharp = require("sharp");
+
+describe("sanitizers", () => {
+  it("replace paths, timings, rates, memory sizes and dates", () => {
+    const text = "saved /home/ada/labs/out.ipynb in 12.5 s (3.2 steps/s, 41ms/step), used 12.3 MB, 2048 bytes at 2026-11-26T05:24:17Z, ETA 01:02";
+    expect(sanitize(text)).toBe("saved <path> in <time> (<time>, <time>), used <bytes>, <bytes> at <date>, <time>");
+  });
+
+  it("remove the tfjs banner but keep the surrounding output", () => {
+    const banner =
+      "before\n\n============================\nHi, looks like you are running TensorFlow.js in Node.js. To speed things up dramatically, install our node backend, visit https://github.com/tensorflow/tfjs-node for more details. \n============================\nafter\n";
+    expect(sanitize(banner).replace(/\n+/g, "\n")).toBe("before\nafter\n");
+  });
+
+  it("leave numbers that are results alone", () => {
+    expect(sanitize("loss 0.4123 accuracy 97.5% step 150")).toBe("loss 0.4123 accuracy 97.5% step 150");
+  });
+});
+
+describe("number tolerance", () => {
+  it("splits text into skeleton and numbers, keeping identifiers whole", () => {
+    expect(splitNumbers("conv2d out [2, 64] loss=1.5e-3 NaN")).toEqual({ skeleton: "conv2d out [#, #] loss=# #", numbers: ["2", "64", "1.5e-3", "NaN"] });
+  });
+
+  it("compares within atol + rtol·|want|", () => {
+    const tolerance = { rtol: 1e-3, atol: 1e-6 };
+    expect(numbersClose(1.0005, 1, tolerance)).toBe(true);
+    expect(numbersClose(1.002, 1, tolerance)).toBe(false);
+    expect(numbersClose(5e-7, 0, tolerance)).toBe(true);
+    expect(numbersClose(NaN, NaN, tolerance)).toBe(true);
+    expect(numbersClose(Infinity, 1e300, tolerance)).toBe(false);
+  });
+
+  it("reports a changed number with both values, and changed words as a text difference", () => {
+    expect(compareText("loss 0.5001", "loss 0.5000", { rtol: 1e-3, atol: 0 })).toEqual([]);
+    const [numberDiff] = compareText("loss 0.61", "loss 0.50", { rtol: 1e-3, atol: 0 });
+    expect(numberDiff.message).toMatch(/got 0.61, want 0.50/);
+    const [textDiff] = compareText("accuracy 0.5", "loss 0.5");
+    expect(textDiff.message).toMatch(/text differs, line 1/);
+  });
+
+  it("compares JSON structurally", () => {
+    expect(compareJson({ x: [1, 2.00001], name: "a" }, { x: [1, 2], name: "a" }, { rtol: 1e-4, atol: 0 })).toEqual([]);
+    expect(compareJson({ x: [1, 3] }, { x: [1, 2] }).map((d) => d.where)).toEqual(["$.x[1]"]);
+    expect(compareJson({ y: 1 }, { x: 1 }).map((d) => `${d.where} ${d.message}`)).toEqual(["$.x missing", "$.y unexpected"]);
+  });
+});
+
+async function png(draw: (pixels: Buffer) => void, size = 32): Promise<string> {
+  const pixels = Buffer.alloc(size * size * 3, 255);
+  draw(pixels);
+  return (await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer()).toString("base64");
+}
+
+describe("image comparison", () => {
+  it("scores an identical image 0, a re-encoded one near 0, a different drawing far above the threshold", async () => {
+    const square = await png((p) => {
+      for (let y = 8; y < 24; y++) for (let x = 8; x < 24; x++) p.fill(0, (y * 32 + x) * 3, (y * 32 + x) * 3 + 3);
+    });
+    const moved = await png((p) => {
+      for (let y = 0; y < 16; y++) for (let x = 16; x < 32; x++) p.fill(0, (y * 32 + x) * 3, (y * 32 + x) * 3 + 3);
+    });
+    const jpeg = (await sharp(Buffer.from(square, "base64")).jpeg({ quality: 90 }).toBuffer()) as Buffer;
+    expect((await perceptualDistance(Buffer.from(square, "base64"), Buffer.from(square, "base64"))).distance).toBe(0);
+    expect((await perceptualDistance(jpeg, Buffer.from(square, "base64"))).distance).toBeLessThan(0.01);
+    expect(await compareImages(square, square)).toEqual([]);
+    const differences = await compareImages(moved, square);
+    expect(differences.map((d) => d.where)).toEqual(["image"]);
+    expect(differences[0].message).toMatch(/perceptual distance 0\.\d+ > threshold 0.02/);
+  });
+
+  it("reports an undecodable image instead of crashing", async () => {
+    const [difference] = await compareImages(Buffer.from("not an image").toString("base64"), await png(() => undefined));
+    expect(difference.message).toMatch(/cannot decode/);
+  });
+});
+
+function notebook(cells: { source: string; outputs: Output[]; tags?: string[] }[]): Notebook {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: cells.map((c, i) => ({ cell_type: "code", id: `c${i}`, source: c.source, metadata: c.tags ? { tags: c.tags } : {}, execution_count: i + 1, outputs: c.outputs })),
+  };
+}
+const stdout = (text: string): Output => ({ output_type: "stream", name: "stdout", text });
+
+describe("notebook check", () => {
+  const reference = notebook([
+    { source: "train()", outputs: [stdout("step 1 loss 2.3456 (0.8 s)\n"), stdout("step 2 loss 1.2345 (0.7 s)\n")] },
+    { source: "accuracy()", outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }] },
+  ]);
+
+  it("passes a run that differs only in timings and stream chunking", async () => {
+    const run = notebook([
+      { source: "train()", outputs: [stdout("step 1 loss 2.3456 (1.9 s)\nstep 2 loss 1.2345 (2.0 s)\n")] },
+      { source: "accuracy()", outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }] },
+    ]);
+    expect(await compareNotebooks(run, reference)).toEqual([]);
+  });
+
+  it("reports each changed number, a missing output, and a changed source, naming the cell", async () => {
+    const run = notebook([
+      { source: "train()", outputs: [stdout("step 1 loss 2.3456 (0.8 s)\nstep 2 loss 1.3000 (0.7 s)\n")] },
+      { source: "accuracy(true)", outputs: [] },
+    ]);
+    const differences = await compareNotebooks(run, reference);
+    const report = formatReport(differences, "run.ipynb", "ref.ipynb");
+    expect(report).toMatch(/cell 1 \(train\(\)\), output 1 \(stream stdout\): number 4: got 1.3000, want 1.2345/);
+    expect(report).toMatch(/cell 2 \(accuracy\(\)\), source/);
+    expect(report).toMatch(/cell 2 \(accuracy\(\)\), outputs: count: got 0 outputs/);
+    expect(report).toMatch(/3 differences/);
+  });
+
+  it("honours check-rtol and check-ignore-output tags", async () => {
+    const tagged = notebook([
+      { source: "a", outputs: [stdout("value 1.05\n")], tags: ["check-rtol=0.1"] },
+      { source: "b", outputs: [stdout("random 0.123\n")], tags: ["check-ignore-output"] },
+    ]);
+    const run = notebook([
+      { source: "a", outputs: [stdout("value 1.00\n")] },
+      { source: "b", outputs: [stdout("random 0.999\n")] },
+    ]);
+    expect(await compareNotebooks(run, tagged)).toEqual([]);
+    const strict = notebook([{ source: "a", outputs: [stdout("value 1.05\n")] }, { source: "b", outputs: [stdout("random 0.123\n")] }]);
+    expect((await compareNotebooks(run, strict)).length).toBe(2);
+  });
+
+  it("rejects a malformed tolerance tag with the tag quoted", async () => {
+    const bad = notebook([{ source: "a", outputs: [stdout("1\n")], tags: ["check-rtol=lots"] }]);
+    await expect(compareNotebooks(bad, bad)).rejects.toThrow(/"check-rtol=lots"/);
+  });
+});
