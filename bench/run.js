@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- SUITE...]`: benchmarks that print a table, then one JSON line per result.
+ * Suites: kernel (lab kernel start and cell round trip vs tslab). Default: all.
+ * Results are ratios against a reference measured in the same run, never timed tests.
+ */
+"use strict";
+const path = require("path");
+const fs = require("fs");
+
+const SUITES = {
+  kernel: () => require("./kernel.js").run(),
+};
+
+(async () => {
+  if (!fs.existsSync(path.join(__dirname, "..", "dist", "src", "index.js"))) {
+    console.error("bench: the project is not built; run `npm install` (or `npm run build`) first");
+    process.exit(2);
+  }
+  const wanted = process.argv.slice(2);
+  for (const name of wanted) {
+    if (!SUITES[name]) {
+      console.error(`bench: unknown suite "${name}"; expected one of ${Object.keys(SUITES).join(", ")}`);
+      process.exit(2);
+    }
+  }
+  for (const name of wanted.length ? wanted : Object.keys(SUITES)) {
+    console.log(`== ${name}`);
+    await SUITES[name]();
+  }
+})().catch((error) => {
+  console.error(`bench: ${error.stack || error}`);
+  process.exit(1);
+});
