@@ -5,14 +5,15 @@
  *   1. `webgpu` when Dawn's `webgpu` package and `@tensorflow/tfjs-backend-webgpu`
  *      are installed and a hardware adapter is found;
  *   2. `tensorflow` when `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` loads;
- *   3. `cpu` (tfjs's pure JavaScript backend), always available.
+ *   3. `native`: tfjs's CPU backend with C++ kernels (native/, built at `npm install`);
+ *   4. `cpu` (tfjs's pure JavaScript backend), always available.
  * A missing or broken option falls through with a one-line reason; nothing
  * here is required at import time.
  */
 import * as tf from "@tensorflow/tfjs";
 
 /** The backends {@link initEngine} can choose. */
-export type BackendName = "webgpu" | "tensorflow" | "cpu";
+export type BackendName = "webgpu" | "tensorflow" | "native" | "cpu";
 
 /** Options for {@link initEngine}. */
 export interface EngineArgs {
@@ -31,7 +32,7 @@ export interface EngineInfo {
   notes: string[];
 }
 
-const BACKENDS: readonly BackendName[] = ["webgpu", "tensorflow", "cpu"];
+const BACKENDS: readonly BackendName[] = ["webgpu", "tensorflow", "native", "cpu"];
 
 let current: EngineInfo | undefined;
 /** Whether the one-line report was printed for {@link current}. */
@@ -77,6 +78,14 @@ async function tryTensorflow(): Promise<{ device?: string; reason?: string }> {
   return { device: "libtensorflow (tfjs-node)" };
 }
 
+async function tryNative(): Promise<{ device?: string; reason?: string }> {
+  const { registerNativeBackend } = await import("./native/register");
+  const registered = registerNativeBackend();
+  if (!registered.ok) return { reason: registered.reason };
+  if (!(await tf.setBackend("native"))) return { reason: "native: tfjs could not initialise the backend" };
+  return { device: "CPU (C++ kernels)" };
+}
+
 async function tryCpu(): Promise<{ device?: string; reason?: string }> {
   if (!(await tf.setBackend("cpu"))) return { reason: "cpu: tfjs could not initialise the backend" };
   // The cpu backend prints a long banner about tfjs-node on its first write; the report line says it better.
@@ -87,6 +96,7 @@ async function tryCpu(): Promise<{ device?: string; reason?: string }> {
 const TRY: Record<BackendName, () => Promise<{ device?: string; reason?: string }>> = {
   webgpu: tryWebGpu,
   tensorflow: tryTensorflow,
+  native: tryNative,
   cpu: tryCpu,
 };
 

@@ -1,0 +1,147 @@
+// N-API bindings of the native kernels. Every function writes into an output
+// Float32Array that JavaScript allocated (from the backend's buffer pool), so
+// no memory crosses the boundary; shapes arrive as plain arrays of numbers.
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "elementwise.h"
+#include "gemm.h"
+#include "thread_pool.h"
+
+namespace {
+
+using mllm::Binary;
+using mllm::Unary;
+
+template <typename T>
+T* data_of(const Napi::Value& value, const char* what, size_t* length = nullptr) {
+  auto array = value.As<Napi::TypedArrayOf<T>>();
+  if (length) *length = array.ElementLength();
+  return array.Data();
+}
+
+std::vector<int64_t> shape_of(const Napi::Value& value) {
+  auto array = value.As<Napi::Array>();
+  std::vector<int64_t> shape(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) shape[i] = array.Get(i).As<Napi::Number>().Int64Value();
+  return shape;
+}
+
+int64_t int_of(const Napi::Value& value) { return value.As<Napi::Number>().Int64Value(); }
+
+bool check_args(const Napi::CallbackInfo& info, size_t n, const char* name) {
+  if (info.Length() < n) {
+    Napi::TypeError::New(info.Env(), std::string(name) + ": expected " + std::to_string(n) + " arguments").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+// matmul(a, b, out, batch, M, N, K, transA, transB, strideA, strideB, strideC)
+Napi::Value MatMul(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 12, "matmul")) return info.Env().Undefined();
+  mllm::GemmArgs g;
+  g.A = data_of<float>(info[0], "a");
+  g.B = data_of<float>(info[1], "b");
+  g.C = data_of<float>(info[2], "out");
+  g.batch = int_of(info[3]);
+  g.M = int_of(info[4]);
+  g.N = int_of(info[5]);
+  g.K = int_of(info[6]);
+  g.transA = info[7].As<Napi::Boolean>().Value();
+  g.transB = info[8].As<Napi::Boolean>().Value();
+  g.strideA = int_of(info[9]);
+  g.strideB = int_of(info[10]);
+  g.strideC = int_of(info[11]);
+  mllm::sgemm_batched(g);
+  return info.Env().Undefined();
+}
+
+// binary(op, a, aShape, b, bShape, out, outShape)
+Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 7, "binary")) return info.Env().Undefined();
+  mllm::binary(static_cast<Binary>(int_of(info[0])), data_of<float>(info[1], "a"), shape_of(info[2]), data_of<float>(info[3], "b"), shape_of(info[4]),
+               data_of<float>(info[5], "out"), shape_of(info[6]));
+  return info.Env().Undefined();
+}
+
+// unary(op, x, out)
+Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 3, "unary")) return info.Env().Undefined();
+  size_t n = 0;
+  const float* x = data_of<float>(info[1], "x", &n);
+  mllm::unary(static_cast<Unary>(int_of(info[0])), x, data_of<float>(info[2], "out"), static_cast<int64_t>(n));
+  return info.Env().Undefined();
+}
+
+// softmax(x, out, rows, cols)
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 4, "softmax")) return info.Env().Undefined();
+  mllm::softmax_rows(data_of<float>(info[0], "x"), data_of<float>(info[1], "out"), int_of(info[2]), int_of(info[3]));
+  return info.Env().Undefined();
+}
+
+// reduce(kind, x, out, rows, cols)
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 5, "reduce")) return info.Env().Undefined();
+  mllm::reduce_rows(static_cast<int>(int_of(info[0])), data_of<float>(info[1], "x"), data_of<float>(info[2], "out"), int_of(info[3]), int_of(info[4]));
+  return info.Env().Undefined();
+}
+
+// transpose(x, shape, perm, out)
+Napi::Value Transpose(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 4, "transpose")) return info.Env().Undefined();
+  mllm::transpose(data_of<float>(info[0], "x"), shape_of(info[1]), shape_of(info[2]), data_of<float>(info[3], "out"));
+  return info.Env().Undefined();
+}
+
+// gather(x, outer, axisSize, inner, indices, out)
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 6, "gather")) return info.Env().Undefined();
+  size_t count = 0;
+  const int32_t* indices = data_of<int32_t>(info[4], "indices", &count);
+  mllm::gather(data_of<float>(info[0], "x"), int_of(info[1]), int_of(info[2]), int_of(info[3]), indices, static_cast<int64_t>(count), data_of<float>(info[5], "out"));
+  return info.Env().Undefined();
+}
+
+// segmentSum(x, ids, inner, segments, out)
+Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 5, "segmentSum")) return info.Env().Undefined();
+  size_t count = 0;
+  const int32_t* ids = data_of<int32_t>(info[1], "ids", &count);
+  mllm::unsorted_segment_sum(data_of<float>(info[0], "x"), ids, static_cast<int64_t>(count), int_of(info[2]), int_of(info[3]), data_of<float>(info[4], "out"));
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("gemmKernel", mllm::gemm_kernel_name());
+  out.Set("threads", mllm::thread_count());
+  return out;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 1, "setThreads")) return info.Env().Undefined();
+  mllm::set_thread_count(static_cast<int>(int_of(info[0])));
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, MatMul));
+  exports.Set("binary", Napi::Function::New(env, BinaryOp));
+  exports.Set("unary", Napi::Function::New(env, UnaryOp));
+  exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("transpose", Napi::Function::New(env, Transpose));
+  exports.Set("gather", Napi::Function::New(env, Gather));
+  exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mllm_native, Init)

@@ -1,0 +1,270 @@
+#include "elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "thread_pool.h"
+
+namespace mllm {
+namespace {
+
+constexpr int64_t kGrain = 1 << 15;  // elements per task for element-wise work
+
+// Runs fn(begin, end) over [0, n) in chunks on the pool when n is large.
+template <typename Fn>
+void chunked(int64_t n, int64_t grain, Fn fn) {
+  const int threads = thread_count();
+  if (n <= grain || threads == 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t tasks = std::min<int64_t>((n + grain - 1) / grain, threads * 4);
+  const int64_t per = (n + tasks - 1) / tasks;
+  parallel_for(static_cast<std::size_t>(tasks), [&](std::size_t t) {
+    const int64_t begin = static_cast<int64_t>(t) * per;
+    const int64_t end = std::min<int64_t>(n, begin + per);
+    if (begin < end) fn(begin, end);
+  });
+}
+
+template <Binary op>
+inline float apply(float x, float y) {
+  switch (op) {
+    case Binary::Add: return x + y;
+    case Binary::Sub: return x - y;
+    case Binary::Mul: return x * y;
+    case Binary::Div: return x / y;
+    case Binary::Maximum: return (std::isnan(x) || std::isnan(y)) ? std::numeric_limits<float>::quiet_NaN() : (x > y ? x : y);
+    case Binary::Minimum: return (std::isnan(x) || std::isnan(y)) ? std::numeric_limits<float>::quiet_NaN() : (x < y ? x : y);
+    case Binary::SquaredDifference: return (x - y) * (x - y);
+    case Binary::Pow: return std::pow(x, y);
+  }
+  return 0.0f;
+}
+
+// Strides of `shape` aligned to an output of rank `rank`, 0 on broadcast axes.
+std::vector<int64_t> broadcast_strides(const std::vector<int64_t>& shape, const std::vector<int64_t>& out) {
+  const size_t rank = out.size();
+  std::vector<int64_t> strides(rank, 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const size_t axis = shape.size() - 1 - i;
+    const size_t outAxis = rank - 1 - i;
+    strides[outAxis] = shape[axis] == 1 ? 0 : stride;
+    stride *= shape[axis];
+  }
+  return strides;
+}
+
+int64_t product(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+template <Binary op>
+void binary_impl(const float* a, const std::vector<int64_t>& aShape, const float* b, const std::vector<int64_t>& bShape, float* out,
+                 const std::vector<int64_t>& outShape) {
+  const int64_t n = product(outShape);
+  const int64_t na = product(aShape);
+  const int64_t nb = product(bShape);
+  if (na == n && nb == n) {
+    chunked(n, kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) out[i] = apply<op>(a[i], b[i]);
+    });
+    return;
+  }
+  if (nb == 1 && na == n) {
+    const float y = b[0];
+    chunked(n, kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) out[i] = apply<op>(a[i], y);
+    });
+    return;
+  }
+  if (na == 1 && nb == n) {
+    const float x = a[0];
+    chunked(n, kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) out[i] = apply<op>(x, b[i]);
+    });
+    return;
+  }
+  // Row broadcast: one operand is the output's trailing row (e.g. a bias [D] on [B, T, D]).
+  const int64_t inner = outShape.empty() ? 1 : outShape.back();
+  if (na == n && nb == inner && n % inner == 0 && !bShape.empty() && bShape.back() == inner) {
+    chunked(n / inner, std::max<int64_t>(1, kGrain / inner), [&](int64_t s, int64_t e) {
+      for (int64_t r = s; r < e; ++r)
+        for (int64_t c = 0; c < inner; ++c) out[r * inner + c] = apply<op>(a[r * inner + c], b[c]);
+    });
+    return;
+  }
+  if (nb == n && na == inner && n % inner == 0 && !aShape.empty() && aShape.back() == inner) {
+    chunked(n / inner, std::max<int64_t>(1, kGrain / inner), [&](int64_t s, int64_t e) {
+      for (int64_t r = s; r < e; ++r)
+        for (int64_t c = 0; c < inner; ++c) out[r * inner + c] = apply<op>(a[c], b[r * inner + c]);
+    });
+    return;
+  }
+  // General case: walk the output with an index counter over the last axis.
+  const std::vector<int64_t> sa = broadcast_strides(aShape, outShape);
+  const std::vector<int64_t> sb = broadcast_strides(bShape, outShape);
+  const size_t rank = outShape.size();
+  const int64_t rows = n / inner;
+  chunked(rows, std::max<int64_t>(1, kGrain / inner), [&](int64_t s, int64_t e) {
+    std::vector<int64_t> index(rank, 0);
+    for (int64_t r = s; r < e; ++r) {
+      int64_t rest = r, offA = 0, offB = 0;
+      for (size_t axis = rank - 1; axis-- > 0;) {
+        const int64_t i = rest % outShape[axis];
+        rest /= outShape[axis];
+        offA += i * sa[axis];
+        offB += i * sb[axis];
+      }
+      const int64_t strideA = sa[rank - 1], strideB = sb[rank - 1];
+      float* o = out + r * inner;
+      for (int64_t c = 0; c < inner; ++c) o[c] = apply<op>(a[offA + c * strideA], b[offB + c * strideB]);
+    }
+  });
+}
+
+inline float gelu_tanh(float x) {
+  const float k = 0.7978845608028654f;  // √(2/π)
+  return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+}
+
+}  // namespace
+
+void binary(Binary op, const float* a, const std::vector<int64_t>& aShape, const float* b, const std::vector<int64_t>& bShape, float* out,
+            const std::vector<int64_t>& outShape) {
+  switch (op) {
+    case Binary::Add: return binary_impl<Binary::Add>(a, aShape, b, bShape, out, outShape);
+    case Binary::Sub: return binary_impl<Binary::Sub>(a, aShape, b, bShape, out, outShape);
+    case Binary::Mul: return binary_impl<Binary::Mul>(a, aShape, b, bShape, out, outShape);
+    case Binary::Div: return binary_impl<Binary::Div>(a, aShape, b, bShape, out, outShape);
+    case Binary::Maximum: return binary_impl<Binary::Maximum>(a, aShape, b, bShape, out, outShape);
+    case Binary::Minimum: return binary_impl<Binary::Minimum>(a, aShape, b, bShape, out, outShape);
+    case Binary::SquaredDifference: return binary_impl<Binary::SquaredDifference>(a, aShape, b, bShape, out, outShape);
+    case Binary::Pow: return binary_impl<Binary::Pow>(a, aShape, b, bShape, out, outShape);
+  }
+}
+
+void unary(Unary op, const float* x, float* out, int64_t n) {
+  chunked(n, kGrain / 4, [&](int64_t s, int64_t e) {
+    switch (op) {
+      case Unary::Exp: for (int64_t i = s; i < e; ++i) out[i] = std::exp(x[i]); break;
+      case Unary::Log: for (int64_t i = s; i < e; ++i) out[i] = std::log(x[i]); break;
+      case Unary::Sqrt: for (int64_t i = s; i < e; ++i) out[i] = std::sqrt(x[i]); break;
+      case Unary::Rsqrt: for (int64_t i = s; i < e; ++i) out[i] = 1.0f / std::sqrt(x[i]); break;
+      case Unary::Tanh: for (int64_t i = s; i < e; ++i) out[i] = std::tanh(x[i]); break;
+      case Unary::Sigmoid: for (int64_t i = s; i < e; ++i) out[i] = 1.0f / (1.0f + std::exp(-x[i])); break;
+      case Unary::Relu: for (int64_t i = s; i < e; ++i) out[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.0f ? x[i] : 0.0f); break;
+      case Unary::Neg: for (int64_t i = s; i < e; ++i) out[i] = -x[i]; break;
+      case Unary::Abs: for (int64_t i = s; i < e; ++i) out[i] = std::fabs(x[i]); break;
+      case Unary::Square: for (int64_t i = s; i < e; ++i) out[i] = x[i] * x[i]; break;
+      case Unary::GeluTanh: for (int64_t i = s; i < e; ++i) out[i] = gelu_tanh(x[i]); break;
+      case Unary::Reciprocal: for (int64_t i = s; i < e; ++i) out[i] = 1.0f / x[i]; break;
+    }
+  });
+}
+
+void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols) {
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const float* in = x + r * cols;
+      float* o = out + r * cols;
+      float max = -std::numeric_limits<float>::infinity();
+      for (int64_t c = 0; c < cols; ++c) max = std::max(max, in[c]);
+      float sum = 0.0f;
+      for (int64_t c = 0; c < cols; ++c) sum += (o[c] = std::exp(in[c] - max));
+      const float inv = 1.0f / sum;
+      for (int64_t c = 0; c < cols; ++c) o[c] *= inv;
+    }
+  });
+}
+
+void reduce_rows(int kind, const float* x, float* out, int64_t rows, int64_t cols) {
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const float* in = x + r * cols;
+      if (kind == 2 || kind == 3) {
+        float v = in[0];
+        for (int64_t c = 1; c < cols; ++c) {
+          if (std::isnan(in[c])) { v = in[c]; break; }
+          v = kind == 2 ? std::max(v, in[c]) : std::min(v, in[c]);
+        }
+        out[r] = v;
+      } else {
+        // Pairwise-friendly: eight partial sums, as a vectorised loop would keep.
+        float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8)
+          for (int k = 0; k < 8; ++k) part[k] += in[c + k];
+        float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        for (; c < cols; ++c) sum += in[c];
+        out[r] = kind == 1 ? sum / static_cast<float>(cols) : sum;
+      }
+    }
+  });
+}
+
+void transpose(const float* x, const std::vector<int64_t>& shape, const std::vector<int64_t>& perm, float* out) {
+  const size_t rank = shape.size();
+  std::vector<int64_t> inStrides(rank, 1);
+  for (size_t i = rank - 1; i-- > 0;) inStrides[i] = inStrides[i + 1] * shape[i + 1];
+  std::vector<int64_t> outShape(rank), strideOfOutAxis(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    outShape[i] = shape[perm[i]];
+    strideOfOutAxis[i] = inStrides[perm[i]];
+  }
+  const int64_t n = product(shape);
+  const int64_t inner = rank ? outShape[rank - 1] : 1;
+  const int64_t innerStride = rank ? strideOfOutAxis[rank - 1] : 1;
+  const int64_t rows = inner ? n / inner : 0;
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      int64_t rest = r, off = 0;
+      for (size_t axis = rank - 1; axis-- > 0;) {
+        off += (rest % outShape[axis]) * strideOfOutAxis[axis];
+        rest /= outShape[axis];
+      }
+      float* o = out + r * inner;
+      if (innerStride == 1) {
+        std::memcpy(o, x + off, inner * sizeof(float));
+      } else {
+        for (int64_t c = 0; c < inner; ++c) o[c] = x[off + c * innerStride];
+      }
+    }
+  });
+}
+
+void gather(const float* x, int64_t outer, int64_t axisSize, int64_t inner, const int32_t* indices, int64_t count, float* out) {
+  chunked(outer * count, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; ++t) {
+      const int64_t o = t / count, i = t % count;
+      const int64_t index = indices[i];
+      float* dst = out + t * inner;
+      if (index < 0 || index >= axisSize) {
+        std::fill(dst, dst + inner, 0.0f);  // as tfjs's cpu backend: out-of-range gathers give zeros
+      } else {
+        std::memcpy(dst, x + (o * axisSize + index) * inner, inner * sizeof(float));
+      }
+    }
+  });
+}
+
+void unsorted_segment_sum(const float* x, const int32_t* ids, int64_t count, int64_t inner, int64_t segments, float* out) {
+  std::fill(out, out + segments * inner, 0.0f);
+  // Parallel over the inner dimension: each task owns a column range, so no two tasks write one value.
+  chunked(inner, std::max<int64_t>(16, kGrain / std::max<int64_t>(count, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t segment = ids[i];
+      if (segment < 0 || segment >= segments) continue;
+      const float* src = x + i * inner;
+      float* dst = out + segment * inner;
+      for (int64_t c = s; c < e; ++c) dst[c] += src[c];
+    }
+  });
+}
+
+}  // namespace mllm

@@ -1,0 +1,27 @@
+// Element-wise, reduction and data-movement kernels of the native backend, float32.
+// Shapes are row-major; broadcasting follows NumPy (shapes aligned on the right).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace mllm {
+
+enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference, Pow };
+enum class Unary { Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Neg, Abs, Square, GeluTanh, Reciprocal };
+
+// out[outShape] = a[aShape] op b[bShape] (both broadcast to outShape).
+void binary(Binary op, const float* a, const std::vector<int64_t>& aShape, const float* b, const std::vector<int64_t>& bShape, float* out,
+            const std::vector<int64_t>& outShape);
+void unary(Unary op, const float* x, float* out, int64_t n);
+// Softmax over the last axis of [rows, cols].
+void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols);
+// Reductions over the last axis of [rows, cols]: 0 sum, 1 mean, 2 max, 3 min.
+void reduce_rows(int kind, const float* x, float* out, int64_t rows, int64_t cols);
+// out = x transposed by perm (rank ≤ 8).
+void transpose(const float* x, const std::vector<int64_t>& shape, const std::vector<int64_t>& perm, float* out);
+// out[outer, i, inner] = x[outer, indices[i], inner]; x is [outer, axisSize, inner].
+void gather(const float* x, int64_t outer, int64_t axisSize, int64_t inner, const int32_t* indices, int64_t count, float* out);
+// out[segments, inner] = Σ over i with ids[i] = s of x[i, inner]; ids outside [0, segments) are dropped.
+void unsorted_segment_sum(const float* x, const int32_t* ids, int64_t count, int64_t inner, int64_t segments, float* out);
+
+}  // namespace mllm

@@ -1,0 +1,218 @@
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "thread_pool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define MLLM_X86 1
+#endif
+
+namespace mllm {
+namespace {
+
+constexpr int MR = 6;    // rows of a micro-tile
+constexpr int NR = 16;   // columns of a micro-tile (two AVX registers)
+constexpr int KC = 256;  // depth of a packed block (A and B panels stay in L2)
+constexpr int MC = 96;   // rows of A per packed block (multiple of MR)
+constexpr int NC = 2048; // columns of B per packed block (multiple of NR)
+
+// Element (i, k) of op(A) and (k, j) of op(B), row-major storage.
+inline float at_a(const float* A, int64_t M, int64_t K, bool trans, int64_t i, int64_t k) {
+  return trans ? A[k * M + i] : A[i * K + k];
+}
+inline float at_b(const float* B, int64_t K, int64_t N, bool trans, int64_t k, int64_t j) {
+  return trans ? B[j * K + k] : B[k * N + j];
+}
+
+// Packs rows [i0, i0+mc) × depth [k0, k0+kc) of op(A) into MR-row panels: panel p holds, for each k, MR values.
+void pack_a(const float* A, int64_t M, int64_t K, bool trans, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - p);
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t r = 0; r < rows; ++r) out[r] = at_a(A, M, K, trans, i0 + p + r, k0 + k);
+      for (int64_t r = rows; r < MR; ++r) out[r] = 0.0f;
+      out += MR;
+    }
+  }
+}
+
+// Packs depth [k0, k0+kc) × columns [j0, j0+nc) of op(B) into NR-column panels.
+void pack_b(const float* B, int64_t K, int64_t N, bool trans, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
+  for (int64_t p = 0; p < nc; p += NR) {
+    const int64_t cols = std::min<int64_t>(NR, nc - p);
+    if (!trans && cols == NR) {
+      for (int64_t k = 0; k < kc; ++k) {
+        std::memcpy(out, B + (k0 + k) * N + j0 + p, NR * sizeof(float));
+        out += NR;
+      }
+      continue;
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t c = 0; c < cols; ++c) out[c] = at_b(B, K, N, trans, k0 + k, j0 + p + c);
+      for (int64_t c = cols; c < NR; ++c) out[c] = 0.0f;
+      out += NR;
+    }
+  }
+}
+
+// tile[MR][NR] = Σ_k a[k][r] · b[k][c]  (portable micro-kernel)
+void micro_portable(int64_t kc, const float* a, const float* b, float* tile) {
+  float acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int r = 0; r < MR; ++r) {
+      const float av = a[r];
+      for (int c = 0; c < NR; ++c) acc[r][c] += av * b[c];
+    }
+    a += MR;
+    b += NR;
+  }
+  std::memcpy(tile, acc, sizeof(acc));
+}
+
+#ifdef MLLM_X86
+__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, const float* b, float* tile) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    __m256 av = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    av = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(av, b0, c10);
+    c11 = _mm256_fmadd_ps(av, b1, c11);
+    av = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(av, b0, c20);
+    c21 = _mm256_fmadd_ps(av, b1, c21);
+    av = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(av, b0, c30);
+    c31 = _mm256_fmadd_ps(av, b1, c31);
+    av = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(av, b0, c40);
+    c41 = _mm256_fmadd_ps(av, b1, c41);
+    av = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(av, b0, c50);
+    c51 = _mm256_fmadd_ps(av, b1, c51);
+    a += MR;
+    b += NR;
+  }
+  _mm256_storeu_ps(tile + 0 * NR, c00);
+  _mm256_storeu_ps(tile + 0 * NR + 8, c01);
+  _mm256_storeu_ps(tile + 1 * NR, c10);
+  _mm256_storeu_ps(tile + 1 * NR + 8, c11);
+  _mm256_storeu_ps(tile + 2 * NR, c20);
+  _mm256_storeu_ps(tile + 2 * NR + 8, c21);
+  _mm256_storeu_ps(tile + 3 * NR, c30);
+  _mm256_storeu_ps(tile + 3 * NR + 8, c31);
+  _mm256_storeu_ps(tile + 4 * NR, c40);
+  _mm256_storeu_ps(tile + 4 * NR + 8, c41);
+  _mm256_storeu_ps(tile + 5 * NR, c50);
+  _mm256_storeu_ps(tile + 5 * NR + 8, c51);
+}
+
+bool has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
+
+using Micro = void (*)(int64_t, const float*, const float*, float*);
+
+Micro micro_kernel() {
+#ifdef MLLM_X86
+  if (has_avx2_fma()) return micro_avx2;
+#endif
+  return micro_portable;
+}
+
+// C rows [i_begin, i_end) of one matrix product, single-threaded.
+void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, bool transA, const float* B, bool transB, float* C, int64_t i_begin, int64_t i_end) {
+  thread_local std::vector<float> packed_a, packed_b;
+  const Micro micro = micro_kernel();
+  alignas(32) float tile[MR * NR];
+  if (K == 0) {
+    for (int64_t i = i_begin; i < i_end; ++i) std::fill(C + i * N, C + i * N + N, 0.0f);
+    return;
+  }
+  for (int64_t j0 = 0; j0 < N; j0 += NC) {
+    const int64_t nc = std::min<int64_t>(NC, N - j0);
+    const int64_t nc_padded = (nc + NR - 1) / NR * NR;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min<int64_t>(KC, K - k0);
+      packed_b.resize(static_cast<size_t>(kc * nc_padded));
+      pack_b(B, K, N, transB, k0, kc, j0, nc, packed_b.data());
+      const bool first = k0 == 0;
+      for (int64_t i0 = i_begin; i0 < i_end; i0 += MC) {
+        const int64_t mc = std::min<int64_t>(MC, i_end - i0);
+        const int64_t mc_padded = (mc + MR - 1) / MR * MR;
+        packed_a.resize(static_cast<size_t>(kc * mc_padded));
+        pack_a(A, M, K, transA, i0, mc, k0, kc, packed_a.data());
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const float* bp = packed_b.data() + (jr / NR) * kc * NR;
+          const int64_t cols = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const float* ap = packed_a.data() + (ir / MR) * kc * MR;
+            const int64_t rows = std::min<int64_t>(MR, mc - ir);
+            micro(kc, ap, bp, tile);
+            for (int64_t r = 0; r < rows; ++r) {
+              float* c = C + (i0 + ir + r) * N + j0 + jr;
+              const float* t = tile + r * NR;
+              if (first) {
+                std::memcpy(c, t, cols * sizeof(float));
+              } else {
+                for (int64_t x = 0; x < cols; ++x) c[x] += t[x];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* gemm_kernel_name() {
+#ifdef MLLM_X86
+  if (has_avx2_fma()) return "avx2-fma";
+#endif
+  return "portable";
+}
+
+void sgemm_batched(const GemmArgs& g) {
+  if (g.batch <= 0 || g.M <= 0 || g.N <= 0) return;
+  const int threads = thread_count();
+  const double flops = 2.0 * g.batch * g.M * g.N * g.K;
+  // Split rows into chunks (multiples of MR) so every thread has work; small products run inline.
+  int64_t row_chunks = 1;
+  if (flops > 2e5 && threads > 1) {
+    const int64_t wanted = std::max<int64_t>(1, (threads * 2 + g.batch - 1) / g.batch);
+    row_chunks = std::min<int64_t>(wanted, (g.M + MR - 1) / MR);
+  }
+  const int64_t rows_per_chunk = ((g.M + row_chunks - 1) / row_chunks + MR - 1) / MR * MR;
+  row_chunks = (g.M + rows_per_chunk - 1) / rows_per_chunk;
+  const int64_t tasks = g.batch * std::max<int64_t>(row_chunks, 1);
+  auto task = [&](std::size_t t) {
+    const int64_t b = static_cast<int64_t>(t) / row_chunks;
+    const int64_t chunk = static_cast<int64_t>(t) % row_chunks;
+    const int64_t i_begin = chunk * rows_per_chunk;
+    const int64_t i_end = std::min<int64_t>(g.M, i_begin + rows_per_chunk);
+    gemm_rows(g.M, g.N, g.K, g.A + b * g.strideA, g.transA, g.B + b * g.strideB, g.transB, g.C + b * g.strideC, i_begin, i_end);
+  };
+  if (flops <= 2e5 || threads == 1) {
+    for (int64_t t = 0; t < tasks; ++t) task(static_cast<std::size_t>(t));
+  } else {
+    parallel_for(static_cast<std::size_t>(tasks), task);
+  }
+}
+
+}  // namespace mllm

@@ -1,0 +1,50 @@
+/**
+ * Loading the native kernels (`build/Release/mllm_native.node`, built from
+ * `native/` by `npm install`). Loading is lazy and never throws: a missing or
+ * broken addon gives a one-line reason and the engine falls back.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { projectRoot } from "../../util/project_root";
+
+/** The addon's functions (see native/addon.cc). Shapes are arrays of numbers. */
+export interface NativeAddon {
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, strideA: number, strideB: number, strideC: number): void;
+  binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
+  unary(op: number, x: Float32Array, out: Float32Array): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  reduce(kind: number, x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  transpose(x: Float32Array, shape: number[], perm: number[], out: Float32Array): void;
+  gather(x: Float32Array, outer: number, axisSize: number, inner: number, indices: Int32Array, out: Float32Array): void;
+  segmentSum(x: Float32Array, ids: Int32Array, inner: number, segments: number, out: Float32Array): void;
+  info(): { gemmKernel: string; threads: number };
+  setThreads(n: number): void;
+}
+
+/** Binary op codes, in native/elementwise.h's order. */
+export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7 } as const;
+/** Unary op codes, in native/elementwise.h's order. */
+export const UNARY = { Exp: 0, Log: 1, Sqrt: 2, Rsqrt: 3, Tanh: 4, Sigmoid: 5, Relu: 6, Neg: 7, Abs: 8, Square: 9, GeluTanh: 10, Reciprocal: 11 } as const;
+
+let loaded: { addon?: NativeAddon; reason?: string } | undefined;
+
+/** The addon's path. */
+export function addonPath(): string {
+  return path.join(projectRoot(), "build", "Release", "mllm_native.node");
+}
+
+/** The addon, or the reason it is not available. */
+export function loadAddon(): { addon?: NativeAddon; reason?: string } {
+  if (loaded) return loaded;
+  const file = addonPath();
+  if (!fs.existsSync(file)) {
+    loaded = { reason: `native: the addon is not built (${path.relative(projectRoot(), file)} missing; \`npm run build:native\` builds it)` };
+    return loaded;
+  }
+  try {
+    loaded = { addon: require(file) as NativeAddon };
+  } catch (error) {
+    loaded = { reason: `native: the addon does not load: ${(error as Error).message.split("\n")[0]}` };
+  }
+  return loaded;
+}

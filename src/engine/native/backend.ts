@@ -1,0 +1,84 @@
+/**
+ * The `native` backend: tfjs's CPU backend with its hot kernels replaced by
+ * C++ (native/, through N-API) and its outputs drawn from a buffer pool.
+ *
+ * Every `cpu` kernel is registered for `native` first, then the native ones
+ * override them; a native kernel falls back to the `cpu` one for inputs it
+ * does not handle (other dtypes, unusual attributes).
+ *
+ * Pooled memory is safe to reuse only when no tensor and no reader still
+ * sees it, so the backend counts, per pooled buffer, the tensor data that
+ * reference it (views from `slice` included), and reads return copies of
+ * pooled memory.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { BufferPool } from "./pool";
+import type { NativeAddon } from "./addon";
+
+type Values = { values?: unknown };
+
+export class NativeBackend extends MathBackendCPU {
+  readonly pool: BufferPool;
+  /** Pooled buffer → [its full Float32Array, number of tensor data referencing it]. */
+  private readonly references = new Map<ArrayBufferLike, { array: Float32Array; count: number }>();
+
+  constructor(readonly addon: NativeAddon, poolBytes: number) {
+    super();
+    this.pool = new BufferPool(poolBytes);
+    // The CPU backend prints a banner about tfjs-node on first use; the engine's report line says it better.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+    const storage = this.data as unknown as { set(id: object, v: Values): void; delete(id: object): boolean; has(id: object): boolean; get(id: object): Values };
+    const set = storage.set.bind(storage);
+    const remove = storage.delete.bind(storage);
+    storage.set = (id, value) => {
+      const previous = storage.has(id) ? storage.get(id) : undefined;
+      this.track(value, +1);
+      set(id, value);
+      if (previous) this.track(previous, -1);
+    };
+    storage.delete = (id) => {
+      const value = storage.has(id) ? storage.get(id) : undefined;
+      const removed = remove(id);
+      if (value) this.track(value, -1);
+      return removed;
+    };
+  }
+
+  private track(value: Values, delta: 1 | -1): void {
+    const values = value.values;
+    if (!(values instanceof Float32Array) || !this.pool.owned.has(values.buffer)) return;
+    const entry = this.references.get(values.buffer);
+    if (delta > 0) {
+      if (entry) entry.count++;
+      else this.references.set(values.buffer, { array: new Float32Array(values.buffer), count: 1 });
+      return;
+    }
+    if (!entry) return;
+    if (--entry.count === 0) {
+      this.references.delete(values.buffer);
+      this.pool.release(entry.array);
+    }
+  }
+
+  /** A Float32Array for a kernel's output, of `size` elements (contents undefined). */
+  allocate(size: number): Float32Array {
+    return this.pool.acquire(size);
+  }
+
+  /** Reads return a copy of pooled memory, so that a reader's array never changes when the pool reuses it. */
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    const values = super.readSync(dataId);
+    return values instanceof Float32Array && this.pool.owned.has(values.buffer) ? values.slice() : values;
+  }
+
+  /** Number of pooled buffers still referenced by tensors (for tests and memory reports). */
+  get pooledBuffersInUse(): number {
+    return this.references.size;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.pool.trim();
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The native kernels, as tfjs kernel configs for the `native` backend.
+ *
+ * Each reads its inputs' Float32Arrays from the backend, allocates the output
+ * from the pool, and calls the addon; anything it does not handle goes to
+ * the `cpu` kernel of the same name. Reference for each kernel's semantics:
+ * tfjs-backend-cpu 4.22's kernel of the same name.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { BINARY, UNARY } from "./addon";
+import type { NativeBackend } from "./backend";
+
+type TensorInfo = tf.TensorInfo;
+type KernelFunc = (args: { inputs: Record<string, TensorInfo>; backend: NativeBackend; attrs: Record<string, any> }) => TensorInfo | TensorInfo[];
+
+const { util, backend_util } = tf;
+
+function values(backend: NativeBackend, t: TensorInfo): Float32Array {
+  return backend.data.get(t.dataId).values as Float32Array;
+}
+
+function output(backend: NativeBackend, shape: number[], data: Float32Array): TensorInfo {
+  return backend.makeTensorInfo(shape, "float32", data);
+}
+
+function floats(...inputs: (TensorInfo | undefined)[]): boolean {
+  return inputs.every((t) => t === undefined || t.dtype === "float32");
+}
+
+/** Wraps a native kernel with the fallback to the cpu kernel of the same name. */
+function withFallback(name: string, native: (args: Parameters<KernelFunc>[0]) => TensorInfo | TensorInfo[] | null): KernelFunc {
+  const cpu = tf.getKernel(name, "cpu");
+  if (!cpu) throw new Error(`native backend: tfjs has no cpu kernel "${name}"`);
+  return (args) => native(args) ?? (cpu.kernelFunc(args as any) as TensorInfo);
+}
+
+const size = (shape: number[]) => util.sizeFromShape(shape);
+
+// ---- matrix multiplication -------------------------------------------------
+
+/** out = op(a) · op(b) with batch broadcasting; null when the cpu kernel must do it. */
+function batchMatMul(backend: NativeBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
+  if (!floats(a, b) || a.shape.length < 2 || b.shape.length < 2) return null;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const K2 = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (K !== K2) return null; // the cpu kernel raises tfjs's own error message
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const batchOut = backend_util.assertAndGetBroadcastShape(batchA, batchB);
+  const batch = size(batchOut);
+  const out = backend.allocate(batch * M * N);
+  const av = values(backend, a);
+  const bv = values(backend, b);
+  const sizeA = size(batchA);
+  const sizeB = size(batchB);
+  const simple = (n: number, shape: number[]) => n === 1 || (n === batch && shape.length === batchOut.length && shape.every((d, i) => d === batchOut[i]));
+  if (simple(sizeA, batchA) && simple(sizeB, batchB)) {
+    backend.addon.matmul(av, bv, out, batch, M, N, K, transposeA, transposeB, sizeA === 1 ? 0 : M * K, sizeB === 1 ? 0 : K * N, M * N);
+  } else {
+    // General broadcasting: one product per output batch index.
+    const stridesOf = (shape: number[]) => {
+      const padded = [...Array(batchOut.length - shape.length).fill(1), ...shape];
+      const strides = new Array(padded.length).fill(0);
+      let stride = 1;
+      for (let i = padded.length - 1; i >= 0; i--) {
+        strides[i] = padded[i] === 1 ? 0 : stride;
+        stride *= padded[i];
+      }
+      return strides;
+    };
+    const sa = stridesOf(batchA);
+    const sb = stridesOf(batchB);
+    for (let index = 0; index < batch; index++) {
+      let rest = index;
+      let offsetA = 0;
+      let offsetB = 0;
+      for (let axis = batchOut.length - 1; axis >= 0; axis--) {
+        const i = rest % batchOut[axis];
+        rest = Math.floor(rest / batchOut[axis]);
+        offsetA += i * sa[axis];
+        offsetB += i * sb[axis];
+      }
+      backend.addon.matmul(
+        av.subarray(offsetA * M * K, (offsetA + 1) * M * K),
+        bv.subarray(offsetB * K * N, (offsetB + 1) * K * N),
+        out.subarray(index * M * N, (index + 1) * M * N),
+        1, M, N, K, transposeA, transposeB, 0, 0, 0,
+      );
+    }
+  }
+  return output(backend, [...batchOut, M, N], out);
+}
+
+const batchMatMulKernel = withFallback("BatchMatMul", ({ inputs, backend, attrs }) =>
+  batchMatMul(backend, inputs.a, inputs.b, attrs.transposeA, attrs.transposeB),
+);
+
+const fusedMatMulKernel = withFallback("_FusedMatMul", ({ inputs, backend, attrs }) => {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const activation: string = attrs.activation ?? "linear";
+  if (preluActivationWeights || !["linear", "relu", "sigmoid"].includes(activation) || !floats(bias)) return null;
+  const product = batchMatMul(backend, a, b, attrs.transposeA, attrs.transposeB);
+  if (!product) return null;
+  let result = product;
+  if (bias) {
+    const shape = backend_util.assertAndGetBroadcastShape(product.shape, bias.shape);
+    const out = backend.allocate(size(shape));
+    backend.addon.binary(BINARY.Add, values(backend, product), product.shape, values(backend, bias), bias.shape, out, shape);
+    backend.disposeIntermediateTensorInfo(product);
+    result = output(backend, shape, out);
+  }
+  if (activation !== "linear") {
+    const out = backend.allocate(size(result.shape));
+    backend.addon.unary(activation === "relu" ? UNARY.Relu : UNARY.Sigmoid, values(backend, result), out);
+    backend.disposeIntermediateTensorInfo(result);
+    result = output(backend, result.shape, out);
+  }
+  return result;
+});
+
+// ---- element-wise ----------------------------------------------------------
+
+function binaryKernel(name: keyof typeof BINARY): KernelFunc {
+  return withFallback(name, ({ inputs, backend }) => {
+    const { a, b } = inputs;
+    if (!floats(a, b)) return null;
+    const shape = backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const out = backend.allocate(size(shape));
+    backend.addon.binary(BINARY[name], values(backend, a), a.shape, values(backend, b), b.shape, out, shape);
+    return output(backend, shape, out);
+  });
+}
+
+function unaryKernel(name: keyof typeof UNARY): KernelFunc {
+  return withFallback(name, ({ inputs, backend }) => {
+    const { x } = inputs;
+    if (!floats(x)) return null;
+    const out = backend.allocate(size(x.shape));
+    backend.addon.unary(UNARY[name], values(backend, x), out);
+    return output(backend, x.shape, out);
+  });
+}
+
+const softmaxKernel = withFallback("Softmax", ({ inputs, backend, attrs }) => {
+  const { logits } = inputs;
+  const rank = logits.shape.length;
+  if (!floats(logits) || rank === 0 || (attrs.dim !== -1 && attrs.dim !== rank - 1)) return null;
+  const cols = logits.shape[rank - 1];
+  const out = backend.allocate(size(logits.shape));
+  backend.addon.softmax(values(backend, logits), out, size(logits.shape) / Math.max(cols, 1), cols);
+  return output(backend, logits.shape, out);
+});
+
+// ---- reductions ------------------------------------------------------------
+
+function transposeValues(backend: NativeBackend, x: TensorInfo, perm: number[]): Float32Array {
+  const out = backend.allocate(size(x.shape));
+  backend.addon.transpose(values(backend, x), x.shape, perm, out);
+  return out;
+}
+
+function reduceKernel(name: "Sum" | "Mean" | "Max" | "Min", kind: number): KernelFunc {
+  return withFallback(name, ({ inputs, backend, attrs }) => {
+    const { x } = inputs;
+    if (!floats(x) || x.shape.length === 0) return null;
+    const rank = x.shape.length;
+    const axes = util.parseAxisParam(attrs.axis ?? attrs.reductionIndices, x.shape).sort((p, q) => p - q);
+    if (axes.length === 0) return null;
+    const cols = size(axes.map((axis) => x.shape[axis]));
+    if (cols === 0) return null;
+    const keptShape = x.shape.filter((_, axis) => !axes.includes(axis));
+    const rows = size(keptShape);
+    const innermost = axes.every((axis, i) => axis === rank - axes.length + i);
+    let input = values(backend, x);
+    let temporary: Float32Array | undefined;
+    if (!innermost) {
+      // Move the reduced axes last: [kept..., reduced...].
+      const perm = [...x.shape.map((_, axis) => axis).filter((axis) => !axes.includes(axis)), ...axes];
+      temporary = input = transposeValues(backend, x, perm);
+    }
+    const out = backend.allocate(rows);
+    backend.addon.reduce(kind, input, out, rows, cols);
+    if (temporary) backend.pool.release(temporary);
+    const shape = attrs.keepDims ? x.shape.map((d, axis) => (axes.includes(axis) ? 1 : d)) : keptShape;
+    return output(backend, shape, out);
+  });
+}
+
+// ---- data movement ---------------------------------------------------------
+
+const transposeKernel = withFallback("Transpose", ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  if (!floats(x)) return null;
+  const perm: number[] = attrs.perm;
+  return output(backend, perm.map((axis) => x.shape[axis]), transposeValues(backend, x, perm));
+});
+
+const gatherKernel = withFallback("GatherV2", ({ inputs, backend, attrs }) => {
+  const { x, indices } = inputs;
+  if (!floats(x) || indices.dtype !== "int32" || (attrs.batchDims ?? 0) !== 0) return null;
+  const axis = util.parseAxisParam(attrs.axis, x.shape)[0];
+  const ids = backend.data.get(indices.dataId).values as Int32Array;
+  const axisSize = x.shape[axis];
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] < 0 || ids[i] >= axisSize) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${axisSize - 1}]`);
+  }
+  const outer = size(x.shape.slice(0, axis));
+  const inner = size(x.shape.slice(axis + 1));
+  const shape = [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)];
+  const out = backend.allocate(size(shape));
+  backend.addon.gather(values(backend, x), outer, axisSize, inner, ids, out);
+  return output(backend, shape, out);
+});
+
+const segmentSumKernel = withFallback("UnsortedSegmentSum", ({ inputs, backend, attrs }) => {
+  const { x, segmentIds } = inputs;
+  if (!floats(x) || segmentIds.dtype !== "int32" || segmentIds.shape.length !== 1 || x.shape[0] !== segmentIds.shape[0]) return null;
+  const segments: number = attrs.numSegments;
+  const inner = size(x.shape.slice(1));
+  const shape = [segments, ...x.shape.slice(1)];
+  const out = backend.allocate(size(shape));
+  backend.addon.segmentSum(values(backend, x), backend.data.get(segmentIds.dataId).values as Int32Array, inner, segments, out);
+  return output(backend, shape, out);
+});
+
+/** Kernel name → native implementation. */
+export function nativeKernels(): Record<string, KernelFunc> {
+  return {
+    BatchMatMul: batchMatMulKernel,
+    _FusedMatMul: fusedMatMulKernel,
+    Add: binaryKernel("Add"),
+    Sub: binaryKernel("Sub"),
+    Multiply: binaryKernel("Multiply"),
+    RealDiv: binaryKernel("RealDiv"),
+    Maximum: binaryKernel("Maximum"),
+    Minimum: binaryKernel("Minimum"),
+    SquaredDifference: binaryKernel("SquaredDifference"),
+    Pow: binaryKernel("Pow"),
+    Exp: unaryKernel("Exp"),
+    Log: unaryKernel("Log"),
+    Sqrt: unaryKernel("Sqrt"),
+    Rsqrt: unaryKernel("Rsqrt"),
+    Tanh: unaryKernel("Tanh"),
+    Sigmoid: unaryKernel("Sigmoid"),
+    Relu: unaryKernel("Relu"),
+    Neg: unaryKernel("Neg"),
+    Abs: unaryKernel("Abs"),
+    Square: unaryKernel("Square"),
+    Reciprocal: unaryKernel("Reciprocal"),
+    Softmax: softmaxKernel,
+    Sum: reduceKernel("Sum", 0),
+    Mean: reduceKernel("Mean", 1),
+    Max: reduceKernel("Max", 2),
+    Min: reduceKernel("Min", 3),
+    Transpose: transposeKernel,
+    GatherV2: gatherKernel,
+    UnsortedSegmentSum: segmentSumKernel,
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Registers the `native` backend with tfjs (once): every `cpu` kernel, then
+ * the native overrides of {@link nativeKernels}.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { loadAddon } from "./addon";
+import { NativeBackend } from "./backend";
+import { nativeKernels } from "./kernels";
+
+let registered: { ok: true; gemmKernel: string; threads: number } | { ok: false; reason: string } | undefined;
+
+/** Registers the backend; says why not when the addon is missing. */
+export function registerNativeBackend(): { ok: true; gemmKernel: string; threads: number } | { ok: false; reason: string } {
+  if (registered) return registered;
+  const { addon, reason } = loadAddon();
+  if (!addon) return (registered = { ok: false, reason: reason! });
+  const poolMegabytes = Number(process.env.MLLM_POOL_MB ?? 512);
+  if (!Number.isFinite(poolMegabytes) || poolMegabytes < 0) {
+    return (registered = { ok: false, reason: `native: MLLM_POOL_MB is "${process.env.MLLM_POOL_MB}"; expected a number of megabytes ≥ 0` });
+  }
+  tf.registerBackend("native", () => new NativeBackend(addon, poolMegabytes * 1024 * 1024), 0);
+  for (const config of tf.getKernelsForBackend("cpu")) {
+    tf.registerKernel({ ...config, backendName: "native" });
+  }
+  for (const [kernelName, kernelFunc] of Object.entries(nativeKernels())) {
+    tf.unregisterKernel(kernelName, "native");
+    tf.registerKernel({ kernelName, backendName: "native", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+  const info = addon.info();
+  return (registered = { ok: true, gemmKernel: info.gemmKernel, threads: info.threads });
+}
