@@ -90,6 +90,13 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reduceColumns(kind, x, out, rows, cols)
+Napi::Value ReduceColumns(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 5, "reduceColumns")) return info.Env().Undefined();
+  mllm::reduce_cols(static_cast<int>(int_of(info[0])), data_of<float>(info[1], "x"), data_of<float>(info[2], "out"), int_of(info[3]), int_of(info[4]));
+  return info.Env().Undefined();
+}
+
 // transpose(x, shape, perm, out)
 Napi::Value Transpose(const Napi::CallbackInfo& info) {
   if (!check_args(info, 4, "transpose")) return info.Env().Undefined();
@@ -115,6 +122,24 @@ Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// layerNorm(x, gamma, beta, rows, D, eps, y, mean, rstd)
+Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 9, "layerNorm")) return info.Env().Undefined();
+  mllm::layer_norm_forward(data_of<float>(info[0], "x"), data_of<float>(info[1], "gamma"), data_of<float>(info[2], "beta"), int_of(info[3]), int_of(info[4]),
+                           static_cast<float>(info[5].As<Napi::Number>().DoubleValue()), data_of<float>(info[6], "y"), data_of<float>(info[7], "mean"),
+                           data_of<float>(info[8], "rstd"));
+  return info.Env().Undefined();
+}
+
+// layerNormGrad(dy, x, gamma, mean, rstd, rows, D, dx, dgamma, dbeta)
+Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 10, "layerNormGrad")) return info.Env().Undefined();
+  mllm::layer_norm_backward(data_of<float>(info[0], "dy"), data_of<float>(info[1], "x"), data_of<float>(info[2], "gamma"), data_of<float>(info[3], "mean"),
+                            data_of<float>(info[4], "rstd"), int_of(info[5]), int_of(info[6]), data_of<float>(info[7], "dx"), data_of<float>(info[8], "dgamma"),
+                            data_of<float>(info[9], "dbeta"));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("gemmKernel", mllm::gemm_kernel_name());
@@ -134,9 +159,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unary", Napi::Function::New(env, UnaryOp));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("reduceColumns", Napi::Function::New(env, ReduceColumns));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
+  exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   return exports;

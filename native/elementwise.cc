@@ -40,6 +40,12 @@ inline float apply(float x, float y) {
     case Binary::Minimum: return (std::isnan(x) || std::isnan(y)) ? std::numeric_limits<float>::quiet_NaN() : (x < y ? x : y);
     case Binary::SquaredDifference: return (x - y) * (x - y);
     case Binary::Pow: return std::pow(x, y);
+    case Binary::GeluTanhGrad: {
+      // d/dx 0.5·x·(1 + tanh(u)), u = k(x + c·x³): 0.5(1 + t) + 0.5·x·(1 − t²)·k(1 + 3c·x²)
+      const float k = 0.7978845608028654f, c = 0.044715f;
+      const float t = 2.0f / (1.0f + std::exp(-2.0f * k * (x + c * x * x * x))) - 1.0f;  // tanh(u) via one exp
+      return y * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * c * x * x));
+    }
   }
   return 0.0f;
 }
@@ -129,8 +135,9 @@ void binary_impl(const float* a, const std::vector<int64_t>& aShape, const float
 }
 
 inline float gelu_tanh(float x) {
-  const float k = 0.7978845608028654f;  // √(2/π)
-  return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+  // 0.5·(1 + tanh(u)) = sigmoid(2u): one exp instead of a tanh.
+  const float k2 = 1.5957691216057308f;  // 2·√(2/π)
+  return x / (1.0f + std::exp(-k2 * (x + 0.044715f * x * x * x)));
 }
 
 }  // namespace
@@ -146,6 +153,7 @@ void binary(Binary op, const float* a, const std::vector<int64_t>& aShape, const
     case Binary::Minimum: return binary_impl<Binary::Minimum>(a, aShape, b, bShape, out, outShape);
     case Binary::SquaredDifference: return binary_impl<Binary::SquaredDifference>(a, aShape, b, bShape, out, outShape);
     case Binary::Pow: return binary_impl<Binary::Pow>(a, aShape, b, bShape, out, outShape);
+    case Binary::GeluTanhGrad: return binary_impl<Binary::GeluTanhGrad>(a, aShape, b, bShape, out, outShape);
   }
 }
 
@@ -208,6 +216,31 @@ void reduce_rows(int kind, const float* x, float* out, int64_t rows, int64_t col
   });
 }
 
+void reduce_cols(int kind, const float* x, float* out, int64_t rows, int64_t cols) {
+  // Parallel over column ranges; each task streams the rows once.
+  chunked(cols, 64, [&](int64_t s, int64_t e) {
+    if (kind == 2 || kind == 3) {
+      for (int64_t c = s; c < e; ++c) out[c] = x[c];
+      for (int64_t r = 1; r < rows; ++r) {
+        const float* in = x + r * cols;
+        for (int64_t c = s; c < e; ++c) {
+          const float v = in[c];
+          if (std::isnan(v) || std::isnan(out[c])) out[c] = std::numeric_limits<float>::quiet_NaN();
+          else out[c] = kind == 2 ? std::max(out[c], v) : std::min(out[c], v);
+        }
+      }
+      return;
+    }
+    for (int64_t c = s; c < e; ++c) out[c] = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* in = x + r * cols;
+      for (int64_t c = s; c < e; ++c) out[c] += in[c];
+    }
+    if (kind == 1)
+      for (int64_t c = s; c < e; ++c) out[c] /= static_cast<float>(rows);
+  });
+}
+
 void transpose(const float* x, const std::vector<int64_t>& shape, const std::vector<int64_t>& perm, float* out) {
   const size_t rank = shape.size();
   std::vector<int64_t> inStrides(rank, 1);
@@ -263,6 +296,66 @@ void unsorted_segment_sum(const float* x, const int32_t* ids, int64_t count, int
       const float* src = x + i * inner;
       float* dst = out + segment * inner;
       for (int64_t c = s; c < e; ++c) dst[c] += src[c];
+    }
+  });
+}
+
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t D, float eps, float* y, float* mean, float* rstd) {
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(D, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const float* in = x + r * D;
+      double sum = 0.0, sq = 0.0;
+      for (int64_t c = 0; c < D; ++c) sum += in[c];
+      const float m = static_cast<float>(sum / D);
+      for (int64_t c = 0; c < D; ++c) {
+        const double d = in[c] - m;
+        sq += d * d;
+      }
+      const float inv = 1.0f / std::sqrt(static_cast<float>(sq / D) + eps);
+      mean[r] = m;
+      rstd[r] = inv;
+      float* o = y + r * D;
+      for (int64_t c = 0; c < D; ++c) o[c] = (in[c] - m) * inv * gamma[c] + beta[c];
+    }
+  });
+}
+
+void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, int64_t rows, int64_t D, float* dx,
+                         float* dgamma, float* dbeta) {
+  // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), g = dy · gamma, x̂ = (x − mean) · rstd.
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(D, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const float* g_in = dy + r * D;
+      const float* in = x + r * D;
+      const float m = mean[r], inv = rstd[r];
+      double sum_g = 0.0, sum_gx = 0.0;
+      for (int64_t c = 0; c < D; ++c) {
+        const float g = g_in[c] * gamma[c];
+        sum_g += g;
+        sum_gx += g * (in[c] - m) * inv;
+      }
+      const float mean_g = static_cast<float>(sum_g / D), mean_gx = static_cast<float>(sum_gx / D);
+      float* o = dx + r * D;
+      for (int64_t c = 0; c < D; ++c) {
+        const float xhat = (in[c] - m) * inv;
+        o[c] = inv * (g_in[c] * gamma[c] - mean_g - xhat * mean_gx);
+      }
+    }
+  });
+  // dgamma, dbeta: parallel over columns, so no two tasks write one value.
+  chunked(D, 64, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c) {
+      dgamma[c] = 0.0f;
+      dbeta[c] = 0.0f;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* g_in = dy + r * D;
+      const float* in = x + r * D;
+      const float m = mean[r], inv = rstd[r];
+      for (int64_t c = s; c < e; ++c) {
+        dgamma[c] += g_in[c] * (in[c] - m) * inv;
+        dbeta[c] += g_in[c];
+      }
     }
   });
 }

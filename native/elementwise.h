@@ -6,7 +6,8 @@
 
 namespace mllm {
 
-enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference, Pow };
+// GeluTanhGrad: a = x, b = dy → dy · d/dx gelu_tanh(x).
+enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference, Pow, GeluTanhGrad };
 enum class Unary { Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Neg, Abs, Square, GeluTanh, Reciprocal };
 
 // out[outShape] = a[aShape] op b[bShape] (both broadcast to outShape).
@@ -17,11 +18,19 @@ void unary(Unary op, const float* x, float* out, int64_t n);
 void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols);
 // Reductions over the last axis of [rows, cols]: 0 sum, 1 mean, 2 max, 3 min.
 void reduce_rows(int kind, const float* x, float* out, int64_t rows, int64_t cols);
+// Reductions over the first axis of [rows, cols] (e.g. a bias gradient): out[cols].
+void reduce_cols(int kind, const float* x, float* out, int64_t rows, int64_t cols);
 // out = x transposed by perm (rank ≤ 8).
 void transpose(const float* x, const std::vector<int64_t>& shape, const std::vector<int64_t>& perm, float* out);
 // out[outer, i, inner] = x[outer, indices[i], inner]; x is [outer, axisSize, inner].
 void gather(const float* x, int64_t outer, int64_t axisSize, int64_t inner, const int32_t* indices, int64_t count, float* out);
 // out[segments, inner] = Σ over i with ids[i] = s of x[i, inner]; ids outside [0, segments) are dropped.
 void unsorted_segment_sum(const float* x, const int32_t* ids, int64_t count, int64_t inner, int64_t segments, float* out);
+
+// Layer normalisation over the last axis of [rows, D]: y = (x − mean)·rstd·gamma + beta; saves mean and rstd per row.
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t D, float eps, float* y, float* mean, float* rstd);
+// Its backward: dx, and dgamma/dbeta summed over rows.
+void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, int64_t rows, int64_t D, float* dx,
+                         float* dgamma, float* dbeta);
 
 }  // namespace mllm

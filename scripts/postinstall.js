@@ -37,16 +37,8 @@ step("build", () => {
 });
 
 step("link", () => {
-  const link = path.join(root, "node_modules", "mllm-labs");
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  let existing;
-  try {
-    existing = fs.lstatSync(link);
-  } catch {}
-  if (existing && existing.isSymbolicLink() && path.resolve(path.dirname(link), fs.readlinkSync(link)) === root) return "node_modules/mllm-labs → .";
-  if (existing && !existing.isSymbolicLink()) throw new Error(`${link} exists and is not a link; remove it and install again`);
-  if (existing) fs.unlinkSync(link);
-  fs.symlinkSync("..", link, "dir");
+  const { ensurePackageLink } = require(path.join(root, "dist", "src", "util", "package_link.js"));
+  ensurePackageLink(root);
   return "node_modules/mllm-labs → .";
 });
 

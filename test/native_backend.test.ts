@@ -170,6 +170,12 @@ describe("native kernels match cpu", () => {
     });
   }
 
+  it("reads float32 tensors that a cpu kernel stored in another typed array (cast from bool)", async () => {
+    const r = await onBoth(() => [tf.tensor2d([[1, 5, 3], [4, 2, 6]])], (x) => x.greater(2.5).toFloat().sum());
+    expect(Array.from(r.native)).toEqual([4]);
+    expect(Array.from(r.cpu)).toEqual([4]);
+  });
+
   it("transpose of ranks 2 to 4", async () => {
     for (const [shape, perm] of [[[5, 7], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4, 5], [3, 2, 1, 0]]] as [number[], number[]][]) {
       const seed = random.nextSeed();
@@ -272,6 +278,40 @@ describe("native backend end to end", () => {
     reused.dispose();
     expect(backend.pool.hits).toBeGreaterThan(0);
     expect(backend.pooledBuffersInUse).toBe(0);
+    await tf.setBackend("cpu");
+  });
+});
+
+describe("fused ops", () => {
+  it("gelu and its gradient: the native kernel equals the composite in tfjs ops", async () => {
+    const { gelu, geluComposite } = await import("../src/ops/gelu");
+    await tf.setBackend("native");
+    const x = tf.randomNormal([7, 33], 0, 2, "float32", 11);
+    const [y1, g1] = [gelu(x), tf.grad((v: tf.Tensor) => gelu(v).sum())(x)];
+    const [y2, g2] = [geluComposite(x), tf.grad((v: tf.Tensor) => geluComposite(v).sum())(x)];
+    expectClose(await y1.data(), await y2.data(), 1e-5, 1e-6);
+    expectClose(await g1.data(), await g2.data(), 1e-5, 1e-6);
+    tf.dispose([x, y1, g1, y2, g2]);
+    await tf.setBackend("cpu");
+  });
+
+  it("layerNorm and its gradients: the native kernels equal the composite in tfjs ops", async () => {
+    const { layerNorm, layerNormComposite } = await import("../src/ops/layer_norm");
+    await tf.setBackend("native");
+    const x = tf.randomNormal([2, 5, 24], 1, 3, "float32", 12);
+    const gamma = tf.randomNormal([24], 1, 0.2, "float32", 13);
+    const beta = tf.randomNormal([24], 0, 0.2, "float32", 14);
+    const weights = tf.randomNormal([2, 5, 24], 0, 1, "float32", 15); // a non-uniform upstream gradient
+    const run = (f: typeof layerNorm) => {
+      const y = f(x, gamma, beta, 1e-5);
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, 1e-5).mul(weights).sum())([x, gamma, beta]);
+      return [y, ...grads];
+    };
+    const fused = run(layerNorm);
+    const composite = run(layerNormComposite);
+    for (let i = 0; i < 4; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-4, 1e-5);
+    expect(() => layerNorm(x, tf.ones([3]), beta)).toThrow(/gamma \[3\] and beta \[24\] must be \[24\]/);
+    tf.dispose([x, gamma, beta, weights, ...fused, ...composite]);
     await tf.setBackend("cpu");
   });
 });

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
+import { layerNorm } from "../ops/layer_norm";
 
 /** Options for {@link LayerNorm}. */
 export interface LayerNormArgs {
@@ -30,9 +31,6 @@ export class LayerNorm extends Module {
 
   /** x: [..., D] → [..., D] */
   apply(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true); // [..., 1] each
-      return x.sub(mean).mul(tf.rsqrt(variance.add(this.eps))).mul(this.weight).add(this.bias);
-    });
+    return layerNorm(x, this.weight, this.bias, this.eps);
   }
 }

@@ -8,6 +8,9 @@ import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
 import { Linear } from "./linear";
 import { Random } from "../util/random";
+import { gelu } from "../ops/gelu";
+
+export { gelu };
 
 /** Options for {@link MLP}. */
 export interface MLPArgs {
@@ -15,14 +18,6 @@ export interface MLPArgs {
   /** Hidden width. Default 4·dim. */
   hiddenDim?: number;
   seed: number;
-}
-
-/** GELU, tanh approximation (GPT-2's `gelu_new`). */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
-    return x.mul(0.5).mul(tf.tanh(inner).add(1));
-  });
 }
 
 export class MLP extends Module {

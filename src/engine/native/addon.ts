@@ -14,15 +14,18 @@ export interface NativeAddon {
   unary(op: number, x: Float32Array, out: Float32Array): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   reduce(kind: number, x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  reduceColumns(kind: number, x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   transpose(x: Float32Array, shape: number[], perm: number[], out: Float32Array): void;
   gather(x: Float32Array, outer: number, axisSize: number, inner: number, indices: Int32Array, out: Float32Array): void;
   segmentSum(x: Float32Array, ids: Int32Array, inner: number, segments: number, out: Float32Array): void;
+  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, rows: number, D: number, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
+  layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, D: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
   info(): { gemmKernel: string; threads: number };
   setThreads(n: number): void;
 }
 
 /** Binary op codes, in native/elementwise.h's order. */
-export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7 } as const;
+export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7, GeluTanhGrad: 8 } as const;
 /** Unary op codes, in native/elementwise.h's order. */
 export const UNARY = { Exp: 0, Log: 1, Sqrt: 2, Rsqrt: 3, Tanh: 4, Sigmoid: 5, Relu: 6, Neg: 7, Abs: 8, Square: 9, GeluTanh: 10, Reciprocal: 11 } as const;
 

@@ -15,8 +15,10 @@ type KernelFunc = (args: { inputs: Record<string, TensorInfo>; backend: NativeBa
 
 const { util, backend_util } = tf;
 
+/** A float32 tensor's values as a Float32Array (some cpu kernels, e.g. Cast from bool, store float32 data in other typed arrays). */
 function values(backend: NativeBackend, t: TensorInfo): Float32Array {
-  return backend.data.get(t.dataId).values as Float32Array;
+  const stored = backend.data.get(t.dataId).values;
+  return stored instanceof Float32Array ? stored : Float32Array.from(stored as ArrayLike<number>);
 }
 
 function output(backend: NativeBackend, shape: number[], data: Float32Array): TensorInfo {
@@ -175,6 +177,14 @@ function reduceKernel(name: "Sum" | "Mean" | "Max" | "Min", kind: number): Kerne
     const keptShape = x.shape.filter((_, axis) => !axes.includes(axis));
     const rows = size(keptShape);
     const innermost = axes.every((axis, i) => axis === rank - axes.length + i);
+    const outermost = axes.every((axis, i) => axis === i);
+    const shape = attrs.keepDims ? x.shape.map((d, axis) => (axes.includes(axis) ? 1 : d)) : keptShape;
+    if (outermost && !innermost) {
+      // Leading axes (a bias gradient): reduce columns in place, no transpose.
+      const out = backend.allocate(rows);
+      backend.addon.reduceColumns(kind, values(backend, x), out, cols, rows);
+      return output(backend, shape, out);
+    }
     let input = values(backend, x);
     let temporary: Float32Array | undefined;
     if (!innermost) {
@@ -185,7 +195,6 @@ function reduceKernel(name: "Sum" | "Mean" | "Max" | "Min", kind: number): Kerne
     const out = backend.allocate(rows);
     backend.addon.reduce(kind, input, out, rows, cols);
     if (temporary) backend.pool.release(temporary);
-    const shape = attrs.keepDims ? x.shape.map((d, axis) => (axes.includes(axis) ? 1 : d)) : keptShape;
     return output(backend, shape, out);
   });
 }
@@ -259,5 +268,45 @@ export function nativeKernels(): Record<string, KernelFunc> {
     Transpose: transposeKernel,
     GatherV2: gatherKernel,
     UnsortedSegmentSum: segmentSumKernel,
+  };
+}
+
+// ---- fused ops (src/ops/) --------------------------------------------------
+
+/** Kernels that only the native backend has: the fused ops of src/ops/. */
+export function nativeFusedKernels(): Record<string, KernelFunc> {
+  return {
+    MllmGeluTanh: ({ inputs, backend }) => {
+      const { x } = inputs;
+      const out = backend.allocate(size(x.shape));
+      backend.addon.unary(UNARY.GeluTanh, values(backend, x), out);
+      return output(backend, x.shape, out);
+    },
+    MllmGeluTanhGrad: ({ inputs, backend }) => {
+      const { x, dy } = inputs;
+      const out = backend.allocate(size(x.shape));
+      backend.addon.binary(BINARY.GeluTanhGrad, values(backend, x), x.shape, values(backend, dy), dy.shape, out, x.shape);
+      return output(backend, x.shape, out);
+    },
+    MllmLayerNorm: ({ inputs, backend, attrs }) => {
+      const { x, gamma, beta } = inputs;
+      const D = x.shape[x.shape.length - 1];
+      const rows = size(x.shape) / D;
+      const y = backend.allocate(size(x.shape));
+      const mean = new Float32Array(rows);
+      const rstd = new Float32Array(rows);
+      backend.addon.layerNorm(values(backend, x), values(backend, gamma), values(backend, beta), rows, D, attrs.eps, y, mean, rstd);
+      return [output(backend, x.shape, y), output(backend, [rows], mean), output(backend, [rows], rstd)];
+    },
+    MllmLayerNormGrad: ({ inputs, backend }) => {
+      const { dy, x, gamma, mean, rstd } = inputs;
+      const D = x.shape[x.shape.length - 1];
+      const rows = size(x.shape) / D;
+      const dx = backend.allocate(size(x.shape));
+      const dgamma = new Float32Array(D);
+      const dbeta = new Float32Array(D);
+      backend.addon.layerNormGrad(values(backend, dy), values(backend, x), values(backend, gamma), values(backend, mean), values(backend, rstd), rows, D, dx, dgamma, dbeta);
+      return [output(backend, x.shape, dx), output(backend, [D], dgamma), output(backend, [D], dbeta)];
+    },
   };
 }

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { loadAddon } from "./addon";
 import { NativeBackend } from "./backend";
-import { nativeKernels } from "./kernels";
+import { nativeFusedKernels, nativeKernels } from "./kernels";
 
 let registered: { ok: true; gemmKernel: string; threads: number } | { ok: false; reason: string } | undefined;
 
@@ -24,6 +24,9 @@ export function registerNativeBackend(): { ok: true; gemmKernel: string; threads
   }
   for (const [kernelName, kernelFunc] of Object.entries(nativeKernels())) {
     tf.unregisterKernel(kernelName, "native");
+    tf.registerKernel({ kernelName, backendName: "native", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+  for (const [kernelName, kernelFunc] of Object.entries(nativeFusedKernels())) {
     tf.registerKernel({ kernelName, backendName: "native", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   }
   const info = addon.info();
