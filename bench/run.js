@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run bench [-- SUITE...]`: benchmarks that print a table, then one JSON line per result.
- * Suites: kernel (lab kernel start and cell round trip vs tslab). Default: all.
+ * Suites: gemm (GFLOP/s per backend), gpt (training step vs PyTorch), kernel (lab kernel start and cell
+ * round trip vs tslab). Default: all.
  * Results are ratios against a reference measured in the same run, never timed tests.
  */
 "use strict";
@@ -9,6 +10,8 @@ const path = require("path");
 const fs = require("fs");
 
 const SUITES = {
+  gemm: () => require("./engine.js").gemm(),
+  gpt: () => require("./engine.js").gpt(),
   kernel: () => require("./kernel.js").run(),
 };
 

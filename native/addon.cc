@@ -140,6 +140,18 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2, pOut, mOut, vOut)
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 14, "adamw")) return info.Env().Undefined();
+  size_t n = 0;
+  const float* p = data_of<float>(info[0], "p", &n);
+  auto number = [&](int i) { return static_cast<float>(info[i].As<Napi::Number>().DoubleValue()); };
+  mllm::adamw_update(p, data_of<float>(info[1], "g"), data_of<float>(info[2], "m"), data_of<float>(info[3], "v"), static_cast<int64_t>(n), number(4), number(5),
+                     number(6), number(7), number(8), number(9), number(10), data_of<float>(info[11], "pOut"), data_of<float>(info[12], "mOut"),
+                     data_of<float>(info[13], "vOut"));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("gemmKernel", mllm::gemm_kernel_name());
@@ -165,6 +177,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
+  exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   return exports;

@@ -360,4 +360,17 @@ void layer_norm_backward(const float* dy, const float* x, const float* gamma, co
   });
 }
 
+void adamw_update(const float* p, const float* g, const float* m, const float* v, int64_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                  float bias_correction1, float bias_correction2, float* p_out, float* m_out, float* v_out) {
+  chunked(n, kGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
+      const float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+      m_out[i] = mi;
+      v_out[i] = vi;
+      p_out[i] = p[i] - lr * ((mi / bias_correction1) / (std::sqrt(vi / bias_correction2) + eps) + weight_decay * p[i]);
+    }
+  });
+}
+
 }  // namespace mllm

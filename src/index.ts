@@ -24,3 +24,4 @@ export type { AttentionResult } from "./nn/attention";
 export { GPT, GPT_PRESETS, type GPTConfig } from "./models/gpt";
 export { crossEntropy } from "./train/loss";
 export { readWav, decodeWav, type Waveform } from "./io/wav";
+export { AdamW, type AdamWArgs } from "./train/adamw";

@@ -47,8 +47,8 @@ export class Linear extends Module {
     return tf.tidy(() => {
       // Flatten to 2D: tfjs's gradient of a rank-3 × rank-2 matMul fails.
       const flat = x.reshape([-1, this.inFeatures]); // [N, in]
-      let y = tf.matMul(flat, this.weight, false, true); // [N, in] · [out, in]ᵀ → [N, out]
-      if (this.bias) y = y.add(this.bias);
+      // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
+      const y = tf.fused.matMul({ a: flat, b: this.weight, transposeB: true, bias: this.bias });
       return y.reshape([...shape.slice(0, -1), this.outFeatures]);
     });
   }

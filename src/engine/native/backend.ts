@@ -8,8 +8,8 @@
  *
  * Pooled memory is safe to reuse only when no tensor and no reader still
  * sees it, so the backend counts, per pooled buffer, the tensor data that
- * reference it (views from `slice` included), and reads return copies of
- * pooled memory.
+ * reference it (views from `slice` included), and a buffer that was read
+ * leaves the pool.
  */
 import * as tf from "@tensorflow/tfjs";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
@@ -66,10 +66,19 @@ export class NativeBackend extends MathBackendCPU {
     return this.pool.acquire(size);
   }
 
-  /** Reads return a copy of pooled memory, so that a reader's array never changes when the pool reuses it. */
+  /**
+   * Reads hand out the tensor's own memory, as tfjs's cpu backend does, and
+   * take that buffer out of the pool for good: a reader's array never changes
+   * later. (A copy instead cost as much as the allocation it avoided: fresh
+   * memory is what is slow here.)
+   */
   override readSync(dataId: object): tf.backend_util.BackendValues {
     const values = super.readSync(dataId);
-    return values instanceof Float32Array && this.pool.owned.has(values.buffer) ? values.slice() : values;
+    if (values instanceof Float32Array && this.pool.owned.has(values.buffer)) {
+      this.pool.owned.delete(values.buffer);
+      this.references.delete(values.buffer);
+    }
+    return values;
   }
 
   /** Number of pooled buffers still referenced by tensors (for tests and memory reports). */

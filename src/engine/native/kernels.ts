@@ -288,6 +288,13 @@ export function nativeFusedKernels(): Record<string, KernelFunc> {
       backend.addon.binary(BINARY.GeluTanhGrad, values(backend, x), x.shape, values(backend, dy), dy.shape, out, x.shape);
       return output(backend, x.shape, out);
     },
+    MllmAdamW: ({ inputs, backend, attrs }) => {
+      const { param, grad, m, v } = inputs;
+      const n = size(param.shape);
+      const [p2, m2, v2] = [backend.allocate(n), backend.allocate(n), backend.allocate(n)];
+      backend.addon.adamw(values(backend, param), values(backend, grad), values(backend, m), values(backend, v), attrs.learningRate, attrs.beta1, attrs.beta2, attrs.epsilon, attrs.weightDecay, attrs.biasCorrection1, attrs.biasCorrection2, p2, m2, v2);
+      return [output(backend, param.shape, p2), output(backend, param.shape, m2), output(backend, param.shape, v2)];
+    },
     MllmLayerNorm: ({ inputs, backend, attrs }) => {
       const { x, gamma, beta } = inputs;
       const D = x.shape[x.shape.length - 1];

@@ -5,8 +5,11 @@
  * matrix multiply that filled it in the prototype, so outputs of at least
  * {@link POOL_MIN_ELEMENTS} elements come from here and return when their
  * last tensor is disposed. The pool holds at most `capBytes` of idle memory
- * (`MLLM_POOL_MB`, default 512) and drops the least recently returned buffers
- * beyond it; {@link BufferPool.trim} empties it.
+ * (`MLLM_POOL_MB`; default a quarter of the machine's memory, at most 4 GiB)
+ * and drops the least recently returned buffers beyond it; {@link BufferPool.trim}
+ * empties it. Measured on the GPT benchmark step: with a 512 MB cap a third of
+ * the outputs missed the pool and the step took 1.2 s; with the whole working
+ * set (≈1.1 GB) pooled, 0.85 s.
  */
 
 /** Smaller arrays are cheaper to allocate than to track. */
@@ -14,8 +17,8 @@ export const POOL_MIN_ELEMENTS = 16 * 1024;
 
 export class BufferPool {
   private readonly idle = new Map<number, Float32Array[]>();
-  /** Idle buffers in the order they were returned, for trimming. */
-  private readonly order: Float32Array[] = [];
+  /** Idle buffers in the order they were returned (a Set keeps insertion order), for trimming. */
+  private readonly order = new Set<Float32Array>();
   private idleBytes = 0;
   /** Buffers this pool handed out (and their views' backing store). */
   readonly owned = new WeakSet<ArrayBufferLike>();
@@ -32,7 +35,7 @@ export class BufferPool {
     if (buffer) {
       this.hits++;
       this.idleBytes -= buffer.byteLength;
-      this.order.splice(this.order.lastIndexOf(buffer), 1);
+      this.order.delete(buffer);
       return buffer;
     }
     this.misses++;
@@ -47,10 +50,11 @@ export class BufferPool {
     const list = this.idle.get(buffer.length) ?? [];
     list.push(buffer);
     this.idle.set(buffer.length, list);
-    this.order.push(buffer);
+    this.order.add(buffer);
     this.idleBytes += buffer.byteLength;
-    while (this.idleBytes > this.capBytes && this.order.length > 0) {
-      const oldest = this.order.shift()!;
+    while (this.idleBytes > this.capBytes && this.order.size > 0) {
+      const oldest: Float32Array = this.order.values().next().value!;
+      this.order.delete(oldest);
       const same = this.idle.get(oldest.length)!;
       same.splice(same.indexOf(oldest), 1);
       this.idleBytes -= oldest.byteLength;
@@ -65,7 +69,7 @@ export class BufferPool {
   /** Drops every idle buffer. */
   trim(): void {
     this.idle.clear();
-    this.order.length = 0;
+    this.order.clear();
     this.idleBytes = 0;
   }
 }

@@ -14,7 +14,10 @@ export function registerNativeBackend(): { ok: true; gemmKernel: string; threads
   if (registered) return registered;
   const { addon, reason } = loadAddon();
   if (!addon) return (registered = { ok: false, reason: reason! });
-  const poolMegabytes = Number(process.env.MLLM_POOL_MB ?? 512);
+  // Idle memory the pool may keep: a training step reuses its whole working set, so the default is
+  // generous (a quarter of the machine's memory, at most 4 GiB); MLLM_POOL_MB sets it.
+  const defaultMegabytes = Math.min(4096, Math.floor(require("os").totalmem() / 4 / 1024 / 1024));
+  const poolMegabytes = Number(process.env.MLLM_POOL_MB ?? defaultMegabytes);
   if (!Number.isFinite(poolMegabytes) || poolMegabytes < 0) {
     return (registered = { ok: false, reason: `native: MLLM_POOL_MB is "${process.env.MLLM_POOL_MB}"; expected a number of megabytes ≥ 0` });
   }

@@ -1,0 +1,159 @@
+/**
+ * Benchmarks of the tensor engine, per backend, against references measured in the same run:
+ *  - gemm: GFLOP/s of square products (256, 512, 1024) and a batched [8,128,64]×[8,64,128], next to
+ *    the machine's peak (MLLM_PEAK_GFLOPS, default 140: about 2 cores of AVX2/FMA here);
+ *  - gpt: ms per training step of a GPT (vocab 256, d_model 256, 4 layers, 4 heads, seq 128, batch 32,
+ *    Adam), median of 10 after 3 warm-ups, with the same model and optimizer in PyTorch (CPU) when
+ *    `/usr/bin/python3 -c "import torch"` works, at its best thread setting.
+ * Backends: MLLM_BENCH_BACKENDS (comma-separated), default every one that starts here except `cpu` for
+ * the GPT step unless MLLM_BENCH_CPU_GPT=1 (tfjs's JavaScript kernels take about 30 s a step).
+ */
+"use strict";
+const { spawnSync } = require("child_process");
+const path = require("path");
+
+const root = path.resolve(__dirname, "..");
+const lib = require(path.join(root, "dist", "src", "index.js"));
+const tf = require("@tensorflow/tfjs");
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const PEAK = Number(process.env.MLLM_PEAK_GFLOPS ?? 140);
+
+async function backendsHere() {
+  const wanted = (process.env.MLLM_BENCH_BACKENDS ?? "webgpu,tensorflow,native,cpu").split(",").map((s) => s.trim()).filter(Boolean);
+  const available = [];
+  for (const name of wanted) {
+    try {
+      const info = await lib.initEngine({ backend: name, verbose: false });
+      if (info.backend === name) available.push({ name, device: info.device });
+      else console.log(`  ${name}: not available (${info.notes.join("; ")})`);
+    } catch (error) {
+      console.log(`  ${name}: not available (${error.message})`);
+    }
+  }
+  return available;
+}
+
+async function timeGemm(aShape, bShape, reps) {
+  const a = tf.randomNormal(aShape, 0, 1, "float32", 1);
+  const b = tf.randomNormal(bShape, 0, 1, "float32", 2);
+  const run = async () => {
+    const c = tf.matMul(a, b);
+    await c.data(); // the read waits for the work on every backend
+    c.dispose();
+  };
+  await run();
+  const times = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  tf.dispose([a, b]);
+  return median(times);
+}
+
+async function gemm() {
+  const cases = [
+    { name: "gemm 256", a: [256, 256], b: [256, 256], flops: 2 * 256 ** 3 },
+    { name: "gemm 512", a: [512, 512], b: [512, 512], flops: 2 * 512 ** 3 },
+    { name: "gemm 1024", a: [1024, 1024], b: [1024, 1024], flops: 2 * 1024 ** 3 },
+    { name: "gemm [8,128,64]x[8,64,128]", a: [8, 128, 64], b: [8, 64, 128], flops: 2 * 8 * 128 * 128 * 64 },
+  ];
+  const rows = [];
+  for (const backend of await backendsHere()) {
+    await lib.initEngine({ backend: backend.name, verbose: false });
+    for (const c of cases) {
+      const reps = backend.name === "cpu" && c.flops > 1e9 ? 2 : 10;
+      const ms = await timeGemm(c.a, c.b, reps);
+      const gflops = c.flops / ms / 1e6;
+      rows.push({ name: c.name, backend: backend.name, ms: +ms.toFixed(3), gflops: +gflops.toFixed(1), peak_gflops: PEAK, ratio: +(gflops / PEAK).toFixed(3) });
+    }
+  }
+  console.log(`\nGEMM (median; ratio = GFLOP/s over the machine's peak ${PEAK})`);
+  console.log("case                          backend         ms    GFLOP/s   of peak");
+  for (const r of rows) console.log(`${r.name.padEnd(29)} ${r.backend.padEnd(10)} ${r.ms.toFixed(2).padStart(8)} ${r.gflops.toFixed(1).padStart(9)} ${(100 * r.ratio).toFixed(0).padStart(8)}%`);
+  console.log("");
+  for (const r of rows) console.log(JSON.stringify(r));
+}
+
+/** PyTorch's ms/step at its best thread setting, or undefined with a note. */
+function torchStep() {
+  const python = process.env.MLLM_TORCH_PYTHON ?? "/usr/bin/python3";
+  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    console.log(`  PyTorch: not available (${python} cannot import torch; Debian: apt install python3-torch libopenblas0-pthread)`);
+    return undefined;
+  }
+  // OPENBLAS_CORETYPE/L2_SIZE, set on some machines here for old OpenBLAS builds, slow OpenBLAS down: unset for the reference.
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  let best;
+  for (const [torchThreads, blasThreads] of [[1, 2], [2, 1], [2, 2]]) {
+    const result = spawnSync(python, [path.join(__dirname, "torch_gpt.py"), "10", "3", String(torchThreads)], {
+      encoding: "utf8",
+      env: { ...env, OPENBLAS_NUM_THREADS: String(blasThreads), OMP_NUM_THREADS: String(torchThreads) },
+      timeout: 900_000,
+    });
+    if (result.status !== 0) {
+      console.log(`  PyTorch (${torchThreads} threads, BLAS ${blasThreads}): failed: ${(result.stderr || "").trim().split("\n").pop()}`);
+      continue;
+    }
+    const measured = JSON.parse(result.stdout.trim().split("\n").pop());
+    const setting = `torch ${torchThreads} thread${torchThreads > 1 ? "s" : ""}, BLAS ${blasThreads}`;
+    console.log(`  PyTorch ${measured.torch}, ${setting}: ${measured.ms.toFixed(1)} ms/step`);
+    if (!best || measured.ms < best.ms) best = { ms: measured.ms, setting };
+  }
+  return best;
+}
+
+async function gptStep(backendName, steps, warmup) {
+  await lib.initEngine({ backend: backendName, verbose: false });
+  const V = 256, T = 128, B = 32;
+  const model = new lib.GPT({ vocabSize: V, contextLength: T, dim: 256, layers: 4, heads: 4, seed: 0 });
+  const optimizer = new lib.AdamW({ learningRate: 1e-3, weightDecay: 0 });
+  const ids = tf.randomUniform([B, T], 0, V, "int32", 1);
+  const targets = tf.randomUniform([B, T], 0, V, "int32", 2);
+  const times = [];
+  for (let step = 0; step < warmup + steps; step++) {
+    const t0 = performance.now();
+    const loss = optimizer.minimize(() => lib.crossEntropy(model.apply(ids), targets), model.trainableParameters());
+    await loss.data();
+    loss.dispose();
+    if (step >= warmup) times.push(performance.now() - t0);
+  }
+  optimizer.dispose();
+  model.dispose();
+  tf.dispose([ids, targets]);
+  return median(times);
+}
+
+async function gpt() {
+  const torch = torchStep();
+  const rows = [];
+  for (const backend of await backendsHere()) {
+    if (backend.name === "cpu" && process.env.MLLM_BENCH_CPU_GPT !== "1") {
+      console.log("  cpu: GPT step skipped (set MLLM_BENCH_CPU_GPT=1; about 30 s a step)");
+      continue;
+    }
+    const slow = backend.name === "cpu";
+    const ms = await gptStep(backend.name, slow ? 3 : 10, slow ? 1 : 3);
+    rows.push({
+      name: "gpt step",
+      backend: backend.name,
+      device: backend.device,
+      ms: +ms.toFixed(1),
+      torch_ms: torch ? +torch.ms.toFixed(1) : null,
+      torch_setting: torch?.setting ?? null,
+      ratio: torch ? +(ms / torch.ms).toFixed(3) : null,
+    });
+  }
+  console.log("\nGPT training step (vocab 256, d 256, 4 layers, 4 heads, seq 128, batch 32, Adam; median of 10 after 3 warm-ups)");
+  console.log("backend      ms/step   PyTorch ms   ratio");
+  for (const r of rows) console.log(`${r.backend.padEnd(10)} ${r.ms.toFixed(1).padStart(9)} ${r.torch_ms === null ? "         -" : r.torch_ms.toFixed(1).padStart(12)} ${r.ratio === null ? "     -" : (r.ratio.toFixed(2) + "×").padStart(7)}`);
+  console.log("");
+  for (const r of rows) console.log(JSON.stringify(r));
+}
+
+module.exports = { gemm, gpt };
