@@ -12,9 +12,10 @@
 const { spawnSync } = require("child_process");
 const path = require("path");
 
-const root = path.resolve(__dirname, "..");
-const lib = require(path.join(root, "dist", "src", "index.js"));
+const lib = require("../dist/src/index.js");
 const tf = require("@tensorflow/tfjs");
+/** This folder (bench/); also when bundled for the GPU machine, where __dirname does not exist. */
+const benchDir = typeof __dirname !== "undefined" ? __dirname : path.join(process.cwd(), "bench");
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PEAK = Number(process.env.MLLM_PEAK_GFLOPS ?? 140);
@@ -60,10 +61,15 @@ async function gemm() {
     { name: "gemm 1024", a: [1024, 1024], b: [1024, 1024], flops: 2 * 1024 ** 3 },
     { name: "gemm [8,128,64]x[8,64,128]", a: [8, 128, 64], b: [8, 64, 128], flops: 2 * 8 * 128 * 128 * 64 },
   ];
+  const gpuCases = [
+    { name: "gemm 2048", a: [2048, 2048], b: [2048, 2048], flops: 2 * 2048 ** 3 },
+    { name: "gemm 4096", a: [4096, 4096], b: [4096, 4096], flops: 2 * 4096 ** 3 },
+  ];
   const rows = [];
   for (const backend of await backendsHere()) {
     await lib.initEngine({ backend: backend.name, verbose: false });
-    for (const c of cases) {
+    const onGpu = backend.name === "webgpu" && !/llvmpipe|lavapipe/i.test(backend.device);
+    for (const c of onGpu ? [...cases, ...gpuCases] : cases) {
       const reps = backend.name === "cpu" && c.flops > 1e9 ? 2 : 10;
       const ms = await timeGemm(c.a, c.b, reps);
       const gflops = c.flops / ms / 1e6;
@@ -77,9 +83,10 @@ async function gemm() {
   for (const r of rows) console.log(JSON.stringify(r));
 }
 
-/** PyTorch's ms/step at its best thread setting, or undefined with a note. */
+/** PyTorch's ms/step at its best thread setting (or on CUDA with MLLM_TORCH_DEVICE=cuda), or undefined with a note. */
 function torchStep() {
   const python = process.env.MLLM_TORCH_PYTHON ?? "/usr/bin/python3";
+  const device = process.env.MLLM_TORCH_DEVICE ?? "cpu";
   const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) {
     console.log(`  PyTorch: not available (${python} cannot import torch; Debian: apt install python3-torch libopenblas0-pthread)`);
@@ -90,8 +97,9 @@ function torchStep() {
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   let best;
-  for (const [torchThreads, blasThreads] of [[1, 2], [2, 1], [2, 2]]) {
-    const result = spawnSync(python, [path.join(__dirname, "torch_gpt.py"), "10", "3", String(torchThreads)], {
+  const settings = device === "cpu" ? [[1, 2], [2, 1], [2, 2]] : [[1, 1]];
+  for (const [torchThreads, blasThreads] of settings) {
+    const result = spawnSync(python, [path.join(benchDir, "torch_gpt.py"), "10", "3", String(torchThreads), device], {
       encoding: "utf8",
       env: { ...env, OPENBLAS_NUM_THREADS: String(blasThreads), OMP_NUM_THREADS: String(torchThreads) },
       timeout: 900_000,
@@ -101,7 +109,7 @@ function torchStep() {
       continue;
     }
     const measured = JSON.parse(result.stdout.trim().split("\n").pop());
-    const setting = `torch ${torchThreads} thread${torchThreads > 1 ? "s" : ""}, BLAS ${blasThreads}`;
+    const setting = device === "cpu" ? `torch ${torchThreads} thread${torchThreads > 1 ? "s" : ""}, BLAS ${blasThreads}` : `torch on ${device}`;
     console.log(`  PyTorch ${measured.torch}, ${setting}: ${measured.ms.toFixed(1)} ms/step`);
     if (!best || measured.ms < best.ms) best = { ms: measured.ms, setting };
   }

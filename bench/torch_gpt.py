@@ -1,6 +1,6 @@
 """The GPT training step of bench/engine.js in PyTorch, for the ratio: the same model and optimizer.
 
-usage: /usr/bin/python3 bench/torch_gpt.py STEPS WARMUP THREADS
+usage: /usr/bin/python3 bench/torch_gpt.py STEPS WARMUP THREADS [DEVICE]   (DEVICE: cpu (default) or cuda)
 Prints one JSON object: {"ms": median ms/step, "threads": ..., "torch": version}.
 Model: vocab 256, d_model 256, 4 layers, 4 heads, seq 128, batch 32; pre-norm blocks (LayerNorm, causal
 multi-head attention with biases, MLP 4×d with tanh-GELU), learned positions, untied head; Adam lr 1e-3.
@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 steps, warmup, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 V, T, D, L, H, B = 256, 128, 256, 4, 4, 32
@@ -50,17 +51,17 @@ class GPT(nn.Module):
         self.head = nn.Linear(D, V, bias=False)
 
     def forward(self, ids):
-        mask = torch.triu(torch.full((T, T), -1e9), diagonal=1)
-        x = self.tok(ids) + self.pos(torch.arange(T))
+        mask = torch.triu(torch.full((T, T), -1e9, device=ids.device), diagonal=1)
+        x = self.tok(ids) + self.pos(torch.arange(T, device=ids.device))
         for block in self.blocks:
             x = block(x, mask)
         return self.head(self.norm(x))
 
 
-model = GPT()
+model = GPT().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-ids = torch.randint(0, V, (B, T))
-targets = torch.randint(0, V, (B, T))
+ids = torch.randint(0, V, (B, T), device=device)
+targets = torch.randint(0, V, (B, T), device=device)
 times = []
 for step in range(warmup + steps):
     t0 = time.perf_counter()
@@ -68,8 +69,8 @@ for step in range(warmup + steps):
     loss = F.cross_entropy(model(ids).view(-1, V), targets.view(-1))
     loss.backward()
     optimizer.step()
-    loss.item()
+    loss.item()  # waits for the step on any device
     if step >= warmup:
         times.append((time.perf_counter() - t0) * 1000)
 times.sort()
-print(json.dumps({"ms": times[len(times) // 2], "threads": threads, "torch": torch.__version__}))
+print(json.dumps({"ms": times[len(times) // 2], "threads": threads, "device": device, "torch": torch.__version__}))

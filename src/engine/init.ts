@@ -38,20 +38,23 @@ let current: EngineInfo | undefined;
 /** Whether the one-line report was printed for {@link current}. */
 let reported = false;
 
-function tryRequire(name: string): { module?: any; reason?: string } {
+/**
+ * Loads an optional module. `load` defaults to a require by (variable) name, which bundlers leave
+ * alone; pass `() => require("literal")` for a module a bundle should carry.
+ */
+function tryRequire(name: string, load: () => any = () => require(name)): { module?: any; reason?: string } {
   try {
-    return { module: require(name) };
+    return { module: load() };
   } catch (error) {
     const message = (error as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" ? "not installed" : (error as Error).message.split("\n")[0];
     return { reason: `${name}: ${message}` };
   }
 }
 
-async function tryWebGpu(): Promise<{ device?: string; reason?: string }> {
-  const dawn = tryRequire("webgpu");
+async function tryWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
+  const dawn = tryRequire("webgpu", () => require("webgpu"));
   if (!dawn.module) return { reason: dawn.reason };
-  const backend = tryRequire("@tensorflow/tfjs-backend-webgpu");
-  if (!backend.module) return { reason: backend.reason };
+  // tfjs-backend-webgpu registers itself only if navigator.gpu exists when it is first imported.
   const { create, globals } = dawn.module;
   Object.assign(globalThis, globals);
   const gpu = create([]);
@@ -59,10 +62,12 @@ async function tryWebGpu(): Promise<{ device?: string; reason?: string }> {
   (globalThis as any).navigator.gpu = gpu;
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) return { reason: "webgpu: no GPU adapter found" };
+  const backend = tryRequire("@tensorflow/tfjs-backend-webgpu", () => require("@tensorflow/tfjs-backend-webgpu"));
+  if (!backend.module) return { reason: backend.reason };
   const info = adapter.info ?? {};
-  if (String(info.architecture ?? "").includes("llvmpipe") || String(info.description ?? "").includes("llvmpipe")) {
-    if (process.env.MLLM_BACKEND !== "webgpu") return { reason: "webgpu: only a software adapter (lavapipe) found" };
-  }
+  const software = /llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture ?? ""} ${info.description ?? ""} ${info.device ?? ""}`);
+  // A software rasteriser is slower than the native CPU kernels: used only when asked for by name (CI tests WebGPU code on it).
+  if (software && !explicit) return { reason: "webgpu: only a software adapter (lavapipe) found" };
   if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not initialise the backend" };
   return { device: `GPU (${[info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter"})` };
 }
@@ -93,7 +98,7 @@ async function tryCpu(): Promise<{ device?: string; reason?: string }> {
   return { device: "CPU (tfjs JavaScript kernels)" };
 }
 
-const TRY: Record<BackendName, () => Promise<{ device?: string; reason?: string }>> = {
+const TRY: Record<BackendName, (explicit: boolean) => Promise<{ device?: string; reason?: string }>> = {
   webgpu: tryWebGpu,
   tensorflow: tryTensorflow,
   native: tryNative,
@@ -117,12 +122,13 @@ export async function initEngine(args: EngineArgs = {}): Promise<EngineInfo> {
     if ((args.verbose ?? true) && !reported) report(current, false);
     return current;
   }
-  const order = wanted ? [wanted, ...BACKENDS.filter((name) => name !== wanted && name === "cpu")] : [...BACKENDS];
+  // A named backend first; if it cannot start, the usual order (the reason is printed).
+  const order = wanted ? [wanted, ...BACKENDS.filter((name) => name !== wanted)] : [...BACKENDS];
   const notes: string[] = [];
   for (const name of order) {
     let result: { device?: string; reason?: string };
     try {
-      result = await TRY[name]();
+      result = await TRY[name](name === wanted);
     } catch (error) {
       result = { reason: `${name}: ${(error as Error).message.split("\n")[0]}` };
     }

@@ -1,0 +1,84 @@
+/**
+ * The WebGPU path (tfjs-backend-webgpu on Dawn's `webgpu` package): the same
+ * model code gives the same results as the CPU backends. In CI it runs on
+ * Mesa's lavapipe (a Vulkan driver on the CPU, installed by .ci/run), so a
+ * missing adapter fails this file rather than skipping it.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { initEngine, GPT, crossEntropy, AdamW, Random } from "../src/index";
+import { registerNativeBackend } from "../src/engine/native/register";
+
+beforeAll(async () => {
+  const info = await initEngine({ backend: "webgpu", verbose: false });
+  expect(info.backend, `WebGPU did not start: ${info.notes.join("; ")} (Debian: mesa-vulkan-drivers from bookworm-backports)`).toBe("webgpu");
+  registerNativeBackend();
+}, 120_000);
+
+async function on(backend: string, fn: () => tf.Tensor): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  const out = fn();
+  const data = (await out.data()) as Float32Array;
+  out.dispose();
+  return data;
+}
+
+function maxRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(scale, 1e-12));
+  return worst;
+}
+
+describe("webgpu backend", () => {
+  it("matMul, softmax, layer norm and GELU agree with native and cpu", async () => {
+    const compute = () =>
+      tf.tidy(() => {
+        const x = tf.randomNormal([3, 17, 24], 0, 1, "float32", 1);
+        const w = tf.randomNormal([24, 24], 0, 0.3, "float32", 2);
+        const h = tf.matMul(x.reshape([-1, 24]), w).reshape([3, 17, 24]);
+        const { mean, variance } = tf.moments(h, -1, true);
+        const normed = h.sub(mean).mul(tf.rsqrt(variance.add(1e-5)));
+        return tf.softmax(normed.mul(tf.sigmoid(normed.mul(1.702))), -1);
+      });
+    const webgpu = await on("webgpu", compute);
+    const native = await on("native", compute);
+    const cpu = await on("cpu", compute);
+    expect(maxRelative(webgpu, cpu)).toBeLessThan(1e-4);
+    expect(maxRelative(native, cpu)).toBeLessThan(1e-4);
+  });
+
+  it("trains the same 20-step GPT loss curve as cpu, with AdamW, without leaking tensors", async () => {
+    const curve = async (backend: string) => {
+      await tf.setBackend(backend);
+      const model = new GPT({ vocabSize: 13, contextLength: 8, dim: 16, layers: 2, heads: 2, seed: 4 });
+      const optimizer = new AdamW({ learningRate: 3e-3 });
+      const data = new Random(9);
+      const losses: number[] = [];
+      let tensorsAfterFirst = 0;
+      for (let step = 0; step < 20; step++) {
+        const rows = Array.from({ length: 8 }, () => {
+          const start = data.int(0, 13);
+          return Array.from({ length: 8 }, (_, i) => (start + i) % 13);
+        });
+        const ids = tf.tensor2d(rows.map((r) => r.slice(0, 7)), undefined, "int32");
+        const targets = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, "int32");
+        const loss = optimizer.minimize(() => crossEntropy(model.apply(ids), targets), model.trainableParameters());
+        losses.push((await loss.data())[0]);
+        tf.dispose([ids, targets, loss]);
+        if (step === 0) tensorsAfterFirst = tf.memory().numTensors;
+      }
+      expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
+      optimizer.dispose();
+      model.dispose();
+      return losses;
+    };
+    const webgpu = await curve("webgpu");
+    const native = await curve("native");
+    const cpu = await curve("cpu");
+    expect(webgpu[19]).toBeLessThan(webgpu[0] * 0.8);
+    expect(maxRelative(webgpu, cpu)).toBeLessThan(1e-3);
+    expect(maxRelative(native, cpu)).toBeLessThan(1e-3);
+  }, 120_000);
+});
