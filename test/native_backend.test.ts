@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { NativeBackend } from "../src/engine/native/backend";
-import { GPT, crossEntropy, Random } from "../src/index";
+import { Random } from "../src/index";
+import { gptLossCurve } from "./helpers/gpt_curve";
 
 let available = false;
 beforeAll(async () => {
@@ -226,33 +227,8 @@ describe("native backend end to end", () => {
   });
 
   it("gives the same 20-step GPT loss curve as cpu, without leaking tensors", async () => {
-    const curve = async (backend: string) => {
-      await tf.setBackend(backend);
-      const model = new GPT({ vocabSize: 13, contextLength: 8, dim: 16, layers: 2, heads: 2, seed: 4 });
-      const optimizer = tf.train.adam(3e-3);
-      const data = new Random(9);
-      const losses: number[] = [];
-      let tensorsAfterFirst = 0;
-      for (let step = 0; step < 20; step++) {
-        // Counting sequences (next = previous + 1 mod 13): learnable in a few steps.
-        const rows = Array.from({ length: 8 }, () => {
-          const start = data.int(0, 13);
-          return Array.from({ length: 8 }, (_, i) => (start + i) % 13);
-        });
-        const ids = tf.tensor2d(rows.map((r) => r.slice(0, 7)), undefined, "int32");
-        const targets = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, "int32");
-        const loss = optimizer.minimize(() => crossEntropy(model.apply(ids), targets), true, model.trainableParameters())!;
-        losses.push((await loss.data())[0]);
-        tf.dispose([ids, targets, loss]);
-        if (step === 0) tensorsAfterFirst = tf.memory().numTensors;
-      }
-      expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
-      optimizer.dispose();
-      model.dispose();
-      return losses;
-    };
-    const cpu = await curve("cpu");
-    const native = await curve("native");
+    const cpu = await gptLossCurve("cpu", "tfjs-adam");
+    const native = await gptLossCurve("native", "tfjs-adam");
     await tf.setBackend("cpu");
     expect(native[19]).toBeLessThan(native[0]);
     expectClose(native, cpu, 1e-4, 1e-5);
@@ -312,6 +288,37 @@ describe("fused ops", () => {
     for (let i = 0; i < 4; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-4, 1e-5);
     expect(() => layerNorm(x, tf.ones([3]), beta)).toThrow(/gamma \[3\] and beta \[24\] must be \[24\]/);
     tf.dispose([x, gamma, beta, weights, ...fused, ...composite]);
+    await tf.setBackend("cpu");
+  });
+});
+
+describe("AdamW", () => {
+  it("takes the textbook step (decoupled weight decay) on native (fused) and cpu (composite)", async () => {
+    const { AdamW } = await import("../src/train/adamw");
+    for (const backend of ["native", "cpu"]) {
+      await tf.setBackend(backend);
+      const p = tf.variable(tf.tensor1d([1.0, -2.0]));
+      const optimizer = new AdamW({ learningRate: 0.1, beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.5 });
+      const grads = [tf.tensor1d([0.5, 0.25]), tf.tensor1d([-1.0, 0.5])];
+      const want = [1.0, -2.0];
+      const m = [0, 0];
+      const v = [0, 0];
+      for (const [t, g] of grads.entries()) {
+        optimizer.applyGradients(new Map([[p, g]]));
+        const gv = await g.data();
+        for (let i = 0; i < 2; i++) {
+          m[i] = 0.9 * m[i] + 0.1 * gv[i];
+          v[i] = 0.99 * v[i] + 0.01 * gv[i] * gv[i];
+          const mhat = m[i] / (1 - 0.9 ** (t + 1));
+          const vhat = v[i] / (1 - 0.99 ** (t + 1));
+          want[i] -= 0.1 * (mhat / (Math.sqrt(vhat) + 1e-8) + 0.5 * want[i]);
+        }
+      }
+      expectClose(await p.data(), want, 1e-6, 1e-6);
+      expect(optimizer.iterations).toBe(2);
+      optimizer.dispose();
+      tf.dispose([p, ...grads]);
+    }
     await tf.setBackend("cpu");
   });
 });

@@ -6,7 +6,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
-import { initEngine, GPT, crossEntropy, AdamW, Random } from "../src/index";
+import { initEngine } from "../src/index";
+import { gptLossCurve } from "./helpers/gpt_curve";
 import { registerNativeBackend } from "../src/engine/native/register";
 
 beforeAll(async () => {
@@ -50,33 +51,9 @@ describe("webgpu backend", () => {
   });
 
   it("trains the same 20-step GPT loss curve as cpu, with AdamW, without leaking tensors", async () => {
-    const curve = async (backend: string) => {
-      await tf.setBackend(backend);
-      const model = new GPT({ vocabSize: 13, contextLength: 8, dim: 16, layers: 2, heads: 2, seed: 4 });
-      const optimizer = new AdamW({ learningRate: 3e-3 });
-      const data = new Random(9);
-      const losses: number[] = [];
-      let tensorsAfterFirst = 0;
-      for (let step = 0; step < 20; step++) {
-        const rows = Array.from({ length: 8 }, () => {
-          const start = data.int(0, 13);
-          return Array.from({ length: 8 }, (_, i) => (start + i) % 13);
-        });
-        const ids = tf.tensor2d(rows.map((r) => r.slice(0, 7)), undefined, "int32");
-        const targets = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, "int32");
-        const loss = optimizer.minimize(() => crossEntropy(model.apply(ids), targets), model.trainableParameters());
-        losses.push((await loss.data())[0]);
-        tf.dispose([ids, targets, loss]);
-        if (step === 0) tensorsAfterFirst = tf.memory().numTensors;
-      }
-      expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
-      optimizer.dispose();
-      model.dispose();
-      return losses;
-    };
-    const webgpu = await curve("webgpu");
-    const native = await curve("native");
-    const cpu = await curve("cpu");
+    const webgpu = await gptLossCurve("webgpu", "adamw");
+    const native = await gptLossCurve("native", "adamw");
+    const cpu = await gptLossCurve("cpu", "adamw");
     expect(webgpu[19]).toBeLessThan(webgpu[0] * 0.8);
     expect(maxRelative(webgpu, cpu)).toBeLessThan(1e-3);
     expect(maxRelative(native, cpu)).toBeLessThan(1e-3);
