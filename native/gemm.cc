@@ -59,8 +59,8 @@ void pack_b(const float* B, int64_t K, int64_t N, bool trans, int64_t k0, int64_
   }
 }
 
-// tile[MR][NR] = Σ_k a[k][r] · b[k][c]  (portable micro-kernel)
-void micro_portable(int64_t kc, const float* a, const float* b, float* tile) {
+// tile (MR×NR, row stride ldc) = Σ_k a[k][r] · b[k][c], or += with accumulate (portable micro-kernel)
+void micro_portable(int64_t kc, const float* a, const float* b, float* tile, int64_t ldc, bool accumulate) {
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < MR; ++r) {
@@ -70,11 +70,13 @@ void micro_portable(int64_t kc, const float* a, const float* b, float* tile) {
     a += MR;
     b += NR;
   }
-  std::memcpy(tile, acc, sizeof(acc));
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < NR; ++c) tile[r * ldc + c] = accumulate ? tile[r * ldc + c] + acc[r][c] : acc[r][c];
 }
 
 #ifdef MLLM_X86
-__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, const float* b, float* tile) {
+// tile (MR×NR, row stride ldc) = Σ_k a[k][r]·b[k][c], or += with accumulate.
+__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -105,18 +107,17 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, 
     a += MR;
     b += NR;
   }
-  _mm256_storeu_ps(tile + 0 * NR, c00);
-  _mm256_storeu_ps(tile + 0 * NR + 8, c01);
-  _mm256_storeu_ps(tile + 1 * NR, c10);
-  _mm256_storeu_ps(tile + 1 * NR + 8, c11);
-  _mm256_storeu_ps(tile + 2 * NR, c20);
-  _mm256_storeu_ps(tile + 2 * NR + 8, c21);
-  _mm256_storeu_ps(tile + 3 * NR, c30);
-  _mm256_storeu_ps(tile + 3 * NR + 8, c31);
-  _mm256_storeu_ps(tile + 4 * NR, c40);
-  _mm256_storeu_ps(tile + 4 * NR + 8, c41);
-  _mm256_storeu_ps(tile + 5 * NR, c50);
-  _mm256_storeu_ps(tile + 5 * NR + 8, c51);
+  const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int r = 0; r < MR; ++r) {
+    float* row = c + r * ldc;
+    if (accumulate) {
+      _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), rows[r][0]));
+      _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), rows[r][1]));
+    } else {
+      _mm256_storeu_ps(row, rows[r][0]);
+      _mm256_storeu_ps(row + 8, rows[r][1]);
+    }
+  }
 }
 
 bool has_avx2_fma() {
@@ -125,7 +126,7 @@ bool has_avx2_fma() {
 }
 #endif
 
-using Micro = void (*)(int64_t, const float*, const float*, float*);
+using Micro = void (*)(int64_t, const float*, const float*, float*, int64_t, bool);
 
 Micro micro_kernel() {
 #ifdef MLLM_X86
@@ -134,17 +135,18 @@ Micro micro_kernel() {
   return micro_portable;
 }
 
-// C rows [i_begin, i_end) of one matrix product, single-threaded.
-void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, bool transA, const float* B, bool transB, float* C, int64_t i_begin, int64_t i_end) {
+// The block C[i_begin:i_end, j_begin:j_end] of one matrix product, single-threaded.
+void gemm_block(int64_t M, int64_t N, int64_t K, const float* A, bool transA, const float* B, bool transB, float* C, int64_t i_begin, int64_t i_end,
+                int64_t j_begin, int64_t j_end) {
   thread_local std::vector<float> packed_a, packed_b;
   const Micro micro = micro_kernel();
   alignas(32) float tile[MR * NR];
   if (K == 0) {
-    for (int64_t i = i_begin; i < i_end; ++i) std::fill(C + i * N, C + i * N + N, 0.0f);
+    for (int64_t i = i_begin; i < i_end; ++i) std::fill(C + i * N + j_begin, C + i * N + j_end, 0.0f);
     return;
   }
-  for (int64_t j0 = 0; j0 < N; j0 += NC) {
-    const int64_t nc = std::min<int64_t>(NC, N - j0);
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += NC) {
+    const int64_t nc = std::min<int64_t>(NC, j_end - j0);
     const int64_t nc_padded = (nc + NR - 1) / NR * NR;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
       const int64_t kc = std::min<int64_t>(KC, K - k0);
@@ -162,9 +164,14 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, bool transA, con
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const float* ap = packed_a.data() + (ir / MR) * kc * MR;
             const int64_t rows = std::min<int64_t>(MR, mc - ir);
-            micro(kc, ap, bp, tile);
+            float* c_tile = C + (i0 + ir) * N + j0 + jr;
+            if (rows == MR && cols == NR) {
+              micro(kc, ap, bp, c_tile, N, !first);  // full tile: straight into C
+              continue;
+            }
+            micro(kc, ap, bp, tile, NR, false);  // edge tile: through a buffer
             for (int64_t r = 0; r < rows; ++r) {
-              float* c = C + (i0 + ir + r) * N + j0 + jr;
+              float* c = c_tile + r * N;
               const float* t = tile + r * NR;
               if (first) {
                 std::memcpy(c, t, cols * sizeof(float));
@@ -192,21 +199,28 @@ void sgemm_batched(const GemmArgs& g) {
   if (g.batch <= 0 || g.M <= 0 || g.N <= 0) return;
   const int threads = thread_count();
   const double flops = 2.0 * g.batch * g.M * g.N * g.K;
-  // Split rows into chunks (multiples of MR) so every thread has work; small products run inline.
-  int64_t row_chunks = 1;
-  if (flops > 2e5 && threads > 1) {
-    const int64_t wanted = std::max<int64_t>(1, (threads * 2 + g.batch - 1) / g.batch);
-    row_chunks = std::min<int64_t>(wanted, (g.M + MR - 1) / MR);
+  // Split each product into a grid of blocks so that every thread has work. A block packs its rows of
+  // A and its columns of B, so splitting rows repeats B's packing and splitting columns repeats A's:
+  // split along the dimension whose repeated operand is smaller. Small products run inline.
+  int64_t row_chunks = 1, col_chunks = 1;
+  if (flops > 2e5 && threads > 1 && g.batch < threads) {
+    const int64_t wanted = (threads + g.batch - 1) / g.batch;
+    if (g.M >= g.N) row_chunks = std::min<int64_t>(wanted, (g.M + MR - 1) / MR);
+    else col_chunks = std::min<int64_t>(wanted, (g.N + NR - 1) / NR);
   }
   const int64_t rows_per_chunk = ((g.M + row_chunks - 1) / row_chunks + MR - 1) / MR * MR;
+  const int64_t cols_per_chunk = ((g.N + col_chunks - 1) / col_chunks + NR - 1) / NR * NR;
   row_chunks = (g.M + rows_per_chunk - 1) / rows_per_chunk;
-  const int64_t tasks = g.batch * std::max<int64_t>(row_chunks, 1);
+  col_chunks = (g.N + cols_per_chunk - 1) / cols_per_chunk;
+  const int64_t per_matrix = row_chunks * col_chunks;
+  const int64_t tasks = g.batch * per_matrix;
   auto task = [&](std::size_t t) {
-    const int64_t b = static_cast<int64_t>(t) / row_chunks;
-    const int64_t chunk = static_cast<int64_t>(t) % row_chunks;
-    const int64_t i_begin = chunk * rows_per_chunk;
-    const int64_t i_end = std::min<int64_t>(g.M, i_begin + rows_per_chunk);
-    gemm_rows(g.M, g.N, g.K, g.A + b * g.strideA, g.transA, g.B + b * g.strideB, g.transB, g.C + b * g.strideC, i_begin, i_end);
+    const int64_t b = static_cast<int64_t>(t) / per_matrix;
+    const int64_t block = static_cast<int64_t>(t) % per_matrix;
+    const int64_t i_begin = (block / col_chunks) * rows_per_chunk;
+    const int64_t j_begin = (block % col_chunks) * cols_per_chunk;
+    gemm_block(g.M, g.N, g.K, g.A + b * g.strideA, g.transA, g.B + b * g.strideB, g.transB, g.C + b * g.strideC, i_begin,
+               std::min<int64_t>(g.M, i_begin + rows_per_chunk), j_begin, std::min<int64_t>(g.N, j_begin + cols_per_chunk));
   };
   if (flops <= 2e5 || threads == 1) {
     for (int64_t t = 0; t < tasks; ++t) task(static_cast<std::size_t>(t));
