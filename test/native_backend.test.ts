@@ -177,6 +177,23 @@ describe("native kernels match cpu", () => {
     expect(Array.from(r.cpu)).toEqual([4]);
   });
 
+  it("slice, split and concat on every axis, copying rather than viewing", async () => {
+    const seed = random.nextSeed();
+    const x = () => normal([4, 5, 6], seed)();
+    for (const [begin, sizes] of [[[1, 0, 2], [2, 5, 3]], [[0, 2, 0], [-1, 2, -1]], [[3, 4, 5], [1, 1, 1]], [[0, 0, 0], [4, 5, 6]]] as [number[], number[]][]) {
+      const r = await onBoth(() => [x()], (t) => tf.slice(t, begin, sizes));
+      expect(r.nativeShape).toEqual(r.shape);
+      expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
+    }
+    for (const axis of [0, 1, 2]) {
+      const r = await onBoth(() => [x()], (t) => tf.concat(tf.split(t, axis === 1 ? [2, 3] : 2, axis).reverse(), axis));
+      expect(r.nativeShape).toEqual(r.shape);
+      expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
+    }
+    const ones = await onBoth(() => [tf.ones([2, 3]), tf.zeros([2, 1]), tf.fill([2, 2], 7)], (a, b, c) => tf.concat([a, b, c], 1));
+    expect(Array.from(ones.native)).toEqual([1, 1, 1, 0, 7, 7, 1, 1, 1, 0, 7, 7]);
+  });
+
   it("transpose of ranks 2 to 4", async () => {
     for (const [shape, perm] of [[[5, 7], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4, 5], [3, 2, 1, 0]]] as [number[], number[]][]) {
       const seed = random.nextSeed();
@@ -241,13 +258,13 @@ describe("native backend end to end", () => {
     const a = tf.fill([big], 1);
     const b = tf.fill([big], 2);
     const sum = tf.add(a, b); // pooled output
-    const view = tf.slice(sum, [0], [big / 2]); // the cpu slice kernel returns a view of sum's memory
+    const [view, rest] = tf.unstack(sum.reshape([2, big / 2])); // tfjs's cpu Unpack returns views of sum's memory
     const read = await sum.data(); // a copy, not the pooled buffer
     sum.dispose();
     const other = tf.mul(a, b); // may reuse a released buffer: must not be sum's, which the view still uses
     expect((await view.data())[0]).toBe(3);
     expect(read[0]).toBe(3);
-    tf.dispose([a, b, view, other]);
+    tf.dispose([a, b, view, rest, other]);
     const reused = tf.add(tf.fill([big], 5), tf.fill([big], 5));
     expect((await reused.data())[0]).toBe(10);
     expect(read[0]).toBe(3);

@@ -236,6 +236,74 @@ const segmentSumKernel = withFallback("UnsortedSegmentSum", ({ inputs, backend, 
   return output(backend, shape, out);
 });
 
+/**
+ * Copies the box [begin, begin + size) of x into a new pooled array, one
+ * contiguous run (the box's innermost extent) at a time with TypedArray.set
+ * (a memcpy). Unlike the cpu kernel it never returns a view of x's memory.
+ */
+function sliceValues(backend: NativeBackend, x: TensorInfo, begin: number[], sizes: number[]): Float32Array {
+  const source = values(backend, x);
+  const rank = x.shape.length;
+  const out = backend.allocate(size(sizes));
+  if (out.length === 0) return out;
+  const strides = util.computeStrides(x.shape);
+  const inner = rank === 0 ? 1 : sizes[rank - 1];
+  const rows = out.length / inner;
+  const index = new Array(Math.max(rank - 1, 0)).fill(0);
+  for (let row = 0; row < rows; row++) {
+    let offset = rank === 0 ? 0 : begin[rank - 1];
+    for (let axis = 0; axis < rank - 1; axis++) offset += (begin[axis] + index[axis]) * strides[axis];
+    out.set(source.subarray(offset, offset + inner), row * inner);
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++index[axis] < sizes[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  return out;
+}
+
+const sliceKernel = withFallback("Slice", ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  if (!floats(x)) return null;
+  const [begin, sizes] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
+  tf.slice_util.assertParamsValid(x as tf.Tensor, begin, sizes);
+  return output(backend, sizes, sliceValues(backend, x, begin, sizes));
+});
+
+const splitKernel = withFallback("SplitV", ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  if (!floats(x)) return null;
+  const axis = util.parseAxisParam(attrs.axis, x.shape)[0];
+  const splits = backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
+  const begin = new Array(x.shape.length).fill(0);
+  return splits.map((extent) => {
+    const sizes = [...x.shape];
+    sizes[axis] = extent;
+    const piece = output(backend, sizes, sliceValues(backend, x, begin, sizes));
+    begin[axis] += extent;
+    return piece;
+  });
+});
+
+const concatKernel = withFallback("Concat", ({ inputs, backend, attrs }) => {
+  const tensors = Object.values(inputs) as TensorInfo[];
+  if (tensors.length === 0 || !floats(...tensors)) return null;
+  const axis = util.parseAxisParam(attrs.axis, tensors[0].shape)[0];
+  const shape = backend_util.computeOutShape(tensors.map((t) => t.shape), axis);
+  const out = backend.allocate(size(shape));
+  const outer = size(shape.slice(0, axis));
+  const blocks = tensors.map((t) => size(t.shape.slice(axis))); // elements of one input per outer index
+  const rowSize = size(shape.slice(axis));
+  let column = 0;
+  for (const [k, t] of tensors.entries()) {
+    const source = values(backend, t);
+    const block = blocks[k];
+    for (let o = 0; o < outer; o++) out.set(source.subarray(o * block, (o + 1) * block), o * rowSize + column);
+    column += block;
+  }
+  return output(backend, shape, out);
+});
+
 /** Kernel name → native implementation. */
 export function nativeKernels(): Record<string, KernelFunc> {
   return {
@@ -268,6 +336,9 @@ export function nativeKernels(): Record<string, KernelFunc> {
     Transpose: transposeKernel,
     GatherV2: gatherKernel,
     UnsortedSegmentSum: segmentSumKernel,
+    Slice: sliceKernel,
+    SplitV: splitKernel,
+    Concat: concatKernel,
   };
 }
 
