@@ -26,7 +26,12 @@ async function backendsHere() {
   for (const name of wanted) {
     try {
       const info = await lib.initEngine({ backend: name, verbose: false });
-      if (info.backend === name) available.push({ name, device: info.device });
+      const software = /llvmpipe|lavapipe|swiftshader/i.test(info.device);
+      if (info.backend === name && software && !process.env.MLLM_BENCH_BACKENDS) {
+        console.log(`  ${name}: skipped, a software adapter (${info.device}); name it in MLLM_BENCH_BACKENDS to measure it`);
+        lib.closeEngine();
+      }
+      else if (info.backend === name) available.push({ name, device: info.device });
       else console.log(`  ${name}: not available (${info.notes.join("; ")})`);
     } catch (error) {
       console.log(`  ${name}: not available (${error.message})`);
@@ -164,4 +169,13 @@ async function gpt() {
   for (const r of rows) console.log(JSON.stringify(r));
 }
 
-module.exports = { gemm, gpt };
+module.exports = {
+  gemm: async () => {
+    await gemm();
+    lib.closeEngine();
+  },
+  gpt: async () => {
+    await gpt();
+    lib.closeEngine();
+  },
+};

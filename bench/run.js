@@ -31,6 +31,8 @@ const SUITES = {
     console.log(`== ${name}`);
     await SUITES[name]();
   }
+  // A GPU backend keeps Node's event loop alive (Dawn runs in the background): end explicitly.
+  process.exit(0);
 })().catch((error) => {
   console.error(`bench: ${error.stack || error}`);
   process.exit(1);

@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -128,9 +129,18 @@ bool has_avx2_fma() {
 
 using Micro = void (*)(int64_t, const float*, const float*, float*, int64_t, bool);
 
+// MLLM_GEMM_KERNEL=portable forces the portable micro-kernel (tests run it on AVX2 machines too).
+bool portable_forced() {
+  static const bool forced = [] {
+    const char* env = std::getenv("MLLM_GEMM_KERNEL");
+    return env != nullptr && std::strcmp(env, "portable") == 0;
+  }();
+  return forced;
+}
+
 Micro micro_kernel() {
 #ifdef MLLM_X86
-  if (has_avx2_fma()) return micro_avx2;
+  if (has_avx2_fma() && !portable_forced()) return micro_avx2;
 #endif
   return micro_portable;
 }
@@ -190,7 +200,7 @@ void gemm_block(int64_t M, int64_t N, int64_t K, const float* A, bool transA, co
 
 const char* gemm_kernel_name() {
 #ifdef MLLM_X86
-  if (has_avx2_fma()) return "avx2-fma";
+  if (has_avx2_fma() && !portable_forced()) return "avx2-fma";
 #endif
   return "portable";
 }

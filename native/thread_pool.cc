@@ -106,8 +106,10 @@ int default_threads() {
 }
 
 Pool& pool() {
-  static Pool instance(default_threads());
-  return instance;
+  // Never destroyed: joining workers from a static destructor at exit races with other libraries'
+  // exit-time teardown (seen with Dawn's threads); the process ending reclaims the threads.
+  static Pool* instance = new Pool(default_threads());
+  return *instance;
 }
 
 }  // namespace

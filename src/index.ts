@@ -4,7 +4,7 @@
  * The notebooks import it by package name:
  *   import { initEngine, nn, GPT } from "mllm-labs";
  */
-export { initEngine, engineInfo, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
+export { initEngine, engineInfo, closeEngine, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
 export { Random } from "./util/random";
 
 import { Module } from "./nn/module";

@@ -230,6 +230,33 @@ describe("native kernels match cpu", () => {
   });
 });
 
+describe("portable GEMM micro-kernel", () => {
+  it("gives the same products as the cpu backend (forced with MLLM_GEMM_KERNEL=portable)", () => {
+    const { spawnSync } = require("child_process");
+    const script = `
+      const tf = require("@tensorflow/tfjs");
+      const { registerNativeBackend } = require("./dist/src/engine/native/register.js");
+      (async () => {
+        const info = registerNativeBackend();
+        const results = [];
+        for (const backend of ["native", "cpu"]) {
+          await tf.setBackend(backend);
+          const a = tf.randomNormal([3, 37, 41], 0, 1, "float32", 1);
+          const b = tf.randomNormal([3, 29, 41], 0, 1, "float32", 2);
+          results.push(Array.from(await tf.matMul(a, b, false, true).data()));
+        }
+        let worst = 0;
+        for (let i = 0; i < results[0].length; i++) worst = Math.max(worst, Math.abs(results[0][i] - results[1][i]));
+        console.log(JSON.stringify({ kernel: info.gemmKernel, worst }));
+      })();`;
+    const result = spawnSync(process.execPath, ["-e", script], { cwd: require("path").join(__dirname, ".."), encoding: "utf8", env: { ...process.env, MLLM_GEMM_KERNEL: "portable" } });
+    expect(result.status, result.stderr).toBe(0);
+    const { kernel, worst } = JSON.parse(result.stdout.trim().split("\n").pop());
+    expect(kernel).toBe("portable");
+    expect(worst).toBeLessThan(1e-4);
+  });
+});
+
 describe("native backend end to end", () => {
   it("gradients of a small network equal cpu's", async () => {
     const seeds = [random.nextSeed(), random.nextSeed()];

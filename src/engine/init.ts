@@ -51,7 +51,19 @@ function tryRequire(name: string, load: () => any = () => require(name)): { modu
   }
 }
 
+/** Drops this process's reference to Dawn's GPU object: while one exists, Node does not exit. */
+function releaseGpu(): void {
+  const navigator = (globalThis as any).navigator;
+  if (navigator && "gpu" in navigator) delete navigator.gpu;
+}
+
 async function tryWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
+  const result = await startWebGpu(explicit);
+  if (!result.device) releaseGpu();
+  return result;
+}
+
+async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
   const dawn = tryRequire("webgpu", () => require("webgpu"));
   if (!dawn.module) return { reason: dawn.reason };
   // tfjs-backend-webgpu registers itself only if navigator.gpu exists when it is first imported.
@@ -147,6 +159,17 @@ function report(info: EngineInfo, showNotes: boolean): void {
   for (const note of showNotes ? info.notes : []) console.log(`engine: skipped ${note}`);
   console.log(`engine: ${info.backend} on ${info.device}`);
   reported = true;
+}
+
+/**
+ * Releases the engine's GPU (if WebGPU was started) so that the process can exit, and forgets the
+ * choice; the next {@link initEngine} chooses again. Tensors on the GPU must be disposed first.
+ */
+export function closeEngine(): void {
+  if (tf.findBackend("webgpu")) tf.removeBackend("webgpu"); // disposes its device
+  releaseGpu();
+  current = undefined;
+  reported = false;
 }
 
 /** The engine chosen so far, or undefined before {@link initEngine}. */
