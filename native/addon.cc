@@ -152,6 +152,22 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// rmsNorm(x, weight, rows, D, eps, y, rstd)
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 7, "rmsNorm")) return info.Env().Undefined();
+  mllm::rms_norm_forward(data_of<float>(info[0], "x"), data_of<float>(info[1], "weight"), int_of(info[2]), int_of(info[3]),
+                         static_cast<float>(info[4].As<Napi::Number>().DoubleValue()), data_of<float>(info[5], "y"), data_of<float>(info[6], "rstd"));
+  return info.Env().Undefined();
+}
+
+// rmsNormGrad(dy, x, weight, rstd, rows, D, dx, dweight)
+Napi::Value RmsNormGrad(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 8, "rmsNormGrad")) return info.Env().Undefined();
+  mllm::rms_norm_backward(data_of<float>(info[0], "dy"), data_of<float>(info[1], "x"), data_of<float>(info[2], "weight"), data_of<float>(info[3], "rstd"),
+                          int_of(info[4]), int_of(info[5]), data_of<float>(info[6], "dx"), data_of<float>(info[7], "dweight"));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("gemmKernel", mllm::gemm_kernel_name());
@@ -177,6 +193,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
+  exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
+  exports.Set("rmsNormGrad", Napi::Function::New(env, RmsNormGrad));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

@@ -373,4 +373,43 @@ void adamw_update(const float* p, const float* g, const float* m, const float* v
   });
 }
 
+void rms_norm_forward(const float* x, const float* weight, int64_t rows, int64_t D, float eps, float* y, float* rstd) {
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(D, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const float* in = x + r * D;
+      double sq = 0.0;
+      for (int64_t c = 0; c < D; ++c) sq += static_cast<double>(in[c]) * in[c];
+      const float inv = 1.0f / std::sqrt(static_cast<float>(sq / D) + eps);
+      rstd[r] = inv;
+      float* o = y + r * D;
+      for (int64_t c = 0; c < D; ++c) o[c] = in[c] * inv * weight[c];
+    }
+  });
+}
+
+void rms_norm_backward(const float* dy, const float* x, const float* weight, const float* rstd, int64_t rows, int64_t D, float* dx, float* dweight) {
+  // dx = rstd · (g − x̂ · mean(g · x̂)), g = dy · weight, x̂ = x · rstd.
+  chunked(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(D, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const float* g_in = dy + r * D;
+      const float* in = x + r * D;
+      const float inv = rstd[r];
+      double sum = 0.0;
+      for (int64_t c = 0; c < D; ++c) sum += static_cast<double>(g_in[c] * weight[c]) * (in[c] * inv);
+      const float mean_gx = static_cast<float>(sum / D);
+      float* o = dx + r * D;
+      for (int64_t c = 0; c < D; ++c) o[c] = inv * (g_in[c] * weight[c] - in[c] * inv * mean_gx);
+    }
+  });
+  chunked(D, 64, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c) dweight[c] = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* g_in = dy + r * D;
+      const float* in = x + r * D;
+      const float inv = rstd[r];
+      for (int64_t c = s; c < e; ++c) dweight[c] += g_in[c] * in[c] * inv;
+    }
+  });
+}
+
 }  // namespace mllm

@@ -33,6 +33,11 @@ void layer_norm_forward(const float* x, const float* gamma, const float* beta, i
 void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, int64_t rows, int64_t D, float* dx,
                          float* dgamma, float* dbeta);
 
+// RMS normalisation over the last axis of [rows, D]: y = x·rstd·weight, rstd = 1/√(mean(x²) + eps); saves rstd.
+void rms_norm_forward(const float* x, const float* weight, int64_t rows, int64_t D, float eps, float* y, float* rstd);
+// Its backward: dx, and dweight summed over rows.
+void rms_norm_backward(const float* dy, const float* x, const float* weight, const float* rstd, int64_t rows, int64_t D, float* dx, float* dweight);
+
 // One AdamW step over n values (decoupled weight decay; weightDecay 0 is Adam):
 // m' = β1·m + (1−β1)·g; v' = β2·v + (1−β2)·g²; p' = p − lr·(m'/bc1 / (√(v'/bc2) + eps) + wd·p).
 void adamw_update(const float* p, const float* g, const float* m, const float* v, int64_t n, float lr, float beta1, float beta2, float eps, float weight_decay,

@@ -303,6 +303,20 @@ describe("native backend end to end", () => {
 });
 
 describe("fused ops", () => {
+  it("rmsNorm and its gradients: the native kernels equal the composite in tfjs ops", async () => {
+    const { rmsNorm, rmsNormComposite } = await import("../src/ops/rms_norm");
+    await tf.setBackend("native");
+    const x = tf.randomNormal([3, 4, 20], 0.5, 2, "float32", 21);
+    const weight = tf.randomNormal([20], 1, 0.3, "float32", 22);
+    const upstream = tf.randomNormal([3, 4, 20], 0, 1, "float32", 23);
+    const run = (f: typeof rmsNorm) => [f(x, weight, 1e-6), ...tf.grads((a: tf.Tensor, w: tf.Tensor) => f(a, w, 1e-6).mul(upstream).sum())([x, weight])];
+    const fused = run(rmsNorm);
+    const composite = run(rmsNormComposite);
+    for (let i = 0; i < 3; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-4, 1e-5);
+    tf.dispose([x, weight, upstream, ...fused, ...composite]);
+    await tf.setBackend("cpu");
+  });
+
   it("gelu and its gradient: the native kernel equals the composite in tfjs ops", async () => {
     const { gelu, geluComposite } = await import("../src/ops/gelu");
     await tf.setBackend("native");

@@ -366,6 +366,24 @@ export function nativeFusedKernels(): Record<string, KernelFunc> {
       backend.addon.adamw(values(backend, param), values(backend, grad), values(backend, m), values(backend, v), attrs.learningRate, attrs.beta1, attrs.beta2, attrs.epsilon, attrs.weightDecay, attrs.biasCorrection1, attrs.biasCorrection2, p2, m2, v2);
       return [output(backend, param.shape, p2), output(backend, param.shape, m2), output(backend, param.shape, v2)];
     },
+    MllmRmsNorm: ({ inputs, backend, attrs }) => {
+      const { x, weight } = inputs;
+      const D = x.shape[x.shape.length - 1];
+      const rows = size(x.shape) / D;
+      const y = backend.allocate(size(x.shape));
+      const rstd = new Float32Array(rows);
+      backend.addon.rmsNorm(values(backend, x), values(backend, weight), rows, D, attrs.eps, y, rstd);
+      return [output(backend, x.shape, y), output(backend, [rows], rstd)];
+    },
+    MllmRmsNormGrad: ({ inputs, backend }) => {
+      const { dy, x, weight, rstd } = inputs;
+      const D = x.shape[x.shape.length - 1];
+      const rows = size(x.shape) / D;
+      const dx = backend.allocate(size(x.shape));
+      const dweight = new Float32Array(D);
+      backend.addon.rmsNormGrad(values(backend, dy), values(backend, x), values(backend, weight), values(backend, rstd), rows, D, dx, dweight);
+      return [output(backend, x.shape, dx), output(backend, [D], dweight)];
+    },
     MllmLayerNorm: ({ inputs, backend, attrs }) => {
       const { x, gamma, beta } = inputs;
       const D = x.shape[x.shape.length - 1];
