@@ -168,6 +168,23 @@ Napi::Value RmsNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// maskedSoftmax(x, mask | null, maskRows, scale, y, rows, cols)
+Napi::Value MaskedSoftmax(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 7, "maskedSoftmax")) return info.Env().Undefined();
+  const float* mask = info[1].IsNull() ? nullptr : data_of<float>(info[1], "mask");
+  mllm::scaled_masked_softmax(data_of<float>(info[0], "x"), mask, int_of(info[2]), static_cast<float>(info[3].As<Napi::Number>().DoubleValue()),
+                              data_of<float>(info[4], "y"), int_of(info[5]), int_of(info[6]));
+  return info.Env().Undefined();
+}
+
+// softmaxGrad(y, dy, scale, dx, rows, cols)
+Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 6, "softmaxGrad")) return info.Env().Undefined();
+  mllm::scaled_softmax_backward(data_of<float>(info[0], "y"), data_of<float>(info[1], "dy"), static_cast<float>(info[2].As<Napi::Number>().DoubleValue()),
+                                data_of<float>(info[3], "dx"), int_of(info[4]), int_of(info[5]));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("gemmKernel", mllm::gemm_kernel_name());
@@ -193,6 +210,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
+  exports.Set("maskedSoftmax", Napi::Function::New(env, MaskedSoftmax));
+  exports.Set("softmaxGrad", Napi::Function::New(env, SoftmaxGrad));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("rmsNormGrad", Napi::Function::New(env, RmsNormGrad));
   exports.Set("adamw", Napi::Function::New(env, AdamW));

@@ -33,6 +33,11 @@ void layer_norm_forward(const float* x, const float* gamma, const float* beta, i
 void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, int64_t rows, int64_t D, float* dx,
                          float* dgamma, float* dbeta);
 
+// y = softmax(x·scale + mask) over the last axis of [rows, cols]; mask (optional) is [maskRows, cols], row r uses mask row r % maskRows.
+void scaled_masked_softmax(const float* x, const float* mask, int64_t mask_rows, float scale, float* y, int64_t rows, int64_t cols);
+// Its backward: dx = scale · y · (dy − Σ dy·y) per row.
+void scaled_softmax_backward(const float* y, const float* dy, float scale, float* dx, int64_t rows, int64_t cols);
+
 // RMS normalisation over the last axis of [rows, D]: y = x·rstd·weight, rstd = 1/√(mean(x²) + eps); saves rstd.
 void rms_norm_forward(const float* x, const float* weight, int64_t rows, int64_t D, float eps, float* y, float* rstd);
 // Its backward: dx, and dweight summed over rows.

@@ -303,6 +303,24 @@ describe("native backend end to end", () => {
 });
 
 describe("fused ops", () => {
+  it("scaled masked softmax and its gradient: the native kernels equal the composite in tfjs ops", async () => {
+    const { scaledMaskedSoftmax, scaledMaskedSoftmaxComposite } = await import("../src/ops/softmax");
+    const { causalMask } = await import("../src/nn/attention");
+    await tf.setBackend("native");
+    const x = tf.randomNormal([2, 3, 6, 6], 0, 2, "float32", 31);
+    const upstream = tf.randomNormal([2, 3, 6, 6], 0, 1, "float32", 32);
+    const mask = causalMask(6);
+    for (const m of [mask, undefined]) {
+      const run = (f: typeof scaledMaskedSoftmax) => [f(x, 0.35, m), tf.grad((a: tf.Tensor) => f(a, 0.35, m).mul(upstream).sum())(x)];
+      const fused = run(scaledMaskedSoftmax);
+      const composite = run(scaledMaskedSoftmaxComposite);
+      for (let i = 0; i < 2; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-5, 1e-6);
+      tf.dispose([...fused, ...composite]);
+    }
+    tf.dispose([x, upstream, mask]);
+    await tf.setBackend("cpu");
+  });
+
   it("rmsNorm and its gradients: the native kernels equal the composite in tfjs ops", async () => {
     const { rmsNorm, rmsNormComposite } = await import("../src/ops/rms_norm");
     await tf.setBackend("native");

@@ -5,6 +5,7 @@
  * Reference: torch.nn.functional.scaled_dot_product_attention.
  */
 import * as tf from "@tensorflow/tfjs";
+import { scaledMaskedSoftmax } from "../ops/softmax";
 
 /** The output of attention and the weights that made it. */
 export interface AttentionResult {
@@ -37,9 +38,8 @@ export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tens
   if (k.shape[3] !== Dh) throw new Error(`scaledDotProductAttention: q has Dh=${Dh} but k has ${k.shape[3]}`);
   if (k.shape[2] !== v.shape[2]) throw new Error(`scaledDotProductAttention: k has Tk=${k.shape[2]} but v has ${v.shape[2]}`);
   return tf.tidy(() => {
-    let scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(Dh)); // [B,H,Tq,Dh]·[B,H,Tk,Dh]ᵀ → [B,H,Tq,Tk]
-    if (mask) scores = scores.add(mask);
-    const weights = tf.softmax(scores, -1); // [B, H, Tq, Tk]
+    const scores = tf.matMul(q, k, false, true); // [B,H,Tq,Dh]·[B,H,Tk,Dh]ᵀ → [B,H,Tq,Tk]
+    const weights = scaledMaskedSoftmax(scores, 1 / Math.sqrt(Dh), mask); // softmax(scores/√Dh + mask): [B, H, Tq, Tk]
     const output = tf.matMul(weights, v); // [B,H,Tq,Tk]·[B,H,Tk,Dh] → [B,H,Tq,Dh]
     return { output, weights };
   });

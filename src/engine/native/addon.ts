@@ -20,6 +20,8 @@ export interface NativeAddon {
   segmentSum(x: Float32Array, ids: Int32Array, inner: number, segments: number, out: Float32Array): void;
   layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, rows: number, D: number, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
   layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, D: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  maskedSoftmax(x: Float32Array, mask: Float32Array | null, maskRows: number, scale: number, y: Float32Array, rows: number, cols: number): void;
+  softmaxGrad(y: Float32Array, dy: Float32Array, scale: number, dx: Float32Array, rows: number, cols: number): void;
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, D: number, eps: number, y: Float32Array, rstd: Float32Array): void;
   rmsNormGrad(dy: Float32Array, x: Float32Array, weight: Float32Array, rstd: Float32Array, rows: number, D: number, dx: Float32Array, dweight: Float32Array): void;
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, biasCorrection1: number, biasCorrection2: number, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array): void;

@@ -366,6 +366,22 @@ export function nativeFusedKernels(): Record<string, KernelFunc> {
       backend.addon.adamw(values(backend, param), values(backend, grad), values(backend, m), values(backend, v), attrs.learningRate, attrs.beta1, attrs.beta2, attrs.epsilon, attrs.weightDecay, attrs.biasCorrection1, attrs.biasCorrection2, p2, m2, v2);
       return [output(backend, param.shape, p2), output(backend, param.shape, m2), output(backend, param.shape, v2)];
     },
+    MllmScaledMaskedSoftmax: ({ inputs, backend, attrs }) => {
+      const { x, mask } = inputs;
+      const cols = x.shape[x.shape.length - 1];
+      const rows = size(x.shape) / cols;
+      const y = backend.allocate(size(x.shape));
+      const maskRows = mask ? size(mask.shape) / cols : 1;
+      backend.addon.maskedSoftmax(values(backend, x), mask ? values(backend, mask) : null, maskRows, attrs.scale, y, rows, cols);
+      return output(backend, x.shape, y);
+    },
+    MllmScaledSoftmaxGrad: ({ inputs, backend, attrs }) => {
+      const { y, dy } = inputs;
+      const cols = y.shape[y.shape.length - 1];
+      const dx = backend.allocate(size(y.shape));
+      backend.addon.softmaxGrad(values(backend, y), values(backend, dy), attrs.scale, dx, size(y.shape) / cols, cols);
+      return output(backend, y.shape, dx);
+    },
     MllmRmsNorm: ({ inputs, backend, attrs }) => {
       const { x, weight } = inputs;
       const D = x.shape[x.shape.length - 1];

@@ -1,0 +1,43 @@
+/**
+ * softmax(x·scale + mask) over the last axis — the attention weights of
+ * scaled dot-product attention — in one fused kernel forward and one backward
+ * on backends that register `MllmScaledMaskedSoftmax` (the native backend),
+ * and in tfjs ops elsewhere. The mask gets no gradient.
+ *
+ * Reference: Megatron-LM's `FusedScaleMaskSoftmax`.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export const MASKED_SOFTMAX_KERNEL = "MllmScaledMaskedSoftmax";
+export const SOFTMAX_GRAD_KERNEL = "MllmScaledSoftmaxGrad";
+
+/** The same function in plain tfjs ops. */
+export function scaledMaskedSoftmaxComposite(x: tf.Tensor, scale: number, mask?: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const scaled = x.mul(scale);
+    return tf.softmax(mask ? scaled.add(mask) : scaled, -1);
+  });
+}
+
+/**
+ * x: [..., Tq, Tk]; mask (additive, optional): [Tq, Tk], the same for every leading index.
+ * @returns [..., Tq, Tk], each row summing to 1
+ */
+export function scaledMaskedSoftmax(x: tf.Tensor, scale: number, mask?: tf.Tensor): tf.Tensor {
+  const backend = tf.getBackend();
+  const [Tq, Tk] = x.shape.slice(-2);
+  const maskFits = !mask || (mask.rank === 2 && mask.shape[0] === Tq && mask.shape[1] === Tk && mask.dtype === "float32");
+  if (x.dtype !== "float32" || x.rank < 2 || !maskFits || !tf.getKernel(MASKED_SOFTMAX_KERNEL, backend) || !tf.getKernel(SOFTMAX_GRAD_KERNEL, backend)) {
+    return scaledMaskedSoftmaxComposite(x, scale, mask);
+  }
+  const fused = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    const inputs: Record<string, tf.Tensor> = mask ? { x: input, mask } : { x: input };
+    const y = tf.engine().runKernel(MASKED_SOFTMAX_KERNEL, inputs, { scale }) as tf.Tensor;
+    save([y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y: saved[0], dy }, { scale }) as tf.Tensor,
+    };
+  }) as any);
+  return fused(x);
+}
