@@ -7,8 +7,105 @@
 
 #include "thread_pool.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define MLLM_X86 1
+#endif
+
 namespace mllm {
 namespace {
+
+#ifdef MLLM_X86
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+// e^x for 8 floats: Cephes' expf (as in avx_mathfun): x = n·ln2 + r, a degree-5 polynomial for e^r, 2^n
+// from the exponent bits; about 1 ulp. Inputs below −87.3 give exactly 0 (masked attention scores).
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
+  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
+  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+  fx = _mm256_floor_ps(fx);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(exponent));
+  return _mm256_andnot_ps(tiny, y);
+}
+
+// o[c] = exp(o[c] − max) for c in [0, n); returns the sum.
+__attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(float* o, int64_t n, float max) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256 m = _mm256_set1_ps(max);
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(o + c), m));
+    _mm256_storeu_ps(o + c, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  alignas(32) float part[8];
+  _mm256_store_ps(part, acc);
+  float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  for (; c < n; ++c) sum += (o[c] = std::exp(o[c] - max));
+  return sum;
+}
+
+// gelu_tanh over n values: x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715x³).
+__attribute__((target("avx2,fma"))) void gelu_avx2(const float* x, float* out, int64_t n) {
+  const __m256 k2 = _mm256_set1_ps(-1.5957691216057308f), c = _mm256_set1_ps(0.044715f), one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v);
+    _mm256_storeu_ps(out + i, _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_mul_ps(k2, inner)))));
+  }
+  for (; i < n; ++i) {
+    const float v = x[i];
+    out[i] = v / (1.0f + std::exp(-1.5957691216057308f * (v + 0.044715f * v * v * v)));
+  }
+}
+
+// dy · gelu_tanh'(x) over n values.
+__attribute__((target("avx2,fma"))) void gelu_grad_avx2(const float* x, const float* dy, float* out, int64_t n) {
+  const __m256 k = _mm256_set1_ps(0.7978845608028654f), c = _mm256_set1_ps(0.044715f), c3 = _mm256_set1_ps(3.0f * 0.044715f);
+  const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), two = _mm256_set1_ps(2.0f), minus_two = _mm256_set1_ps(-2.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 v2 = _mm256_mul_ps(v, v);
+    const __m256 u = _mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, v), v2, v));
+    const __m256 t = _mm256_sub_ps(_mm256_div_ps(two, _mm256_add_ps(one, exp8(_mm256_mul_ps(minus_two, u)))), one);  // tanh(u)
+    const __m256 left = _mm256_mul_ps(half, _mm256_add_ps(one, t));
+    const __m256 right = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_mul_ps(_mm256_fnmadd_ps(t, t, one), _mm256_mul_ps(k, _mm256_fmadd_ps(c3, v2, one))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_add_ps(left, right)));
+  }
+  for (; i < n; ++i) {
+    const float v = x[i];
+    const float t = 2.0f / (1.0f + std::exp(-2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v))) - 1.0f;
+    out[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v));
+  }
+}
+#endif
+
+// o[c] = exp(o[c] − max); returns Σ o[c].
+inline float exp_shift_sum(float* o, int64_t n, float max) {
+#ifdef MLLM_X86
+  if (has_avx2()) return exp_shift_sum_avx2(o, n, max);
+#endif
+  float sum = 0.0f;
+  for (int64_t c = 0; c < n; ++c) sum += (o[c] = std::exp(o[c] - max));
+  return sum;
+}
 
 constexpr int64_t kGrain = 1 << 15;  // elements per task for element-wise work
 
@@ -153,11 +250,24 @@ void binary(Binary op, const float* a, const std::vector<int64_t>& aShape, const
     case Binary::Minimum: return binary_impl<Binary::Minimum>(a, aShape, b, bShape, out, outShape);
     case Binary::SquaredDifference: return binary_impl<Binary::SquaredDifference>(a, aShape, b, bShape, out, outShape);
     case Binary::Pow: return binary_impl<Binary::Pow>(a, aShape, b, bShape, out, outShape);
-    case Binary::GeluTanhGrad: return binary_impl<Binary::GeluTanhGrad>(a, aShape, b, bShape, out, outShape);
+    case Binary::GeluTanhGrad:
+#ifdef MLLM_X86
+      if (has_avx2() && product(aShape) == product(outShape) && product(bShape) == product(outShape)) {
+        chunked(product(outShape), kGrain / 4, [&](int64_t s, int64_t e) { gelu_grad_avx2(a + s, b + s, out + s, e - s); });
+        return;
+      }
+#endif
+      return binary_impl<Binary::GeluTanhGrad>(a, aShape, b, bShape, out, outShape);
   }
 }
 
 void unary(Unary op, const float* x, float* out, int64_t n) {
+#ifdef MLLM_X86
+  if (op == Unary::GeluTanh && has_avx2()) {
+    chunked(n, kGrain / 4, [&](int64_t s, int64_t e) { gelu_avx2(x + s, out + s, e - s); });
+    return;
+  }
+#endif
   chunked(n, kGrain / 4, [&](int64_t s, int64_t e) {
     switch (op) {
       case Unary::Exp: for (int64_t i = s; i < e; ++i) out[i] = std::exp(x[i]); break;
@@ -183,8 +293,8 @@ void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols) {
       float* o = out + r * cols;
       float max = -std::numeric_limits<float>::infinity();
       for (int64_t c = 0; c < cols; ++c) max = std::max(max, in[c]);
-      float sum = 0.0f;
-      for (int64_t c = 0; c < cols; ++c) sum += (o[c] = std::exp(in[c] - max));
+      if (o != in) std::memcpy(o, in, cols * sizeof(float));
+      const float sum = exp_shift_sum(o, cols, max);
       const float inv = 1.0f / sum;
       for (int64_t c = 0; c < cols; ++c) o[c] *= inv;
     }
@@ -423,8 +533,7 @@ void scaled_masked_softmax(const float* x, const float* mask, int64_t mask_rows,
         o[c] = in[c] * scale + (m ? m[c] : 0.0f);
         max = std::max(max, o[c]);
       }
-      float sum = 0.0f;
-      for (int64_t c = 0; c < cols; ++c) sum += (o[c] = std::exp(o[c] - max));
+      const float sum = exp_shift_sum(o, cols, max);
       const float inv = 1.0f / sum;
       for (int64_t c = 0; c < cols; ++c) o[c] *= inv;
     }
