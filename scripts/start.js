@@ -34,7 +34,9 @@ if (!headless) {
   const app = hasJupyter("lab") ? "lab" : hasJupyter("notebook") ? "notebook" : null;
   if (app) {
     console.log(`Starting Jupyter ${app === "lab" ? "Lab" : "Notebook"} on ${root}; open notebooks/ and pick the "Multimodal Labs (TypeScript)" kernel.`);
-    const child = spawn("jupyter", [app, `--notebook-dir=${root}`, ...jupyterArgs], { stdio: "inherit", env, cwd: root });
+    // Jupyter refuses to run as root without --allow-root; containers and lab machines often are root.
+    const rootFlag = process.getuid && process.getuid() === 0 && !jupyterArgs.includes("--allow-root") ? ["--allow-root"] : [];
+    const child = spawn("jupyter", [app, `--notebook-dir=${root}`, ...rootFlag, ...jupyterArgs], { stdio: "inherit", env, cwd: root });
     child.on("exit", (code) => process.exit(code ?? 0));
     for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
     return;

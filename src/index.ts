@@ -25,6 +25,5 @@ export { GPT, GPT_PRESETS, type GPTConfig } from "./models/gpt";
 export { crossEntropy } from "./train/loss";
 export { readWav, decodeWav, type Waveform } from "./io/wav";
 export { AdamW, type AdamWArgs } from "./train/adamw";
-export { gelu as geluOp } from "./ops/gelu";
 export { layerNorm } from "./ops/layer_norm";
 export { rmsNorm } from "./ops/rms_norm";
