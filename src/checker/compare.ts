@@ -62,8 +62,7 @@ export function compareText(got: string, want: string, tolerance: Tolerance = DE
   const a = splitNumbers(got);
   const b = splitNumbers(want);
   if (a.skeleton !== b.skeleton) {
-    const gotMarked = got;
-    return [{ where: "text", message: `text differs, ${firstDifferingLine(gotMarked, want)}` }];
+    return [{ where: "text", message: `text differs, ${firstDifferingLine(got, want)}` }];
   }
   const differences: Difference[] = [];
   for (let i = 0; i < a.numbers.length; i++) {

@@ -85,11 +85,11 @@ async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason
 }
 
 async function tryTensorflow(): Promise<{ device?: string; reason?: string }> {
-  let loaded = tryRequire("@tensorflow/tfjs-node-gpu");
-  if (!loaded.module) {
+  // Loading either package registers the "tensorflow" backend with tfjs.
+  const gpu = tryRequire("@tensorflow/tfjs-node-gpu");
+  if (!gpu.module) {
     const cpu = tryRequire("@tensorflow/tfjs-node");
-    if (!cpu.module) return { reason: `tensorflow: ${loaded.reason}; ${cpu.reason}` };
-    loaded = cpu;
+    if (!cpu.module) return { reason: `tensorflow: ${gpu.reason}; ${cpu.reason}` };
   }
   if (!(await tf.setBackend("tensorflow"))) return { reason: "tensorflow: tfjs could not initialise the backend" };
   return { device: "libtensorflow (tfjs-node)" };

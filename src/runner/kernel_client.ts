@@ -75,7 +75,6 @@ function substitute(argv: string[], connectionFile: string): string[] {
 }
 
 interface Waiter {
-  msgId: string;
   onIopub: (message: JupyterMessage) => void;
   onReply: (message: JupyterMessage) => void;
 }
@@ -247,7 +246,6 @@ export class KernelClient {
       const onDeath = (reason: string) => finish(new KernelError(reason, "died"));
       this.deathListeners.push(onDeath);
       this.waiters.set(header.msg_id, {
-        msgId: header.msg_id,
         onReply: (message) => {
           reply = message;
           if (idle) finish();

@@ -9,7 +9,7 @@
  * (https://github.com/jupyter/nbclient/blob/main/nbclient/client.py).
  */
 import type { JupyterMessage } from "../jupyter/wire";
-import { splitLines, type Output } from "./notebook";
+import { joinSource, splitLines, type Output } from "./notebook";
 
 /** Text stored as nbformat's list of lines. */
 function multiline(text: string): string[] {
@@ -68,7 +68,7 @@ export class OutputRecorder {
         if (this.clearOnNext) this.clear();
         const last = this.outputs[this.outputs.length - 1];
         if (last && last.output_type === "stream" && last.name === content.name) {
-          last.text = multiline(joinText(last.text) + String(content.text));
+          last.text = multiline(joinSource(last.text) + String(content.text));
           return true;
         }
         output = { output_type: "stream", name: content.name, text: multiline(String(content.text)) };
@@ -106,8 +106,4 @@ export class OutputRecorder {
     this.outputs.length = 0;
     this.clearOnNext = false;
   }
-}
-
-function joinText(text: string | string[]): string {
-  return Array.isArray(text) ? text.join("") : text;
 }
