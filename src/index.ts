@@ -27,3 +27,32 @@ export { readWav, decodeWav, type Waveform } from "./io/wav";
 export { AdamW, type AdamWArgs } from "./train/adamw";
 export { layerNorm } from "./ops/layer_norm";
 export { rmsNorm } from "./ops/rms_norm";
+
+// Model library: the real architectures, loading Hugging Face checkpoints.
+export { RMSNorm } from "./nn/rms_norm";
+export { activation, geluExact, quickGelu, silu } from "./nn/activations";
+export { rotaryTables, applyRotary, rotateHalf, inverseFrequencies, type RopeConfig } from "./nn/rotary";
+export { KVCache } from "./nn/kv_cache";
+export { attentionMask, type AttentionMask } from "./nn/masks";
+export { repeatKeyValue, splitHeads, mergeHeads } from "./nn/attention";
+export { PatchEmbedding } from "./nn/patch_embedding";
+export type { LinearAdapter, WeightSource } from "./nn/linear";
+export { LlamaForCausalLM, LlamaModel, LLAMA_PRESETS, type LlamaConfig, type LlamaInputs, type GenerateOptions } from "./models/llama";
+export { sampleToken, argmax, type SamplingOptions } from "./models/sampling";
+export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, type CLIPConfig, type CLIPVisionConfig, type CLIPTextConfig } from "./models/clip";
+export { LlavaForConditionalGeneration, type LlavaConfig } from "./models/llava";
+export { Blip2ForConditionalGeneration, Blip2QFormerModel, type Blip2Config } from "./models/blip2";
+export { mergeImageTokens, checkImageTokens } from "./models/merge_image_tokens";
+export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
+export { readHFConfig, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF } from "./io/hf_config";
+export { loadLlama, loadCLIP, loadCLIPVision, loadLlava, loadBlip2, loadPretrained, loadWeights } from "./io/pretrained";
+export { preprocessClipImage, clipPixelValues, decodeRgb, CLIP_MEAN, CLIP_STD, type ClipImageProcessorConfig } from "./preprocess/clip_image";
+export { whisperLogMel, whisperLogMelFromWav, melFilterBank } from "./preprocess/whisper_mel";
+export { runParity, formatReport as formatParityReport, type ParityReport } from "./parity/run";
+
+// PEFT: LoRA and QLoRA.
+export { LoraModel, getLoraModel, readAdapterConfig, type LoraConfig } from "./peft/lora";
+export { LoraLayer } from "./peft/lora_layer";
+export { quantize4bit, dequantize4bit, doubleQuantize, NF4_CODE, FP4_CODE, type QuantState4bit } from "./peft/quantize_4bit";
+export { QuantizedWeight4bit } from "./peft/quantized_weight";
+export { quantize, type QuantizeOptions, type QuantizedLayerReport } from "./peft/quantize";

@@ -4,6 +4,7 @@
  *   mllm-labs run <notebook...> [--out DIR] [--in-place] [--timeout S]
  *   mllm-labs check <executed.ipynb> <reference.ipynb> [--rtol X] [--atol X] [--image-threshold X]
  *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
+ *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -100,6 +101,35 @@ export async function main(argv: string[]): Promise<number> {
       if (options.check && (built.some((b) => b.changed) || orphans.length > 0)) {
         process.stdout.write("notebooks/ is out of date: run `npm run build-exercises`\n");
         code = 1;
+      }
+    });
+
+  program
+    .command("parity")
+    .description("run the library on reference fixtures (Hugging Face / peft / bitsandbytes outputs) and compare every output")
+    .argument("<fixture-dir...>", "fixture folders (model/config.json + io.safetensors, base/ + adapter/, nf4.json, whisper_mel, clip_preprocess)")
+    .option("--backend <name>", "tensor backend: webgpu, tensorflow, native or cpu (default: the engine's choice or MLLM_BACKEND)")
+    .option("--json", "print one JSON object per fixture instead of the table")
+    .action(async (directories: string[], options: { backend?: string; json?: boolean }) => {
+      const { initEngine, closeEngine } = await import("../engine/init");
+      const { runParity, formatReport } = await import("../parity/run");
+      const engine = await initEngine({ backend: options.backend as any, verbose: !options.json });
+      try {
+        for (const directory of directories) {
+          let report;
+          try {
+            report = await runParity(directory);
+          } catch (error) {
+            process.stdout.write(options.json ? JSON.stringify({ directory, ok: false, error: (error as Error).message }) + "\n" : `parity: ${directory}: ${(error as Error).message}\n`);
+            code = 1;
+            continue;
+          }
+          if (options.json) process.stdout.write(JSON.stringify({ ...report, backend: engine.backend }) + "\n");
+          else process.stdout.write(formatReport(report) + "\n");
+          if (!report.ok) code = 1;
+        }
+      } finally {
+        await closeEngine();
       }
     });
 

@@ -63,6 +63,8 @@ async function tryWebGpu(explicit: boolean): Promise<{ device?: string; reason?:
   return result;
 }
 
+const CPU_HANDOFF_FLAG = "WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD";
+
 async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
   const dawn = tryRequire("webgpu", () => require("webgpu"));
   if (!dawn.module) return { reason: dawn.reason };
@@ -74,6 +76,11 @@ async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason
   (globalThis as any).navigator.gpu = gpu;
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) return { reason: "webgpu: no GPU adapter found" };
+  // tfjs-backend-webgpu hands small tensors to its CPU kernels, which read GPU data
+  // synchronously — impossible in Node. Keep everything on the GPU; the threshold is
+  // read when the module loads, so it is set (and registered) before the require.
+  if (!tf.env().getFlags().hasOwnProperty(CPU_HANDOFF_FLAG)) tf.env().registerFlag(CPU_HANDOFF_FLAG, () => 0);
+  tf.env().set(CPU_HANDOFF_FLAG, 0);
   const backend = tryRequire("@tensorflow/tfjs-backend-webgpu", () => require("@tensorflow/tfjs-backend-webgpu"));
   if (!backend.module) return { reason: backend.reason };
   const info = adapter.info ?? {};

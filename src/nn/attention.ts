@@ -44,3 +44,31 @@ export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tens
     return { output, weights };
   });
 }
+
+/**
+ * Grouped-query attention's key/value sharing: each of the Hkv heads serves
+ * H/Hkv query heads in turn (torch's `repeat_interleave` on the head axis).
+ * x: [B, Hkv, T, Dh] → [B, Hkv·repeats, T, Dh]
+ */
+export function repeatKeyValue(x: tf.Tensor, repeats: number): tf.Tensor {
+  if (repeats === 1) return x.clone();
+  const [B, Hkv, T, Dh] = x.shape;
+  return tf.tidy(() =>
+    x
+      .reshape([B * Hkv, 1, T * Dh]) // rank 3: WebGPU's tile runs rank ≤ 4 on the GPU
+      .tile([1, repeats, 1]) // [B·Hkv, repeats, T·Dh]
+      .reshape([B, Hkv * repeats, T, Dh]),
+  );
+}
+
+/** [B, T, H·Dh] → [B, H, T, Dh] */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
+  const [B, T, width] = x.shape;
+  return tf.tidy(() => x.reshape([B, T, heads, width / heads]).transpose([0, 2, 1, 3]));
+}
+
+/** [B, H, T, Dh] → [B, T, H·Dh] */
+export function mergeHeads(x: tf.Tensor): tf.Tensor {
+  const [B, H, T, Dh] = x.shape;
+  return tf.tidy(() => x.transpose([0, 2, 1, 3]).reshape([B, T, H * Dh]));
+}

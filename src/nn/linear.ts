@@ -2,6 +2,11 @@
  * Linear layer y = x·Wᵀ + b, with PyTorch's and Hugging Face's weight layout
  * ([outFeatures, inFeatures]) so checkpoints load without transposes.
  *
+ * Two extension points serve parameter-efficient tuning (`src/peft/`):
+ * an `adapter` adds its own term to the output (LoRA), and the weight can be
+ * swapped for a quantized one that is dequantized on the fly inside the
+ * forward pass (QLoRA's NF4).
+ *
  * Reference: torch.nn.Linear (https://pytorch.org/docs/stable/generated/torch.nn.Linear.html).
  */
 import * as tf from "@tensorflow/tfjs";
@@ -19,13 +24,28 @@ export interface LinearArgs {
   initStd?: number;
 }
 
+/** Something that adds to a linear layer's output (LoRA). */
+export interface LinearAdapter {
+  /** input: [N, in], output: the base output [N, out] → the adapted output [N, out]. */
+  apply(input: tf.Tensor2D, output: tf.Tensor2D): tf.Tensor2D;
+}
+
+/** A weight held in another form (quantized); `dequantize` gives [out, in] float32 (freed by the caller). */
+export interface WeightSource {
+  readonly shape: readonly [number, number];
+  dequantize(): tf.Tensor2D;
+  dispose(): void;
+}
+
 export class Linear extends Module {
-  /** [outFeatures, inFeatures] */
-  readonly weight: tf.Variable;
+  private storedWeight: tf.Variable | undefined;
   /** [outFeatures], or undefined without bias. */
   readonly bias: tf.Variable | undefined;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** Adds to the output when set (see `src/peft/lora.ts`). */
+  adapter: LinearAdapter | undefined;
+  private weightSource: WeightSource | undefined;
 
   constructor(args: LinearArgs) {
     super();
@@ -34,8 +54,35 @@ export class Linear extends Module {
     }
     this.inFeatures = args.inFeatures;
     this.outFeatures = args.outFeatures;
-    this.weight = this.parameter("weight", tf.randomNormal([args.outFeatures, args.inFeatures], 0, args.initStd ?? 0.02, "float32", args.seed));
+    this.storedWeight = this.parameter("weight", tf.randomNormal([args.outFeatures, args.inFeatures], 0, args.initStd ?? 0.02, "float32", args.seed));
     this.bias = args.bias ?? true ? this.parameter("bias", tf.zeros([args.outFeatures])) : undefined;
+  }
+
+  /** [outFeatures, inFeatures]. Throws when the weight is quantized (see {@link quantizedWeight}). */
+  get weight(): tf.Variable {
+    if (!this.storedWeight) throw new Error(`Linear [${this.outFeatures}×${this.inFeatures}]: the weight is quantized; use dequantizedWeight()`);
+    return this.storedWeight;
+  }
+
+  /** The quantized form of the weight, when it has one. */
+  get quantizedWeight(): WeightSource | undefined {
+    return this.weightSource;
+  }
+
+  /** The weight as float32 [out, in]: the variable itself, or a fresh dequantized tensor (dispose it). */
+  dequantizedWeight(): tf.Tensor2D {
+    return (this.weightSource ? this.weightSource.dequantize() : this.storedWeight!) as tf.Tensor2D;
+  }
+
+  /** Replaces the float weight by a quantized one (the float variable is freed). */
+  setQuantizedWeight(source: WeightSource): void {
+    if (source.shape[0] !== this.outFeatures || source.shape[1] !== this.inFeatures) {
+      throw new Error(`Linear: quantized weight [${source.shape}] does not match [${this.outFeatures}, ${this.inFeatures}]`);
+    }
+    this.weightSource?.dispose();
+    if (this.storedWeight) this.removeParameter("weight");
+    this.storedWeight = undefined;
+    this.weightSource = source;
   }
 
   /** x: [..., inFeatures] → [..., outFeatures] */
@@ -46,10 +93,18 @@ export class Linear extends Module {
     }
     return tf.tidy(() => {
       // Flatten to 2D: tfjs's gradient of a rank-3 × rank-2 matMul fails.
-      const flat = x.reshape([-1, this.inFeatures]); // [N, in]
+      const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D; // [N, in]
+      // Quantized weights are dequantized here and freed when the tidy ends.
+      const weight = this.weightSource ? this.weightSource.dequantize() : this.storedWeight!;
       // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
-      const y = tf.fused.matMul({ a: flat, b: this.weight, transposeB: true, bias: this.bias });
+      let y = tf.fused.matMul({ a: flat, b: weight, transposeB: true, bias: this.bias }) as tf.Tensor2D;
+      if (this.adapter) y = this.adapter.apply(flat, y);
       return y.reshape([...shape.slice(0, -1), this.outFeatures]);
     });
+  }
+
+  dispose(): void {
+    super.dispose();
+    this.weightSource?.dispose();
   }
 }

@@ -1,0 +1,394 @@
+/**
+ * CLIP: a ViT image tower and a causal text transformer trained so that an
+ * image and its caption map to nearby unit vectors (contrastive learning).
+ *
+ * Paper: Radford et al., "Learning Transferable Visual Models From Natural
+ * Language Supervision" (2021). Reference: transformers
+ * `models/clip/modeling_clip.py` (`CLIPModel`, `CLIPVisionTransformer`,
+ * `CLIPTextTransformer`); openai/CLIP `clip/model.py`. Parameter names are
+ * Hugging Face's (including its `pre_layrnorm` spelling).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "../nn/module";
+import { Linear } from "../nn/linear";
+import { Embedding } from "../nn/embedding";
+import { LayerNorm } from "../nn/layer_norm";
+import { PatchEmbedding } from "../nn/patch_embedding";
+import { activation } from "../nn/activations";
+import { scaledDotProductAttention, splitHeads, mergeHeads } from "../nn/attention";
+import { attentionMask, type AttentionMask } from "../nn/masks";
+import { Random } from "../util/random";
+
+/** CLIP's image tower (`CLIPVisionConfig`). */
+export interface CLIPVisionConfig {
+  /** Width D. Default 768. */
+  readonly hiddenSize: number;
+  /** MLP width. Default 3072. */
+  readonly intermediateSize: number;
+  /** Encoder layers. Default 12. */
+  readonly numLayers: number;
+  /** Heads H. Default 12. */
+  readonly numHeads: number;
+  /** Image channels. Default 3. */
+  readonly numChannels?: number;
+  /** Input side in pixels. Default 224. */
+  readonly imageSize: number;
+  /** Patch side P. Default 32. */
+  readonly patchSize: number;
+  /** Default `quick_gelu`. */
+  readonly hiddenAct?: string;
+  /** Default 1e-5. */
+  readonly layerNormEps?: number;
+  /** Width of the joint embedding space. Default 512. */
+  readonly projectionDim?: number;
+  /** Seed of the initialisers. Default 0. */
+  readonly seed?: number;
+}
+
+/** CLIP's text tower (`CLIPTextConfig`). */
+export interface CLIPTextConfig {
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  /** Longest text (positions learned). Default 77. */
+  readonly maxPositionEmbeddings: number;
+  /** Default `quick_gelu`. */
+  readonly hiddenAct?: string;
+  /** Default 1e-5. */
+  readonly layerNormEps?: number;
+  /**
+   * The end-of-text id whose position pools the sequence. transformers keeps
+   * the original CLIP rule for id 2 (legacy configs): the position of the
+   * largest id. Default 2.
+   */
+  readonly eosTokenId?: number;
+  readonly projectionDim?: number;
+  readonly seed?: number;
+}
+
+/** `CLIPConfig`. */
+export interface CLIPConfig {
+  readonly text: CLIPTextConfig;
+  readonly vision: CLIPVisionConfig;
+  /** Joint embedding width. Default 512. */
+  readonly projectionDim: number;
+  /** Initial log of the logit scale. Default 2.6592 (= ln(1/0.07)). */
+  readonly logitScaleInit?: number;
+  readonly seed?: number;
+}
+
+/** Settings shared by both towers' encoder layers. */
+interface EncoderSizes {
+  dim: number;
+  heads: number;
+  intermediate: number;
+  hiddenAct: string;
+  eps: number;
+}
+
+/** Multi-head self-attention with biases. HF: `CLIPAttention`. */
+export class CLIPAttention extends Module {
+  readonly queryProjection: Linear;
+  readonly keyProjection: Linear;
+  readonly valueProjection: Linear;
+  readonly outputProjection: Linear;
+
+  constructor(private readonly heads: number, dim: number, seed: number) {
+    super();
+    if (dim % heads !== 0) throw new Error(`CLIPAttention: heads (${heads}) must divide the width (${dim})`);
+    const random = new Random(seed);
+    const linear = () => new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() });
+    this.keyProjection = this.module("k_proj", linear());
+    this.valueProjection = this.module("v_proj", linear());
+    this.queryProjection = this.module("q_proj", linear());
+    this.outputProjection = this.module("out_proj", linear());
+  }
+
+  /** x: [B, T, D]; mask over [T, T] → [B, T, D] */
+  apply(x: tf.Tensor, mask: AttentionMask): tf.Tensor {
+    return tf.tidy(() => {
+      const q = splitHeads(this.queryProjection.apply(x), this.heads); // [B, H, T, Dh]
+      const k = splitHeads(this.keyProjection.apply(x), this.heads);
+      const v = splitHeads(this.valueProjection.apply(x), this.heads);
+      const { output } = scaledDotProductAttention(q, k, v, mask.bias); // [B, H, T, Dh]
+      const attended = mask.rowsWithKeys ? output.mul(mask.rowsWithKeys) : output;
+      return this.outputProjection.apply(mergeHeads(attended)); // [B, T, D]
+    });
+  }
+}
+
+/** fc1 → activation → fc2. HF: `CLIPMLP`. */
+export class CLIPMLP extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  private readonly act: (x: tf.Tensor) => tf.Tensor;
+
+  constructor(dim: number, hidden: number, hiddenAct: string, seed: number) {
+    super();
+    const random = new Random(seed);
+    this.act = activation(hiddenAct);
+    this.fc1 = this.module("fc1", new Linear({ inFeatures: dim, outFeatures: hidden, seed: random.nextSeed() }));
+    this.fc2 = this.module("fc2", new Linear({ inFeatures: hidden, outFeatures: dim, seed: random.nextSeed() }));
+  }
+
+  /** x: [..., D] → [..., D] */
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.fc2.apply(this.act(this.fc1.apply(x))));
+  }
+}
+
+/** Pre-norm encoder layer. HF: `CLIPEncoderLayer`. */
+export class CLIPEncoderLayer extends Module {
+  readonly selfAttention: CLIPAttention;
+  readonly norm1: LayerNorm;
+  readonly mlp: CLIPMLP;
+  readonly norm2: LayerNorm;
+
+  constructor(sizes: EncoderSizes, seed: number) {
+    super();
+    const random = new Random(seed);
+    this.selfAttention = this.module("self_attn", new CLIPAttention(sizes.heads, sizes.dim, random.nextSeed()));
+    this.norm1 = this.module("layer_norm1", new LayerNorm({ dim: sizes.dim, eps: sizes.eps }));
+    this.mlp = this.module("mlp", new CLIPMLP(sizes.dim, sizes.intermediate, sizes.hiddenAct, random.nextSeed()));
+    this.norm2 = this.module("layer_norm2", new LayerNorm({ dim: sizes.dim, eps: sizes.eps }));
+  }
+
+  /** x: [B, T, D] → [B, T, D] */
+  apply(x: tf.Tensor, mask: AttentionMask): tf.Tensor {
+    return tf.tidy(() => {
+      const h = x.add(this.selfAttention.apply(this.norm1.apply(x), mask));
+      return h.add(this.mlp.apply(this.norm2.apply(h)));
+    });
+  }
+}
+
+/** A stack of encoder layers. HF: `CLIPEncoder`. */
+export class CLIPEncoder extends Module {
+  readonly layers: CLIPEncoderLayer[] = [];
+
+  constructor(sizes: EncoderSizes, numLayers: number, seed: number) {
+    super();
+    const random = new Random(seed);
+    for (let i = 0; i < numLayers; i++) this.layers.push(this.module(`layers.${i}`, new CLIPEncoderLayer(sizes, random.nextSeed())));
+  }
+
+  /** x: [B, T, D] → every hidden state: the input, then each layer's output (numLayers + 1 of [B, T, D]) */
+  apply(x: tf.Tensor, mask: AttentionMask): tf.Tensor[] {
+    return tf.tidy(() => {
+      const states = [x.clone()];
+      for (const layer of this.layers) states.push(layer.apply(states[states.length - 1], mask));
+      return states;
+    });
+  }
+}
+
+/** Class token, patch embeddings and learned positions. HF: `CLIPVisionEmbeddings`. */
+export class CLIPVisionEmbeddings extends Module {
+  /** [D] */
+  readonly classEmbedding: tf.Variable;
+  readonly patchEmbedding: PatchEmbedding;
+  readonly positionEmbedding: Embedding;
+
+  constructor(readonly config: CLIPVisionConfig, seed: number) {
+    super();
+    const random = new Random(seed);
+    const D = config.hiddenSize;
+    if (config.imageSize % config.patchSize !== 0) throw new Error(`CLIP vision: imageSize (${config.imageSize}) must be a multiple of patchSize (${config.patchSize})`);
+    const patches = (config.imageSize / config.patchSize) ** 2;
+    this.classEmbedding = this.parameter("class_embedding", tf.randomNormal([D], 0, 0.02, "float32", random.nextSeed()));
+    this.patchEmbedding = this.module("patch_embedding", new PatchEmbedding({ channels: config.numChannels ?? 3, patchSize: config.patchSize, dim: D, seed: random.nextSeed() }));
+    this.positionEmbedding = this.module("position_embedding", new Embedding({ numEmbeddings: patches + 1, embeddingDim: D, seed: random.nextSeed() }));
+  }
+
+  /** pixels: [B, C, S, S] with S = imageSize → [B, 1 + N, D] */
+  apply(pixels: tf.Tensor): tf.Tensor {
+    const S = this.config.imageSize;
+    if (pixels.rank !== 4 || pixels.shape[2] !== S || pixels.shape[3] !== S) {
+      throw new Error(`CLIP vision: expected pixels [B, ${this.config.numChannels ?? 3}, ${S}, ${S}], got [${pixels.shape}]`);
+    }
+    return tf.tidy(() => {
+      const [B] = pixels.shape;
+      const D = this.config.hiddenSize;
+      const patches = this.patchEmbedding.apply(pixels); // [B, N, D]
+      const classToken = this.classEmbedding.reshape([1, 1, D]).tile([B, 1, 1]); // [B, 1, D]
+      const tokens = tf.concat([classToken, patches], 1); // [B, 1 + N, D]
+      return tokens.add(this.positionEmbedding.weight); // + [1 + N, D]
+    });
+  }
+}
+
+/** What the image tower returns. */
+export interface CLIPVisionOutput {
+  /** [B, 1 + N, D], the last layer's output (not normalised). */
+  lastHiddenState: tf.Tensor;
+  /** [B, D]: post-LayerNorm of the class token. */
+  poolerOutput: tf.Tensor;
+  /** numLayers + 1 of [B, 1 + N, D]: after the pre-LayerNorm, then each layer. */
+  hiddenStates: tf.Tensor[];
+}
+
+/** The ViT image tower. HF: `CLIPVisionTransformer` (inside `CLIPVisionModel`). */
+export class CLIPVisionTransformer extends Module {
+  readonly embeddings: CLIPVisionEmbeddings;
+  readonly preLayerNorm: LayerNorm;
+  readonly encoder: CLIPEncoder;
+  readonly postLayerNorm: LayerNorm;
+
+  constructor(readonly config: CLIPVisionConfig) {
+    super();
+    const random = new Random(config.seed ?? 0);
+    const eps = config.layerNormEps ?? 1e-5;
+    const sizes = { dim: config.hiddenSize, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct ?? "quick_gelu", eps };
+    this.embeddings = this.module("embeddings", new CLIPVisionEmbeddings(config, random.nextSeed()));
+    this.preLayerNorm = this.module("pre_layrnorm", new LayerNorm({ dim: config.hiddenSize, eps }));
+    this.encoder = this.module("encoder", new CLIPEncoder(sizes, config.numLayers, random.nextSeed()));
+    this.postLayerNorm = this.module("post_layernorm", new LayerNorm({ dim: config.hiddenSize, eps }));
+  }
+
+  /** pixels: [B, C, S, S] (normalised, see `preprocess/clip_image`) */
+  apply(pixels: tf.Tensor): CLIPVisionOutput {
+    return tf.tidy(() => {
+      const x = this.preLayerNorm.apply(this.embeddings.apply(pixels)); // [B, 1 + N, D]
+      const hiddenStates = this.encoder.apply(x, {}); // no mask: every patch sees every patch
+      const lastHiddenState = hiddenStates[hiddenStates.length - 1];
+      const [B, , D] = lastHiddenState.shape;
+      const classToken = lastHiddenState.slice([0, 0, 0], [B, 1, D]).reshape([B, D]); // [B, D]
+      return { lastHiddenState, poolerOutput: this.postLayerNorm.apply(classToken), hiddenStates };
+    }) as CLIPVisionOutput;
+  }
+}
+
+/** What the text tower returns. */
+export interface CLIPTextOutput {
+  /** [B, T, D] after the final LayerNorm. */
+  lastHiddenState: tf.Tensor;
+  /** [B, D]: the hidden state at each row's end-of-text position. */
+  poolerOutput: tf.Tensor;
+}
+
+/** Token and learned position tables. HF: `CLIPTextEmbeddings`. */
+export class CLIPTextEmbeddings extends Module {
+  readonly tokenEmbedding: Embedding;
+  readonly positionEmbedding: Embedding;
+
+  constructor(config: CLIPTextConfig, seed: number) {
+    super();
+    const random = new Random(seed);
+    this.tokenEmbedding = this.module("token_embedding", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
+    this.positionEmbedding = this.module("position_embedding", new Embedding({ numEmbeddings: config.maxPositionEmbeddings, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
+  }
+}
+
+/** The causal text transformer. HF: `CLIPTextTransformer`. */
+export class CLIPTextTransformer extends Module {
+  readonly tokenEmbedding: Embedding;
+  readonly positionEmbedding: Embedding;
+  readonly encoder: CLIPEncoder;
+  readonly finalLayerNorm: LayerNorm;
+
+  constructor(readonly config: CLIPTextConfig) {
+    super();
+    const random = new Random(config.seed ?? 0);
+    const eps = config.layerNormEps ?? 1e-5;
+    const sizes = { dim: config.hiddenSize, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct ?? "quick_gelu", eps };
+    const embeddings = this.module("embeddings", new CLIPTextEmbeddings(config, random.nextSeed()));
+    this.tokenEmbedding = embeddings.tokenEmbedding;
+    this.positionEmbedding = embeddings.positionEmbedding;
+    this.encoder = this.module("encoder", new CLIPEncoder(sizes, config.numLayers, random.nextSeed()));
+    this.finalLayerNorm = this.module("final_layer_norm", new LayerNorm({ dim: config.hiddenSize, eps }));
+  }
+
+  /**
+   * The position each row is pooled at: transformers' rule — the largest id
+   * when `eosTokenId` is 2 (the original CLIP vocabulary's end token is its
+   * largest id), else the first occurrence of `eosTokenId`.
+   * inputIds: [B, T] → [B] int32
+   */
+  poolingPositions(inputIds: tf.Tensor): tf.Tensor {
+    const eos = this.config.eosTokenId ?? 2;
+    return tf.tidy(() => {
+      if (eos === 2) return inputIds.argMax(-1).toInt();
+      return inputIds.equal(eos).toInt().argMax(-1).toInt(); // first index of the maximum (1 at the first eos)
+    });
+  }
+
+  /** inputIds: [B, T] int32; attentionMask (optional): [B, T] 1 real / 0 padding */
+  apply(inputIds: tf.Tensor, attentionMaskIds?: tf.Tensor): CLIPTextOutput {
+    if (inputIds.rank !== 2 || inputIds.dtype !== "int32") throw new Error(`CLIP text: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
+    const [B, T] = inputIds.shape;
+    if (T > this.config.maxPositionEmbeddings) throw new Error(`CLIP text: ${T} tokens exceed maxPositionEmbeddings ${this.config.maxPositionEmbeddings}`);
+    return tf.tidy(() => {
+      const x = this.tokenEmbedding.apply(inputIds).add(this.positionEmbedding.weight.slice([0, 0], [T, this.config.hiddenSize])); // [B, T, D]
+      const mask = attentionMask({ queries: T, keys: T, causal: true, padding: attentionMaskIds });
+      const states = this.encoder.apply(x, mask);
+      const lastHiddenState = this.finalLayerNorm.apply(states[states.length - 1]); // [B, T, D]
+      const positions = this.poolingPositions(inputIds); // [B]
+      const rowStarts = tf.range(0, B * T, T, "int32"); // [B]: 0, T, 2T, …
+      const poolerOutput = tf.gather(lastHiddenState.reshape([B * T, this.config.hiddenSize]), rowStarts.add(positions)); // [B, D]
+      return { lastHiddenState, poolerOutput };
+    });
+  }
+}
+
+/** What {@link CLIPModel.forward} returns. */
+export interface CLIPOutput {
+  /** [Bimg, Btext]: scaled cosine similarity of every image with every text. */
+  logitsPerImage: tf.Tensor;
+  /** [Btext, Bimg] */
+  logitsPerText: tf.Tensor;
+  /** [Bimg, P], unit length. */
+  imageEmbeds: tf.Tensor;
+  /** [Btext, P], unit length. */
+  textEmbeds: tf.Tensor;
+  vision: CLIPVisionOutput;
+  text: CLIPTextOutput;
+}
+
+/** Both towers, their projections and the learned temperature. HF: `CLIPModel`. */
+export class CLIPModel extends Module {
+  readonly textModel: CLIPTextTransformer;
+  readonly visionModel: CLIPVisionTransformer;
+  readonly visualProjection: Linear;
+  readonly textProjection: Linear;
+  /** Scalar: log of the logit scale. */
+  readonly logitScale: tf.Variable;
+
+  constructor(readonly config: CLIPConfig) {
+    super();
+    const random = new Random(config.seed ?? 0);
+    this.textModel = this.module("text_model", new CLIPTextTransformer({ ...config.text, seed: random.nextSeed() }));
+    this.visionModel = this.module("vision_model", new CLIPVisionTransformer({ ...config.vision, seed: random.nextSeed() }));
+    this.visualProjection = this.module("visual_projection", new Linear({ inFeatures: config.vision.hiddenSize, outFeatures: config.projectionDim, bias: false, seed: random.nextSeed() }));
+    this.textProjection = this.module("text_projection", new Linear({ inFeatures: config.text.hiddenSize, outFeatures: config.projectionDim, bias: false, seed: random.nextSeed() }));
+    this.logitScale = this.parameter("logit_scale", tf.scalar(config.logitScaleInit ?? 2.6592));
+  }
+
+  /** pixels: [Bimg, C, S, S] → unit image embeddings [Bimg, P] */
+  imageFeatures(pixels: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => normalise(this.visualProjection.apply(this.visionModel.apply(pixels).poolerOutput)));
+  }
+
+  /** inputIds: [Btext, T] → unit text embeddings [Btext, P] */
+  textFeatures(inputIds: tf.Tensor, attentionMaskIds?: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => normalise(this.textProjection.apply(this.textModel.apply(inputIds, attentionMaskIds).poolerOutput)));
+  }
+
+  forward(args: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }): CLIPOutput {
+    return tf.tidy(() => {
+      const vision = this.visionModel.apply(args.pixelValues);
+      const text = this.textModel.apply(args.inputIds, args.attentionMask);
+      const imageEmbeds = normalise(this.visualProjection.apply(vision.poolerOutput)); // [Bimg, P]
+      const textEmbeds = normalise(this.textProjection.apply(text.poolerOutput)); // [Btext, P]
+      // [Btext, P] · [Bimg, P]ᵀ → [Btext, Bimg], scaled by exp(logitScale)
+      const logitsPerText = tf.matMul(textEmbeds, imageEmbeds, false, true).mul(this.logitScale.exp());
+      return { logitsPerImage: logitsPerText.transpose(), logitsPerText, imageEmbeds, textEmbeds, vision, text } as unknown as tf.TensorContainer;
+    }) as unknown as CLIPOutput;
+  }
+}
+
+/** x / ‖x‖ over the last axis. */
+function normalise(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => x.div(x.square().sum(-1, true).sqrt()));
+}

@@ -1,0 +1,368 @@
+/**
+ * Llama-family causal language model: token embeddings, pre-norm decoder
+ * layers (RMSNorm → grouped-query self-attention with rotary positions →
+ * RMSNorm → SwiGLU MLP), a final RMSNorm and a linear head (tied or not) —
+ * the architecture of Llama 2/3, SmolLM2, TinyLlama, Mistral (without sliding
+ * windows) and the language model inside LLaVA and our BLIP-2.
+ *
+ * Papers: Touvron et al., "LLaMA" (2023) and "Llama 2" (2023); Ainslie et al.,
+ * "GQA" (2023); Shazeer, "GLU Variants Improve Transformer" (2020).
+ * Reference: transformers `models/llama/modeling_llama.py` (`LlamaForCausalLM`);
+ * nanoVLM `models/language_model.py`. Parameter names are Hugging Face's, so
+ * a checkpoint's keys load as they are.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "../nn/module";
+import { Linear } from "../nn/linear";
+import { Embedding } from "../nn/embedding";
+import { RMSNorm } from "../nn/rms_norm";
+import { activation } from "../nn/activations";
+import { scaledDotProductAttention, repeatKeyValue, splitHeads, mergeHeads } from "../nn/attention";
+import { attentionMask, type AttentionMask } from "../nn/masks";
+import { rotaryTables, applyRotary, type RopeConfig } from "../nn/rotary";
+import { KVCache } from "../nn/kv_cache";
+import { Random } from "../util/random";
+import { sampleToken, type SamplingOptions } from "./sampling";
+
+/** A Llama model's configuration (Hugging Face's `LlamaConfig`, camel-cased). */
+export interface LlamaConfig {
+  /** Vocabulary size V. */
+  readonly vocabSize: number;
+  /** Model width D. */
+  readonly hiddenSize: number;
+  /** SwiGLU hidden width. */
+  readonly intermediateSize: number;
+  /** Decoder layers. */
+  readonly numLayers: number;
+  /** Query heads H. */
+  readonly numHeads: number;
+  /** Key/value heads Hkv; H/Hkv query heads share one (GQA; 1 = multi-query). Default H. */
+  readonly numKeyValueHeads?: number;
+  /** Per-head width Dh. Default D / H. */
+  readonly headDim?: number;
+  /** RMSNorm epsilon. Default 1e-6. */
+  readonly rmsNormEps?: number;
+  /** Rotary settings. Default θ = 10000. */
+  readonly rope?: RopeConfig;
+  /** The head reuses the embedding matrix. Default false. */
+  readonly tieWordEmbeddings?: boolean;
+  /** Bias in q/k/v/o projections. Default false. */
+  readonly attentionBias?: boolean;
+  /** Bias in the MLP. Default false. */
+  readonly mlpBias?: boolean;
+  /** MLP gate activation. Default `silu`. */
+  readonly hiddenAct?: string;
+  /** Longest supported sequence. Default 2048. */
+  readonly maxPositionEmbeddings?: number;
+  /** Token ids that end generation. Default none. */
+  readonly eosTokenIds?: readonly number[];
+  /** Padding id written after a row has stopped. Default 0. */
+  readonly padTokenId?: number;
+  /** Seed of the initialisers. Default 0. */
+  readonly seed?: number;
+}
+
+/** Named tiny sizes (parameter counts at V = 512). */
+export const LLAMA_PRESETS = {
+  /** ≈ 0.1M parameters: tests and the quickest labs. */
+  "llama-pico": { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKeyValueHeads: 2 },
+  /** ≈ 0.9M parameters: the labs' language model. */
+  "llama-nano": { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKeyValueHeads: 2 },
+  /** ≈ 103M parameters: benchmarks of PEFT memory (V = 32000). */
+  "llama-100m": { hiddenSize: 768, intermediateSize: 2048, numLayers: 12, numHeads: 12, numKeyValueHeads: 4 },
+} as const;
+
+/** Resolved settings every layer reads. */
+interface ResolvedLlama {
+  D: number;
+  H: number;
+  Hkv: number;
+  Dh: number;
+}
+
+function resolve(config: LlamaConfig): ResolvedLlama {
+  for (const key of ["vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads"] as const) {
+    if (!Number.isInteger(config[key]) || config[key] <= 0) throw new Error(`Llama: config.${key} must be a positive integer, got ${config[key]}`);
+  }
+  const H = config.numHeads;
+  const Hkv = config.numKeyValueHeads ?? H;
+  if (!Number.isInteger(Hkv) || Hkv <= 0 || H % Hkv !== 0) throw new Error(`Llama: numKeyValueHeads (${Hkv}) must divide numHeads (${H})`);
+  const Dh = config.headDim ?? config.hiddenSize / H;
+  if (!Number.isInteger(Dh) || Dh % 2 !== 0) throw new Error(`Llama: head dimension must be an even integer, got ${Dh} (hiddenSize ${config.hiddenSize} / numHeads ${H})`);
+  return { D: config.hiddenSize, H, Hkv, Dh };
+}
+
+/** Grouped-query self-attention with rotary positions. HF: `LlamaAttention`. */
+export class LlamaAttention extends Module {
+  readonly queryProjection: Linear;
+  readonly keyProjection: Linear;
+  readonly valueProjection: Linear;
+  readonly outputProjection: Linear;
+
+  constructor(private readonly sizes: ResolvedLlama, bias: boolean, seed: number) {
+    super();
+    const { D, H, Hkv, Dh } = sizes;
+    const random = new Random(seed);
+    const linear = (inFeatures: number, outFeatures: number) => new Linear({ inFeatures, outFeatures, bias, seed: random.nextSeed() });
+    this.queryProjection = this.module("q_proj", linear(D, H * Dh));
+    this.keyProjection = this.module("k_proj", linear(D, Hkv * Dh));
+    this.valueProjection = this.module("v_proj", linear(D, Hkv * Dh));
+    this.outputProjection = this.module("o_proj", linear(H * Dh, D));
+  }
+
+  /**
+   * x: [B, T, D]; rope cos/sin: [B, 1, T, Dh]; mask from {@link attentionMask}
+   * (over Tk = cached + T keys); cache: appended to when given.
+   * @returns [B, T, D]
+   */
+  apply(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: AttentionMask, cache?: { cache: KVCache; layer: number }): tf.Tensor {
+    const { H, Hkv } = this.sizes;
+    return tf.tidy(() => {
+      const q = applyRotary(splitHeads(this.queryProjection.apply(x), H), rope.cos, rope.sin); // [B, H, T, Dh]
+      let k = applyRotary(splitHeads(this.keyProjection.apply(x), Hkv), rope.cos, rope.sin); // [B, Hkv, T, Dh]
+      let v = splitHeads(this.valueProjection.apply(x), Hkv); // [B, Hkv, T, Dh]
+      if (cache) ({ key: k, value: v } = cache.cache.update(cache.layer, k, v)); // [B, Hkv, Tk, Dh]
+      const { output } = scaledDotProductAttention(q, repeatKeyValue(k, H / Hkv), repeatKeyValue(v, H / Hkv), mask.bias); // [B, H, T, Dh]
+      const attended = mask.rowsWithKeys ? output.mul(mask.rowsWithKeys) : output; // rows that see no key output 0
+      return this.outputProjection.apply(mergeHeads(attended)); // [B, T, H·Dh] → [B, T, D]
+    });
+  }
+}
+
+/** SwiGLU feed-forward: down(act(gate(x)) · up(x)). HF: `LlamaMLP`. */
+export class LlamaMLP extends Module {
+  readonly gateProjection: Linear;
+  readonly upProjection: Linear;
+  readonly downProjection: Linear;
+  private readonly act: (x: tf.Tensor) => tf.Tensor;
+
+  constructor(D: number, hidden: number, bias: boolean, hiddenAct: string, seed: number) {
+    super();
+    const random = new Random(seed);
+    this.gateProjection = this.module("gate_proj", new Linear({ inFeatures: D, outFeatures: hidden, bias, seed: random.nextSeed() }));
+    this.upProjection = this.module("up_proj", new Linear({ inFeatures: D, outFeatures: hidden, bias, seed: random.nextSeed() }));
+    this.downProjection = this.module("down_proj", new Linear({ inFeatures: hidden, outFeatures: D, bias, seed: random.nextSeed() }));
+    this.act = activation(hiddenAct);
+  }
+
+  /** x: [..., D] → [..., D] */
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.downProjection.apply(this.act(this.gateProjection.apply(x)).mul(this.upProjection.apply(x))));
+  }
+}
+
+/** One pre-norm decoder layer. HF: `LlamaDecoderLayer`. */
+export class LlamaDecoderLayer extends Module {
+  readonly inputNorm: RMSNorm;
+  readonly selfAttention: LlamaAttention;
+  readonly postAttentionNorm: RMSNorm;
+  readonly mlp: LlamaMLP;
+
+  constructor(config: LlamaConfig, sizes: ResolvedLlama, seed: number) {
+    super();
+    const random = new Random(seed);
+    const eps = config.rmsNormEps ?? 1e-6;
+    this.selfAttention = this.module("self_attn", new LlamaAttention(sizes, config.attentionBias ?? false, random.nextSeed()));
+    this.mlp = this.module("mlp", new LlamaMLP(sizes.D, config.intermediateSize, config.mlpBias ?? false, config.hiddenAct ?? "silu", random.nextSeed()));
+    this.inputNorm = this.module("input_layernorm", new RMSNorm({ dim: sizes.D, eps }));
+    this.postAttentionNorm = this.module("post_attention_layernorm", new RMSNorm({ dim: sizes.D, eps }));
+  }
+
+  /** x: [B, T, D] → [B, T, D] */
+  apply(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: AttentionMask, cache?: { cache: KVCache; layer: number }): tf.Tensor {
+    return tf.tidy(() => {
+      const h = x.add(this.selfAttention.apply(this.inputNorm.apply(x), rope, mask, cache));
+      return h.add(this.mlp.apply(this.postAttentionNorm.apply(h)));
+    });
+  }
+}
+
+/** Inputs of {@link LlamaModel.apply} and {@link LlamaForCausalLM.forward}. */
+export interface LlamaInputs {
+  /** [B, T] int32 token ids (or give `inputsEmbeds`). */
+  inputIds?: tf.Tensor;
+  /** [B, T, D] input embeddings, e.g. text with image features merged in. */
+  inputsEmbeds?: tf.Tensor;
+  /** [B, Tpast + T], 1 for real tokens, 0 for padding. Default all ones. */
+  attentionMask?: tf.Tensor;
+  /** [B, T] int32 rotary positions. Default Tpast … Tpast + T − 1 (as transformers' forward). */
+  positionIds?: tf.Tensor;
+  /** Cache to read and extend (incremental decoding). */
+  cache?: KVCache;
+  /** Also return the hidden states: the embeddings, every layer's output, the last one after the final norm. */
+  outputHiddenStates?: boolean;
+}
+
+/** The decoder stack without the head. HF: `LlamaModel`. */
+export class LlamaModel extends Module {
+  readonly embedTokens: Embedding;
+  readonly layers: LlamaDecoderLayer[] = [];
+  readonly norm: RMSNorm;
+  private readonly sizes: ResolvedLlama;
+
+  constructor(readonly config: LlamaConfig) {
+    super();
+    this.sizes = resolve(config);
+    const random = new Random(config.seed ?? 0);
+    this.embedTokens = this.module("embed_tokens", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
+    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`layers.${i}`, new LlamaDecoderLayer(config, this.sizes, random.nextSeed())));
+    this.norm = this.module("norm", new RMSNorm({ dim: config.hiddenSize, eps: config.rmsNormEps ?? 1e-6 }));
+  }
+
+  /** @returns lastHiddenState [B, T, D] (after the final norm) and, when asked, hiddenStates (numLayers + 1 of [B, T, D]) */
+  apply(inputs: LlamaInputs): { lastHiddenState: tf.Tensor; hiddenStates?: tf.Tensor[] } {
+    const { inputIds, inputsEmbeds, attentionMask: padding, cache } = inputs;
+    if (!inputIds === !inputsEmbeds) throw new Error("Llama: give exactly one of inputIds and inputsEmbeds");
+    if (inputIds && (inputIds.rank !== 2 || inputIds.dtype !== "int32")) throw new Error(`Llama: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
+    if (inputsEmbeds && (inputsEmbeds.rank !== 3 || inputsEmbeds.shape[2] !== this.sizes.D)) {
+      throw new Error(`Llama: inputsEmbeds must be [B, T, ${this.sizes.D}], got [${inputsEmbeds.shape}]`);
+    }
+    const [B, T] = (inputIds ?? inputsEmbeds)!.shape;
+    const past = cache?.length ?? 0;
+    if (padding && (padding.rank !== 2 || padding.shape[0] !== B || padding.shape[1] !== past + T)) {
+      throw new Error(`Llama: attentionMask must be [${B}, ${past + T}] (cached + new positions), got [${padding.shape}]`);
+    }
+    return tf.tidy(() => {
+      let x = inputsEmbeds ?? this.embedTokens.apply(inputIds!); // [B, T, D]
+      const positions = inputs.positionIds ?? tf.range(past, past + T, 1, "int32").reshape([1, T]).tile([B, 1]); // [B, T]
+      const rope = rotaryTables(positions, this.sizes.Dh, this.config.rope ?? { theta: 10000 }); // [B, 1, T, Dh] each
+      const mask = attentionMask({ queries: T, keys: past + T, causal: true, padding }); // [T, Tk] or [B, 1, T, Tk]
+      const hiddenStates: tf.Tensor[] = [x];
+      this.layers.forEach((layer, index) => {
+        x = layer.apply(x, rope, mask, cache ? { cache, layer: index } : undefined);
+        hiddenStates.push(x);
+      });
+      const lastHiddenState = this.norm.apply(x);
+      if (!inputs.outputHiddenStates) return { lastHiddenState };
+      hiddenStates[hiddenStates.length - 1] = lastHiddenState; // as transformers reports it
+      return { lastHiddenState, hiddenStates };
+    });
+  }
+}
+
+/** Options of {@link LlamaForCausalLM.generate}. */
+export interface GenerateOptions extends SamplingOptions {
+  /** New tokens at most. Default 20. */
+  maxNewTokens?: number;
+  /** Ids that end a row (included in the output). Default the config's `eosTokenIds`. */
+  stopTokens?: readonly number[];
+  /** [B, T] left-padding mask of the prompt (1 real, 0 padding). Default all ones. */
+  attentionMask?: tf.Tensor;
+  /** Prompt as embeddings [B, T, D] instead of ids (vision-language models); the output then holds only new tokens. */
+  inputsEmbeds?: tf.Tensor;
+  /** Use the KV cache (default true); false recomputes the whole sequence each step. */
+  useCache?: boolean;
+}
+
+/** Llama with its language-model head. HF: `LlamaForCausalLM`. */
+export class LlamaForCausalLM extends Module {
+  readonly model: LlamaModel;
+  /** Undefined when tied to `model.embed_tokens`. */
+  readonly lmHead: Linear | undefined;
+
+  constructor(readonly config: LlamaConfig) {
+    super();
+    this.model = this.module("model", new LlamaModel(config));
+    this.lmHead = config.tieWordEmbeddings ? undefined : this.module("lm_head", new Linear({ inFeatures: config.hiddenSize, outFeatures: config.vocabSize, bias: false, seed: (config.seed ?? 0) + 1 }));
+  }
+
+  /** hidden: [..., D] → logits [..., V] */
+  head(hidden: tf.Tensor): tf.Tensor {
+    if (this.lmHead) return this.lmHead.apply(hidden);
+    return tf.tidy(() => {
+      const D = this.config.hiddenSize;
+      // [N, D] · [V, D]ᵀ → [N, V]
+      return tf.matMul(hidden.reshape([-1, D]), this.model.embedTokens.weight, false, true).reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
+    });
+  }
+
+  /** @returns logits [B, T, V] and, when asked, the hidden states */
+  forward(inputs: LlamaInputs): { logits: tf.Tensor; hiddenStates?: tf.Tensor[] } {
+    return tf.tidy(() => {
+      const { lastHiddenState, hiddenStates } = this.model.apply(inputs);
+      return hiddenStates ? { logits: this.head(lastHiddenState), hiddenStates } : { logits: this.head(lastHiddenState) };
+    });
+  }
+
+  /** ids: [B, T] int32 → logits [B, T, V] */
+  apply(inputIds: tf.Tensor): tf.Tensor {
+    return this.forward({ inputIds }).logits;
+  }
+
+  /**
+   * Autoregressive generation: greedy (default) or sampled (temperature,
+   * top-k, top-p, seeded), with the KV cache, left-padded batches and stop tokens.
+   * @param inputIds [B, T] int32 prompt (or undefined with `options.inputsEmbeds`)
+   * @returns one array per row: prompt ids then new ids (only new ids for an embeddings prompt); rows that stop early are padded with `padTokenId`
+   */
+  async generate(inputIds: tf.Tensor | undefined, options: GenerateOptions = {}): Promise<number[][]> {
+    const maxNewTokens = options.maxNewTokens ?? 20;
+    const stop = new Set(options.stopTokens ?? this.config.eosTokenIds ?? []);
+    const useCache = options.useCache ?? true;
+    const prompt = inputIds ?? options.inputsEmbeds;
+    if (!prompt) throw new Error("generate: give inputIds or options.inputsEmbeds");
+    const [B, T] = prompt.shape;
+    const random = new Random(options.seed ?? 0);
+    const rows: number[][] = inputIds ? ((await inputIds.array()) as number[][]) : Array.from({ length: B }, () => []);
+    const promptMask = options.attentionMask ? ((await options.attentionMask.array()) as number[][]) : Array.from({ length: B }, () => new Array(T).fill(1));
+    const maskRows = promptMask.map((row) => row.slice());
+    const done = new Array(B).fill(false);
+    const newTokens: number[][] = Array.from({ length: B }, () => []);
+    const cache = useCache ? new KVCache(this.config.numLayers) : undefined;
+    let stepIds: tf.Tensor | undefined = inputIds?.clone();
+    let stepEmbeds: tf.Tensor | undefined = inputIds ? undefined : options.inputsEmbeds!.clone();
+    try {
+      for (let step = 0; step < maxNewTokens && !done.every(Boolean); step++) {
+        const lastLogits = tf.tidy(() => {
+          const width = maskRows[0].length;
+          const stepLength = (stepIds ?? stepEmbeds)!.shape[1] as number;
+          // Positions count real tokens only (transformers' generate: cumsum(mask) − 1, padding at 1).
+          const positions = maskRows.map((row) => {
+            const all: number[] = [];
+            let count = 0;
+            for (const value of row) {
+              all.push(value ? count : 1);
+              count += value;
+            }
+            return all.slice(width - stepLength);
+          });
+          const { logits } = this.forward({
+            inputIds: stepIds,
+            inputsEmbeds: stepEmbeds,
+            attentionMask: tf.tensor2d(maskRows, [B, width], "int32"),
+            positionIds: tf.tensor2d(positions, [B, stepLength], "int32"),
+            cache,
+          });
+          return logits.slice([0, stepLength - 1, 0], [B, 1, this.config.vocabSize]).reshape([B, this.config.vocabSize]); // [B, V]
+        });
+        const values = (await lastLogits.data()) as Float32Array;
+        lastLogits.dispose();
+        const chosen: number[] = [];
+        for (let b = 0; b < B; b++) {
+          const V = this.config.vocabSize;
+          const token = done[b] ? this.config.padTokenId ?? 0 : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
+          chosen.push(token);
+          newTokens[b].push(token);
+          if (!done[b] && stop.has(token)) done[b] = true;
+          maskRows[b].push(1);
+        }
+        stepEmbeds?.dispose();
+        stepIds?.dispose();
+        stepEmbeds = undefined;
+        if (useCache) {
+          stepIds = tf.tensor2d(chosen.map((token) => [token]), [B, 1], "int32");
+        } else if (inputIds) {
+          stepIds = tf.tensor2d(rows.map((row, b) => [...row, ...newTokens[b]]), [B, T + newTokens[0].length], "int32");
+        } else {
+          const embeds = options.inputsEmbeds!;
+          stepEmbeds = tf.tidy(() => tf.concat([embeds, this.model.embedTokens.apply(tf.tensor2d(newTokens, [B, newTokens[0].length], "int32"))], 1));
+        }
+      }
+    } finally {
+      stepIds?.dispose();
+      stepEmbeds?.dispose();
+      cache?.dispose();
+    }
+    return rows.map((row, b) => [...row, ...newTokens[b]]);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Attention masks: which keys each query may see, as an additive bias
+ * (0 allowed, −1e9 masked) for the softmax, from causality and padding.
+ *
+ * Reference: transformers `masking_utils.py` (`causal_mask_function`, `padding_mask_function`).
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** What {@link attentionMask} returns. Dispose both tensors (or build it inside `tf.tidy`). */
+export interface AttentionMask {
+  /** Additive bias: [Tq, Tk] when only causality masks, else [B, 1, Tq, Tk]. Absent when nothing is masked. */
+  readonly bias?: tf.Tensor;
+  /**
+   * [B, 1, Tq, 1]: 1 for query rows that see at least one key, 0 for rows that
+   * see none (a left-padding position). Multiply the attention output by it:
+   * such rows attend to nothing and output zeros, as PyTorch's SDPA does.
+   * Absent when every row sees a key.
+   */
+  readonly rowsWithKeys?: tf.Tensor;
+}
+
+/** Options for {@link attentionMask}. */
+export interface AttentionMaskArgs {
+  /** Number of queries Tq (the newest positions). */
+  queries: number;
+  /** Number of keys Tk ≥ Tq (cached positions first, then the queries' own). */
+  keys: number;
+  /** Query i (absolute position Tk − Tq + i) sees only keys j ≤ its position. */
+  causal: boolean;
+  /** [B, Tk], 1 for real tokens and 0 for padding (Hugging Face's `attention_mask`). */
+  padding?: tf.Tensor;
+}
+
+export function attentionMask(args: AttentionMaskArgs): AttentionMask {
+  const { queries: Tq, keys: Tk, causal, padding } = args;
+  if (Tk < Tq) throw new Error(`attentionMask: keys (${Tk}) must be ≥ queries (${Tq})`);
+  if (padding && (padding.rank !== 2 || padding.shape[1] !== Tk)) {
+    throw new Error(`attentionMask: padding must be [B, ${Tk}] (one entry per key), got [${padding.shape}]`);
+  }
+  return tf.tidy(() => {
+    let allowed: tf.Tensor | undefined; // 1 = may attend
+    if (causal) {
+      const past = Tk - Tq;
+      const queryPositions = tf.range(past, Tk, 1, "int32").reshape([Tq, 1]); // [Tq, 1]
+      const keyPositions = tf.range(0, Tk, 1, "int32").reshape([1, Tk]); // [1, Tk]
+      allowed = tf.lessEqual(keyPositions, queryPositions).toFloat(); // [Tq, Tk]
+    }
+    if (!padding) return allowed ? { bias: tf.sub(1, allowed).mul(-1e9) } : {};
+    const [B] = padding.shape;
+    const keyAllowed = padding.toFloat().reshape([B, 1, 1, Tk]); // [B, 1, 1, Tk]
+    const both = allowed ? keyAllowed.mul(allowed) : keyAllowed.tile([1, 1, Tq, 1]); // [B, 1, Tq, Tk]
+    const bias = tf.sub(1, both).mul(-1e9);
+    const rowsWithKeys = both.max(-1, true); // [B, 1, Tq, 1]
+    return { bias, rowsWithKeys };
+  });
+}
+
+/** Frees a mask's tensors. */
+export function disposeMask(mask: AttentionMask): void {
+  mask.bias?.dispose();
+  mask.rowsWithKeys?.dispose();
+}

@@ -1,0 +1,91 @@
+/**
+ * A 4-bit weight as tensors (QLoRA's frozen base weight): codes packed eight
+ * to an int32 word, block constants as float32 — or, with double
+ * quantization, as 8-bit codes plus float32 second-level constants and an
+ * offset. Dequantized on the fly inside a forward pass (and freed after it):
+ * the float weight never stays in memory.
+ *
+ * Reference: bitsandbytes `nn/modules.py` (`Params4bit`, `Linear4bit`), `functional.py` (`QuantState`).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { WeightSource } from "../nn/linear";
+import { code4bit, dynamicMap, quantize4bit, type QuantState4bit, type QuantType } from "./quantize_4bit";
+import { bytesToWords, dequantizeBlockwise } from "./dequantize_kernel";
+
+let dynamicMapTensor: tf.Tensor1D | undefined;
+const codeTensors = new Map<QuantType, tf.Tensor1D>();
+
+function codeTensor(type: QuantType): tf.Tensor1D {
+  let tensor = codeTensors.get(type);
+  if (!tensor || tensor.isDisposed) {
+    tensor = tf.keep(tf.tensor1d(code4bit(type)));
+    codeTensors.set(type, tensor);
+  }
+  return tensor;
+}
+
+export class QuantizedWeight4bit implements WeightSource {
+  readonly shape: readonly [number, number];
+  readonly type: QuantType;
+  readonly blockSize: number;
+  /** int32 words holding the packed 4-bit codes. */
+  private readonly packed: tf.Tensor1D;
+  /** float32 [blocks] (no double quantization). */
+  private readonly absmax: tf.Tensor1D | undefined;
+  /** Double quantization: 8-bit codes as int32 words, float32 [ceil(blocks / 256)], scalar offset. */
+  private readonly nested: { packed: tf.Tensor1D; absmax: tf.Tensor1D; offset: tf.Scalar; blockSize: number; count: number } | undefined;
+
+  constructor(readonly state: QuantState4bit) {
+    if (state.shape.length !== 2) throw new Error(`QuantizedWeight4bit: expected a 2-D weight, got shape [${state.shape}]`);
+    this.shape = [state.shape[0], state.shape[1]];
+    this.type = state.type;
+    this.blockSize = state.blockSize;
+    this.packed = tf.tensor1d(bytesToWords(state.packed), "int32");
+    if (state.nested) {
+      const nested = state.nested;
+      this.absmax = undefined;
+      this.nested = {
+        packed: tf.tensor1d(bytesToWords(nested.quantized), "int32"),
+        absmax: tf.tensor1d(nested.absmax),
+        offset: tf.scalar(nested.offset),
+        blockSize: nested.blockSize,
+        count: nested.quantized.length,
+      };
+    } else {
+      this.absmax = tf.tensor1d(state.absmax!);
+      this.nested = undefined;
+    }
+  }
+
+  /** Quantizes a float weight [out, in] (its values are read asynchronously). */
+  static async fromTensor(weight: tf.Tensor, options: { type?: QuantType; blockSize?: number; doubleQuant?: boolean } = {}): Promise<QuantizedWeight4bit> {
+    const values = (await weight.data()) as Float32Array;
+    return new QuantizedWeight4bit(quantize4bit(values, weight.shape, options));
+  }
+
+  /** The block constants as float32 [blocks]. */
+  private blockConstants(): tf.Tensor1D {
+    if (this.absmax) return this.absmax;
+    const nested = this.nested!;
+    if (!dynamicMapTensor || dynamicMapTensor.isDisposed) dynamicMapTensor = tf.keep(tf.tensor1d(dynamicMap()));
+    return tf.tidy(() => dequantizeBlockwise(nested.packed, dynamicMapTensor!, nested.absmax, { bits: 8, count: nested.count, blockSize: nested.blockSize }).add(nested.offset));
+  }
+
+  /** → float32 [out, in] (a new tensor: dispose it, or call inside tf.tidy). */
+  dequantize(): tf.Tensor2D {
+    return tf.tidy(() => {
+      const count = this.shape[0] * this.shape[1];
+      return dequantizeBlockwise(this.packed, codeTensor(this.type), this.blockConstants(), { bits: 4, count, blockSize: this.blockSize }).reshape([...this.shape]) as tf.Tensor2D;
+    });
+  }
+
+  /** Bytes held by this weight's tensors (the engine's accounting: 4 bytes per int32 or float32 element). */
+  get bytes(): number {
+    const tensors = [this.packed, this.absmax, this.nested?.packed, this.nested?.absmax, this.nested?.offset].filter(Boolean) as tf.Tensor[];
+    return tensors.reduce((sum, tensor) => sum + tensor.size * 4, 0);
+  }
+
+  dispose(): void {
+    tf.dispose([this.packed, this.absmax, this.nested?.packed, this.nested?.absmax, this.nested?.offset].filter(Boolean) as tf.Tensor[]);
+  }
+}
