@@ -2,7 +2,7 @@
 /**
  * `npm run bench [-- SUITE...]`: benchmarks that print a table, then one JSON line per result.
  * Suites: gemm (GFLOP/s per backend), gpt (training step vs PyTorch), kernel (lab kernel start and cell
- * round trip vs tslab). Default: all.
+ * round trip vs tslab), peft (LoRA/QLoRA memory, step time and perplexity). Default: all.
  * Results are ratios against a reference measured in the same run, never timed tests.
  */
 "use strict";
@@ -13,6 +13,7 @@ const SUITES = {
   gemm: () => require("./engine.js").gemm(),
   gpt: () => require("./engine.js").gpt(),
   kernel: () => require("./kernel.js").run(),
+  peft: () => require("./peft.js").run(),
 };
 
 (async () => {

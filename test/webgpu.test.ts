@@ -59,3 +59,13 @@ describe("webgpu backend", () => {
     expect(maxRelative(native, cpu)).toBeLessThan(1e-3);
   }, 120_000);
 });
+
+describe("parity on webgpu", () => {
+  it.each(["hf/llama", "hf/clip", "hf/llava", "hf/blip2", "hf/lora", "nf4"])("%s: every output within tolerance (WGSL dequantize kernel for nf4)", async (fixture) => {
+    const { runParity, formatReport } = await import("../src/parity/run");
+    await tf.setBackend("webgpu");
+    const report = await runParity(require("node:path").join(__dirname, "fixtures", fixture));
+    for (const result of report.results) expect(result.ok, formatReport(report)).toBe(true);
+    expect(report.results.length).toBeGreaterThan(0);
+  }, 120_000);
+});

@@ -12,17 +12,7 @@ import type { WeightSource } from "../nn/linear";
 import { code4bit, dynamicMap, quantize4bit, type QuantState4bit, type QuantType } from "./quantize_4bit";
 import { bytesToWords, dequantizeBlockwise } from "./dequantize_kernel";
 
-let dynamicMapTensor: tf.Tensor1D | undefined;
-const codeTensors = new Map<QuantType, tf.Tensor1D>();
-
-function codeTensor(type: QuantType): tf.Tensor1D {
-  let tensor = codeTensors.get(type);
-  if (!tensor || tensor.isDisposed) {
-    tensor = tf.keep(tf.tensor1d(code4bit(type)));
-    codeTensors.set(type, tensor);
-  }
-  return tensor;
-}
+const DYNAMIC_MAP = dynamicMap();
 
 export class QuantizedWeight4bit implements WeightSource {
   readonly shape: readonly [number, number];
@@ -67,15 +57,15 @@ export class QuantizedWeight4bit implements WeightSource {
   private blockConstants(): tf.Tensor1D {
     if (this.absmax) return this.absmax;
     const nested = this.nested!;
-    if (!dynamicMapTensor || dynamicMapTensor.isDisposed) dynamicMapTensor = tf.keep(tf.tensor1d(dynamicMap()));
-    return tf.tidy(() => dequantizeBlockwise(nested.packed, dynamicMapTensor!, nested.absmax, { bits: 8, count: nested.count, blockSize: nested.blockSize }).add(nested.offset));
+    // The 256-entry code table is uploaded per call: a few hundred bytes, and nothing outlives the forward pass.
+    return tf.tidy(() => dequantizeBlockwise(nested.packed, tf.tensor1d(DYNAMIC_MAP), nested.absmax, { bits: 8, count: nested.count, blockSize: nested.blockSize }).add(nested.offset));
   }
 
   /** → float32 [out, in] (a new tensor: dispose it, or call inside tf.tidy). */
   dequantize(): tf.Tensor2D {
     return tf.tidy(() => {
       const count = this.shape[0] * this.shape[1];
-      return dequantizeBlockwise(this.packed, codeTensor(this.type), this.blockConstants(), { bits: 4, count, blockSize: this.blockSize }).reshape([...this.shape]) as tf.Tensor2D;
+      return dequantizeBlockwise(this.packed, tf.tensor1d(code4bit(this.type)), this.blockConstants(), { bits: 4, count, blockSize: this.blockSize }).reshape([...this.shape]) as tf.Tensor2D;
     });
   }
 

@@ -1,0 +1,142 @@
+/**
+ * `npm run bench -- peft`: LoRA and QLoRA measured, not claimed.
+ *  - base-weight memory in bits per parameter from the engine's own accounting
+ *    (tf.memory().numBytes of the linear weights) for fp32, NF4 and NF4 + double
+ *    quantization, on the lab LLM (llama-nano) and a ~100M-parameter Llama (llama-100m);
+ *  - a training step's time and peak memory (tf.profile) for full fine-tuning,
+ *    LoRA and QLoRA on the same model and batch, with trainable parameter counts;
+ *  - perplexity on held-out sequences of a briefly trained model: fp32 vs NF4 vs NF4 + DQ.
+ * One JSON line per result: name, bits_per_param, ms, peak_bytes (+ details).
+ */
+"use strict";
+const tf = require("@tensorflow/tfjs");
+const lib = require("../dist/src/index.js");
+
+const emit = (result) => console.log(JSON.stringify(result));
+
+function linearWeightBytesAndCount(model) {
+  let bytes = 0;
+  let count = 0;
+  for (const [name, module] of model.namedModules()) {
+    if (!(module instanceof lib.Linear) || name === "lm_head" || /lora_/.test(name)) continue;
+    count += module.inFeatures * module.outFeatures;
+    bytes += module.quantizedWeight ? module.quantizedWeight.bytes : module.weight.size * 4;
+  }
+  return { bytes, count };
+}
+
+async function memory(label, config) {
+  for (const variant of ["fp32", "nf4", "nf4+dq"]) {
+    const before = tf.memory().numBytes;
+    const model = new lib.LlamaForCausalLM(config);
+    const t0 = performance.now();
+    if (variant !== "fp32") await lib.quantize(model, { type: "nf4", doubleQuant: variant === "nf4+dq" });
+    const ms = performance.now() - t0;
+    const engineBytes = tf.memory().numBytes - before; // everything the model holds
+    const { bytes, count } = linearWeightBytesAndCount(model);
+    // The engine's accounting of the whole model, minus what stays float (embeddings, norms, head).
+    const floatRest = model.namedParameters().reduce((sum, [name, v]) => sum + (/\.weight$/.test(name) && !/norm|embed_tokens|lm_head/.test(name) ? 0 : v.size * 4), 0);
+    const bitsPerParam = ((engineBytes - floatRest) * 8) / count;
+    emit({ name: `peft.memory.${label}.${variant}`, bits_per_param: Number(bitsPerParam.toFixed(4)), bits_per_param_layers: Number(((bytes * 8) / count).toFixed(4)), ms: Math.round(ms), peak_bytes: engineBytes, linear_params: count, total_params: model.parameterCount() });
+    model.dispose();
+  }
+}
+
+function batch(V, B, T, seed) {
+  const random = new lib.Random(seed);
+  // Sequences that follow a rule (x[t+1] = x[t] + step mod V) so there is something to learn.
+  const rows = [];
+  for (let b = 0; b < B; b++) {
+    const step = 1 + random.int(0, 4);
+    let x = random.int(0, V);
+    const row = [];
+    for (let t = 0; t <= T; t++) {
+      row.push(x);
+      x = (x + step) % V;
+    }
+    rows.push(row);
+  }
+  return { inputs: tf.tensor2d(rows.map((r) => r.slice(0, T)), [B, T], "int32"), targets: tf.tensor2d(rows.map((r) => r.slice(1)), [B, T], "int32") };
+}
+
+async function steps(config) {
+  const { inputs, targets } = batch(config.vocabSize, 8, 64, 1);
+  for (const variant of ["full", "lora", "qlora"]) {
+    const baseline = tf.memory().numBytes; // what lives outside this variant
+    const model = new lib.LlamaForCausalLM(config);
+    if (variant === "qlora") await lib.quantize(model, { type: "nf4", doubleQuant: true });
+    if (variant !== "full") lib.getLoraModel(model, { r: 8, alpha: 16, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] });
+    const optimizer = new lib.AdamW({ learningRate: 1e-3 });
+    const variables = model.trainableParameters();
+    const trainable = variables.reduce((sum, v) => sum + v.size, 0);
+    const step = () => optimizer.minimize(() => lib.crossEntropy(model.apply(inputs), targets), variables);
+    for (let i = 0; i < 2; i++) (await Promise.resolve(step())).dispose(); // warm up (optimizer slots exist after this)
+    const times = [];
+    let peak = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const info = await tf.profile(async () => {
+        const loss = step();
+        await loss.data();
+        loss.dispose();
+      });
+      times.push(performance.now() - t0);
+      peak = Math.max(peak, info.peakBytes - baseline); // model + optimizer state + the step's activations
+    }
+    times.sort((a, b) => a - b);
+    const { bytes, count } = linearWeightBytesAndCount(model);
+    emit({ name: `peft.step.${variant}`, bits_per_param: Number(((bytes * 8) / count).toFixed(4)), ms: Number(times[2].toFixed(1)), peak_bytes: peak, trainable_params: trainable, total_params: model.parameterCount(), backend: tf.getBackend() });
+    optimizer.dispose();
+    model.dispose();
+  }
+  tf.dispose([inputs, targets]);
+}
+
+async function perplexity(config) {
+  const model = new lib.LlamaForCausalLM(config);
+  const optimizer = new lib.AdamW({ learningRate: 3e-3 });
+  for (let i = 0; i < 150; i++) {
+    const { inputs, targets } = batch(config.vocabSize, 16, 32, 100 + i);
+    optimizer.minimize(() => lib.crossEntropy(model.apply(inputs), targets), model.trainableParameters()).dispose();
+    tf.dispose([inputs, targets]);
+  }
+  optimizer.dispose();
+  const heldOut = batch(config.vocabSize, 64, 32, 99999);
+  const evaluate = async () => {
+    const loss = tf.tidy(() => lib.crossEntropy(model.apply(heldOut.inputs), heldOut.targets));
+    const value = (await loss.data())[0];
+    loss.dispose();
+    return Math.exp(value);
+  };
+  const fp32 = await evaluate();
+  emit({ name: "peft.perplexity.fp32", bits_per_param: 32, ms: 0, peak_bytes: tf.memory().numBytes, perplexity: Number(fp32.toFixed(4)) });
+  const state = model.stateDict();
+  const saved = Object.fromEntries(Object.entries(state).map(([k, v]) => [k, v.clone()]));
+  for (const variant of ["nf4", "nf4+dq", "fp4"]) {
+    const copy = new lib.LlamaForCausalLM(config);
+    copy.loadParameters((name) => saved[name].clone(), "trained weights");
+    const t0 = performance.now();
+    const reports = await lib.quantize(copy, { type: variant === "fp4" ? "fp4" : "nf4", doubleQuant: variant === "nf4+dq" });
+    const ms = performance.now() - t0;
+    const loss = tf.tidy(() => lib.crossEntropy(copy.apply(heldOut.inputs), heldOut.targets));
+    const value = Math.exp((await loss.data())[0]);
+    loss.dispose();
+    const meanError = reports.reduce((s, r) => s + r.relativeError, 0) / reports.length;
+    emit({ name: `peft.perplexity.${variant}`, bits_per_param: Number((reports.reduce((s, r) => s + r.bitsPerParameter, 0) / reports.length).toFixed(4)), ms: Math.round(ms), peak_bytes: tf.memory().numBytes, perplexity: Number(value.toFixed(4)), perplexity_ratio: Number((value / fp32).toFixed(4)), mean_relative_weight_error: Number(meanError.toFixed(4)) });
+    copy.dispose();
+  }
+  tf.dispose(Object.values(saved));
+  tf.dispose([heldOut.inputs, heldOut.targets]);
+  model.dispose();
+}
+
+exports.run = async () => {
+  const engine = await lib.initEngine({ verbose: true });
+  const nano = { vocabSize: 512, ...lib.LLAMA_PRESETS["llama-nano"], seed: 1 };
+  const big = { vocabSize: 32000, ...lib.LLAMA_PRESETS["llama-100m"], seed: 1 };
+  console.log(`# peft on ${engine.backend}: llama-nano ${new lib.LlamaForCausalLM(nano).parameterCount()} parameters (counting once), llama-100m config`);
+  await memory("llama-nano", nano);
+  await memory("llama-100m", big);
+  await steps(nano);
+  await perplexity({ vocabSize: 64, ...lib.LLAMA_PRESETS["llama-nano"], seed: 2 });
+};

@@ -1,0 +1,160 @@
+/**
+ * The model library beyond the fixtures: KV-cache decoding equals a full
+ * forward; other configurations (MQA, tied head, another θ) save and load;
+ * LLaVA's older checkpoint layout and its feature options; generation
+ * options; no tensor leaks.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { registerNativeBackend } from "../src/engine/native/register";
+import { LlamaForCausalLM, type LlamaConfig } from "../src/models/llama";
+import { KVCache } from "../src/nn/kv_cache";
+import { saveCheckpoint, Checkpoint } from "../src/io/safetensors";
+import { loadLlama, loadLlava, loadCLIP, loadBlip2 } from "../src/io/pretrained";
+import { LlavaForConditionalGeneration } from "../src/models/llava";
+
+const FIXTURES = path.join(__dirname, "fixtures/hf");
+
+beforeAll(async () => {
+  registerNativeBackend();
+  await tf.setBackend("native");
+});
+
+async function maxDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const d = tf.tidy(() => a.sub(b).abs().max());
+  const value = (await d.data())[0];
+  d.dispose();
+  return value;
+}
+
+const MQA: LlamaConfig = { vocabSize: 50, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKeyValueHeads: 1, tieWordEmbeddings: true, rope: { theta: 500000 }, rmsNormEps: 1e-6, seed: 3 };
+
+describe("Llama", () => {
+  it("decoding with the KV cache gives the logits of a full forward, left padding included", async () => {
+    const model = loadLlama(path.join(FIXTURES, "llama/model"));
+    const ids = tf.tensor2d([[5, 9, 17, 33, 2, 64, 7, 8], [0, 0, 0, 11, 12, 13, 14, 15]], [2, 8], "int32");
+    const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 1]], [2, 8], "int32");
+    const before = tf.memory().numTensors;
+    const full = model.forward({ inputIds: ids, attentionMask: mask }).logits; // [2, 8, V]
+    const cache = new KVCache(model.config.numLayers);
+    const steps: tf.Tensor[] = [];
+    // prompt of 3, then one token at a time
+    for (const [start, size] of [[0, 3], [3, 1], [4, 1], [5, 1], [6, 1], [7, 1]]) {
+      steps.push(tf.tidy(() => model.forward({ inputIds: ids.slice([0, start], [2, size]), attentionMask: mask.slice([0, 0], [2, start + size]), cache }).logits));
+    }
+    const incremental = tf.concat(steps, 1);
+    // Row 1's padded positions see no key at all; compare real positions.
+    const [row0, full0, row1, full1] = tf.tidy(() => [incremental.slice([0, 0, 0], [1, 8, -1]), full.slice([0, 0, 0], [1, 8, -1]), incremental.slice([1, 3, 0], [1, 5, -1]), full.slice([1, 3, 0], [1, 5, -1])]);
+    expect(await maxDifference(row0, full0)).toBeLessThan(1e-4);
+    expect(await maxDifference(row1, full1)).toBeLessThan(1e-4);
+    tf.dispose([row0, full0, row1, full1]);
+    expect(cache.length).toBe(8);
+    cache.dispose();
+    tf.dispose([full, incremental, ...steps]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([ids, mask]);
+    model.dispose();
+  });
+
+  it("multi-query attention, a tied head and another θ save, load and give the same logits", async () => {
+    const model = new LlamaForCausalLM(MQA);
+    expect(model.namedParameters().some(([name]) => name.startsWith("lm_head"))).toBe(false);
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "llama-"));
+    await saveCheckpoint(directory, model.stateDict());
+    fs.writeFileSync(path.join(directory, "config.json"), JSON.stringify({
+      model_type: "llama", vocab_size: 50, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
+      num_key_value_heads: 1, tie_word_embeddings: true, rope_theta: 500000, rms_norm_eps: 1e-6, hidden_act: "silu",
+    }));
+    const loaded = loadLlama(directory);
+    const ids = tf.tensor2d([[1, 2, 3, 4, 5]], [1, 5], "int32");
+    const a = model.apply(ids);
+    const b = loaded.apply(ids);
+    expect(await maxDifference(a, b)).toBe(0);
+    const cached = await loaded.generate(ids, { maxNewTokens: 6, stopTokens: [] });
+    const uncached = await loaded.generate(ids, { maxNewTokens: 6, stopTokens: [], useCache: false });
+    expect(cached).toEqual(uncached);
+    tf.dispose([ids, a, b]);
+    model.dispose();
+    loaded.dispose();
+  });
+
+  it("sampling is seeded; top-k 1 is greedy; a stop token ends a row and pads it", async () => {
+    const model = new LlamaForCausalLM(MQA);
+    const ids = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32");
+    const greedy = await model.generate(ids, { maxNewTokens: 5, stopTokens: [] });
+    expect(await model.generate(ids, { maxNewTokens: 5, temperature: 1, topK: 1, stopTokens: [] })).toEqual(greedy);
+    const first = await model.generate(ids, { maxNewTokens: 8, temperature: 1.5, topP: 0.9, seed: 7, stopTokens: [] });
+    expect(await model.generate(ids, { maxNewTokens: 8, temperature: 1.5, topP: 0.9, seed: 7, stopTokens: [] })).toEqual(first);
+    const stop = greedy[0][3];
+    const stopped = await model.generate(ids, { maxNewTokens: 5, stopTokens: [stop] });
+    expect(stopped[0].slice(0, 4)).toEqual(greedy[0].slice(0, 4));
+    expect(stopped[0].slice(4).every((token) => token === 0) || stopped[0].length === 4).toBe(true);
+    ids.dispose();
+    model.dispose();
+  });
+});
+
+describe("LLaVA", () => {
+  it("loads the current in-memory key layout as well as the saved one", async () => {
+    const source = path.join(FIXTURES, "llava/model");
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "llava-"));
+    fs.copyFileSync(path.join(source, "config.json"), path.join(directory, "config.json"));
+    const checkpoint = Checkpoint.open(source);
+    const renamed: Record<string, tf.Tensor> = {};
+    for (const key of checkpoint.keys()) {
+      const current = key
+        .replace(/^language_model\.model\./, "model.language_model.")
+        .replace(/^language_model\.lm_head\./, "lm_head.")
+        .replace(/^vision_tower\./, "model.vision_tower.vision_model.")
+        .replace(/^multi_modal_projector\./, "model.multi_modal_projector.");
+      renamed[current] = checkpoint.tensor(key);
+    }
+    checkpoint.close();
+    await saveCheckpoint(directory, renamed);
+    tf.dispose(Object.values(renamed));
+    const a = loadLlava(source);
+    const b = loadLlava(directory);
+    for (const [name, variable] of a.namedParameters()) {
+      expect(await maxDifference(variable, b.stateDict()[name]), name).toBe(0);
+    }
+    a.dispose();
+    b.dispose();
+  });
+
+  it("`full` keeps the class token and several feature layers concatenate", async () => {
+    const base = loadLlava(path.join(FIXTURES, "llava/model"));
+    const model = new LlavaForConditionalGeneration({ ...base.config, visionFeatureSelectStrategy: "full", visionFeatureLayers: [-1, -3] });
+    base.dispose();
+    expect(model.imageTokensPerImage).toBe(17);
+    expect(model.projector.linear1.inFeatures).toBe(128);
+    const pixels = tf.randomNormal([1, 3, 32, 32], 0, 1, "float32", 1);
+    const features = model.imageFeatures(pixels);
+    expect(features.shape).toEqual([1, 17, 64]);
+    const ids = tf.tensor2d([[3, ...new Array(17).fill(129), 4]], [1, 19], "int32");
+    await model.checkInputs({ inputIds: ids, pixelValues: pixels });
+    const short = tf.tensor2d([[3, 129, 4]], [1, 3], "int32");
+    await expect(model.checkInputs({ inputIds: short, pixelValues: pixels })).rejects.toThrow(/holds 1 image token\(s\) \(id 129; per row 1\) but 1 image\(s\) give 17/);
+    const generated = await model.generate({ inputIds: ids, pixelValues: pixels }, { maxNewTokens: 3, stopTokens: [] });
+    expect(generated[0]).toHaveLength(3);
+    tf.dispose([pixels, features, ids, short]);
+    model.dispose();
+  });
+});
+
+describe("no tensor leaks", () => {
+  it.each([
+    ["llama", () => loadLlama(path.join(FIXTURES, "llama/model")), (m: any) => m.forward({ inputIds: tf.tensor2d([[1, 2, 3]], [1, 3], "int32") }).logits],
+    ["clip", () => loadCLIP(path.join(FIXTURES, "clip/model")), (m: any) => m.forward({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: tf.tensor2d([[5, 6, 2]], [1, 3], "int32") }).logitsPerImage],
+    ["blip2", () => loadBlip2(path.join(FIXTURES, "blip2/model")), (m: any) => m.forward({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: tf.tensor2d([[...new Array(6).fill(129), 4]], [1, 7], "int32") }).logits],
+  ] as const)("%s forward frees everything it does not return", async (_, load, run) => {
+    const model = load();
+    const before = tf.memory().numTensors;
+    const out = tf.tidy(() => run(model));
+    expect(tf.memory().numTensors).toBe(before + 1);
+    out.dispose();
+    model.dispose();
+  });
+});
