@@ -14,30 +14,29 @@ const lib = require("../dist/src/index.js");
 
 const emit = (result) => console.log(JSON.stringify(result));
 
-function linearWeightBytesAndCount(model) {
-  let bytes = 0;
-  let count = 0;
-  for (const [name, module] of model.namedModules()) {
-    if (!(module instanceof lib.Linear) || name === "lm_head" || /lora_/.test(name)) continue;
-    count += module.inFeatures * module.outFeatures;
-    bytes += module.quantizedWeight ? module.quantizedWeight.bytes : module.weight.size * 4;
-  }
-  return { bytes, count };
+/** The linear layers quantize() turns to 4 bits (every Linear but the head), by module path. */
+function quantizableLinears(model) {
+  return model.namedModules().filter(([name, module]) => module instanceof lib.Linear && name !== "lm_head" && !/lora_/.test(name));
 }
 
+/** Bits per base weight of the quantizable layers, from the engine's accounting (tf.memory) of the whole model. */
 async function memory(label, config) {
+  let fp32Bits;
   for (const variant of ["fp32", "nf4", "nf4+dq"]) {
     const before = tf.memory().numBytes;
     const model = new lib.LlamaForCausalLM(config);
     const t0 = performance.now();
     if (variant !== "fp32") await lib.quantize(model, { type: "nf4", doubleQuant: variant === "nf4+dq" });
     const ms = performance.now() - t0;
-    const engineBytes = tf.memory().numBytes - before; // everything the model holds
-    const { bytes, count } = linearWeightBytesAndCount(model);
-    // The engine's accounting of the whole model, minus what stays float (embeddings, norms, head).
-    const floatRest = model.namedParameters().reduce((sum, [name, v]) => sum + (/\.weight$/.test(name) && !/norm|embed_tokens|lm_head/.test(name) ? 0 : v.size * 4), 0);
-    const bitsPerParam = ((engineBytes - floatRest) * 8) / count;
-    emit({ name: `peft.memory.${label}.${variant}`, bits_per_param: Number(bitsPerParam.toFixed(4)), bits_per_param_layers: Number(((bytes * 8) / count).toFixed(4)), ms: Math.round(ms), peak_bytes: engineBytes, linear_params: count, total_params: model.parameterCount() });
+    const modelBytes = tf.memory().numBytes - before;
+    // Subtract what stays float (embeddings, norms, head); the rest is the base weights in whatever form they have.
+    const linears = quantizableLinears(model);
+    const weightNames = new Set(linears.map(([name]) => `${name}.weight`));
+    const floatBytes = model.namedParameters().reduce((sum, [name, variable]) => sum + (weightNames.has(name) ? 0 : variable.size * 4), 0);
+    const weights = linears.reduce((sum, [, linear]) => sum + linear.inFeatures * linear.outFeatures, 0);
+    const bits = ((modelBytes - floatBytes) * 8) / weights;
+    fp32Bits ??= bits;
+    emit({ name: `peft.memory.${label}.${variant}`, bits_per_param: Number(bits.toFixed(4)), ratio: Number((bits / fp32Bits).toFixed(4)), ms: Math.round(ms), peak_bytes: modelBytes, base_weights: weights });
     model.dispose();
   }
 }
@@ -61,6 +60,7 @@ function batch(V, B, T, seed) {
 
 async function steps(config) {
   const { inputs, targets } = batch(config.vocabSize, 8, 64, 1);
+  let reference; // full fine-tuning's median step and peak
   for (const variant of ["full", "lora", "qlora"]) {
     const baseline = tf.memory().numBytes; // what lives outside this variant
     const model = new lib.LlamaForCausalLM(config);
@@ -70,7 +70,7 @@ async function steps(config) {
     const variables = model.trainableParameters();
     const trainable = variables.reduce((sum, v) => sum + v.size, 0);
     const step = () => optimizer.minimize(() => lib.crossEntropy(model.apply(inputs), targets), variables);
-    for (let i = 0; i < 2; i++) (await Promise.resolve(step())).dispose(); // warm up (optimizer slots exist after this)
+    for (let i = 0; i < 2; i++) step().dispose(); // warm up (optimizer slots exist after this)
     const times = [];
     let peak = 0;
     for (let i = 0; i < 5; i++) {
@@ -84,8 +84,16 @@ async function steps(config) {
       peak = Math.max(peak, info.peakBytes - baseline); // model + optimizer state + the step's activations
     }
     times.sort((a, b) => a - b);
-    const { bytes, count } = linearWeightBytesAndCount(model);
-    emit({ name: `peft.step.${variant}`, bits_per_param: Number(((bytes * 8) / count).toFixed(4)), ms: Number(times[2].toFixed(1)), peak_bytes: peak, trainable_params: trainable, total_params: model.parameterCount(), backend: tf.getBackend() });
+    const ms = times[2];
+    reference ??= { ms, peak };
+    const linears = quantizableLinears(model);
+    const bytes = linears.reduce((sum, [, linear]) => sum + (linear.quantizedWeight ? linear.quantizedWeight.bytes : linear.weight.size * 4), 0);
+    const weights = linears.reduce((sum, [, linear]) => sum + linear.inFeatures * linear.outFeatures, 0);
+    emit({
+      name: `peft.step.${variant}`, bits_per_param: Number(((bytes * 8) / weights).toFixed(4)), ms: Number(ms.toFixed(1)), peak_bytes: peak,
+      ratio_ms: Number((ms / reference.ms).toFixed(3)), ratio_peak_bytes: Number((peak / reference.peak).toFixed(3)), // against full fine-tuning, this run
+      trainable_params: trainable, total_params: model.parameterCount(), backend: tf.getBackend(),
+    });
     optimizer.dispose();
     model.dispose();
   }
@@ -134,7 +142,7 @@ exports.run = async () => {
   const engine = await lib.initEngine({ verbose: true });
   const nano = { vocabSize: 512, ...lib.LLAMA_PRESETS["llama-nano"], seed: 1 };
   const big = { vocabSize: 32000, ...lib.LLAMA_PRESETS["llama-100m"], seed: 1 };
-  console.log(`# peft on ${engine.backend}: llama-nano ${new lib.LlamaForCausalLM(nano).parameterCount()} parameters (counting once), llama-100m config`);
+  console.log(`# peft on ${engine.backend}: the lab LLM (llama-nano) and llama-100m; ratios against fp32 / full fine-tuning in this run`);
   await memory("llama-nano", nano);
   await memory("llama-100m", big);
   await steps(nano);

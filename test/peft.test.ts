@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
+import { maxDifference } from "./helpers/max_difference";
 import { LlamaForCausalLM, type LlamaConfig } from "../src/models/llama";
 import { LoraModel, getLoraModel } from "../src/peft/lora";
 import { quantize } from "../src/peft/quantize";
@@ -22,13 +23,6 @@ beforeAll(async () => {
   registerNativeBackend();
   await tf.setBackend("native");
 });
-
-async function maxDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  const d = tf.tidy(() => a.sub(b).abs().max());
-  const value = (await d.data())[0];
-  d.dispose();
-  return value;
-}
 
 const ids = () => tf.tensor2d([[1, 5, 9, 13, 17, 21], [2, 4, 6, 8, 10, 12]], [2, 6], "int32");
 

@@ -9,6 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../src/index";
 import { gptLossCurve } from "./helpers/gpt_curve";
 import { registerNativeBackend } from "../src/engine/native/register";
+import * as path from "node:path";
+import { runParity, formatReport } from "../src/parity/run";
 
 beforeAll(async () => {
   const info = await initEngine({ backend: "webgpu", verbose: false });
@@ -62,9 +64,8 @@ describe("webgpu backend", () => {
 
 describe("parity on webgpu", () => {
   it.each(["hf/llama", "hf/clip", "hf/llava", "hf/blip2", "hf/lora", "nf4"])("%s: every output within tolerance (WGSL dequantize kernel for nf4)", async (fixture) => {
-    const { runParity, formatReport } = await import("../src/parity/run");
     await tf.setBackend("webgpu");
-    const report = await runParity(require("node:path").join(__dirname, "fixtures", fixture));
+    const report = await runParity(path.join(__dirname, "fixtures", fixture));
     for (const result of report.results) expect(result.ok, formatReport(report)).toBe(true);
     expect(report.results.length).toBeGreaterThan(0);
   }, 120_000);

@@ -77,10 +77,13 @@ async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) return { reason: "webgpu: no GPU adapter found" };
   // tfjs-backend-webgpu hands small tensors to its CPU kernels, which read GPU data
-  // synchronously — impossible in Node. Keep everything on the GPU; the threshold is
-  // read when the module loads, so it is set (and registered) before the require.
-  if (!tf.env().getFlags().hasOwnProperty(CPU_HANDOFF_FLAG)) tf.env().registerFlag(CPU_HANDOFF_FLAG, () => 0);
-  tf.env().set(CPU_HANDOFF_FLAG, 0);
+  // synchronously — impossible in Node. Keep everything on the GPU; the module reads the
+  // threshold when it loads, so the flag is registered here first if it is not yet.
+  try {
+    tf.env().set(CPU_HANDOFF_FLAG, 0);
+  } catch {
+    tf.env().registerFlag(CPU_HANDOFF_FLAG, () => 0);
+  }
   const backend = tryRequire("@tensorflow/tfjs-backend-webgpu", () => require("@tensorflow/tfjs-backend-webgpu"));
   if (!backend.module) return { reason: backend.reason };
   const info = adapter.info ?? {};

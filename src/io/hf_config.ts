@@ -42,7 +42,8 @@ export function readHFConfig(location: string): HFConfig {
   return { json: json as Record<string, any>, where: file };
 }
 
-function sub(config: HFConfig, key: string): HFConfig {
+/** A nested config (`text_config`, `vision_config`, …), named in errors by its path. */
+export function subConfig(config: HFConfig, key: string): HFConfig {
   const value = config.json[key];
   if (!value || typeof value !== "object") throw new Error(`config: ${config.where} has no "${key}" object`);
   return { json: value, where: `${config.where} → ${key}` };
@@ -150,8 +151,8 @@ export function clipTextConfigFromHF(config: HFConfig): CLIPTextConfig {
 /** `CLIPConfig` (text + vision + projections). */
 export function clipConfigFromHF(config: HFConfig): CLIPConfig {
   return {
-    text: clipTextConfigFromHF(sub(config, "text_config")),
-    vision: clipVisionConfigFromHF(sub(config, "vision_config")),
+    text: clipTextConfigFromHF(subConfig(config, "text_config")),
+    vision: clipVisionConfigFromHF(subConfig(config, "vision_config")),
     projectionDim: integer(config, "projection_dim", 512),
     logitScaleInit: number(config, "logit_scale_init_value", 2.6592),
   };
@@ -164,16 +165,15 @@ export function llavaConfigFromHF(config: HFConfig): LlavaConfig {
   if (!layers.every(Number.isInteger)) throw new Error(`config: ${config.where}: "vision_feature_layer" must be an integer or a list of integers, got ${JSON.stringify(layer)}`);
   const strategy = text(config, "vision_feature_select_strategy", "default");
   if (strategy !== "default" && strategy !== "full") throw new Error(`config: ${config.where}: "vision_feature_select_strategy" must be "default" or "full", got ${JSON.stringify(strategy)}`);
-  const vision = sub(config, "vision_config");
+  const vision = subConfig(config, "vision_config");
   if (text(vision, "model_type", "clip_vision_model") !== "clip_vision_model") {
     throw new Error(`config: ${vision.where}: only CLIP vision towers are supported, got model_type ${JSON.stringify(vision.json.model_type)}`);
   }
   return {
     vision: clipVisionConfigFromHF(vision),
-    text: llamaConfigFromHF(sub(config, "text_config")),
+    text: llamaConfigFromHF(subConfig(config, "text_config")),
     imageTokenId: integer(config, config.json.image_token_id !== undefined ? "image_token_id" : "image_token_index", 32000),
     visionFeatureLayers: layers,
-    visionFeatureLayerIsList: Array.isArray(layer),
     visionFeatureSelectStrategy: strategy,
     projectorHiddenAct: text(config, "projector_hidden_act", "gelu"),
     projectorBias: Boolean(config.json.multimodal_projector_bias ?? true),
@@ -182,9 +182,9 @@ export function llavaConfigFromHF(config: HFConfig): LlavaConfig {
 
 /** `Blip2Config` with a Llama-style decoder-only language model. */
 export function blip2ConfigFromHF(config: HFConfig): Blip2Config {
-  const visionJson = sub(config, "vision_config");
-  const qformerJson = sub(config, "qformer_config");
-  const textJson = sub(config, "text_config");
+  const visionJson = subConfig(config, "vision_config");
+  const qformerJson = subConfig(config, "qformer_config");
+  const textJson = subConfig(config, "text_config");
   if (text(textJson, "model_type", "llama") !== "llama") {
     throw new Error(`config: ${textJson.where}: only Llama-style language models are supported in BLIP-2 here, got ${JSON.stringify(textJson.json.model_type)} (OPT and Flan-T5 are not implemented)`);
   }

@@ -12,7 +12,7 @@
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Checkpoint } from "./safetensors";
-import { readHFConfig, modelType, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF, clipVisionConfigFromHF } from "./hf_config";
+import { readHFConfig, subConfig, modelType, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF, clipVisionConfigFromHF } from "./hf_config";
 import type { Module } from "../nn/module";
 import { LlamaForCausalLM } from "../models/llama";
 import { CLIPModel, CLIPVisionTransformer } from "../models/clip";
@@ -103,7 +103,7 @@ export function loadCLIP(directory: string): CLIPModel {
 /** The image tower of a `CLIPModel` or `CLIPVisionModel` checkpoint. */
 export function loadCLIPVision(directory: string): CLIPVisionTransformer {
   const config = readHFConfig(directory);
-  const visionJson = config.json.vision_config ? { json: config.json.vision_config, where: `${config.where} → vision_config` } : config;
+  const visionJson = config.json.vision_config ? subConfig(config, "vision_config") : config;
   const model = new CLIPVisionTransformer(clipVisionConfigFromHF(visionJson));
   return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES)));
 }

@@ -91,12 +91,10 @@ export function floatToBfloat16(value: number): number {
   return ((x + rounding) >>> 16) & 0xffff;
 }
 
-function decode(info: TensorInfo, bytes: Buffer, where: string): RawTensor["data"] {
+/** bytes: a tensor's data in its own ArrayBuffer (offset 0, so every typed view is aligned). */
+function decode(info: TensorInfo, bytes: Uint8Array, where: string): RawTensor["data"] {
   const n = elementCount(info.shape);
-  // Copy into an aligned buffer: the data section need not be aligned to the element size.
-  const aligned = new Uint8Array(bytes.length);
-  aligned.set(bytes);
-  const buffer = aligned.buffer;
+  const buffer = bytes.buffer;
   switch (info.dtype) {
     case "F32":
       return new Float32Array(buffer, 0, n);
@@ -236,7 +234,8 @@ export class SafetensorsFile {
     if (this.fd === undefined) throw new Error(`safetensors: ${this.path} is closed`);
     const info = this.info(name);
     const [begin, end] = info.dataOffsets;
-    const bytes = Buffer.alloc(end - begin);
+    // A fresh ArrayBuffer per tensor: aligned for the typed views, read once, not copied again.
+    const bytes = new Uint8Array(end - begin);
     const read = fs.readSync(this.fd, bytes, 0, bytes.length, this.dataStart + begin);
     if (read !== bytes.length) throw new Error(`safetensors: ${this.path}, tensor "${name}": read ${read} of ${bytes.length} bytes (file changed or truncated)`);
     return { dtype: info.dtype, shape: info.shape, data: decode(info, bytes, `safetensors: ${this.path}, tensor "${name}"`) };
@@ -270,6 +269,7 @@ function encode(name: string, dtype: SafetensorsDtype, shape: readonly number[],
   const num = (i: number) => Number(values[i] as number | bigint);
   switch (dtype) {
     case "F32":
+      if (values instanceof Float32Array) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength); // tfjs data: written as it is
       return new Uint8Array(Float32Array.from({ length: n }, (_, i) => num(i)).buffer);
     case "F64":
       return new Uint8Array(Float64Array.from({ length: n }, (_, i) => num(i)).buffer);
@@ -278,6 +278,7 @@ function encode(name: string, dtype: SafetensorsDtype, shape: readonly number[],
     case "BF16":
       return new Uint8Array(Uint16Array.from({ length: n }, (_, i) => floatToBfloat16(num(i))).buffer);
     case "I32":
+      if (values instanceof Int32Array) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
       return new Uint8Array(Int32Array.from({ length: n }, (_, i) => num(i)).buffer);
     case "I64":
       return new Uint8Array(BigInt64Array.from({ length: n }, (_, i) => BigInt(Math.trunc(num(i)))).buffer);

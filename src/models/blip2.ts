@@ -21,7 +21,7 @@ import { PatchEmbedding } from "../nn/patch_embedding";
 import { activation } from "../nn/activations";
 import { scaledDotProductAttention, splitHeads, mergeHeads } from "../nn/attention";
 import { LlamaForCausalLM, type LlamaConfig, type GenerateOptions } from "./llama";
-import { mergeImageTokens, checkImageTokens } from "./merge_image_tokens";
+import { embedWithImageFeatures, checkImageTokens } from "./merge_image_tokens";
 import { Random } from "../util/random";
 
 /** BLIP-2's ViT (EVA-CLIP in the paper). `Blip2VisionConfig`. */
@@ -74,10 +74,11 @@ export class Blip2Attention extends Module {
   readonly qkv: Linear;
   readonly projection: Linear;
 
-  constructor(private readonly heads: number, private readonly dim: number, seed: number) {
+  /** @param qkvBias a bias on the fused projection (its k part stays 0 in checkpoints) */
+  constructor(private readonly heads: number, dim: number, qkvBias: boolean, seed: number) {
     super();
     const random = new Random(seed);
-    this.qkv = this.module("qkv", new Linear({ inFeatures: dim, outFeatures: 3 * dim, seed: random.nextSeed() }));
+    this.qkv = this.module("qkv", new Linear({ inFeatures: dim, outFeatures: 3 * dim, bias: qkvBias, seed: random.nextSeed() }));
     this.projection = this.module("projection", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
   }
 
@@ -105,14 +106,11 @@ export class Blip2EncoderLayer extends Module {
     const D = config.hiddenSize;
     const eps = config.layerNormEps ?? 1e-6;
     this.act = activation(config.hiddenAct ?? "gelu");
-    this.selfAttention = this.module("self_attn", new Blip2Attention(config.numHeads, D, random.nextSeed()));
+    this.selfAttention = this.module("self_attn", new Blip2Attention(config.numHeads, D, config.qkvBias ?? true, random.nextSeed()));
     this.norm1 = this.module("layer_norm1", new LayerNorm({ dim: D, eps }));
-    const mlp = this.module("mlp", new (class Blip2MLP extends Module {
-      readonly fc1 = this.module("fc1", new Linear({ inFeatures: D, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
-      readonly fc2 = this.module("fc2", new Linear({ inFeatures: config.intermediateSize, outFeatures: D, seed: random.nextSeed() }));
-    })());
-    this.fc1 = mlp.fc1;
-    this.fc2 = mlp.fc2;
+    // Dotted names register the checkpoint's nesting (`mlp.fc1`) without a class per level.
+    this.fc1 = this.module("mlp.fc1", new Linear({ inFeatures: D, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
+    this.fc2 = this.module("mlp.fc2", new Linear({ inFeatures: config.intermediateSize, outFeatures: D, seed: random.nextSeed() }));
     this.norm2 = this.module("layer_norm2", new LayerNorm({ dim: D, eps }));
   }
 
@@ -141,14 +139,9 @@ export class Blip2VisionModel extends Module {
     const D = config.hiddenSize;
     if (config.imageSize % config.patchSize !== 0) throw new Error(`BLIP-2 vision: imageSize (${config.imageSize}) must be a multiple of patchSize (${config.patchSize})`);
     const patches = (config.imageSize / config.patchSize) ** 2;
-    const embeddings = this.module("embeddings", new (class Blip2VisionEmbeddings extends Module {
-      readonly classEmbedding = this.parameter("class_embedding", tf.randomNormal([1, 1, D], 0, 0.02, "float32", random.nextSeed()));
-      readonly patchEmbedding = this.module("patch_embedding", new PatchEmbedding({ patchSize: config.patchSize, dim: D, bias: true, seed: random.nextSeed() }));
-      readonly positionEmbedding = this.parameter("position_embedding", tf.randomNormal([1, patches + 1, D], 0, 0.02, "float32", random.nextSeed()));
-    })());
-    this.classEmbedding = embeddings.classEmbedding;
-    this.patchEmbedding = embeddings.patchEmbedding;
-    this.positionEmbedding = embeddings.positionEmbedding;
+    this.classEmbedding = this.parameter("embeddings.class_embedding", tf.randomNormal([1, 1, D], 0, 0.02, "float32", random.nextSeed()));
+    this.patchEmbedding = this.module("embeddings.patch_embedding", new PatchEmbedding({ patchSize: config.patchSize, dim: D, bias: true, seed: random.nextSeed() }));
+    this.positionEmbedding = this.parameter("embeddings.position_embedding", tf.randomNormal([1, patches + 1, D], 0, 0.02, "float32", random.nextSeed()));
     for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`encoder.layers.${i}`, new Blip2EncoderLayer(config, random.nextSeed())));
     this.postLayerNorm = this.module("post_layernorm", new LayerNorm({ dim: D, eps: config.layerNormEps ?? 1e-6 }));
   }
@@ -178,20 +171,11 @@ export class Blip2QFormerAttention extends Module {
   constructor(private readonly heads: number, dim: number, keyValueDim: number, eps: number, seed: number) {
     super();
     const random = new Random(seed);
-    const inner = this.module("attention", new (class Blip2QFormerMultiHeadAttention extends Module {
-      readonly query = this.module("query", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
-      readonly key = this.module("key", new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }));
-      readonly value = this.module("value", new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }));
-    })());
-    const output = this.module("output", new (class Blip2QFormerSelfOutput extends Module {
-      readonly dense = this.module("dense", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
-      readonly norm = this.module("LayerNorm", new LayerNorm({ dim, eps }));
-    })());
-    this.query = inner.query;
-    this.key = inner.key;
-    this.value = inner.value;
-    this.outputDense = output.dense;
-    this.outputNorm = output.norm;
+    this.query = this.module("attention.query", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
+    this.key = this.module("attention.key", new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }));
+    this.value = this.module("attention.value", new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }));
+    this.outputDense = this.module("output.dense", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
+    this.outputNorm = this.module("output.LayerNorm", new LayerNorm({ dim, eps }));
   }
 
   /** x: [B, Nq, Dq]; context: [B, Tk, Dk] (x itself for self-attention) → LayerNorm(x + dense(attention)) [B, Nq, Dq] */
@@ -227,16 +211,9 @@ export class Blip2QFormerLayer extends Module {
       index % config.crossAttentionFrequency === 0
         ? this.module("crossattention", new Blip2QFormerAttention(config.numHeads, Dq, config.encoderHiddenSize, eps, crossSeed))
         : undefined;
-    const intermediate = this.module("intermediate_query", new (class Blip2QFormerIntermediate extends Module {
-      readonly dense = this.module("dense", new Linear({ inFeatures: Dq, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
-    })());
-    const output = this.module("output_query", new (class Blip2QFormerOutput extends Module {
-      readonly dense = this.module("dense", new Linear({ inFeatures: config.intermediateSize, outFeatures: Dq, seed: random.nextSeed() }));
-      readonly norm = this.module("LayerNorm", new LayerNorm({ dim: Dq, eps }));
-    })());
-    this.intermediate = intermediate.dense;
-    this.outputDense = output.dense;
-    this.outputNorm = output.norm;
+    this.intermediate = this.module("intermediate_query.dense", new Linear({ inFeatures: Dq, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
+    this.outputDense = this.module("output_query.dense", new Linear({ inFeatures: config.intermediateSize, outFeatures: Dq, seed: random.nextSeed() }));
+    this.outputNorm = this.module("output_query.LayerNorm", new LayerNorm({ dim: Dq, eps }));
   }
 
   /** queries: [B, Nq, Dq]; image: [B, Tk, Dv] → [B, Nq, Dq] */
@@ -321,14 +298,16 @@ export class Blip2ForConditionalGeneration extends Module {
     return id;
   }
 
+  /** The language model's input: token embeddings with the projected queries in the image placeholders. → [B, T, Dtext] */
+  inputEmbeddings(inputIds: tf.Tensor, languageModelInputs: tf.Tensor): tf.Tensor {
+    return embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, languageModelInputs, this.imageTokenId());
+  }
+
   /** inputIds hold Nq placeholders per image. */
   forward(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }): Blip2Output {
     return tf.tidy(() => {
       const image = this.encodeImage(inputs.pixelValues);
-      const imageTokenId = this.imageTokenId();
-      const safeIds = tf.where(inputs.inputIds.equal(imageTokenId), tf.zerosLike(inputs.inputIds), inputs.inputIds);
-      const textEmbeds = this.languageModel.model.embedTokens.apply(safeIds); // [B, T, Dtext]
-      const inputsEmbeds = mergeImageTokens(textEmbeds, inputs.inputIds, image.languageModelInputs, imageTokenId);
+      const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, image.languageModelInputs);
       const { logits } = this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask });
       return { logits, ...image } as unknown as tf.TensorContainer;
     }) as unknown as Blip2Output;
@@ -342,12 +321,7 @@ export class Blip2ForConditionalGeneration extends Module {
   /** Generates from an image-and-text prompt; returns the new tokens of each row. */
   async generate(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }, options: GenerateOptions = {}): Promise<number[][]> {
     await this.checkInputs(inputs);
-    const inputsEmbeds = tf.tidy(() => {
-      const image = this.encodeImage(inputs.pixelValues);
-      const imageTokenId = this.imageTokenId();
-      const safeIds = tf.where(inputs.inputIds.equal(imageTokenId), tf.zerosLike(inputs.inputIds), inputs.inputIds);
-      return mergeImageTokens(this.languageModel.model.embedTokens.apply(safeIds), inputs.inputIds, image.languageModelInputs, imageTokenId);
-    });
+    const inputsEmbeds = tf.tidy(() => this.inputEmbeddings(inputs.inputIds, this.encodeImage(inputs.pixelValues).languageModelInputs));
     try {
       return await this.languageModel.generate(undefined, { ...options, inputsEmbeds, attentionMask: inputs.attentionMask });
     } finally {

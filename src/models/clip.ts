@@ -88,6 +88,11 @@ interface EncoderSizes {
   eps: number;
 }
 
+/** A tower's encoder settings, with CLIP's defaults. */
+function encoderSizes(config: CLIPVisionConfig | CLIPTextConfig): EncoderSizes {
+  return { dim: config.hiddenSize, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct ?? "quick_gelu", eps: config.layerNormEps ?? 1e-5 };
+}
+
 /** Multi-head self-attention with biases. HF: `CLIPAttention`. */
 export class CLIPAttention extends Module {
   readonly queryProjection: Linear;
@@ -240,10 +245,9 @@ export class CLIPVisionTransformer extends Module {
     super();
     const random = new Random(config.seed ?? 0);
     const eps = config.layerNormEps ?? 1e-5;
-    const sizes = { dim: config.hiddenSize, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct ?? "quick_gelu", eps };
     this.embeddings = this.module("embeddings", new CLIPVisionEmbeddings(config, random.nextSeed()));
     this.preLayerNorm = this.module("pre_layrnorm", new LayerNorm({ dim: config.hiddenSize, eps }));
-    this.encoder = this.module("encoder", new CLIPEncoder(sizes, config.numLayers, random.nextSeed()));
+    this.encoder = this.module("encoder", new CLIPEncoder(encoderSizes(config), config.numLayers, random.nextSeed()));
     this.postLayerNorm = this.module("post_layernorm", new LayerNorm({ dim: config.hiddenSize, eps }));
   }
 
@@ -268,19 +272,6 @@ export interface CLIPTextOutput {
   poolerOutput: tf.Tensor;
 }
 
-/** Token and learned position tables. HF: `CLIPTextEmbeddings`. */
-export class CLIPTextEmbeddings extends Module {
-  readonly tokenEmbedding: Embedding;
-  readonly positionEmbedding: Embedding;
-
-  constructor(config: CLIPTextConfig, seed: number) {
-    super();
-    const random = new Random(seed);
-    this.tokenEmbedding = this.module("token_embedding", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
-    this.positionEmbedding = this.module("position_embedding", new Embedding({ numEmbeddings: config.maxPositionEmbeddings, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
-  }
-}
-
 /** The causal text transformer. HF: `CLIPTextTransformer`. */
 export class CLIPTextTransformer extends Module {
   readonly tokenEmbedding: Embedding;
@@ -292,11 +283,9 @@ export class CLIPTextTransformer extends Module {
     super();
     const random = new Random(config.seed ?? 0);
     const eps = config.layerNormEps ?? 1e-5;
-    const sizes = { dim: config.hiddenSize, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct ?? "quick_gelu", eps };
-    const embeddings = this.module("embeddings", new CLIPTextEmbeddings(config, random.nextSeed()));
-    this.tokenEmbedding = embeddings.tokenEmbedding;
-    this.positionEmbedding = embeddings.positionEmbedding;
-    this.encoder = this.module("encoder", new CLIPEncoder(sizes, config.numLayers, random.nextSeed()));
+    this.tokenEmbedding = this.module("embeddings.token_embedding", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
+    this.positionEmbedding = this.module("embeddings.position_embedding", new Embedding({ numEmbeddings: config.maxPositionEmbeddings, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
+    this.encoder = this.module("encoder", new CLIPEncoder(encoderSizes(config), config.numLayers, random.nextSeed()));
     this.finalLayerNorm = this.module("final_layer_norm", new LayerNorm({ dim: config.hiddenSize, eps }));
   }
 

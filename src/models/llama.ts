@@ -304,8 +304,8 @@ export class LlamaForCausalLM extends Module {
     const [B, T] = prompt.shape;
     const random = new Random(options.seed ?? 0);
     const rows: number[][] = inputIds ? ((await inputIds.array()) as number[][]) : Array.from({ length: B }, () => []);
-    const promptMask = options.attentionMask ? ((await options.attentionMask.array()) as number[][]) : Array.from({ length: B }, () => new Array(T).fill(1));
-    const maskRows = promptMask.map((row) => row.slice());
+    // The attention mask so far, one row per sequence; grows by a 1 per generated token.
+    const maskRows = options.attentionMask ? ((await options.attentionMask.array()) as number[][]) : Array.from({ length: B }, () => new Array(T).fill(1));
     const done = new Array(B).fill(false);
     const newTokens: number[][] = Array.from({ length: B }, () => []);
     const cache = useCache ? new KVCache(this.config.numLayers) : undefined;
@@ -337,11 +337,9 @@ export class LlamaForCausalLM extends Module {
         });
         const values = (await lastLogits.data()) as Float32Array;
         lastLogits.dispose();
-        const chosen: number[] = [];
         for (let b = 0; b < B; b++) {
           const V = this.config.vocabSize;
           const token = done[b] ? this.config.padTokenId ?? 0 : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
-          chosen.push(token);
           newTokens[b].push(token);
           if (!done[b] && stop.has(token)) done[b] = true;
           maskRows[b].push(1);
@@ -350,7 +348,7 @@ export class LlamaForCausalLM extends Module {
         stepIds?.dispose();
         stepEmbeds = undefined;
         if (useCache) {
-          stepIds = tf.tensor2d(chosen.map((token) => [token]), [B, 1], "int32");
+          stepIds = tf.tensor2d(newTokens.map((tokens) => [tokens[tokens.length - 1]]), [B, 1], "int32");
         } else if (inputIds) {
           stepIds = tf.tensor2d(rows.map((row, b) => [...row, ...newTokens[b]]), [B, T + newTokens[0].length], "int32");
         } else {

@@ -17,7 +17,7 @@ import { Linear } from "../nn/linear";
 import { activation } from "../nn/activations";
 import { CLIPVisionTransformer, type CLIPVisionConfig } from "./clip";
 import { LlamaForCausalLM, type LlamaConfig, type GenerateOptions } from "./llama";
-import { mergeImageTokens, checkImageTokens } from "./merge_image_tokens";
+import { embedWithImageFeatures, checkImageTokens } from "./merge_image_tokens";
 import { Random } from "../util/random";
 
 /** `LlavaConfig`. */
@@ -32,8 +32,6 @@ export interface LlavaConfig {
    * concatenated along the width. Default [-2] (the penultimate layer).
    */
   readonly visionFeatureLayers: readonly number[];
-  /** True when the config gave a list (the projector's input is then the concatenation). Default false. */
-  readonly visionFeatureLayerIsList?: boolean;
   /** `default` drops the class token, `full` keeps it. Default `default`. */
   readonly visionFeatureSelectStrategy: "default" | "full";
   /** Projector activation. Default `gelu`. */
@@ -116,13 +114,9 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** The language model's input: token embeddings with image features in the placeholders. → [B, T, Dtext] */
   inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      // Placeholder ids may lie outside the vocabulary: embed them as 0 (they are replaced).
-      const safeIds = tf.where(inputIds.equal(this.config.imageTokenId), tf.zerosLike(inputIds), inputIds);
-      const textEmbeds = this.languageModel.model.embedTokens.apply(safeIds); // [B, T, Dtext]
-      if (!pixelValues) return textEmbeds;
-      return mergeImageTokens(textEmbeds, inputIds, this.imageFeatures(pixelValues), this.config.imageTokenId);
-    });
+    return tf.tidy(() =>
+      embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, pixelValues && this.imageFeatures(pixelValues), this.config.imageTokenId),
+    );
   }
 
   /** @returns logits [B, T, V] */

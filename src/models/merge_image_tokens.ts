@@ -8,6 +8,7 @@
  * `masked_scatter`); `models/blip_2/modeling_blip_2.py`.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Embedding } from "../nn/embedding";
 
 /**
  * textEmbeds: [B, T, D]; inputIds: [B, T] int32; imageFeatures: [Nimg_total, D] or [B, Nimg, D]
@@ -31,6 +32,20 @@ export function mergeImageTokens(textEmbeds: tf.Tensor, inputIds: tf.Tensor, ima
     const gathered = tf.gather(features, order); // [B·T, D]
     const merged = tf.where(isImage.reshape([B * T, 1]).tile([1, D]), gathered, textEmbeds.reshape([B * T, D]));
     return merged.reshape([B, T, D]);
+  });
+}
+
+/**
+ * A prompt's input embeddings: its tokens through `embedTokens`, then the
+ * image features in the placeholders. The placeholder id may lie outside the
+ * vocabulary, so it is embedded as id 0 (and replaced).
+ * inputIds: [B, T] int32; imageFeatures: see {@link mergeImageTokens}, or none for text only → [B, T, D]
+ */
+export function embedWithImageFeatures(embedTokens: Embedding, inputIds: tf.Tensor, imageFeatures: tf.Tensor | undefined, imageTokenId: number): tf.Tensor {
+  return tf.tidy(() => {
+    const isImage = inputIds.equal(imageTokenId);
+    const textEmbeds = embedTokens.apply(tf.where(isImage, tf.zerosLike(inputIds), inputIds)); // [B, T, D]
+    return imageFeatures ? mergeImageTokens(textEmbeds, inputIds, imageFeatures, imageTokenId) : textEmbeds;
   });
 }
 

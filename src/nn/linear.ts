@@ -69,7 +69,10 @@ export class Linear extends Module {
     return this.weightSource;
   }
 
-  /** The weight as float32 [out, in]: the variable itself, or a fresh dequantized tensor (dispose it). */
+  /**
+   * The weight as float32 [out, in]: the variable itself, or a fresh dequantized
+   * tensor. Call it inside `tf.tidy` (which frees the latter and never a variable).
+   */
   dequantizedWeight(): tf.Tensor2D {
     return (this.weightSource ? this.weightSource.dequantize() : this.storedWeight!) as tf.Tensor2D;
   }
@@ -94,8 +97,7 @@ export class Linear extends Module {
     return tf.tidy(() => {
       // Flatten to 2D: tfjs's gradient of a rank-3 × rank-2 matMul fails.
       const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D; // [N, in]
-      // Quantized weights are dequantized here and freed when the tidy ends.
-      const weight = this.weightSource ? this.weightSource.dequantize() : this.storedWeight!;
+      const weight = this.dequantizedWeight(); // a quantized weight is freed when the tidy ends
       // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
       let y = tf.fused.matMul({ a: flat, b: weight, transposeB: true, bias: this.bias }) as tf.Tensor2D;
       if (this.adapter) y = this.adapter.apply(flat, y);

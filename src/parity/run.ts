@@ -78,8 +78,9 @@ class FixtureTensors {
     return this.file.has(name);
   }
 
-  keys(): string[] {
-    return this.file.keys();
+  /** A stored tensor's shape, from the header (no read). */
+  shape(name: string): readonly number[] {
+    return this.file.info(name).shape;
   }
 
   /** A stored tensor (freed by {@link close}). */
@@ -176,7 +177,7 @@ const RUNNERS: Record<Exclude<FixtureKind, "lora" | "nf4">, Runner> = {
       };
       output.vision.hiddenStates.forEach((state, index) => (outputs[`vision_hidden_states.${index}`] = state));
       // transformers 5 reports CLIPModel's vision pooler output after the visual projection (width P, unnormalised).
-      if (io.has("vision_pooler_output") && io.get("vision_pooler_output").shape[1] === model.config.projectionDim && model.config.projectionDim !== model.config.vision.hiddenSize) {
+      if (io.has("vision_pooler_output") && io.shape("vision_pooler_output")[1] === model.config.projectionDim && model.config.projectionDim !== model.config.vision.hiddenSize) {
         outputs.vision_pooler_output = model.visualProjection.apply(output.vision.poolerOutput);
         output.vision.poolerOutput.dispose();
       }

@@ -51,6 +51,11 @@ export function matchesTarget(modulePath: string, targets: readonly string[] | s
   return targets.some((target) => modulePath === target || modulePath.endsWith(`.${target}`));
 }
 
+/** Whether a module path is inside a LoRA adapter (`….lora_A.<name>`), which is never a target itself. */
+export function isAdapterPath(modulePath: string): boolean {
+  return /(^|\.)lora_[AB]\./.test(modulePath);
+}
+
 /** peft's `get_pattern_key`: the first pattern p with `(.*\.)?(p)$` matching the path. */
 function patternValue(patterns: Readonly<Record<string, number>> | undefined, modulePath: string): number | undefined {
   if (!patterns) return undefined;
@@ -76,7 +81,7 @@ export class LoraModel<M extends Module = Module> {
     const random = new Random(config.seed ?? 0);
     const matched: string[] = [];
     for (const [modulePath, module] of this.model.namedModules()) {
-      if (!modulePath || !matchesTarget(modulePath, config.targetModules) || /\.lora_[AB]\./.test(modulePath)) continue;
+      if (!modulePath || isAdapterPath(modulePath) || !matchesTarget(modulePath, config.targetModules)) continue;
       if (!(module instanceof Linear)) throw new Error(`LoRA: target "${modulePath}" is a ${module.constructor.name}; only Linear layers can take LoRA adapters`);
       let layer = this.layers.get(modulePath);
       if (!layer) {
@@ -141,13 +146,7 @@ export class LoraModel<M extends Module = Module> {
   /** peft's `merge_and_unload`: merge the active adapters, remove every adapter, return the plain model. */
   async mergeAndUnload(): Promise<M> {
     await this.merge();
-    for (const [, layer] of this.layers) {
-      for (const name of layer.names()) {
-        layer.merged.delete(name);
-        layer.delete(name);
-      }
-      layer.base.adapter = undefined;
-    }
+    for (const layer of this.layers.values()) layer.unload();
     this.layers.clear();
     this.configs.clear();
     this.model.setTrainable(true);

@@ -52,9 +52,7 @@ export class LoraLayer implements LinearAdapter {
   /** Dropout applies only while training. */
   training = false;
 
-  constructor(readonly base: Linear) {
-    if (base.quantizedWeight === undefined && !base.weight) throw new Error("LoraLayer: base layer has no weight");
-  }
+  constructor(readonly base: Linear) {}
 
   /** Adapter names on this layer. */
   names(): string[] {
@@ -101,8 +99,19 @@ export class LoraLayer implements LinearAdapter {
 
   /** Removes an adapter and frees its weights (unmerge it first if merged). */
   delete(name: string): void {
-    const adapter = this.adapter(name);
     if (this.merged.has(name)) throw new Error(`LoRA: unmerge adapter "${name}" before deleting it`);
+    this.detach(name);
+  }
+
+  /** Removes every adapter, leaving merged updates in the base weight, and detaches from the base layer. */
+  unload(): void {
+    for (const name of this.names()) this.detach(name);
+    this.merged.clear();
+    this.base.adapter = undefined;
+  }
+
+  private detach(name: string): void {
+    const adapter = this.adapter(name);
     this.base.removeModule(`lora_A.${name}`);
     this.base.removeModule(`lora_B.${name}`);
     adapter.A.dispose();

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { SafetensorsFile } from "../io/safetensors";
 import { loadLlama } from "../io/pretrained";
 import { LoraModel } from "./lora";
+import { Linear } from "../nn/linear";
 import { compareTensors, type ParityResult } from "../parity/compare";
 
 export async function runLoraParity(directory: string, tolerance: number): Promise<ParityResult[]> {
@@ -36,9 +37,9 @@ export async function runLoraParity(directory: string, tolerance: number): Promi
       const match = /^merged\.(\w+)\.(\d+)$/.exec(key);
       if (!match) continue;
       const [, projection, layer] = match;
-      const module = model.namedModules().find(([name]) => name.startsWith(`model.layers.${layer}.`) && name.endsWith(`.${projection}`));
-      if (!module) throw new Error(`parity: ${key} names no layer of the model`);
-      results.push(await compareTensors(key, (module[1] as any).weight, stored(key), tolerance));
+      const found = model.namedModules().find(([name, module]) => module instanceof Linear && name.startsWith(`model.layers.${layer}.`) && name.endsWith(`.${projection}`));
+      if (!found) throw new Error(`parity: ${key} names no linear layer of the model`);
+      results.push(await compareTensors(key, (found[1] as Linear).weight, stored(key), tolerance));
     }
     return results;
   } finally {

@@ -12,7 +12,7 @@ import type { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
 import { QuantizedWeight4bit } from "./quantized_weight";
 import type { QuantType } from "./quantize_4bit";
-import { matchesTarget } from "./lora";
+import { matchesTarget, isAdapterPath } from "./lora";
 
 /** Options of {@link quantize}. */
 export interface QuantizeOptions {
@@ -42,7 +42,7 @@ export async function quantize(model: Module, options: QuantizeOptions = {}): Pr
   const skip = options.skipModules ?? ["lm_head"];
   const reports: QuantizedLayerReport[] = [];
   for (const [name, module] of model.namedModules()) {
-    if (!(module instanceof Linear) || module.quantizedWeight || /(^|\.)lora_[AB]\./.test(name) || matchesTarget(name, skip)) continue;
+    if (!(module instanceof Linear) || module.quantizedWeight || isAdapterPath(name) || matchesTarget(name, skip)) continue;
     const weight = module.weight;
     const quantized = await QuantizedWeight4bit.fromTensor(weight, options);
     const errors = tf.tidy(() => {

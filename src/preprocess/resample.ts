@@ -1,12 +1,11 @@
 /**
  * Antialiased separable image resampling, as Pillow computes `Image.resize`
- * (and torchvision's `antialias=True` resize): each output pixel is a
+ * for 8-bit images: each output pixel is a
  * normalised, filter-weighted sum over a support widened by the downscale
  * factor, first along rows, then along columns.
  *
  * Reference: Pillow `src/libImaging/Resample.c` (`precompute_coeffs`,
- * `normalize_coeffs_8bpc`, `ImagingResampleHorizontal_8bpc`); torchvision
- * `transforms/v2/functional/_geometry.py` `resize_image`.
+ * `normalize_coeffs_8bpc`, `ImagingResampleHorizontal_8bpc`).
  */
 
 /** Pillow's resampling filters and their supports. */
@@ -71,7 +70,7 @@ function fixedPoint(weights: Float64Array[]): Int32Array[] {
 }
 
 /** An image as interleaved channels, row-major. */
-export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array | Float32Array> {
+export interface PixelImage<T extends Uint8Array = Uint8Array> {
   readonly width: number;
   readonly height: number;
   readonly channels: number;
@@ -79,81 +78,36 @@ export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array | F
 }
 
 /**
- * Resizes an 8-bit image exactly as Pillow does: fixed-point weights, and
- * rounding to 8 bits after the horizontal pass and after the vertical pass.
+ * One 8-bit pass along rows (horizontal) or columns, as Pillow's
+ * `ImagingResampleHorizontal_8bpc` / `…Vertical_8bpc`: fixed-point weights,
+ * rounded and clamped to 8 bits.
  */
-export function resizeUint8(image: PixelImage<Uint8Array>, width: number, height: number, filter: ResampleFilter = "bicubic"): PixelImage<Uint8Array> {
-  const { channels } = image;
-  const clip = (value: number) => (value < 0 ? 0 : value > 255 ? 255 : value);
+function resamplePass(image: PixelImage<Uint8Array>, size: number, horizontal: boolean, filter: ResampleFilter): PixelImage<Uint8Array> {
+  const { width, height, channels, data } = image;
+  const { start, weights } = coefficients(horizontal ? width : height, size, filter);
+  const fixed = fixedPoint(weights);
+  const outWidth = horizontal ? size : width;
+  const outHeight = horizontal ? height : size;
+  const out = new Uint8Array(outWidth * outHeight * channels);
   const half = 1 << (PRECISION_BITS - 1);
-  let current = image;
-  if (width !== image.width) {
-    const { start, weights } = coefficients(image.width, width, filter);
-    const fixed = fixedPoint(weights);
-    const out = new Uint8Array(width * image.height * channels);
-    for (let y = 0; y < image.height; y++) {
-      for (let x = 0; x < width; x++) {
-        const k = fixed[x];
-        for (let c = 0; c < channels; c++) {
-          let sum = half;
-          for (let i = 0; i < k.length; i++) sum += image.data[(y * image.width + start[x] + i) * channels + c] * k[i];
-          out[(y * width + x) * channels + c] = clip(Math.floor(sum / (1 << PRECISION_BITS)));
-        }
+  const step = horizontal ? channels : width * channels; // distance between neighbouring taps
+  for (let y = 0; y < outHeight; y++) {
+    for (let x = 0; x < outWidth; x++) {
+      const k = fixed[horizontal ? x : y];
+      const first = horizontal ? (y * width + start[x]) * channels : (start[y] * width + x) * channels;
+      for (let c = 0; c < channels; c++) {
+        let sum = half;
+        for (let i = 0; i < k.length; i++) sum += data[first + i * step + c] * k[i];
+        const value = Math.floor(sum / (1 << PRECISION_BITS));
+        out[(y * outWidth + x) * channels + c] = value < 0 ? 0 : value > 255 ? 255 : value;
       }
     }
-    current = { width, height: image.height, channels, data: out };
   }
-  if (height !== current.height) {
-    const { start, weights } = coefficients(current.height, height, filter);
-    const fixed = fixedPoint(weights);
-    const out = new Uint8Array(width * height * channels);
-    for (let y = 0; y < height; y++) {
-      const k = fixed[y];
-      for (let x = 0; x < width; x++) {
-        for (let c = 0; c < channels; c++) {
-          let sum = half;
-          for (let i = 0; i < k.length; i++) sum += current.data[((start[y] + i) * width + x) * channels + c] * k[i];
-          out[(y * width + x) * channels + c] = clip(Math.floor(sum / (1 << PRECISION_BITS)));
-        }
-      }
-    }
-    current = { width, height, channels, data: out };
-  }
-  return current;
+  return { width: outWidth, height: outHeight, channels, data: out };
 }
 
-/**
- * Resizes in floating point (torchvision's antialiased resize of a float
- * tensor): no rounding between passes; values are not clamped.
- */
-export function resizeFloat(image: PixelImage, width: number, height: number, filter: ResampleFilter = "bicubic"): PixelImage<Float32Array> {
-  const { channels } = image;
-  let data = Float32Array.from(image.data);
-  let currentWidth = image.width;
-  if (width !== image.width) {
-    const { start, weights } = coefficients(image.width, width, filter);
-    const out = new Float32Array(width * image.height * channels);
-    for (let y = 0; y < image.height; y++)
-      for (let x = 0; x < width; x++)
-        for (let c = 0; c < channels; c++) {
-          let sum = 0;
-          for (let i = 0; i < weights[x].length; i++) sum += data[(y * currentWidth + start[x] + i) * channels + c] * weights[x][i];
-          out[(y * width + x) * channels + c] = sum;
-        }
-    data = out;
-    currentWidth = width;
-  }
-  if (height !== image.height) {
-    const { start, weights } = coefficients(image.height, height, filter);
-    const out = new Float32Array(width * height * channels);
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++)
-        for (let c = 0; c < channels; c++) {
-          let sum = 0;
-          for (let i = 0; i < weights[y].length; i++) sum += data[((start[y] + i) * width + x) * channels + c] * weights[y][i];
-          out[(y * width + x) * channels + c] = sum;
-        }
-    data = out;
-  }
-  return { width, height, channels, data };
+/** Resizes an 8-bit image exactly as Pillow does: the horizontal pass, then the vertical one. */
+export function resizeUint8(image: PixelImage<Uint8Array>, width: number, height: number, filter: ResampleFilter = "bicubic"): PixelImage<Uint8Array> {
+  const wide = width === image.width ? image : resamplePass(image, width, true, filter);
+  return height === wide.height ? wide : resamplePass(wide, height, false, filter);
 }
