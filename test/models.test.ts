@@ -16,6 +16,7 @@ import { KVCache } from "../src/nn/kv_cache";
 import { saveCheckpoint, Checkpoint } from "../src/io/safetensors";
 import { loadLlama, loadLlava, loadCLIP, loadBlip2 } from "../src/io/pretrained";
 import { LlavaForConditionalGeneration } from "../src/models/llava";
+import { Blip2ForConditionalGeneration } from "../src/models/blip2";
 
 const FIXTURES = path.join(__dirname, "fixtures/hf");
 
@@ -155,6 +156,18 @@ describe("no tensor leaks", () => {
     tf.dispose(output); // every tensor the forward returned, nested ones included
     tf.dispose(Object.values(inputs).filter((value) => value instanceof tf.Tensor) as tf.Tensor[]);
     expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
+
+describe("BLIP-2 config", () => {
+  it("qkv_bias false gives a fused projection without bias (as a checkpoint without q_bias/v_bias needs)", () => {
+    const base = loadBlip2(path.join(FIXTURES, "blip2/model"));
+    const withBias = base.namedParameters().filter(([name]) => name.endsWith("self_attn.qkv.bias")).length;
+    const model = new Blip2ForConditionalGeneration({ ...base.config, vision: { ...base.config.vision, qkvBias: false } });
+    expect(withBias).toBe(base.config.vision.numLayers);
+    expect(model.namedParameters().some(([name]) => name.endsWith("self_attn.qkv.bias"))).toBe(false);
+    base.dispose();
     model.dispose();
   });
 });

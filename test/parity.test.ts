@@ -63,3 +63,15 @@ describe("fixture kinds", () => {
     expect(JSON.parse(lines.join("").trim().split("\n").pop()!).ok).toBe(false);
   });
 });
+
+describe("compareTensors", () => {
+  it("a NaN anywhere fails the output and reports an infinite error", async () => {
+    const { compareTensors } = await import("../src/parity/compare");
+    const result = await compareTensors("x", Float32Array.from([NaN, 1, 2]), Float32Array.from([0, 1, 2]), 1e-4);
+    expect(result.ok).toBe(false);
+    expect(result.maxAbs).toBe(Infinity);
+    const fine = await compareTensors("x", Float32Array.from([0, 1, 2.0001]), Float32Array.from([0, 1, 2]), 1e-4);
+    expect(fine.ok).toBe(true);
+    expect(fine.maxAbs).toBeCloseTo(1e-4, 6);
+  });
+});
