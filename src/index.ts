@@ -56,3 +56,27 @@ export { LoraLayer } from "./peft/lora_layer";
 export { quantize4bit, dequantize4bit, doubleQuantize, NF4_CODE, FP4_CODE, type QuantState4bit } from "./peft/quantize_4bit";
 export { QuantizedWeight4bit } from "./peft/quantized_weight";
 export { quantize, type QuantizeOptions, type QuantizedLayerReport } from "./peft/quantize";
+
+// The data world: generators, loaders, tokenizer, backbones.
+export { generateWorld, GENERATORS, readJsonlFile, type WorldSize } from "./data/world";
+export { SPLITS, type Split } from "./data/dataset_writer";
+export { COLORS, COLOR_NAMES, SHAPE_NAMES, SIZES, SIZE_NAMES, type ColorName, type ShapeName, type SizeName } from "./data/vocabulary";
+export { sampleScene, sceneSvg, renderScene, type Scene, type SceneObject } from "./data/scene";
+export { captionScene, relation, placeWords } from "./data/captions";
+export { askQuestions, vqaAccuracy, normalizeAnswer, type VqaPair } from "./data/vqa";
+export { sampleStory, type Story } from "./data/story";
+export { sampleVideo, type VideoClip } from "./data/video";
+export { soundEventClip, spokenWordClip, videoSoundtrack, encodeWav, COLOR_PITCH, SHAPE_TIMBRE } from "./data/audio";
+export { sampleSensorWindow, ACTIVITIES, SENSOR_CHANNELS, SENSOR_RATE, type Activity } from "./data/sensors";
+export { samplePointCloud, SOLIDS, type PointCloud } from "./data/point_cloud";
+export { sampleScan, type Scan } from "./data/medical";
+export { parseProgram, sceneToProgram, scoreProgram, type ProgramScore } from "./data/drawing_language";
+export { sampleSentiment, combineSentiment, SENTIMENTS, type Sentiment } from "./data/sentiment";
+export { openSplit, recordBatches, imageBatches, audioBatches, videoBatches, arrayBatches, imageTensor, videoTensor, logMelTensor, readClip, readRgb, type DatasetSplit, type Batch, type PixelNormalization } from "./data/loaders";
+export { loadTokenizer, trainWorldTokenizer, TextTokenizer, SPECIAL_TOKENS, CHAT_TEMPLATE, type ChatMessage } from "./tokenizer/tokenizer";
+export { trainByteLevelBpe } from "./tokenizer/bpe_trainer";
+export { AudioEncoder, AUDIO_ENCODER_PRESETS, type AudioEncoderConfig } from "./models/audio_encoder";
+export { loadAudioEncoder } from "./io/pretrained";
+export { llamaConfigToHF, clipConfigToHF, audioEncoderConfigToHF } from "./io/hf_config";
+export { whisperLogMelValues } from "./preprocess/whisper_mel";
+export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";

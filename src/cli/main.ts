@@ -5,6 +5,8 @@
  *   mllm-labs check <executed.ipynb> <reference.ipynb> [--rtol X] [--atol X] [--image-threshold X]
  *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
+ *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
+ *   mllm-labs pretrain <vision|language|audio> [--out DIR] [--data DIR] [--steps N] [--backend NAME]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -128,6 +130,53 @@ export async function main(argv: string[]): Promise<number> {
           else process.stdout.write(formatReport(report) + "\n");
           if (!report.ok) code = 1;
         }
+      } finally {
+        await closeEngine();
+      }
+    });
+
+  program
+    .command("eval")
+    .description("recompute a backbone checkpoint's card metrics on the world's test split; prints one JSON object per checkpoint")
+    .argument("<checkpoint-dir...>", "checkpoint folders (data/checkpoints/vision, language, audio)")
+    .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
+    .option("--backend <name>", "tensor backend: webgpu, tensorflow, native or cpu (default: the engine's choice or MLLM_BACKEND)")
+    .action(async (directories: string[], options: { data: string; backend?: string }) => {
+      const { initEngine, closeEngine } = await import("../engine/init");
+      const { evaluateCheckpoint } = await import("../pretrain/run");
+      const engine = await initEngine({ backend: options.backend as any, verbose: false });
+      try {
+        for (const directory of directories) {
+          try {
+            const result = await evaluateCheckpoint(directory, options.data);
+            process.stdout.write(JSON.stringify({ ...result, backend: engine.backend }) + "\n");
+          } catch (error) {
+            process.stderr.write(`eval: ${(error as Error).message}\n`);
+            code = 1;
+          }
+        }
+      } finally {
+        await closeEngine();
+      }
+    });
+
+  program
+    .command("pretrain")
+    .description("train a backbone on the world and write its checkpoint with config, tokenizer and card (npm run pretrain -- <name>)")
+    .argument("<name>", "vision, language or audio")
+    .option("--out <dir>", "checkpoint folder (default data/checkpoints/<name>)")
+    .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
+    .option("--steps <n>", "optimiser steps (default: the card's)", positiveNumber("--steps"))
+    .option("--seed <n>", "seed", nonNegativeNumber("--seed"), 0)
+    .option("--backend <name>", "tensor backend (default: the engine's choice or MLLM_BACKEND; the cards were made on native)")
+    .action(async (name: string, options: { out?: string; data: string; steps?: number; seed: number; backend?: string }) => {
+      const { initEngine, closeEngine } = await import("../engine/init");
+      const { pretrain } = await import("../pretrain/run");
+      await initEngine({ backend: options.backend as any });
+      try {
+        const out = options.out ?? path.join(PROJECT_ROOT, "data", "checkpoints", name);
+        const card = await pretrain(name, { world: options.data, out, steps: options.steps, seed: options.seed });
+        process.stdout.write(JSON.stringify({ checkpoint: out, parameters: card.parameters, train_seconds: card.train_seconds, metrics: card.metrics }) + "\n");
       } finally {
         await closeEngine();
       }

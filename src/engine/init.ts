@@ -176,7 +176,8 @@ function report(info: EngineInfo, showNotes: boolean): void {
  * choice; the next {@link initEngine} chooses again. Tensors on the GPU must be disposed first.
  */
 export function closeEngine(): void {
-  if (tf.findBackend("webgpu")) tf.removeBackend("webgpu"); // disposes its device
+  // Only a backend that was started holds a device; tf.findBackend would start a merely registered one (and print why it cannot).
+  if ((tf.engine() as unknown as { registry: Record<string, unknown> }).registry.webgpu) tf.removeBackend("webgpu"); // disposes its device
   releaseGpu();
   current = undefined;
   reported = false;

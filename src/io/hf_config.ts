@@ -16,6 +16,7 @@ import type { RopeConfig } from "../nn/rotary";
 import type { CLIPConfig, CLIPTextConfig, CLIPVisionConfig } from "../models/clip";
 import type { LlavaConfig } from "../models/llava";
 import type { Blip2Config, Blip2QFormerConfig, Blip2VisionConfig } from "../models/blip2";
+import type { AudioEncoderConfig } from "../models/audio_encoder";
 
 /** A parsed `config.json` and where it came from (for error messages). */
 export interface HFConfig {
@@ -215,5 +216,114 @@ export function blip2ConfigFromHF(config: HFConfig): Blip2Config {
     text: llamaConfigFromHF(textJson),
     numQueryTokens: integer(config, "num_query_tokens", 32),
     imageTokenId: config.json.image_token_id ?? config.json.image_token_index ?? undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The other direction: typed configs → config.json, as `save_pretrained` writes
+// them, so that checkpoints made here load in transformers too.
+
+/** `LlamaConfig` → a transformers `LlamaConfig` document. */
+export function llamaConfigToHF(config: LlamaConfig): Record<string, unknown> {
+  const heads = config.numHeads;
+  const rope = config.rope ?? { theta: 10000 };
+  return {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    vocab_size: config.vocabSize,
+    hidden_size: config.hiddenSize,
+    intermediate_size: config.intermediateSize,
+    num_hidden_layers: config.numLayers,
+    num_attention_heads: heads,
+    num_key_value_heads: config.numKeyValueHeads ?? heads,
+    head_dim: config.headDim ?? config.hiddenSize / heads,
+    hidden_act: config.hiddenAct ?? "silu",
+    max_position_embeddings: config.maxPositionEmbeddings ?? 2048,
+    rms_norm_eps: config.rmsNormEps ?? 1e-6,
+    rope_theta: rope.theta,
+    rope_scaling: null,
+    attention_bias: config.attentionBias ?? false,
+    mlp_bias: config.mlpBias ?? false,
+    tie_word_embeddings: config.tieWordEmbeddings ?? false,
+    bos_token_id: null,
+    eos_token_id: config.eosTokenIds?.length === 1 ? config.eosTokenIds[0] : (config.eosTokenIds ?? null),
+    pad_token_id: config.padTokenId ?? null,
+    torch_dtype: "float32",
+  };
+}
+
+/** `CLIPConfig` → a transformers `CLIPConfig` document. */
+export function clipConfigToHF(config: CLIPConfig): Record<string, unknown> {
+  const text = config.text;
+  const vision = config.vision;
+  return {
+    architectures: ["CLIPModel"],
+    model_type: "clip",
+    projection_dim: config.projectionDim,
+    logit_scale_init_value: config.logitScaleInit ?? 2.6592,
+    text_config: {
+      model_type: "clip_text_model",
+      vocab_size: text.vocabSize,
+      hidden_size: text.hiddenSize,
+      intermediate_size: text.intermediateSize,
+      num_hidden_layers: text.numLayers,
+      num_attention_heads: text.numHeads,
+      max_position_embeddings: text.maxPositionEmbeddings,
+      hidden_act: text.hiddenAct ?? "quick_gelu",
+      layer_norm_eps: text.layerNormEps ?? 1e-5,
+      eos_token_id: text.eosTokenId ?? 2,
+      projection_dim: config.projectionDim,
+    },
+    vision_config: {
+      model_type: "clip_vision_model",
+      hidden_size: vision.hiddenSize,
+      intermediate_size: vision.intermediateSize,
+      num_hidden_layers: vision.numLayers,
+      num_attention_heads: vision.numHeads,
+      num_channels: vision.numChannels ?? 3,
+      image_size: vision.imageSize,
+      patch_size: vision.patchSize,
+      hidden_act: vision.hiddenAct ?? "quick_gelu",
+      layer_norm_eps: vision.layerNormEps ?? 1e-5,
+      projection_dim: config.projectionDim,
+    },
+    torch_dtype: "float32",
+  };
+}
+
+/** The labs' audio encoder (model_type "mllm_audio_encoder"). */
+export function audioEncoderConfigFromHF(config: HFConfig): AudioEncoderConfig {
+  const labels = config.json.labels;
+  if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === "string"))) throw new Error(`${config.where}: labels must be a list of strings`);
+  return {
+    numMelBins: integer(config, "num_mel_bins", 80),
+    maxFrames: integer(config, "max_frames", 100),
+    framesPerToken: integer(config, "frames_per_token", 4),
+    hiddenSize: integer(config, "hidden_size"),
+    intermediateSize: integer(config, "intermediate_size"),
+    numLayers: integer(config, "num_hidden_layers"),
+    numHeads: integer(config, "num_attention_heads"),
+    hiddenAct: text(config, "hidden_act", "gelu"),
+    layerNormEps: number(config, "layer_norm_eps", 1e-5),
+    labels,
+  };
+}
+
+export function audioEncoderConfigToHF(config: AudioEncoderConfig): Record<string, unknown> {
+  return {
+    architectures: ["AudioEncoder"],
+    model_type: "mllm_audio_encoder",
+    num_mel_bins: config.numMelBins ?? 80,
+    max_frames: config.maxFrames ?? 100,
+    frames_per_token: config.framesPerToken ?? 4,
+    hidden_size: config.hiddenSize,
+    intermediate_size: config.intermediateSize,
+    num_hidden_layers: config.numLayers,
+    num_attention_heads: config.numHeads,
+    hidden_act: config.hiddenAct ?? "gelu",
+    layer_norm_eps: config.layerNormEps ?? 1e-5,
+    labels: config.labels ?? [],
+    sampling_rate: 16000,
+    torch_dtype: "float32",
   };
 }

@@ -12,7 +12,8 @@
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Checkpoint } from "./safetensors";
-import { readHFConfig, subConfig, modelType, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF, clipVisionConfigFromHF } from "./hf_config";
+import { readHFConfig, subConfig, modelType, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF, clipVisionConfigFromHF, audioEncoderConfigFromHF } from "./hf_config";
+import { AudioEncoder } from "../models/audio_encoder";
 import type { Module } from "../nn/module";
 import { LlamaForCausalLM } from "../models/llama";
 import { CLIPModel, CLIPVisionTransformer } from "../models/clip";
@@ -151,8 +152,14 @@ function disposeOnError<M extends Module>(model: M, load: () => unknown): M {
   }
 }
 
+/** The labs' audio encoder (`mllm_audio_encoder`). */
+export function loadAudioEncoder(directory: string): AudioEncoder {
+  const model = new AudioEncoder(audioEncoderConfigFromHF(readHFConfig(directory)));
+  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint)));
+}
+
 /** Any supported checkpoint, chosen by `model_type`. */
-export function loadPretrained(directory: string): { modelType: string; model: LlamaForCausalLM | CLIPModel | LlavaForConditionalGeneration | Blip2ForConditionalGeneration } {
+export function loadPretrained(directory: string): { modelType: string; model: LlamaForCausalLM | CLIPModel | LlavaForConditionalGeneration | Blip2ForConditionalGeneration | AudioEncoder } {
   const type = modelType(readHFConfig(directory));
   switch (type) {
     case "llama":
@@ -164,7 +171,9 @@ export function loadPretrained(directory: string): { modelType: string; model: L
       return { modelType: type, model: loadLlava(directory) };
     case "blip-2":
       return { modelType: type, model: loadBlip2(directory) };
+    case "mllm_audio_encoder":
+      return { modelType: type, model: loadAudioEncoder(directory) };
     default:
-      throw new Error(`loadPretrained: ${path.join(directory, "config.json")} has model_type ${JSON.stringify(type)}; supported: llama, mistral, clip, llava, blip-2`);
+      throw new Error(`loadPretrained: ${path.join(directory, "config.json")} has model_type ${JSON.stringify(type)}; supported: llama, mistral, clip, llava, blip-2, mllm_audio_encoder`);
   }
 }

@@ -80,7 +80,7 @@ export interface CLIPConfig {
 }
 
 /** Settings shared by both towers' encoder layers. */
-interface EncoderSizes {
+export interface EncoderSizes {
   dim: number;
   heads: number;
   intermediate: number;

@@ -64,6 +64,11 @@ export function melFilterBank(frequencyBins: number, melBins: number, minHertz: 
  * as float32 (the shape `WhisperFeatureExtractor` returns for one clip).
  */
 export function whisperLogMel(waveform: Float32Array, args: WhisperMelArgs = {}): tf.Tensor3D {
+  return tf.tensor3d(whisperLogMelValues(waveform, args), [1, args.melBins ?? 80, args.frames ?? 3000]);
+}
+
+/** The same features as a plain array, [melBins, frames] row-major (no tensor). */
+export function whisperLogMelValues(waveform: Float32Array, args: WhisperMelArgs = {}): Float32Array {
   const melBins = args.melBins ?? 80;
   const frames = args.frames ?? 3000;
   const sampleRate = args.sampleRate ?? 16000;
@@ -131,7 +136,7 @@ export function whisperLogMel(waveform: Float32Array, args: WhisperMelArgs = {})
   }
   const out = new Float32Array(melBins * frames);
   for (let i = 0; i < out.length; i++) out[i] = (Math.max(logMel[i], maximum - 8) + 4) / 4;
-  return tf.tensor3d(out, [1, melBins, frames]);
+  return out;
 }
 
 /** A WAV file → Whisper features [1, melBins, frames]; the file must be mono (or its first channel is used) at `sampleRate`. */

@@ -29,7 +29,8 @@ interface Slot {
 }
 
 export class AdamW {
-  readonly learningRate: number;
+  /** Step size; may be changed between steps (learning-rate schedules). */
+  learningRate: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;

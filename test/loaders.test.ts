@@ -1,0 +1,132 @@
+/**
+ * Loaders: shapes, value ranges and order of the batches for every modality;
+ * bad or missing files named in the error; no tensor leaks.
+ */
+import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { openSplit, imageBatches, audioBatches, videoBatches, arrayBatches, recordBatches, imageTensor, logMelTensor, readClip } from "../src/data/loaders";
+import { CLIP_MEAN, CLIP_STD } from "../src/preprocess/clip_image";
+import { readJsonlFile } from "../src/data/world";
+import { encodeWav } from "../src/data/audio";
+
+const WORLD = path.join(__dirname, "..", "data", "world");
+
+async function minMax(t: tf.Tensor): Promise<[number, number]> {
+  const [low, high] = [t.min(), t.max()];
+  const [lo, hi] = await Promise.all([low.data(), high.data()]);
+  tf.dispose([low, high]);
+  return [lo[0], hi[0]];
+}
+
+describe("loaders", () => {
+  it("images: [B, 3, 64, 64] CLIP-normalised, in file order without a seed", async () => {
+    const before = tf.memory().numTensors;
+    const split = openSplit(WORLD, "scenes", "val");
+    const seen: string[] = [];
+    for await (const batch of imageBatches(split, 128)) {
+      expect(batch.inputs.shape).toEqual([batch.records.length, 3, 64, 64]);
+      const [lo, hi] = await minMax(batch.inputs);
+      expect(lo).toBeGreaterThanOrEqual(-CLIP_MEAN[0] / CLIP_STD[0] - 1e-4);
+      expect(hi).toBeLessThanOrEqual((1 - CLIP_MEAN[2]) / CLIP_STD[2] + 1e-4);
+      expect(hi).toBeGreaterThan(1.5); // white backgrounds
+      seen.push(...batch.records.map((r) => r.id));
+      batch.inputs.dispose();
+    }
+    expect(seen).toEqual(split.records.map((r) => r.id));
+    const unit = await imageTensor([path.join(WORLD, "scenes", split.records[0].image)], "unit");
+    expect(await minMax(unit)).toEqual([expect.any(Number), 1]);
+    unit.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("shuffles the same way for the same seed and epoch, differently for another epoch", () => {
+    const items = Array.from({ length: 50 }, (_, k) => k);
+    const a = [...recordBatches(items, 8, { seed: 3 })].flat();
+    expect([...recordBatches(items, 8, { seed: 3 })].flat()).toEqual(a);
+    expect([...recordBatches(items, 8, { seed: 3, epoch: 1 })].flat()).not.toEqual(a);
+    expect(a.slice().sort((x, y) => x - y)).toEqual(items);
+    expect([...recordBatches(items, 8, { dropLast: true })].length).toBe(6);
+    expect(() => [...recordBatches(items, 0)]).toThrow(/batchSize must be a positive integer, got 0/);
+  });
+
+  it("audio: Whisper log-mel [B, 80, 100] in Whisper's range", async () => {
+    const split = openSplit(WORLD, "audio", "val");
+    const { value } = await audioBatches(split, 8).next();
+    const batch = value!;
+    expect(batch.inputs.shape).toEqual([8, 80, 100]);
+    for (let k = 0; k < 8; k++) {
+      const clip = batch.inputs.slice([k, 0, 0], [1, 80, 100]);
+      const [lo, hi] = await minMax(clip);
+      clip.dispose();
+      // Whisper clamps at 8 decades below each clip's peak, then (x + 4) / 4: every clip spans at most 2.
+      expect(hi - lo).toBeLessThanOrEqual(2 + 1e-5);
+      expect(hi - lo).toBeGreaterThan(1.5);
+      expect(hi).toBeLessThan(2.5);
+    }
+    batch.inputs.dispose();
+  });
+
+  it("videos: [B, F, 3, 64, 64] frames cut from the filmstrip in order", async () => {
+    const split = openSplit(WORLD, "videos", "val");
+    const { value } = await videoBatches(split, 2, { normalization: "raw" }).next();
+    const batch = value!;
+    expect(batch.inputs.shape).toEqual([2, 12, 3, 64, 64]);
+    const track = batch.records[0].tracks[0];
+    if (track.appear_at === 0) {
+      // The first object's color at its center in frame 0 (raw 0…255 pixels, NCHW).
+      const [x, y] = [Math.round(track.object.x), Math.round(track.object.y)];
+      const pixel = await batch.inputs.slice([0, 0, 0, y, x], [1, 1, 3, 1, 1]).data();
+      expect(Array.from(pixel).every((v) => v >= 0 && v <= 255)).toBe(true);
+    }
+    batch.inputs.dispose();
+  });
+
+  it("sensors [B, 200, 6] and points [B, 256, 6] follow the records' indices", async () => {
+    const before = tf.memory().numTensors;
+    const sensors = openSplit(WORLD, "sensors", "val");
+    let rows = 0;
+    for await (const batch of arrayBatches(sensors, 32, { seed: 1 })) {
+      expect(batch.inputs.shape).toEqual([batch.records.length, 200, 6]);
+      rows += batch.records.length;
+      batch.inputs.dispose();
+    }
+    expect(rows).toBe(sensors.records.length);
+    const points = openSplit(WORLD, "points", "val");
+    const { value } = await arrayBatches(points, 4).next();
+    expect(value!.inputs.shape).toEqual([4, 256, 6]);
+    value!.inputs.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe("bad input is named", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loaders-"));
+
+  it("a missing world, set, annotation file or image", async () => {
+    expect(() => openSplit(path.join(dir, "nowhere"), "scenes", "train")).toThrow(/no dataset folder .*nowhere.*npm run data/);
+    fs.mkdirSync(path.join(dir, "scenes"), { recursive: true });
+    expect(() => openSplit(dir, "scenes", "train")).toThrow(/missing annotation file .*train.jsonl/);
+    expect(() => openSplit(dir, "scenes", "dev" as any)).toThrow(/split must be one of train, val, test, got "dev"/);
+    await expect(imageTensor([path.join(dir, "gone.png")])).rejects.toThrow(/image .*gone.png does not exist/);
+  });
+
+  it("a corrupt image, a corrupt JSONL line, a WAV at the wrong rate", async () => {
+    fs.writeFileSync(path.join(dir, "bad.png"), Buffer.from("not a png at all"));
+    await expect(imageTensor([path.join(dir, "bad.png")])).rejects.toThrow(/image .*bad.png cannot be decoded.*expected a PNG or JPEG/);
+    fs.writeFileSync(path.join(dir, "scenes", "val.jsonl"), '{"id": "a"}\n{"id": \n');
+    expect(() => openSplit(dir, "scenes", "val")).toThrow(/val.jsonl, line 2: not valid JSON/);
+    fs.writeFileSync(path.join(dir, "slow.wav"), encodeWav(new Float32Array(8000), 8000));
+    expect(() => readClip(path.join(dir, "slow.wav"))).toThrow(/slow.wav is at 8000 Hz; expected 16000 Hz/);
+    fs.writeFileSync(path.join(dir, "broken.wav"), Buffer.from("RIFF1234WAVEjunkjunkjunkjunkjunkjunkjunkjunkjunkjunk"));
+    expect(() => logMelTensor([path.join(dir, "broken.wav")])).toThrow(/broken.wav.*corrupt WAV/);
+  });
+
+  it("a mis-sized image in a batch", async () => {
+    const first = readJsonlFile(path.join(WORLD, "scenes", "val.jsonl"))[0];
+    const strip = readJsonlFile(path.join(WORLD, "stories", "val.jsonl"))[0];
+    await expect(imageTensor([path.join(WORLD, "scenes", first.image), path.join(WORLD, "stories", strip.image)])).rejects.toThrow(/is 320×64; expected 64×64/);
+  });
+});
