@@ -9,7 +9,7 @@
  * batch identical to its own, and the same for texts.
  *
  * Color alone tells most random batches apart, and a model trained on random
- * batches learns color and ignores shape. So in the first third of training
+ * batches learns color and ignores shape. So in the first half of training
  * every batch, and after it three quarters of every batch, are hard negatives: groups of one-object scenes of the same color, each with its
  * shortest caption (no size or place words), which only the shape can tell
  * apart.
@@ -76,7 +76,7 @@ export function sameTextTargets(texts: readonly string[]): tf.Tensor2D {
 
 export async function pretrainVision(args: PretrainArgs): Promise<{ model: CLIPModel; card: CheckpointCard }> {
   const log = args.log ?? console.log;
-  const steps = args.steps ?? 3000;
+  const steps = args.steps ?? 3600;
   const batchSize = args.batchSize ?? 64;
   const seed = args.seed ?? 0;
   const tokenizerDir = path.join(args.world, "tokenizer");
@@ -97,7 +97,7 @@ export async function pretrainVision(args: PretrainArgs): Promise<{ model: CLIPM
   let order = [...recordBatches(train.records.map((_, k) => k), randomPart, { seed, epoch, dropLast: true })];
   const run = await runTraining("vision", steps, optimizer, 1e-3, (step) => {
     if (order.length === 0) order = [...recordBatches(train.records.map((_, k) => k), randomPart, { seed, epoch: ++epoch, dropLast: true })];
-    const rows = step < steps / 3 ? [] : order.shift()!; // shape first: all hard negatives in the first third
+    const rows = step < steps / 2 ? [] : order.shift()!; // shape first: all hard negatives in the first half
     const captions = rows.map((k) => train.records[k].captions[random.int(0, train.records[k].captions.length)]);
     while (rows.length < batchSize) {
       // A hard-negative group: one-object scenes of one color.
@@ -128,7 +128,7 @@ export async function pretrainVision(args: PretrainArgs): Promise<{ model: CLIPM
     name: "vision", title: "mllm-labs vision backbone: tiny CLIP on the scenes world",
     description: "A CLIP model (ViT-8/64 image tower, 3 layers, width 128; 2-layer text tower; 128-d joint space) trained contrastively on the scenes set's images and captions. The labs freeze its image tower as the vision encoder of BLIP-2, LLaVA and VideoLLaMA.",
     model_type: "clip", parameters: model.parameterCount(), steps, batch_size: batchSize, train_seconds: Math.round(run.seconds), ...machineRecord(), seed,
-    data: "data/world/scenes train split (images + their three captions, one drawn per step); in the first third of the steps all of each batch, then three quarters, are groups of 8 same-color one-object scenes with their shortest captions (hard negatives)", loss_curve: run.curve, loss_every: run.every, metrics,
+    data: "data/world/scenes train split (images + their three captions, one drawn per step); in the first half of the steps all of each batch, then three quarters, are groups of 8 same-color one-object scenes with their shortest captions (hard negatives)", loss_curve: run.curve, loss_every: run.every, metrics,
     metric_notes: VISION_METRIC_NOTES, command: "npm run pretrain -- vision",
   };
   if (!args.dryRun) await writeCheckpoint(args.out, model, clipConfigToHF(model.config), card, tokenizerDir);
