@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { escapeHtml, Rich } from "./rich";
+import { encodeWav } from "../src/io/wav";
 
 /** Options for {@link audio}. */
 export interface AudioArgs {
@@ -14,11 +15,7 @@ export interface AudioArgs {
 }
 
 /** Encodes a mono waveform in [-1, 1] as 16-bit PCM WAV bytes. */
-export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
-  if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw new Error(`audio: sampleRate must be a positive integer, got ${sampleRate}`);
-  const wav = require("node-wav");
-  return Buffer.from(wav.encode([samples], { sampleRate, float: false, bitDepth: 16 }));
-}
+export { encodeWav };
 
 /** Shows a waveform ([T] tensor or Float32Array, values in [-1, 1]) as an audio player. */
 export async function audio(waveform: tf.Tensor | Float32Array, args: AudioArgs): Promise<Rich> {

@@ -7,10 +7,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { openSplit, imageBatches, audioBatches, videoBatches, arrayBatches, recordBatches, imageTensor, logMelTensor, readClip } from "../src/data/loaders";
+import { openSplit, storedArray, imageBatches, audioBatches, videoBatches, arrayBatches, recordBatches, imageTensor, logMelTensor, readClip } from "../src/data/loaders";
 import { CLIP_MEAN, CLIP_STD } from "../src/preprocess/clip_image";
 import { readJsonlFile } from "../src/data/world";
-import { encodeWav } from "../src/data/audio";
+import { encodeWav } from "../src/io/wav";
+import { COLORS } from "../src/data/vocabulary";
 
 const WORLD = path.join(__dirname, "..", "data", "world");
 
@@ -71,17 +72,25 @@ describe("loaders", () => {
 
   it("videos: [B, F, 3, 64, 64] frames cut from the filmstrip in order", async () => {
     const split = openSplit(WORLD, "videos", "val");
-    const { value } = await videoBatches(split, 2, { normalization: "raw" }).next();
-    const batch = value!;
-    expect(batch.inputs.shape).toEqual([2, 12, 3, 64, 64]);
-    const track = batch.records[0].tracks[0];
-    if (track.appear_at === 0) {
-      // The first object's color at its center in frame 0 (raw 0…255 pixels, NCHW).
-      const [x, y] = [Math.round(track.object.x), Math.round(track.object.y)];
-      const pixel = await batch.inputs.slice([0, 0, 0, y, x], [1, 1, 3, 1, 1]).data();
-      expect(Array.from(pixel).every((v) => v >= 0 && v <= 255)).toBe(true);
+    let checked = 0;
+    for await (const batch of videoBatches(split, 8, { normalization: "raw" })) {
+      expect(batch.inputs.shape).toEqual([batch.records.length, 12, 3, 64, 64]);
+      for (const [k, record] of batch.records.entries()) {
+        // Frame 0 of a one-object clip shows the object's color at its starting center (raw 0…255, NCHW per frame).
+        for (const track of record.tracks) {
+          if (track.appear_at !== 0 || record.tracks.length > 1) continue;
+          const [x, y] = [Math.round(track.object.x), Math.round(track.object.y)];
+          const pixel = batch.inputs.slice([k, 0, 0, y, x], [1, 1, 3, 1, 1]);
+          const values = Array.from(await pixel.data());
+          pixel.dispose();
+          const expected = [1, 3, 5].map((i) => parseInt(COLORS[track.object.color as keyof typeof COLORS].slice(i, i + 2), 16));
+          expect(values.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2), `${record.id}: rgb(${values}) at (${x}, ${y})`).toBe(true);
+          checked++;
+        }
+      }
+      batch.inputs.dispose();
     }
-    batch.inputs.dispose();
+    expect(checked).toBeGreaterThan(5);
   });
 
   it("sensors [B, 200, 6] and points [B, 256, 6] follow the records' indices", async () => {
@@ -94,6 +103,15 @@ describe("loaders", () => {
       batch.inputs.dispose();
     }
     expect(rows).toBe(sensors.records.length);
+    // A shuffled batch's rows are the stored rows of its records' indices.
+    const stored = storedArray(sensors, "windows");
+    const { value: shuffled } = await arrayBatches(sensors, 4, { seed: 5 }).next();
+    for (const [k, record] of shuffled!.records.entries()) {
+      const [mine, theirs] = [shuffled!.inputs.slice([k, 0, 0], [1, 200, 6]), stored.slice([record.index, 0, 0], [1, 200, 6])];
+      expect(Array.from(await mine.data())).toEqual(Array.from(await theirs.data()));
+      tf.dispose([mine, theirs]);
+    }
+    tf.dispose([stored, shuffled!.inputs]);
     const points = openSplit(WORLD, "points", "val");
     const { value } = await arrayBatches(points, 4).next();
     expect(value!.inputs.shape).toEqual([4, 256, 6]);
@@ -110,12 +128,12 @@ describe("bad input is named", () => {
     fs.mkdirSync(path.join(dir, "scenes"), { recursive: true });
     expect(() => openSplit(dir, "scenes", "train")).toThrow(/missing annotation file .*train.jsonl/);
     expect(() => openSplit(dir, "scenes", "dev" as any)).toThrow(/split must be one of train, val, test, got "dev"/);
-    await expect(imageTensor([path.join(dir, "gone.png")])).rejects.toThrow(/image .*gone.png does not exist/);
+    await expect(imageTensor([path.join(dir, "gone.png")])).rejects.toThrow(/image: .*gone.png does not exist/);
   });
 
   it("a corrupt image, a corrupt JSONL line, a WAV at the wrong rate", async () => {
     fs.writeFileSync(path.join(dir, "bad.png"), Buffer.from("not a png at all"));
-    await expect(imageTensor([path.join(dir, "bad.png")])).rejects.toThrow(/image .*bad.png cannot be decoded.*expected a PNG or JPEG/);
+    await expect(imageTensor([path.join(dir, "bad.png")])).rejects.toThrow(/image: cannot decode .*bad.png as an image/);
     fs.writeFileSync(path.join(dir, "scenes", "val.jsonl"), '{"id": "a"}\n{"id": \n');
     expect(() => openSplit(dir, "scenes", "val")).toThrow(/val.jsonl, line 2: not valid JSON/);
     fs.writeFileSync(path.join(dir, "slow.wav"), encodeWav(new Float32Array(8000), 8000));

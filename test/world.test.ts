@@ -13,7 +13,7 @@ import * as path from "node:path";
 import Ajv from "ajv";
 import { generateWorld, GENERATORS, readJsonlFile } from "../src/data/world";
 import { SPLITS } from "../src/data/dataset_writer";
-import { readRgb } from "../src/data/loaders";
+import { decodeRgb } from "../src/preprocess/clip_image";
 import { parseProgram, sceneToProgram, scoreProgram } from "../src/data/drawing_language";
 import { sceneSvg, svgToRgb, sampleScene } from "../src/data/scene";
 import { COLORS } from "../src/data/vocabulary";
@@ -97,7 +97,7 @@ describe("annotations match their media", () => {
     const records = readJsonlFile(path.join(WORLD, "scenes", "test.jsonl"));
     let checked = 0;
     for (const record of records.slice(0, 120)) {
-      const image = await readRgb(path.join(WORLD, "scenes", record.image));
+      const image = await decodeRgb(path.join(WORLD, "scenes", record.image));
       for (const o of record.objects) {
         const at = (Math.round(o.y) * image.width + Math.round(o.x)) * 3;
         const pixel = [image.data[at], image.data[at + 1], image.data[at + 2]];
@@ -132,7 +132,7 @@ describe("annotations match their media", () => {
     for (const [set, field] of [["stories", "image"], ["videos", "video"]] as const) {
       const records = readJsonlFile(path.join(WORLD, set, "test.jsonl")).slice(0, 15);
       for (const record of records) {
-        const strip = await readRgb(path.join(WORLD, set, record[field]));
+        const strip = await decodeRgb(path.join(WORLD, set, record[field]));
         const frames = set === "stories" ? record.frames.map((f: any) => f.objects) : [record.tracks.filter((t: any) => t.appear_at === 0).map((t: any) => t.object)];
         expect(strip.width).toBe(64 * (set === "stories" ? 5 : record.frames));
         frames.forEach((objects: any[], f: number) => {
@@ -150,7 +150,7 @@ describe("annotations match their media", () => {
   it("code: every answer program renders exactly its image, and scoring tells right from wrong", async () => {
     const records = readJsonlFile(path.join(WORLD, "code", "test.jsonl"));
     for (const record of records) {
-      const [image, drawn] = await Promise.all([readRgb(path.join(WORLD, "code", record.image)), svgToRgb(sceneSvg(parseProgram(record.program)))]);
+      const [image, drawn] = await Promise.all([decodeRgb(path.join(WORLD, "code", record.image)), svgToRgb(sceneSvg(parseProgram(record.program)))]);
       expect(Buffer.from(drawn.data).equals(Buffer.from(image.data)), `${record.id}: program render differs from its image`).toBe(true);
       expect(record.conversations[1].value).toBe(record.program);
     }
@@ -204,7 +204,7 @@ describe("annotations match their media", () => {
     const records = readJsonlFile(path.join(WORLD, "medical", "test.jsonl"));
     let checked = 0;
     for (const record of records) {
-      const image = await readRgb(path.join(WORLD, "medical", record.image));
+      const image = await decodeRgb(path.join(WORLD, "medical", record.image));
       const gray = (x: number, y: number) => image.data[(Math.round(y) * image.width + Math.round(x)) * 3];
       for (const l of record.lesions) {
         // The organ's typical brightness: the median of the pixels brighter than the background.

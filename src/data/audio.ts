@@ -15,6 +15,7 @@ import * as path from "path";
 import { Random } from "../util/random";
 import type { ColorName, ShapeName } from "./vocabulary";
 import type { VideoClip } from "./video";
+import { decodeWav } from "../io/wav";
 
 export const SAMPLE_RATE = 16000;
 
@@ -136,8 +137,8 @@ export function speak(word: string, speed = 160, pitch = 50, voice = "en-us"): F
   try {
     const result = spawnSync("espeak-ng", ["-v", voice, "-s", String(speed), "-p", String(pitch), "-w", file, word], { encoding: "utf8" });
     if (result.status !== 0) throw new Error(`speak: espeak-ng failed for ${JSON.stringify(word)}: ${result.stderr || result.error?.message}`);
-    const wav = require("node-wav").decode(fs.readFileSync(file));
-    return resample(wav.channelData[0], wav.sampleRate, SAMPLE_RATE);
+    const wav = decodeWav(fs.readFileSync(file), `espeak-ng's output for ${JSON.stringify(word)}`);
+    return resample(wav.channels[0], wav.sampleRate, SAMPLE_RATE);
   } finally {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   }
@@ -178,7 +179,3 @@ export function spokenWordClip(random: Random, word: string, seconds = 1): Float
   return finishClip(out);
 }
 
-/** 16-bit PCM WAV bytes of mono samples. */
-export function encodeWav(samples: Float32Array, sampleRate = SAMPLE_RATE): Buffer {
-  return Buffer.from(require("node-wav").encode([samples], { sampleRate, float: false, bitDepth: 16 }));
-}

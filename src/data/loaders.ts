@@ -16,7 +16,7 @@ import { SPLITS, type Split } from "./dataset_writer";
 import { readJsonlFile } from "./world";
 import { readWav } from "../io/wav";
 import { whisperLogMelValues } from "../preprocess/whisper_mel";
-import { CLIP_MEAN, CLIP_STD } from "../preprocess/clip_image";
+import { CLIP_MEAN, CLIP_STD, decodeRgb } from "../preprocess/clip_image";
 import { SafetensorsFile } from "../io/safetensors";
 import { SAMPLE_RATE } from "./audio";
 
@@ -60,18 +60,6 @@ export function* recordBatches<R>(records: readonly R[], batchSize: number, args
 /** How pixel values are scaled: "clip" (CLIP's mean/std), "unit" ([0, 1]) or "raw" (0…255). */
 export type PixelNormalization = "clip" | "unit" | "raw";
 
-/** Decodes an image file to RGB bytes; errors name the file. */
-export async function readRgb(file: string): Promise<{ data: Uint8Array; width: number; height: number }> {
-  if (!fs.existsSync(file)) throw new Error(`image ${file} does not exist`);
-  const sharp = require("sharp");
-  try {
-    const { data, info } = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-  } catch (error) {
-    throw new Error(`image ${file} cannot be decoded (${(error as Error).message.split("\n")[0]}); expected a PNG or JPEG`);
-  }
-}
-
 /** Channel-first float pixels of an RGB image region, normalised. */
 function toChannelsFirst(rgb: { data: Uint8Array; width: number }, left: number, size: number, normalization: PixelNormalization, out: Float32Array, offset: number): void {
   for (let c = 0; c < 3; c++) {
@@ -88,7 +76,7 @@ function toChannelsFirst(rgb: { data: Uint8Array; width: number }, left: number,
 
 /** Square images → [B, 3, S, S] float32 (NCHW, as CLIP's pixel_values). All must have the same size. */
 export async function imageTensor(files: readonly string[], normalization: PixelNormalization = "clip"): Promise<tf.Tensor4D> {
-  const images = await Promise.all(files.map(readRgb));
+  const images = await Promise.all(files.map((file) => decodeRgb(file)));
   const size = images[0]?.height;
   if (size === undefined) throw new Error("imageTensor: no files");
   images.forEach((image, k) => {
@@ -101,7 +89,7 @@ export async function imageTensor(files: readonly string[], normalization: Pixel
 
 /** Filmstrips of F square frames → [B, F, 3, S, S]. */
 export async function videoTensor(files: readonly string[], frames: number, normalization: PixelNormalization = "clip"): Promise<tf.Tensor5D> {
-  const strips = await Promise.all(files.map(readRgb));
+  const strips = await Promise.all(files.map((file) => decodeRgb(file)));
   const size = strips[0]?.height;
   if (size === undefined) throw new Error("videoTensor: no files");
   const frameSize = 3 * size * size;

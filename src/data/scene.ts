@@ -8,6 +8,8 @@
  * the tests re-render scenes and check exactly that.
  */
 import { Random } from "../util/random";
+import { decodeRgb } from "../preprocess/clip_image";
+import type { PixelImage } from "../preprocess/resample";
 import { COLORS, COLOR_NAMES, SHAPE_NAMES, SIZES, SIZE_NAMES, type ColorName, type ShapeName, type SizeName } from "./vocabulary";
 
 /** One object of a scene. Coordinates are pixels of a `canvas`×`canvas` image, origin top left. */
@@ -162,10 +164,8 @@ export async function svgToPng(svg: string): Promise<Buffer> {
 }
 
 /** Rasterises an SVG to raw RGB bytes [H, W, 3]. */
-export async function svgToRgb(svg: string): Promise<{ data: Uint8Array; width: number; height: number }> {
-  const sharp = loadSharp();
-  const { data, info } = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+export function svgToRgb(svg: string): Promise<PixelImage<Uint8Array>> {
+  return decodeRgb(Buffer.from(svg));
 }
 
 /** The scene as a PNG image. */

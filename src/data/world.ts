@@ -18,7 +18,8 @@ import { captionScene } from "./captions";
 import { askQuestions } from "./vqa";
 import { sampleStory } from "./story";
 import { sampleVideo } from "./video";
-import { encodeWav, soundEventClip, speechSynthesizer, spokenWordClip, videoSoundtrack } from "./audio";
+import { SAMPLE_RATE, soundEventClip, speechSynthesizer, spokenWordClip, videoSoundtrack } from "./audio";
+import { encodeWav } from "../io/wav";
 import { ACTIVITIES, SENSOR_CHANNELS, SENSOR_RATE, sampleSensorWindow } from "./sensors";
 import { samplePointCloud } from "./point_cloud";
 import { sampleScan, scanInstructions, scanPng } from "./medical";
@@ -138,7 +139,7 @@ export const GENERATORS: Record<string, SetGenerator> = {
         const clip = sampleVideo(random, 12);
         const stem = `${split}/${String(k).padStart(6, "0")}`;
         writeFileAtomic(path.join(dir, `${stem}.png`), await filmstrip(clip.frames.map(sceneSvg), 64));
-        writeFileAtomic(path.join(dir, `${stem}.wav`), encodeWav(videoSoundtrack(clip, random)));
+        writeFileAtomic(path.join(dir, `${stem}.wav`), encodeWav(videoSoundtrack(clip, random), SAMPLE_RATE));
         out.push({
           id: id(split, k), video: `${stem}.png`, audio: `${stem}.wav`, frames: clip.frames.length,
           tracks: clip.tracks.map((t) => ({ object: t.object, direction: t.direction, speed: t.speed, appear_at: t.appearAt, disappear_at: t.disappearAt, bounces: t.bounces })),
@@ -162,12 +163,12 @@ export const GENERATORS: Record<string, SetGenerator> = {
         const file = `${split}/${String(k).padStart(6, "0")}.wav`;
         if (speech && random.next() < 0.3) {
           const word = words[random.int(0, words.length)];
-          writeFileAtomic(path.join(dir, file), encodeWav(spokenWordClip(random, word)));
+          writeFileAtomic(path.join(dir, file), encodeWav(spokenWordClip(random, word), SAMPLE_RATE));
           out.push({ id: id(split, k), audio: file, kind: "speech", label: word, word, caption: `someone says the word "${word}"` });
         } else {
           const color = COLOR_NAMES[random.int(0, COLOR_NAMES.length)];
           const shape = SHAPE_NAMES[random.int(0, SHAPE_NAMES.length)];
-          writeFileAtomic(path.join(dir, file), encodeWav(soundEventClip(random, color, shape)));
+          writeFileAtomic(path.join(dir, file), encodeWav(soundEventClip(random, color, shape), SAMPLE_RATE));
           out.push({ id: id(split, k), audio: file, kind: "event", label: `${color} ${shape}`, color, shape, caption: `the sound of a ${color} ${shape}` });
         }
       }

@@ -42,3 +42,9 @@ export function readWav(file: string): Waveform {
   }
   return decodeWav(bytes, `"${file}"`);
 }
+
+/** 16-bit PCM WAV bytes of mono samples in [-1, 1]. */
+export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw new Error(`encodeWav: sampleRate must be a positive integer, got ${sampleRate}`);
+  return Buffer.from(require("node-wav").encode([samples], { sampleRate, float: false, bitDepth: 16 }));
+}

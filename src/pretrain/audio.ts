@@ -25,10 +25,8 @@ import type { PretrainArgs } from "./vision";
 /** The classes: every "<color> <shape>" event, then every word. */
 export const AUDIO_LABELS: readonly string[] = [...COLOR_NAMES.flatMap((c) => SHAPE_NAMES.map((s) => `${c} ${s}`)), ...COLOR_NAMES, ...SHAPE_NAMES];
 
-/** Log-mel [80, 100] of samples. */
-function logMel(samples: Float32Array): Float32Array {
-  return whisperLogMelValues(samples, { frames: 100 });
-}
+/** Log-mel [80, 100] of a 1 s clip. */
+const logMel = (samples: Float32Array) => whisperLogMelValues(samples, { frames: 100 });
 
 export async function pretrainAudio(args: PretrainArgs & { syntheticClips?: number }): Promise<{ model: AudioEncoder; card: CheckpointCard }> {
   const log = args.log ?? console.log;
@@ -61,8 +59,7 @@ export async function pretrainAudio(args: PretrainArgs & { syntheticClips?: numb
   log(`audio: ${features.length} training clips (${synthetic} synthesised${speech ? " with speech" : ", no espeak-ng: events only"})`);
   const all = tf.tensor3d(concat(features), [features.length, 80, 100]);
   const allLabels = tf.tensor1d(labels, "int32");
-  const [preset] = [AUDIO_ENCODER_PRESETS["audio-nano"]];
-  const model = new AudioEncoder({ ...preset, labels: AUDIO_LABELS, seed });
+  const model = new AudioEncoder({ ...AUDIO_ENCODER_PRESETS["audio-nano"], labels: AUDIO_LABELS, seed });
   const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 0.05 });
   const indices = features.map((_, k) => k);
   let epoch = 0;

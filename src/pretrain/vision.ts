@@ -90,7 +90,10 @@ export async function pretrainVision(args: PretrainArgs): Promise<{ model: CLIPM
   const groupSize = 8;
   const byColor = new Map<string, number[]>();
   train.records.forEach((r, k) => {
-    if (r.objects.length === 1) byColor.set(r.objects[0].color, [...(byColor.get(r.objects[0].color) ?? []), k]);
+    if (r.objects.length !== 1) return;
+    const color = r.objects[0].color;
+    if (!byColor.has(color)) byColor.set(color, []);
+    byColor.get(color)!.push(k);
   });
   const colors = [...byColor.keys()].sort();
   let epoch = 0;
