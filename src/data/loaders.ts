@@ -60,8 +60,8 @@ export function* recordBatches<R>(records: readonly R[], batchSize: number, args
 /** How pixel values are scaled: "clip" (CLIP's mean/std), "unit" ([0, 1]) or "raw" (0…255). */
 export type PixelNormalization = "clip" | "unit" | "raw";
 
-/** Channel-first float pixels of an RGB image region, normalised. */
-function toChannelsFirst(rgb: { data: Uint8Array; width: number }, left: number, size: number, normalization: PixelNormalization, out: Float32Array, offset: number): void {
+/** Channel-first float pixels of a `size`×`size` region (starting at column `left`) of an RGB image, normalised, written to `out` at `offset`. */
+export function toChannelsFirst(rgb: { data: Uint8Array; width: number }, left: number, size: number, normalization: PixelNormalization, out: Float32Array, offset: number): void {
   for (let c = 0; c < 3; c++) {
     const [mean, std] = normalization === "clip" ? [CLIP_MEAN[c], CLIP_STD[c]] : [0, 1];
     const scale = normalization === "raw" ? 1 : 1 / 255;
