@@ -45,7 +45,8 @@ export function display(rich: Rich, options: DisplayOptions = {}): void {
     console.log(rich.data["text/plain"]);
     return;
   }
-  const request: DisplayRequest = { data: rich.data, metadata: rich.metadata, displayId: options.displayId, update: options.update };
+  const { data, metadata } = rich.toMimeBundle();
+  const request: DisplayRequest = { data, metadata, displayId: options.displayId, update: options.update };
   host.display(request);
 }
 

@@ -73,7 +73,7 @@ export { samplePointCloud, SOLIDS, type PointCloud } from "./data/point_cloud";
 export { sampleScan, type Scan } from "./data/medical";
 export { parseProgram, sceneToProgram, scoreProgram, type ProgramScore } from "./data/drawing_language";
 export { sampleSentiment, combineSentiment, SENTIMENTS, type Sentiment } from "./data/sentiment";
-export { openSplit, recordBatches, imageBatches, audioBatches, videoBatches, arrayBatches, imageTensor, videoTensor, logMelTensor, readClip, type DatasetSplit, type Batch, type PixelNormalization } from "./data/loaders";
+export { openSplit, recordBatches, imageBatches, audioBatches, videoBatches, arrayBatches, imageTensor, videoTensor, logMelTensor, readClip, storedArray, type DatasetSplit, type Batch, type PixelNormalization } from "./data/loaders";
 export { loadTokenizer, trainWorldTokenizer, TextTokenizer, SPECIAL_TOKENS, CHAT_TEMPLATE, type ChatMessage } from "./tokenizer/tokenizer";
 export { trainByteLevelBpe } from "./tokenizer/bpe_trainer";
 export { AudioEncoder, AUDIO_ENCODER_PRESETS, type AudioEncoderConfig } from "./models/audio_encoder";

@@ -70,3 +70,30 @@ describe("parity on webgpu", () => {
     expect(report.results.length).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe("display helpers on webgpu", () => {
+  it("show webgpu tensors exactly as cpu tensors (they read with await t.data(), never synchronously)", async () => {
+    const { image, video, heatmap, audio, patchAttention, sensorChart } = await import("../kernel-extensions/index");
+    const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919 + seed * 104729) % 997) / 997);
+    const bundles: Record<string, unknown>[][] = [];
+    for (const backend of ["webgpu", "cpu"]) {
+      await tf.setBackend(backend);
+      const before = tf.memory().numTensors;
+      const picture = tf.tensor3d(values(8 * 8 * 3, 1), [8, 8, 3]);
+      const frames = tf.tensor4d(values(3 * 8 * 8 * 3, 2), [3, 8, 8, 3]);
+      const matrix = tf.tensor2d(values(4 * 4, 3), [4, 4]);
+      const wave = tf.tensor1d(values(1600, 4).map((v) => v - 0.5));
+      const shown = [
+        await image(picture), await video(frames), await heatmap(matrix), await audio(wave, { sampleRate: 16000 }),
+        await patchAttention(picture, matrix.reshape([16])), await sensorChart(matrix, { sampleRate: 50 }),
+      ];
+      bundles.push(shown.map((rich) => rich.data));
+      tf.dispose([picture, frames, matrix, wave]);
+      expect(tf.memory().numTensors - before, `tensors left on ${backend}`).toBeLessThanOrEqual(1); // the reshape passed inline
+    }
+    const [webgpu, cpu] = bundles;
+    for (let k = 0; k < cpu.length; k++) {
+      for (const mime of ["text/plain", "image/png", "image/svg+xml"]) expect(webgpu[k][mime], `output ${k} ${mime}`).toEqual(cpu[k][mime]);
+    }
+  }, 60_000);
+});
