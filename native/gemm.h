@@ -4,8 +4,11 @@
 // optional transpose. Batch broadcasting: a batch stride of 0 reuses one matrix.
 // A blocked algorithm after Goto & van de Geijn ("Anatomy of High-Performance
 // Matrix Multiplication", 2008) and BLIS: B is packed into panels of NR columns,
-// A into panels of MR rows, and a register-blocked micro-kernel (AVX2/FMA when
-// the CPU has it, portable C++ otherwise) computes MR×NR tiles.
+// A into panels of MR rows, and a register-blocked micro-kernel computes MR×NR
+// tiles: 12×32 with AVX-512 when the CPU has it, 6×16 with AVX2/FMA, portable
+// C++ otherwise (MLLM_GEMM_KERNEL=portable|avx2|avx512 chooses). The AVX-512 and
+// AVX2 kernels accumulate each output in the same order with FMAs, so they give
+// the same bits.
 #pragma once
 #include <cstdint>
 
@@ -22,7 +25,7 @@ struct GemmArgs {
 };
 
 void sgemm_batched(const GemmArgs& args);
-// Which micro-kernel runs: "avx2-fma" or "portable".
+// Which micro-kernel runs: "avx512f", "avx2-fma" or "portable".
 const char* gemm_kernel_name();
 
 }  // namespace mllm

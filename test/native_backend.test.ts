@@ -168,6 +168,13 @@ describe("native kernels match cpu", () => {
         expect(r.nativeShape).toEqual(r.shape);
         expectClose(r.native, r.cpu, 1e-5, 1e-5);
       }
+      // Tall inputs take the row-block path for sums over rows (bias gradients), with odd column counts.
+      for (const shape of [[600, 37], [4096, 3]]) {
+        const seed = random.nextSeed();
+        const r = await onBoth(() => [normal(shape, seed)()], (x) => op(x, 0));
+        expect(r.nativeShape).toEqual(r.shape);
+        expectClose(r.native, r.cpu, 1e-4, 1e-4);
+      }
     });
   }
 
@@ -230,31 +237,52 @@ describe("native kernels match cpu", () => {
   });
 });
 
-describe("portable GEMM micro-kernel", () => {
-  it("gives the same products as the cpu backend (forced with MLLM_GEMM_KERNEL=portable)", () => {
+describe("GEMM micro-kernels", () => {
+  /** Runs products in a child process with MLLM_GEMM_KERNEL set; returns the kernel it used and the products on native and cpu. */
+  function productsWith(kernel: string): { kernel: string; native: number[]; cpu: number[] } {
     const { spawnSync } = require("child_process");
     const script = `
       const tf = require("@tensorflow/tfjs");
       const { registerNativeBackend } = require("./dist/src/engine/native/register.js");
       (async () => {
         const info = registerNativeBackend();
-        const results = [];
+        const results = {};
         for (const backend of ["native", "cpu"]) {
           await tf.setBackend(backend);
-          const a = tf.randomNormal([3, 37, 41], 0, 1, "float32", 1);
-          const b = tf.randomNormal([3, 29, 41], 0, 1, "float32", 2);
-          results.push(Array.from(await tf.matMul(a, b, false, true).data()));
+          // Odd sizes leave edge tiles for every tile shape (6×16, 12×32), and K > 256 spans two packed blocks.
+          const a = tf.randomNormal([3, 37, 300], 0, 1, "float32", 1);
+          const b = tf.randomNormal([3, 45, 300], 0, 1, "float32", 2);
+          const c = tf.randomNormal([300, 70], 0, 1, "float32", 3);
+          const big = tf.randomNormal([130, 300], 0, 1, "float32", 4);
+          results[backend] = [...(await tf.matMul(a, b, false, true).data()), ...(await tf.matMul(big, c).data()), ...(await tf.matMul(c, big, true, true).data())];
         }
-        let worst = 0;
-        for (let i = 0; i < results[0].length; i++) worst = Math.max(worst, Math.abs(results[0][i] - results[1][i]));
-        console.log(JSON.stringify({ kernel: info.gemmKernel, worst }));
+        console.log(JSON.stringify({ kernel: info.gemmKernel, native: results.native, cpu: results.cpu }));
       })();`;
-    const result = spawnSync(process.execPath, ["-e", script], { cwd: require("path").join(__dirname, ".."), encoding: "utf8", env: { ...process.env, MLLM_GEMM_KERNEL: "portable" } });
+    const result = spawnSync(process.execPath, ["-e", script], { cwd: require("path").join(__dirname, ".."), encoding: "utf8", env: { ...process.env, MLLM_GEMM_KERNEL: kernel }, maxBuffer: 64 << 20 });
     expect(result.status, result.stderr).toBe(0);
-    const { kernel, worst } = JSON.parse(result.stdout.trim().split("\n").pop());
+    return JSON.parse(result.stdout.trim().split("\n").pop());
+  }
+  const cpuFlags = require("fs").existsSync("/proc/cpuinfo") ? require("fs").readFileSync("/proc/cpuinfo", "utf8") : "";
+  const has = (flag: string) => new RegExp(`\\b${flag}\\b`).test(cpuFlags);
+
+  it("portable (forced with MLLM_GEMM_KERNEL=portable) gives the cpu backend's products", () => {
+    const { kernel, native, cpu } = productsWith("portable");
     expect(kernel).toBe("portable");
-    expect(worst).toBeLessThan(1e-4);
+    expectClose(native, cpu, 1e-4, 1e-4);
   });
+
+  it("avx2 and avx512 give the cpu backend's products, and each other's bit for bit (the same FMAs in the same order)", () => {
+    const results: Record<string, number[]> = {};
+    for (const wanted of [has("avx2") && has("fma") ? "avx2" : "", has("avx512f") ? "avx512" : ""].filter(Boolean)) {
+      const { kernel, native, cpu } = productsWith(wanted);
+      expect(kernel).toBe(wanted === "avx2" ? "avx2-fma" : "avx512f");
+      expectClose(native, cpu, 1e-4, 1e-4);
+      results[wanted] = native;
+    }
+    if (results.avx2 && results.avx512) expect(results.avx512.every((v, i) => Object.is(v, results.avx2[i]))).toBe(true);
+    // The default is the widest the CPU has.
+    expect(productsWith("").kernel).toBe(has("avx512f") ? "avx512f" : has("avx2") && has("fma") ? "avx2-fma" : "portable");
+  }, 60_000);
 });
 
 describe("native backend end to end", () => {
@@ -350,20 +378,27 @@ describe("fused ops", () => {
   it("layerNorm and its gradients: the native kernels equal the composite in tfjs ops", async () => {
     const { layerNorm, layerNormComposite } = await import("../src/ops/layer_norm");
     await tf.setBackend("native");
-    const x = tf.randomNormal([2, 5, 24], 1, 3, "float32", 12);
-    const gamma = tf.randomNormal([24], 1, 0.2, "float32", 13);
-    const beta = tf.randomNormal([24], 0, 0.2, "float32", 14);
-    const weights = tf.randomNormal([2, 5, 24], 0, 1, "float32", 15); // a non-uniform upstream gradient
-    const run = (f: typeof layerNorm) => {
-      const y = f(x, gamma, beta, 1e-5);
-      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, 1e-5).mul(weights).sum())([x, gamma, beta]);
-      return [y, ...grads];
-    };
-    const fused = run(layerNorm);
-    const composite = run(layerNormComposite);
-    for (let i = 0; i < 4; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-4, 1e-5);
+    // D = 24 and 40 leave a tail after the 16-lane sums; 700 rows take the row-block path for gamma and beta.
+    for (const shape of [[2, 5, 24], [7, 100, 40]]) {
+      const D = shape[shape.length - 1];
+      const x = tf.randomNormal(shape, 1, 3, "float32", 12);
+      const gamma = tf.randomNormal([D], 1, 0.2, "float32", 13);
+      const beta = tf.randomNormal([D], 0, 0.2, "float32", 14);
+      const weights = tf.randomNormal(shape, 0, 1, "float32", 15); // a non-uniform upstream gradient
+      const run = (f: typeof layerNorm) => {
+        const y = f(x, gamma, beta, 1e-5);
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, 1e-5).mul(weights).sum())([x, gamma, beta]);
+        return [y, ...grads];
+      };
+      const fused = run(layerNorm);
+      const composite = run(layerNormComposite);
+      for (let i = 0; i < 4; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-4, 1e-4);
+      tf.dispose([x, gamma, beta, weights, ...fused, ...composite]);
+    }
+    const x = tf.ones([2, 24]);
+    const beta = tf.zeros([24]);
     expect(() => layerNorm(x, tf.ones([3]), beta)).toThrow(/gamma \[3\] and beta \[24\] must be \[24\]/);
-    tf.dispose([x, gamma, beta, weights, ...fused, ...composite]);
+    tf.dispose([x, beta]);
     await tf.setBackend("cpu");
   });
 });

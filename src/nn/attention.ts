@@ -20,10 +20,11 @@ export interface AttentionResult {
  * @returns [T, T] additive mask
  */
 export function causalMask(T: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const allowed = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // lower triangle of ones
-    return tf.sub(1, allowed).mul(-1e9) as tf.Tensor2D;
-  });
+  if (!(Number.isInteger(T) && T > 0)) throw new Error(`causalMask: T must be a positive integer, got ${T}`);
+  // Written directly: tf.linalg.bandPart builds it from int32 broadcasts, which run on slow generic paths.
+  const values = new Float32Array(T * T);
+  for (let i = 0; i < T - 1; i++) values.fill(-1e9, i * T + i + 1, (i + 1) * T); // row i: keys after i are masked
+  return tf.tensor2d(values, [T, T]);
 }
 
 /**

@@ -16,7 +16,7 @@ export function crossEntropy(logits: tf.Tensor, targets: tf.Tensor, weights?: tf
   }
   return tf.tidy(() => {
     const logProbs = tf.logSoftmax(logits.reshape([-1, V])); // [N, V]
-    const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V)).sum(-1); // [N]
+    const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V, 1, 0, "float32")).sum(-1); // [N]; a float one-hot needs no cast
     if (!weights) return picked.mean().neg() as tf.Scalar;
     const w = weights.reshape([-1]).toFloat();
     return picked.mul(w).sum().div(w.sum().maximum(1)).neg() as tf.Scalar;

@@ -304,9 +304,27 @@ const concatKernel = withFallback("Concat", ({ inputs, backend, attrs }) => {
   return output(backend, shape, out);
 });
 
+/** One-hot rows as float32 (class targets for a loss), from the buffer pool; other dtypes go to the cpu kernel. */
+const oneHotKernel = withFallback("OneHot", ({ inputs, backend, attrs }) => {
+  const { indices } = inputs as { indices: TensorInfo };
+  const { depth, onValue, offValue, dtype } = attrs as unknown as { depth: number; onValue: number; offValue: number; dtype: string };
+  if (dtype !== "float32" || indices.dtype !== "int32") return null;
+  const native = backend as NativeBackend;
+  const ids = native.data.get(indices.dataId).values as Int32Array;
+  const n = size(indices.shape);
+  const out = native.allocate(n * depth);
+  out.fill(offValue);
+  for (let i = 0; i < n; i++) {
+    const id = ids[i];
+    if (id >= 0 && id < depth) out[i * depth + id] = onValue; // out-of-range indices give a row of offValue, as in tfjs
+  }
+  return output(native, [...indices.shape, depth], out);
+});
+
 /** Kernel name → native implementation. */
 export function nativeKernels(): Record<string, KernelFunc> {
   return {
+    OneHot: oneHotKernel,
     BatchMatMul: batchMatMulKernel,
     _FusedMatMul: fusedMatMulKernel,
     Add: binaryKernel("Add"),
