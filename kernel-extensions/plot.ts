@@ -8,7 +8,7 @@
  *   await heatmap(attentionWeights, { xLabels: tokens, yLabels: tokens })
  */
 import * as tf from "@tensorflow/tfjs";
-import { escapeHtml, type Rich } from "./rich";
+import type { Rich } from "./rich";
 import { chartSvg, downsampleIndices, heatmapShape, heatmapSvg, tick, TRACE_COLORS, validateChart, type Chart, type Heatmap, type Trace } from "./chart";
 import { elementId, FrontendRich, scriptJson, whenLoaded } from "./frontend";
 import { viridisPlotlyScale } from "./colormap";

@@ -110,6 +110,7 @@ inline float exp_shift_sum(float* o, int64_t n, float max) {
 }
 
 constexpr int64_t kGrain = 1 << 15;  // elements per task for element-wise work
+constexpr int64_t kRowBlock = 256;   // rows per partial sum in sums over rows (fixed: results must not depend on the thread count)
 
 // Runs fn(begin, end) over [0, n) in chunks on the pool when n is large.
 template <typename Fn>
@@ -329,11 +330,12 @@ void reduce_rows(int kind, const float* x, float* out, int64_t rows, int64_t col
 }
 
 void reduce_cols(int kind, const float* x, float* out, int64_t rows, int64_t cols) {
-  if ((kind == 0 || kind == 1) && rows >= 256 && thread_count() > 1) {
-    // Sums (bias gradients: [B·T, N] → [N]): each task streams a contiguous block of rows into its own
-    // partial sums, then the partials are added in task order (deterministic for a given thread count).
-    const int64_t tasks = std::min<int64_t>(thread_count() * 2, rows / 64);
-    const int64_t per = (rows + tasks - 1) / tasks;
+  if ((kind == 0 || kind == 1) && rows >= 2 * kRowBlock) {
+    // Sums (bias gradients: [B·T, N] → [N]): each task streams a contiguous block of kRowBlock rows into
+    // its own partial sums, then the partials are added in block order. The blocks depend on the shape
+    // only, so the result is the same for any number of threads.
+    const int64_t per = kRowBlock;
+    const int64_t tasks = (rows + per - 1) / per;
     std::vector<float> partial(static_cast<size_t>(tasks * cols), 0.0f);
     parallel_for(static_cast<std::size_t>(tasks), [&](std::size_t t) {
       float* acc = partial.data() + t * cols;
@@ -508,9 +510,10 @@ void layer_norm_backward(const float* dy, const float* x, const float* gamma, co
       }
     }
   });
-  // dgamma, dbeta: each task sums a contiguous block of rows into its own partials, added in task order.
-  const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(thread_count() * 2, rows / 64));
-  const int64_t per = (rows + tasks - 1) / tasks;
+  // dgamma, dbeta: each task sums a block of kRowBlock rows into its own partials, added in block order
+  // (the same blocks for any number of threads).
+  const int64_t per = kRowBlock;
+  const int64_t tasks = std::max<int64_t>(1, (rows + per - 1) / per);
   std::vector<float> partial(static_cast<size_t>(tasks * 2 * D), 0.0f);
   auto block = [&](std::size_t t) {
     float* pg = partial.data() + t * 2 * D;

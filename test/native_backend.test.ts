@@ -285,6 +285,34 @@ describe("GEMM micro-kernels", () => {
   }, 60_000);
 });
 
+describe("thread count", () => {
+  it("sums over rows, LayerNorm gradients and products give the same bits with 1 and 2 threads", () => {
+    const { spawnSync } = require("child_process");
+    const script = `
+      const tf = require("@tensorflow/tfjs");
+      const { registerNativeBackend } = require("./dist/src/engine/native/register.js");
+      const { layerNorm } = require("./dist/src/ops/layer_norm.js");
+      (async () => {
+        registerNativeBackend();
+        await tf.setBackend("native");
+        const x = tf.randomNormal([1000, 72], 0, 1, "float32", 1);
+        const gamma = tf.randomNormal([72], 1, 0.1, "float32", 2), beta = tf.zeros([72]);
+        const grads = tf.grads((a, g, b) => layerNorm(a, g, b, 1e-5).mul(x).sum())([x, gamma, beta]);
+        const parts = [x.sum(0), x.mean(0), ...grads, tf.matMul(x, x, true, false)];
+        const hash = require("crypto").createHash("sha256");
+        for (const t of parts) hash.update(Buffer.from((await t.data()).buffer));
+        console.log(hash.digest("hex"));
+      })();`;
+    const digests = ["1", "2"].map((threads) => {
+      const result = spawnSync(process.execPath, ["-e", script], { cwd: require("path").join(__dirname, ".."), encoding: "utf8", env: { ...process.env, MLLM_THREADS: threads } });
+      expect(result.status, result.stderr).toBe(0);
+      return result.stdout.trim().split("\n").pop();
+    });
+    expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(digests[1]).toBe(digests[0]);
+  }, 30_000);
+});
+
 describe("native backend end to end", () => {
   it("gradients of a small network equal cpu's", async () => {
     const seeds = [random.nextSeed(), random.nextSeed()];

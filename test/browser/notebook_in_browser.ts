@@ -82,7 +82,7 @@ export interface BrowserReport {
 /** Pixels that differ (by > 24 in a channel) from the element's most common color. */
 async function inkPixels(png: Buffer): Promise<number> {
   const sharp = require("sharp");
-  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const counts = new Map<number, number>();
   for (let i = 0; i < data.length; i += 3) {
     const key = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
@@ -92,7 +92,6 @@ async function inkPixels(png: Buffer): Promise<number> {
   const [r, g, b] = [background >> 16, (background >> 8) & 255, background & 255];
   let ink = 0;
   for (let i = 0; i < data.length; i += 3) if (Math.abs(data[i] - r) > 24 || Math.abs(data[i + 1] - g) > 24 || Math.abs(data[i + 2] - b) > 24) ink++;
-  void info;
   return ink;
 }
 
