@@ -176,6 +176,11 @@ export function heatmapShape(values: readonly (readonly number[])[], who: string
   return [rows, columns];
 }
 
+/** Pixels of the cell area for `count` rows or columns: 24 per cell, within 160…640. */
+export function heatmapExtent(count: number): number {
+  return Math.min(640, Math.max(160, count * 24));
+}
+
 /** The heatmap as an SVG document, with a color bar. */
 export function heatmapSvg(heatmap: Heatmap): string {
   const [rows, columns] = heatmapShape(heatmap.values, "heatmap");
@@ -183,9 +188,8 @@ export function heatmapSvg(heatmap: Heatmap): string {
   const showY = heatmap.yLabels && rows <= 40;
   const longestY = showY ? Math.max(...heatmap.yLabels!.map((l) => l.length)) : 0;
   const margin = { left: 12 + (heatmap.yLabel ? 16 : 0) + (showY ? Math.min(120, 6.5 * longestY + 6) : 24), right: 64, top: heatmap.title ? 28 : 10, bottom: 10 + (showX ? 40 : 14) + (heatmap.xLabel ? 16 : 0) + (heatmap.note ? 12 : 0) };
-  const clampSize = (v: number) => Math.min(640, Math.max(160, v));
-  const width = heatmap.width ?? clampSize(columns * 24) + margin.left + margin.right;
-  const height = heatmap.height ?? clampSize(rows * 24) + margin.top + margin.bottom;
+  const width = heatmap.width ?? heatmapExtent(columns) + margin.left + margin.right;
+  const height = heatmap.height ?? heatmapExtent(rows) + margin.top + margin.bottom;
   const plot = { left: margin.left, top: margin.top, width: width - margin.left - margin.right, height: height - margin.top - margin.bottom };
   const cellW = plot.width / columns;
   const cellH = plot.height / rows;

@@ -10,7 +10,7 @@ export { Rich, display, clearOutput, html, escapeHtml, type DisplayOptions, type
 export { image, imageGrid, compareImages, tensorToPng, tensorPixels, pixelsToPng, type ImageArgs, type GridItem, type Pixels, type PixelRange } from "./image";
 export { audio, encodeWav, logMelPicture, waveformSvg, type AudioArgs } from "./audio";
 export { video, animate, type VideoArgs } from "./video";
-export { linePlot, scatterPlot, barPlot, heatmap, type Series, type PlotArgs, type LinePlotArgs, type HeatmapArgs } from "./plot";
+export { linePlot, scatterPlot, barPlot, heatmap, type Series, type PlotArgs, type HeatmapArgs } from "./plot";
 export { sensorChart, type SensorChartArgs } from "./sensors";
 export { tokenAttention, patchAttention, type TokenAttentionArgs, type PatchAttentionArgs } from "./attention";
 export { modelSummary, summaryRows, type ModelSummaryArgs, type SummaryRow } from "./model_summary";

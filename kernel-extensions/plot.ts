@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rich } from "./rich";
-import { chartSvg, downsampleIndices, heatmapShape, heatmapSvg, tick, TRACE_COLORS, validateChart, type Chart, type Heatmap, type Trace } from "./chart";
+import { chartSvg, downsampleIndices, heatmapExtent, heatmapShape, heatmapSvg, tick, TRACE_COLORS, validateChart, type Chart, type Heatmap, type Trace } from "./chart";
 import { elementId, FrontendRich, scriptJson, whenLoaded } from "./frontend";
 import { viridisPlotlyScale } from "./colormap";
 
@@ -34,8 +34,6 @@ export interface PlotArgs {
   /** Most points drawn per series; longer ones keep each bucket's min and max, with a note. Default 2000. */
   maxPoints?: number;
 }
-/** @deprecated the old name of {@link PlotArgs}. */
-export type LinePlotArgs = PlotArgs;
 
 /** Options for {@link heatmap}. */
 export interface HeatmapArgs extends Omit<PlotArgs, "logY" | "maxPoints"> {
@@ -94,7 +92,7 @@ export function heatmapFigure(heatmap: Heatmap): { data: object[]; layout: objec
   return {
     data: [trace],
     layout: layout(
-      { ...heatmap, width: heatmap.width ?? Math.min(640, Math.max(160, columns * 24)) + 140, height: heatmap.height ?? Math.min(640, Math.max(160, rows * 24)) + 60 },
+      { ...heatmap, width: heatmap.width ?? heatmapExtent(columns) + 140, height: heatmap.height ?? heatmapExtent(rows) + 60 },
       { xaxis: axis(heatmap.xLabels, columns, heatmap.xLabel), yaxis: { ...yAxis, range: [rows - 0.5, -0.5] } },
     ),
   };

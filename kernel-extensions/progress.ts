@@ -75,14 +75,20 @@ export class TrainingProgress {
     return this.draw(true);
   }
 
+  /** Elapsed time, rate (steps/s), ETA text and the metrics as "name value" pieces. */
+  private status(): { elapsed: number; rate: number; eta: string; metrics: string[] } {
+    const elapsed = this.now() - this.started;
+    const rate = this.step > 0 && elapsed > 0 ? (this.step / elapsed) * 1000 : 0;
+    const eta = rate > 0 ? clock(((this.args.total - this.step) / rate) * 1000) : "?";
+    return { elapsed, rate, eta, metrics: Object.entries(this.metrics).map(([name, value]) => `${name} ${tick(value)}`) };
+  }
+
   /** What the display shows now. */
   render(final = false): Rich {
     const { total, title = "training" } = this.args;
-    const elapsed = this.now() - this.started;
-    const rate = this.step > 0 && elapsed > 0 ? (this.step / elapsed) * 1000 : 0;
-    const eta = rate > 0 ? ((total - this.step) / rate) * 1000 : NaN;
-    const metricText = Object.entries(this.metrics).map(([name, value]) => `${name} ${tick(value)}`).join(" · ");
-    const timing = final ? `${(elapsed / 1000).toFixed(1)} s · ${rate.toFixed(1)} steps/s` : `${rate.toFixed(1)} steps/s · ETA ${Number.isFinite(eta) ? clock(eta) : "?"}`;
+    const { elapsed, rate, eta, metrics } = this.status();
+    const metricText = metrics.join(" · ");
+    const timing = final ? `${(elapsed / 1000).toFixed(1)} s · ${rate.toFixed(1)} steps/s` : `${rate.toFixed(1)} steps/s · ETA ${eta}`;
     const head = `${title}: step ${this.step}/${total}${metricText ? ` · ${metricText}` : ""} · ${timing}${final && this.step < total ? " (stopped early)" : ""}`;
     const fraction = this.step / total;
     let curve = "";
@@ -115,11 +121,9 @@ export class TrainingProgress {
     const { total, title = "training" } = this.args;
     const width = 24;
     const filled = Math.round((this.step / total) * width);
-    const elapsed = this.now() - this.started;
-    const rate = this.step > 0 && elapsed > 0 ? (this.step / elapsed) * 1000 : 0;
-    const metricText = Object.entries(this.metrics).map(([name, value]) => ` ${name} ${tick(value)}`).join("");
-    const tail = final ? ` ${(elapsed / 1000).toFixed(1)} s` : ` ETA ${rate > 0 ? clock(((total - this.step) / rate) * 1000) : "?"}`;
-    const line = `${title} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${this.step}/${total}${metricText} ${rate.toFixed(1)} steps/s${tail}`;
+    const { elapsed, rate, eta, metrics } = this.status();
+    const tail = final ? ` ${(elapsed / 1000).toFixed(1)} s` : ` ETA ${eta}`;
+    const line = `${title} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${this.step}/${total}${metrics.map((m) => ` ${m}`).join("")} ${rate.toFixed(1)} steps/s${tail}`;
     if (stream.isTTY) stream.write(`\r${line}\x1b[K${final ? "\n" : ""}`);
     else {
       const tenth = Math.floor((this.step / total) * 10);

@@ -320,8 +320,11 @@ describe("model summary, progress, tfjs-vis", () => {
     await tokenAttention(t);
     await sensorChart(t, { sampleRate: 10 });
     await image(t);
-    await patchAttention(tf.tidy(() => t.expandDims(-1).tile([1, 1, 3])), t.reshape([16]));
-    tf.dispose(t);
-    expect(tf.memory().numTensors).toBe(before + 2); // the two inline tensors made above (tidy result, reshape), not the helpers
+    const [picture, flat] = [tf.tidy(() => t.expandDims(-1).tile([1, 1, 3])), t.reshape([16])];
+    const frames = tf.stack([picture, picture]);
+    await patchAttention(picture, flat);
+    await video(frames);
+    tf.dispose([t, picture, flat, frames]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -191,7 +191,7 @@ function textEmbeddings(model: CLIPModel, tokenizer: TextTokenizer, texts: reado
 export async function evaluateVision(model: CLIPModel, tokenizer: TextTokenizer, world: string): Promise<Record<string, number>> {
   const test = openSplit(world, "scenes", "test");
   const prompts: { color: string; shape: string; text: string }[] = [];
-  for (const color of COLOR_NAMES) for (const shape of SHAPE_NAMES) prompts.push({ color, shape, text: `a ${color} ${shape}` });
+  for (const color of COLOR_NAMES) for (const shape of SHAPE_NAMES) prompts.push({ color, shape, text: withArticle(`${color} ${shape}`) }); // as captions say it: "an orange star"
   const captions = [...new Set(test.records.map((r) => r.captions[0] as string))];
   const promptEmbeds = textEmbeddings(model, tokenizer, prompts.map((p) => p.text));
   const captionEmbeds = textEmbeddings(model, tokenizer, captions);
