@@ -50,9 +50,9 @@ export type ExpectedShape = readonly (number | null)[] | Readonly<Record<string,
  * Checks `tensor.shape` against `expected` and prints it with the dimension
  * names, e.g. `✅ scores shape: [B=2, H=2, Tq=5, Tk=5]`; on a mismatch the
  * message names each wrong dimension (`Dh is 8, expected 4`) or the rank.
- * Returns the shape.
+ * Returns nothing, so that a check ending a cell adds no output.
  */
-export function checkShape(name: string, tensor: { readonly shape: readonly number[] }, expected: ExpectedShape): number[] {
+export function checkShape(name: string, tensor: { readonly shape: readonly number[] }, expected: ExpectedShape): void {
   if (!tensor || !Array.isArray(tensor.shape)) {
     throw new TypeError(`checkShape("${name}"): expected a tensor (something with a shape), got ${describeValue(tensor)}`);
   }
@@ -66,7 +66,6 @@ export function checkShape(name: string, tensor: { readonly shape: readonly numb
   const wrong = dims.flatMap(({ label, size }, axis) => (size !== null && actual[axis] !== size ? [`${label} is ${actual[axis]}, expected ${size}`] : []));
   const shown = dims.map(({ label }, axis) => (named ? `${label}=${actual[axis]}` : `${actual[axis]}`));
   check(`${name} shape`, wrong.length === 0, wrong.length === 0 ? `[${shown.join(", ")}]` : `got [${actual.join(", ")}]: ${wrong.join("; ")}`);
-  return actual;
 }
 
 /**
