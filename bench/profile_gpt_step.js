@@ -47,4 +47,7 @@ const GEMM_FLOP_PER_STEP = 85.3e9; // forward ≈ 28.4 GFLOP (4 blocks: qkv, out
   for (const [k, e] of rows.slice(0, 25)) console.log(k.padEnd(28), (e.ms / n).toFixed(1).padStart(8), "ms", String(e.calls / n).padStart(6), "calls");
   const gemmMs = ["BatchMatMul", "_FusedMatMul"].reduce((s, k) => s + (totals.get(k)?.ms ?? 0), 0) / n;
   console.log(`matrix products: ${gemmMs.toFixed(1)} ms a step, ${(GEMM_FLOP_PER_STEP / gemmMs / 1e6).toFixed(0)} GFLOP/s (kernel ${tf.backend().addon?.info?.().gemmKernel ?? "?"})`);
-})();
+})().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -182,7 +182,12 @@ export function poolMatrix(values: number[][], limit: number): { values: number[
     for (let c = 0; c < columns; c += fc) {
       let sum = 0;
       let n = 0;
-      for (let i = r; i < Math.min(rows, r + fr); i++) for (let j = c; j < Math.min(columns, c + fc); j++) (sum += values[i][j]), n++;
+      for (let i = r; i < Math.min(rows, r + fr); i++) {
+        for (let j = c; j < Math.min(columns, c + fc); j++) {
+          sum += values[i][j];
+          n++;
+        }
+      }
       row.push(sum / n);
     }
     out.push(row);

@@ -16,7 +16,9 @@ function findNodeGyp() {
   const candidates = [];
   try {
     candidates.push(require.resolve("node-gyp/bin/node-gyp.js", { paths: [root] }));
-  } catch {}
+  } catch {
+    // not a dependency of the project: npm's own copy, tried next
+  }
   if (process.env.npm_execpath) candidates.push(path.join(path.dirname(process.env.npm_execpath), "..", "node_modules", "node-gyp", "bin", "node-gyp.js"));
   candidates.push(path.join(path.dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"));
   return candidates.find((file) => fs.existsSync(file));

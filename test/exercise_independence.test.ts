@@ -15,7 +15,10 @@ import { stubSolutions } from "../src/exercises/build";
 import { projectRoot } from "../src/util/project_root";
 
 const root = projectRoot();
-const solutions = fs.readdirSync(path.join(root, "solutions")).filter((f) => f.endsWith(".ipynb")).sort();
+const solutions = fs
+  .readdirSync(path.join(root, "solutions"))
+  .filter((f) => f.endsWith(".ipynb"))
+  .sort();
 
 function sourceOf(cell: Notebook["cells"][number]): string {
   return Array.isArray(cell.source) ? cell.source.join("") : cell.source;
@@ -32,7 +35,14 @@ function unsolveAfterChecks(solution: Notebook, name: string): { notebook: Noteb
     if (sourceOf(cell).includes("BEGIN SOLUTION")) {
       const { source } = stubSolutions(sourceOf(cell), `${name} cell ${cell.id}`);
       const topLevelTodo = /^throw new Error\("TODO/m.test(source); // a stub outside any function raises when it runs
-      stub = { ...cell, id: `${cell.id}-unsolved`, source, outputs: [], execution_count: null, metadata: { tags: topLevelTodo ? ["raises-exception"] : [] } };
+      stub = {
+        ...cell,
+        id: `${cell.id}-unsolved`,
+        source,
+        outputs: [],
+        execution_count: null,
+        metadata: { tags: topLevelTodo ? ["raises-exception"] : [] },
+      };
     } else if (stub) {
       cells.push(stub); // right after the exercise's check cell
       stub = undefined;
@@ -52,7 +62,10 @@ describe("exercise independence", () => {
       try {
         const input = path.join(dir, name);
         writeNotebook(input, notebook);
-        const result = await runNotebook(input, { outDir: fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-independence-")), timeout: 300 });
+        const result = await runNotebook(input, {
+          outDir: fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-independence-")),
+          timeout: 300,
+        });
         expect(result.failure ?? "", result.failure).toBe("");
         expect(result.cellsRun).toBe(result.codeCells);
       } finally {

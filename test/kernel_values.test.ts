@@ -26,7 +26,14 @@ const CASES: [string, () => unknown][] = [
   ["10n", () => 10n],
   ['Symbol("s")', () => Symbol("s")],
   ["new Proxy({ p: 1 }, {})", () => new Proxy({ p: 1 }, {})],
-  ["new (class Point { x = 1; y = 2 })()", () => new (class Point { x = 1; y = 2 })()],
+  [
+    "new (class Point { x = 1; y = 2 })()",
+    () =>
+      new (class Point {
+        x = 1;
+        y = 2;
+      })(),
+  ],
   ["new Float32Array([0.5, 1])", () => new Float32Array([0.5, 1])],
 ];
 
@@ -77,7 +84,10 @@ describe("a cell's last value", () => {
     for (const code of ["const nothing = undefined;", "undefined", "null"]) {
       const { reply, messages } = await client.execute(code);
       expect(reply.content.status).toBe("ok");
-      expect(messages.filter((m) => m.header.msg_type === "execute_result"), code).toEqual([]);
+      expect(
+        messages.filter((m) => m.header.msg_type === "execute_result"),
+        code,
+      ).toEqual([]);
     }
   });
 });

@@ -41,12 +41,18 @@ describe("check", () => {
     }
     expect(printed).toEqual(["❌ softmax matches: max |difference| = 3.1e-1"]);
     expect(thrown).toBeInstanceOf(CheckError);
-    expect(thrown).toMatchObject({ name: "CheckError", check: "softmax matches", message: "check failed: softmax matches: max |difference| = 3.1e-1" });
+    expect(thrown).toMatchObject({
+      name: "CheckError",
+      check: "softmax matches",
+      message: "check failed: softmax matches: max |difference| = 3.1e-1",
+    });
   });
 
   it("rejects a condition that is not a boolean (a forgotten await) instead of treating it as true", () => {
     const pending = Promise.resolve(true);
-    expect(() => check("awaited?", pending as unknown as boolean, "x")).toThrow(/condition must be a boolean, got a Promise \(did you forget an await\?\)/);
+    expect(() => check("awaited?", pending as unknown as boolean, "x")).toThrow(
+      /condition must be a boolean, got a Promise \(did you forget an await\?\)/,
+    );
     expect(() => check("number", 1 as unknown as boolean, "x")).toThrow(/got number 1/);
     expect(printed).toEqual([]);
   });
@@ -64,27 +70,44 @@ describe("checkShape", () => {
   });
 
   it("names each wrong dimension", () => {
-    expect(() => checkShape("hidden", t, { B: 2, T: 5, D: 8 })).toThrow("check failed: hidden shape: got [2, 3, 4]: T is 3, expected 5; D is 4, expected 8");
+    expect(() => checkShape("hidden", t, { B: 2, T: 5, D: 8 })).toThrow(
+      "check failed: hidden shape: got [2, 3, 4]: T is 3, expected 5; D is 4, expected 8",
+    );
     expect(() => checkShape("plain", t, [2, 3, 5])).toThrow("got [2, 3, 4]: axis 2 is 4, expected 5");
   });
 
   it("names a wrong rank", () => {
-    expect(() => checkShape("scores", t, { B: 2, H: 1, Tq: 3, Tk: 4 })).toThrow("got [2, 3, 4] (rank 3), expected [B=2, H=1, Tq=3, Tk=4] (rank 4)");
+    expect(() => checkShape("scores", t, { B: 2, H: 1, Tq: 3, Tk: 4 })).toThrow(
+      "got [2, 3, 4] (rank 3), expected [B=2, H=1, Tq=3, Tk=4] (rank 4)",
+    );
   });
 
   it("rejects a bad expectation or a non-tensor, quoting it", () => {
-    expect(() => checkShape("x", t, { B: 2.5, T: 3, D: 4 })).toThrow(/size of B must be an integer ≥ 0 or null \(any size\), got number 2.5/);
+    expect(() => checkShape("x", t, { B: 2.5, T: 3, D: 4 })).toThrow(
+      /size of B must be an integer ≥ 0 or null \(any size\), got number 2.5/,
+    );
     expect(() => checkShape("x", [1, 2] as unknown as tf.Tensor, [2])).toThrow(/expected a tensor/);
   });
 });
 
 describe("maxAbsDiff", () => {
   it("gives the largest absolute difference, without leaking tensors", async () => {
-    const a = tf.tensor2d([[1, 2], [3, 4]]);
-    const b = tf.tensor2d([[1, 2.5], [1, 4]]);
+    const a = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+    ]);
+    const b = tf.tensor2d([
+      [1, 2.5],
+      [1, 4],
+    ]);
     const before = tf.memory().numTensors;
     expect(await maxAbsDiff(a, b)).toBe(2);
-    expect(await maxAbsDiff(a, [[1, 2], [3, 4]])).toBe(0);
+    expect(
+      await maxAbsDiff(a, [
+        [1, 2],
+        [3, 4],
+      ]),
+    ).toBe(0);
     expect(await maxAbsDiff(5, 3)).toBe(2);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b]);
@@ -110,7 +133,9 @@ describe("maxAbsDiff", () => {
     const gone = tf.zeros([2]);
     gone.dispose();
     await expect(maxAbsDiff(gone, [0, 0])).rejects.toThrow("maxAbsDiff: a is a disposed tensor (shape [2])");
-    await expect(maxAbsDiff([0, 0], "0,0" as unknown as number)).rejects.toThrow(/b must be a tensor, a number or an array of numbers, got string "0,0"/);
+    await expect(maxAbsDiff([0, 0], "0,0" as unknown as number)).rejects.toThrow(
+      /b must be a tensor, a number or an array of numbers, got string "0,0"/,
+    );
   });
 });
 
@@ -128,8 +153,14 @@ describe("checkClose", () => {
   });
 
   it("fails naming how many entries differ and the worst one by index", async () => {
-    const actual = tf.tensor2d([[0, 1, 2], [3, 4, 9]]);
-    const expected = tf.tensor2d([[0, 1, 2], [3.5, 4, 5]]);
+    const actual = tf.tensor2d([
+      [0, 1, 2],
+      [3, 4, 9],
+    ]);
+    const expected = tf.tensor2d([
+      [0, 1, 2],
+      [3.5, 4, 5],
+    ]);
     const before = tf.memory().numTensors;
     await expect(checkClose("logits", actual, expected, { atol: 0.1, rtol: 0 })).rejects.toThrow(
       "check failed: logits: 2 of 6 entries differ; worst at [1, 2]: 9 vs expected 5; max |difference| = 4 (atol 0.1, rtol 0)",
@@ -145,8 +176,12 @@ describe("checkClose", () => {
   });
 
   it("fails on different shapes and refuses bad tolerances", async () => {
-    await expect(checkClose("shape", [1, 2, 3], [[1, 2, 3]])).rejects.toThrow("check failed: shape shape: actual is [3], expected [1, 3]");
-    await expect(checkClose("t", [1], [1], { atol: -1 })).rejects.toThrow('checkClose("t"): atol must be a finite number ≥ 0, got -1');
+    await expect(checkClose("shape", [1, 2, 3], [[1, 2, 3]])).rejects.toThrow(
+      "check failed: shape shape: actual is [3], expected [1, 3]",
+    );
+    await expect(checkClose("t", [1], [1], { atol: -1 })).rejects.toThrow(
+      'checkClose("t"): atol must be a finite number ≥ 0, got -1',
+    );
   });
 });
 
@@ -161,9 +196,15 @@ describe("data paths", () => {
   });
 
   it("name what is missing and how to make it", () => {
-    expect(() => worldPath("holograms")).toThrow('worldPath("holograms"): data/world/holograms does not exist (`npm run data` generates the world)');
-    expect(() => samplePath("scene.jpg")).toThrow(/samplePath\("scene.jpg"\): data\/samples\/scene.jpg does not exist \(the samples are chirp.wav, scene.png\)/);
-    expect(() => checkpointPath("storyteller")).toThrow(/`npm run pretrain -- storyteller` trains it; the checkpoints are .*vision/);
+    expect(() => worldPath("holograms")).toThrow(
+      'worldPath("holograms"): data/world/holograms does not exist (`npm run data` generates the world)',
+    );
+    expect(() => samplePath("scene.jpg")).toThrow(
+      /samplePath\("scene.jpg"\): data\/samples\/scene.jpg does not exist \(the samples are chirp.wav, scene.png\)/,
+    );
+    expect(() => checkpointPath("storyteller")).toThrow(
+      /`npm run pretrain -- storyteller` trains it; the checkpoints are .*vision/,
+    );
     expect(() => worldPath("/etc")).toThrow('worldPath: "/etc" is absolute');
     expect(() => worldPath("")).toThrow('worldPath: each part must be a non-empty string, got ""');
   });
@@ -186,7 +227,8 @@ describe("data paths", () => {
   });
 
   it("are the same from the notebook's folder, the repository root, a data folder and outside the project (built library)", () => {
-    const script = 'const m = require(process.argv[1]); console.log(JSON.stringify([m.worldPath("scenes"), m.samplePath("scene.png")]));';
+    const script =
+      'const m = require(process.argv[1]); console.log(JSON.stringify([m.worldPath("scenes"), m.samplePath("scene.png")]));';
     const places: [string, string][] = [
       [path.join(root, "solutions"), "mllm-labs"], // how a notebook imports it: node_modules/mllm-labs → the project
       [root, "mllm-labs"],
@@ -194,9 +236,16 @@ describe("data paths", () => {
       [os.tmpdir(), path.join(root, "dist", "src", "index.js")],
     ];
     for (const [cwd, target] of places) {
-      const run = spawnSync(process.execPath, ["-e", script, target], { cwd, encoding: "utf8", env: { ...process.env, [WORLD_ENV]: "" } });
+      const run = spawnSync(process.execPath, ["-e", script, target], {
+        cwd,
+        encoding: "utf8",
+        env: { ...process.env, [WORLD_ENV]: "" },
+      });
       expect(run.stderr, cwd).toBe("");
-      expect(JSON.parse(run.stdout), cwd).toEqual([path.join(root, "data", "world", "scenes"), path.join(root, "data", "samples", "scene.png")]);
+      expect(JSON.parse(run.stdout), cwd).toEqual([
+        path.join(root, "data", "world", "scenes"),
+        path.join(root, "data", "samples", "scene.png"),
+      ]);
     }
   });
 });
@@ -264,8 +313,12 @@ describe("LabScope", () => {
     const start = tf.memory().numTensors;
     const outer = trackTensors("outer");
     const inner = trackTensors("inner");
-    expect(() => outer.close()).toThrow('LabScope "outer": close the inner LabScope "inner" first (it started later and is still open)');
-    expect(() => tf.tidy(() => inner.close())).toThrow(/LabScope "inner": close\(\) was called inside another scope .* call it at the top level of a cell/);
+    expect(() => outer.close()).toThrow(
+      'LabScope "outer": close the inner LabScope "inner" first (it started later and is still open)',
+    );
+    expect(() => tf.tidy(() => inner.close())).toThrow(
+      /LabScope "inner": close\(\) was called inside another scope .* call it at the top level of a cell/,
+    );
     tf.zeros([1]);
     expect(inner.close().tensors).toBe(1);
     expect(outer.close().tensors).toBe(0);

@@ -77,7 +77,7 @@ export class LabExecutor {
         browser?.close();
       },
     };
-    this.converters.node; // warm the compiler (several hundred ms) before the first cell
+    void this.converters.node; // warm the compiler (several hundred ms) before the first cell
     const observer = {
       log: (value: unknown) => {
         this.lastValue = { value };

@@ -30,14 +30,17 @@ export class CheckError extends Error {
  */
 export function check(name: string, condition: boolean, message: string): void {
   if (typeof condition !== "boolean") {
-    throw new TypeError(`check("${name}"): the condition must be a boolean, got ${describeValue(condition)} (did you forget an await?)`);
+    throw new TypeError(
+      `check("${name}"): the condition must be a boolean, got ${describeValue(condition)} (did you forget an await?)`,
+    );
   }
   console.log(`${condition ? "✅" : "❌"} ${name}: ${message}`);
   if (!condition) throw new CheckError(name, message);
 }
 
 /** Values {@link maxAbsDiff} and {@link checkClose} compare: a tensor, a number, or (nested) arrays of numbers. */
-export type Numeric = tf.Tensor | number | number[] | number[][] | number[][][] | number[][][][] | Float32Array | Int32Array | Uint8Array;
+export type Numeric =
+  tf.Tensor | number | number[] | number[][] | number[][][] | number[][][][] | Float32Array | Int32Array | Uint8Array;
 
 /**
  * A tensor's expected shape: sizes in order, or an object whose keys name the
@@ -61,11 +64,21 @@ export function checkShape(name: string, tensor: { readonly shape: readonly numb
   const actual = [...tensor.shape];
   if (actual.length !== dims.length) {
     const wanted = dims.map(({ label, size }) => (named ? `${label}=${size ?? "any"}` : `${size ?? "any"}`));
-    check(`${name} shape`, false, `got [${actual.join(", ")}] (rank ${actual.length}), expected [${wanted.join(", ")}] (rank ${dims.length})`);
+    check(
+      `${name} shape`,
+      false,
+      `got [${actual.join(", ")}] (rank ${actual.length}), expected [${wanted.join(", ")}] (rank ${dims.length})`,
+    );
   }
-  const wrong = dims.flatMap(({ label, size }, axis) => (size !== null && actual[axis] !== size ? [`${label} is ${actual[axis]}, expected ${size}`] : []));
+  const wrong = dims.flatMap(({ label, size }, axis) =>
+    size !== null && actual[axis] !== size ? [`${label} is ${actual[axis]}, expected ${size}`] : [],
+  );
   const shown = dims.map(({ label }, axis) => (named ? `${label}=${actual[axis]}` : `${actual[axis]}`));
-  check(`${name} shape`, wrong.length === 0, wrong.length === 0 ? `[${shown.join(", ")}]` : `got [${actual.join(", ")}]: ${wrong.join("; ")}`);
+  check(
+    `${name} shape`,
+    wrong.length === 0,
+    wrong.length === 0 ? `[${shown.join(", ")}]` : `got [${actual.join(", ")}]: ${wrong.join("; ")}`,
+  );
 }
 
 /**
@@ -116,8 +129,12 @@ export interface CloseReport {
 export async function checkClose(name: string, actual: Numeric, expected: Numeric, args: CloseArgs = {}): Promise<CloseReport> {
   const atol = args.atol ?? 1e-5;
   const rtol = args.rtol ?? 1.3e-6;
-  for (const [key, value] of [["atol", atol], ["rtol", rtol]] as const) {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new RangeError(`checkClose("${name}"): ${key} must be a finite number ≥ 0, got ${value}`);
+  for (const [key, value] of [
+    ["atol", atol],
+    ["rtol", rtol],
+  ] as const) {
+    if (!(value >= 0) || !Number.isFinite(value))
+      throw new RangeError(`checkClose("${name}"): ${key} must be a finite number ≥ 0, got ${value}`);
   }
   let shape: number[] = [];
   const [a, e] = tf.tidy(() => {
@@ -160,12 +177,18 @@ export async function checkClose(name: string, actual: Numeric, expected: Numeri
 /** The expected dimensions in order, each with its label: its name, or `axis i` for a plain array. */
 function expectedDims(name: string, expected: ExpectedShape): { label: string; size: number | null }[] {
   if (typeof expected !== "object" || expected === null) {
-    throw new TypeError(`checkShape("${name}"): the expected shape must be an array of sizes or an object of named sizes, got ${describeValue(expected)}`);
+    throw new TypeError(
+      `checkShape("${name}"): the expected shape must be an array of sizes or an object of named sizes, got ${describeValue(expected)}`,
+    );
   }
-  const entries: [string, unknown][] = Array.isArray(expected) ? expected.map((size, axis) => [`axis ${axis}`, size]) : Object.entries(expected);
+  const entries: [string, unknown][] = Array.isArray(expected)
+    ? expected.map((size, axis) => [`axis ${axis}`, size])
+    : Object.entries(expected);
   return entries.map(([label, size]) => {
     if (size !== null && !(Number.isInteger(size) && (size as number) >= 0)) {
-      throw new TypeError(`checkShape("${name}"): the expected size of ${label} must be an integer ≥ 0 or null (any size), got ${describeValue(size)}`);
+      throw new TypeError(
+        `checkShape("${name}"): the expected size of ${label} must be an integer ≥ 0 or null (any size), got ${describeValue(size)}`,
+      );
     }
     return { label, size: size as number | null };
   });
@@ -180,7 +203,9 @@ function asTensor(where: string, argument: string, value: Numeric): tf.Tensor {
     try {
       return tf.tensor(value as tf.TensorLike);
     } catch (error) {
-      throw new TypeError(`${where}: ${argument} is not a tensor or a rectangular array of numbers (${(error as Error).message})`);
+      throw new TypeError(
+        `${where}: ${argument} is not a tensor or a rectangular array of numbers (${(error as Error).message})`,
+      );
     }
   }
   throw new TypeError(`${where}: ${argument} must be a tensor, a number or an array of numbers, got ${describeValue(value)}`);
@@ -188,12 +213,20 @@ function asTensor(where: string, argument: string, value: Numeric): tf.Tensor {
 
 function isTensor(value: unknown): value is tf.Tensor {
   // Duck-typed: a notebook may load its own copy of tfjs, whose Tensor class differs from the library's.
-  return typeof value === "object" && value !== null && Array.isArray((value as tf.Tensor).shape) && typeof (value as tf.Tensor).dtype === "string" && "dataId" in value;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    Array.isArray((value as tf.Tensor).shape) &&
+    typeof (value as tf.Tensor).dtype === "string" &&
+    "dataId" in value
+  );
 }
 
 function sameShape(where: string, a: tf.Tensor, b: tf.Tensor): void {
   if (a.shape.length !== b.shape.length || a.shape.some((size, axis) => size !== b.shape[axis])) {
-    throw new Error(`${where}: the shapes differ: [${a.shape.join(", ")}] vs [${b.shape.join(", ")}] (compare tensors of one shape; reshape first if that is what you mean)`);
+    throw new Error(
+      `${where}: the shapes differ: [${a.shape.join(", ")}] vs [${b.shape.join(", ")}] (compare tensors of one shape; reshape first if that is what you mean)`,
+    );
   }
 }
 
@@ -216,7 +249,9 @@ function describeValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value === "object") {
     const name = (value as object).constructor?.name;
-    return typeof (value as Promise<unknown>).then === "function" ? "a Promise" : `${name ?? "an object"} ${JSON.stringify(value)?.slice(0, 60) ?? ""}`.trim();
+    return typeof (value as Promise<unknown>).then === "function"
+      ? "a Promise"
+      : `${name ?? "an object"} ${JSON.stringify(value)?.slice(0, 60) ?? ""}`.trim();
   }
   return `${typeof value} ${JSON.stringify(value)}`;
 }

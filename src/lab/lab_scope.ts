@@ -96,10 +96,16 @@ export class LabScope {
     const engine = tf.engine();
     if (engine.state.activeScope !== this.scope) {
       const inner = openScopes[openScopes.length - 1];
-      if (inner && inner !== this) throw new Error(`LabScope "${this.name}": close the inner LabScope "${inner.name}" first (it started later and is still open)`);
+      if (inner && inner !== this)
+        throw new Error(
+          `LabScope "${this.name}": close the inner LabScope "${inner.name}" first (it started later and is still open)`,
+        );
       const active = engine.state.activeScope;
-      if (!engine.state.scopeStack.includes(this.scope)) throw new Error(`LabScope "${this.name}": its engine scope is gone (was the engine reset?)`);
-      throw new Error(`LabScope "${this.name}": close() was called inside another scope ("${active?.name}"), e.g. within tf.tidy; call it at the top level of a cell`);
+      if (!engine.state.scopeStack.includes(this.scope))
+        throw new Error(`LabScope "${this.name}": its engine scope is gone (was the engine reset?)`);
+      throw new Error(
+        `LabScope "${this.name}": close() was called inside another scope ("${active?.name}"), e.g. within tf.tidy; call it at the top level of a cell`,
+      );
     }
     const kept = new Set<number>();
     for (const item of keep) {

@@ -23,7 +23,12 @@ export const WORLD_ENV = "MLLM_LABS_WORLD";
 
 /** The project's `data/` folder, or a file or folder inside it; throws if it does not exist. */
 export function dataPath(...parts: string[]): string {
-  return existing(path.join(projectRoot(), "data", ...checkedParts("dataPath", parts)), "dataPath", parts, "data/ ships with the project");
+  return existing(
+    path.join(projectRoot(), "data", ...checkedParts("dataPath", parts)),
+    "dataPath",
+    parts,
+    "data/ ships with the project",
+  );
 }
 
 /**
@@ -36,12 +41,22 @@ export function worldPath(...parts: string[]): string {
   const override = process.env[WORLD_ENV];
   const world = override ? path.resolve(override) : path.join(projectRoot(), "data", "world");
   if (override && !fs.existsSync(world)) throw new Error(`worldPath: $${WORLD_ENV} names ${world}, which does not exist`);
-  return existing(path.join(world, ...checkedParts("worldPath", parts)), "worldPath", parts, override ? `$${WORLD_ENV} is ${world}` : "`npm run data` generates the world");
+  return existing(
+    path.join(world, ...checkedParts("worldPath", parts)),
+    "worldPath",
+    parts,
+    override ? `$${WORLD_ENV} is ${world}` : "`npm run data` generates the world",
+  );
 }
 
 /** A sample file of `data/samples` (`samplePath("scene.png")`, `samplePath("chirp.wav")`); throws if it does not exist. */
 export function samplePath(...parts: string[]): string {
-  return existing(path.join(projectRoot(), "data", "samples", ...checkedParts("samplePath", parts)), "samplePath", parts, `the samples are ${listing(path.join(projectRoot(), "data", "samples"))}`);
+  return existing(
+    path.join(projectRoot(), "data", "samples", ...checkedParts("samplePath", parts)),
+    "samplePath",
+    parts,
+    `the samples are ${listing(path.join(projectRoot(), "data", "samples"))}`,
+  );
 }
 
 /** A pretrained checkpoint's folder (`checkpointPath("vision")`), or a file in it; throws if it does not exist. */
@@ -57,7 +72,8 @@ export function checkpointPath(...parts: string[]): string {
 
 function checkedParts(where: string, parts: string[]): string[] {
   for (const part of parts) {
-    if (typeof part !== "string" || part === "") throw new TypeError(`${where}: each part must be a non-empty string, got ${JSON.stringify(part)}`);
+    if (typeof part !== "string" || part === "")
+      throw new TypeError(`${where}: each part must be a non-empty string, got ${JSON.stringify(part)}`);
     if (path.isAbsolute(part)) throw new Error(`${where}: "${part}" is absolute; give parts relative to the data folder`);
   }
   return parts;
@@ -66,7 +82,9 @@ function checkedParts(where: string, parts: string[]): string[] {
 function existing(file: string, where: string, parts: string[], hint: string): string {
   if (!fs.existsSync(file)) {
     const shown = path.relative(projectRoot(), file) || file;
-    throw new Error(`${where}(${parts.map((p) => JSON.stringify(p)).join(", ")}): ${shown.startsWith("..") ? file : shown} does not exist (${hint})`);
+    throw new Error(
+      `${where}(${parts.map((p) => JSON.stringify(p)).join(", ")}): ${shown.startsWith("..") ? file : shown} does not exist (${hint})`,
+    );
   }
   return file;
 }
