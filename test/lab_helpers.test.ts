@@ -286,6 +286,7 @@ describe("LabScope", () => {
     expect(slot.isDisposed).toBe(true);
     expect(before.isDisposed).toBe(false);
     expect(tf.engine().keep).toBe(ownKeep);
+    expect(Object.prototype.hasOwnProperty.call(tf.engine(), "keep"), "the engine's own method is back").toBe(false);
     before.dispose();
     expect(tf.memory().numTensors).toBe(start);
   });

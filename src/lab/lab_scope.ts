@@ -25,7 +25,7 @@ export interface LabLeftovers {
   readonly tensors: number;
   /** Variables registered since the scope started and not yet disposed. */
   readonly variables: number;
-  /** Bytes those tensors and variables hold (buffers shared with tensors outside the scope not counted by close). */
+  /** What those tensors and variables count for in `tf.memory().numBytes`. */
   readonly bytes: number;
 }
 
@@ -151,13 +151,14 @@ export function trackTensors(name?: string): LabScope {
   return new LabScope(name);
 }
 
-let originalKeep: (<T extends tf.Tensor>(result: T) => T) | undefined;
+let originalKeep: { keep: <T extends tf.Tensor>(result: T) => T; own: boolean } | undefined;
 
-/** Lets the innermost open LabScope see what `tf.keep` marks (restored by {@link unhookKeep}). */
+/** Lets the innermost open LabScope see what `tf.keep` marks (undone by {@link unhookKeep}). */
 function hookKeep(): void {
   if (originalKeep) return;
   const engine = tf.engine();
-  const keep = (originalKeep = engine.keep);
+  const keep = engine.keep;
+  originalKeep = { keep, own: Object.prototype.hasOwnProperty.call(engine, "keep") };
   engine.keep = function <T extends tf.Tensor>(this: typeof engine, result: T): T {
     (openScopes[openScopes.length - 1] as unknown as { recordKept(t: tf.Tensor): void } | undefined)?.recordKept(result);
     return keep.call(this, result) as T;
@@ -166,7 +167,9 @@ function hookKeep(): void {
 
 function unhookKeep(): void {
   if (!originalKeep) return;
-  tf.engine().keep = originalKeep;
+  const engine = tf.engine();
+  if (originalKeep.own) engine.keep = originalKeep.keep;
+  else delete (engine as unknown as { keep?: unknown }).keep; // back to the Engine prototype's method
   originalKeep = undefined;
 }
 
@@ -187,13 +190,10 @@ function compactWhenLong(track: tf.Tensor[]): void {
   });
 }
 
+/** What the tensors add to `tf.memory().numBytes` (the engine counts each tensor, views of one buffer included). */
 function bytesOf(tensors: tf.Tensor[]): number {
-  const seen = new Set<object>();
   let bytes = 0;
-  for (const t of tensors) {
-    if (seen.has(t.dataId) || t.dtype === "string" || t.dtype === "complex64") continue; // views share their buffer
-    seen.add(t.dataId);
-    bytes += t.size * tf.util.bytesPerElement(t.dtype);
-  }
+  for (const t of tensors)
+    if (t.dtype !== "string" && t.dtype !== "complex64") bytes += t.size * tf.util.bytesPerElement(t.dtype);
   return bytes;
 }
