@@ -18,6 +18,7 @@ import { Linear } from "../nn/linear";
 import { LoraLayer } from "./lora_layer";
 import { saveSafetensors, SafetensorsFile } from "../io/safetensors";
 import { Random } from "../util/random";
+import { matchesTarget, isAdapterPath, patternValue } from "./module_paths";
 
 /** LoRA settings (peft's `LoraConfig`, camel-cased). */
 export interface LoraConfig {
@@ -45,23 +46,8 @@ export interface LoraConfig {
   readonly seed?: number;
 }
 
-/** peft's `check_target_module_exists` for a list or a regex. */
-export function matchesTarget(modulePath: string, targets: readonly string[] | string): boolean {
-  if (typeof targets === "string") return new RegExp(`^(?:${targets})$`).test(modulePath);
-  return targets.some((target) => modulePath === target || modulePath.endsWith(`.${target}`));
-}
-
-/** Whether a module path is inside a LoRA adapter (`….lora_A.<name>`), which is never a target itself. */
-export function isAdapterPath(modulePath: string): boolean {
-  return /(^|\.)lora_[AB]\./.test(modulePath);
-}
-
-/** peft's `get_pattern_key`: the first pattern p with `(.*\.)?(p)$` matching the path. */
-function patternValue(patterns: Readonly<Record<string, number>> | undefined, modulePath: string): number | undefined {
-  if (!patterns) return undefined;
-  for (const [pattern, value] of Object.entries(patterns)) if (new RegExp(`^(.*\\.)?(?:${pattern})$`).test(modulePath)) return value;
-  return undefined;
-}
+/** Path matching lives in module_paths.ts (quantization uses it too); re-exported for the callers of the old place. */
+export { matchesTarget, isAdapterPath };
 
 /** A model with LoRA adapters on some of its linear layers. */
 export class LoraModel<M extends Module = Module> {
