@@ -37,8 +37,10 @@ export { KVCache } from "./nn/kv_cache";
 export { attentionMask, type AttentionMask } from "./nn/masks";
 export { repeatKeyValue, splitHeads, mergeHeads } from "./nn/attention";
 export { PatchEmbedding } from "./nn/patch_embedding";
+export { FeedForward } from "./nn/feed_forward";
+export { PreNormEncoderLayer, type SelfAttentionModule } from "./nn/pre_norm_encoder_layer";
 export type { LinearAdapter, WeightSource } from "./nn/linear";
-export { LlamaForCausalLM, LlamaModel, LLAMA_PRESETS, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type LlamaInputs, type GenerateOptions } from "./models/llama";
+export { LlamaForCausalLM, LlamaModel, LLAMA_PRESETS, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type LlamaModelOutput, type CausalLMOutput, type LlamaInputs, type GenerateOptions } from "./models/llama";
 export { sampleToken, argmax, type SamplingOptions } from "./models/sampling";
 export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, resolveCLIPConfig, resolveCLIPVisionConfig, resolveCLIPTextConfig, type CLIPConfig, type CLIPVisionConfig, type CLIPTextConfig } from "./models/clip";
 export { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig } from "./models/llava";
@@ -60,7 +62,7 @@ export { whisperLogMel, whisperLogMelFromWav, melFilterBank } from "./preprocess
 export { runParity, formatReport as formatParityReport, type ParityReport } from "./parity/run";
 
 // PEFT: LoRA and QLoRA.
-export { LoraModel, getLoraModel, readAdapterConfig, type LoraConfig } from "./peft/lora";
+export { LoraModel, getLoraModel, readAdapterConfig, resolveLoraConfig, type LoraConfig } from "./peft/lora";
 export { LoraLayer } from "./peft/lora_layer";
 export { quantize4bit, dequantize4bit, doubleQuantize, NF4_CODE, FP4_CODE, type QuantState4bit } from "./peft/quantize_4bit";
 export { QuantizedWeight4bit } from "./peft/quantized_weight";

@@ -85,6 +85,15 @@ describe("model registry", () => {
   });
 });
 
+describe("the committed checkpoints", () => {
+  it.each(["language", "vision", "audio"])("%s: config.json is byte for byte what toHF writes from what fromHF reads", (name) => {
+    const directory = path.join(__dirname, "..", "data", "checkpoints", name);
+    const config = readHFConfig(directory);
+    const spec = modelSpec(config.json.model_type);
+    expect(JSON.stringify(spec.toHF(spec.fromHF(config)), null, 2) + "\n").toBe(fs.readFileSync(path.join(directory, "config.json"), "utf8"));
+  });
+});
+
 describe("resolve…Config", () => {
   it("fills the documented defaults, once (resolving twice changes nothing)", () => {
     const cases: [unknown, (config: any) => unknown][] = [

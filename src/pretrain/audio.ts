@@ -108,7 +108,7 @@ export const AUDIO_METRIC_NOTES: Record<string, string> = {
 /** Test-split accuracies. */
 export async function evaluateAudio(model: AudioEncoder, world: string): Promise<Record<string, number>> {
   const test = openSplit(world, "audio", "test");
-  const labels = model.config.labels ?? [];
+  const labels = model.config.labels;
   let right = 0, events = 0, eventRight = 0, colorRight = 0, shapeRight = 0, words = 0, wordRight = 0;
   for (const rows of recordBatches(test.records, 64)) {
     const inputs = logMelTensor(rows.map((r) => path.join(test.dir, r.audio)));
