@@ -2,7 +2,7 @@
  * Attention, seen: weights over tokens as a heatmap (rows = queries,
  * columns = keys), and weights over image patches overlaid on the image.
  */
-import { loadSharp } from "../src/data/scene";
+import { loadSharp } from "../src/util/sharp";
 import * as tf from "@tensorflow/tfjs";
 import { Rich } from "./rich";
 import { heatmap, matrixRows } from "./plot";

@@ -5,7 +5,7 @@
  * viridis, low frequencies at the bottom). The spectrogram is also the
  * output's static PNG.
  */
-import { loadSharp } from "../src/data/scene";
+import { loadSharp } from "../src/util/sharp";
 import * as tf from "@tensorflow/tfjs";
 import { escapeHtml, Rich } from "./rich";
 import { encodeWav, readWav } from "../src/io/wav";

@@ -8,7 +8,7 @@
  * "clip" (CLIP-normalised pixel values, mean/std undone), or "auto" (the
  * tensor's own min..max).
  */
-import { loadSharp } from "../src/data/scene";
+import { loadSharp } from "../src/util/sharp";
 import * as tf from "@tensorflow/tfjs";
 import { escapeHtml, Rich } from "./rich";
 import { CLIP_MEAN, CLIP_STD } from "../src/preprocess/clip_image";

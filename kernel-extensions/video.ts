@@ -3,7 +3,7 @@
  * written by sharp, looping) beside its filmstrip. The filmstrip is also the
  * output's static PNG, so saved notebooks and the checker see every frame.
  */
-import { loadSharp } from "../src/data/scene";
+import { loadSharp } from "../src/util/sharp";
 import * as tf from "@tensorflow/tfjs";
 import { escapeHtml, Rich } from "./rich";
 import { filePixels, tensorPixels, type Pixels, type PixelRange } from "./image";

@@ -6,6 +6,7 @@
  */
 export { initEngine, engineInfo, closeEngine, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
 export { Random } from "./util/random";
+export { tidy } from "./util/tidy";
 
 import { Module } from "./nn/module";
 import { Linear } from "./nn/linear";
@@ -21,7 +22,7 @@ export const nn = { Module, Linear, Embedding, LayerNorm, scaledDotProductAttent
 export { Module, Linear, Embedding, LayerNorm, scaledDotProductAttention, causalMask, MultiHeadAttention, MLP, gelu, TransformerBlock };
 export type { AttentionResult } from "./nn/attention";
 
-export { GPT, GPT_PRESETS, type GPTConfig } from "./models/gpt";
+export { GPT, GPT_PRESETS, resolveGPTConfig, type GPTConfig, type GPTOutput, type GPTForwardOptions } from "./models/gpt";
 export { crossEntropy } from "./train/loss";
 export { readWav, decodeWav, type Waveform } from "./io/wav";
 export { AdamW, type AdamWArgs } from "./train/adamw";
@@ -31,27 +32,37 @@ export { rmsNorm } from "./ops/rms_norm";
 // Model library: the real architectures, loading Hugging Face checkpoints.
 export { RMSNorm } from "./nn/rms_norm";
 export { activation, geluExact, quickGelu, silu } from "./nn/activations";
-export { rotaryTables, applyRotary, rotateHalf, inverseFrequencies, type RopeConfig } from "./nn/rotary";
+export { rotaryTables, applyRotary, rotateHalf, inverseFrequencies, resolveRopeConfig, type RopeConfig } from "./nn/rotary";
 export { KVCache } from "./nn/kv_cache";
 export { attentionMask, type AttentionMask } from "./nn/masks";
 export { repeatKeyValue, splitHeads, mergeHeads } from "./nn/attention";
 export { PatchEmbedding } from "./nn/patch_embedding";
+export { FeedForward } from "./nn/feed_forward";
+export { PreNormEncoderLayer, type SelfAttentionModule } from "./nn/pre_norm_encoder_layer";
 export type { LinearAdapter, WeightSource } from "./nn/linear";
-export { LlamaForCausalLM, LlamaModel, LLAMA_PRESETS, type LlamaConfig, type LlamaInputs, type GenerateOptions } from "./models/llama";
+export { LlamaForCausalLM, LlamaModel, LLAMA_PRESETS, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type LlamaModelOutput, type CausalLMOutput, type LlamaInputs, type GenerateOptions } from "./models/llama";
 export { sampleToken, argmax, type SamplingOptions } from "./models/sampling";
-export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, type CLIPConfig, type CLIPVisionConfig, type CLIPTextConfig } from "./models/clip";
-export { LlavaForConditionalGeneration, type LlavaConfig } from "./models/llava";
-export { Blip2ForConditionalGeneration, Blip2QFormerModel, type Blip2Config } from "./models/blip2";
+export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, resolveCLIPConfig, resolveCLIPVisionConfig, resolveCLIPTextConfig, type CLIPConfig, type CLIPVisionConfig, type CLIPTextConfig } from "./models/clip";
+export { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig } from "./models/llava";
+export { Blip2ForConditionalGeneration, Blip2QFormerModel, resolveBlip2Config, type Blip2Config } from "./models/blip2";
 export { mergeImageTokens, checkImageTokens } from "./models/merge_image_tokens";
 export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
-export { readHFConfig, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF } from "./io/hf_config";
-export { loadLlama, loadCLIP, loadCLIPVision, loadLlava, loadBlip2, loadPretrained, loadWeights } from "./io/pretrained";
+export { readHFConfig } from "./io/hf_config";
+export { llamaConfigFromHF, llamaConfigToHF } from "./models/llama_spec";
+export { clipConfigFromHF, clipConfigToHF } from "./models/clip_spec";
+export { llavaConfigFromHF, llavaConfigToHF } from "./models/llava_spec";
+export { blip2ConfigFromHF, blip2ConfigToHF } from "./models/blip2_spec";
+export { audioEncoderConfigFromHF, audioEncoderConfigToHF } from "./models/audio_encoder_spec";
+export { gptConfigFromHF, gptConfigToHF } from "./models/gpt_spec";
+export { MODEL_SPECS, modelSpec, findModelSpec, registeredModelTypes } from "./models/registry";
+export type { ModelSpec, KeyAliases } from "./models/model_spec";
+export { loadLlama, loadCLIP, loadCLIPVision, loadLlava, loadBlip2, loadPretrained, loadWeights, loadWithSpec } from "./io/pretrained";
 export { preprocessClipImage, clipPixelValues, decodeRgb, CLIP_MEAN, CLIP_STD, type ClipImageProcessorConfig } from "./preprocess/clip_image";
 export { whisperLogMel, whisperLogMelFromWav, melFilterBank } from "./preprocess/whisper_mel";
 export { runParity, formatReport as formatParityReport, type ParityReport } from "./parity/run";
 
 // PEFT: LoRA and QLoRA.
-export { LoraModel, getLoraModel, readAdapterConfig, type LoraConfig } from "./peft/lora";
+export { LoraModel, getLoraModel, readAdapterConfig, resolveLoraConfig, type LoraConfig } from "./peft/lora";
 export { LoraLayer } from "./peft/lora_layer";
 export { quantize4bit, dequantize4bit, doubleQuantize, NF4_CODE, FP4_CODE, type QuantState4bit } from "./peft/quantize_4bit";
 export { QuantizedWeight4bit } from "./peft/quantized_weight";
@@ -76,9 +87,8 @@ export { sampleSentiment, combineSentiment, SENTIMENTS, type Sentiment } from ".
 export { openSplit, recordBatches, imageBatches, audioBatches, videoBatches, arrayBatches, imageTensor, videoTensor, logMelTensor, readClip, storedArray, type DatasetSplit, type Batch, type PixelNormalization } from "./data/loaders";
 export { loadTokenizer, trainWorldTokenizer, TextTokenizer, SPECIAL_TOKENS, CHAT_TEMPLATE, type ChatMessage } from "./tokenizer/tokenizer";
 export { trainByteLevelBpe } from "./tokenizer/bpe_trainer";
-export { AudioEncoder, AUDIO_ENCODER_PRESETS, type AudioEncoderConfig } from "./models/audio_encoder";
+export { AudioEncoder, AUDIO_ENCODER_PRESETS, resolveAudioEncoderConfig, type AudioEncoderConfig } from "./models/audio_encoder";
 export { loadAudioEncoder } from "./io/pretrained";
-export { llamaConfigToHF, clipConfigToHF, audioEncoderConfigToHF } from "./io/hf_config";
 export { whisperLogMelValues } from "./preprocess/whisper_mel";
 export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
 

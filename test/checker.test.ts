@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { sanitize } from "../src/checker/sanitize";
-import { compareImages, compareJson, compareText, numbersClose, perceptualDistance, splitNumbers } from "../src/checker/compare";
+import { compareEncodedImages, compareJson, compareText, numbersClose, perceptualDistance, splitNumbers } from "../src/checker/compare";
 import { compareNotebooks, formatReport } from "../src/checker/check";
 import type { Notebook, Output } from "../src/runner/notebook";
 
@@ -69,14 +69,14 @@ describe("image comparison", () => {
     const jpeg = (await sharp(Buffer.from(square, "base64")).jpeg({ quality: 90 }).toBuffer()) as Buffer;
     expect((await perceptualDistance(Buffer.from(square, "base64"), Buffer.from(square, "base64"))).distance).toBe(0);
     expect((await perceptualDistance(jpeg, Buffer.from(square, "base64"))).distance).toBeLessThan(0.01);
-    expect(await compareImages(square, square)).toEqual([]);
-    const differences = await compareImages(moved, square);
+    expect(await compareEncodedImages(square, square)).toEqual([]);
+    const differences = await compareEncodedImages(moved, square);
     expect(differences.map((d) => d.where)).toEqual(["image"]);
     expect(differences[0].message).toMatch(/perceptual distance 0\.\d+ > threshold 0.02/);
   });
 
   it("reports an undecodable image instead of crashing", async () => {
-    const [difference] = await compareImages(Buffer.from("not an image").toString("base64"), await png(() => undefined));
+    const [difference] = await compareEncodedImages(Buffer.from("not an image").toString("base64"), await png(() => undefined));
     expect(difference.message).toMatch(/cannot decode/);
   });
 });

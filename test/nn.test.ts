@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { causalMask, crossEntropy, GPT, Linear, MultiHeadAttention, Random, scaledDotProductAttention, initEngine } from "../src/index";
+import { maxDifference } from "./helpers/max_difference";
 
 beforeAll(async () => {
   await initEngine({ backend: "cpu", verbose: false });
@@ -137,5 +138,44 @@ describe("GPT", () => {
 
   it("validates its config", () => {
     expect(() => new GPT({ vocabSize: 0, contextLength: 8, dim: 16, layers: 1, heads: 2 })).toThrow(/config.vocabSize must be a positive integer, got 0/);
+    expect(() => new GPT({ vocabSize: 5, contextLength: 8, dim: 16, layers: 1, heads: 3 })).toThrow(/GPT: heads \(3\) must divide dim \(16\)/);
+  });
+
+  it("outputAttentions: one causal [B, H, T, T] per block, rows summing to 1, the logits of apply, the weights of the block's attention; no leak", async () => {
+    const model = new GPT({ vocabSize: 9, contextLength: 8, dim: 16, layers: 2, heads: 4, seed: 5 });
+    const ids = tf.tensor2d([[1, 2, 3, 4, 5], [8, 7, 6, 5, 4]], undefined, "int32");
+    const before = tf.memory().numTensors;
+    const { logits, attentions } = model.forward(ids, { outputAttentions: true });
+    expect(tf.memory().numTensors - before).toBe(3); // logits and two attention tensors
+    expect(attentions!.map((a) => a.shape)).toEqual([[2, 4, 5, 5], [2, 4, 5, 5]]);
+    const plain = model.apply(ids);
+    expect(await maxDifference(logits, plain)).toBe(0);
+    const weights = (await attentions![1].array()) as number[][][][];
+    for (const row of weights.flat(2)) expect(row.reduce((sum, w) => sum + w, 0)).toBeCloseTo(1, 5);
+    for (const head of weights.flat(1)) for (let i = 0; i < 5; i++) for (let j = i + 1; j < 5; j++) expect(head[i][j]).toBe(0);
+    // Block 0's weights, computed by hand as lab 00 did before the option existed.
+    const byHand = tf.tidy(() => {
+      const x = model.tokenEmbedding.apply(ids).add(model.positionEmbedding.apply(tf.range(0, 5, 1, "int32")));
+      const block = model.blocks[0];
+      return block.attention.applyWithWeights(block.norm1.apply(x), causalMask(5)).weights;
+    });
+    expect(await maxDifference(attentions![0], byHand)).toBe(0);
+    const withoutOption = model.forward(ids);
+    expect(withoutOption.attentions).toBeUndefined();
+    tf.dispose([ids, logits, plain, byHand, withoutOption.logits, ...attentions!]);
+    expect(tf.memory().numTensors).toBe(before - 1);
+    model.dispose();
+  });
+});
+
+describe("causalMask", () => {
+  it("with keys > queries masks, for query i, the keys after position keys − queries + i", async () => {
+    const mask = causalMask(2, 4);
+    expect(await mask.array()).toEqual([
+      [0, 0, 0, -1e9],
+      [0, 0, 0, 0],
+    ]);
+    expect(() => causalMask(3, 2)).toThrow(/keys must be an integer ≥ queries \(3\), got 2/);
+    mask.dispose();
   });
 });

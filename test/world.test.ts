@@ -16,7 +16,7 @@ import { SPLITS } from "../src/data/dataset_writer";
 import { decodeRgb } from "../src/preprocess/clip_image";
 import { parseProgram, sceneToProgram, scoreProgram } from "../src/data/drawing_language";
 import { sceneSvg, svgToRgb, sampleScene } from "../src/data/scene";
-import { COLORS } from "../src/data/vocabulary";
+import { COLORS, COLOR_NAMES, SHAPE_NAMES } from "../src/data/vocabulary";
 import { COLOR_PITCH, SAMPLE_RATE, soundEventClip } from "../src/data/audio";
 import { vqaAccuracy, normalizeAnswer } from "../src/data/vqa";
 import { combineSentiment } from "../src/data/sentiment";
@@ -89,6 +89,15 @@ describe("every record fits its set's schema", () => {
       for (const record of records) expect(validate(record), `${set}/${split} ${record.id}: ${ajv.errorsText(validate.errors)}`).toBe(true);
     }
     expect(fs.readFileSync(path.join(WORLD, set, "CARD.md"), "utf8")).toMatch(/Synthetic data/);
+  });
+
+  it("the schema files' enums are the vocabularies the generators draw from", () => {
+    const scenes = GENERATORS.scenes.schema as any;
+    expect(scenes.properties.objects.items.properties.shape.enum).toEqual([...SHAPE_NAMES]);
+    expect(scenes.properties.objects.items.properties.color.enum).toEqual([...COLOR_NAMES]);
+    expect((GENERATORS.stories.schema as any).properties.frames.items.properties.objects.items).toEqual(scenes.properties.objects.items);
+    expect((GENERATORS.sensors.schema as any).properties.activity.enum).toEqual([...ACTIVITIES]);
+    expect((GENERATORS.points.schema as any).properties.color.enum).toEqual([...COLOR_NAMES]);
   });
 });
 

@@ -17,7 +17,7 @@
  * - `skip-execution`: the cell is not compared.
  */
 import { sanitize } from "./sanitize";
-import { compareImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
+import { compareEncodedImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
 import { cellTags, joinSource, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
 
 /** One difference in a notebook, located. */
@@ -100,7 +100,7 @@ async function compareOutput(got: Output, want: Output, tolerance: Tolerance, im
       const a = got.data[mime];
       const b = want.data[mime];
       let found: Difference[];
-      if (IMAGE_TYPES.includes(mime)) found = await compareImages(text(a).replace(/\s/g, ""), text(b).replace(/\s/g, ""), { threshold: imageThreshold });
+      if (IMAGE_TYPES.includes(mime)) found = await compareEncodedImages(text(a).replace(/\s/g, ""), text(b).replace(/\s/g, ""), { threshold: imageThreshold });
       else if (mime === "application/json" || mime.endsWith("+json")) found = compareJson(a, b, tolerance);
       else found = compareText(sanitize(text(a)), sanitize(text(b)), tolerance);
       differences.push(...found.map((d) => ({ ...d, where: `${mime} ${d.where}` })));

@@ -103,7 +103,7 @@ export function compareJson(got: unknown, want: unknown, tolerance: Tolerance = 
   return got === want ? [] : [{ where, message: `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}` }];
 }
 
-/** Options for {@link compareImages}. */
+/** Options for {@link compareEncodedImages}. */
 export interface ImageComparison {
   /** Largest allowed perceptual distance in [0, 1]. Default 0.02. */
   threshold: number;
@@ -141,8 +141,11 @@ export async function perceptualDistance(got: Buffer, want: Buffer): Promise<{ d
   return { distance: total / (a.pixels.length / 3) / 255, gotSize: a.size, wantSize: b.size };
 }
 
-/** Compares two base64 images; an unreadable image is a difference, not a crash. */
-export async function compareImages(gotBase64: string, wantBase64: string, options: ImageComparison = { threshold: 0.02 }): Promise<Difference[]> {
+/**
+ * Compares two base64 images; an unreadable image is a difference, not a crash.
+ * (Not the display helper `compareImages` of kernel-extensions, which shows images side by side.)
+ */
+export async function compareEncodedImages(gotBase64: string, wantBase64: string, options: ImageComparison = { threshold: 0.02 }): Promise<Difference[]> {
   try {
     const { distance, gotSize, wantSize } = await perceptualDistance(Buffer.from(gotBase64, "base64"), Buffer.from(wantBase64, "base64"));
     const differences: Difference[] = [];

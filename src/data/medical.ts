@@ -5,7 +5,7 @@
  * pairs (in the spirit of LLaVA-Med, Li et al., 2023; no real patient data).
  */
 import { Random } from "../util/random";
-import { loadSharp } from "./scene";
+import { loadSharp } from "../util/sharp";
 
 export interface Lesion {
   readonly x: number;

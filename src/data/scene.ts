@@ -11,6 +11,10 @@ import { Random } from "../util/random";
 import { decodeRgb } from "../preprocess/clip_image";
 import type { PixelImage } from "../preprocess/resample";
 import { COLORS, COLOR_NAMES, SHAPE_NAMES, SIZES, SIZE_NAMES, type ColorName, type ShapeName, type SizeName } from "./vocabulary";
+import { loadSharp } from "../util/sharp";
+
+/** @deprecated import it from util/sharp.ts; re-exported for the callers of the old place. */
+export { loadSharp };
 
 /** One object of a scene. Coordinates are pixels of a `canvas`×`canvas` image, origin top left. */
 export interface SceneObject {
@@ -150,11 +154,6 @@ export function sceneSvg(scene: Scene): string {
   const c = scene.canvas;
   const body = scene.objects.map((o) => shapeElement(o, c)).join("");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${c}" height="${c}" viewBox="0 0 ${c} ${c}"><rect width="${c}" height="${c}" fill="${scene.background}"/>${body}</svg>`;
-}
-
-/** sharp (libvips), loaded on first use so the library imports without it. */
-export function loadSharp(): typeof import("sharp").default {
-  return require("sharp");
 }
 
 /** Rasterises an SVG document to an RGB PNG (sharp, loaded on first use). */

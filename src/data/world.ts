@@ -28,6 +28,7 @@ import { sampleSentiment } from "./sentiment";
 import { COLOR_NAMES, SHAPE_NAMES } from "./vocabulary";
 import { saveSafetensors } from "../io/safetensors";
 import { trainWorldTokenizer } from "../tokenizer/tokenizer";
+import { projectRoot } from "../util/project_root";
 
 /** Scenes with 1, 2, 3, 4 objects in these proportions: single objects are common, so zero-shot color and shape tests have many. */
 export const SCENE_COUNT_WEIGHTS = [0.4, 0.25, 0.2, 0.15] as const;
@@ -78,11 +79,29 @@ interface SetGenerator {
   texts(record: any): string[];
 }
 
+const schemas = new Map<string, JsonSchema>();
+
+/**
+ * A set's JSON Schema (draft-07) of one record, from `src/data/schemas/<set>.json`
+ * (read at run time from the project, as the runner reads nbformat's schema:
+ * tslab compiles the library without `resolveJsonModule`). Written to
+ * `<set>/schema.json` with the set's title first.
+ */
+function recordSchema(set: string): JsonSchema {
+  let schema = schemas.get(set);
+  if (!schema) {
+    const file = path.join(projectRoot(), "src", "data", "schemas", `${set}.json`);
+    try {
+      schema = JSON.parse(fs.readFileSync(file, "utf8")) as JsonSchema;
+    } catch (error) {
+      throw new Error(`world: cannot read the record schema ${file}: ${(error as Error).message}`);
+    }
+    schemas.set(set, schema);
+  }
+  return schema;
+}
+
 const id = (split: Split, k: number) => `${split}-${String(k).padStart(6, "0")}`;
-const vqaSchema = { type: "object", required: ["question", "type", "answer", "answers"], properties: { question: { type: "string" }, type: { type: "string" }, answer: { type: "string" }, answers: { type: "array", items: { type: "string" }, minItems: 10, maxItems: 10 } } };
-const objectSchema = { type: "object", required: ["shape", "color", "size", "x", "y"], properties: { shape: { enum: [...SHAPE_NAMES] }, color: { enum: [...COLOR_NAMES] }, size: { enum: ["small", "large"] }, x: { type: "number" }, y: { type: "number" } } };
-const conversationSchema = { type: "array", items: { type: "object", required: ["from", "value"], properties: { from: { enum: ["human", "gpt"] }, value: { type: "string" } } } };
-const record = (required: string[], properties: Record<string, unknown>): JsonSchema => ({ $schema: "http://json-schema.org/draft-07/schema#", type: "object", required, properties: { id: { type: "string" }, ...properties } });
 
 /** LLaVA-style conversation turns from instruction pairs; the first human turn carries the image placeholder. */
 function conversation(pairs: { instruction: string; response: string }[], placeholder = "<image>"): { from: string; value: string }[] {
@@ -97,7 +116,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Scenes: images, captions and VQA",
     description: "64×64 RGB images of 1–4 non-overlapping coloured shapes (40% one object, then 25%, 20%, 15%) (6 colors × 5 shapes × 2 sizes) on a light background, with three captions in varied phrasing and three VQAv2-style questions (color, shape, count, existence, spatial relation), each with ten annotators' answers so that VQA soft accuracy applies. Used to pretrain the vision backbone (CLIP) and in the BLIP-2 and LLaVA labs.",
     fields: { id: "record id", image: "PNG path relative to this folder", objects: "the objects: shape, color, size (small = radius 7, large = 11 px), center x, y in pixels", captions: "three captions", vqa: "questions with `answer` and ten `answers`" },
-    schema: record(["id", "image", "objects", "captions", "vqa"], { image: { type: "string" }, objects: { type: "array", items: objectSchema, minItems: 1, maxItems: 4 }, captions: { type: "array", items: { type: "string" }, minItems: 3 }, vqa: { type: "array", items: vqaSchema } }),
+    get schema() {
+      return recordSchema("scenes");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       for (let k = 0; k < count; k++) {
@@ -115,7 +136,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Visual stories",
     description: "Five-frame stories: a scene changes step by step (objects arrive, move, leave, meet), one sentence per frame. Frames are stored as one 320×64 filmstrip PNG. For the visual storytelling lab.",
     fields: { id: "record id", image: "filmstrip PNG, frame k at x = 64k", frames: "per frame: event (start/arrive/move/leave/meet), sentence, objects" },
-    schema: record(["id", "image", "frames"], { image: { type: "string" }, frames: { type: "array", minItems: 5, maxItems: 5, items: { type: "object", required: ["event", "sentence", "objects"], properties: { event: { enum: ["start", "arrive", "move", "leave", "meet"] }, sentence: { type: "string" }, objects: { type: "array", items: objectSchema } } } } }),
+    get schema() {
+      return recordSchema("stories");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       for (let k = 0; k < count; k++) {
@@ -132,7 +155,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Videos with soundtracks",
     description: "12-frame clips (64×64, one second at 12 frames per second) of one or two objects moving left, right, up or down, slowly or quickly, bouncing off the walls; the second object may appear or disappear part way. Each clip has a caption, questions about what happens over time (ten answers each), and a 1 s 16 kHz soundtrack in which each visible object hums with its own sound and rings when it bounces. For the VideoLLaMA lab.",
     fields: { id: "record id", video: "filmstrip PNG, frame k at x = 64k", audio: "WAV soundtrack, 16 kHz mono 16-bit, 1 s", frames: "frame count", tracks: "per object: object, direction, speed, appear_at, disappear_at, bounces (frame indices)", caption: "what happens", vqa: "questions with `answer` and ten `answers`" },
-    schema: record(["id", "video", "audio", "frames", "tracks", "caption", "vqa"], { video: { type: "string" }, audio: { type: "string" }, frames: { type: "integer", minimum: 8, maximum: 16 }, tracks: { type: "array", items: { type: "object" } }, caption: { type: "string" }, vqa: { type: "array", items: vqaSchema } }),
+    get schema() {
+      return recordSchema("videos");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       for (let k = 0; k < count; k++) {
@@ -154,7 +179,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Audio: sound events and spoken words",
     description: "1 s clips at 16 kHz. Sound events: every object has a sound, its color setting the pitch (C-major scale from C4: red 262 Hz … purple 523 Hz) and its shape the timbre (circle sine, square square-wave, triangle triangle-wave, diamond FM warble, star bell); random onset, length, loudness, slight detune and noise. Spoken words: the color and shape names spoken by espeak-ng with random speed, pitch and voice (when espeak-ng is installed at generation time). For the audio encoder and the audio branch of the VideoLLaMA lab. The test split is the largest: the audio backbone pretrains on clips it synthesises itself (`npm run pretrain -- audio`), and its accuracy is measured here.",
     fields: { id: "record id", audio: "WAV, 16 kHz mono 16-bit, 1 s", kind: "event or speech", label: "class: '<color> <shape>' for events, the word for speech", color: "event's color (events)", shape: "event's shape (events)", word: "spoken word (speech)", caption: "a sentence about the sound" },
-    schema: record(["id", "audio", "kind", "label", "caption"], { audio: { type: "string" }, kind: { enum: ["event", "speech"] }, label: { type: "string" }, caption: { type: "string" } }),
+    get schema() {
+      return recordSchema("audio");
+    },
     async generate({ dir, split, count, random }) {
       const speech = speechSynthesizer() !== undefined;
       const words = [...COLOR_NAMES, ...SHAPE_NAMES];
@@ -180,7 +207,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Inertial sensors: activities",
     description: `Windows of 4 s at ${SENSOR_RATE} Hz from a phone's 3-axis accelerometer (m/s², gravity included) and gyroscope (rad/s) for ${ACTIVITIES.join(", ")}: a gait or pedalling model at a random cadence and intensity, the phone at a random orientation, sensor bias and noise. The values are in \`<split>.safetensors\` (tensor \`windows\`, [N, 200, 6], channels ${SENSOR_CHANNELS.join(", ")}); record k of the JSONL is window k.`,
     fields: { id: "record id", index: "row of `windows` in <split>.safetensors", activity: "the activity", cadence: "steps (or pedal strokes) per second", intensity: "light, moderate or vigorous", caption: "a sentence about the activity" },
-    schema: record(["id", "index", "activity", "caption"], { index: { type: "integer" }, activity: { enum: [...ACTIVITIES] }, cadence: { type: "number" }, intensity: { enum: ["light", "moderate", "vigorous"] }, caption: { type: "string" } }),
+    get schema() {
+      return recordSchema("sensors");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       const T = 4 * SENSOR_RATE;
@@ -199,7 +228,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Point clouds of solids",
     description: "256-point coloured clouds of a sphere, cube, cylinder, cone or torus, randomly scaled and turned about the vertical axis, with a caption. Values in `<split>.safetensors` (tensor `points`, [N, 256, 6]: x, y, z with y up, then r, g, b in [0, 1]). For a later 3D lab.",
     fields: { id: "record id", index: "row of `points`", solid: "the solid", color: "its color", scale: "half extent", caption: "a sentence" },
-    schema: record(["id", "index", "solid", "color", "caption"], { index: { type: "integer" }, solid: { type: "string" }, color: { enum: [...COLOR_NAMES] }, scale: { type: "number" }, caption: { type: "string" } }),
+    get schema() {
+      return recordSchema("points");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       const all = new Float32Array(count * 256 * 6);
@@ -217,7 +248,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Medical-style instructions (synthetic scans)",
     description: "Clearly synthetic, not medical data: 64×64 grayscale 'scans' of an oval organ with 0–3 lesions, each small or large, bright or dark, one per quadrant; instruction-tuning conversations ask for the findings, the count and a quadrant. For the domain-tuning part of the LoRA/QLoRA lab.",
     fields: { id: "record id", image: "grayscale PNG", lesions: "x, y, radius (px), size, appearance, location", findings: "the report sentence", conversations: "LLaVA-style turns (human/gpt); the first human turn starts with <image>", synthetic: "always true" },
-    schema: record(["id", "image", "lesions", "findings", "conversations", "synthetic"], { image: { type: "string" }, lesions: { type: "array", maxItems: 3 }, findings: { type: "string" }, conversations: conversationSchema, synthetic: { const: true } }),
+    get schema() {
+      return recordSchema("medical");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       for (let k = 0; k < count; k++) {
@@ -234,7 +267,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Code generation: scene → drawing program",
     description: "Scenes paired with the program in mllm-labs' drawing language that renders them exactly (`background <name>`, then `<shape> <color> <size> at <x> <y>` per object). The metric executes the model's program and compares its render with the image (`scoreProgram`).",
     fields: { id: "record id", image: "PNG", program: "the drawing program", conversations: "human asks for the program, gpt answers it", synthetic: "always true" },
-    schema: record(["id", "image", "program", "conversations", "synthetic"], { image: { type: "string" }, program: { type: "string" }, conversations: conversationSchema, synthetic: { const: true } }),
+    get schema() {
+      return recordSchema("code");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       for (let k = 0; k < count; k++) {
@@ -253,7 +288,9 @@ export const GENERATORS: Record<string, SetGenerator> = {
     title: "Multimodal sentiment: faces and texts",
     description: "Drawn faces (smiling, frowning, neutral) with a short text that agrees with the face about half the time. Label: agree → that sentiment; one side neutral → the other; positive against negative → neutral (mixed).",
     fields: { id: "record id", image: "PNG of the face", face: "the face's sentiment", text: "the text", text_sentiment: "the text's sentiment", label: "combined label", conversations: "human asks for the sentiment of image + text, gpt answers", synthetic: "always true" },
-    schema: record(["id", "image", "face", "text", "text_sentiment", "label", "conversations", "synthetic"], { image: { type: "string" }, face: { enum: ["positive", "negative", "neutral"] }, text: { type: "string" }, text_sentiment: { enum: ["positive", "negative", "neutral"] }, label: { enum: ["positive", "negative", "neutral"] }, conversations: conversationSchema, synthetic: { const: true } }),
+    get schema() {
+      return recordSchema("sentiment");
+    },
     async generate({ dir, split, count, random }) {
       const out: object[] = [];
       for (let k = 0; k < count; k++) {
@@ -324,7 +361,7 @@ export async function generateWorld(args: GenerateWorldArgs): Promise<Record<str
       counts[split] = corpus[split].length;
     }
     sets.text = counts;
-    writeFileAtomic(path.join(dir, "schema.json"), JSON.stringify({ title: "World text", ...record(["text"], { text: { type: "string" } }) }, null, 2) + "\n");
+    writeFileAtomic(path.join(dir, "schema.json"), JSON.stringify({ title: "World text", ...recordSchema("text") }, null, 2) + "\n");
     writeFileAtomic(path.join(dir, "CARD.md"), cardMarkdown({ name: "text", title: "World text", description: "All the world's text, split as the sets are (test text comes only from test records): captions, VQA questions with answers ('question: … answer: …'), story paragraphs, video captions and questions, audio and sensor captions, point-cloud captions, medical instructions and findings, drawing programs and sentiment texts. No images. Trains the tokenizer (train split) and the language backbone.", fields: { text: "one document" }, counts, seed, size }));
   }
   if (names.includes("text")) {

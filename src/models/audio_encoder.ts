@@ -19,11 +19,13 @@ import { LayerNorm } from "../nn/layer_norm";
 import { Embedding } from "../nn/embedding";
 import { Random } from "../util/random";
 import { CLIPEncoder } from "./clip";
+import { tidy } from "../util/tidy";
 
+/** The audio encoder's configuration. Defaults are filled by {@link resolveAudioEncoderConfig}. */
 export interface AudioEncoderConfig {
-  /** Log-mel bins per frame. Default 80 (Whisper's). */
+  /** Log-mel bins M per frame. Default 80 (Whisper's). */
   readonly numMelBins?: number;
-  /** Frames per clip (100 per second at hop 160 / 16 kHz). Default 100. */
+  /** Frames F per clip (100 per second at hop 160 / 16 kHz). Default 100. */
   readonly maxFrames?: number;
   /** Consecutive frames joined into one token. Default 4. */
   readonly framesPerToken?: number;
@@ -31,16 +33,43 @@ export interface AudioEncoderConfig {
   readonly hiddenSize: number;
   /** MLP width. */
   readonly intermediateSize: number;
+  /** Encoder layers. */
   readonly numLayers: number;
+  /** Heads H. */
   readonly numHeads: number;
-  /** Default "gelu". */
+  /** MLP activation. Default `gelu`. */
   readonly hiddenAct?: string;
-  /** Default 1e-5. */
+  /** LayerNorm epsilon. Default 1e-5. */
   readonly layerNormEps?: number;
-  /** Class names of the pretraining head (its size); none: no head. */
+  /** Class names of the pretraining head (its size). Default none: no head. */
   readonly labels?: readonly string[];
   /** Initialisation seed. Default 0. */
   readonly seed?: number;
+}
+
+export type ResolvedAudioEncoderConfig = Required<AudioEncoderConfig>;
+
+/** Fills every default of an {@link AudioEncoderConfig} once and checks the sizes (idempotent). */
+export function resolveAudioEncoderConfig(config: AudioEncoderConfig): ResolvedAudioEncoderConfig {
+  const resolved: ResolvedAudioEncoderConfig = {
+    numMelBins: config.numMelBins ?? 80,
+    maxFrames: config.maxFrames ?? 100,
+    framesPerToken: config.framesPerToken ?? 4,
+    hiddenSize: config.hiddenSize,
+    intermediateSize: config.intermediateSize,
+    numLayers: config.numLayers,
+    numHeads: config.numHeads,
+    hiddenAct: config.hiddenAct ?? "gelu",
+    layerNormEps: config.layerNormEps ?? 1e-5,
+    labels: config.labels ?? [],
+    seed: config.seed ?? 0,
+  };
+  for (const key of ["numMelBins", "maxFrames", "framesPerToken", "hiddenSize", "intermediateSize", "numLayers", "numHeads"] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0) throw new Error(`AudioEncoder: config.${key} must be a positive integer, got ${resolved[key]}`);
+  }
+  if (resolved.maxFrames % resolved.framesPerToken !== 0) throw new Error(`AudioEncoder: maxFrames ${resolved.maxFrames} must be a multiple of framesPerToken ${resolved.framesPerToken}`);
+  if (!resolved.labels.every((label) => typeof label === "string")) throw new Error(`AudioEncoder: config.labels must be strings, got ${JSON.stringify(resolved.labels)}`);
+  return resolved;
 }
 
 /** Named sizes. */
@@ -67,42 +96,41 @@ export class AudioEncoder extends Module {
   readonly melBins: number;
   readonly maxFrames: number;
   readonly framesPerToken: number;
+  readonly config: ResolvedAudioEncoderConfig;
 
-  constructor(readonly config: AudioEncoderConfig) {
+  constructor(options: AudioEncoderConfig) {
     super();
-    this.melBins = config.numMelBins ?? 80;
-    this.maxFrames = config.maxFrames ?? 100;
-    this.framesPerToken = config.framesPerToken ?? 4;
-    for (const [name, value] of Object.entries({ numMelBins: this.melBins, maxFrames: this.maxFrames, framesPerToken: this.framesPerToken, hiddenSize: config.hiddenSize, numLayers: config.numLayers, numHeads: config.numHeads })) {
-      if (!Number.isInteger(value) || value <= 0) throw new Error(`AudioEncoder: config.${name} must be a positive integer, got ${value}`);
-    }
-    if (this.maxFrames % this.framesPerToken !== 0) throw new Error(`AudioEncoder: maxFrames ${this.maxFrames} must be a multiple of framesPerToken ${this.framesPerToken}`);
-    const random = new Random(config.seed ?? 0);
+    const config = (this.config = resolveAudioEncoderConfig(options));
+    this.melBins = config.numMelBins;
+    this.maxFrames = config.maxFrames;
+    this.framesPerToken = config.framesPerToken;
+    const random = new Random(config.seed);
     const D = config.hiddenSize;
     this.frameProjection = this.module("frame_projection", new Linear({ inFeatures: this.melBins * this.framesPerToken, outFeatures: D, seed: random.nextSeed() }));
     this.positionEmbedding = this.module("position_embedding", new Embedding({ numEmbeddings: this.maxFrames / this.framesPerToken, embeddingDim: D, seed: random.nextSeed() }));
-    this.encoder = this.module("encoder", new CLIPEncoder({ dim: D, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct ?? "gelu", eps: config.layerNormEps ?? 1e-5 }, config.numLayers, random.nextSeed()));
-    this.finalLayerNorm = this.module("final_layer_norm", new LayerNorm({ dim: D, eps: config.layerNormEps ?? 1e-5 }));
-    if (config.labels?.length) this.classifier = this.module("classifier", new Linear({ inFeatures: D, outFeatures: config.labels.length, seed: random.nextSeed() }));
+    const sizes = { dim: D, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct, eps: config.layerNormEps };
+    this.encoder = this.module("encoder", new CLIPEncoder(sizes, config.numLayers, random.nextSeed()));
+    this.finalLayerNorm = this.module("final_layer_norm", new LayerNorm({ dim: D, eps: config.layerNormEps }));
+    if (config.labels.length) this.classifier = this.module("classifier", new Linear({ inFeatures: D, outFeatures: config.labels.length, seed: random.nextSeed() }));
   }
 
   /** logMel: [B, melBins, frames] (Whisper's layout; frames ≤ maxFrames, a multiple of framesPerToken). */
-  apply(logMel: tf.Tensor): AudioEncoderOutput {
+  forward(logMel: tf.Tensor): AudioEncoderOutput {
     if (logMel.rank !== 3 || logMel.shape[1] !== this.melBins) throw new Error(`AudioEncoder: logMel must be [B, ${this.melBins}, frames], got [${logMel.shape}]`);
     const [B, , frames] = logMel.shape;
     if (frames > this.maxFrames || frames % this.framesPerToken !== 0) throw new Error(`AudioEncoder: frames must be a multiple of ${this.framesPerToken} up to ${this.maxFrames}, got ${frames}`);
     const Ta = frames / this.framesPerToken;
-    return tf.tidy(() => {
+    return tidy(() => {
       // [B, M, F] → [B, F, M] → [B, Ta, framesPerToken·M]: consecutive frames side by side
       const tokens = logMel.transpose([0, 2, 1]).reshape([B, Ta, this.framesPerToken * this.melBins]);
       const positions = this.positionEmbedding.apply(tf.range(0, Ta, 1, "int32")); // [Ta, D]
       const x = this.frameProjection.apply(tokens).add(positions); // [B, Ta, D]
-      const states = this.encoder.apply(x, {}); // no mask: every token sees every token
+      const states = this.encoder.forward(x); // no mask: every token sees every token
       const lastHiddenState = this.finalLayerNorm.apply(states[states.length - 1]);
       const pooled = lastHiddenState.mean(1); // [B, D]
       const out: AudioEncoderOutput = { lastHiddenState, pooled };
       if (this.classifier) out.logits = this.classifier.apply(pooled);
-      return out as unknown as tf.TensorContainer;
-    }) as unknown as AudioEncoderOutput;
+      return out;
+    });
   }
 }

@@ -20,53 +20,131 @@ import { LayerNorm } from "../nn/layer_norm";
 import { PatchEmbedding } from "../nn/patch_embedding";
 import { activation } from "../nn/activations";
 import { scaledDotProductAttention, splitHeads, mergeHeads } from "../nn/attention";
-import { LlamaForCausalLM, type LlamaConfig, type GenerateOptions } from "./llama";
+import { LlamaForCausalLM, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type GenerateOptions } from "./llama";
 import { embedWithImageFeatures, checkImageTokens } from "./merge_image_tokens";
 import { Random } from "../util/random";
+import { tidy } from "../util/tidy";
+import { FeedForward } from "../nn/feed_forward";
+import { PreNormEncoderLayer } from "../nn/pre_norm_encoder_layer";
 
-/** BLIP-2's ViT (EVA-CLIP in the paper). `Blip2VisionConfig`. */
+/** BLIP-2's ViT (EVA-CLIP in the paper). `Blip2VisionConfig`; every field defaults as transformers' does ({@link resolveBlip2VisionConfig}). */
 export interface Blip2VisionConfig {
-  readonly hiddenSize: number;
-  readonly intermediateSize: number;
-  readonly numLayers: number;
-  readonly numHeads: number;
-  readonly imageSize: number;
-  readonly patchSize: number;
-  /** Default `gelu` (exact). */
+  /** Width Dv. Default 1408. */
+  readonly hiddenSize?: number;
+  /** MLP width. Default 6144. */
+  readonly intermediateSize?: number;
+  /** Encoder layers. Default 39. */
+  readonly numLayers?: number;
+  /** Heads H. Default 16. */
+  readonly numHeads?: number;
+  /** Input side S in pixels. Default 224. */
+  readonly imageSize?: number;
+  /** Patch side P. Default 14. */
+  readonly patchSize?: number;
+  /** MLP activation. Default `gelu` (exact). */
   readonly hiddenAct?: string;
-  /** Default 1e-6. */
+  /** LayerNorm epsilon. Default 1e-6. */
   readonly layerNormEps?: number;
   /** Biases on q and v (k has none). Default true. */
   readonly qkvBias?: boolean;
 }
 
-/** The Q-Former (a BERT whose layers also cross-attend to the image). `Blip2QFormerConfig`. */
+/** The Q-Former (a BERT whose layers also cross-attend to the image). `Blip2QFormerConfig`; defaults as transformers' ({@link resolveBlip2QFormerConfig}). */
 export interface Blip2QFormerConfig {
-  /** Width Dq. */
-  readonly hiddenSize: number;
-  readonly intermediateSize: number;
-  readonly numLayers: number;
-  readonly numHeads: number;
-  /** Default `gelu`. */
+  /** Width Dq. Default 768. */
+  readonly hiddenSize?: number;
+  /** FFN width. Default 3072. */
+  readonly intermediateSize?: number;
+  /** Layers. Default 12. */
+  readonly numLayers?: number;
+  /** Heads. Default 12. */
+  readonly numHeads?: number;
+  /** FFN activation. Default `gelu`. */
   readonly hiddenAct?: string;
-  /** Default 1e-12 (BERT's). */
+  /** LayerNorm epsilon. Default 1e-12 (BERT's). */
   readonly layerNormEps?: number;
   /** Layer i cross-attends when i % frequency == 0. Default 2. */
-  readonly crossAttentionFrequency: number;
-  /** Width of the image features it reads. Default the vision width. */
-  readonly encoderHiddenSize: number;
+  readonly crossAttentionFrequency?: number;
+  /** Width Dv of the image features it reads. Default 1408 alone; inside a {@link Blip2Config}, the vision width. */
+  readonly encoderHiddenSize?: number;
 }
 
-/** `Blip2Config`. */
+/** `Blip2Config`. See {@link resolveBlip2Config}. */
 export interface Blip2Config {
   readonly vision: Blip2VisionConfig;
   readonly qformer: Blip2QFormerConfig;
   readonly text: LlamaConfig;
   /** Learned queries Nq. Default 32. */
-  readonly numQueryTokens: number;
-  /** Placeholder id in the text that the Nq projected queries replace. Required for {@link Blip2ForConditionalGeneration.forward}. */
+  readonly numQueryTokens?: number;
+  /** Placeholder id in the text that the Nq projected queries replace. No default: required by {@link Blip2ForConditionalGeneration.forward}. */
   readonly imageTokenId?: number;
+  /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
+}
+
+export type ResolvedBlip2VisionConfig = Required<Blip2VisionConfig>;
+export type ResolvedBlip2QFormerConfig = Required<Blip2QFormerConfig>;
+export interface ResolvedBlip2Config {
+  readonly vision: ResolvedBlip2VisionConfig;
+  readonly qformer: ResolvedBlip2QFormerConfig;
+  readonly text: ResolvedLlamaConfig;
+  readonly numQueryTokens: number;
+  readonly imageTokenId: number | undefined;
+  readonly seed: number;
+}
+
+function checkPositive(model: string, config: Record<string, unknown>, keys: readonly string[]): void {
+  for (const key of keys) {
+    const value = config[key];
+    if (!Number.isInteger(value) || (value as number) <= 0) throw new Error(`${model}: config.${key} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Fills every default of a {@link Blip2VisionConfig} once and checks the sizes (idempotent). */
+export function resolveBlip2VisionConfig(config: Blip2VisionConfig): ResolvedBlip2VisionConfig {
+  const resolved: ResolvedBlip2VisionConfig = {
+    hiddenSize: config.hiddenSize ?? 1408,
+    intermediateSize: config.intermediateSize ?? 6144,
+    numLayers: config.numLayers ?? 39,
+    numHeads: config.numHeads ?? 16,
+    imageSize: config.imageSize ?? 224,
+    patchSize: config.patchSize ?? 14,
+    hiddenAct: config.hiddenAct ?? "gelu",
+    layerNormEps: config.layerNormEps ?? 1e-6,
+    qkvBias: config.qkvBias ?? true,
+  };
+  checkPositive("BLIP-2 vision", resolved, ["hiddenSize", "intermediateSize", "numLayers", "numHeads", "imageSize", "patchSize"]);
+  if (resolved.imageSize % resolved.patchSize !== 0) throw new Error(`BLIP-2 vision: imageSize (${resolved.imageSize}) must be a multiple of patchSize (${resolved.patchSize})`);
+  return resolved;
+}
+
+/** Fills every default of a {@link Blip2QFormerConfig} once and checks the sizes (idempotent). */
+export function resolveBlip2QFormerConfig(config: Blip2QFormerConfig): ResolvedBlip2QFormerConfig {
+  const resolved: ResolvedBlip2QFormerConfig = {
+    hiddenSize: config.hiddenSize ?? 768,
+    intermediateSize: config.intermediateSize ?? 3072,
+    numLayers: config.numLayers ?? 12,
+    numHeads: config.numHeads ?? 12,
+    hiddenAct: config.hiddenAct ?? "gelu",
+    layerNormEps: config.layerNormEps ?? 1e-12,
+    crossAttentionFrequency: config.crossAttentionFrequency ?? 2,
+    encoderHiddenSize: config.encoderHiddenSize ?? 1408,
+  };
+  checkPositive("Q-Former", resolved, ["hiddenSize", "intermediateSize", "numLayers", "numHeads", "crossAttentionFrequency", "encoderHiddenSize"]);
+  return resolved;
+}
+
+/** Fills every default of a {@link Blip2Config} once (idempotent); the Q-Former reads the vision width unless told otherwise. */
+export function resolveBlip2Config(config: Blip2Config): ResolvedBlip2Config {
+  const vision = resolveBlip2VisionConfig(config.vision);
+  return {
+    vision,
+    qformer: resolveBlip2QFormerConfig({ ...config.qformer, encoderHiddenSize: config.qformer.encoderHiddenSize ?? vision.hiddenSize }),
+    text: resolveLlamaConfig(config.text),
+    numQueryTokens: config.numQueryTokens ?? 32,
+    imageTokenId: config.imageTokenId,
+    seed: config.seed ?? 0,
+  };
 }
 
 /** Self-attention with one fused qkv projection (bias on q and v only). HF: `Blip2Attention`. */
@@ -91,35 +169,25 @@ export class Blip2Attention extends Module {
   }
 }
 
-/** Pre-norm ViT layer. HF: `Blip2EncoderLayer`. */
-export class Blip2EncoderLayer extends Module {
-  readonly selfAttention: Blip2Attention;
-  readonly norm1: LayerNorm;
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  readonly norm2: LayerNorm;
-  private readonly act: (x: tf.Tensor) => tf.Tensor;
-
+/** Pre-norm ViT layer with the fused-qkv attention (the shared nn/pre_norm_encoder_layer.ts). HF: `Blip2EncoderLayer`. */
+export class Blip2EncoderLayer extends PreNormEncoderLayer<Blip2Attention> {
   constructor(config: Blip2VisionConfig, seed: number) {
-    super();
+    const resolved = resolveBlip2VisionConfig(config);
     const random = new Random(seed);
-    const D = config.hiddenSize;
-    const eps = config.layerNormEps ?? 1e-6;
-    this.act = activation(config.hiddenAct ?? "gelu");
-    this.selfAttention = this.module("self_attn", new Blip2Attention(config.numHeads, D, config.qkvBias ?? true, random.nextSeed()));
-    this.norm1 = this.module("layer_norm1", new LayerNorm({ dim: D, eps }));
-    // Dotted names register the checkpoint's nesting (`mlp.fc1`) without a class per level.
-    this.fc1 = this.module("mlp.fc1", new Linear({ inFeatures: D, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
-    this.fc2 = this.module("mlp.fc2", new Linear({ inFeatures: config.intermediateSize, outFeatures: D, seed: random.nextSeed() }));
-    this.norm2 = this.module("layer_norm2", new LayerNorm({ dim: D, eps }));
+    const D = resolved.hiddenSize;
+    const attention = new Blip2Attention(resolved.numHeads, D, resolved.qkvBias, random.nextSeed());
+    const mlpSeeds = [random.nextSeed(), random.nextSeed()] as const; // fc1, fc2: the order this layer always drew them in
+    super({ dim: D, eps: resolved.layerNormEps, attention, mlp: new FeedForward(D, resolved.intermediateSize, resolved.hiddenAct, mlpSeeds) });
   }
 
-  /** x: [B, T, D] → [B, T, D] */
-  apply(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const h = x.add(this.selfAttention.apply(this.norm1.apply(x)));
-      return h.add(this.fc2.apply(this.act(this.fc1.apply(this.norm2.apply(h)))));
-    });
+  /** The MLP's first linear layer (`mlp.fc1`). */
+  get fc1(): Linear {
+    return this.mlp.fc1;
+  }
+
+  /** The MLP's second linear layer (`mlp.fc2`). */
+  get fc2(): Linear {
+    return this.mlp.fc2;
   }
 }
 
@@ -133,17 +201,19 @@ export class Blip2VisionModel extends Module {
   readonly layers: Blip2EncoderLayer[] = [];
   readonly postLayerNorm: LayerNorm;
 
-  constructor(readonly config: Blip2VisionConfig, seed: number) {
+  readonly config: ResolvedBlip2VisionConfig;
+
+  constructor(options: Blip2VisionConfig, seed: number) {
     super();
+    const config = (this.config = resolveBlip2VisionConfig(options));
     const random = new Random(seed);
     const D = config.hiddenSize;
-    if (config.imageSize % config.patchSize !== 0) throw new Error(`BLIP-2 vision: imageSize (${config.imageSize}) must be a multiple of patchSize (${config.patchSize})`);
     const patches = (config.imageSize / config.patchSize) ** 2;
     this.classEmbedding = this.parameter("embeddings.class_embedding", tf.randomNormal([1, 1, D], 0, 0.02, "float32", random.nextSeed()));
     this.patchEmbedding = this.module("embeddings.patch_embedding", new PatchEmbedding({ patchSize: config.patchSize, dim: D, bias: true, seed: random.nextSeed() }));
     this.positionEmbedding = this.parameter("embeddings.position_embedding", tf.randomNormal([1, patches + 1, D], 0, 0.02, "float32", random.nextSeed()));
     for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`encoder.layers.${i}`, new Blip2EncoderLayer(config, random.nextSeed())));
-    this.postLayerNorm = this.module("post_layernorm", new LayerNorm({ dim: D, eps: config.layerNormEps ?? 1e-6 }));
+    this.postLayerNorm = this.module("post_layernorm", new LayerNorm({ dim: D, eps: config.layerNormEps }));
   }
 
   /** pixels: [B, 3, S, S] → lastHiddenState [B, 1 + N, D] (after the post-LayerNorm, as transformers returns it) */
@@ -199,12 +269,13 @@ export class Blip2QFormerLayer extends Module {
   readonly outputNorm: LayerNorm;
   private readonly act: (x: tf.Tensor) => tf.Tensor;
 
-  constructor(config: Blip2QFormerConfig, index: number, seed: number) {
+  constructor(qformerConfig: Blip2QFormerConfig, index: number, seed: number) {
     super();
+    const config = resolveBlip2QFormerConfig(qformerConfig);
     const random = new Random(seed);
     const Dq = config.hiddenSize;
-    const eps = config.layerNormEps ?? 1e-12;
-    this.act = activation(config.hiddenAct ?? "gelu");
+    const eps = config.layerNormEps;
+    this.act = activation(config.hiddenAct);
     this.selfAttention = this.module("attention", new Blip2QFormerAttention(config.numHeads, Dq, Dq, eps, random.nextSeed()));
     const crossSeed = random.nextSeed();
     this.crossAttention =
@@ -231,11 +302,13 @@ export class Blip2QFormerModel extends Module {
   readonly layernorm: LayerNorm;
   readonly layers: Blip2QFormerLayer[] = [];
 
-  constructor(readonly config: Blip2QFormerConfig, seed: number) {
+  readonly config: ResolvedBlip2QFormerConfig;
+
+  constructor(options: Blip2QFormerConfig, seed: number) {
     super();
+    const config = (this.config = resolveBlip2QFormerConfig(options));
     const random = new Random(seed);
-    if (!(config.crossAttentionFrequency >= 1)) throw new Error(`Q-Former: crossAttentionFrequency must be ≥ 1, got ${config.crossAttentionFrequency}`);
-    this.layernorm = this.module("layernorm", new LayerNorm({ dim: config.hiddenSize, eps: config.layerNormEps ?? 1e-12 }));
+    this.layernorm = this.module("layernorm", new LayerNorm({ dim: config.hiddenSize, eps: config.layerNormEps }));
     for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`encoder.layer.${i}`, new Blip2QFormerLayer(config, i, random.nextSeed())));
   }
 
@@ -269,10 +342,12 @@ export class Blip2ForConditionalGeneration extends Module {
   readonly qformer: Blip2QFormerModel;
   readonly languageProjection: Linear;
   readonly languageModel: LlamaForCausalLM;
+  readonly config: ResolvedBlip2Config;
 
-  constructor(readonly config: Blip2Config) {
+  constructor(options: Blip2Config) {
     super();
-    const random = new Random(config.seed ?? 0);
+    const config = (this.config = resolveBlip2Config(options));
+    const random = new Random(config.seed);
     this.visionModel = this.module("vision_model", new Blip2VisionModel(config.vision, random.nextSeed()));
     this.queryTokens = this.parameter("query_tokens", tf.randomNormal([1, config.numQueryTokens, config.qformer.hiddenSize], 0, 0.02, "float32", random.nextSeed()));
     this.qformer = this.module("qformer", new Blip2QFormerModel(config.qformer, random.nextSeed()));
@@ -282,14 +357,14 @@ export class Blip2ForConditionalGeneration extends Module {
 
   /** pixels: [B, 3, S, S] → the vision output, the Q-Former output and the projected queries */
   encodeImage(pixels: tf.Tensor): Omit<Blip2Output, "logits"> {
-    return tf.tidy(() => {
+    return tidy(() => {
       const visionLastHiddenState = this.visionModel.apply(pixels); // [B, 1 + N, Dv]
       const [B] = pixels.shape;
       const queries = this.queryTokens.tile([B, 1, 1]); // [B, Nq, Dq]
       const qformerLastHiddenState = this.qformer.apply(queries, visionLastHiddenState); // [B, Nq, Dq]
       const languageModelInputs = this.languageProjection.apply(qformerLastHiddenState); // [B, Nq, Dtext]
-      return { visionLastHiddenState, qformerLastHiddenState, languageModelInputs } as unknown as tf.TensorContainer;
-    }) as unknown as Omit<Blip2Output, "logits">;
+      return { visionLastHiddenState, qformerLastHiddenState, languageModelInputs };
+    });
   }
 
   private imageTokenId(): number {
@@ -305,12 +380,12 @@ export class Blip2ForConditionalGeneration extends Module {
 
   /** inputIds hold Nq placeholders per image. */
   forward(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }): Blip2Output {
-    return tf.tidy(() => {
+    return tidy(() => {
       const image = this.encodeImage(inputs.pixelValues);
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, image.languageModelInputs);
       const { logits } = this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask });
-      return { logits, ...image } as unknown as tf.TensorContainer;
-    }) as unknown as Blip2Output;
+      return { logits, ...image };
+    });
   }
 
   /** Rejects inputs whose placeholder count does not match the images. */

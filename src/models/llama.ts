@@ -19,12 +19,13 @@ import { RMSNorm } from "../nn/rms_norm";
 import { activation } from "../nn/activations";
 import { scaledDotProductAttention, repeatKeyValue, splitHeads, mergeHeads } from "../nn/attention";
 import { attentionMask, type AttentionMask } from "../nn/masks";
-import { rotaryTables, applyRotary, type RopeConfig } from "../nn/rotary";
+import { rotaryTables, applyRotary, resolveRopeConfig, type RopeConfig, type ResolvedRopeConfig } from "../nn/rotary";
 import { KVCache } from "../nn/kv_cache";
 import { Random } from "../util/random";
+import { tidy } from "../util/tidy";
 import { sampleToken, type SamplingOptions } from "./sampling";
 
-/** A Llama model's configuration (Hugging Face's `LlamaConfig`, camel-cased). */
+/** A Llama model's configuration (Hugging Face's `LlamaConfig`, camel-cased). Defaults are filled by {@link resolveLlamaConfig}. */
 export interface LlamaConfig {
   /** Vocabulary size V. */
   readonly vocabSize: number;
@@ -36,13 +37,13 @@ export interface LlamaConfig {
   readonly numLayers: number;
   /** Query heads H. */
   readonly numHeads: number;
-  /** Key/value heads Hkv; H/Hkv query heads share one (GQA; 1 = multi-query). Default H. */
+  /** Key/value heads Hkv; H/Hkv query heads share one (GQA; 1 = multi-query). Default H (transformers' default). */
   readonly numKeyValueHeads?: number;
   /** Per-head width Dh. Default D / H. */
   readonly headDim?: number;
-  /** RMSNorm epsilon. Default 1e-6. */
+  /** RMSNorm epsilon. Default 1e-6 (transformers' `LlamaConfig`). */
   readonly rmsNormEps?: number;
-  /** Rotary settings. Default θ = 10000. */
+  /** Rotary settings. Default θ = 10000, no scaling (see {@link resolveRopeConfig}). */
   readonly rope?: RopeConfig;
   /** The head reuses the embedding matrix. Default false. */
   readonly tieWordEmbeddings?: boolean;
@@ -52,14 +53,51 @@ export interface LlamaConfig {
   readonly mlpBias?: boolean;
   /** MLP gate activation. Default `silu`. */
   readonly hiddenAct?: string;
-  /** Longest supported sequence. Default 2048. */
+  /** Longest sequence the model was trained for (written to config.json; positions are rotary, so not enforced). Default 2048. */
   readonly maxPositionEmbeddings?: number;
   /** Token ids that end generation. Default none. */
   readonly eosTokenIds?: readonly number[];
-  /** Padding id written after a row has stopped. Default 0. */
-  readonly padTokenId?: number;
+  /** Padding id written after a row has stopped. Default none (config.json's null): {@link LlamaForCausalLM.generate} then writes 0. */
+  readonly padTokenId?: number | null;
   /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
+}
+
+/** A {@link LlamaConfig} with every default filled: what the modules, the reader and the writer use. */
+export interface ResolvedLlamaConfig extends Required<Omit<LlamaConfig, "rope" | "padTokenId">> {
+  readonly rope: ResolvedRopeConfig;
+  readonly padTokenId: number | null;
+}
+
+/** Fills every default of a {@link LlamaConfig} once and checks the sizes (idempotent). */
+export function resolveLlamaConfig(config: LlamaConfig): ResolvedLlamaConfig {
+  for (const key of ["vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads"] as const) {
+    if (!Number.isInteger(config[key]) || config[key] <= 0) throw new Error(`Llama: config.${key} must be a positive integer, got ${config[key]}`);
+  }
+  const H = config.numHeads;
+  const Hkv = config.numKeyValueHeads ?? H;
+  if (!Number.isInteger(Hkv) || Hkv <= 0 || H % Hkv !== 0) throw new Error(`Llama: numKeyValueHeads (${Hkv}) must divide numHeads (${H})`);
+  const Dh = config.headDim ?? config.hiddenSize / H;
+  if (!Number.isInteger(Dh) || Dh % 2 !== 0) throw new Error(`Llama: head dimension must be an even integer, got ${Dh} (hiddenSize ${config.hiddenSize} / numHeads ${H})`);
+  return {
+    vocabSize: config.vocabSize,
+    hiddenSize: config.hiddenSize,
+    intermediateSize: config.intermediateSize,
+    numLayers: config.numLayers,
+    numHeads: H,
+    numKeyValueHeads: Hkv,
+    headDim: Dh,
+    rmsNormEps: config.rmsNormEps ?? 1e-6,
+    rope: resolveRopeConfig(config.rope),
+    tieWordEmbeddings: config.tieWordEmbeddings ?? false,
+    attentionBias: config.attentionBias ?? false,
+    mlpBias: config.mlpBias ?? false,
+    hiddenAct: config.hiddenAct ?? "silu",
+    maxPositionEmbeddings: config.maxPositionEmbeddings ?? 2048,
+    eosTokenIds: config.eosTokenIds ?? [],
+    padTokenId: config.padTokenId ?? null,
+    seed: config.seed ?? 0,
+  };
 }
 
 /** Named tiny sizes (parameter counts at V = 512). */
@@ -72,26 +110,6 @@ export const LLAMA_PRESETS = {
   "llama-100m": { hiddenSize: 768, intermediateSize: 2048, numLayers: 12, numHeads: 12, numKeyValueHeads: 4 },
 } as const;
 
-/** Resolved settings every layer reads. */
-interface ResolvedLlama {
-  D: number;
-  H: number;
-  Hkv: number;
-  Dh: number;
-}
-
-function resolve(config: LlamaConfig): ResolvedLlama {
-  for (const key of ["vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads"] as const) {
-    if (!Number.isInteger(config[key]) || config[key] <= 0) throw new Error(`Llama: config.${key} must be a positive integer, got ${config[key]}`);
-  }
-  const H = config.numHeads;
-  const Hkv = config.numKeyValueHeads ?? H;
-  if (!Number.isInteger(Hkv) || Hkv <= 0 || H % Hkv !== 0) throw new Error(`Llama: numKeyValueHeads (${Hkv}) must divide numHeads (${H})`);
-  const Dh = config.headDim ?? config.hiddenSize / H;
-  if (!Number.isInteger(Dh) || Dh % 2 !== 0) throw new Error(`Llama: head dimension must be an even integer, got ${Dh} (hiddenSize ${config.hiddenSize} / numHeads ${H})`);
-  return { D: config.hiddenSize, H, Hkv, Dh };
-}
-
 /** Grouped-query self-attention with rotary positions. HF: `LlamaAttention`. */
 export class LlamaAttention extends Module {
   readonly queryProjection: Linear;
@@ -99,11 +117,16 @@ export class LlamaAttention extends Module {
   readonly valueProjection: Linear;
   readonly outputProjection: Linear;
 
-  constructor(private readonly sizes: ResolvedLlama, bias: boolean, seed: number) {
+  private readonly heads: number;
+  private readonly keyValueHeads: number;
+
+  constructor(config: ResolvedLlamaConfig, seed: number) {
     super();
-    const { D, H, Hkv, Dh } = sizes;
+    const { hiddenSize: D, numHeads: H, numKeyValueHeads: Hkv, headDim: Dh } = config;
+    this.heads = H;
+    this.keyValueHeads = Hkv;
     const random = new Random(seed);
-    const linear = (inFeatures: number, outFeatures: number) => new Linear({ inFeatures, outFeatures, bias, seed: random.nextSeed() });
+    const linear = (inFeatures: number, outFeatures: number) => new Linear({ inFeatures, outFeatures, bias: config.attentionBias, seed: random.nextSeed() });
     this.queryProjection = this.module("q_proj", linear(D, H * Dh));
     this.keyProjection = this.module("k_proj", linear(D, Hkv * Dh));
     this.valueProjection = this.module("v_proj", linear(D, Hkv * Dh));
@@ -116,7 +139,7 @@ export class LlamaAttention extends Module {
    * @returns [B, T, D]
    */
   apply(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: AttentionMask, cache?: { cache: KVCache; layer: number }): tf.Tensor {
-    const { H, Hkv } = this.sizes;
+    const { heads: H, keyValueHeads: Hkv } = this;
     return tf.tidy(() => {
       const q = applyRotary(splitHeads(this.queryProjection.apply(x), H), rope.cos, rope.sin); // [B, H, T, Dh]
       let k = applyRotary(splitHeads(this.keyProjection.apply(x), Hkv), rope.cos, rope.sin); // [B, Hkv, T, Dh]
@@ -158,14 +181,14 @@ export class LlamaDecoderLayer extends Module {
   readonly postAttentionNorm: RMSNorm;
   readonly mlp: LlamaMLP;
 
-  constructor(config: LlamaConfig, sizes: ResolvedLlama, seed: number) {
+  constructor(config: ResolvedLlamaConfig, seed: number) {
     super();
     const random = new Random(seed);
-    const eps = config.rmsNormEps ?? 1e-6;
-    this.selfAttention = this.module("self_attn", new LlamaAttention(sizes, config.attentionBias ?? false, random.nextSeed()));
-    this.mlp = this.module("mlp", new LlamaMLP(sizes.D, config.intermediateSize, config.mlpBias ?? false, config.hiddenAct ?? "silu", random.nextSeed()));
-    this.inputNorm = this.module("input_layernorm", new RMSNorm({ dim: sizes.D, eps }));
-    this.postAttentionNorm = this.module("post_attention_layernorm", new RMSNorm({ dim: sizes.D, eps }));
+    const { hiddenSize: D, rmsNormEps: eps } = config;
+    this.selfAttention = this.module("self_attn", new LlamaAttention(config, random.nextSeed()));
+    this.mlp = this.module("mlp", new LlamaMLP(D, config.intermediateSize, config.mlpBias, config.hiddenAct, random.nextSeed()));
+    this.inputNorm = this.module("input_layernorm", new RMSNorm({ dim: D, eps }));
+    this.postAttentionNorm = this.module("post_attention_layernorm", new RMSNorm({ dim: D, eps }));
   }
 
   /** x: [B, T, D] → [B, T, D] */
@@ -177,7 +200,7 @@ export class LlamaDecoderLayer extends Module {
   }
 }
 
-/** Inputs of {@link LlamaModel.apply} and {@link LlamaForCausalLM.forward}. */
+/** Inputs of {@link LlamaModel.forward} and {@link LlamaForCausalLM.forward}. */
 export interface LlamaInputs {
   /** [B, T] int32 token ids (or give `inputsEmbeds`). */
   inputIds?: tf.Tensor;
@@ -193,39 +216,55 @@ export interface LlamaInputs {
   outputHiddenStates?: boolean;
 }
 
+/** What {@link LlamaModel.forward} returns. */
+export interface LlamaModelOutput {
+  /** [B, T, D], after the final norm. */
+  lastHiddenState: tf.Tensor;
+  /** With `outputHiddenStates`: the embeddings, then each layer's output, the last one after the final norm (numLayers + 1 of [B, T, D]). */
+  hiddenStates?: tf.Tensor[];
+}
+
+/** What {@link LlamaForCausalLM.forward} returns. */
+export interface CausalLMOutput {
+  /** [B, T, V] */
+  logits: tf.Tensor;
+  /** As {@link LlamaModelOutput.hiddenStates}. */
+  hiddenStates?: tf.Tensor[];
+}
+
 /** The decoder stack without the head. HF: `LlamaModel`. */
 export class LlamaModel extends Module {
   readonly embedTokens: Embedding;
   readonly layers: LlamaDecoderLayer[] = [];
   readonly norm: RMSNorm;
-  private readonly sizes: ResolvedLlama;
+  readonly config: ResolvedLlamaConfig;
 
-  constructor(readonly config: LlamaConfig) {
+  constructor(config: LlamaConfig) {
     super();
-    this.sizes = resolve(config);
-    const random = new Random(config.seed ?? 0);
+    this.config = resolveLlamaConfig(config);
+    const random = new Random(this.config.seed);
     this.embedTokens = this.module("embed_tokens", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
-    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`layers.${i}`, new LlamaDecoderLayer(config, this.sizes, random.nextSeed())));
-    this.norm = this.module("norm", new RMSNorm({ dim: config.hiddenSize, eps: config.rmsNormEps ?? 1e-6 }));
+    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`layers.${i}`, new LlamaDecoderLayer(this.config, random.nextSeed())));
+    this.norm = this.module("norm", new RMSNorm({ dim: config.hiddenSize, eps: this.config.rmsNormEps }));
   }
 
   /** @returns lastHiddenState [B, T, D] (after the final norm) and, when asked, hiddenStates (numLayers + 1 of [B, T, D]) */
-  apply(inputs: LlamaInputs): { lastHiddenState: tf.Tensor; hiddenStates?: tf.Tensor[] } {
+  forward(inputs: LlamaInputs): LlamaModelOutput {
     const { inputIds, inputsEmbeds, attentionMask: padding, cache } = inputs;
     if (!inputIds === !inputsEmbeds) throw new Error("Llama: give exactly one of inputIds and inputsEmbeds");
     if (inputIds && (inputIds.rank !== 2 || inputIds.dtype !== "int32")) throw new Error(`Llama: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
-    if (inputsEmbeds && (inputsEmbeds.rank !== 3 || inputsEmbeds.shape[2] !== this.sizes.D)) {
-      throw new Error(`Llama: inputsEmbeds must be [B, T, ${this.sizes.D}], got [${inputsEmbeds.shape}]`);
+    if (inputsEmbeds && (inputsEmbeds.rank !== 3 || inputsEmbeds.shape[2] !== this.config.hiddenSize)) {
+      throw new Error(`Llama: inputsEmbeds must be [B, T, ${this.config.hiddenSize}], got [${inputsEmbeds.shape}]`);
     }
     const [B, T] = (inputIds ?? inputsEmbeds)!.shape;
     const past = cache?.length ?? 0;
     if (padding && (padding.rank !== 2 || padding.shape[0] !== B || padding.shape[1] !== past + T)) {
       throw new Error(`Llama: attentionMask must be [${B}, ${past + T}] (cached + new positions), got [${padding.shape}]`);
     }
-    return tf.tidy(() => {
+    return tidy(() => {
       let x = inputsEmbeds ?? this.embedTokens.apply(inputIds!); // [B, T, D]
       const positions = inputs.positionIds ?? tf.range(past, past + T, 1, "int32").reshape([1, T]).tile([B, 1]); // [B, T]
-      const rope = rotaryTables(positions, this.sizes.Dh, this.config.rope ?? { theta: 10000 }); // [B, 1, T, Dh] each
+      const rope = rotaryTables(positions, this.config.headDim, this.config.rope); // [B, 1, T, Dh] each
       const mask = attentionMask({ queries: T, keys: past + T, causal: true, padding }); // [T, Tk] or [B, 1, T, Tk]
       const hiddenStates: tf.Tensor[] = [x];
       this.layers.forEach((layer, index) => {
@@ -259,11 +298,13 @@ export class LlamaForCausalLM extends Module {
   readonly model: LlamaModel;
   /** Undefined when tied to `model.embed_tokens`. */
   readonly lmHead: Linear | undefined;
+  readonly config: ResolvedLlamaConfig;
 
-  constructor(readonly config: LlamaConfig) {
+  constructor(config: LlamaConfig) {
     super();
     this.model = this.module("model", new LlamaModel(config));
-    this.lmHead = config.tieWordEmbeddings ? undefined : this.module("lm_head", new Linear({ inFeatures: config.hiddenSize, outFeatures: config.vocabSize, bias: false, seed: (config.seed ?? 0) + 1 }));
+    this.config = this.model.config;
+    this.lmHead = this.config.tieWordEmbeddings ? undefined : this.module("lm_head", new Linear({ inFeatures: config.hiddenSize, outFeatures: config.vocabSize, bias: false, seed: this.config.seed + 1 }));
   }
 
   /** hidden: [..., D] → logits [..., V] */
@@ -277,9 +318,9 @@ export class LlamaForCausalLM extends Module {
   }
 
   /** @returns logits [B, T, V] and, when asked, the hidden states */
-  forward(inputs: LlamaInputs): { logits: tf.Tensor; hiddenStates?: tf.Tensor[] } {
-    return tf.tidy(() => {
-      const { lastHiddenState, hiddenStates } = this.model.apply(inputs);
+  forward(inputs: LlamaInputs): CausalLMOutput {
+    return tidy(() => {
+      const { lastHiddenState, hiddenStates } = this.model.forward(inputs);
       return hiddenStates ? { logits: this.head(lastHiddenState), hiddenStates } : { logits: this.head(lastHiddenState) };
     });
   }
@@ -297,7 +338,7 @@ export class LlamaForCausalLM extends Module {
    */
   async generate(inputIds: tf.Tensor | undefined, options: GenerateOptions = {}): Promise<number[][]> {
     const maxNewTokens = options.maxNewTokens ?? 20;
-    const stop = new Set(options.stopTokens ?? this.config.eosTokenIds ?? []);
+    const stop = new Set(options.stopTokens ?? this.config.eosTokenIds);
     const useCache = options.useCache ?? true;
     const prompt = inputIds ?? options.inputsEmbeds;
     if (!prompt) throw new Error("generate: give inputIds or options.inputsEmbeds");
@@ -339,7 +380,7 @@ export class LlamaForCausalLM extends Module {
         lastLogits.dispose();
         for (let b = 0; b < B; b++) {
           const V = this.config.vocabSize;
-          const token = done[b] ? this.config.padTokenId ?? 0 : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
+          const token = done[b] ? this.config.padTokenId ?? 0 /* no pad id: 0 */ : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
           newTokens[b].push(token);
           if (!done[b] && stop.has(token)) done[b] = true;
           maskRows[b].push(1);

@@ -15,30 +15,57 @@ import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
 import { activation } from "../nn/activations";
-import { CLIPVisionTransformer, type CLIPVisionConfig } from "./clip";
-import { LlamaForCausalLM, type LlamaConfig, type GenerateOptions } from "./llama";
+import { CLIPVisionTransformer, resolveCLIPVisionConfig, type CLIPVisionConfig, type ResolvedCLIPVisionConfig } from "./clip";
+import { LlamaForCausalLM, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type GenerateOptions } from "./llama";
 import { embedWithImageFeatures, checkImageTokens } from "./merge_image_tokens";
 import { Random } from "../util/random";
 
-/** `LlavaConfig`. */
+/** `LlavaConfig`. Defaults as transformers' ({@link resolveLlavaConfig}). */
 export interface LlavaConfig {
   readonly vision: CLIPVisionConfig;
   readonly text: LlamaConfig;
   /** Id of the `<image>` placeholder. Default 32000. */
-  readonly imageTokenId: number;
+  readonly imageTokenId?: number;
   /**
    * Hidden state(s) of the image tower to use: an index into its hidden states
    * (numLayers + 1 of them; negative counts from the end). Several are
    * concatenated along the width. Default [-2] (the penultimate layer).
    */
-  readonly visionFeatureLayers: readonly number[];
+  readonly visionFeatureLayers?: readonly number[];
   /** `default` drops the class token, `full` keeps it. Default `default`. */
-  readonly visionFeatureSelectStrategy: "default" | "full";
+  readonly visionFeatureSelectStrategy?: "default" | "full";
   /** Projector activation. Default `gelu`. */
   readonly projectorHiddenAct?: string;
   /** Biases in the projector. Default true. */
   readonly projectorBias?: boolean;
+  /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
+}
+
+export interface ResolvedLlavaConfig extends Required<Omit<LlavaConfig, "vision" | "text">> {
+  readonly vision: ResolvedCLIPVisionConfig;
+  readonly text: ResolvedLlamaConfig;
+}
+
+/** Fills every default of a {@link LlavaConfig} once and checks it (idempotent). */
+export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
+  const resolved: ResolvedLlavaConfig = {
+    vision: resolveCLIPVisionConfig(config.vision),
+    text: resolveLlamaConfig(config.text),
+    imageTokenId: config.imageTokenId ?? 32000,
+    visionFeatureLayers: config.visionFeatureLayers ?? [-2],
+    visionFeatureSelectStrategy: config.visionFeatureSelectStrategy ?? "default",
+    projectorHiddenAct: config.projectorHiddenAct ?? "gelu",
+    projectorBias: config.projectorBias ?? true,
+    seed: config.seed ?? 0,
+  };
+  if (!resolved.visionFeatureLayers.length || !resolved.visionFeatureLayers.every(Number.isInteger)) {
+    throw new Error(`LLaVA: visionFeatureLayers must be a non-empty list of integers, got ${JSON.stringify(resolved.visionFeatureLayers)}`);
+  }
+  if (resolved.visionFeatureSelectStrategy !== "default" && resolved.visionFeatureSelectStrategy !== "full") {
+    throw new Error(`LLaVA: visionFeatureSelectStrategy must be "default" or "full", got ${JSON.stringify(resolved.visionFeatureSelectStrategy)}`);
+  }
+  return resolved;
 }
 
 /** Linear → activation → Linear from the image tower's width to the LLM's. HF: `LlavaMultiModalProjector`. */
@@ -61,6 +88,12 @@ export class LlavaMultiModalProjector extends Module {
   }
 }
 
+/** What {@link LlavaForConditionalGeneration.forward} returns. */
+export interface LlavaOutput {
+  /** [B, T, V] */
+  logits: tf.Tensor;
+}
+
 /** Inputs of {@link LlavaForConditionalGeneration.forward}. */
 export interface LlavaInputs {
   /** [B, T] int32 with Nimg placeholders per image. */
@@ -75,16 +108,17 @@ export class LlavaForConditionalGeneration extends Module {
   readonly visionTower: CLIPVisionTransformer;
   readonly projector: LlavaMultiModalProjector;
   readonly languageModel: LlamaForCausalLM;
+  readonly config: ResolvedLlavaConfig;
 
-  constructor(readonly config: LlavaConfig) {
+  constructor(options: LlavaConfig) {
     super();
-    const random = new Random(config.seed ?? 0);
-    if (!config.visionFeatureLayers.length) throw new Error("LLaVA: visionFeatureLayers is empty");
+    const config = (this.config = resolveLlavaConfig(options));
+    const random = new Random(config.seed);
     this.visionTower = this.module("vision_tower", new CLIPVisionTransformer({ ...config.vision, seed: random.nextSeed() }));
     const inFeatures = config.vision.hiddenSize * config.visionFeatureLayers.length;
     this.projector = this.module(
       "multi_modal_projector",
-      new LlavaMultiModalProjector(inFeatures, config.text.hiddenSize, config.projectorHiddenAct ?? "gelu", config.projectorBias ?? true, random.nextSeed()),
+      new LlavaMultiModalProjector(inFeatures, config.text.hiddenSize, config.projectorHiddenAct, config.projectorBias, random.nextSeed()),
     );
     this.languageModel = this.module("language_model", new LlamaForCausalLM({ ...config.text, seed: random.nextSeed() }));
   }
@@ -98,7 +132,7 @@ export class LlavaForConditionalGeneration extends Module {
   /** pixels: [Bimg, C, S, S] → projected image features [Bimg, Nimg, Dtext] */
   imageFeatures(pixels: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const { hiddenStates } = this.visionTower.apply(pixels); // numLayers + 1 of [Bimg, 1 + N, Dv]
+      const { hiddenStates } = this.visionTower.forward(pixels); // numLayers + 1 of [Bimg, 1 + N, Dv]
       const selected = this.config.visionFeatureLayers.map((layer) => {
         const index = layer < 0 ? hiddenStates.length + layer : layer;
         if (index < 0 || index >= hiddenStates.length) throw new Error(`LLaVA: vision_feature_layer ${layer} is out of range for ${hiddenStates.length} hidden states`);
@@ -120,7 +154,7 @@ export class LlavaForConditionalGeneration extends Module {
   }
 
   /** @returns logits [B, T, V] */
-  forward(inputs: LlavaInputs): { logits: tf.Tensor } {
+  forward(inputs: LlavaInputs): LlavaOutput {
     return tf.tidy(() => {
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues);
       return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };

@@ -6,6 +6,24 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
+/**
+ * A causal mask as an additive bias: 0 where query i may attend to key j,
+ * −1e9 where j comes after it. With `keys` > `queries` the queries are the
+ * newest positions (query i sits at position keys − queries + i), as when
+ * decoding with a KV cache. The one causal-mask builder of the library:
+ * {@link attentionMask} uses it too.
+ * @returns [Tq, Tk] (Tq = queries, Tk = keys, default Tq)
+ */
+export function causalMask(queries: number, keys = queries): tf.Tensor2D {
+  if (!(Number.isInteger(queries) && queries > 0)) throw new Error(`causalMask: T must be a positive integer, got ${queries}`);
+  if (!(Number.isInteger(keys) && keys >= queries)) throw new Error(`causalMask: keys must be an integer ≥ queries (${queries}), got ${keys}`);
+  // Written directly: tf.linalg.bandPart builds it from int32 broadcasts, which run on slow generic paths.
+  const past = keys - queries;
+  const values = new Float32Array(queries * keys);
+  for (let i = 0; i < queries; i++) values.fill(-1e9, i * keys + past + i + 1, (i + 1) * keys); // row i: keys after position past + i are masked
+  return tf.tensor2d(values, [queries, keys]);
+}
+
 /** What {@link attentionMask} returns. Dispose both tensors (or build it inside `tf.tidy`). */
 export interface AttentionMask {
   /** Additive bias: [Tq, Tk] when only causality masks, else [B, 1, Tq, Tk]. Absent when nothing is masked. */
@@ -37,15 +55,9 @@ export function attentionMask(args: AttentionMaskArgs): AttentionMask {
   if (padding && (padding.rank !== 2 || padding.shape[1] !== Tk)) {
     throw new Error(`attentionMask: padding must be [B, ${Tk}] (one entry per key), got [${padding.shape}]`);
   }
+  if (!padding) return causal ? { bias: causalMask(Tq, Tk) } : {};
   return tf.tidy(() => {
-    let allowed: tf.Tensor | undefined; // 1 = may attend
-    if (causal) {
-      const past = Tk - Tq;
-      const queryPositions = tf.range(past, Tk, 1, "int32").reshape([Tq, 1]); // [Tq, 1]
-      const keyPositions = tf.range(0, Tk, 1, "int32").reshape([1, Tk]); // [1, Tk]
-      allowed = tf.lessEqual(keyPositions, queryPositions).toFloat(); // [Tq, Tk]
-    }
-    if (!padding) return allowed ? { bias: tf.sub(1, allowed).mul(-1e9) } : {};
+    const allowed = causal ? causalMask(Tq, Tk).equal(0).toFloat() : undefined; // [Tq, Tk]: 1 = may attend
     const [B] = padding.shape;
     const keyAllowed = padding.toFloat().reshape([B, 1, 1, Tk]); // [B, 1, 1, Tk]
     const both = allowed ? keyAllowed.mul(allowed) : keyAllowed.tile([1, 1, Tq, 1]); // [B, 1, Tq, Tk]

@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
 import { Linear } from "./linear";
-import { scaledDotProductAttention, type AttentionResult } from "./attention";
+import { scaledDotProductAttention, splitHeads, mergeHeads, type AttentionResult } from "./attention";
 import { Random } from "../util/random";
 
 /** Options for {@link MultiHeadAttention}. */
@@ -44,16 +44,14 @@ export class MultiHeadAttention extends Module {
     this.output = this.module("output", linear());
   }
 
-  /** [B, T, D] → [B, H, T, Dh] */
+  /** [B, T, D] → [B, H, T, Dh] (nn/attention.ts's {@link splitHeads} with this layer's H) */
   splitHeads(x: tf.Tensor): tf.Tensor {
-    const [B, T] = x.shape;
-    return tf.tidy(() => x.reshape([B, T, this.heads, this.headDim]).transpose([0, 2, 1, 3]));
+    return splitHeads(x, this.heads);
   }
 
-  /** [B, H, T, Dh] → [B, T, D] */
+  /** [B, H, T, Dh] → [B, T, D] (nn/attention.ts's {@link mergeHeads}) */
   mergeHeads(x: tf.Tensor): tf.Tensor {
-    const [B, , T] = x.shape;
-    return tf.tidy(() => x.transpose([0, 2, 1, 3]).reshape([B, T, this.heads * this.headDim]));
+    return mergeHeads(x);
   }
 
   /**

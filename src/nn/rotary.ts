@@ -12,33 +12,63 @@ import * as tf from "@tensorflow/tfjs";
 /** RoPE settings, as in a config's `rope_parameters` (or the older `rope_theta` + `rope_scaling`). */
 export interface RopeConfig {
   /** Base θ of the inverse frequencies. Default 10000. */
-  readonly theta: number;
+  readonly theta?: number;
   /** `default`, `linear` (positions divided by `factor`) or `llama3` (Llama 3.1's frequency-dependent scaling). Default `default`. */
   readonly type?: "default" | "linear" | "llama3";
-  /** Scaling factor for `linear` and `llama3`. */
+  /** Scaling factor for `linear` (default 1) and `llama3` (default 8). */
   readonly factor?: number;
-  /** `llama3` only. */
+  /** `llama3` only. Default 1. */
   readonly lowFreqFactor?: number;
-  /** `llama3` only. */
+  /** `llama3` only. Default 4. */
   readonly highFreqFactor?: number;
-  /** `llama3` only: the context length the model was trained with. */
+  /** `llama3` only: the context length the model was trained with. Default 8192. */
   readonly originalMaxPositionEmbeddings?: number;
 }
 
+/** A {@link RopeConfig} with every default filled (the scaling fields only where its type uses them). */
+export interface ResolvedRopeConfig {
+  readonly theta: number;
+  readonly type: "default" | "linear" | "llama3";
+  readonly factor?: number;
+  readonly lowFreqFactor?: number;
+  readonly highFreqFactor?: number;
+  readonly originalMaxPositionEmbeddings?: number;
+}
+
+const ROPE_TYPES = ["default", "linear", "llama3"];
+
+/** Fills RoPE's defaults once; rejects unknown types (naming the bad value). */
+export function resolveRopeConfig(rope: RopeConfig = {}): ResolvedRopeConfig {
+  const type = rope.type ?? "default";
+  if (!ROPE_TYPES.includes(type)) throw new Error(`rotary: unsupported rope_type ${JSON.stringify(type)} (supported: ${ROPE_TYPES.join(", ")})`);
+  const theta = rope.theta ?? 10000;
+  if (!(theta > 0)) throw new Error(`rotary: theta must be positive, got ${theta}`);
+  if (type === "default") return { theta, type };
+  if (type === "linear") return { theta, type, factor: rope.factor ?? 1 };
+  return {
+    theta,
+    type,
+    factor: rope.factor ?? 8,
+    lowFreqFactor: rope.lowFreqFactor ?? 1,
+    highFreqFactor: rope.highFreqFactor ?? 4,
+    originalMaxPositionEmbeddings: rope.originalMaxPositionEmbeddings ?? 8192,
+  };
+}
+
 /** Inverse frequencies 1/θ^(2i/Dh), i < Dh/2, in float32 as torch computes them. */
-export function inverseFrequencies(headDim: number, rope: RopeConfig): Float32Array {
+export function inverseFrequencies(headDim: number, config: RopeConfig): Float32Array {
   if (headDim % 2 !== 0) throw new Error(`rotary: head dimension must be even, got ${headDim}`);
+  const rope = resolveRopeConfig(config);
   const half = headDim / 2;
   const out = new Float32Array(half);
   for (let i = 0; i < half; i++) out[i] = 1 / Math.fround(rope.theta ** Math.fround((2 * i) / headDim));
-  const type = rope.type ?? "default";
-  if (type === "linear") {
-    for (let i = 0; i < half; i++) out[i] /= rope.factor ?? 1;
-  } else if (type === "llama3") {
-    const factor = rope.factor ?? 8;
-    const low = rope.lowFreqFactor ?? 1;
-    const high = rope.highFreqFactor ?? 4;
-    const original = rope.originalMaxPositionEmbeddings ?? 8192;
+  if (rope.type === "linear") {
+    for (let i = 0; i < half; i++) out[i] /= rope.factor!;
+  } else if (rope.type === "llama3") {
+    const factor = rope.factor!;
+    const low = rope.lowFreqFactor!;
+    const high = rope.highFreqFactor!;
+    const original = rope.originalMaxPositionEmbeddings!;
     const lowWavelength = original / low;
     const highWavelength = original / high;
     for (let i = 0; i < half; i++) {
@@ -49,8 +79,6 @@ export function inverseFrequencies(headDim: number, rope: RopeConfig): Float32Ar
         out[i] = (1 - smooth) * (out[i] / factor) + smooth * out[i];
       }
     }
-  } else if (type !== "default") {
-    throw new Error(`rotary: unsupported rope_type ${JSON.stringify(type)} (supported: default, linear, llama3)`);
   }
   return out;
 }

@@ -3,6 +3,11 @@
  *
  * Paper: Xiong et al., "On Layer Normalization in the Transformer Architecture" (2020);
  * Reference: nanoGPT `Block`.
+ *
+ * Same structure as nn/pre_norm_encoder_layer.ts (CLIP's and BLIP-2's layer),
+ * kept separate because lab 00 builds this one by hand: its parameter names
+ * (`norm1`, `attention`, `norm2`, `mlp.up`, `mlp.down`), its fixed GELU MLP and
+ * its additive mask tensor are what the lab teaches and stores.
  */
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
@@ -40,6 +45,15 @@ export class TransformerBlock extends Module {
     return tf.tidy(() => {
       const h = x.add(this.attention.apply(this.norm1.apply(x), mask));
       return h.add(this.mlp.apply(this.norm2.apply(h)));
+    });
+  }
+
+  /** As {@link apply}, also returning the attention weights [B, H, T, T]. */
+  applyWithWeights(x: tf.Tensor, mask?: tf.Tensor): { output: tf.Tensor; weights: tf.Tensor } {
+    return tf.tidy(() => {
+      const attended = this.attention.applyWithWeights(this.norm1.apply(x), mask);
+      const h = x.add(attended.output);
+      return { output: h.add(this.mlp.apply(this.norm2.apply(h))), weights: attended.weights };
     });
   }
 }

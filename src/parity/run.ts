@@ -4,7 +4,8 @@
  * and compares every output.
  *
  * The fixture's kind comes from what the folder holds: `model/config.json`'s
- * `model_type` (llama, clip, llava, blip-2), `base/` + `adapter/` (a peft
+ * `model_type` (any model in models/registry.ts whose spec has a parity
+ * hook: llama, clip, llava, blip-2), `base/` + `adapter/` (a peft
  * LoRA adapter), `nf4.json` (4-bit quantization), or the stored tensors
  * (`input_features` → Whisper log-mel; `pixel_values` + an image → CLIP
  * preprocessing). Every size is read from the checkpoint and the stored
@@ -15,20 +16,26 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SafetensorsFile } from "../io/safetensors";
 import { readHFConfig, modelType } from "../io/hf_config";
-import { loadLlama, loadCLIP, loadLlava, loadBlip2 } from "../io/pretrained";
+import { loadWithSpec } from "../io/pretrained";
+import { findModelSpec, MODEL_SPECS } from "../models/registry";
 import { compareTensors, compareExact, type ParityResult } from "./compare";
 import { clipImageProcessorFromFixture, preprocessClipImage } from "../preprocess/clip_image";
 import { whisperLogMel } from "../preprocess/whisper_mel";
-import { runLoraParity } from "../peft/parity";
-import { runNf4Parity } from "../peft/nf4_parity";
+import { runLoraParity } from "./lora";
+import { runNf4Parity } from "./nf4";
 
 /** Relative tolerance for model outputs. */
 export const MODEL_TOLERANCE = 1e-4;
 /** Relative tolerance for CLIP preprocessing (PIL's bicubic vs ours may differ by a grey level). */
 export const CLIP_PREPROCESS_TOLERANCE = 2e-2;
 
-/** The fixture kinds `parity` knows. */
-export type FixtureKind = "llama" | "clip" | "llava" | "blip-2" | "lora" | "nf4" | "whisper_mel" | "clip_preprocess";
+/** The fixture kinds `parity` knows: a registered model's `model_type`, or one of the others. */
+export type FixtureKind = string;
+
+/** The model types with a parity hook, in registry order. */
+export function parityModelTypes(): string[] {
+  return MODEL_SPECS.filter((spec) => spec.parity).map((spec) => spec.modelType);
+}
 
 /** What a run found. */
 export interface ParityReport {
@@ -44,8 +51,9 @@ export function fixtureKind(directory: string): FixtureKind {
   const has = (name: string) => fs.existsSync(path.join(directory, name));
   if (has("model/config.json")) {
     const type = modelType(readHFConfig(path.join(directory, "model")));
-    if (type === "llama" || type === "clip" || type === "llava" || type === "blip-2") return type;
-    throw new Error(`parity: ${path.join(directory, "model/config.json")} has model_type ${JSON.stringify(type)}; supported: llama, clip, llava, blip-2`);
+    const spec = findModelSpec(type);
+    if (spec?.parity) return spec.modelType;
+    throw new Error(`parity: ${path.join(directory, "model/config.json")} has model_type ${JSON.stringify(type)}; supported: ${parityModelTypes().join(", ")}`);
   }
   if (has("base/config.json") && has("adapter/adapter_config.json")) return "lora";
   if (has("nf4.json")) return "nf4";
@@ -111,7 +119,7 @@ export async function runParity(directory: string): Promise<ParityReport> {
     default: {
       const io = new FixtureTensors(directory);
       try {
-        results = await RUNNERS[kind](io, directory);
+        results = kind === "whisper_mel" || kind === "clip_preprocess" ? await PREPROCESSING[kind](io, directory) : await runModelParity(kind, io, directory);
       } finally {
         io.close();
       }
@@ -120,127 +128,39 @@ export async function runParity(directory: string): Promise<ParityReport> {
   return { kind, directory, results, ok: results.length > 0 && results.every((result) => result.ok) };
 }
 
-type Runner = (io: FixtureTensors, directory: string) => Promise<ParityResult[]>;
+/** Loads `<fixture>/model` through the registry, runs its spec's parity hook and compares every stored output. */
+async function runModelParity(kind: string, io: FixtureTensors, directory: string): Promise<ParityResult[]> {
+  const spec = MODEL_SPECS.find((candidate) => candidate.modelType === kind && candidate.parity);
+  if (!spec) throw new Error(`parity: no model spec with a parity hook for ${JSON.stringify(kind)}; supported: ${parityModelTypes().join(", ")}`);
+  const model = loadWithSpec(path.join(directory, "model"), spec);
+  try {
+    const { tensors, exact = [] } = await spec.parity!(model, io);
+    const results = await compareStored(io, tensors);
+    for (const { name, reference, values } of exact) {
+      const expected = io.get(reference);
+      results.push(compareExact(name, values, (await expected.data()) as Int32Array, expected.shape));
+    }
+    return results;
+  } finally {
+    model.dispose();
+  }
+}
 
-/** Compares `outputs[name]` with the stored `name` for every stored name given, then frees the outputs. */
-async function compareAll(io: FixtureTensors, outputs: Record<string, tf.Tensor>, tolerance = MODEL_TOLERANCE): Promise<ParityResult[]> {
+/** Compares `outputs[name]` with the stored `name` for every name the fixture stores (others are skipped), then frees all outputs. */
+async function compareStored(io: FixtureTensors, outputs: Record<string, tf.Tensor>, tolerance = MODEL_TOLERANCE): Promise<ParityResult[]> {
   const results: ParityResult[] = [];
   try {
-    for (const [name, tensor] of Object.entries(outputs)) results.push(await compareTensors(name, tensor, io.get(name), tolerance));
+    for (const [name, tensor] of Object.entries(outputs)) if (io.has(name)) results.push(await compareTensors(name, tensor, io.get(name), tolerance));
   } finally {
-    for (const tensor of Object.values(outputs)) tensor.dispose();
+    tf.dispose(Object.values(outputs));
   }
   return results;
 }
 
-const RUNNERS: Record<Exclude<FixtureKind, "lora" | "nf4">, Runner> = {
-  async llama(io, directory) {
-    const model = loadLlama(path.join(directory, "model"));
-    try {
-      const inputIds = io.get("input_ids");
-      const outputs: Record<string, tf.Tensor> = {};
-      const forward = model.forward({ inputIds, outputHiddenStates: io.has("hidden_states.0") });
-      outputs.logits = forward.logits;
-      forward.hiddenStates?.forEach((state, index) => {
-        if (io.has(`hidden_states.${index}`)) outputs[`hidden_states.${index}`] = state;
-        else state.dispose();
-      });
-      if (io.has("padded_attention_mask") && io.has("padded_logits")) {
-        outputs.padded_logits = model.forward({ inputIds, attentionMask: io.get("padded_attention_mask") }).logits;
-      }
-      const results = await compareAll(io, outputs);
-      if (io.has("greedy_prompt") && io.has("greedy_output")) {
-        const prompt = io.get("greedy_prompt");
-        const expected = io.get("greedy_output");
-        const newTokens = (expected.shape[1] as number) - (prompt.shape[1] as number);
-        const generated = await model.generate(prompt, { maxNewTokens: newTokens, stopTokens: [] });
-        results.push(compareExact("greedy_output", generated.flat(), (await expected.data()) as Int32Array, expected.shape));
-        const uncached = await model.generate(prompt, { maxNewTokens: newTokens, stopTokens: [], useCache: false });
-        results.push(compareExact("greedy_output (no KV cache)", uncached.flat(), (await expected.data()) as Int32Array, expected.shape));
-      }
-      return results;
-    } finally {
-      model.dispose();
-    }
-  },
+type Runner = (io: FixtureTensors, directory: string) => Promise<ParityResult[]>;
 
-  async clip(io, directory) {
-    const model = loadCLIP(path.join(directory, "model"));
-    try {
-      const output = model.forward({ pixelValues: io.get("pixel_values"), inputIds: io.get("input_ids") });
-      const outputs: Record<string, tf.Tensor> = {
-        logits_per_image: output.logitsPerImage,
-        image_embeds: output.imageEmbeds,
-        text_embeds: output.textEmbeds,
-        vision_last_hidden_state: output.vision.lastHiddenState,
-        vision_pooler_output: output.vision.poolerOutput,
-      };
-      output.vision.hiddenStates.forEach((state, index) => (outputs[`vision_hidden_states.${index}`] = state));
-      // transformers 5 reports CLIPModel's vision pooler output after the visual projection (width P, unnormalised).
-      if (io.has("vision_pooler_output") && io.shape("vision_pooler_output")[1] === model.config.projectionDim && model.config.projectionDim !== model.config.vision.hiddenSize) {
-        outputs.vision_pooler_output = model.visualProjection.apply(output.vision.poolerOutput);
-        output.vision.poolerOutput.dispose();
-      }
-      const unused = [output.logitsPerText, output.text.lastHiddenState, output.text.poolerOutput];
-      for (const name of Object.keys(outputs)) {
-        if (!io.has(name)) {
-          unused.push(outputs[name]);
-          delete outputs[name];
-        }
-      }
-      tf.dispose(unused);
-      return await compareAll(io, outputs);
-    } finally {
-      model.dispose();
-    }
-  },
-
-  async llava(io, directory) {
-    const model = loadLlava(path.join(directory, "model"));
-    try {
-      const inputs = { inputIds: io.get("input_ids"), pixelValues: io.get("pixel_values") };
-      await model.checkInputs(inputs);
-      return await compareAll(io, { logits: model.forward(inputs).logits });
-    } finally {
-      model.dispose();
-    }
-  },
-
-  async "blip-2"(io, directory) {
-    const model = loadBlip2(path.join(directory, "model"));
-    try {
-      const pixelValues = io.get("pixel_values");
-      const outputs: Record<string, tf.Tensor> = {};
-      if (io.has("input_ids") && io.has("logits")) {
-        const inputs = { pixelValues, inputIds: io.get("input_ids") };
-        await model.checkInputs(inputs);
-        const output = model.forward(inputs);
-        Object.assign(outputs, {
-          logits: output.logits,
-          vision_last_hidden_state: output.visionLastHiddenState,
-          qformer_last_hidden_state: output.qformerLastHiddenState,
-          language_projection: output.languageModelInputs,
-        });
-      } else {
-        const image = model.encodeImage(pixelValues);
-        Object.assign(outputs, {
-          vision_last_hidden_state: image.visionLastHiddenState,
-          qformer_last_hidden_state: image.qformerLastHiddenState,
-          language_projection: image.languageModelInputs,
-        });
-      }
-      for (const name of Object.keys(outputs)) {
-        if (!io.has(name)) {
-          outputs[name].dispose();
-          delete outputs[name];
-        }
-      }
-      return await compareAll(io, outputs);
-    } finally {
-      model.dispose();
-    }
-  },
-
+/** The fixtures of the preprocessing code (no model). */
+const PREPROCESSING: Record<"whisper_mel" | "clip_preprocess", Runner> = {
   async whisper_mel(io) {
     const reference = io.get("input_features"); // [1, nMels, frames]
     const waveform = (await io.get("waveform").data()) as Float32Array;

@@ -18,6 +18,7 @@ import { Linear } from "../nn/linear";
 import { LoraLayer } from "./lora_layer";
 import { saveSafetensors, SafetensorsFile } from "../io/safetensors";
 import { Random } from "../util/random";
+import { matchesTarget, isAdapterPath, patternValue } from "./module_paths";
 
 /** LoRA settings (peft's `LoraConfig`, camel-cased). */
 export interface LoraConfig {
@@ -45,30 +46,35 @@ export interface LoraConfig {
   readonly seed?: number;
 }
 
-/** peft's `check_target_module_exists` for a list or a regex. */
-export function matchesTarget(modulePath: string, targets: readonly string[] | string): boolean {
-  if (typeof targets === "string") return new RegExp(`^(?:${targets})$`).test(modulePath);
-  return targets.some((target) => modulePath === target || modulePath.endsWith(`.${target}`));
+export type ResolvedLoraConfig = Required<LoraConfig>;
+
+/** Fills every default of a {@link LoraConfig} once (idempotent): what `addAdapter`, `save` and `readAdapterConfig` use. */
+export function resolveLoraConfig(config: LoraConfig): ResolvedLoraConfig {
+  if (!config.targetModules || (typeof config.targetModules !== "string" && !config.targetModules.length)) {
+    throw new Error(`LoRA: targetModules must name at least one layer, got ${JSON.stringify(config.targetModules)}`);
+  }
+  return {
+    r: config.r ?? 8,
+    alpha: config.alpha ?? 8,
+    dropout: config.dropout ?? 0,
+    targetModules: config.targetModules,
+    useRslora: config.useRslora ?? false,
+    initLoraWeights: config.initLoraWeights ?? true,
+    rankPattern: config.rankPattern ?? {},
+    alphaPattern: config.alphaPattern ?? {},
+    seed: config.seed ?? 0,
+  };
 }
 
-/** Whether a module path is inside a LoRA adapter (`….lora_A.<name>`), which is never a target itself. */
-export function isAdapterPath(modulePath: string): boolean {
-  return /(^|\.)lora_[AB]\./.test(modulePath);
-}
-
-/** peft's `get_pattern_key`: the first pattern p with `(.*\.)?(p)$` matching the path. */
-function patternValue(patterns: Readonly<Record<string, number>> | undefined, modulePath: string): number | undefined {
-  if (!patterns) return undefined;
-  for (const [pattern, value] of Object.entries(patterns)) if (new RegExp(`^(.*\\.)?(?:${pattern})$`).test(modulePath)) return value;
-  return undefined;
-}
+/** Path matching lives in module_paths.ts (quantization uses it too); re-exported for the callers of the old place. */
+export { matchesTarget, isAdapterPath };
 
 /** A model with LoRA adapters on some of its linear layers. */
 export class LoraModel<M extends Module = Module> {
   /** Module path → its LoRA layer. */
   readonly layers = new Map<string, LoraLayer>();
   /** Adapter name → its config. */
-  readonly configs = new Map<string, LoraConfig>();
+  readonly configs = new Map<string, ResolvedLoraConfig>();
 
   constructor(readonly model: M) {}
 
@@ -76,9 +82,10 @@ export class LoraModel<M extends Module = Module> {
    * Adds an adapter to every matching linear layer and freezes all other
    * parameters (the base weights, and other adapters).
    */
-  addAdapter(name: string, config: LoraConfig): this {
+  addAdapter(name: string, options: LoraConfig): this {
     if (this.configs.has(name)) throw new Error(`LoRA: adapter "${name}" already exists`);
-    const random = new Random(config.seed ?? 0);
+    const config = resolveLoraConfig(options);
+    const random = new Random(config.seed);
     const matched: string[] = [];
     for (const [modulePath, module] of this.model.namedModules()) {
       if (!modulePath || isAdapterPath(modulePath) || !matchesTarget(modulePath, config.targetModules)) continue;
@@ -90,8 +97,8 @@ export class LoraModel<M extends Module = Module> {
         this.layers.set(modulePath, layer);
       }
       layer.add(name, {
-        r: patternValue(config.rankPattern, modulePath) ?? config.r ?? 8,
-        alpha: patternValue(config.alphaPattern, modulePath) ?? config.alpha ?? 8,
+        r: patternValue(config.rankPattern, modulePath) ?? config.r,
+        alpha: patternValue(config.alphaPattern, modulePath) ?? config.alpha,
         dropout: config.dropout,
         useRslora: config.useRslora,
         init: config.initLoraWeights,
@@ -175,14 +182,14 @@ export class LoraModel<M extends Module = Module> {
       peft_type: "LORA",
       task_type: extra.taskType ?? "CAUSAL_LM",
       base_model_name_or_path: extra.baseModelNameOrPath ?? null,
-      r: config.r ?? 8,
-      lora_alpha: config.alpha ?? 8,
-      lora_dropout: config.dropout ?? 0,
+      r: config.r,
+      lora_alpha: config.alpha,
+      lora_dropout: config.dropout,
       target_modules: typeof config.targetModules === "string" ? config.targetModules : [...config.targetModules],
-      use_rslora: config.useRslora ?? false,
-      init_lora_weights: config.initLoraWeights ?? true,
-      rank_pattern: config.rankPattern ?? {},
-      alpha_pattern: config.alphaPattern ?? {},
+      use_rslora: config.useRslora,
+      init_lora_weights: config.initLoraWeights,
+      rank_pattern: config.rankPattern,
+      alpha_pattern: config.alphaPattern,
       bias: "none",
       fan_in_fan_out: false,
       use_dora: false,
@@ -234,7 +241,7 @@ export class LoraModel<M extends Module = Module> {
 }
 
 /** Reads peft's `adapter_config.json`, rejecting settings this library does not implement. */
-export function readAdapterConfig(directory: string): LoraConfig {
+export function readAdapterConfig(directory: string): ResolvedLoraConfig {
   const file = path.join(directory, "adapter_config.json");
   let json: Record<string, any>;
   try {
@@ -251,16 +258,17 @@ export function readAdapterConfig(directory: string): LoraConfig {
   if (json.layers_to_transform !== null && json.layers_to_transform !== undefined) unsupported.push("layers_to_transform");
   if (unsupported.length) throw new Error(`LoRA: ${file} uses ${unsupported.join(", ")}, which this library does not implement`);
   if (!json.target_modules) throw new Error(`LoRA: ${file} has no target_modules`);
-  return {
-    r: json.r ?? 8,
-    alpha: json.lora_alpha ?? 8,
-    dropout: json.lora_dropout ?? 0,
+  const absent = (value: unknown) => value === undefined || value === null;
+  return resolveLoraConfig({
+    r: absent(json.r) ? undefined : json.r,
+    alpha: absent(json.lora_alpha) ? undefined : json.lora_alpha,
+    dropout: absent(json.lora_dropout) ? undefined : json.lora_dropout,
     targetModules: json.target_modules,
-    useRslora: Boolean(json.use_rslora),
-    initLoraWeights: json.init_lora_weights === "gaussian" ? "gaussian" : Boolean(json.init_lora_weights ?? true),
-    rankPattern: json.rank_pattern ?? {},
-    alphaPattern: json.alpha_pattern ?? {},
-  };
+    useRslora: absent(json.use_rslora) ? undefined : Boolean(json.use_rslora),
+    initLoraWeights: absent(json.init_lora_weights) ? undefined : json.init_lora_weights === "gaussian" ? "gaussian" : Boolean(json.init_lora_weights),
+    rankPattern: absent(json.rank_pattern) ? undefined : json.rank_pattern,
+    alphaPattern: absent(json.alpha_pattern) ? undefined : json.alpha_pattern,
+  });
 }
 
 /** Wraps `model` with a new adapter (peft's `get_peft_model`). */

@@ -12,7 +12,7 @@ import type { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
 import { QuantizedWeight4bit } from "./quantized_weight";
 import type { QuantType } from "./quantize_4bit";
-import { matchesTarget, isAdapterPath } from "./lora";
+import { matchesTarget, isAdapterPath } from "./module_paths";
 
 /** Options of {@link quantize}. */
 export interface QuantizeOptions {

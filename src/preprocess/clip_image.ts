@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { resizeUint8, type PixelImage, type ResampleFilter } from "./resample";
+import { loadSharp } from "../util/sharp";
 
 /** CLIP's normalisation constants (OpenAI CLIP; `OPENAI_CLIP_MEAN` / `OPENAI_CLIP_STD`). */
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
@@ -58,7 +59,7 @@ export function clipImageProcessorFromFixture(directory: string, cropHeight: num
 
 /** Decodes an image file (or encoded bytes) to 8-bit RGB. */
 export async function decodeRgb(source: string | Uint8Array): Promise<PixelImage<Uint8Array>> {
-  const sharp = require("sharp");
+  const sharp = loadSharp();
   const name = typeof source === "string" ? source : "image data";
   if (typeof source === "string" && !fs.existsSync(source)) throw new Error(`image: ${source} does not exist`);
   try {

@@ -19,7 +19,7 @@ import { soundEventClip, spokenWordClip, speechSynthesizer } from "../data/audio
 import { whisperLogMelValues } from "../preprocess/whisper_mel";
 import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
 import { runTraining, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
-import { audioEncoderConfigToHF } from "../io/hf_config";
+import { audioEncoderConfigToHF } from "../models/audio_encoder_spec";
 import type { PretrainArgs } from "./vision";
 
 /** The classes: every "<color> <shape>" event, then every word. */
@@ -69,7 +69,7 @@ export async function pretrainAudio(args: PretrainArgs & { syntheticClips?: numb
     const rows = tf.tensor1d(order.shift()!, "int32");
     const inputs = tf.gather(all, rows);
     const targets = tf.gather(allLabels, rows);
-    const loss = optimizer.minimize(() => crossEntropy(model.apply(inputs).logits!, targets), model.trainableParameters());
+    const loss = optimizer.minimize(() => crossEntropy(model.forward(inputs).logits!, targets), model.trainableParameters());
     tf.dispose([rows, inputs, targets]);
     return loss;
   }, log);
@@ -108,11 +108,11 @@ export const AUDIO_METRIC_NOTES: Record<string, string> = {
 /** Test-split accuracies. */
 export async function evaluateAudio(model: AudioEncoder, world: string): Promise<Record<string, number>> {
   const test = openSplit(world, "audio", "test");
-  const labels = model.config.labels ?? [];
+  const labels = model.config.labels;
   let right = 0, events = 0, eventRight = 0, colorRight = 0, shapeRight = 0, words = 0, wordRight = 0;
   for (const rows of recordBatches(test.records, 64)) {
     const inputs = logMelTensor(rows.map((r) => path.join(test.dir, r.audio)));
-    const best = tf.tidy(() => model.apply(inputs).logits!.argMax(1));
+    const best = tf.tidy(() => model.forward(inputs).logits!.argMax(1));
     const predicted = (await best.data()) as Int32Array;
     tf.dispose([inputs, best]);
     rows.forEach((r, i) => {

@@ -18,7 +18,7 @@ import { crossEntropy } from "../train/loss";
 import { openSplit, recordBatches } from "../data/loaders";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
 import { runTraining, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
-import { llamaConfigToHF } from "../io/hf_config";
+import { llamaConfigToHF } from "../models/llama_spec";
 import type { PretrainArgs } from "./vision";
 
 /** Training and evaluation context length. */

@@ -5,7 +5,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import { readHFConfig, modelType } from "../io/hf_config";
-import { loadCLIP, loadLlama, loadAudioEncoder } from "../io/pretrained";
+import { loadPretrained } from "../io/pretrained";
+import type { Module } from "../nn/module";
+import type { CLIPModel } from "../models/clip";
+import type { LlamaForCausalLM } from "../models/llama";
+import type { AudioEncoder } from "../models/audio_encoder";
 import { loadTokenizer } from "../tokenizer/tokenizer";
 import { pretrainVision, evaluateVision, type PretrainArgs } from "./vision";
 import { pretrainLanguage, evaluateLanguage } from "./language";
@@ -24,20 +28,16 @@ export async function pretrain(name: string, args: PretrainArgs): Promise<Checkp
   return card;
 }
 
-/** model_type → how its checkpoint is loaded and measured (the model is disposed after). */
-const EVALUATORS: Record<string, (directory: string, world: string) => Promise<Record<string, number>>> = {
-  clip: (directory, world) => withModel(loadCLIP(directory), (model) => evaluateVision(model, loadTokenizer(directory), world)),
-  llama: (directory, world) => withModel(loadLlama(directory), (model) => evaluateLanguage(model, loadTokenizer(directory), world)),
-  mllm_audio_encoder: (directory, world) => withModel(loadAudioEncoder(directory), (model) => evaluateAudio(model, world)),
+/**
+ * model_type → how a loaded backbone is measured. The model itself is built
+ * and loaded by the model registry (models/registry.ts), so a new
+ * architecture needs only its evaluator here.
+ */
+const EVALUATORS: Record<string, (model: Module, directory: string, world: string) => Promise<Record<string, number>>> = {
+  clip: (model, directory, world) => evaluateVision(model as CLIPModel, loadTokenizer(directory), world),
+  llama: (model, directory, world) => evaluateLanguage(model as LlamaForCausalLM, loadTokenizer(directory), world),
+  mllm_audio_encoder: (model, _directory, world) => evaluateAudio(model as AudioEncoder, world),
 };
-
-async function withModel<M extends { dispose(): void }, T>(model: M, use: (model: M) => Promise<T>): Promise<T> {
-  try {
-    return await use(model);
-  } finally {
-    model.dispose();
-  }
-}
 
 export interface EvalResult {
   readonly checkpoint: string;
@@ -53,7 +53,13 @@ export async function evaluateCheckpoint(directory: string, world: string): Prom
   const type = modelType(readHFConfig(directory));
   const evaluate = EVALUATORS[type];
   if (!evaluate) throw new Error(`eval: ${directory} has model_type ${JSON.stringify(type)}; eval knows the backbones ${Object.keys(EVALUATORS).join(", ")}`);
-  const metrics = await evaluate(directory, world);
+  const { model } = loadPretrained(directory);
+  let metrics: Record<string, number>;
+  try {
+    metrics = await evaluate(model, directory, world);
+  } finally {
+    model.dispose();
+  }
   const cardFile = path.join(directory, "card.json");
   const card = fs.existsSync(cardFile) ? (JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard) : undefined;
   return { checkpoint: directory, model_type: type, metrics, ...(card ? { card_metrics: card.metrics } : {}) };

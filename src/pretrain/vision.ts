@@ -31,7 +31,7 @@ import { objectName, withArticle } from "../data/captions";
 import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
 import { runTraining, softCrossEntropy, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
-import { clipConfigToHF } from "../io/hf_config";
+import { clipConfigToHF } from "../models/clip_spec";
 
 /** The backbone's shape (≈ 0.9M parameters with the world tokenizer). */
 export function visionBackboneConfig(vocabSize: number, eosTokenId: number, seed = 0): CLIPConfig {

@@ -7,9 +7,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { quantize4bit, NF4_CODE } from "./quantize_4bit";
-import { QuantizedWeight4bit } from "./quantized_weight";
-import { compareExact, type ParityResult } from "../parity/compare";
+import { quantize4bit, NF4_CODE } from "../peft/quantize_4bit";
+import { QuantizedWeight4bit } from "../peft/quantized_weight";
+import { compareExact, type ParityResult } from "./compare";
 
 export async function runNf4Parity(directory: string): Promise<ParityResult[]> {
   const file = path.join(directory, "nf4.json");

@@ -8,9 +8,9 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SafetensorsFile } from "../io/safetensors";
 import { loadLlama } from "../io/pretrained";
-import { LoraModel } from "./lora";
+import { LoraModel } from "../peft/lora";
 import { Linear } from "../nn/linear";
-import { compareTensors, type ParityResult } from "../parity/compare";
+import { compareTensors, type ParityResult } from "./compare";
 
 export async function runLoraParity(directory: string, tolerance: number): Promise<ParityResult[]> {
   const io = SafetensorsFile.open(path.join(directory, "io.safetensors"));
