@@ -14,7 +14,7 @@ import * as path from "node:path";
 import type { LlamaConfig } from "../models/llama";
 import type { RopeConfig } from "../nn/rotary";
 import type { CLIPConfig, CLIPTextConfig, CLIPVisionConfig } from "../models/clip";
-import type { LlavaConfig } from "../models/llava";
+import { LLAVA_PROJECTOR_TYPES, type LlavaConfig, type LlavaProjectorType } from "../models/llava";
 import type { Blip2Config, Blip2QFormerConfig, Blip2VisionConfig } from "../models/blip2";
 import type { AudioEncoderConfig } from "../models/audio_encoder";
 
@@ -178,7 +178,15 @@ export function llavaConfigFromHF(config: HFConfig): LlavaConfig {
     visionFeatureSelectStrategy: strategy,
     projectorHiddenAct: text(config, "projector_hidden_act", "gelu"),
     projectorBias: Boolean(config.json.multimodal_projector_bias ?? true),
+    projectorType: projectorType(config),
   };
+}
+
+/** Original LLaVA's `mm_projector_type` ("linear" or "mlp2x_gelu"); transformers' layout is the MLP. */
+function projectorType(config: HFConfig): LlavaProjectorType {
+  const type = text(config, "mm_projector_type", "mlp2x_gelu");
+  if (!(LLAVA_PROJECTOR_TYPES as readonly string[]).includes(type)) throw new Error(`config: ${config.where}: "mm_projector_type" must be one of ${LLAVA_PROJECTOR_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
+  return type as LlavaProjectorType;
 }
 
 /** `Blip2Config` with a Llama-style decoder-only language model. */
@@ -274,19 +282,46 @@ export function clipConfigToHF(config: CLIPConfig): Record<string, unknown> {
       eos_token_id: text.eosTokenId ?? 2,
       projection_dim: config.projectionDim,
     },
-    vision_config: {
-      model_type: "clip_vision_model",
-      hidden_size: vision.hiddenSize,
-      intermediate_size: vision.intermediateSize,
-      num_hidden_layers: vision.numLayers,
-      num_attention_heads: vision.numHeads,
-      num_channels: vision.numChannels ?? 3,
-      image_size: vision.imageSize,
-      patch_size: vision.patchSize,
-      hidden_act: vision.hiddenAct ?? "quick_gelu",
-      layer_norm_eps: vision.layerNormEps ?? 1e-5,
-      projection_dim: config.projectionDim,
-    },
+    vision_config: clipVisionConfigToHF(vision, config.projectionDim),
+    torch_dtype: "float32",
+  };
+}
+
+/** `CLIPVisionConfig` → a transformers `clip_vision_model` document (inside CLIP's and LLaVA's configs). */
+export function clipVisionConfigToHF(vision: CLIPVisionConfig, projectionDim = vision.projectionDim ?? 512): Record<string, unknown> {
+  return {
+    model_type: "clip_vision_model",
+    hidden_size: vision.hiddenSize,
+    intermediate_size: vision.intermediateSize,
+    num_hidden_layers: vision.numLayers,
+    num_attention_heads: vision.numHeads,
+    num_channels: vision.numChannels ?? 3,
+    image_size: vision.imageSize,
+    patch_size: vision.patchSize,
+    hidden_act: vision.hiddenAct ?? "quick_gelu",
+    layer_norm_eps: vision.layerNormEps ?? 1e-5,
+    projection_dim: projectionDim,
+  };
+}
+
+/**
+ * `LlavaConfig` → a transformers `LlavaConfig` document. `mm_projector_type`
+ * (original LLaVA's key; transformers ignores it) records a `linear` projector.
+ */
+export function llavaConfigToHF(config: LlavaConfig): Record<string, unknown> {
+  const { architectures: _architectures, torch_dtype: _dtype, ...text } = llamaConfigToHF(config.text);
+  const layers = config.visionFeatureLayers;
+  return {
+    architectures: ["LlavaForConditionalGeneration"],
+    model_type: "llava",
+    image_token_id: config.imageTokenId,
+    vision_feature_layer: layers.length === 1 ? layers[0] : [...layers],
+    vision_feature_select_strategy: config.visionFeatureSelectStrategy,
+    projector_hidden_act: config.projectorHiddenAct ?? "gelu",
+    multimodal_projector_bias: config.projectorBias ?? true,
+    mm_projector_type: config.projectorType ?? "mlp2x_gelu",
+    vision_config: clipVisionConfigToHF(config.vision),
+    text_config: text,
     torch_dtype: "float32",
   };
 }
