@@ -4,7 +4,7 @@
  *
  * - The turns are rendered with the tokenizer's chat template (the same text
  *   `applyChatTemplate` gives at inference).
- * - Labels keep only the assistant's answers (with the template's end of turn,
+ * - Labels keep only the assistant's answers (with the template's end-of-turn token,
  *   so the model learns to stop); system, user, template and image positions
  *   are {@link IGNORE_INDEX} (-100, PyTorch's `ignore_index`).
  * - Each `<image>` placeholder is expanded to the image-token count (one
@@ -85,17 +85,22 @@ export function withoutImages(text: string): string {
   return text.split(`${IMAGE_PLACEHOLDER}\n`).join("").split(IMAGE_PLACEHOLDER).join("");
 }
 
-/** A piece of the rendered conversation and whether the loss sees it. */
+/** A piece of the rendered conversation and how many of its tokens the loss sees (0, 1 or all). */
 export interface ConversationSegment {
   readonly text: string;
-  readonly supervised: boolean;
+  /** 0: none; 1: the first token (the end-of-turn marker); Infinity: all. */
+  readonly supervisedTokens: number;
 }
 
 /**
  * The rendered conversation cut into pieces: for each message, what the
- * template adds for it (rendering messages 0…k minus rendering 0…k−1); for an
- * assistant message, the generation prompt (`<|assistant|>\n`) is an
- * unsupervised piece and the rest (answer and end of turn) a supervised one.
+ * template adds for it (rendering messages 0…k minus rendering 0…k−1). An
+ * assistant message is cut in three: the generation prompt (`<|assistant|>\n`,
+ * not supervised), the answer (supervised), and what the template closes the
+ * turn with (`<|end|>\n`: its first token, the end of turn, is supervised so
+ * that the model learns to stop; the rest is not). A template that rewrites
+ * the content (the answer is not found verbatim) has the whole turn after the
+ * generation prompt supervised.
  * Errors when the template is not incremental (a prefix's rendering is not a
  * prefix of the whole).
  */
@@ -107,18 +112,21 @@ export function conversationSegments(tokenizer: TextTokenizer, messages: readonl
     }
     return whole.slice(prefix.length);
   };
-  const segments: ConversationSegment[] = [{ text: render(0), supervised: false }];
+  const segments: ConversationSegment[] = [{ text: render(0), supervisedTokens: 0 }];
   for (let k = 0; k < messages.length; k++) {
     const before = render(k);
     const through = render(k + 1);
     if (messages[k].role !== "assistant") {
-      segments.push({ text: afterPrefix(through, before, `message ${k} (${messages[k].role})`), supervised: false });
+      segments.push({ text: afterPrefix(through, before, `message ${k} (${messages[k].role})`), supervisedTokens: 0 });
       continue;
     }
     const prompt = render(k, true);
     const header = afterPrefix(prompt, before, `the generation prompt before message ${k}`);
-    const answer = afterPrefix(through, prompt, `message ${k} (assistant) after the generation prompt`);
-    segments.push({ text: header, supervised: false }, { text: answer, supervised: true });
+    const turn = afterPrefix(through, prompt, `message ${k} (assistant) after the generation prompt`);
+    const content = messages[k].content;
+    segments.push({ text: header, supervisedTokens: 0 });
+    if (content.length > 0 && turn.startsWith(content)) segments.push({ text: content, supervisedTokens: Infinity }, { text: turn.slice(content.length), supervisedTokens: 1 });
+    else segments.push({ text: turn, supervisedTokens: Infinity });
   }
   return segments.filter((segment) => segment.text.length > 0);
 }
@@ -154,7 +162,7 @@ export function tokenizePlain(tokenizer: TextTokenizer, caption: string, args: P
   const target = [...tokenizer.encode(caption), tokenizer.eosTokenId];
   const pieces = [[tokenizer.bosTokenId, ...imagePart], target];
   checkPiecesMatch(tokenizer, pieces, `${tokenizer.decode([tokenizer.bosTokenId])}${args.blind ? "" : IMAGE_PLACEHOLDER}${caption}${tokenizer.decode([tokenizer.eosTokenId])}`);
-  const expanded = expandImages(tokenizer, pieces, [false, true], imageTokens);
+  const expanded = expandImages(tokenizer, pieces, [0, Infinity], imageTokens);
   if (expanded.inputIds.length > maxLength) throw new Error(`plain format: ${expanded.inputIds.length} tokens (${expanded.images} × ${imageTokens} image tokens included), over maxLength ${maxLength}`);
   return { ...expanded, droppedRounds: 0 };
 }
@@ -171,7 +179,7 @@ function encodeMessages(tokenizer: TextTokenizer, messages: readonly ChatMessage
   const segments = conversationSegments(tokenizer, messages);
   const pieces = segments.map((segment) => tokenizer.encode(segment.text));
   checkPiecesMatch(tokenizer, pieces, segments.map((s) => s.text).join(""));
-  return expandImages(tokenizer, pieces, segments.map((s) => s.supervised), imageTokens);
+  return expandImages(tokenizer, pieces, segments.map((s) => s.supervisedTokens), imageTokens);
 }
 
 /**
@@ -191,16 +199,17 @@ export function checkPiecesMatch(tokenizer: TextTokenizer, pieces: readonly (rea
   );
 }
 
-/** Concatenates pieces, expanding `<image>` to `imageTokens` ids; labels from the supervised pieces. */
-function expandImages(tokenizer: TextTokenizer, pieces: readonly (readonly number[])[], supervised: readonly boolean[], imageTokens: number): Omit<TokenizedConversation, "droppedRounds"> {
+/** Concatenates pieces, expanding `<image>` to `imageTokens` ids; labels on the first `supervisedTokens[k]` tokens of piece k. */
+function expandImages(tokenizer: TextTokenizer, pieces: readonly (readonly number[])[], supervisedTokens: readonly number[], imageTokens: number): Omit<TokenizedConversation, "droppedRounds"> {
   const imageId = tokenizer.tokenId(IMAGE_PLACEHOLDER);
   const inputIds: number[] = [];
   const labels: number[] = [];
   let images = 0;
   pieces.forEach((piece, k) => {
-    for (const id of piece) {
+    for (const [index, id] of piece.entries()) {
+      const supervised = index < supervisedTokens[k];
       if (id === imageId) {
-        if (supervised[k]) throw new Error(`conversation: an answer holds ${IMAGE_PLACEHOLDER}; images belong in user turns`);
+        if (supervised) throw new Error(`conversation: an answer holds ${IMAGE_PLACEHOLDER}; images belong in user turns`);
         images++;
         for (let n = 0; n < imageTokens; n++) {
           inputIds.push(imageId);
@@ -209,7 +218,7 @@ function expandImages(tokenizer: TextTokenizer, pieces: readonly (readonly numbe
         continue;
       }
       inputIds.push(id);
-      labels.push(supervised[k] ? id : IGNORE_INDEX);
+      labels.push(supervised ? id : IGNORE_INDEX);
     }
   });
   return { inputIds, labels, images };
