@@ -23,6 +23,8 @@ import { llavaConfigToHF } from "../src/io/hf_config";
 import { saveCheckpoint } from "../src/io/safetensors";
 import { loadLlava } from "../src/io/pretrained";
 import { Random } from "../src/util/random";
+import { llavaFromBackbones } from "../src/train/llava_setup";
+import { loadCLIPVision, loadLlama } from "../src/io/pretrained";
 
 const WORLD = path.join(__dirname, "../data/world");
 const tokenizer = loadTokenizer(path.join(WORLD, "tokenizer"));
@@ -321,5 +323,22 @@ describe("LLaVA design options (the lab's ablations)", () => {
     tf.dispose([pixels, ids, a, b, last, second]);
     [model, loaded, penultimate].forEach((m) => m.dispose());
     fs.rmSync(directory, { recursive: true, force: true });
+  });
+});
+
+describe("LLaVA from the project's backbones", () => {
+  it("holds the vision backbone's tower and the language backbone's LLM exactly, with a new projector", async () => {
+    const root = path.join(__dirname, "..");
+    const { model, tokenizer: own } = llavaFromBackbones({ root, visionFeatureLayer: -1, projectorType: "linear" });
+    expect(own.vocabSize).toBe(tokenizer.vocabSize);
+    expect(model.imageTokensPerImage).toBe(64); // 64×64 images in 8×8 patches, class token dropped
+    expect(model.config.imageTokenId).toBe(id("<image>"));
+    expect(model.projector.linear2).toBeUndefined();
+    const vision = loadCLIPVision(path.join(root, "data/checkpoints/vision"));
+    const language = loadLlama(path.join(root, "data/checkpoints/language"));
+    for (const [name, variable] of vision.namedParameters()) expect(await maxDifference(variable, model.visionTower.stateDict()[name]), name).toBe(0);
+    for (const [name, variable] of language.namedParameters()) expect(await maxDifference(variable, model.languageModel.stateDict()[name]), name).toBe(0);
+    [vision, language, model].forEach((m) => m.dispose());
+    expect(() => llavaFromBackbones({ root, vision: path.join(root, "no/such/dir") })).toThrow(/no\/such\/dir/);
   });
 });
