@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { readJsonlFile } from "../src/data/world";
 import { buildPopeQuestions, parseYesNo, popeMetrics, popeQuestion, type PopeImage } from "../src/metrics/pope";
-import { classificationMetrics, parseClass, sentimentMetrics } from "../src/metrics/classification";
+import { classificationMetrics, parseClass, sentimentMetrics, sentimentRuleBaselines } from "../src/metrics/classification";
 import { medicalFindingsMetrics, parseFindings } from "../src/metrics/medical_findings";
 import { normalizeProgram, programMetrics } from "../src/metrics/program";
 
@@ -97,6 +97,24 @@ describe("classification and sentiment", () => {
     // Disagreeing: "positive" for a neutral item (wrong), "negative" for a negative one (right): F1 negative 1, positive 0 (one FP, no support), neutral 0 (missed).
     expect(disagreeing!.macroF1).toBeCloseTo((1 + 0 + 0) / 3, 12);
     expect(sentimentMetrics(items.slice(0, 2)).disagreeing).toBeUndefined();
+    // Rules: text only says positive, negative, negative, negative (items 1, 2, 4 right); face only positive, negative, positive, neutral (1, 2).
+    const { textOnly, faceOnly } = sentimentRuleBaselines(items);
+    expect(textOnly.all.accuracy).toBeCloseTo(3 / 4, 12);
+    expect(faceOnly.all.accuracy).toBeCloseTo(2 / 4, 12);
+    expect(textOnly.disagreeing!.accuracy).toBeCloseTo(1 / 2, 12);
+    expect(faceOnly.disagreeing!.accuracy).toBe(0);
+  });
+
+  it("on the world's sentiment test split, each single-side rule is far from the combined label on disagreeing items", () => {
+    const records = readJsonlFile(path.join(WORLD, "sentiment/test.jsonl"));
+    const { textOnly, faceOnly } = sentimentRuleBaselines(records.map((r) => ({ label: r.label, face: r.face, textSentiment: r.text_sentiment })));
+    // Where they agree both rules are right; where they disagree, a rule is right only when the other side is neutral.
+    const disagreeing = records.filter((r) => r.face !== r.text_sentiment);
+    expect(textOnly.disagreeing!.count).toBe(disagreeing.length);
+    expect(textOnly.disagreeing!.accuracy).toBeCloseTo(disagreeing.filter((r) => r.face === "neutral").length / disagreeing.length, 12);
+    expect(faceOnly.disagreeing!.accuracy).toBeCloseTo(disagreeing.filter((r) => r.text_sentiment === "neutral").length / disagreeing.length, 12);
+    expect(textOnly.disagreeing!.accuracy).toBeLessThan(0.6);
+    expect(faceOnly.disagreeing!.accuracy).toBeLessThan(0.6);
   });
 });
 

@@ -93,3 +93,17 @@ export function sentimentMetrics(items: readonly SentimentItem[]): { all: Classi
   const disagreeing = items.filter((i) => i.face !== i.textSentiment);
   return { all: score(items), disagreeing: disagreeing.length ? score(disagreeing) : undefined };
 }
+
+/**
+ * The single-modality rules a skeptic asks about, scored like the model:
+ * text only (answer the text's sentiment) and face only (answer the face's).
+ * Each is the best a model reading one side can do on items where that side
+ * decides the label; on the disagreeing items the combined label follows
+ * neither side alone half the time or more.
+ */
+export function sentimentRuleBaselines(items: readonly Omit<SentimentItem, "answer">[]): { textOnly: ReturnType<typeof sentimentMetrics>; faceOnly: ReturnType<typeof sentimentMetrics> } {
+  return {
+    textOnly: sentimentMetrics(items.map((i) => ({ ...i, answer: i.textSentiment }))),
+    faceOnly: sentimentMetrics(items.map((i) => ({ ...i, answer: i.face }))),
+  };
+}
