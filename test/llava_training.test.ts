@@ -254,6 +254,9 @@ describe("LLaVA training stages", () => {
     tf.dispose([cached, logits]);
     expect(tf.memory().numTensors).toBe(before);
     expect(() => llavaBatch(examples, tokenizer.padTokenId)).toThrow(/the examples hold 2 image\(s\) but 0 feature set\(s\) were given/);
+    const wrongWidth = tf.zeros([2, 4, 16]);
+    expect(() => model.forward({ inputIds: batch.inputIds, visionFeatures: wrongWidth })).toThrow(/visionFeatures must be \[Bimg, Nimg, 32\] \(the tower's selected layers\), got \[2,4,16\]/);
+    wrongWidth.dispose();
     disposeBatch(batch);
     pixels.dispose();
     model.dispose();

@@ -1,5 +1,5 @@
 /**
- * LLaVA: a CLIP image tower, a 2-layer MLP projector and a Llama language
+ * LLaVA: a CLIP image tower, a 2-layer MLP (or linear) projector and a Llama language
  * model. Image features (one layer's patch tokens) are projected to the LLM's
  * width and replace the `<image>` placeholder tokens of the prompt.
  *
@@ -149,6 +149,10 @@ export class LlavaForConditionalGeneration extends Module {
    */
   inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor, visionFeatures?: tf.Tensor): tf.Tensor {
     if (pixelValues && visionFeatures) throw new Error("LLaVA: give pixelValues or visionFeatures, not both");
+    const width = this.projector.linear1.inFeatures;
+    if (visionFeatures && (visionFeatures.rank !== 3 || visionFeatures.shape[2] !== width)) {
+      throw new Error(`LLaVA: visionFeatures must be [Bimg, Nimg, ${width}] (the tower's selected layers), got [${visionFeatures.shape}]`);
+    }
     return tf.tidy(() => {
       const features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projector.apply(visionFeatures); // [Bimg, Nimg, Dtext]
       return embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, features, this.config.imageTokenId);
