@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { maxDifference } from "./helpers/max_difference";
 import { loadTokenizer, TextTokenizer } from "../src/tokenizer/tokenizer";
-import { IGNORE_INDEX, TokenizationMismatchError, padConversations, tokenizeConversation, tokenizePlain, type ConversationTurn } from "../src/data/conversation";
+import { IGNORE_INDEX, TokenizationMismatchError, expandImageTokens, padConversations, tokenizeConversation, tokenizePlain, type ConversationTurn } from "../src/data/conversation";
 import { sceneConversation, storedConversation } from "../src/data/llava_instructions";
 import { LlavaForConditionalGeneration, type LlavaConfig } from "../src/models/llava";
 import { LlavaTrainer, VisionFeatureCache, disposeBatch, freezeForStage, llavaBatch, llavaLoss } from "../src/train/llava_training";
@@ -130,6 +130,12 @@ describe("conversation preprocessing", () => {
     expect(example.inputIds).toEqual([tokenizer.bosTokenId, image, image, image, image, ...caption, tokenizer.eosTokenId]);
     expect(example.labels).toEqual([...new Array(5).fill(IGNORE_INDEX), ...caption, tokenizer.eosTokenId]);
     expect(() => tokenizePlain(tokenizer, "", { imageTokens: 4 })).toThrow(/caption must be a non-empty string/);
+  });
+
+  it("expands each image placeholder to the image-token count", () => {
+    expect(expandImageTokens([1, 2, 5, 2, 6], 2, 3)).toEqual([1, 2, 2, 2, 5, 2, 2, 2, 6]);
+    expect(expandImageTokens([1, 5], 2, 3)).toEqual([1, 5]);
+    expect(() => expandImageTokens([2], 2, 0)).toThrow(/imageTokens must be a positive integer, got 0/);
   });
 
   it("padding: right for training (labels ignored, mask 0), left for prompts", () => {

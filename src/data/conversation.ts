@@ -199,6 +199,12 @@ export function checkPiecesMatch(tokenizer: TextTokenizer, pieces: readonly (rea
   );
 }
 
+/** Each `imageTokenId` in `ids` repeated `imageTokens` times (one position per image feature vector). [T] → [T + images·(imageTokens − 1)] */
+export function expandImageTokens(ids: readonly number[], imageTokenId: number, imageTokens: number): number[] {
+  if (!Number.isInteger(imageTokens) || imageTokens <= 0) throw new Error(`expandImageTokens: imageTokens must be a positive integer, got ${imageTokens}`);
+  return ids.flatMap((id) => (id === imageTokenId ? new Array<number>(imageTokens).fill(imageTokenId) : [id]));
+}
+
 /** Concatenates pieces, expanding `<image>` to `imageTokens` ids; labels on the first `supervisedTokens[k]` tokens of piece k. */
 function expandImages(tokenizer: TextTokenizer, pieces: readonly (readonly number[])[], supervisedTokens: readonly number[], imageTokens: number): Omit<TokenizedConversation, "droppedRounds"> {
   const imageId = tokenizer.tokenId(IMAGE_PLACEHOLDER);

@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { LlavaForConditionalGeneration } from "./llava";
 import type { SamplingOptions } from "./sampling";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer";
-import { IMAGE_PLACEHOLDER, padConversations } from "../data/conversation";
+import { IMAGE_PLACEHOLDER, expandImageTokens, padConversations } from "../data/conversation";
 import { imageTensor } from "../data/loaders";
 
 /** Options of {@link chat}. */
@@ -70,8 +70,7 @@ export function chatPromptIds(tokenizer: TextTokenizer, messages: readonly ChatM
     throw new Error(`chat: the messages hold ${placeholders} ${IMAGE_PLACEHOLDER} placeholder(s) but ${hasImage ? "one image was" : "no image was"} given`);
   }
   if (system !== undefined) placed.unshift({ role: "system", content: system });
-  const imageId = tokenizer.tokenId(IMAGE_PLACEHOLDER);
-  return tokenizer.encode(tokenizer.applyChatTemplate(placed, { addGenerationPrompt: true })).flatMap((id) => (id === imageId ? new Array<number>(imageTokens).fill(imageId) : [id]));
+  return expandImageTokens(tokenizer.encode(tokenizer.applyChatTemplate(placed, { addGenerationPrompt: true })), tokenizer.tokenId(IMAGE_PLACEHOLDER), imageTokens);
 }
 
 /**
