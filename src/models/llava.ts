@@ -1,5 +1,5 @@
 /**
- * LLaVA: a CLIP image tower, a 2-layer MLP projector and a Llama language
+ * LLaVA: a CLIP image tower, a 2-layer MLP (or linear) projector and a Llama language
  * model. Image features (one layer's patch tokens) are projected to the LLM's
  * width and replace the `<image>` placeholder tokens of the prompt.
  *
@@ -38,9 +38,18 @@ export interface LlavaConfig {
   readonly projectorHiddenAct?: string;
   /** Biases in the projector. Default true. */
   readonly projectorBias?: boolean;
+  /**
+   * `mlp2x_gelu` (LLaVA-1.5: Linear → activation → Linear) or `linear` (LLaVA-1:
+   * one Linear). Default `mlp2x_gelu`. Original LLaVA's `mm_projector_type`.
+   */
+  readonly projectorType?: LlavaProjectorType;
   /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
 }
+
+/** The projector designs of LLaVA-1 (`linear`) and LLaVA-1.5 (`mlp2x_gelu`). */
+export const LLAVA_PROJECTOR_TYPES = ["mlp2x_gelu", "linear"] as const;
+export type LlavaProjectorType = (typeof LLAVA_PROJECTOR_TYPES)[number];
 
 export interface ResolvedLlavaConfig extends Required<Omit<LlavaConfig, "vision" | "text">> {
   readonly vision: ResolvedCLIPVisionConfig;
@@ -57,6 +66,7 @@ export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
     visionFeatureSelectStrategy: config.visionFeatureSelectStrategy ?? "default",
     projectorHiddenAct: config.projectorHiddenAct ?? "gelu",
     projectorBias: config.projectorBias ?? true,
+    projectorType: config.projectorType ?? "mlp2x_gelu",
     seed: config.seed ?? 0,
   };
   if (!resolved.visionFeatureLayers.length || !resolved.visionFeatureLayers.every(Number.isInteger)) {
@@ -68,23 +78,30 @@ export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
   return resolved;
 }
 
-/** Linear → activation → Linear from the image tower's width to the LLM's. HF: `LlavaMultiModalProjector`. */
+/**
+ * Linear → activation → Linear from the image tower's width to the LLM's
+ * (HF: `LlavaMultiModalProjector`), or a single Linear (`linear`, LLaVA-1's
+ * `mm_projector`; stored as `linear_1`).
+ */
 export class LlavaMultiModalProjector extends Module {
   readonly linear1: Linear;
-  readonly linear2: Linear;
+  /** Undefined for the `linear` projector. */
+  readonly linear2: Linear | undefined;
   private readonly act: (x: tf.Tensor) => tf.Tensor;
 
-  constructor(inFeatures: number, outFeatures: number, hiddenAct: string, bias: boolean, seed: number) {
+  constructor(inFeatures: number, outFeatures: number, hiddenAct: string, bias: boolean, seed: number, type: LlavaProjectorType = "mlp2x_gelu") {
     super();
+    if (!LLAVA_PROJECTOR_TYPES.includes(type)) throw new Error(`LLaVA: projectorType must be one of ${LLAVA_PROJECTOR_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
     const random = new Random(seed);
     this.act = activation(hiddenAct);
     this.linear1 = this.module("linear_1", new Linear({ inFeatures, outFeatures, bias, seed: random.nextSeed() }));
-    this.linear2 = this.module("linear_2", new Linear({ inFeatures: outFeatures, outFeatures, bias, seed: random.nextSeed() }));
+    const secondSeed = random.nextSeed(); // drawn either way: the first layer starts the same in both designs
+    this.linear2 = type === "linear" ? undefined : this.module("linear_2", new Linear({ inFeatures: outFeatures, outFeatures, bias, seed: secondSeed }));
   }
 
   /** x: [..., Dvision·layers] → [..., Dtext] */
   apply(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => this.linear2.apply(this.act(this.linear1.apply(x))));
+    return tf.tidy(() => (this.linear2 ? this.linear2.apply(this.act(this.linear1.apply(x))) : this.linear1.apply(x)));
   }
 }
 
@@ -100,6 +117,12 @@ export interface LlavaInputs {
   inputIds: tf.Tensor;
   /** [Bimg, C, S, S] normalised pixels, or none for text only. */
   pixelValues?: tf.Tensor;
+  /**
+   * [Bimg, Nimg, Dvision·layers]: the frozen tower's selected features
+   * ({@link LlavaForConditionalGeneration.visionFeatures}), computed once and
+   * reused in training; give these or `pixelValues`, not both.
+   */
+  visionFeatures?: tf.Tensor;
   /** [B, T] 1 real, 0 padding. */
   attentionMask?: tf.Tensor;
 }
@@ -118,7 +141,7 @@ export class LlavaForConditionalGeneration extends Module {
     const inFeatures = config.vision.hiddenSize * config.visionFeatureLayers.length;
     this.projector = this.module(
       "multi_modal_projector",
-      new LlavaMultiModalProjector(inFeatures, config.text.hiddenSize, config.projectorHiddenAct, config.projectorBias, random.nextSeed()),
+      new LlavaMultiModalProjector(inFeatures, config.text.hiddenSize, config.projectorHiddenAct, config.projectorBias, random.nextSeed(), config.projectorType),
     );
     this.languageModel = this.module("language_model", new LlamaForCausalLM({ ...config.text, seed: random.nextSeed() }));
   }
@@ -131,6 +154,16 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** pixels: [Bimg, C, S, S] → projected image features [Bimg, Nimg, Dtext] */
   imageFeatures(pixels: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.projector.apply(this.visionFeatures(pixels)));
+  }
+
+  /**
+   * The image tower's selected features before the projector (HF: the first
+   * half of `get_image_features`). The tower is frozen in both LLaVA stages,
+   * so these can be computed once per image and reused.
+   * pixels: [Bimg, C, S, S] → [Bimg, Nimg, Dvision·layers]
+   */
+  visionFeatures(pixels: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const { hiddenStates } = this.visionTower.forward(pixels); // numLayers + 1 of [Bimg, 1 + N, Dv]
       const selected = this.config.visionFeatureLayers.map((layer) => {
@@ -141,36 +174,44 @@ export class LlavaForConditionalGeneration extends Module {
         // `default` drops the class token: [Bimg, 1 + N, Dv] → [Bimg, N, Dv]
         return this.config.visionFeatureSelectStrategy === "default" ? state.slice([0, 1, 0], [B, tokens - 1, Dv]) : state;
       });
-      const features = selected.length === 1 ? selected[0] : tf.concat(selected, -1); // [Bimg, Nimg, Dv·layers]
-      return this.projector.apply(features); // [Bimg, Nimg, Dtext]
+      return selected.length === 1 ? selected[0] : tf.concat(selected, -1); // [Bimg, Nimg, Dv·layers]
     });
   }
 
-  /** The language model's input: token embeddings with image features in the placeholders. → [B, T, Dtext] */
-  inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor): tf.Tensor {
-    return tf.tidy(() =>
-      embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, pixelValues && this.imageFeatures(pixelValues), this.config.imageTokenId),
-    );
+  /**
+   * The language model's input: token embeddings with image features in the placeholders. → [B, T, Dtext]
+   * @param visionFeatures the tower's features ({@link visionFeatures}) instead of pixels
+   */
+  inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor, visionFeatures?: tf.Tensor): tf.Tensor {
+    if (pixelValues && visionFeatures) throw new Error("LLaVA: give pixelValues or visionFeatures, not both");
+    const width = this.projector.linear1.inFeatures;
+    if (visionFeatures && (visionFeatures.rank !== 3 || visionFeatures.shape[2] !== width)) {
+      throw new Error(`LLaVA: visionFeatures must be [Bimg, Nimg, ${width}] (the tower's selected layers), got [${visionFeatures.shape}]`);
+    }
+    return tf.tidy(() => {
+      const features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projector.apply(visionFeatures); // [Bimg, Nimg, Dtext]
+      return embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, features, this.config.imageTokenId);
+    });
   }
 
   /** @returns logits [B, T, V] */
   forward(inputs: LlavaInputs): LlavaOutput {
     return tf.tidy(() => {
-      const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues);
+      const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures);
       return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };
     });
   }
 
   /** Rejects inputs whose placeholder count does not match the images (async: reads the ids). */
   async checkInputs(inputs: LlavaInputs): Promise<void> {
-    const images = inputs.pixelValues ? (inputs.pixelValues.shape[0] as number) : 0;
+    const images = (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0;
     await checkImageTokens(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, images);
   }
 
   /** Generates from an image-and-text prompt; returns the new tokens of each row. */
   async generate(inputs: LlavaInputs, options: GenerateOptions = {}): Promise<number[][]> {
     await this.checkInputs(inputs);
-    const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues);
+    const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures);
     try {
       return await this.languageModel.generate(undefined, { ...options, inputsEmbeds, attentionMask: inputs.attentionMask });
     } finally {

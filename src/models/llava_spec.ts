@@ -7,7 +7,7 @@
  * `image_token_id` and the older `image_token_index`).
  */
 import { hfOptionalBoolean, hfOptionalInteger, hfOptionalText, subConfig, type HFConfig } from "../io/hf_config";
-import { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig, type ResolvedLlavaConfig } from "./llava";
+import { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig, type LlavaProjectorType, type ResolvedLlavaConfig } from "./llava";
 import { clipVisionConfigFromHF, clipVisionConfigToHF } from "./clip_spec";
 import { llamaConfigFromHF, llamaConfigToHF } from "./llama_spec";
 import type { KeyAliases, ModelSpec, StoredTensors } from "./model_spec";
@@ -32,6 +32,7 @@ export function llavaConfigFromHF(config: HFConfig): ResolvedLlavaConfig {
     visionFeatureSelectStrategy: strategy,
     projectorHiddenAct: hfOptionalText(config, "projector_hidden_act"),
     projectorBias: hfOptionalBoolean(config, "multimodal_projector_bias"),
+    projectorType: hfOptionalText(config, "mm_projector_type") as LlavaProjectorType | undefined,
   });
 }
 
@@ -49,6 +50,8 @@ export function llavaConfigToHF(config: LlavaConfig): Record<string, unknown> {
     vision_feature_select_strategy: resolved.visionFeatureSelectStrategy,
     projector_hidden_act: resolved.projectorHiddenAct,
     multimodal_projector_bias: resolved.projectorBias,
+    // Original LLaVA's key (transformers ignores it): written only for LLaVA-1's single Linear.
+    ...(resolved.projectorType === "linear" ? { mm_projector_type: resolved.projectorType } : {}),
     torch_dtype: "float32",
   };
 }

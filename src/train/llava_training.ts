@@ -1,0 +1,204 @@
+/**
+ * LLaVA's two training stages on `LlavaForConditionalGeneration`:
+ *
+ * - stage 1, feature alignment: only the projector learns (vision tower and
+ *   LLM frozen), on image–caption pairs in the `plain` format;
+ * - stage 2, visual instruction tuning: the projector and the whole LLM learn
+ *   (vision tower frozen), on conversations with answer-only labels.
+ *
+ * The vision tower never learns, so each image's tower features are computed
+ * once ({@link VisionFeatureCache}) and every later step only projects them.
+ * The loss is next-token cross-entropy on the positions whose label is not
+ * {@link IGNORE_INDEX} (labels aligned with the ids, shifted here as
+ * transformers' `LlavaForConditionalGeneration` shifts them). AdamW from
+ * `train/adamw.ts`; the caller sets the learning rate per step (schedules in
+ * `pretrain/common.ts`) and chooses the data order with a seed.
+ *
+ * Paper: Liu et al., "Visual Instruction Tuning" (2023) §4.2; Liu et al.,
+ * "Improved Baselines with Visual Instruction Tuning" (LLaVA-1.5, 2023).
+ * Reference: haotian-liu/LLaVA `llava/train/train.py` (`tune_mm_mlp_adapter`,
+ * `freeze_backbone`), `scripts/v1_5/pretrain.sh`, `finetune.sh`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { LlavaForConditionalGeneration } from "../models/llava";
+import { AdamW } from "./adamw";
+import { crossEntropy } from "./loss";
+import { IGNORE_INDEX, padConversations, type TokenizedConversation } from "../data/conversation";
+
+/** 1: feature alignment (projector only); 2: instruction tuning (projector + LLM). */
+export type LlavaStage = 1 | 2;
+
+/**
+ * Freezes what the stage keeps fixed (the vision tower always, the LLM in
+ * stage 1) and unfreezes the rest. @returns the variables the stage trains
+ */
+export function freezeForStage(model: LlavaForConditionalGeneration, stage: LlavaStage): tf.Variable[] {
+  if (stage !== 1 && stage !== 2) throw new Error(`LLaVA training: stage must be 1 or 2, got ${JSON.stringify(stage)}`);
+  model.visionTower.setTrainable(false);
+  model.projector.setTrainable(true);
+  model.languageModel.setTrainable(stage === 2);
+  return model.trainableParameters();
+}
+
+/**
+ * The frozen tower's features per image, computed once and kept as plain
+ * arrays (no tensors held): key → [Nimg, Dvision·layers].
+ */
+export class VisionFeatureCache {
+  private readonly store = new Map<string, Float32Array>();
+  private shape: [number, number] | undefined;
+
+  /**
+   * @param load pixels [n, C, S, S] of the images with these keys (e.g. `imageTensor` of their files); disposed here
+   * @param batchSize images through the tower at once. Default 64.
+   */
+  constructor(
+    private readonly model: LlavaForConditionalGeneration,
+    private readonly load: (keys: readonly string[]) => Promise<tf.Tensor>,
+    private readonly batchSize = 64,
+  ) {
+    if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`VisionFeatureCache: batchSize must be a positive integer, got ${batchSize}`);
+  }
+
+  /** Images cached. */
+  get size(): number {
+    return this.store.size;
+  }
+
+  /** Computes the features of the keys not cached yet. */
+  async precompute(keys: readonly string[]): Promise<void> {
+    const missing = [...new Set(keys)].filter((key) => !this.store.has(key));
+    for (let start = 0; start < missing.length; start += this.batchSize) {
+      const chunk = missing.slice(start, start + this.batchSize);
+      const pixels = await this.load(chunk);
+      if (pixels.rank !== 4 || pixels.shape[0] !== chunk.length) {
+        const shape = pixels.shape;
+        pixels.dispose();
+        throw new Error(`VisionFeatureCache: load gave pixels [${shape}] for ${chunk.length} image(s); expected [${chunk.length}, C, S, S]`);
+      }
+      const features = this.model.visionFeatures(pixels); // [n, Nimg, Dv·layers]
+      pixels.dispose();
+      const [, Nimg, Dv] = features.shape as [number, number, number];
+      const values = (await features.data()) as Float32Array;
+      features.dispose();
+      this.shape = [Nimg, Dv];
+      chunk.forEach((key, k) => this.store.set(key, values.slice(k * Nimg * Dv, (k + 1) * Nimg * Dv)));
+    }
+  }
+
+  /** Features of the keys, in order (computed when missing). → [B, Nimg, Dvision·layers] */
+  async features(keys: readonly string[]): Promise<tf.Tensor3D> {
+    if (keys.length === 0) throw new Error("VisionFeatureCache: no keys");
+    await this.precompute(keys);
+    const [Nimg, Dv] = this.shape!;
+    const out = new Float32Array(keys.length * Nimg * Dv);
+    keys.forEach((key, k) => out.set(this.store.get(key)!, k * Nimg * Dv));
+    return tf.tensor3d(out, [keys.length, Nimg, Dv]);
+  }
+
+  /** Forgets every cached feature. */
+  clear(): void {
+    this.store.clear();
+  }
+}
+
+/** A training batch as tensors (dispose with {@link disposeBatch}). */
+export interface LlavaTrainingBatch {
+  /** [B, T] int32, right-padded. */
+  readonly inputIds: tf.Tensor2D;
+  /** [B, T] int32, {@link IGNORE_INDEX} where no loss applies. */
+  readonly labels: tf.Tensor2D;
+  /** [B, T] int32, 1 real, 0 padding. */
+  readonly attentionMask: tf.Tensor2D;
+  /** [ΣBimg, Nimg, Dvision·layers] tower features of the batch's images in reading order, or none (text only, the blind baseline). */
+  readonly visionFeatures?: tf.Tensor3D;
+}
+
+/**
+ * Pads tokenized examples into a batch. `visionFeatures` must hold one
+ * feature set per image of the examples, in order (taken over, not copied).
+ */
+export function llavaBatch(examples: readonly TokenizedConversation[], padTokenId: number, visionFeatures?: tf.Tensor3D): LlavaTrainingBatch {
+  const images = examples.reduce((sum, e) => sum + e.images, 0);
+  const given = visionFeatures?.shape[0] ?? 0;
+  if (images !== given) throw new Error(`llavaBatch: the examples hold ${images} image(s) but ${given} feature set(s) were given`);
+  const padded = padConversations(examples, padTokenId, "right");
+  const [B, T] = [examples.length, padded.inputIds[0].length];
+  return {
+    inputIds: tf.tensor2d(padded.inputIds, [B, T], "int32"),
+    labels: tf.tensor2d(padded.labels, [B, T], "int32"),
+    attentionMask: tf.tensor2d(padded.attentionMask, [B, T], "int32"),
+    ...(visionFeatures ? { visionFeatures } : {}),
+  };
+}
+
+/** Frees a batch's tensors. */
+export function disposeBatch(batch: LlavaTrainingBatch): void {
+  tf.dispose([batch.inputIds, batch.labels, batch.attentionMask, ...(batch.visionFeatures ? [batch.visionFeatures] : [])]);
+}
+
+/** Mean next-token cross-entropy over the supervised positions (logits at t predict the label at t + 1). */
+export function llavaLoss(model: LlavaForConditionalGeneration, batch: LlavaTrainingBatch): tf.Scalar {
+  return tf.tidy(() => {
+    const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, visionFeatures: batch.visionFeatures }); // [B, T, V]
+    const [B, T, V] = logits.shape;
+    const predicted = logits.slice([0, 0, 0], [B, T - 1, V]); // [B, T−1, V]: positions 0…T−2
+    const next = batch.labels.slice([0, 1], [B, T - 1]); // [B, T−1]: labels 1…T−1
+    const supervised = next.notEqual(IGNORE_INDEX);
+    const targets = tf.where(supervised, next, tf.zerosLike(next)); // ignored positions get any valid id (weight 0)
+    return crossEntropy(predicted, targets, supervised);
+  });
+}
+
+/** Options of {@link LlavaTrainer}. */
+export interface LlavaTrainerArgs {
+  /** Which stage (decides what learns). */
+  readonly stage: LlavaStage;
+  /** Step size until changed (set `learningRate` per step for a schedule). Default 1e-3 (stage 1), 5e-4 (stage 2). */
+  readonly learningRate?: number;
+  /** AdamW's decoupled weight decay. Default 0 (LLaVA's scripts). */
+  readonly weightDecay?: number;
+  /** AdamW's β2. Default 0.999. */
+  readonly beta2?: number;
+}
+
+/** One stage's optimiser over what the stage trains. */
+export class LlavaTrainer {
+  readonly stage: LlavaStage;
+  /** The variables this stage updates. */
+  readonly variables: tf.Variable[];
+  private readonly optimizer: AdamW;
+
+  constructor(
+    readonly model: LlavaForConditionalGeneration,
+    args: LlavaTrainerArgs,
+  ) {
+    this.stage = args.stage;
+    this.variables = freezeForStage(model, args.stage);
+    this.optimizer = new AdamW({ learningRate: args.learningRate ?? (args.stage === 1 ? 1e-3 : 5e-4), weightDecay: args.weightDecay ?? 0, beta2: args.beta2 });
+  }
+
+  get learningRate(): number {
+    return this.optimizer.learningRate;
+  }
+
+  set learningRate(value: number) {
+    if (!(value >= 0 && Number.isFinite(value))) throw new Error(`LlavaTrainer: learningRate must be a finite number ≥ 0, got ${value}`);
+    this.optimizer.learningRate = value;
+  }
+
+  /** Steps taken. */
+  get steps(): number {
+    return this.optimizer.iterations;
+  }
+
+  /** One optimiser step on a batch; returns the loss before the update (the caller disposes it and the batch). */
+  step(batch: LlavaTrainingBatch): tf.Scalar {
+    return this.optimizer.minimize(() => llavaLoss(this.model, batch), this.variables);
+  }
+
+  /** Frees the optimiser's moments (the model is the caller's). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
