@@ -49,7 +49,7 @@ export { mergeImageTokens, checkImageTokens } from "./models/merge_image_tokens"
 export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
 export { readHFConfig } from "./io/hf_config";
 export { llamaConfigFromHF, llamaConfigToHF } from "./models/llama_spec";
-export { clipConfigFromHF, clipConfigToHF } from "./models/clip_spec";
+export { clipConfigFromHF, clipConfigToHF, clipVisionConfigToHF } from "./models/clip_spec";
 export { llavaConfigFromHF, llavaConfigToHF } from "./models/llava_spec";
 export { blip2ConfigFromHF, blip2ConfigToHF } from "./models/blip2_spec";
 export { audioEncoderConfigFromHF, audioEncoderConfigToHF } from "./models/audio_encoder_spec";
@@ -96,3 +96,15 @@ export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
 export { check, checkShape, checkClose, maxAbsDiff, CheckError, type ExpectedShape, type CloseArgs, type CloseReport, type Numeric } from "./lab/checks";
 export { worldPath, samplePath, checkpointPath, dataPath, WORLD_ENV } from "./lab/paths";
 export { LabScope, trackTensors, type LabLeftovers } from "./lab/lab_scope";
+
+// Lab 02: LLaVA visual instruction tuning.
+export { LLAVA_PROJECTOR_TYPES, LlavaMultiModalProjector, type LlavaProjectorType, type LlavaInputs } from "./models/llava";
+export { IGNORE_INDEX, IMAGE_PLACEHOLDER, TokenizationMismatchError, expandImageTokens, toChatMessages, withoutImages, conversationSegments, tokenizeConversation, tokenizePlain, checkPiecesMatch, padConversations, type ConversationTurn, type ConversationArgs, type TokenizedConversation, type ConversationSegment, type PaddedBatch } from "./data/conversation";
+export { sceneConversation, sceneCaption, storedConversation, BRIEF_DESCRIPTION_PROMPTS, CONVERSATION_SETS, type ConversationSet, type SceneRecordForLlava } from "./data/llava_instructions";
+export { LlavaTrainer, VisionFeatureCache, freezeForStage, llavaBatch, llavaLoss, disposeBatch, type LlavaStage, type LlavaTrainerArgs, type LlavaTrainingBatch } from "./pretrain/llava_training";
+export { llavaFromBackbones, type LlavaFromBackbonesArgs } from "./pretrain/llava_setup";
+export { chat, chatBatch, chatPromptIds, chatStopTokens, type ChatOptions, type ChatReply, type ChatImage } from "./pipelines/llava_chat";
+export { buildPopeQuestions, popeQuestion, popeMetrics, parseYesNo, POPE_NEGATIVES, type PopeNegatives, type PopeQuestion, type PopeImage, type PopeMetrics } from "./metrics/pope";
+export { classificationMetrics, parseClass, precisionRecallF1, sentimentMetrics, sentimentRuleBaselines, SENTIMENT_CLASSES, type ClassificationMetrics, type PrecisionRecallF1, type SentimentItem } from "./metrics/classification";
+export { medicalFindingsMetrics, parseFindings, type MedicalFindingsMetrics, type FindingLesion, type ParsedFindings } from "./metrics/medical_findings";
+export { programMetrics, normalizeProgram, type ProgramMetrics, type ProgramMetricsArgs } from "./metrics/program";

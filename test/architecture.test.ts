@@ -22,8 +22,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   preprocess: ["io", "util"],
   tokenizer: ["util"],
   data: ["io", "preprocess", "tokenizer", "util"],
+  metrics: ["data", "tokenizer", "models", "util"], // scores of model outputs; retrieval reuses models/sampling's argmax
+  lab: ["nn", "engine", "util"],
+  pipelines: ["data", "engine", "io", "models", "nn", "ops", "preprocess", "tokenizer", "util"],
   parity: ["io", "models", "nn", "ops", "engine", "peft", "preprocess", "util"],
-  pretrain: ["data", "engine", "io", "models", "nn", "ops", "peft", "preprocess", "tokenizer", "train", "util"],
+  pretrain: ["data", "engine", "io", "metrics", "models", "nn", "ops", "peft", "pipelines", "preprocess", "tokenizer", "train", "util"],
   jupyter: ["util"],
   kernel: ["jupyter", "engine", "util"], // the kernel preloads the engine
   runner: ["jupyter", "kernel", "util"],

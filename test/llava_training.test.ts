@@ -17,13 +17,13 @@ import { loadTokenizer, TextTokenizer } from "../src/tokenizer/tokenizer";
 import { IGNORE_INDEX, TokenizationMismatchError, expandImageTokens, padConversations, tokenizeConversation, tokenizePlain, type ConversationTurn } from "../src/data/conversation";
 import { sceneConversation, storedConversation } from "../src/data/llava_instructions";
 import { LlavaForConditionalGeneration, type LlavaConfig } from "../src/models/llava";
-import { LlavaTrainer, VisionFeatureCache, disposeBatch, freezeForStage, llavaBatch, llavaLoss } from "../src/train/llava_training";
-import { chat, chatPromptIds, chatStopTokens } from "../src/models/llava_chat";
+import { LlavaTrainer, VisionFeatureCache, disposeBatch, freezeForStage, llavaBatch, llavaLoss } from "../src/pretrain/llava_training";
+import { chat, chatPromptIds, chatStopTokens } from "../src/pipelines/llava_chat";
 import { llavaConfigToHF } from "../src/models/llava_spec";
 import { saveCheckpoint } from "../src/io/safetensors";
 import { loadLlava } from "../src/io/pretrained";
 import { Random } from "../src/util/random";
-import { llavaFromBackbones } from "../src/train/llava_setup";
+import { llavaFromBackbones } from "../src/pretrain/llava_setup";
 import { loadCLIPVision, loadLlama } from "../src/io/pretrained";
 
 const WORLD = path.join(__dirname, "../data/world");

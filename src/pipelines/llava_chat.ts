@@ -9,8 +9,8 @@
  * haotian-liu/LLaVA `llava/serve/cli.py` (the conversation loop).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { LlavaForConditionalGeneration } from "./llava";
-import type { SamplingOptions } from "./sampling";
+import type { LlavaForConditionalGeneration } from "../models/llava";
+import type { SamplingOptions } from "../models/sampling";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer";
 import { IMAGE_PLACEHOLDER, expandImageTokens, padConversations } from "../data/conversation";
 import { imageTensor } from "../data/loaders";

@@ -21,8 +21,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LlavaForConditionalGeneration } from "../models/llava";
-import { AdamW } from "./adamw";
-import { crossEntropy } from "./loss";
+import { AdamW } from "../train/adamw";
+import { crossEntropy } from "../train/loss";
 import { IGNORE_INDEX, padConversations, type TokenizedConversation } from "../data/conversation";
 
 /** 1: feature alignment (projector only); 2: instruction tuning (projector + LLM). */
