@@ -18,7 +18,7 @@
  */
 import { sanitize } from "./sanitize";
 import { compareImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
-import { cellTags, joinSource, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
+import { cellTags, joinSource, PARTIAL_RUN_KEY, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
 
 /** One difference in a notebook, located. */
 export interface NotebookDifference {
@@ -119,6 +119,8 @@ export async function compareNotebooks(executed: Notebook, reference: Notebook, 
   const got = codeCells(executed);
   const want = codeCells(reference);
   const differences: NotebookDifference[] = [];
+  const partialRun = executed.metadata?.[PARTIAL_RUN_KEY] as { failure?: string } | undefined;
+  const partial = partialRun ? `the run stopped early: ${partialRun.failure ?? "unknown reason"}` : "";
   if (got.length !== want.length) {
     differences.push({ cell: 0, cellHead: "", output: "notebook", difference: { where: "code cells", message: `got ${got.length} code cells, want ${want.length}` } });
   }
@@ -129,7 +131,13 @@ export async function compareNotebooks(executed: Notebook, reference: Notebook, 
     if (joinSource(got[i].source) !== joinSource(want[i].source)) {
       at("source", { where: "source", message: "the cell's source differs from the reference" });
     }
-    if (tags.includes("skip-execution") || tags.includes("check-ignore-output") || tags.includes("nbval-ignore-output")) continue;
+    if (tags.includes("skip-execution")) continue;
+    // A cell the run never reached is a difference even where outputs are ignored.
+    if (got[i].execution_count === null && got[i].outputs.length === 0 && (want[i].execution_count !== null || want[i].outputs.length > 0) && joinSource(want[i].source).trim() !== "") {
+      at("execution", { where: "not run", message: `the cell did not run (no execution count, no outputs); the reference ran it${partial ? ` (${partial})` : ""}` });
+      continue;
+    }
+    if (tags.includes("check-ignore-output") || tags.includes("nbval-ignore-output")) continue;
     const tolerance: Tolerance = {
       rtol: tagValue(tags, "check-rtol") ?? args.tolerance?.rtol ?? DEFAULT_TOLERANCE.rtol,
       atol: tagValue(tags, "check-atol") ?? args.tolerance?.atol ?? DEFAULT_TOLERANCE.atol,

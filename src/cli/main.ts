@@ -47,25 +47,18 @@ export async function main(argv: string[]): Promise<number> {
     .argument("<notebook...>", "notebooks to execute, in order")
     .option("--out <dir>", "folder for the executed notebooks", "out")
     .option("--in-place", "overwrite the input notebooks instead")
-    .option("--timeout <seconds>", "seconds each cell may run", positiveNumber("--timeout"), 600)
+    .option("--timeout <seconds>", "seconds each cell may run (at most 2147483)", positiveNumber("--timeout"), 600)
     .action(async (notebooks: string[], options: { out: string; inPlace?: boolean; timeout: number }) => {
-      const { runNotebook } = await import("../runner/run");
-      for (const notebook of notebooks) {
-        const result = await runNotebook(notebook, {
-          outDir: options.out,
-          inPlace: options.inPlace,
-          timeout: options.timeout,
-          log: (line) => process.stderr.write(line + "\n"),
-        });
+      const { runNotebooks } = await import("../runner/run");
+      await runNotebooks(notebooks, { outDir: options.out, inPlace: options.inPlace, timeout: options.timeout, log: (line) => process.stderr.write(line + "\n") }, (result) => {
         const summary = `${result.input}: ${result.cellsRun}/${result.codeCells} cells in ${result.seconds.toFixed(1)} s → ${result.output}`;
         if (result.ok) {
           process.stdout.write(`ok ${summary}\n`);
         } else {
           process.stdout.write(`FAILED ${summary}\n  ${result.failure}\n`);
-          code = 1;
-          break;
+          code = result.signal === "SIGINT" ? 130 : result.signal === "SIGTERM" ? 143 : 1;
         }
-      }
+      });
     });
 
   program
