@@ -69,13 +69,14 @@ export async function main(argv: string[]): Promise<number> {
     .option("--rtol <x>", "relative tolerance for numbers in outputs", nonNegativeNumber("--rtol"), 1e-4)
     .option("--atol <x>", "absolute tolerance for numbers in outputs", nonNegativeNumber("--atol"), 1e-6)
     .option("--image-threshold <x>", "perceptual distance allowed between images (0..1)", nonNegativeNumber("--image-threshold"), 0.02)
-    .action(async (executed: string, reference: string, options: { rtol: number; atol: number; imageThreshold: number }) => {
+    .option("--max-per-cell <n>", "differences printed per cell (the rest are counted)", positiveNumber("--max-per-cell"), 10)
+    .action(async (executed: string, reference: string, options: { rtol: number; atol: number; imageThreshold: number; maxPerCell: number }) => {
       const { checkNotebooks, formatReport } = await import("../checker/check");
       const differences = await checkNotebooks(executed, reference, {
         tolerance: { rtol: options.rtol, atol: options.atol },
         imageThreshold: options.imageThreshold,
       });
-      process.stdout.write(formatReport(differences, executed, reference));
+      process.stdout.write(formatReport(differences, executed, reference, { maxPerCell: options.maxPerCell }));
       if (differences.length > 0) code = 1;
     });
 
