@@ -17,6 +17,7 @@ import type { CLIPConfig, CLIPTextConfig, CLIPVisionConfig } from "../models/cli
 import type { LlavaConfig } from "../models/llava";
 import type { Blip2Config, Blip2QFormerConfig, Blip2VisionConfig } from "../models/blip2";
 import type { AudioEncoderConfig } from "../models/audio_encoder";
+import { validateConfigValues } from "./checkpoint_validation";
 
 /** A parsed `config.json` and where it came from (for error messages). */
 export interface HFConfig {
@@ -40,6 +41,7 @@ export function readHFConfig(location: string): HFConfig {
     throw new Error(`config: ${file} is not valid JSON (${(error as Error).message})`);
   }
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new Error(`config: ${file} is not a JSON object`);
+  validateConfigValues({ json: json as Record<string, any>, where: file });
   return { json: json as Record<string, any>, where: file };
 }
 

@@ -7,11 +7,13 @@
  * `vision_model.` wrapper; BLIP-2's separate `q_bias`/`v_bias`).
  *
  * A missing or mis-shaped tensor is an error naming the checkpoint and the
- * tensor; nothing is half-loaded.
+ * tensor; so is a tensor the model does not use (see checkpoint_validation);
+ * nothing is half-loaded.
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Checkpoint } from "./safetensors";
+import { checkUnusedWeights, type UnusedWeightsArgs } from "./checkpoint_validation";
 import { readHFConfig, subConfig, modelType, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF, clipVisionConfigFromHF, audioEncoderConfigFromHF } from "./hf_config";
 import { AudioEncoder } from "../models/audio_encoder";
 import type { Module } from "../nn/module";
@@ -46,6 +48,9 @@ export const BLIP2_KEY_ALIASES: KeyAliases = [
 /** A stand-alone CLIP vision tower (`CLIPVisionModel`) stores its weights under `vision_model.`. */
 export const CLIP_VISION_KEY_ALIASES: KeyAliases = [["", "vision_model."]];
 
+/** What a `CLIPModel` checkpoint holds besides the image tower (unused when only the tower is loaded). */
+const CLIP_TEXT_TOWER = [/^text_model\./, /^text_projection\./, /^visual_projection\./, /^logit_scale$/];
+
 /** Candidate stored names of a parameter, itself first. */
 export function candidateKeys(name: string, aliases: KeyAliases): string[] {
   const out = [name];
@@ -63,6 +68,7 @@ export function loadWeights(
   checkpoint: Checkpoint,
   aliases: KeyAliases = [],
   special?: (name: string, read: (key: string) => tf.Tensor | undefined) => tf.Tensor | undefined,
+  unusedArgs: UnusedWeightsArgs = {},
 ): string[] {
   const used = new Set<string>();
   const read = (key: string): tf.Tensor | undefined => {
@@ -77,7 +83,9 @@ export function loadWeights(
     }
     return special?.(name, read);
   }, checkpoint.directory);
-  return checkpoint.keys().filter((key) => !used.has(key));
+  const unused = checkpoint.keys().filter((key) => !used.has(key));
+  checkUnusedWeights(checkpoint, unused, unusedArgs);
+  return unused;
 }
 
 function withCheckpoint<T>(directory: string, load: (checkpoint: Checkpoint) => T): T {
@@ -106,7 +114,7 @@ export function loadCLIPVision(directory: string): CLIPVisionTransformer {
   const config = readHFConfig(directory);
   const visionJson = config.json.vision_config ? subConfig(config, "vision_config") : config;
   const model = new CLIPVisionTransformer(clipVisionConfigFromHF(visionJson));
-  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES)));
+  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES, undefined, { ignore: CLIP_TEXT_TOWER })));
 }
 
 /** A `LlavaForConditionalGeneration` checkpoint directory (any of the layouts). */

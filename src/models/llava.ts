@@ -11,6 +11,7 @@
  * (`vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
  * `language_model.lm_head.*`); `loadLlava` also reads the other layouts.
  */
+import { checkPromptNotEmpty, checkTokenIds } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
@@ -129,6 +130,8 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** Rejects inputs whose placeholder count does not match the images (async: reads the ids). */
   async checkInputs(inputs: LlavaInputs): Promise<void> {
+    checkPromptNotEmpty(inputs.inputIds, "LLaVA");
+    await checkTokenIds(inputs.inputIds, this.config.text.vocabSize, "LLaVA", [this.config.imageTokenId]);
     const images = inputs.pixelValues ? (inputs.pixelValues.shape[0] as number) : 0;
     await checkImageTokens(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, images);
   }
