@@ -6,7 +6,7 @@
  *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio> [--out DIR] [--data DIR] [--steps N] [--backend NAME]
+ *   mllm-labs pretrain <vision|language|audio> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -163,13 +163,14 @@ export async function main(argv: string[]): Promise<number> {
     .option("--steps <n>", "optimiser steps (default: the card's)", positiveNumber("--steps"))
     .option("--seed <n>", "seed", nonNegativeNumber("--seed"), 0)
     .option("--backend <name>", "tensor backend (default: the engine's choice or MLLM_BACKEND; the cards were made on native)")
-    .action(async (name: string, options: { out?: string; data: string; steps?: number; seed: number; backend?: string }) => {
+    .option("--force", "replace an existing checkpoint folder")
+    .action(async (name: string, options: { out?: string; data: string; steps?: number; seed: number; backend?: string; force?: boolean }) => {
       const { initEngine, closeEngine } = await import("../engine/init");
       const { pretrain } = await import("../pretrain/run");
       await initEngine({ backend: options.backend as any });
       try {
         const out = options.out ?? path.join(PROJECT_ROOT, "data", "checkpoints", name);
-        const card = await pretrain(name, { world: options.data, out, steps: options.steps, seed: options.seed });
+        const card = await pretrain(name, { world: options.data, out, steps: options.steps, seed: options.seed, force: options.force });
         process.stdout.write(JSON.stringify({ checkpoint: out, parameters: card.parameters, train_seconds: card.train_seconds, metrics: card.metrics }) + "\n");
       } finally {
         await closeEngine();
@@ -180,9 +181,9 @@ export async function main(argv: string[]): Promise<number> {
     .command("install-kernel")
     .description('register the "Multimodal Labs (TypeScript)" kernelspec under <project>/.jupyter')
     .action(async () => {
-      const { writeKernelspec, jupyterDataDir } = await import("../kernel/kernelspec");
-      const file = writeKernelspec(PROJECT_ROOT);
-      process.stdout.write(`kernelspec written: ${file}\nJupyter finds it with JUPYTER_PATH=${jupyterDataDir(PROJECT_ROOT)} (npm start sets it)\n`);
+      const { jupyterDataDir } = await import("../kernel/kernelspec");
+      const { installKernelspec, describeInstall } = await import("../kernel/kernelspec_install");
+      process.stdout.write(`${describeInstall(installKernelspec(PROJECT_ROOT))}\nJupyter finds it with JUPYTER_PATH=${jupyterDataDir(PROJECT_ROOT)} (npm start sets it)\n`);
     });
 
   program
