@@ -11,6 +11,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { decodeWav, encodeWav, monoSamples, readWav } from "../src/io/wav";
 import { preprocessClipImage, decodeRgb } from "../src/preprocess/clip_image";
+import { whisperLogMelFromWav } from "../src/preprocess/whisper_mel";
 import { image } from "../kernel-extensions/image";
 import { loadLlama } from "../src/io/pretrained";
 import { readHFConfig } from "../src/io/hf_config";
@@ -81,7 +82,6 @@ describe("WAV", () => {
     const averaged = monoSamples(wave, file, "average");
     expect(averaged[0]).toBeCloseTo(0, 4);
     expect(averaged[1]).toBeCloseTo(0.375, 4);
-    const { whisperLogMelFromWav } = require("../src/preprocess/whisper_mel");
     expect(() => whisperLogMelFromWav(file)).toThrow(/whisperLogMel: .*stereo\.wav has 2 channels; expected mono/);
     expect(() => decodeWav(encodeWav(new Float32Array(4), 16000).subarray(0, 40), "tiny.wav")).toThrow(/tiny\.wav is not a WAV file/);
   });
