@@ -13,7 +13,7 @@ import { decodeWav, encodeWav, monoSamples, readWav } from "../src/io/wav";
 import { preprocessClipImage, decodeRgb } from "../src/preprocess/clip_image";
 import { whisperLogMelFromWav } from "../src/preprocess/whisper_mel";
 import { image } from "../kernel-extensions/image";
-import { loadLlama } from "../src/io/pretrained";
+import { loadBlip2, loadLlama, loadLlava } from "../src/io/pretrained";
 import { readHFConfig } from "../src/io/hf_config";
 import { Checkpoint, SafetensorsFile, saveCheckpoint, saveSafetensors } from "../src/io/safetensors";
 import { LlamaForCausalLM, type LlamaConfig } from "../src/models/llama";
@@ -208,6 +208,39 @@ describe("generate and token ids", () => {
     expect(() => model.forward({ inputIds: outside })).toThrow(/Embedding: token id 45 is outside the vocabulary of 40 tokens \(ids 0\.\.39\)/);
     expect(tf.memory().numTensors).toBe(before + 2);
     tf.dispose([ids, empty, outside]);
+    model.dispose();
+  });
+});
+
+describe("image-token counts in forward", () => {
+  const FIXTURES = path.join(root, "test", "fixtures", "hf");
+  const ids = (row: number[]) => tf.tensor2d([row], [1, row.length], "int32");
+
+  it("LLaVA's forward refuses too many or too few image tokens, as generate does, without leaking", () => {
+    const model = loadLlava(path.join(FIXTURES, "llava/model"));
+    const pixels = tf.zeros([1, 3, 32, 32]);
+    const before = tf.memory().numTensors;
+    for (const [count, pattern] of [[17, /LLaVA forward: the text holds 17 image token\(s\) \(id 129\) but 1 image\(s\) give 16 feature vectors each \(16\)/], [3, /holds 3 image token\(s\)/]] as const) {
+      const input = ids([3, ...new Array(count).fill(129), 4]);
+      expect(() => model.forward({ inputIds: input, pixelValues: pixels })).toThrow(pattern);
+      input.dispose();
+    }
+    const textOnly = ids([3, 129, 4]);
+    expect(() => model.forward({ inputIds: textOnly })).toThrow(/holds 1 image token\(s\) \(id 129\) but 0 image\(s\)/);
+    textOnly.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const good = ids([3, ...new Array(16).fill(129), 4]);
+    tf.dispose(model.forward({ inputIds: good, pixelValues: pixels }).logits);
+    tf.dispose([good, pixels]);
+    model.dispose();
+  });
+
+  it("BLIP-2's forward refuses a count other than numQueryTokens per image", () => {
+    const model = loadBlip2(path.join(FIXTURES, "blip2/model"));
+    const pixels = tf.zeros([1, 3, 32, 32]);
+    const input = ids([...new Array(5).fill(129), 4]);
+    expect(() => model.forward({ inputIds: input, pixelValues: pixels })).toThrow(/BLIP-2 forward: the text holds 5 image token\(s\) \(id 129\) but 1 image\(s\) give 6 feature vectors each/);
+    tf.dispose([pixels, input]);
     model.dispose();
   });
 });

@@ -13,7 +13,7 @@
  * `language_projection.*`, `language_model.*`). The language model here is
  * Llama-style (decoder-only); OPT and Flan-T5 are not implemented.
  */
-import { checkPromptNotEmpty, checkTokenIds } from "./input_validation";
+import { assertImageTokenCount, checkPromptNotEmpty, checkTokenIds } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
@@ -306,6 +306,7 @@ export class Blip2ForConditionalGeneration extends Module {
 
   /** inputIds hold Nq placeholders per image. */
   forward(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }): Blip2Output {
+    assertImageTokenCount(inputs.inputIds, this.imageTokenId(), this.config.numQueryTokens, inputs.pixelValues.shape[0] as number, "BLIP-2 forward");
     return tf.tidy(() => {
       const image = this.encodeImage(inputs.pixelValues);
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, image.languageModelInputs);

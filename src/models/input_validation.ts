@@ -59,3 +59,31 @@ export async function checkTokenIds(inputIds: tf.Tensor, vocabSize: number, who 
     }
   }
 }
+
+/**
+ * The image-token check of `forward`, which is synchronous and so cannot read
+ * the ids: the count difference (placeholders − feature vectors) becomes the
+ * index of a gather from a one-element tensor, which the CPU backends (cpu,
+ * native, tensorflow) bounds-check; an out-of-range index is turned into the
+ * same message as {@link checkImageTokens}'s async check. WebGPU does not
+ * bounds-check on the GPU: there, call the model's async `checkInputs` first
+ * (`generate` always does).
+ * inputIds: [B, T] int32; `expected` = images × feature vectors per image.
+ */
+export function assertImageTokenCount(inputIds: tf.Tensor, imageTokenId: number, featuresPerImage: number, images: number, who: string): void {
+  const expected = featuresPerImage * images;
+  try {
+    tf.tidy(() => {
+      const count = inputIds.equal(imageTokenId).toInt().sum(); // [] placeholders in the batch
+      const difference = count.sub(tf.scalar(expected, "int32")).reshape([1]); // [1], 0 when they match
+      return tf.gather(tf.zeros([1]), difference);
+    }).dispose();
+  } catch (error) {
+    const match = /index value (-?\d+) is not in \[0, 0\]/.exec((error as Error).message);
+    if (!match) throw error;
+    const total = expected + Number(match[1]);
+    throw new Error(
+      `${who}: the text holds ${total} image token(s) (id ${imageTokenId}) but ${images} image(s) give ${featuresPerImage} feature vectors each (${expected})`,
+    );
+  }
+}

@@ -11,7 +11,7 @@
  * (`vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
  * `language_model.lm_head.*`); `loadLlava` also reads the other layouts.
  */
-import { checkPromptNotEmpty, checkTokenIds } from "./input_validation";
+import { assertImageTokenCount, checkPromptNotEmpty, checkTokenIds } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
@@ -122,6 +122,7 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** @returns logits [B, T, V] */
   forward(inputs: LlavaInputs): { logits: tf.Tensor } {
+    assertImageTokenCount(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, inputs.pixelValues ? (inputs.pixelValues.shape[0] as number) : 0, "LLaVA forward");
     return tf.tidy(() => {
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues);
       return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };
