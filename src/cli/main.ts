@@ -1,7 +1,7 @@
 /**
  * The `mllm-labs` command.
  *
- *   mllm-labs run <notebook...> [--out DIR] [--in-place] [--timeout S]
+ *   mllm-labs run <notebook...> [--out DIR] [--in-place [--overwrite-on-failure]] [--timeout S]
  *   mllm-labs check <executed.ipynb> <reference.ipynb> [--rtol X] [--atol X] [--image-threshold X]
  *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
@@ -46,11 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     .description("execute notebooks headless on the lab kernel and write them executed")
     .argument("<notebook...>", "notebooks to execute, in order")
     .option("--out <dir>", "folder for the executed notebooks", "out")
-    .option("--in-place", "overwrite the input notebooks instead")
+    .option("--in-place", "overwrite the input notebooks instead (a failing run keeps the original and writes NAME.partial.ipynb)")
+    .option("--overwrite-on-failure", "with --in-place, overwrite the input with the partial notebook even when the run fails")
     .option("--timeout <seconds>", "seconds each cell may run (at most 2147483)", positiveNumber("--timeout"), 600)
-    .action(async (notebooks: string[], options: { out: string; inPlace?: boolean; timeout: number }) => {
+    .action(async (notebooks: string[], options: { out: string; inPlace?: boolean; overwriteOnFailure?: boolean; timeout: number }) => {
       const { runNotebooks } = await import("../runner/run");
-      await runNotebooks(notebooks, { outDir: options.out, inPlace: options.inPlace, timeout: options.timeout, log: (line) => process.stderr.write(line + "\n") }, (result) => {
+      await runNotebooks(notebooks, { outDir: options.out, inPlace: options.inPlace, overwriteOnFailure: options.overwriteOnFailure, timeout: options.timeout, log: (line) => process.stderr.write(line + "\n") }, (result) => {
         const summary = `${result.input}: ${result.cellsRun}/${result.codeCells} cells in ${result.seconds.toFixed(1)} s → ${result.output}`;
         if (result.ok) {
           process.stdout.write(`ok ${summary}\n`);
