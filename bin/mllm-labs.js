@@ -7,8 +7,11 @@ if (!fs.existsSync(main)) {
   process.stderr.write(`mllm-labs is not built (${path.relative(process.cwd(), main)} is missing): run \`npm run build\` in ${path.dirname(__dirname)}\n`);
   process.exit(2);
 }
+// Exit once stdout is flushed: on a pipe, writes are asynchronous and a plain
+// process.exit() would cut a long report (and its summary line) short.
+const exitAfterFlush = (code) => process.stdout.write("", () => process.exit(code));
 require(main).main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (error) => {
     process.stderr.write(`mllm-labs: ${error && error.message ? error.message : error}\n`);
     process.exit(2);

@@ -8,7 +8,7 @@
 import { loadSharp } from "../src/util/sharp";
 import * as tf from "@tensorflow/tfjs";
 import { escapeHtml, Rich } from "./rich";
-import { encodeWav, readWav } from "../src/io/wav";
+import { encodeWav, monoSamples, readWav, type Downmix } from "../src/io/wav";
 import { whisperLogMelValues } from "../src/preprocess/whisper_mel";
 import { chartSvg, downsampleIndices } from "./chart";
 import { colorize } from "./colormap";
@@ -23,6 +23,8 @@ export interface AudioArgs {
   pictures?: boolean;
   /** Longest audio embedded; longer audio is cut, with a note. Default 60 s. */
   maxSeconds?: number;
+  /** A WAV file with more than one channel: "average" or "first"; by default it is an error. */
+  downmix?: Downmix;
 }
 
 /** Encodes a mono waveform in [-1, 1] as 16-bit PCM WAV bytes. */
@@ -62,7 +64,7 @@ export async function audio(waveform: tf.Tensor | Float32Array | string, args: A
   let source = "";
   if (typeof waveform === "string") {
     const wav = readWav(waveform);
-    samples = wav.channels[0];
+    samples = monoSamples(wav, `audio: ${waveform}`, args.downmix);
     sampleRate ??= wav.sampleRate;
     if (wav.sampleRate !== sampleRate) throw new Error(`audio: ${waveform} is at ${wav.sampleRate} Hz, but sampleRate ${sampleRate} was given`);
     source = `${waveform} `;

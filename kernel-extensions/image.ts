@@ -40,6 +40,8 @@ export interface Pixels {
   width: number;
   height: number;
   channels: 1 | 3 | 4;
+  /** Something the viewer should know (values that are NaN or infinite, shown black). */
+  note?: string;
 }
 
 const sharpModule = loadSharp;
@@ -54,7 +56,14 @@ export async function tensorPixels(tensor: tf.Tensor, args: Pick<ImageArgs, "ran
   const [height, width] = shape.length === 2 ? shape : chw ? shape.slice(1) : shape;
   const channels = shape.length === 2 ? 1 : chw ? shape[0] : shape[2];
   if (channels !== 1 && channels !== 3 && channels !== 4) throw new Error(`image: expected 1, 3 or 4 channels, got ${channels} (shape [${shape.join(", ")}]${chw ? ", layout chw" : ""})`);
+  if (height === 0 || width === 0) throw new Error(`image: the tensor is empty (shape [${shape.join(", ")}]); there is nothing to show`);
   const values = await tensor.data();
+  let nonFinite = 0;
+  for (const v of values) if (!Number.isFinite(v)) nonFinite++;
+  if (nonFinite === values.length) {
+    throw new Error(`image: every value of the [${shape.join(", ")}] tensor is NaN or infinite (${values.length} values); there is no image to show`);
+  }
+  const note = nonFinite > 0 ? `${nonFinite} of ${values.length} values are NaN or infinite, shown black` : undefined;
   const range = args.range ?? (tensor.dtype === "int32" ? "byte" : "unit");
   let low = 0;
   let high = 1;
@@ -64,6 +73,7 @@ export async function tensorPixels(tensor: tf.Tensor, args: Pick<ImageArgs, "ran
     low = Infinity;
     high = -Infinity;
     for (const v of values) {
+      if (!Number.isFinite(v)) continue;
       if (v < low) low = v;
       if (v > high) high = v;
     }
@@ -77,12 +87,12 @@ export async function tensorPixels(tensor: tf.Tensor, args: Pick<ImageArgs, "ran
         let v = values[chw ? (c * height + y) * width + x : (y * width + x) * channels + c];
         if (range === "clip") v = v * CLIP_STD[c] + CLIP_MEAN[c];
         else v = (v - low) / (high - low);
-        const byte = Math.round(v * 255);
+        const byte = Number.isFinite(v) ? Math.round(v * 255) : 0;
         data[(y * width + x) * channels + c] = byte < 0 ? 0 : byte > 255 ? 255 : byte;
       }
     }
   }
-  return { data, width, height, channels: channels as 1 | 3 | 4 };
+  return { data, width, height, channels: channels as 1 | 3 | 4, note };
 }
 
 /** Pixels of an image file (PNG, JPEG, WebP, GIF, SVG…), as RGB(A). */
@@ -155,7 +165,8 @@ export async function image(source: tf.Tensor | string, args: ImageArgs = {}): P
   const pixels = await itemPixels(source, args);
   const { png, width, height, note } = await pixelsToPng(pixels, args);
   const what = typeof source === "string" ? `<image ${source} ${pixels.width}×${pixels.height}>` : `<image [${source.shape.join(", ")}] ${source.dtype}>`;
-  const text = (args.caption ? `${args.caption} ` : "") + what + (note ? ` (${note})` : "");
+  const notes = [pixels.note, note].filter((n) => n !== undefined);
+  const text = (args.caption ? `${args.caption} ` : "") + what + (notes.length > 0 ? ` (${notes.join("; ")})` : "");
   return pngRich(png, { width, height }, text, args.width);
 }
 

@@ -24,7 +24,7 @@ export type { AttentionResult } from "./nn/attention";
 
 export { GPT, GPT_PRESETS, resolveGPTConfig, type GPTConfig, type GPTOutput, type GPTForwardOptions } from "./models/gpt";
 export { crossEntropy } from "./train/loss";
-export { readWav, decodeWav, type Waveform } from "./io/wav";
+export { readWav, decodeWav, monoSamples, type Waveform, type Downmix } from "./io/wav";
 export { AdamW, type AdamWArgs } from "./train/adamw";
 export { layerNorm } from "./ops/layer_norm";
 export { rmsNorm } from "./ops/rms_norm";

@@ -5,19 +5,19 @@
  * with no JavaScript error. Screenshots go to artifacts/browser/.
  *
  * `.ci/run` installs Chromium and jupyter-notebook and sets
- * MLLM_REQUIRE_BROWSER=1, so in CI a missing browser is a failure; elsewhere
- * the test is skipped, saying why, when they are not installed.
+ * MLLM_REQUIRE_SYSTEM=1 (MLLM_REQUIRE_BROWSER=1 still works), so in CI a
+ * missing browser is a failure; elsewhere the test is skipped, saying why,
+ * when they are not installed (test/helpers/system.ts).
  */
 import { describe, expect, it } from "vitest";
 import * as path from "path";
-import { findChromium, hasJupyterNotebook, runNotebookInBrowser } from "./browser/notebook_in_browser";
+import { runNotebookInBrowser } from "./browser/notebook_in_browser";
+import { CHROMIUM, JUPYTER_NOTEBOOK, missingSystem, systemRequired } from "./helpers/system";
 
 const root = path.resolve(__dirname, "..");
-const missing = [findChromium() ? "" : "chromium", hasJupyterNotebook() ? "" : "jupyter-notebook"].filter(Boolean);
-const required = process.env.MLLM_REQUIRE_BROWSER === "1";
-if (missing.length && !required) console.warn(`browser test skipped: ${missing.join(" and ")} not installed (apt install chromium jupyter-notebook)`);
+const missing = missingSystem("browser test", CHROMIUM, JUPYTER_NOTEBOOK);
 
-describe.skipIf(missing.length > 0 && !required)("the labs in a browser", () => {
+describe.skipIf(missing.length > 0 && !systemRequired())("the labs in a browser", () => {
   it("00-foundations: every output kind renders in the classic Notebook, with no JavaScript error", async () => {
     expect(missing, "CI needs these installed").toEqual([]);
     const report = await runNotebookInBrowser({ root, notebook: "solutions/00-foundations.ipynb", artifacts: path.join(root, "artifacts", "browser"), log: (line) => console.log(`browser: ${line}`) });

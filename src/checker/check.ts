@@ -13,12 +13,14 @@
  * - `check-ignore-output` (or nbval's `nbval-ignore-output`): outputs not compared;
  * - `check-ignore-stderr`: stderr streams not compared;
  * - `check-rtol=X`, `check-atol=X`: looser or tighter number tolerance;
+ * - `check-approx-integers`: integers within the tolerance too (by default
+ *   they compare exactly: token ids and counts must not pass by being close);
  * - `check-image-threshold=X`: perceptual distance allowed for images;
  * - `skip-execution`: the cell is not compared.
  */
 import { sanitize } from "./sanitize";
 import { compareEncodedImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
-import { cellTags, joinSource, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
+import { cellTags, joinSource, PARTIAL_RUN_KEY, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
 
 /** One difference in a notebook, located. */
 export interface NotebookDifference {
@@ -119,6 +121,8 @@ export async function compareNotebooks(executed: Notebook, reference: Notebook, 
   const got = codeCells(executed);
   const want = codeCells(reference);
   const differences: NotebookDifference[] = [];
+  const partialRun = executed.metadata?.[PARTIAL_RUN_KEY] as { failure?: string } | undefined;
+  const partial = partialRun ? `the run stopped early: ${partialRun.failure ?? "unknown reason"}` : "";
   if (got.length !== want.length) {
     differences.push({ cell: 0, cellHead: "", output: "notebook", difference: { where: "code cells", message: `got ${got.length} code cells, want ${want.length}` } });
   }
@@ -129,10 +133,17 @@ export async function compareNotebooks(executed: Notebook, reference: Notebook, 
     if (joinSource(got[i].source) !== joinSource(want[i].source)) {
       at("source", { where: "source", message: "the cell's source differs from the reference" });
     }
-    if (tags.includes("skip-execution") || tags.includes("check-ignore-output") || tags.includes("nbval-ignore-output")) continue;
+    if (tags.includes("skip-execution")) continue;
+    // A cell the run never reached is a difference even where outputs are ignored.
+    if (got[i].execution_count === null && got[i].outputs.length === 0 && (want[i].execution_count !== null || want[i].outputs.length > 0) && joinSource(want[i].source).trim() !== "") {
+      at("execution", { where: "not run", message: `the cell did not run (no execution count, no outputs); the reference ran it${partial ? ` (${partial})` : ""}` });
+      continue;
+    }
+    if (tags.includes("check-ignore-output") || tags.includes("nbval-ignore-output")) continue;
     const tolerance: Tolerance = {
       rtol: tagValue(tags, "check-rtol") ?? args.tolerance?.rtol ?? DEFAULT_TOLERANCE.rtol,
       atol: tagValue(tags, "check-atol") ?? args.tolerance?.atol ?? DEFAULT_TOLERANCE.atol,
+      approxIntegers: tags.includes("check-approx-integers") || args.tolerance?.approxIntegers === true,
     };
     const imageThreshold = tagValue(tags, "check-image-threshold") ?? args.imageThreshold ?? 0.02;
     const ignoreStderr = tags.includes("check-ignore-stderr");
@@ -158,14 +169,36 @@ export async function checkNotebooks(executedFile: string, referenceFile: string
   return compareNotebooks(readNotebook(executedFile), readNotebook(referenceFile), args);
 }
 
-/** The readable report: one block per difference, then a summary line. */
-export function formatReport(differences: NotebookDifference[], executedFile: string, referenceFile: string): string {
+/** Options for {@link formatReport}. */
+export interface ReportArgs {
+  /** Differences printed per cell; the rest are counted. Default 10. */
+  maxPerCell?: number;
+}
+
+/**
+ * The readable report: the first differences of each cell (then how many more),
+ * and a summary line last (differences, cells, how many not shown).
+ */
+export function formatReport(differences: NotebookDifference[], executedFile: string, referenceFile: string, args: ReportArgs = {}): string {
   if (differences.length === 0) return `${executedFile} matches ${referenceFile}\n`;
+  const maxPerCell = args.maxPerCell ?? 10;
   const lines = [`${executedFile} differs from ${referenceFile}:`];
-  for (const d of differences) {
-    const cell = d.cell > 0 ? `cell ${d.cell} (${d.cellHead})` : "notebook";
-    lines.push(`  ${cell}, ${d.output}: ${d.difference.where}: ${d.difference.message}`);
+  const byCell = new Map<number, NotebookDifference[]>();
+  for (const d of differences) byCell.set(d.cell, [...(byCell.get(d.cell) ?? []), d]);
+  let hidden = 0;
+  for (const [cellIndex, list] of byCell) {
+    for (const d of list.slice(0, maxPerCell)) {
+      const cell = cellIndex > 0 ? `cell ${cellIndex} (${d.cellHead})` : "notebook";
+      lines.push(`  ${cell}, ${d.output}: ${d.difference.where}: ${d.difference.message}`);
+    }
+    if (list.length > maxPerCell) {
+      hidden += list.length - maxPerCell;
+      lines.push(`  cell ${cellIndex}: ... and ${list.length - maxPerCell} more difference${list.length - maxPerCell === 1 ? "" : "s"} in this cell`);
+    }
   }
-  lines.push(`${differences.length} difference${differences.length === 1 ? "" : "s"}`);
+  const cells = [...byCell.keys()].filter((cell) => cell > 0).length;
+  lines.push(
+    `${differences.length} difference${differences.length === 1 ? "" : "s"} in ${cells} cell${cells === 1 ? "" : "s"}${hidden > 0 ? ` (${hidden} not shown; at most ${maxPerCell} per cell)` : ""}`,
+  );
   return lines.join("\n") + "\n";
 }

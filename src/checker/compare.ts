@@ -4,13 +4,23 @@
  * a perceptual distance.
  */
 
-/** Tolerances for numbers: |got − want| ≤ atol + rtol·|want|. */
+/**
+ * Tolerances for numbers: |got − want| ≤ atol + rtol·|want|. Integers (token
+ * ids, counts, shapes) compare exactly unless `approxIntegers` is set: in
+ * text, a number written without a decimal point or exponent in the
+ * reference; in JSON, two integer values.
+ */
 export interface Tolerance {
   /** Relative tolerance. Default 1e-4. */
   rtol: number;
   /** Absolute tolerance. Default 1e-6. */
   atol: number;
+  /** Compare integers within the tolerance too (cell tag `check-approx-integers`). Default false. */
+  approxIntegers?: boolean;
 }
+
+/** A number written as an integer: digits with an optional sign, no decimal point, no exponent. */
+const INTEGER_LITERAL = /^[-+]?\d+$/;
 
 export const DEFAULT_TOLERANCE: Tolerance = { rtol: 1e-4, atol: 1e-6 };
 
@@ -68,6 +78,12 @@ export function compareText(got: string, want: string, tolerance: Tolerance = DE
   for (let i = 0; i < a.numbers.length; i++) {
     const x = Number(a.numbers[i]);
     const y = Number(b.numbers[i]);
+    if (!tolerance.approxIntegers && INTEGER_LITERAL.test(b.numbers[i])) {
+      if (!INTEGER_LITERAL.test(a.numbers[i]) || BigInt(a.numbers[i]) !== BigInt(b.numbers[i])) {
+        differences.push({ where: `number ${i + 1}`, message: `got ${a.numbers[i]}, want the integer ${b.numbers[i]} (integers compare exactly; tag the cell check-approx-integers to allow the tolerance)` });
+      }
+      continue;
+    }
     if (!numbersClose(x, y, tolerance)) {
       const rel = Math.abs(x - y) / Math.max(Math.abs(y), Number.MIN_VALUE);
       differences.push({
@@ -82,6 +98,9 @@ export function compareText(got: string, want: string, tolerance: Tolerance = DE
 /** Compares two JSON values structurally; numbers within tolerance, strings exactly. */
 export function compareJson(got: unknown, want: unknown, tolerance: Tolerance = DEFAULT_TOLERANCE, where = "$"): Difference[] {
   if (typeof want === "number" && typeof got === "number") {
+    if (!tolerance.approxIntegers && Number.isInteger(want) && Number.isInteger(got)) {
+      return got === want ? [] : [{ where, message: `got ${got}, want ${want} (integers compare exactly)` }];
+    }
     return numbersClose(got, want, tolerance) ? [] : [{ where, message: `got ${got}, want ${want}` }];
   }
   if (Array.isArray(want)) {

@@ -1,12 +1,12 @@
 /**
  * The `mllm-labs` command.
  *
- *   mllm-labs run <notebook...> [--out DIR] [--in-place] [--timeout S]
+ *   mllm-labs run <notebook...> [--out DIR] [--in-place [--overwrite-on-failure]] [--timeout S]
  *   mllm-labs check <executed.ipynb> <reference.ipynb> [--rtol X] [--atol X] [--image-threshold X]
  *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio> [--out DIR] [--data DIR] [--steps N] [--backend NAME]
+ *   mllm-labs pretrain <vision|language|audio> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -46,26 +46,20 @@ export async function main(argv: string[]): Promise<number> {
     .description("execute notebooks headless on the lab kernel and write them executed")
     .argument("<notebook...>", "notebooks to execute, in order")
     .option("--out <dir>", "folder for the executed notebooks", "out")
-    .option("--in-place", "overwrite the input notebooks instead")
-    .option("--timeout <seconds>", "seconds each cell may run", positiveNumber("--timeout"), 600)
-    .action(async (notebooks: string[], options: { out: string; inPlace?: boolean; timeout: number }) => {
-      const { runNotebook } = await import("../runner/run");
-      for (const notebook of notebooks) {
-        const result = await runNotebook(notebook, {
-          outDir: options.out,
-          inPlace: options.inPlace,
-          timeout: options.timeout,
-          log: (line) => process.stderr.write(line + "\n"),
-        });
+    .option("--in-place", "overwrite the input notebooks instead (a failing run keeps the original and writes NAME.partial.ipynb)")
+    .option("--overwrite-on-failure", "with --in-place, overwrite the input with the partial notebook even when the run fails")
+    .option("--timeout <seconds>", "seconds each cell may run (at most 2147483)", positiveNumber("--timeout"), 600)
+    .action(async (notebooks: string[], options: { out: string; inPlace?: boolean; overwriteOnFailure?: boolean; timeout: number }) => {
+      const { runNotebooks } = await import("../runner/run");
+      await runNotebooks(notebooks, { outDir: options.out, inPlace: options.inPlace, overwriteOnFailure: options.overwriteOnFailure, timeout: options.timeout, log: (line) => process.stderr.write(line + "\n") }, (result) => {
         const summary = `${result.input}: ${result.cellsRun}/${result.codeCells} cells in ${result.seconds.toFixed(1)} s → ${result.output}`;
         if (result.ok) {
           process.stdout.write(`ok ${summary}\n`);
         } else {
           process.stdout.write(`FAILED ${summary}\n  ${result.failure}\n`);
-          code = 1;
-          break;
+          code = result.signal === "SIGINT" ? 130 : result.signal === "SIGTERM" ? 143 : 1;
         }
-      }
+      });
     });
 
   program
@@ -76,13 +70,14 @@ export async function main(argv: string[]): Promise<number> {
     .option("--rtol <x>", "relative tolerance for numbers in outputs", nonNegativeNumber("--rtol"), 1e-4)
     .option("--atol <x>", "absolute tolerance for numbers in outputs", nonNegativeNumber("--atol"), 1e-6)
     .option("--image-threshold <x>", "perceptual distance allowed between images (0..1)", nonNegativeNumber("--image-threshold"), 0.02)
-    .action(async (executed: string, reference: string, options: { rtol: number; atol: number; imageThreshold: number }) => {
+    .option("--max-per-cell <n>", "differences printed per cell (the rest are counted)", positiveNumber("--max-per-cell"), 10)
+    .action(async (executed: string, reference: string, options: { rtol: number; atol: number; imageThreshold: number; maxPerCell: number }) => {
       const { checkNotebooks, formatReport } = await import("../checker/check");
       const differences = await checkNotebooks(executed, reference, {
         tolerance: { rtol: options.rtol, atol: options.atol },
         imageThreshold: options.imageThreshold,
       });
-      process.stdout.write(formatReport(differences, executed, reference));
+      process.stdout.write(formatReport(differences, executed, reference, { maxPerCell: options.maxPerCell }));
       if (differences.length > 0) code = 1;
     });
 
@@ -169,13 +164,14 @@ export async function main(argv: string[]): Promise<number> {
     .option("--steps <n>", "optimiser steps (default: the card's)", positiveNumber("--steps"))
     .option("--seed <n>", "seed", nonNegativeNumber("--seed"), 0)
     .option("--backend <name>", "tensor backend (default: the engine's choice or MLLM_BACKEND; the cards were made on native)")
-    .action(async (name: string, options: { out?: string; data: string; steps?: number; seed: number; backend?: string }) => {
+    .option("--force", "replace an existing checkpoint folder")
+    .action(async (name: string, options: { out?: string; data: string; steps?: number; seed: number; backend?: string; force?: boolean }) => {
       const { initEngine, closeEngine } = await import("../engine/init");
       const { pretrain } = await import("../pretrain/run");
       await initEngine({ backend: options.backend as any });
       try {
         const out = options.out ?? path.join(PROJECT_ROOT, "data", "checkpoints", name);
-        const card = await pretrain(name, { world: options.data, out, steps: options.steps, seed: options.seed });
+        const card = await pretrain(name, { world: options.data, out, steps: options.steps, seed: options.seed, force: options.force });
         process.stdout.write(JSON.stringify({ checkpoint: out, parameters: card.parameters, train_seconds: card.train_seconds, metrics: card.metrics }) + "\n");
       } finally {
         await closeEngine();
@@ -186,9 +182,9 @@ export async function main(argv: string[]): Promise<number> {
     .command("install-kernel")
     .description('register the "Multimodal Labs (TypeScript)" kernelspec under <project>/.jupyter')
     .action(async () => {
-      const { writeKernelspec, jupyterDataDir } = await import("../kernel/kernelspec");
-      const file = writeKernelspec(PROJECT_ROOT);
-      process.stdout.write(`kernelspec written: ${file}\nJupyter finds it with JUPYTER_PATH=${jupyterDataDir(PROJECT_ROOT)} (npm start sets it)\n`);
+      const { jupyterDataDir } = await import("../kernel/kernelspec");
+      const { installKernelspec, describeInstall } = await import("../kernel/kernelspec_install");
+      process.stdout.write(`${describeInstall(installKernelspec(PROJECT_ROOT))}\nJupyter finds it with JUPYTER_PATH=${jupyterDataDir(PROJECT_ROOT)} (npm start sets it)\n`);
     });
 
   program

@@ -11,6 +11,7 @@
  * here is required at import time.
  */
 import * as tf from "@tensorflow/tfjs";
+import { isSoftwareAdapter, probeAdapterQuietly } from "./webgpu_probe";
 
 /** The backends {@link initEngine} can choose. */
 export type BackendName = "webgpu" | "tensorflow" | "native" | "cpu";
@@ -66,6 +67,13 @@ async function tryWebGpu(explicit: boolean): Promise<{ device?: string; reason?:
 const CPU_HANDOFF_FLAG = "WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD";
 
 async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
+  if (!explicit) {
+    // Look in a child process first: a software adapter is not used unless asked for, and Dawn's
+    // start-up warnings about it should not reach this process's stderr (engine/webgpu_probe).
+    const probe = await probeAdapterQuietly();
+    if (probe && !probe.found) return { reason: "webgpu: no GPU adapter found" };
+    if (probe?.software) return { reason: `webgpu: only a software adapter (${probe.description}) found` };
+  }
   const dawn = tryRequire("webgpu", () => require("webgpu"));
   if (!dawn.module) return { reason: dawn.reason };
   // tfjs-backend-webgpu registers itself only if navigator.gpu exists when it is first imported.
@@ -87,7 +95,7 @@ async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason
   const backend = tryRequire("@tensorflow/tfjs-backend-webgpu", () => require("@tensorflow/tfjs-backend-webgpu"));
   if (!backend.module) return { reason: backend.reason };
   const info = adapter.info ?? {};
-  const software = /llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture ?? ""} ${info.description ?? ""} ${info.device ?? ""}`);
+  const software = isSoftwareAdapter(info);
   // A software rasteriser is slower than the native CPU kernels: used only when asked for by name (CI tests WebGPU code on it).
   if (software && !explicit) return { reason: "webgpu: only a software adapter (lavapipe) found" };
   if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not initialise the backend" };

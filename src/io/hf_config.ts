@@ -11,6 +11,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { validateConfigValues } from "./checkpoint_validation";
 
 /** A parsed `config.json` and where it came from (for error messages). */
 export interface HFConfig {
@@ -34,6 +35,7 @@ export function readHFConfig(location: string): HFConfig {
     throw new Error(`config: ${file} is not valid JSON (${(error as Error).message})`);
   }
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new Error(`config: ${file} is not a JSON object`);
+  validateConfigValues({ json: json as Record<string, any>, where: file });
   return { json: json as Record<string, any>, where: file };
 }
 

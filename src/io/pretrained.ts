@@ -8,12 +8,14 @@
  * `q_bias`/`v_bias`).
  *
  * A missing or mis-shaped tensor is an error naming the checkpoint and the
- * tensor; nothing is half-loaded.
+ * tensor; so is a tensor the model does not use (see checkpoint_validation);
+ * nothing is half-loaded.
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Checkpoint } from "./safetensors";
 import { readHFConfig, subConfig, modelType } from "./hf_config";
+import { checkUnusedWeights, type UnusedWeightsArgs } from "./checkpoint_validation";
 import type { Module } from "../nn/module";
 import { candidateKeys, type KeyAliases, type ModelSpec, type SpecialKeyReader } from "../models/model_spec";
 import { modelSpec } from "../models/registry";
@@ -34,12 +36,15 @@ export { LLAVA_KEY_ALIASES } from "../models/llava_spec";
 export { BLIP2_KEY_ALIASES } from "../models/blip2_spec";
 export { CLIP_VISION_KEY_ALIASES };
 
+/** What a `CLIPModel` checkpoint holds besides the image tower (unused when only the tower is loaded). */
+const CLIP_TEXT_TOWER = [/^text_model\./, /^text_projection\./, /^visual_projection\./, /^logit_scale$/];
+
 /**
  * Loads every parameter of `model` from `checkpoint`.
  * @param special optional hook for parameters a layout stores differently (return undefined to fall through)
  * @returns the checkpoint keys nothing used (transformers warns about these too)
  */
-export function loadWeights(model: Module, checkpoint: Checkpoint, aliases: KeyAliases = [], special?: SpecialKeyReader): string[] {
+export function loadWeights(model: Module, checkpoint: Checkpoint, aliases: KeyAliases = [], special?: SpecialKeyReader, unusedArgs: UnusedWeightsArgs = {}): string[] {
   const used = new Set<string>();
   const read = (key: string): tf.Tensor | undefined => {
     if (!checkpoint.has(key)) return undefined;
@@ -53,7 +58,9 @@ export function loadWeights(model: Module, checkpoint: Checkpoint, aliases: KeyA
     }
     return special?.(name, read);
   }, checkpoint.directory);
-  return checkpoint.keys().filter((key) => !used.has(key));
+  const unused = checkpoint.keys().filter((key) => !used.has(key));
+  checkUnusedWeights(checkpoint, unused, unusedArgs);
+  return unused;
 }
 
 function withCheckpoint<T>(directory: string, load: (checkpoint: Checkpoint) => T): T {
@@ -96,7 +103,7 @@ export function loadCLIPVision(directory: string): CLIPVisionTransformer {
   const config = readHFConfig(directory);
   const visionJson = config.json.vision_config ? subConfig(config, "vision_config") : config;
   const model = new CLIPVisionTransformer(clipVisionConfigFromHF(visionJson));
-  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES)));
+  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES, undefined, { ignore: CLIP_TEXT_TOWER })));
 }
 
 /** A `LlavaForConditionalGeneration` checkpoint directory (any of the layouts). */

@@ -189,7 +189,8 @@ export class SafetensorsFile {
         const where = `safetensors: ${filePath}, tensor "${name}"`;
         if (!entry || typeof entry !== "object") throw new Error(`${where}: header entry is not an object`);
         const { dtype, shape, data_offsets: offsets } = entry;
-        if (!(dtype in DTYPE_BYTES)) throw new Error(`${where}: unsupported dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
+        // Own keys only: a dtype like "toString" or "constructor" is not a dtype.
+        if (typeof dtype !== "string" || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, dtype)) throw new Error(`${where}: unsupported dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
         if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(shape)}`);
         if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o: unknown) => Number.isInteger(o) && (o as number) >= 0) || offsets[0] > offsets[1]) {
           throw new Error(`${where}: bad data_offsets ${JSON.stringify(offsets)}`);
@@ -199,7 +200,7 @@ export class SafetensorsFile {
           throw new Error(`${where}: data_offsets ${JSON.stringify(offsets)} span ${offsets[1] - offsets[0]} bytes but ${dtype} [${shape}] needs ${expected}`);
         }
         if (offsets[1] > dataSize) throw new Error(`${where}: data ends at byte ${offsets[1]} but the file has ${dataSize} bytes of data (truncated)`);
-        entries.set(name, { dtype, shape: shape.slice(), dataOffsets: [offsets[0], offsets[1]] });
+        entries.set(name, { dtype: dtype as SafetensorsDtype, shape: shape.slice(), dataOffsets: [offsets[0], offsets[1]] });
         if (expected > 0) ranges.push([offsets[0], offsets[1], name]);
       }
       ranges.sort((a, b) => a[0] - b[0]);
@@ -311,11 +312,15 @@ export async function saveSafetensors(
     let shape: readonly number[];
     let bytes: Uint8Array;
     if (value instanceof tf.Tensor) {
-      dtype = options.dtypes?.[name] ?? (value.dtype === "float32" ? "F32" : value.dtype === "bool" ? "BOOL" : value.dtype === "int32" ? "I32" : (() => { throw new Error(`saveSafetensors: tensor "${name}" has dtype ${value.dtype}, which safetensors cannot store`); })());
+      const requested = options.dtypes && Object.prototype.hasOwnProperty.call(options.dtypes, name) ? options.dtypes[name] : undefined;
+      if (requested !== undefined && !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, requested)) {
+        throw new Error(`saveSafetensors: tensor "${name}": unsupported dtype ${JSON.stringify(requested)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
+      }
+      dtype = requested ?? (value.dtype === "float32" ? "F32" : value.dtype === "bool" ? "BOOL" : value.dtype === "int32" ? "I32" : (() => { throw new Error(`saveSafetensors: tensor "${name}" has dtype ${value.dtype}, which safetensors cannot store`); })());
       shape = value.shape;
       bytes = encode(name, dtype, shape, (await value.data()) as ArrayLike<number>);
     } else {
-      if (!(value.dtype in DTYPE_BYTES)) throw new Error(`saveSafetensors: tensor "${name}" has unsupported dtype ${JSON.stringify(value.dtype)}`);
+      if (!Object.prototype.hasOwnProperty.call(DTYPE_BYTES, value.dtype)) throw new Error(`saveSafetensors: tensor "${name}" has unsupported dtype ${JSON.stringify(value.dtype)}`);
       dtype = value.dtype;
       shape = value.shape;
       bytes = encode(name, dtype, shape, value.data);
@@ -378,11 +383,18 @@ export class Checkpoint {
       } catch (error) {
         throw new Error(`checkpoint: ${index} is not valid JSON (${(error as Error).message})`);
       }
-      if (!parsed || typeof parsed.weight_map !== "object") throw new Error(`checkpoint: ${index} has no "weight_map" object`);
+      if (!parsed || typeof parsed.weight_map !== "object" || parsed.weight_map === null || Array.isArray(parsed.weight_map)) {
+        throw new Error(`checkpoint: ${index} has no "weight_map" object (got ${JSON.stringify(parsed?.weight_map)?.slice(0, 60)})`);
+      }
       const weightMap = new Map<string, string>();
       for (const [name, shard] of Object.entries(parsed.weight_map)) {
-        if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\")) throw new Error(`checkpoint: ${index} maps "${name}" to a bad shard ${JSON.stringify(shard)}`);
-        if (!fs.existsSync(path.join(location, shard))) throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${path.join(location, shard)} is missing`);
+        // A shard is a plain file name in the checkpoint folder: no folders, not "." or "..".
+        if (typeof shard !== "string" || shard === "" || shard === "." || shard === ".." || shard.includes("/") || shard.includes("\\") || shard.includes("\0")) {
+          throw new Error(`checkpoint: ${index} maps "${name}" to a bad shard ${JSON.stringify(shard)} (expected a file name in ${location}, like "model-00001-of-00002.safetensors")`);
+        }
+        const shardPath = path.join(location, shard);
+        if (!fs.existsSync(shardPath)) throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${shardPath} is missing`);
+        if (!fs.statSync(shardPath).isFile()) throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${shardPath} is not a file`);
         weightMap.set(name, shard);
       }
       return new Checkpoint(location, weightMap);

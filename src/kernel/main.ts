@@ -8,9 +8,11 @@
 import { projectRoot } from "../util/project_root";
 import { KernelServer } from "./server";
 import { preload } from "./preload";
+import { watchParent } from "./parent_watch";
 
 
 export async function startKernel(connectionFile: string): Promise<KernelServer> {
+  watchParent(connectionFile);
   const notes: string[] = [];
   const ready = preload(notes);
   const server = new KernelServer({ connectionFile, projectRoot: projectRoot(), ready, startupNotes: () => notes });

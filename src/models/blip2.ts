@@ -13,6 +13,7 @@
  * `language_projection.*`, `language_model.*`). The language model here is
  * Llama-style (decoder-only); OPT and Flan-T5 are not implemented.
  */
+import { assertImageTokenCount, checkPromptNotEmpty, checkTokenIds } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
@@ -380,6 +381,7 @@ export class Blip2ForConditionalGeneration extends Module {
 
   /** inputIds hold Nq placeholders per image. */
   forward(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }): Blip2Output {
+    assertImageTokenCount(inputs.inputIds, this.imageTokenId(), this.config.numQueryTokens, inputs.pixelValues.shape[0] as number, "BLIP-2 forward");
     return tidy(() => {
       const image = this.encodeImage(inputs.pixelValues);
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, image.languageModelInputs);
@@ -390,6 +392,8 @@ export class Blip2ForConditionalGeneration extends Module {
 
   /** Rejects inputs whose placeholder count does not match the images. */
   async checkInputs(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor }): Promise<void> {
+    checkPromptNotEmpty(inputs.inputIds, "BLIP-2");
+    await checkTokenIds(inputs.inputIds, this.config.text.vocabSize, "BLIP-2", [this.imageTokenId()]);
     await checkImageTokens(inputs.inputIds, this.imageTokenId(), this.config.numQueryTokens, inputs.pixelValues.shape[0] as number);
   }
 

@@ -11,6 +11,7 @@
  * nanoVLM `models/language_model.py`. Parameter names are Hugging Face's, so
  * a checkpoint's keys load as they are.
  */
+import { checkPromptNotEmpty, checkTokenIds, validateGenerateOptions } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
@@ -342,6 +343,9 @@ export class LlamaForCausalLM extends Module {
     const useCache = options.useCache ?? true;
     const prompt = inputIds ?? options.inputsEmbeds;
     if (!prompt) throw new Error("generate: give inputIds or options.inputsEmbeds");
+    validateGenerateOptions(options, this.config.vocabSize);
+    checkPromptNotEmpty(prompt);
+    if (inputIds) await checkTokenIds(inputIds, this.config.vocabSize);
     const [B, T] = prompt.shape;
     const random = new Random(options.seed ?? 0);
     const rows: number[][] = inputIds ? ((await inputIds.array()) as number[][]) : Array.from({ length: B }, () => []);

@@ -11,6 +11,7 @@
  * (`vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
  * `language_model.lm_head.*`); `loadLlava` also reads the other layouts.
  */
+import { assertImageTokenCount, checkPromptNotEmpty, checkTokenIds } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
@@ -196,6 +197,7 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** @returns logits [B, T, V] */
   forward(inputs: LlavaInputs): LlavaOutput {
+    assertImageTokenCount(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0, "LLaVA forward");
     return tf.tidy(() => {
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures);
       return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };
@@ -204,6 +206,8 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** Rejects inputs whose placeholder count does not match the images (async: reads the ids). */
   async checkInputs(inputs: LlavaInputs): Promise<void> {
+    checkPromptNotEmpty(inputs.inputIds, "LLaVA");
+    await checkTokenIds(inputs.inputIds, this.config.text.vocabSize, "LLaVA", [this.config.imageTokenId]);
     const images = (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0;
     await checkImageTokens(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, images);
   }

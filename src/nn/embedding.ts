@@ -30,10 +30,17 @@ export class Embedding extends Module {
   /** ids: [...] int32 → [..., D] */
   apply(ids: tf.Tensor): tf.Tensor {
     if (ids.dtype !== "int32") throw new Error(`Embedding: ids must be int32, got ${ids.dtype}`);
-    return tf.tidy(() => {
-      const flat = ids.reshape([-1]); // [N]
-      const vectors = tf.gather(this.weight, flat); // [N, D]
-      return vectors.reshape([...ids.shape, this.weight.shape[1] as number]);
-    });
+    try {
+      return tf.tidy(() => {
+        const flat = ids.reshape([-1]); // [N]
+        const vectors = tf.gather(this.weight, flat); // [N, D]
+        return vectors.reshape([...ids.shape, this.weight.shape[1] as number]);
+      });
+    } catch (error) {
+      // The CPU backends check gather indices ("GatherV2: the index value 7 is not in [0, 4]"): say it in the model's terms.
+      const match = /index value (-?\d+) is not in/.exec((error as Error).message);
+      if (!match) throw error;
+      throw new Error(`Embedding: token id ${match[1]} is outside the vocabulary of ${this.numEmbeddings} tokens (ids 0..${this.numEmbeddings - 1})`);
+    }
   }
 }

@@ -34,6 +34,35 @@ export interface ClipImageProcessorConfig {
   readonly resample?: ResampleFilter;
   /** Multiply 8-bit values by this. Default 1/255. */
   readonly rescaleFactor?: number;
+  /**
+   * Most pixels an image may have when decoded or once resized (before the
+   * crop). Default {@link MAX_IMAGE_PIXELS}; a bigger image is refused with an
+   * error instead of exhausting the process's memory.
+   */
+  readonly maxPixels?: number;
+}
+
+/** Default pixel limit for decoding and resizing: 2^25 (about 33.5 M pixels, 100 MB of 8-bit RGB). */
+export const MAX_IMAGE_PIXELS = 2 ** 25;
+
+/** Longest side a resize may produce (the resampler keeps per-row weights for every output row and column). */
+export const MAX_IMAGE_SIDE = 2 ** 16;
+
+function megapixels(pixels: number): string {
+  return pixels >= 1e9 ? `${(pixels / 1e9).toFixed(1)} G pixels` : `${(pixels / 1e6).toFixed(1)} M pixels`;
+}
+
+/** Throws when an image of `width`×`height` is more than the limits allow; `what` says which image. */
+export function checkImageSize(width: number, height: number, what: string, maxPixels = MAX_IMAGE_PIXELS): void {
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new Error(`${what} is ${width}×${height}; expected a positive width and height`);
+  }
+  if (width * height > maxPixels || Math.max(width, height) > MAX_IMAGE_SIDE) {
+    throw new Error(
+      `${what} would be ${width}×${height} (${megapixels(width * height)}, ${megapixels(width * height * 3).replace("pixels", "bytes")} as RGB); ` +
+        `the limit is ${megapixels(maxPixels)} and ${MAX_IMAGE_SIDE} pixels a side (maxPixels). Crop or pad an image this elongated first`,
+    );
+  }
 }
 
 /** The settings of a `preprocessor_config.json` (HF keys), with CLIP's defaults. */
@@ -57,16 +86,19 @@ export function clipImageProcessorFromFixture(directory: string, cropHeight: num
   return { shortestEdge: Math.min(cropHeight, cropWidth), cropSize: [cropHeight, cropWidth] };
 }
 
-/** Decodes an image file (or encoded bytes) to 8-bit RGB. */
-export async function decodeRgb(source: string | Uint8Array): Promise<PixelImage<Uint8Array>> {
+/** Decodes an image file (or encoded bytes) to 8-bit RGB; an image of more than `maxPixels` pixels is refused before it is decoded. */
+export async function decodeRgb(source: string | Uint8Array, maxPixels = MAX_IMAGE_PIXELS): Promise<PixelImage<Uint8Array>> {
   const sharp = loadSharp();
   const name = typeof source === "string" ? source : "image data";
   if (typeof source === "string" && !fs.existsSync(source)) throw new Error(`image: ${source} does not exist`);
   try {
-    const { data, info } = await sharp(source).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(source, { limitInputPixels: maxPixels }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (error) {
+    if (/pixel limit/i.test((error as Error).message)) {
+      throw new Error(`image: ${name} has more than ${megapixels(maxPixels)} (maxPixels); it was not decoded, to keep the process's memory (${(error as Error).message})`);
+    }
     throw new Error(`image: cannot decode ${name} as an image (${(error as Error).message})`);
   }
 }
@@ -85,8 +117,10 @@ export interface PreprocessedImage {
 
 /** One image file or decoded image → normalised [3, cropH, cropW] values. */
 export async function preprocessClipImage(source: string | Uint8Array | PixelImage<Uint8Array>, config: ClipImageProcessorConfig): Promise<PreprocessedImage> {
-  const image = typeof source === "string" || source instanceof Uint8Array ? await decodeRgb(source) : source;
+  const maxPixels = config.maxPixels ?? MAX_IMAGE_PIXELS;
+  const image = typeof source === "string" || source instanceof Uint8Array ? await decodeRgb(source, maxPixels) : source;
   const target = shortestEdgeSize(image.width, image.height, config.shortestEdge);
+  checkImageSize(target.width, target.height, `CLIP preprocessing: the ${image.width}×${image.height} image resized to a shortest edge of ${config.shortestEdge}`, maxPixels);
   const resized = resizeUint8(image, target.width, target.height, config.resample ?? "bicubic");
   const [cropHeight, cropWidth] = config.cropSize;
   if (cropHeight > resized.height || cropWidth > resized.width) {

@@ -10,7 +10,7 @@
  * (`mel_filter_bank`, `spectrogram`); openai/whisper `whisper/audio.py`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { readWav } from "../io/wav";
+import { monoSamples, readWav, type Downmix } from "../io/wav";
 
 /** Options of {@link whisperLogMel}. */
 export interface WhisperMelArgs {
@@ -139,10 +139,14 @@ export function whisperLogMelValues(waveform: Float32Array, args: WhisperMelArgs
   return out;
 }
 
-/** A WAV file → Whisper features [1, melBins, frames]; the file must be mono (or its first channel is used) at `sampleRate`. */
-export function whisperLogMelFromWav(file: string, args: WhisperMelArgs = {}): tf.Tensor3D {
+/**
+ * A WAV file → Whisper features [1, melBins, frames]; the file must be at
+ * `sampleRate` and mono (more channels are an error unless `downmix` says
+ * "average" or "first").
+ */
+export function whisperLogMelFromWav(file: string, args: WhisperMelArgs & { downmix?: Downmix } = {}): tf.Tensor3D {
   const wav = readWav(file);
   const rate = args.sampleRate ?? 16000;
   if (wav.sampleRate !== rate) throw new Error(`whisperLogMel: ${file} is sampled at ${wav.sampleRate} Hz, expected ${rate} Hz (resample it first)`);
-  return whisperLogMel(wav.channels[0], args);
+  return whisperLogMel(monoSamples(wav, `whisperLogMel: ${file}`, args.downmix), args);
 }

@@ -9,6 +9,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import type { Module } from "../nn/module";
 import { saveCheckpoint } from "../io/safetensors";
+import { writeFolderAtomically } from "./checkpoint_folder";
 import { engineInfo } from "../engine/init";
 import type { AdamW } from "../train/adamw";
 
@@ -56,17 +57,15 @@ export function machineRecord(): { backend: string; device: string; threads: str
 
 /** Writes config.json, model.safetensors, card.json and README.md (the model card); copies tokenizer files when given. */
 export async function writeCheckpoint(directory: string, model: Module, config: Record<string, unknown>, card: CheckpointCard, tokenizerDir?: string): Promise<void> {
-  fs.mkdirSync(directory, { recursive: true });
-  const write = (name: string, text: string) => {
-    const file = path.join(directory, name);
-    fs.writeFileSync(`${file}.tmp`, text);
-    fs.renameSync(`${file}.tmp`, file);
-  };
-  await saveCheckpoint(directory, model.stateDict());
-  write("config.json", JSON.stringify(config, null, 2) + "\n");
-  if (tokenizerDir) for (const name of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(tokenizerDir, name), path.join(directory, name));
-  write("card.json", JSON.stringify(card, null, 2) + "\n");
-  write("README.md", cardMarkdown(card));
+  // Written into a temporary folder and renamed into place whole (pretrain/checkpoint_folder).
+  await writeFolderAtomically(directory, async (folder) => {
+    const write = (name: string, text: string) => fs.writeFileSync(path.join(folder, name), text);
+    await saveCheckpoint(folder, model.stateDict());
+    write("config.json", JSON.stringify(config, null, 2) + "\n");
+    if (tokenizerDir) for (const name of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(tokenizerDir, name), path.join(folder, name));
+    write("card.json", JSON.stringify(card, null, 2) + "\n");
+    write("README.md", cardMarkdown(card));
+  });
 }
 
 function cardMarkdown(card: CheckpointCard): string {

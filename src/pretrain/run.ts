@@ -15,13 +15,15 @@ import { pretrainVision, evaluateVision, type PretrainArgs } from "./vision";
 import { pretrainLanguage, evaluateLanguage } from "./language";
 import { pretrainAudio, evaluateAudio } from "./audio";
 import type { CheckpointCard } from "./common";
+import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
-export async function pretrain(name: string, args: PretrainArgs): Promise<CheckpointCard> {
+export async function pretrain(name: string, args: PretrainArgs & { force?: boolean }): Promise<CheckpointCard> {
   if (!(BACKBONES as readonly string[]).includes(name)) throw new Error(`pretrain: unknown backbone ${JSON.stringify(name)}; expected one of ${BACKBONES.join(", ")}`);
+  if (!args.dryRun) refuseExistingCheckpoint(args.out, args.force); // before training, so no run is wasted
   const run = { vision: pretrainVision, language: pretrainLanguage, audio: pretrainAudio }[name as BackboneName];
   const { model, card } = await run(args);
   model.dispose();

@@ -13,6 +13,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { decode, encode, makeHeader, socketAddress, type ConnectionInfo, type JupyterMessage } from "../jupyter/wire";
+import { RUNNER_FOLDER_PREFIX } from "../kernel/parent_watch";
 
 type Socket = any;
 
@@ -79,6 +80,12 @@ interface Waiter {
   onReply: (message: JupyterMessage) => void;
 }
 
+/** Clients whose kernel may still be running: killed if this process exits without shutting them down. */
+const liveClients = new Set<KernelClient>();
+process.on("exit", () => {
+  for (const client of liveClients) client.killProcessGroup();
+});
+
 export class KernelClient {
   readonly session = randomUUID();
   private info!: ConnectionInfo;
@@ -93,6 +100,7 @@ export class KernelClient {
   private deathListeners: ((reason: string) => void)[] = [];
   private stderrTail = "";
   private closed = false;
+  private groupKilled = false;
 
   private constructor(private readonly args: KernelClientArgs) {}
 
@@ -129,17 +137,22 @@ export class KernelClient {
       hb_port: ports[4],
       kernel_name: "",
     };
-    this.connectionFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-kernel-")), "connection.json");
+    this.connectionFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX)), "connection.json");
     fs.writeFileSync(this.connectionFile, JSON.stringify(this.info), { mode: 0o600 });
     const [command, ...rest] = substitute(this.args.argv, this.connectionFile);
     this.exit = undefined;
     this.stderrTail = "";
+    // The kernel leads its own process group (as jupyter_client's start_new_session),
+    // so the runner can kill it with every process a cell started; it watches
+    // MLLM_LABS_PARENT_PID and exits when the runner is gone (kernel/parent_watch).
     const child = spawn(command, rest, {
       cwd: this.args.cwd ?? process.cwd(),
-      env: { ...process.env, ...this.args.env },
+      env: { ...process.env, ...this.args.env, MLLM_LABS_PARENT_PID: String(process.pid) },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     this.process = child;
+    liveClients.add(this);
     child.stdout?.on("data", () => undefined);
     child.stderr?.on("data", (chunk: Buffer) => {
       const text = chunk.toString("utf8");
@@ -148,6 +161,8 @@ export class KernelClient {
     });
     child.on("exit", (code, signal) => {
       this.exit = { code, signal };
+      // Whatever the kernel left running (a cell's child processes) goes with it.
+      this.killProcessGroup();
       const reason = `the kernel process exited (${signal ? `signal ${signal}` : `code ${code}`})`;
       for (const listener of this.deathListeners) listener(reason);
     });
@@ -309,6 +324,24 @@ export class KernelClient {
     if (this.alive) this.process!.kill("SIGINT");
   }
 
+  /**
+   * Kills the kernel's whole process group (the kernel and every process a cell
+   * started) with SIGKILL. Synchronous, so it also runs from an `exit` handler.
+   */
+  killProcessGroup(): void {
+    const pid = this.process?.pid;
+    if (pid === undefined || this.groupKilled) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // The group is already gone.
+    }
+    if (this.exit) {
+      this.groupKilled = true;
+      liveClients.delete(this);
+    }
+  }
+
   /** Sends one heartbeat and waits for its echo. */
   async ping(timeoutMs = 2000): Promise<boolean> {
     try {
@@ -335,10 +368,11 @@ export class KernelClient {
       }
       const done = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceSeconds * 1000))]);
       if (!done && this.alive) {
-        this.process!.kill("SIGKILL");
+        this.killProcessGroup();
         await exited;
       }
     }
+    this.killProcessGroup();
     await this.close();
   }
 
@@ -346,15 +380,18 @@ export class KernelClient {
   async restart(): Promise<void> {
     if (this.alive) {
       const exited = new Promise<void>((resolve) => this.process!.once("exit", () => resolve()));
-      this.process!.kill("SIGKILL");
+      this.killProcessGroup();
       await exited;
     }
+    this.killProcessGroup();
     await this.close();
     this.closed = false;
+    this.groupKilled = false;
     await this.launch();
   }
 
   private async close(): Promise<void> {
+    this.killProcessGroup();
     if (this.closed) return;
     this.closed = true;
     for (const socket of [this.shell, this.control, this.iopub, this.heartbeat]) socket?.close();

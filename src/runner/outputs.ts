@@ -9,7 +9,7 @@
  * (https://github.com/jupyter/nbclient/blob/main/nbclient/client.py).
  */
 import type { JupyterMessage } from "../jupyter/wire";
-import { joinSource, splitLines, type Output } from "./notebook";
+import { joinSource, outputProblem, splitLines, type ErrorOutput, type Output } from "./notebook";
 
 /** Text stored as nbformat's list of lines. */
 function multiline(text: string): string[] {
@@ -24,6 +24,19 @@ export function mimeDataForNotebook(data: Record<string, unknown>): Record<strin
     out[mime] = typeof value === "string" && !isJson ? multiline(value) : value;
   }
   return out;
+}
+
+/**
+ * The output itself when it is valid nbformat, otherwise an error output that
+ * says what was wrong (so one bad display value never stops the notebook from
+ * being written).
+ */
+export function validOutput(output: Output): Output {
+  const problem = outputProblem(output);
+  if (!problem) return output;
+  const evalue = `the cell produced an output that is not valid nbformat 4.5 and was dropped: ${problem}`;
+  const error: ErrorOutput = { output_type: "error", ename: "InvalidOutputError", evalue, traceback: [`InvalidOutputError: ${evalue}`] };
+  return error;
 }
 
 /** Records the outputs of the cells of one notebook run. */
@@ -57,8 +70,15 @@ export class OutputRecorder {
     if (type === "update_display_data") {
       const id = content.transient?.display_id;
       for (const output of (id && this.displays.get(id)) || []) {
-        (output as { data: unknown }).data = mimeDataForNotebook(content.data ?? {});
-        (output as { metadata: unknown }).metadata = content.metadata ?? {};
+        const updated = { ...output, data: mimeDataForNotebook(content.data ?? {}), metadata: content.metadata ?? {} } as Output;
+        const problem = outputProblem(updated);
+        if (problem) {
+          // Keep the display as it was and say why the update was not applied.
+          this.outputs.push(validOutput(updated));
+          continue;
+        }
+        (output as { data: unknown }).data = (updated as { data: unknown }).data;
+        (output as { metadata: unknown }).metadata = (updated as { metadata: unknown }).metadata;
       }
       return true;
     }
@@ -92,9 +112,10 @@ export class OutputRecorder {
         return false;
     }
     if (this.clearOnNext) this.clear();
-    this.outputs.push(output);
+    const checked = validOutput(output);
+    this.outputs.push(checked);
     const id = content.transient?.display_id;
-    if (id && (type === "display_data" || type === "execute_result")) {
+    if (checked === output && id && (type === "display_data" || type === "execute_result")) {
       const list = this.displays.get(id) ?? [];
       list.push(output);
       this.displays.set(id, list);
