@@ -42,7 +42,7 @@ async function time(step) {
   return { cpu: (cpu() - c0) / steps, wall: (Date.now() - w0) / 1000 / steps };
 }
 
-(async () => {
+void (async () => {
   await initEngine({ backend: "native", verbose: false });
   const rows = [];
   // The yardstick: the language backbone's step.

@@ -81,7 +81,7 @@ describe("the report", () => {
     const report = formatReport(differences, "run.ipynb", "ref.ipynb", { maxPerCell: 4 });
     const lines = report.trimEnd().split("\n");
     expect(lines.filter((line) => line.startsWith("  cell 1 (cell0), output"))).toHaveLength(4);
-    expect(report).toMatch(/  cell 1: \.\.\. and 45 more differences in this cell/);
+    expect(report).toMatch(/ {2}cell 1: \.\.\. and 45 more differences in this cell/);
     expect(lines[lines.length - 1]).toBe("147 differences in 3 cells (135 not shown; at most 4 per cell)");
   });
 

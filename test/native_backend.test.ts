@@ -11,11 +11,9 @@ import { NativeBackend } from "../src/engine/native/backend";
 import { Random } from "../src/index";
 import { gptLossCurve } from "./helpers/gpt_curve";
 
-let available = false;
 beforeAll(async () => {
   const result = registerNativeBackend();
   expect(result.ok, result.ok ? "" : result.reason).toBe(true);
-  available = result.ok;
   await tf.setBackend("cpu");
 });
 

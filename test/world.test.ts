@@ -5,7 +5,7 @@
  * sensor physics, point-cloud surfaces); every record fits its schema; VQA
  * soft accuracy follows the VQAv2 rule.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";

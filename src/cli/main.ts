@@ -126,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
           if (!report.ok) code = 1;
         }
       } finally {
-        await closeEngine();
+        closeEngine();
       }
     });
 
@@ -151,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
           }
         }
       } finally {
-        await closeEngine();
+        closeEngine();
       }
     });
 
@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
         const card = await pretrain(name, { world: options.data, out, steps: options.steps, seed: options.seed, force: options.force });
         process.stdout.write(JSON.stringify({ checkpoint: out, parameters: card.parameters, train_seconds: card.train_seconds, metrics: card.metrics }) + "\n");
       } finally {
-        await closeEngine();
+        closeEngine();
       }
     });
 

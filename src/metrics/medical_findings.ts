@@ -84,7 +84,10 @@ export function medicalFindingsMetrics(predictions: readonly string[], truths: r
       seen.add(lesion.location);
       const there = truth.find((t) => t.location === lesion.location);
       const right = { location: !!there, size: there?.size === lesion.size, appearance: there?.appearance === lesion.appearance, lesion: there?.size === lesion.size && there?.appearance === lesion.appearance };
-      for (const f of fields) right[f] ? counts[f].tp++ : counts[f].fp++;
+      for (const f of fields) {
+        if (right[f]) counts[f].tp++;
+        else counts[f].fp++;
+      }
     }
     for (const f of fields) counts[f].support += truth.length;
   });

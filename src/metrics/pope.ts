@@ -129,8 +129,11 @@ export function popeMetrics(answers: readonly string[], truths: readonly ("yes" 
   answers.forEach((answer, k) => {
     if (truths[k] !== "yes" && truths[k] !== "no") throw new Error(`popeMetrics: truth ${k} is ${JSON.stringify(truths[k])}; expected "yes" or "no"`);
     const said = parseYesNo(answer);
-    if (said === "yes") truths[k] === "yes" ? tp++ : fp++;
-    else truths[k] === "no" ? tn++ : fn++;
+    if (said === "yes") {
+      if (truths[k] === "yes") tp++;
+      else fp++;
+    } else if (truths[k] === "no") tn++;
+    else fn++;
   });
   const n = answers.length;
   return { accuracy: (tp + tn) / n, ...precisionRecallF1(tp, fp, fn), yesRatio: (tp + fp) / n, count: n };
