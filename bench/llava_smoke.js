@@ -20,7 +20,7 @@ const { chatBatch } = dist("pipelines/llava_chat");
 const { vqaAccuracy } = dist("data/vqa");
 const { learningRateAt } = dist("pretrain/common");
 const { Random } = dist("util/random");
-(async () => {
+void (async () => {
   await initEngine({ backend: "native", verbose: false });
   const t0 = Date.now();
   const { model, tokenizer } = llavaFromBackbones({ root });
