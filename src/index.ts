@@ -25,8 +25,8 @@ export { GPT, GPT_PRESETS, type GPTConfig } from "./models/gpt";
 export { crossEntropy } from "./train/loss";
 export { readWav, decodeWav, type Waveform } from "./io/wav";
 export { AdamW, type AdamWArgs } from "./train/adamw";
-export { layerNorm } from "./ops/layer_norm";
-export { rmsNorm } from "./ops/rms_norm";
+export { layerNorm } from "./kernels/layer_norm";
+export { rmsNorm } from "./kernels/rms_norm";
 
 // Model library: the real architectures, loading Hugging Face checkpoints.
 export { RMSNorm } from "./nn/rms_norm";

@@ -11,6 +11,8 @@
  * here is required at import time.
  */
 import * as tf from "@tensorflow/tfjs";
+import "../kernels"; // defines the project's fused ops, with their kernels for every backend
+import { isBackendStarted, silenceCpuBanner } from "./tfjs_internals";
 
 /** The backends {@link initEngine} can choose. */
 export type BackendName = "webgpu" | "tensorflow" | "native" | "cpu";
@@ -116,7 +118,7 @@ async function tryNative(): Promise<{ device?: string; reason?: string }> {
 async function tryCpu(): Promise<{ device?: string; reason?: string }> {
   if (!(await tf.setBackend("cpu"))) return { reason: "cpu: tfjs could not initialise the backend" };
   // The cpu backend prints a long banner about tfjs-node on its first write; the report line says it better.
-  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  silenceCpuBanner(tf.backend());
   return { device: "CPU (tfjs JavaScript kernels)" };
 }
 
@@ -177,7 +179,7 @@ function report(info: EngineInfo, showNotes: boolean): void {
  */
 export function closeEngine(): void {
   // Only a backend that was started holds a device; tf.findBackend would start a merely registered one (and print why it cannot).
-  if ((tf.engine() as unknown as { registry: Record<string, unknown> }).registry.webgpu) tf.removeBackend("webgpu"); // disposes its device
+  if (isBackendStarted("webgpu")) tf.removeBackend("webgpu"); // disposes its device
   releaseGpu();
   current = undefined;
   reported = false;
