@@ -16,10 +16,10 @@
       "actions": [
         {
           "action_name": "generate_op_codes",
-          "inputs": ["src/engine/native/op_codes.json", "scripts/generate-op-codes.js"],
+          "inputs": ["src/engine/native/op_codes.ts", "scripts/generate-op-codes.js"],
           "outputs": ["<(SHARED_INTERMEDIATE_DIR)/op_codes.h"],
-          "action": ["node", "scripts/generate-op-codes.js", "src/engine/native/op_codes.json", "<(SHARED_INTERMEDIATE_DIR)/op_codes.h"],
-          "message": "Generating op_codes.h from src/engine/native/op_codes.json"
+          "action": ["node", "scripts/generate-op-codes.js", "src/engine/native/op_codes.ts", "<(SHARED_INTERMEDIATE_DIR)/op_codes.h"],
+          "message": "Generating op_codes.h from src/engine/native/op_codes.ts"
         }
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<(SHARED_INTERMEDIATE_DIR)"],

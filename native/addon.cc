@@ -43,7 +43,7 @@ bool code_of(const Napi::CallbackInfo& info, const Napi::Value& value, int count
   const int64_t code = int_of(value);
   if (code < 0 || code >= count) {
     Napi::TypeError::New(info.Env(), std::string(what) + " code " + std::to_string(code) + " is not in [0, " + std::to_string(count - 1) +
-                                         "] (src/engine/native/op_codes.json)")
+                                         "] (src/engine/native/op_codes.ts)")
         .ThrowAsJavaScriptException();
     return false;
   }

@@ -1,5 +1,5 @@
 // Element-wise kernels of the native backend, float32. Shapes are row-major; broadcasting follows NumPy
-// (shapes aligned on the right). The op codes (Binary, Unary) are generated from src/engine/native/op_codes.json.
+// (shapes aligned on the right). The op codes (Binary, Unary) are generated from src/engine/native/op_codes.ts.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,4 +1,4 @@
-// Reduction kernels of the native backend, float32. The kinds (Reduce) are generated from src/engine/native/op_codes.json.
+// Reduction kernels of the native backend, float32. The kinds (Reduce) are generated from src/engine/native/op_codes.ts.
 #pragma once
 #include <cstdint>
 

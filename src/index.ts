@@ -5,6 +5,7 @@
  *   import { initEngine, nn, GPT } from "mllm-labs";
  */
 export { initEngine, engineInfo, closeEngine, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
+export { startDispatchCount, dispatchUnit } from "./engine/dispatch_count";
 export { Random } from "./util/random";
 
 import { Module } from "./nn/module";

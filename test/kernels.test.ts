@@ -1,7 +1,7 @@
 /**
  * The kernel registry (src/kernels/): every fused op is defined once, with a composite and its kernels
  * registered for the backends that implement them; the native addon's op codes come from one
- * definition (src/engine/native/op_codes.json) on both sides of the boundary.
+ * definition (src/engine/native/op_codes.ts) on both sides of the boundary.
  */
 import { describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { kernelDefinitions, fusedBackends, hasFusedKernels, defineKernel } from "../src/kernels";
 import { loadAddon } from "../src/engine/native/addon";
-import { opCode, opNames } from "../src/engine/native/op_codes";
+import { OP_NAMES, opCode } from "../src/engine/native/op_codes";
 import { registerNativeBackend } from "../src/engine/native/register";
 
 const root = path.join(__dirname, "..");
@@ -48,15 +48,15 @@ describe("kernel registry", () => {
 });
 
 describe("native op codes", () => {
-  it("the addon's C++ enums are generated from op_codes.json: the build's header is what the generator writes now", () => {
+  it("the addon's C++ enums are generated from op_codes.ts: the build's header is what the generator writes now", () => {
     const built = path.join(root, "build", "Release", "obj", "gen", "op_codes.h");
     expect(fs.existsSync(built), `${built} missing: the addon was not built by binding.gyp's generate_op_codes action`).toBe(true);
     const fresh = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "op-codes-")), "op_codes.h");
-    const result = spawnSync(process.execPath, [path.join(root, "scripts", "generate-op-codes.js"), path.join(root, "src", "engine", "native", "op_codes.json"), fresh], { encoding: "utf8" });
+    const result = spawnSync(process.execPath, [path.join(root, "scripts", "generate-op-codes.js"), path.join(root, "src", "engine", "native", "op_codes.ts"), fresh], { encoding: "utf8" });
     expect(result.status, result.stderr).toBe(0);
     expect(fs.readFileSync(built, "utf8")).toBe(fs.readFileSync(fresh, "utf8"));
     for (const [family, enumName] of [["binary", "Binary"], ["unary", "Unary"], ["reduce", "Reduce"]] as const) {
-      const names = opNames(family);
+      const names = OP_NAMES[family];
       expect(fs.readFileSync(fresh, "utf8")).toContain(`enum class ${enumName} : int { ${names.map((name, code) => `${name} = ${code}`).join(", ")} };`);
     }
   });
@@ -67,16 +67,16 @@ describe("native op codes", () => {
     const expected: Record<string, number[]> = { Sum: [6, 5], Mean: [2, 5 / 3], Max: [4, 9], Min: [-1, -5] };
     for (const [kind, values] of Object.entries(expected)) {
       const out = new Float32Array(2);
-      addon!.reduce(opCode("reduce", kind), x, out, 2, 3);
+      addon!.reduce(opCode("reduce", kind as "Sum"), x, out, 2, 3);
       expect(Array.from(out), kind).toEqual(values.map(Math.fround));
     }
   });
 
   it("an unknown op name or an out-of-range code fails, naming it", () => {
-    expect(() => opCode("binary", "Atan2")).toThrow(/no binary op "Atan2" in src\/engine\/native\/op_codes.json \(it lists Add, Sub/);
+    expect(() => opCode("binary", "Atan2" as "Add")).toThrow(/no binary op "Atan2" in src\/engine\/native\/op_codes.ts \(it lists Add, Sub/);
     const { addon } = loadAddon();
     const out = new Float32Array(2);
-    expect(() => addon!.unary(opNames("unary").length, Float32Array.from([1, 2]), out)).toThrow(`unary op code ${opNames("unary").length} is not in [0, ${opNames("unary").length - 1}]`);
+    expect(() => addon!.unary(OP_NAMES.unary.length, Float32Array.from([1, 2]), out)).toThrow(`unary op code ${OP_NAMES.unary.length} is not in [0, ${OP_NAMES.unary.length - 1}]`);
     expect(() => addon!.reduce(-1, Float32Array.from([1, 2]), out, 1, 2)).toThrow("reduce kind code -1 is not in [0, 3]");
   });
 });

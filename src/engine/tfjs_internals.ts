@@ -110,3 +110,22 @@ export function countWebGpuDispatches(backend: object): () => number {
   };
   return () => counter.count;
 }
+
+/**
+ * Counts the registered kernels the engine runs from now on, on any backend: wraps the engine's
+ * `runKernelFunc` and counts the calls that name a kernel (custom-gradient scopes name none). Kernels
+ * that call other kernels' functions directly count once. Returns a reader of the count.
+ */
+export function countEngineKernels(): () => number {
+  const engine = tf.engine() as unknown as { runKernelFunc?: (params: { kernelName?: string }) => unknown; mllmKernels?: { count: number } };
+  if (engine.mllmKernels) return () => engine.mllmKernels!.count;
+  const run = engine.runKernelFunc;
+  if (typeof run !== "function") throw changed("the engine has no runKernelFunc()", run);
+  const counter = { count: 0 };
+  engine.mllmKernels = counter;
+  engine.runKernelFunc = function (this: unknown, params: { kernelName?: string }) {
+    if (params.kernelName != null) counter.count++;
+    return run.call(this, params);
+  };
+  return () => counter.count;
+}

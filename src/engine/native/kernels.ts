@@ -7,7 +7,7 @@
  * tfjs-backend-cpu 4.22's kernel of the same name.
  */
 import * as tf from "@tensorflow/tfjs";
-import { opCode } from "./op_codes";
+import { opCode, type OpName } from "./op_codes";
 import { floats, intValues, output, size, values, type NativeKernelFunc as KernelFunc } from "./tensor_io";
 import type { NativeBackend } from "./backend";
 
@@ -110,7 +110,7 @@ const fusedMatMulKernel = withFallback("_FusedMatMul", ({ inputs, backend, attrs
 
 // ---- element-wise ----------------------------------------------------------
 
-function binaryKernel(name: string): KernelFunc {
+function binaryKernel(name: OpName<"binary">): KernelFunc {
   const code = opCode("binary", name);
   return withFallback(name, ({ inputs, backend }) => {
     const { a, b } = inputs;
@@ -122,7 +122,7 @@ function binaryKernel(name: string): KernelFunc {
   });
 }
 
-function unaryKernel(name: string): KernelFunc {
+function unaryKernel(name: OpName<"unary">): KernelFunc {
   const code = opCode("unary", name);
   return withFallback(name, ({ inputs, backend }) => {
     const { x } = inputs;

@@ -1,30 +1,24 @@
 /**
- * The op codes the native addon understands, read from their one definition,
- * `op_codes.json` (an op's code is its index in its list); the addon's C++
- * enums are generated from the same file when it builds
- * (scripts/generate-op-codes.js, a build action in binding.gyp).
+ * The op codes the native addon understands — their one definition. An op's code is its index in its
+ * list. The addon's C++ enums (op_codes.h: `Binary`, `Unary`, `Reduce`) are generated from the literal
+ * below when it builds (scripts/generate-op-codes.js, a build action in binding.gyp), so the two sides
+ * cannot drift apart. Keep the literal in JSON syntax (the generator parses it); append new ops at the
+ * end of a list.
  */
-import definition from "./op_codes.json";
+export const OP_NAMES = {
+  "binary": ["Add", "Sub", "Multiply", "RealDiv", "Maximum", "Minimum", "SquaredDifference", "Pow", "GeluTanhGrad"],
+  "unary": ["Exp", "Log", "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "Relu", "Neg", "Abs", "Square", "GeluTanh", "Reciprocal"],
+  "reduce": ["Sum", "Mean", "Max", "Min"]
+} as const;
 
-/** The families of coded ops: `binary` and `unary` ops, and the `reduce` kinds (Sum, Mean, Max, Min). */
-export type OpFamily = "binary" | "unary" | "reduce";
+/** The families of coded ops: `binary` and `unary` ops, and the `reduce` kinds. */
+export type OpFamily = keyof typeof OP_NAMES;
+/** The op names of a family. */
+export type OpName<Family extends OpFamily> = (typeof OP_NAMES)[Family][number];
 
-const tables: Record<OpFamily, ReadonlyMap<string, number>> = {
-  binary: new Map(definition.binary.map((name, code) => [name, code])),
-  unary: new Map(definition.unary.map((name, code) => [name, code])),
-  reduce: new Map(definition.reduce.map((name, code) => [name, code])),
-};
-
-/** The code of op `name` in `family`; throws, naming the op and the file, when op_codes.json does not list it. */
-export function opCode(family: OpFamily, name: string): number {
-  const code = tables[family].get(name);
-  if (code === undefined) {
-    throw new Error(`native op codes: no ${family} op "${name}" in src/engine/native/op_codes.json (it lists ${[...tables[family].keys()].join(", ")})`);
-  }
+/** The code of op `name` in `family`; throws, naming the op, when the family does not list it. */
+export function opCode<Family extends OpFamily>(family: Family, name: OpName<Family>): number {
+  const code = (OP_NAMES[family] as readonly string[]).indexOf(name);
+  if (code < 0) throw new Error(`native op codes: no ${family} op "${name}" in src/engine/native/op_codes.ts (it lists ${OP_NAMES[family].join(", ")})`);
   return code;
-}
-
-/** The names of `family`, in code order. */
-export function opNames(family: OpFamily): readonly string[] {
-  return [...tables[family].keys()];
 }

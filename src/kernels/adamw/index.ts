@@ -1,6 +1,6 @@
 /**
- * One AdamW step for one parameter, in one fused kernel where a backend implements it (native), the
- * composite elsewhere. The optimizer (src/train/adamw.ts) calls it per parameter.
+ * One AdamW step for one parameter, in one fused kernel on `native` (C++; three WGSL programs on
+ * `webgpu`), the composite elsewhere. The optimizer (src/train/adamw.ts) calls it per parameter.
  *
  * Papers: Kingma & Ba, "Adam" (2015); Loshchilov & Hutter, "Decoupled Weight Decay Regularization"
  * (2019). Reference: torch.optim.AdamW (eps added to √v̂).
@@ -10,6 +10,7 @@ import { defineKernel, hasFusedKernels } from "../registry";
 import type { AdamWStepAttrs } from "./attrs";
 import { adamwStepComposite } from "./composite";
 import { adamwNative } from "./native";
+import { adamwWebGpu } from "./webgpu";
 
 export { adamwStepComposite, type AdamWStepAttrs };
 
@@ -19,7 +20,7 @@ export const ADAMW = defineKernel({
   op: "adamwStep",
   summary: "one AdamW step; (param, grad, m, v) → (param', m', v')",
   composite: adamwStepComposite,
-  kernels: { [ADAMW_KERNEL]: { native: adamwNative } },
+  kernels: { [ADAMW_KERNEL]: { native: adamwNative, webgpu: adamwWebGpu } },
 });
 
 /** param, grad, m, v: one shape → [param', m', v'] (new tensors; the inputs are not disposed). */

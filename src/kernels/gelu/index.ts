@@ -3,12 +3,13 @@
  * 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
  *
  * Paper: Hendrycks & Gimpel, "Gaussian Error Linear Units" (2016).
- * Kernels: one forward and one backward where a backend implements them (native), the composite elsewhere.
+ * Kernels: one forward and one backward on `native` (C++) and `webgpu` (WGSL), the composite elsewhere.
  */
 import * as tf from "@tensorflow/tfjs";
 import { defineKernel, hasFusedKernels } from "../registry";
 import { geluComposite } from "./composite";
 import { geluGradNative, geluNative } from "./native";
+import { geluGradWebGpu, geluWebGpu } from "./webgpu";
 
 export { geluComposite };
 
@@ -20,8 +21,8 @@ export const GELU = defineKernel({
   summary: "GELU, tanh approximation; inputs x → y, gradient (x, dy) → dx",
   composite: geluComposite,
   kernels: {
-    [GELU_KERNEL]: { native: geluNative },
-    [GELU_GRAD_KERNEL]: { native: geluGradNative },
+    [GELU_KERNEL]: { native: geluNative, webgpu: geluWebGpu },
+    [GELU_GRAD_KERNEL]: { native: geluGradNative, webgpu: geluGradWebGpu },
   },
   gradient: {
     kernelName: GELU_KERNEL,

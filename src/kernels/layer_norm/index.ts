@@ -1,6 +1,6 @@
 /**
  * Layer normalisation over the last axis: (x − mean)/√(var + eps)·γ + β, with its backward pass in one
- * fused kernel each where a backend implements them (native), the composite elsewhere.
+ * fused kernel each on `native` (C++) and `webgpu` (WGSL), the composite elsewhere.
  *
  * Paper: Ba, Kiros, Hinton, "Layer Normalization" (2016). Reference: torch.nn.functional.layer_norm.
  */
@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { defineKernel, hasFusedKernels } from "../registry";
 import { layerNormComposite } from "./composite";
 import { layerNormGradNative, layerNormNative } from "./native";
+import { layerNormGradWebGpu, layerNormWebGpu } from "./webgpu";
 
 export { layerNormComposite };
 
@@ -19,8 +20,8 @@ export const LAYER_NORM = defineKernel({
   summary: "LayerNorm over the last axis; (x, gamma, beta) → (y, mean, rstd), gradient (dy, x, gamma, mean, rstd) → (dx, dgamma, dbeta)",
   composite: layerNormComposite,
   kernels: {
-    [LAYER_NORM_KERNEL]: { native: layerNormNative },
-    [LAYER_NORM_GRAD_KERNEL]: { native: layerNormGradNative },
+    [LAYER_NORM_KERNEL]: { native: layerNormNative, webgpu: layerNormWebGpu },
+    [LAYER_NORM_GRAD_KERNEL]: { native: layerNormGradNative, webgpu: layerNormGradWebGpu },
   },
 });
 

@@ -1,6 +1,6 @@
 /**
  * softmax(x·scale + mask) over the last axis — the attention weights of scaled dot-product attention —
- * in one fused kernel forward and one backward where a backend implements them (native), the composite
+ * in one fused kernel forward and one backward on `native` (C++) and `webgpu` (WGSL), the composite
  * elsewhere. The mask gets no gradient.
  *
  * Reference: Megatron-LM's `FusedScaleMaskSoftmax`.
@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { defineKernel, hasFusedKernels } from "../registry";
 import { scaledMaskedSoftmaxComposite } from "./composite";
 import { scaledMaskedSoftmaxNative, scaledSoftmaxGradNative } from "./native";
+import { scaledMaskedSoftmaxWebGpu, scaledSoftmaxGradWebGpu } from "./webgpu";
 
 export { scaledMaskedSoftmaxComposite };
 
@@ -20,8 +21,8 @@ export const SCALED_MASKED_SOFTMAX = defineKernel({
   summary: "softmax(x·scale + mask) over the last axis; (x, mask?) → y, gradient (y, dy) → dx",
   composite: scaledMaskedSoftmaxComposite,
   kernels: {
-    [MASKED_SOFTMAX_KERNEL]: { native: scaledMaskedSoftmaxNative },
-    [SOFTMAX_GRAD_KERNEL]: { native: scaledSoftmaxGradNative },
+    [MASKED_SOFTMAX_KERNEL]: { native: scaledMaskedSoftmaxNative, webgpu: scaledMaskedSoftmaxWebGpu },
+    [SOFTMAX_GRAD_KERNEL]: { native: scaledSoftmaxGradNative, webgpu: scaledSoftmaxGradWebGpu },
   },
 });
 

@@ -1,7 +1,7 @@
 /**
  * RMS normalisation over the last axis: x / √(mean(x²) + eps) · weight, as Llama's `LlamaRMSNorm`
- * computes it, with one fused kernel forward and one backward where a backend implements them
- * (native), the composite elsewhere.
+ * computes it, with one fused kernel forward and one backward on `native` (C++) and `webgpu` (WGSL),
+ * the composite elsewhere.
  *
  * Paper: Zhang & Sennrich, "Root Mean Square Layer Normalization" (2019).
  * Reference: transformers `models/llama/modeling_llama.py` `LlamaRMSNorm`.
@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { defineKernel, hasFusedKernels } from "../registry";
 import { rmsNormComposite } from "./composite";
 import { rmsNormGradNative, rmsNormNative } from "./native";
+import { rmsNormGradWebGpu, rmsNormWebGpu } from "./webgpu";
 
 export { rmsNormComposite };
 
@@ -21,8 +22,8 @@ export const RMS_NORM = defineKernel({
   summary: "RMSNorm over the last axis; (x, weight) → (y, rstd), gradient (dy, x, weight, rstd) → (dx, dweight)",
   composite: rmsNormComposite,
   kernels: {
-    [RMS_NORM_KERNEL]: { native: rmsNormNative },
-    [RMS_NORM_GRAD_KERNEL]: { native: rmsNormGradNative },
+    [RMS_NORM_KERNEL]: { native: rmsNormNative, webgpu: rmsNormWebGpu },
+    [RMS_NORM_GRAD_KERNEL]: { native: rmsNormGradNative, webgpu: rmsNormGradWebGpu },
   },
 });
 
