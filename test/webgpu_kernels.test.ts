@@ -169,4 +169,15 @@ describe("WGSL kernels of the fused ops", () => {
     console.log(`GPT step (2 layers, dim 16) on webgpu: ${fused} GPU dispatches with the fused ops, ${composite} with their composites`);
     expect(fused * 3, `${fused} fused against ${composite} composite dispatches (measured: 287 against 976)`).toBeLessThan(composite);
   }, 120_000);
+
+  it("switches to native and back to webgpu, reusing the started GPU (a second Dawn instance aborted the process)", async () => {
+    const gpu = await initEngine({ backend: "webgpu", verbose: false });
+    expect((await initEngine({ backend: "native", verbose: false })).backend).toBe("native");
+    const again = await initEngine({ backend: "webgpu", verbose: false });
+    expect([again.backend, again.device]).toEqual(["webgpu", gpu.device]);
+    const y = gelu(tf.tensor1d([-1, 0, 2]));
+    expect(Array.from(await y.data()).map((v) => +v.toFixed(4))).toEqual([-0.1588, 0, 1.9546]);
+    y.dispose();
+  });
 });
+

@@ -67,7 +67,16 @@ async function tryWebGpu(explicit: boolean): Promise<{ device?: string; reason?:
 
 const CPU_HANDOFF_FLAG = "WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD";
 
+/** The started webgpu backend's device in words, until {@link closeEngine}. */
+let webGpuDevice: string | undefined;
+
 async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
+  if (webGpuDevice && isBackendStarted("webgpu")) {
+    // Back to webgpu after another backend: reuse its device (a second Dawn instance in one process
+    // aborts it with std::system_error "Invalid argument").
+    if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not switch back to the started backend" };
+    return { device: webGpuDevice };
+  }
   const dawn = tryRequire("webgpu", () => require("webgpu"));
   if (!dawn.module) return { reason: dawn.reason };
   // tfjs-backend-webgpu registers itself only if navigator.gpu exists when it is first imported.
@@ -93,7 +102,8 @@ async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason
   // A software rasteriser is slower than the native CPU kernels: used only when asked for by name (CI tests WebGPU code on it).
   if (software && !explicit) return { reason: "webgpu: only a software adapter (lavapipe) found" };
   if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not initialise the backend" };
-  return { device: `GPU (${[info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter"})` };
+  webGpuDevice = `GPU (${[info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter"})`;
+  return { device: webGpuDevice };
 }
 
 async function tryTensorflow(): Promise<{ device?: string; reason?: string }> {
@@ -181,6 +191,7 @@ export function closeEngine(): void {
   // Only a backend that was started holds a device; tf.findBackend would start a merely registered one (and print why it cannot).
   if (isBackendStarted("webgpu")) tf.removeBackend("webgpu"); // disposes its device
   releaseGpu();
+  webGpuDevice = undefined;
   current = undefined;
   reported = false;
 }
