@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TFJS_INTERNALS_VERSION, countWebGpuDispatches, dataStorage, isBackendStarted, silenceCpuBanner, storedValues } from "../src/engine/tfjs_internals";
+import { TFJS_INTERNALS_VERSION, countEngineKernels, countWebGpuDispatches, dataStorage, isBackendStarted, runWebGpuMultiOutput, silenceCpuBanner, storedValues } from "../src/engine/tfjs_internals";
 import { TSLAB_INTERNALS_VERSION, tslabConverter, tslabExecutor, tslabInspect, wireTslabDisplay } from "../src/kernel/tslab_internals";
 
 const packageJson = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8"));
@@ -68,7 +68,27 @@ describe("tfjs internals (src/engine/tfjs_internals.ts)", () => {
     expect(countWebGpuDispatches(fake)()).toBe(2); // wrapped once
   });
 
+  it("the webgpu backend has the members a multi-output dispatch uses, and recordAndSubmit keeps the bookkeeping it mirrors", () => {
+    const { WebGPUBackend } = require("@tensorflow/tfjs-backend-webgpu");
+    for (const member of ["makeTensorInfo", "uploadToGPU", "tensorToBinding", "makeUniforms", "ensureCommandEncoderReady", "endComputePassEncoder", "submitQueue"]) {
+      expect(typeof WebGPUBackend.prototype[member], member).toBe("function");
+    }
+    const record = WebGPUBackend.prototype.recordAndSubmit.toString();
+    for (const step of ["commandQueueOwnedIds.add", "ensureCommandEncoderReady()", "beginComputePass", "dispatchCountInPass++", "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", "submitQueue()"]) {
+      expect(record, `recordAndSubmit no longer does ${step}; runWebGpuMultiOutput mirrors it`).toContain(step);
+    }
+  });
+
+  it("the engine's runKernelFunc is where registered kernels run (counted by countEngineKernels)", async () => {
+    await tf.setBackend("cpu");
+    const count = countEngineKernels();
+    const before = count();
+    tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).reshape([1]));
+    expect(count() - before).toBe(2); // Add and Reshape (tf.scalar uploads, runs no kernel)
+  });
+
   it("fails loudly, naming the adapter, when an internal is missing", () => {
+    expect(() => runWebGpuMultiOutput({}, "x", "", [1, 1, 1], [], [])).toThrow(/tfjs internals changed: the webgpu backend has no makeTensorInfo\(\)/);
     expect(() => dataStorage({})).toThrow(/tfjs internals changed: .*DataStorage.*src\/engine\/tfjs_internals.ts was written for tfjs 4.22.0/);
     expect(() => silenceCpuBanner({})).toThrow(/tfjs internals changed: the CPU backend has no boolean `firstUse`/);
     expect(() => countWebGpuDispatches({})).toThrow(/no recordAndSubmit/);

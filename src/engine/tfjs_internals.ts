@@ -129,3 +129,48 @@ export function countEngineKernels(): () => number {
   };
   return () => counter.count;
 }
+
+/** The webgpu backend's members a multi-output dispatch uses (tfjs-backend-webgpu 4.22's `WebGPUBackend`). */
+const MULTI_OUTPUT_MEMBERS = ["makeTensorInfo", "uploadToGPU", "tensorToBinding", "makeUniforms", "ensureCommandEncoderReady", "endComputePassEncoder", "submitQueue"] as const;
+
+/**
+ * Runs a complete WGSL compute shader that writes several outputs, in one dispatch on the webgpu
+ * backend's command stream (tfjs's programs write one output each). Bindings, in order: the outputs
+ * (`var<storage, read_write>`, float32, of `outputShapes`), the inputs (`var<storage, read>`), then
+ * the uniforms (`var<uniform>`) when given. Records the dispatch as tfjs's `recordAndSubmit` does
+ * (same pass, same submit batching, counted by {@link countWebGpuDispatches}).
+ */
+export function runWebGpuMultiOutput(
+  backend: object,
+  shaderKey: string,
+  wgsl: string,
+  workgroups: [number, number, number],
+  inputs: tf.TensorInfo[],
+  outputShapes: number[][],
+  uniforms: WebGpuUniform[] = [],
+): tf.TensorInfo[] {
+  const b = backend as Record<string, any>;
+  for (const member of MULTI_OUTPUT_MEMBERS) if (typeof b[member] !== "function") throw changed(`the webgpu backend has no ${member}()`, b[member]);
+  for (const field of ["device", "pipelineCache", "commandQueueOwnedIds"]) if (typeof b[field] !== "object" || b[field] === null) throw changed(`the webgpu backend has no \`${field}\``, b[field]);
+  const outputs: tf.TensorInfo[] = outputShapes.map((shape) => b.makeTensorInfo(shape, "float32"));
+  for (const t of [...inputs, ...outputs]) b.uploadToGPU(t.dataId);
+  const key = `mllm_multi_${shaderKey}`;
+  b.pipelineCache[key] ??= b.device.createComputePipeline({ layout: "auto", compute: { module: b.device.createShaderModule({ code: wgsl }), entryPoint: "main" } });
+  const pipeline = b.pipelineCache[key];
+  const resources = [...outputs, ...inputs].map((t) => b.tensorToBinding(t));
+  if (uniforms.length > 0) resources.push(b.makeUniforms(uniforms));
+  for (const t of [...inputs, ...outputs]) b.commandQueueOwnedIds.add(t.dataId);
+  const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: resources.map((resource, binding) => ({ binding, resource })) });
+  b.ensureCommandEncoderReady();
+  b.computePassEncoder ??= b.commandEncoder.beginComputePass({});
+  b.computePassEncoder.setPipeline(pipeline);
+  b.computePassEncoder.setBindGroup(0, bindGroup);
+  b.computePassEncoder.dispatchWorkgroups(...workgroups);
+  b.dispatchCountInPass++;
+  if (b.mllmDispatches) b.mllmDispatches.count++;
+  if ((tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") as number) <= b.dispatchCountInPass) {
+    b.endComputePassEncoder();
+    b.submitQueue();
+  }
+  return outputs;
+}
