@@ -121,6 +121,7 @@ function torchStep() {
   return best;
 }
 
+/** The benchmark's GPT step: `steps` timed steps after `warmup`; returns the median ms and the kernels dispatched by the last step. */
 async function gptStep(backendName, steps, warmup) {
   await lib.initEngine({ backend: backendName, verbose: false });
   const V = 256, T = 128, B = 32;
@@ -129,9 +130,12 @@ async function gptStep(backendName, steps, warmup) {
   const ids = tf.randomUniform([B, T], 0, V, "int32", 1);
   const targets = tf.randomUniform([B, T], 0, V, "int32", 2);
   const times = [];
+  let kernels = 0;
   for (let step = 0; step < warmup + steps; step++) {
     const t0 = performance.now();
+    const dispatched = lib.startDispatchCount();
     const loss = optimizer.minimize(() => lib.crossEntropy(model.apply(ids), targets), model.trainableParameters());
+    kernels = dispatched(); // before the read: the step's own kernels
     await loss.data();
     loss.dispose();
     if (step >= warmup) times.push(performance.now() - t0);
@@ -139,7 +143,7 @@ async function gptStep(backendName, steps, warmup) {
   optimizer.dispose();
   model.dispose();
   tf.dispose([ids, targets]);
-  return median(times);
+  return { ms: median(times), kernels };
 }
 
 async function gpt() {
@@ -151,12 +155,13 @@ async function gpt() {
       continue;
     }
     const slow = backend.name === "cpu";
-    const ms = await gptStep(backend.name, slow ? 3 : 10, slow ? 1 : 3);
+    const { ms, kernels } = await gptStep(backend.name, slow ? 3 : 10, slow ? 1 : 3);
     rows.push({
       name: "gpt step",
       backend: backend.name,
       device: backend.device,
       ms: +ms.toFixed(1),
+      kernels_per_step: kernels,
       torch_ms: torch ? +torch.ms.toFixed(1) : null,
       torch_setting: torch?.setting ?? null,
       ratio: torch ? +(ms / torch.ms).toFixed(3) : null,
@@ -169,7 +174,33 @@ async function gpt() {
   for (const r of rows) console.log(JSON.stringify(r));
 }
 
+/**
+ * dispatch: kernels dispatched by one GPT training step (the gpt suite's model) per backend, counted by
+ * the engine (lib.startDispatchCount: GPU dispatches on webgpu, engine kernels on the CPU backends),
+ * after one warm-up step. Quick on every backend, lavapipe included (MLLM_BENCH_BACKENDS=webgpu).
+ */
+async function dispatch() {
+  const rows = [];
+  for (const backend of await backendsHere()) {
+    if (backend.name === "cpu" && process.env.MLLM_BENCH_CPU_GPT !== "1") {
+      console.log("  cpu: GPT step skipped (set MLLM_BENCH_CPU_GPT=1; about 30 s a step)");
+      continue;
+    }
+    const { ms, kernels } = await gptStep(backend.name, 1, 1);
+    rows.push({ name: "gpt step", backend: backend.name, device: backend.device, kernels_per_step: kernels, unit: lib.dispatchUnit(backend.name), ms: +ms.toFixed(1) });
+  }
+  console.log("\nKernels per GPT training step (vocab 256, d 256, 4 layers, 4 heads, seq 128, batch 32, Adam; the step after one warm-up)");
+  console.log("backend    kernels/step  counted as        ms (one step)");
+  for (const r of rows) console.log(`${r.backend.padEnd(10)} ${String(r.kernels_per_step).padStart(12)}  ${r.unit.padEnd(16)} ${r.ms.toFixed(1).padStart(8)}`);
+  console.log("");
+  for (const r of rows) console.log(JSON.stringify(r));
+}
+
 module.exports = {
+  dispatch: async () => {
+    await dispatch();
+    lib.closeEngine();
+  },
   gemm: async () => {
     await gemm();
     lib.closeEngine();

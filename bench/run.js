@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench [-- SUITE...]`: benchmarks that print a table, then one JSON line per result.
- * Suites: gemm (GFLOP/s per backend), gpt (training step vs PyTorch), kernel (lab kernel start and cell
+ * Suites: gemm (GFLOP/s per backend), gpt (training step vs PyTorch), dispatch (kernels per GPT step), kernel (lab kernel start and cell
  * round trip vs tslab), peft (LoRA/QLoRA memory, step time and perplexity). Default: all.
  * Results are ratios against a reference measured in the same run, never timed tests.
  */
@@ -12,6 +12,7 @@ const fs = require("fs");
 const SUITES = {
   gemm: () => require("./engine.js").gemm(),
   gpt: () => require("./engine.js").gpt(),
+  dispatch: () => require("./engine.js").dispatch(),
   kernel: () => require("./kernel.js").run(),
   peft: () => require("./peft.js").run(),
 };

@@ -6,13 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "data_movement.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "norms.h"
+#include "optimizer.h"
+#include "reductions.h"
+#include "softmax.h"
 #include "thread_pool.h"
 
 namespace {
 
 using mllm::Binary;
+using mllm::Reduce;
 using mllm::Unary;
 
 template <typename T>
@@ -30,6 +36,20 @@ std::vector<int64_t> shape_of(const Napi::Value& value) {
 }
 
 int64_t int_of(const Napi::Value& value) { return value.As<Napi::Number>().Int64Value(); }
+
+// An op code from JavaScript as its enum (op_codes.h); false, with a TypeError naming the bad code, when out of range.
+template <typename Enum>
+bool code_of(const Napi::CallbackInfo& info, const Napi::Value& value, int count, const char* what, Enum* out) {
+  const int64_t code = int_of(value);
+  if (code < 0 || code >= count) {
+    Napi::TypeError::New(info.Env(), std::string(what) + " code " + std::to_string(code) + " is not in [0, " + std::to_string(count - 1) +
+                                         "] (src/engine/native/op_codes.ts)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<Enum>(code);
+  return true;
+}
 
 bool check_args(const Napi::CallbackInfo& info, size_t n, const char* name) {
   if (info.Length() < n) {
@@ -61,18 +81,20 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
 
 // binary(op, a, aShape, b, bShape, out, outShape)
 Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
-  if (!check_args(info, 7, "binary")) return info.Env().Undefined();
-  mllm::binary(static_cast<Binary>(int_of(info[0])), data_of<float>(info[1], "a"), shape_of(info[2]), data_of<float>(info[3], "b"), shape_of(info[4]),
+  Binary op;
+  if (!check_args(info, 7, "binary") || !code_of(info, info[0], mllm::kBinaryCount, "binary op", &op)) return info.Env().Undefined();
+  mllm::binary(op, data_of<float>(info[1], "a"), shape_of(info[2]), data_of<float>(info[3], "b"), shape_of(info[4]),
                data_of<float>(info[5], "out"), shape_of(info[6]));
   return info.Env().Undefined();
 }
 
 // unary(op, x, out)
 Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
-  if (!check_args(info, 3, "unary")) return info.Env().Undefined();
+  Unary op;
+  if (!check_args(info, 3, "unary") || !code_of(info, info[0], mllm::kUnaryCount, "unary op", &op)) return info.Env().Undefined();
   size_t n = 0;
   const float* x = data_of<float>(info[1], "x", &n);
-  mllm::unary(static_cast<Unary>(int_of(info[0])), x, data_of<float>(info[2], "out"), static_cast<int64_t>(n));
+  mllm::unary(op, x, data_of<float>(info[2], "out"), static_cast<int64_t>(n));
   return info.Env().Undefined();
 }
 
@@ -84,16 +106,18 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
 }
 
 // reduce(kind, x, out, rows, cols)
-Napi::Value Reduce(const Napi::CallbackInfo& info) {
-  if (!check_args(info, 5, "reduce")) return info.Env().Undefined();
-  mllm::reduce_rows(static_cast<int>(int_of(info[0])), data_of<float>(info[1], "x"), data_of<float>(info[2], "out"), int_of(info[3]), int_of(info[4]));
+Napi::Value ReduceRows(const Napi::CallbackInfo& info) {
+  Reduce kind;
+  if (!check_args(info, 5, "reduce") || !code_of(info, info[0], mllm::kReduceCount, "reduce kind", &kind)) return info.Env().Undefined();
+  mllm::reduce_rows(kind, data_of<float>(info[1], "x"), data_of<float>(info[2], "out"), int_of(info[3]), int_of(info[4]));
   return info.Env().Undefined();
 }
 
 // reduceColumns(kind, x, out, rows, cols)
 Napi::Value ReduceColumns(const Napi::CallbackInfo& info) {
-  if (!check_args(info, 5, "reduceColumns")) return info.Env().Undefined();
-  mllm::reduce_cols(static_cast<int>(int_of(info[0])), data_of<float>(info[1], "x"), data_of<float>(info[2], "out"), int_of(info[3]), int_of(info[4]));
+  Reduce kind;
+  if (!check_args(info, 5, "reduceColumns") || !code_of(info, info[0], mllm::kReduceCount, "reduce kind", &kind)) return info.Env().Undefined();
+  mllm::reduce_cols(kind, data_of<float>(info[1], "x"), data_of<float>(info[2], "out"), int_of(info[3]), int_of(info[4]));
   return info.Env().Undefined();
 }
 
@@ -203,7 +227,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, BinaryOp));
   exports.Set("unary", Napi::Function::New(env, UnaryOp));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
-  exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("reduce", Napi::Function::New(env, ReduceRows));
   exports.Set("reduceColumns", Napi::Function::New(env, ReduceColumns));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("gather", Napi::Function::New(env, Gather));

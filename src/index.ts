@@ -5,6 +5,7 @@
  *   import { initEngine, nn, GPT } from "mllm-labs";
  */
 export { initEngine, engineInfo, closeEngine, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
+export { startDispatchCount, dispatchUnit } from "./engine/dispatch_count";
 export { Random } from "./util/random";
 export { tidy } from "./util/tidy";
 
@@ -26,8 +27,8 @@ export { GPT, GPT_PRESETS, resolveGPTConfig, type GPTConfig, type GPTOutput, typ
 export { crossEntropy } from "./train/loss";
 export { readWav, decodeWav, monoSamples, type Waveform, type Downmix } from "./io/wav";
 export { AdamW, type AdamWArgs } from "./train/adamw";
-export { layerNorm } from "./ops/layer_norm";
-export { rmsNorm } from "./ops/rms_norm";
+export { layerNorm } from "./kernels/layer_norm";
+export { rmsNorm } from "./kernels/rms_norm";
 
 // Model library: the real architectures, loading Hugging Face checkpoints.
 export { RMSNorm } from "./nn/rms_norm";

@@ -289,7 +289,7 @@ describe("thread count", () => {
     const script = `
       const tf = require("@tensorflow/tfjs");
       const { registerNativeBackend } = require("./dist/src/engine/native/register.js");
-      const { layerNorm } = require("./dist/src/ops/layer_norm.js");
+      const { layerNorm } = require("./dist/src/kernels/layer_norm/index.js");
       (async () => {
         registerNativeBackend();
         await tf.setBackend("native");
@@ -358,7 +358,7 @@ describe("native backend end to end", () => {
 
 describe("fused ops", () => {
   it("scaled masked softmax and its gradient: the native kernels equal the composite in tfjs ops", async () => {
-    const { scaledMaskedSoftmax, scaledMaskedSoftmaxComposite } = await import("../src/ops/softmax");
+    const { scaledMaskedSoftmax, scaledMaskedSoftmaxComposite } = await import("../src/kernels/masked_softmax");
     const { causalMask } = await import("../src/nn/attention");
     await tf.setBackend("native");
     const x = tf.randomNormal([2, 3, 6, 6], 0, 2, "float32", 31);
@@ -376,7 +376,7 @@ describe("fused ops", () => {
   });
 
   it("rmsNorm and its gradients: the native kernels equal the composite in tfjs ops", async () => {
-    const { rmsNorm, rmsNormComposite } = await import("../src/ops/rms_norm");
+    const { rmsNorm, rmsNormComposite } = await import("../src/kernels/rms_norm");
     await tf.setBackend("native");
     const x = tf.randomNormal([3, 4, 20], 0.5, 2, "float32", 21);
     const weight = tf.randomNormal([20], 1, 0.3, "float32", 22);
@@ -390,7 +390,7 @@ describe("fused ops", () => {
   });
 
   it("gelu and its gradient: the native kernel equals the composite in tfjs ops", async () => {
-    const { gelu, geluComposite } = await import("../src/ops/gelu");
+    const { gelu, geluComposite } = await import("../src/kernels/gelu");
     await tf.setBackend("native");
     const x = tf.randomNormal([7, 33], 0, 2, "float32", 11);
     const [y1, g1] = [gelu(x), tf.grad((v: tf.Tensor) => gelu(v).sum())(x)];
@@ -402,7 +402,7 @@ describe("fused ops", () => {
   });
 
   it("layerNorm and its gradients: the native kernels equal the composite in tfjs ops", async () => {
-    const { layerNorm, layerNormComposite } = await import("../src/ops/layer_norm");
+    const { layerNorm, layerNormComposite } = await import("../src/kernels/layer_norm");
     await tf.setBackend("native");
     // D = 24 and 40 leave a tail after the 16-lane sums; 700 rows take the row-block path for gamma and beta.
     for (const shape of [[2, 5, 24], [7, 100, 40]]) {

@@ -11,7 +11,7 @@ import { LoraModel, getLoraModel } from "../src/peft/lora";
 import { quantize } from "../src/peft/quantize";
 import { quantize4bit, dequantize4bit, bitsPerParameter, NF4_CODE } from "../src/peft/quantize_4bit";
 import { QuantizedWeight4bit } from "../src/peft/quantized_weight";
-import { dequantizeComposite, bytesToWords } from "../src/peft/dequantize_kernel";
+import { dequantizeComposite, bytesToWords } from "../src/kernels/dequantize";
 import { crossEntropy } from "../src/train/loss";
 import { AdamW } from "../src/train/adamw";
 import { SafetensorsFile } from "../src/io/safetensors";

@@ -12,6 +12,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { isSoftwareAdapter, probeAdapterQuietly } from "./webgpu_probe";
+import "../kernels"; // defines the project's fused ops, with their kernels for every backend
+import { isBackendStarted, silenceCpuBanner } from "./tfjs_internals";
 
 /** The backends {@link initEngine} can choose. */
 export type BackendName = "webgpu" | "tensorflow" | "native" | "cpu";
@@ -66,7 +68,16 @@ async function tryWebGpu(explicit: boolean): Promise<{ device?: string; reason?:
 
 const CPU_HANDOFF_FLAG = "WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD";
 
+/** The started webgpu backend's device in words, until {@link closeEngine}. */
+let webGpuDevice: string | undefined;
+
 async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason?: string }> {
+  if (webGpuDevice && isBackendStarted("webgpu")) {
+    // Back to webgpu after another backend: reuse its device (a second Dawn instance in one process
+    // aborts it with std::system_error "Invalid argument").
+    if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not switch back to the started backend" };
+    return { device: webGpuDevice };
+  }
   if (!explicit) {
     // Look in a child process first: a software adapter is not used unless asked for, and Dawn's
     // start-up warnings about it should not reach this process's stderr (engine/webgpu_probe).
@@ -99,7 +110,8 @@ async function startWebGpu(explicit: boolean): Promise<{ device?: string; reason
   // A software rasteriser is slower than the native CPU kernels: used only when asked for by name (CI tests WebGPU code on it).
   if (software && !explicit) return { reason: "webgpu: only a software adapter (lavapipe) found" };
   if (!(await tf.setBackend("webgpu"))) return { reason: "webgpu: tfjs could not initialise the backend" };
-  return { device: `GPU (${[info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter"})` };
+  webGpuDevice = `GPU (${[info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter"})`;
+  return { device: webGpuDevice };
 }
 
 async function tryTensorflow(): Promise<{ device?: string; reason?: string }> {
@@ -124,7 +136,7 @@ async function tryNative(): Promise<{ device?: string; reason?: string }> {
 async function tryCpu(): Promise<{ device?: string; reason?: string }> {
   if (!(await tf.setBackend("cpu"))) return { reason: "cpu: tfjs could not initialise the backend" };
   // The cpu backend prints a long banner about tfjs-node on its first write; the report line says it better.
-  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  silenceCpuBanner(tf.backend());
   return { device: "CPU (tfjs JavaScript kernels)" };
 }
 
@@ -185,8 +197,9 @@ function report(info: EngineInfo, showNotes: boolean): void {
  */
 export function closeEngine(): void {
   // Only a backend that was started holds a device; tf.findBackend would start a merely registered one (and print why it cannot).
-  if ((tf.engine() as unknown as { registry: Record<string, unknown> }).registry.webgpu) tf.removeBackend("webgpu"); // disposes its device
+  if (isBackendStarted("webgpu")) tf.removeBackend("webgpu"); // disposes its device
   releaseGpu();
+  webGpuDevice = undefined;
   current = undefined;
   reported = false;
 }

@@ -10,6 +10,7 @@
  * `console.log(value)` for the value of the cell's last expression.
  */
 import { compileError, runtimeError, type CompileDiagnostic, type ErrorContent } from "./traceback";
+import { tslabConverter, tslabExecutor, tslabInspect } from "./tslab_internals";
 
 /** What happened when a cell ran. */
 export type CellOutcome =
@@ -50,10 +51,10 @@ export class LabExecutor {
 
   constructor(args: LabExecutorArgs) {
     this.projectRoot = args.projectRoot;
-    // Deep imports: tslab's public entry does not export these, and this is how
-    // its own main.js builds a kernel.
-    const { createConverter } = require("tslab/dist/converter");
-    const { createExecutor } = require("tslab/dist/executor");
+    // Deep imports (src/kernel/tslab_internals.ts): tslab's public entry does not export these, and
+    // this is how its own main.js builds a kernel.
+    const { createConverter } = tslabConverter();
+    const { createExecutor } = tslabExecutor();
     let node: TslabConverter | undefined;
     let browser: TslabConverter | undefined;
     const observe = (converter: TslabConverter): TslabConverter => {
@@ -146,12 +147,10 @@ export class LabExecutor {
 
 /** Whether `code` is a complete cell (tslab's check), with the indent to continue with. */
 export function isCompleteCode(code: string): { completed: boolean; indent?: string } {
-  const { isCompleteCode } = require("tslab/dist/converter");
-  return isCompleteCode(code);
+  return tslabConverter().isCompleteCode(code);
 }
 
 /** Formats tslab's quick info as plain text. */
 export function printQuickInfo(info: unknown): string {
-  const { printQuickInfo } = require("tslab/dist/inspect");
-  return printQuickInfo(info);
+  return tslabInspect().printQuickInfo(info);
 }

@@ -8,6 +8,7 @@
  * tslab's own `display` API (`import * as tslab from "tslab"`) is wired to the
  * same host, so notebooks written for plain tslab keep working.
  */
+import { wireTslabDisplay } from "./tslab_internals";
 
 /** One display_data or update_display_data message's content. */
 export interface DisplayRequest {
@@ -32,14 +33,8 @@ export const hostHook = {
   /** Installs the kernel's host (called once by the kernel at start). */
   install(host: KernelHost): void {
     (globalThis as Record<symbol, unknown>)[KEY] = host;
-    try {
-      // tslab's public `display` writes through this module-level hook.
-      const tslabJupyter = require("tslab/dist/jupyter");
-      tslabJupyter.lastWriteDisplayData = (content: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) =>
-        host.display({ data: content.data, metadata: content.metadata, displayId: content.transient?.display_id, update });
-    } catch {
-      // tslab is not installed next to this copy: its display API is simply not wired.
-    }
+    // tslab's public `display` writes through a module-level hook (nothing to wire when tslab is not installed next to this copy).
+    wireTslabDisplay((content, update) => host.display({ data: content.data, metadata: content.metadata, displayId: content.transient?.display_id, update }));
   },
   /** The running kernel's host, or undefined outside a kernel. */
   current(): KernelHost | undefined {

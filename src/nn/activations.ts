@@ -9,7 +9,7 @@
  * - `relu`
  */
 import * as tf from "@tensorflow/tfjs";
-import { gelu as geluTanh } from "../ops/gelu";
+import { gelu as geluTanh } from "../kernels/gelu";
 
 export type ActivationName = "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" | "quick_gelu" | "silu" | "swish" | "relu";
 

@@ -5,7 +5,7 @@
  * Reference: torch.nn.functional.scaled_dot_product_attention.
  */
 import * as tf from "@tensorflow/tfjs";
-import { scaledMaskedSoftmax } from "../ops/softmax";
+import { scaledMaskedSoftmax } from "../kernels/masked_softmax";
 import { causalMask } from "./masks";
 
 /** The output of attention and the weights that made it. */

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
-import { layerNorm } from "../ops/layer_norm";
+import { layerNorm } from "../kernels/layer_norm";
 
 /** Options for {@link LayerNorm}. */
 export interface LayerNormArgs {

@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
 import { Linear } from "./linear";
 import { Random } from "../util/random";
-import { gelu } from "../ops/gelu";
+import { gelu } from "../kernels/gelu";
 
 export { gelu };
 

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
-import { rmsNorm } from "../ops/rms_norm";
+import { rmsNorm } from "../kernels/rms_norm";
 
 /** Options for {@link RMSNorm}. */
 export interface RMSNormArgs {

@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WeightSource } from "../nn/linear";
 import { code4bit, dynamicMap, quantize4bit, type QuantState4bit, type QuantType } from "./quantize_4bit";
-import { bytesToWords, dequantizeBlockwise } from "./dequantize_kernel";
+import { bytesToWords, dequantizeBlockwise } from "../kernels/dequantize";
 
 const DYNAMIC_MAP = dynamicMap();
 

@@ -1,13 +1,13 @@
 /**
- * AdamW: Adam with decoupled weight decay, one fused kernel per parameter on
- * backends that register `MllmAdamW` (the native backend), tfjs ops elsewhere.
+ * AdamW: Adam with decoupled weight decay; each parameter's step is the
+ * `adamwStep` op (src/kernels/adamw/: one fused kernel on backends that
+ * implement it, tfjs ops elsewhere).
  *
  * Papers: Kingma & Ba, "Adam" (2015); Loshchilov & Hutter, "Decoupled Weight
  * Decay Regularization" (2019). Reference: torch.optim.AdamW (eps added to √v̂).
  */
 import * as tf from "@tensorflow/tfjs";
-
-export const ADAMW_KERNEL = "MllmAdamW";
+import { adamwStep } from "../kernels/adamw";
 
 /** Options for {@link AdamW}. */
 export interface AdamWArgs {
@@ -59,29 +59,22 @@ export class AdamW {
     this.steps++;
     const biasCorrection1 = 1 - this.beta1 ** this.steps;
     const biasCorrection2 = 1 - this.beta2 ** this.steps;
-    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+    const attrs = {
+      learningRate: this.learningRate,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      weightDecay: this.weightDecay,
+      biasCorrection1,
+      biasCorrection2,
+    };
     for (const [variable, grad] of gradients) {
       let slot = this.slots.get(variable);
       if (!slot) {
         slot = { m: tf.keep(tf.zerosLike(variable)), v: tf.keep(tf.zerosLike(variable)) };
         this.slots.set(variable, slot);
       }
-      const [param, m, v] = fused
-        ? (tf.engine().runKernel(ADAMW_KERNEL, { param: variable, grad, m: slot.m, v: slot.v }, {
-            learningRate: this.learningRate,
-            beta1: this.beta1,
-            beta2: this.beta2,
-            epsilon: this.epsilon,
-            weightDecay: this.weightDecay,
-            biasCorrection1,
-            biasCorrection2,
-          }) as tf.Tensor[])
-        : tf.tidy(() => {
-            const m = slot!.m.mul(this.beta1).add(grad.mul(1 - this.beta1));
-            const v = slot!.v.mul(this.beta2).add(grad.square().mul(1 - this.beta2));
-            const step = m.div(biasCorrection1).div(v.div(biasCorrection2).sqrt().add(this.epsilon)).add(variable.mul(this.weightDecay));
-            return [variable.sub(step.mul(this.learningRate)), m, v];
-          });
+      const [param, m, v] = adamwStep(variable, grad, slot.m, slot.v, attrs);
       variable.assign(param);
       param.dispose();
       slot.m.dispose();

@@ -6,8 +6,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { projectRoot } from "../../util/project_root";
+import type { opCode } from "./op_codes";
 
-/** The addon's functions (see native/addon.cc). Shapes are arrays of numbers. */
+/** The addon's functions (see native/addon.cc). Shapes are arrays of numbers; op codes and reduce kinds come from {@link opCode}. */
 export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, strideA: number, strideB: number, strideC: number): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
@@ -28,11 +29,6 @@ export interface NativeAddon {
   info(): { gemmKernel: string; threads: number };
   setThreads(n: number): void;
 }
-
-/** Binary op codes, in native/elementwise.h's order. */
-export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7, GeluTanhGrad: 8 } as const;
-/** Unary op codes, in native/elementwise.h's order. */
-export const UNARY = { Exp: 0, Log: 1, Sqrt: 2, Rsqrt: 3, Tanh: 4, Sigmoid: 5, Relu: 6, Neg: 7, Abs: 8, Square: 9, GeluTanh: 10, Reciprocal: 11 } as const;
 
 let loaded: { addon?: NativeAddon; reason?: string } | undefined;
 

@@ -13,10 +13,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { dataStorage, silenceCpuBanner, type StoredData } from "../tfjs_internals";
 import { BufferPool } from "./pool";
 import type { NativeAddon } from "./addon";
 
-type Values = { values?: unknown };
+type Values = StoredData;
 
 export class NativeBackend extends MathBackendCPU {
   readonly pool: BufferPool;
@@ -27,8 +28,8 @@ export class NativeBackend extends MathBackendCPU {
     super();
     this.pool = new BufferPool(poolBytes);
     // The CPU backend prints a banner about tfjs-node on first use; the engine's report line says it better.
-    (this as unknown as { firstUse: boolean }).firstUse = false;
-    const storage = this.data as unknown as { set(id: object, v: Values): void; delete(id: object): boolean; has(id: object): boolean; get(id: object): Values };
+    silenceCpuBanner(this);
+    const storage = dataStorage(this);
     const set = storage.set.bind(storage);
     const remove = storage.delete.bind(storage);
     storage.set = (id, value) => {

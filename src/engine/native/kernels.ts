@@ -7,27 +7,13 @@
  * tfjs-backend-cpu 4.22's kernel of the same name.
  */
 import * as tf from "@tensorflow/tfjs";
-import { BINARY, UNARY } from "./addon";
+import { opCode, type OpName } from "./op_codes";
+import { floats, intValues, output, size, values, type NativeKernelFunc as KernelFunc } from "./tensor_io";
 import type { NativeBackend } from "./backend";
 
 type TensorInfo = tf.TensorInfo;
-type KernelFunc = (args: { inputs: Record<string, TensorInfo>; backend: NativeBackend; attrs: Record<string, any> }) => TensorInfo | TensorInfo[];
 
 const { util, backend_util } = tf;
-
-/** A float32 tensor's values as a Float32Array (some cpu kernels, e.g. Cast from bool, store float32 data in other typed arrays). */
-function values(backend: NativeBackend, t: TensorInfo): Float32Array {
-  const stored = backend.data.get(t.dataId).values;
-  return stored instanceof Float32Array ? stored : Float32Array.from(stored as ArrayLike<number>);
-}
-
-function output(backend: NativeBackend, shape: number[], data: Float32Array): TensorInfo {
-  return backend.makeTensorInfo(shape, "float32", data);
-}
-
-function floats(...inputs: (TensorInfo | undefined)[]): boolean {
-  return inputs.every((t) => t === undefined || t.dtype === "float32");
-}
 
 /** Wraps a native kernel with the fallback to the cpu kernel of the same name. */
 function withFallback(name: string, native: (args: Parameters<KernelFunc>[0]) => TensorInfo | TensorInfo[] | null): KernelFunc {
@@ -35,8 +21,6 @@ function withFallback(name: string, native: (args: Parameters<KernelFunc>[0]) =>
   if (!cpu) throw new Error(`native backend: tfjs has no cpu kernel "${name}"`);
   return (args) => native(args) ?? (cpu.kernelFunc(args as any) as TensorInfo);
 }
-
-const size = (shape: number[]) => util.sizeFromShape(shape);
 
 // ---- matrix multiplication -------------------------------------------------
 
@@ -111,13 +95,13 @@ const fusedMatMulKernel = withFallback("_FusedMatMul", ({ inputs, backend, attrs
   if (bias) {
     const shape = backend_util.assertAndGetBroadcastShape(product.shape, bias.shape);
     const out = backend.allocate(size(shape));
-    backend.addon.binary(BINARY.Add, values(backend, product), product.shape, values(backend, bias), bias.shape, out, shape);
+    backend.addon.binary(opCode("binary", "Add"), values(backend, product), product.shape, values(backend, bias), bias.shape, out, shape);
     backend.disposeIntermediateTensorInfo(product);
     result = output(backend, shape, out);
   }
   if (activation !== "linear") {
     const out = backend.allocate(size(result.shape));
-    backend.addon.unary(activation === "relu" ? UNARY.Relu : UNARY.Sigmoid, values(backend, result), out);
+    backend.addon.unary(opCode("unary", activation === "relu" ? "Relu" : "Sigmoid"), values(backend, result), out);
     backend.disposeIntermediateTensorInfo(result);
     result = output(backend, result.shape, out);
   }
@@ -126,23 +110,25 @@ const fusedMatMulKernel = withFallback("_FusedMatMul", ({ inputs, backend, attrs
 
 // ---- element-wise ----------------------------------------------------------
 
-function binaryKernel(name: keyof typeof BINARY): KernelFunc {
+function binaryKernel(name: OpName<"binary">): KernelFunc {
+  const code = opCode("binary", name);
   return withFallback(name, ({ inputs, backend }) => {
     const { a, b } = inputs;
     if (!floats(a, b)) return null;
     const shape = backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const out = backend.allocate(size(shape));
-    backend.addon.binary(BINARY[name], values(backend, a), a.shape, values(backend, b), b.shape, out, shape);
+    backend.addon.binary(code, values(backend, a), a.shape, values(backend, b), b.shape, out, shape);
     return output(backend, shape, out);
   });
 }
 
-function unaryKernel(name: keyof typeof UNARY): KernelFunc {
+function unaryKernel(name: OpName<"unary">): KernelFunc {
+  const code = opCode("unary", name);
   return withFallback(name, ({ inputs, backend }) => {
     const { x } = inputs;
     if (!floats(x)) return null;
     const out = backend.allocate(size(x.shape));
-    backend.addon.unary(UNARY[name], values(backend, x), out);
+    backend.addon.unary(code, values(backend, x), out);
     return output(backend, x.shape, out);
   });
 }
@@ -165,7 +151,9 @@ function transposeValues(backend: NativeBackend, x: TensorInfo, perm: number[]):
   return out;
 }
 
-function reduceKernel(name: "Sum" | "Mean" | "Max" | "Min", kind: number): KernelFunc {
+/** tfjs's Sum, Mean, Max and Min kernels: the reduce kind of the same name. */
+function reduceKernel(name: "Sum" | "Mean" | "Max" | "Min"): KernelFunc {
+  const kind = opCode("reduce", name);
   return withFallback(name, ({ inputs, backend, attrs }) => {
     const { x } = inputs;
     if (!floats(x) || x.shape.length === 0) return null;
@@ -212,7 +200,7 @@ const gatherKernel = withFallback("GatherV2", ({ inputs, backend, attrs }) => {
   const { x, indices } = inputs;
   if (!floats(x) || indices.dtype !== "int32" || (attrs.batchDims ?? 0) !== 0) return null;
   const axis = util.parseAxisParam(attrs.axis, x.shape)[0];
-  const ids = backend.data.get(indices.dataId).values as Int32Array;
+  const ids = intValues(backend, indices);
   const axisSize = x.shape[axis];
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] < 0 || ids[i] >= axisSize) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${axisSize - 1}]`);
@@ -232,7 +220,7 @@ const segmentSumKernel = withFallback("UnsortedSegmentSum", ({ inputs, backend, 
   const inner = size(x.shape.slice(1));
   const shape = [segments, ...x.shape.slice(1)];
   const out = backend.allocate(size(shape));
-  backend.addon.segmentSum(values(backend, x), backend.data.get(segmentIds.dataId).values as Int32Array, inner, segments, out);
+  backend.addon.segmentSum(values(backend, x), intValues(backend, segmentIds), inner, segments, out);
   return output(backend, shape, out);
 });
 
@@ -310,7 +298,7 @@ const oneHotKernel = withFallback("OneHot", ({ inputs, backend, attrs }) => {
   const { depth, onValue, offValue, dtype } = attrs as unknown as { depth: number; onValue: number; offValue: number; dtype: string };
   if (dtype !== "float32" || indices.dtype !== "int32") return null;
   const native = backend as NativeBackend;
-  const ids = native.data.get(indices.dataId).values as Int32Array;
+  const ids = intValues(native, indices);
   const n = size(indices.shape);
   const out = native.allocate(n * depth);
   out.fill(offValue);
@@ -347,96 +335,15 @@ export function nativeKernels(): Record<string, KernelFunc> {
     Square: unaryKernel("Square"),
     Reciprocal: unaryKernel("Reciprocal"),
     Softmax: softmaxKernel,
-    Sum: reduceKernel("Sum", 0),
-    Mean: reduceKernel("Mean", 1),
-    Max: reduceKernel("Max", 2),
-    Min: reduceKernel("Min", 3),
+    Sum: reduceKernel("Sum"),
+    Mean: reduceKernel("Mean"),
+    Max: reduceKernel("Max"),
+    Min: reduceKernel("Min"),
     Transpose: transposeKernel,
     GatherV2: gatherKernel,
     UnsortedSegmentSum: segmentSumKernel,
     Slice: sliceKernel,
     SplitV: splitKernel,
     Concat: concatKernel,
-  };
-}
-
-// ---- fused ops (src/ops/) --------------------------------------------------
-
-/** Kernels that only the native backend has: the fused ops of src/ops/. */
-export function nativeFusedKernels(): Record<string, KernelFunc> {
-  return {
-    MllmGeluTanh: ({ inputs, backend }) => {
-      const { x } = inputs;
-      const out = backend.allocate(size(x.shape));
-      backend.addon.unary(UNARY.GeluTanh, values(backend, x), out);
-      return output(backend, x.shape, out);
-    },
-    MllmGeluTanhGrad: ({ inputs, backend }) => {
-      const { x, dy } = inputs;
-      const out = backend.allocate(size(x.shape));
-      backend.addon.binary(BINARY.GeluTanhGrad, values(backend, x), x.shape, values(backend, dy), dy.shape, out, x.shape);
-      return output(backend, x.shape, out);
-    },
-    MllmAdamW: ({ inputs, backend, attrs }) => {
-      const { param, grad, m, v } = inputs;
-      const n = size(param.shape);
-      const [p2, m2, v2] = [backend.allocate(n), backend.allocate(n), backend.allocate(n)];
-      backend.addon.adamw(values(backend, param), values(backend, grad), values(backend, m), values(backend, v), attrs.learningRate, attrs.beta1, attrs.beta2, attrs.epsilon, attrs.weightDecay, attrs.biasCorrection1, attrs.biasCorrection2, p2, m2, v2);
-      return [output(backend, param.shape, p2), output(backend, param.shape, m2), output(backend, param.shape, v2)];
-    },
-    MllmScaledMaskedSoftmax: ({ inputs, backend, attrs }) => {
-      const { x, mask } = inputs;
-      const cols = x.shape[x.shape.length - 1];
-      const rows = size(x.shape) / cols;
-      const y = backend.allocate(size(x.shape));
-      const maskRows = mask ? size(mask.shape) / cols : 1;
-      backend.addon.maskedSoftmax(values(backend, x), mask ? values(backend, mask) : null, maskRows, attrs.scale, y, rows, cols);
-      return output(backend, x.shape, y);
-    },
-    MllmScaledSoftmaxGrad: ({ inputs, backend, attrs }) => {
-      const { y, dy } = inputs;
-      const cols = y.shape[y.shape.length - 1];
-      const dx = backend.allocate(size(y.shape));
-      backend.addon.softmaxGrad(values(backend, y), values(backend, dy), attrs.scale, dx, size(y.shape) / cols, cols);
-      return output(backend, y.shape, dx);
-    },
-    MllmRmsNorm: ({ inputs, backend, attrs }) => {
-      const { x, weight } = inputs;
-      const D = x.shape[x.shape.length - 1];
-      const rows = size(x.shape) / D;
-      const y = backend.allocate(size(x.shape));
-      const rstd = new Float32Array(rows);
-      backend.addon.rmsNorm(values(backend, x), values(backend, weight), rows, D, attrs.eps, y, rstd);
-      return [output(backend, x.shape, y), output(backend, [rows], rstd)];
-    },
-    MllmRmsNormGrad: ({ inputs, backend }) => {
-      const { dy, x, weight, rstd } = inputs;
-      const D = x.shape[x.shape.length - 1];
-      const rows = size(x.shape) / D;
-      const dx = backend.allocate(size(x.shape));
-      const dweight = new Float32Array(D);
-      backend.addon.rmsNormGrad(values(backend, dy), values(backend, x), values(backend, weight), values(backend, rstd), rows, D, dx, dweight);
-      return [output(backend, x.shape, dx), output(backend, [D], dweight)];
-    },
-    MllmLayerNorm: ({ inputs, backend, attrs }) => {
-      const { x, gamma, beta } = inputs;
-      const D = x.shape[x.shape.length - 1];
-      const rows = size(x.shape) / D;
-      const y = backend.allocate(size(x.shape));
-      const mean = new Float32Array(rows);
-      const rstd = new Float32Array(rows);
-      backend.addon.layerNorm(values(backend, x), values(backend, gamma), values(backend, beta), rows, D, attrs.eps, y, mean, rstd);
-      return [output(backend, x.shape, y), output(backend, [rows], mean), output(backend, [rows], rstd)];
-    },
-    MllmLayerNormGrad: ({ inputs, backend }) => {
-      const { dy, x, gamma, mean, rstd } = inputs;
-      const D = x.shape[x.shape.length - 1];
-      const rows = size(x.shape) / D;
-      const dx = backend.allocate(size(x.shape));
-      const dgamma = new Float32Array(D);
-      const dbeta = new Float32Array(D);
-      backend.addon.layerNormGrad(values(backend, dy), values(backend, x), values(backend, gamma), values(backend, mean), values(backend, rstd), rows, D, dx, dgamma, dbeta);
-      return [output(backend, x.shape, dx), output(backend, [D], dgamma), output(backend, [D], dbeta)];
-    },
   };
 }

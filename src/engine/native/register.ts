@@ -1,11 +1,13 @@
 /**
  * Registers the `native` backend with tfjs (once): every `cpu` kernel, then
- * the native overrides of {@link nativeKernels}.
+ * the native overrides of {@link nativeKernels}. The project's fused ops
+ * (src/kernels/) register their own native kernels when defined.
  */
 import * as tf from "@tensorflow/tfjs";
+import "../../kernels";
 import { loadAddon } from "./addon";
 import { NativeBackend } from "./backend";
-import { nativeFusedKernels, nativeKernels } from "./kernels";
+import { nativeKernels } from "./kernels";
 
 let registered: { ok: true; gemmKernel: string; threads: number } | { ok: false; reason: string } | undefined;
 
@@ -23,13 +25,12 @@ export function registerNativeBackend(): { ok: true; gemmKernel: string; threads
   }
   tf.registerBackend("native", () => new NativeBackend(addon, poolMegabytes * 1024 * 1024), 0);
   for (const config of tf.getKernelsForBackend("cpu")) {
+    // The project's own kernels (Mllm*) are registered per backend by src/kernels/registry.ts.
+    if (config.kernelName.startsWith("Mllm") || tf.getKernel(config.kernelName, "native")) continue;
     tf.registerKernel({ ...config, backendName: "native" });
   }
   for (const [kernelName, kernelFunc] of Object.entries(nativeKernels())) {
     tf.unregisterKernel(kernelName, "native");
-    tf.registerKernel({ kernelName, backendName: "native", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-  }
-  for (const [kernelName, kernelFunc] of Object.entries(nativeFusedKernels())) {
     tf.registerKernel({ kernelName, backendName: "native", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   }
   const info = addon.info();

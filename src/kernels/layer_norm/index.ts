@@ -1,22 +1,29 @@
 /**
- * Layer normalisation over the last axis: (x − mean)/√(var + eps)·γ + β,
- * with its backward pass in one fused kernel each on backends that register
- * `MllmLayerNorm` (the native backend), and in tfjs ops elsewhere.
+ * Layer normalisation over the last axis: (x − mean)/√(var + eps)·γ + β, with its backward pass in one
+ * fused kernel each on `native` (C++) and `webgpu` (WGSL), the composite elsewhere.
  *
  * Paper: Ba, Kiros, Hinton, "Layer Normalization" (2016). Reference: torch.nn.functional.layer_norm.
  */
 import * as tf from "@tensorflow/tfjs";
+import { defineKernel, hasFusedKernels } from "../registry";
+import { layerNormComposite } from "./composite";
+import { layerNormGradNative, layerNormNative } from "./native";
+import { layerNormGradWebGpu, layerNormWebGpu } from "./webgpu";
+
+export { layerNormComposite };
 
 export const LAYER_NORM_KERNEL = "MllmLayerNorm";
 export const LAYER_NORM_GRAD_KERNEL = "MllmLayerNormGrad";
 
-/** The same function in plain tfjs ops. x: [..., D], gamma, beta: [D]. */
-export function layerNormComposite(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true); // [..., 1] each
-    return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(gamma).add(beta);
-  });
-}
+export const LAYER_NORM = defineKernel({
+  op: "layerNorm",
+  summary: "LayerNorm over the last axis; (x, gamma, beta) → (y, mean, rstd), gradient (dy, x, gamma, mean, rstd) → (dx, dgamma, dbeta)",
+  composite: layerNormComposite,
+  kernels: {
+    [LAYER_NORM_KERNEL]: { native: layerNormNative, webgpu: layerNormWebGpu },
+    [LAYER_NORM_GRAD_KERNEL]: { native: layerNormGradNative, webgpu: layerNormGradWebGpu },
+  },
+});
 
 /** x: [..., D], gamma, beta: [D] → [..., D]. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor {
@@ -24,10 +31,7 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
   if (gamma.shape.join() !== `${D}` || beta.shape.join() !== `${D}`) {
     throw new Error(`layerNorm: gamma [${gamma.shape}] and beta [${beta.shape}] must be [${D}] for x [${x.shape}]`);
   }
-  const backend = tf.getBackend();
-  if (x.dtype !== "float32" || !tf.getKernel(LAYER_NORM_KERNEL, backend) || !tf.getKernel(LAYER_NORM_GRAD_KERNEL, backend)) {
-    return layerNormComposite(x, gamma, beta, eps);
-  }
+  if (x.dtype !== "float32" || !hasFusedKernels(LAYER_NORM)) return layerNormComposite(x, gamma, beta, eps);
   const fused = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x: input, gamma: scale, beta: shift }, { eps }) as tf.Tensor[];
     save([input, scale, mean, rstd]);

@@ -1,30 +1,37 @@
 /**
- * RMS normalisation over the last axis: x / √(mean(x²) + eps) · weight, as
- * Llama's `LlamaRMSNorm` computes it, with one fused kernel forward and one
- * backward on backends that register `MllmRmsNorm` (the native backend), and
- * tfjs ops elsewhere.
+ * RMS normalisation over the last axis: x / √(mean(x²) + eps) · weight, as Llama's `LlamaRMSNorm`
+ * computes it, with one fused kernel forward and one backward on `native` (C++) and `webgpu` (WGSL),
+ * the composite elsewhere.
  *
  * Paper: Zhang & Sennrich, "Root Mean Square Layer Normalization" (2019).
  * Reference: transformers `models/llama/modeling_llama.py` `LlamaRMSNorm`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { defineKernel, hasFusedKernels } from "../registry";
+import { rmsNormComposite } from "./composite";
+import { rmsNormGradNative, rmsNormNative } from "./native";
+import { rmsNormGradWebGpu, rmsNormWebGpu } from "./webgpu";
+
+export { rmsNormComposite };
 
 export const RMS_NORM_KERNEL = "MllmRmsNorm";
 export const RMS_NORM_GRAD_KERNEL = "MllmRmsNormGrad";
 
-/** The same function in plain tfjs ops. x: [..., D], weight: [D]. */
-export function rmsNormComposite(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
-  return tf.tidy(() => x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(weight));
-}
+export const RMS_NORM = defineKernel({
+  op: "rmsNorm",
+  summary: "RMSNorm over the last axis; (x, weight) → (y, rstd), gradient (dy, x, weight, rstd) → (dx, dweight)",
+  composite: rmsNormComposite,
+  kernels: {
+    [RMS_NORM_KERNEL]: { native: rmsNormNative, webgpu: rmsNormWebGpu },
+    [RMS_NORM_GRAD_KERNEL]: { native: rmsNormGradNative, webgpu: rmsNormGradWebGpu },
+  },
+});
 
 /** x: [..., D], weight: [D] → [..., D]. */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-6): tf.Tensor {
   const D = x.shape[x.rank - 1];
   if (weight.shape.join() !== `${D}`) throw new Error(`rmsNorm: weight [${weight.shape}] must be [${D}] for x [${x.shape}]`);
-  const backend = tf.getBackend();
-  if (x.dtype !== "float32" || !tf.getKernel(RMS_NORM_KERNEL, backend) || !tf.getKernel(RMS_NORM_GRAD_KERNEL, backend)) {
-    return rmsNormComposite(x, weight, eps);
-  }
+  if (x.dtype !== "float32" || !hasFusedKernels(RMS_NORM)) return rmsNormComposite(x, weight, eps);
   const fused = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, save: tf.GradSaveFunc) => {
     const [y, rstd] = tf.engine().runKernel(RMS_NORM_KERNEL, { x: input, weight: scale }, { eps }) as tf.Tensor[];
     save([input, scale, rstd]);

@@ -1,33 +1,39 @@
 /**
- * softmax(x·scale + mask) over the last axis — the attention weights of
- * scaled dot-product attention — in one fused kernel forward and one backward
- * on backends that register `MllmScaledMaskedSoftmax` (the native backend),
- * and in tfjs ops elsewhere. The mask gets no gradient.
+ * softmax(x·scale + mask) over the last axis — the attention weights of scaled dot-product attention —
+ * in one fused kernel forward and one backward on `native` (C++) and `webgpu` (WGSL), the composite
+ * elsewhere. The mask gets no gradient.
  *
  * Reference: Megatron-LM's `FusedScaleMaskSoftmax`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { defineKernel, hasFusedKernels } from "../registry";
+import { scaledMaskedSoftmaxComposite } from "./composite";
+import { scaledMaskedSoftmaxNative, scaledSoftmaxGradNative } from "./native";
+import { scaledMaskedSoftmaxWebGpu, scaledSoftmaxGradWebGpu } from "./webgpu";
+
+export { scaledMaskedSoftmaxComposite };
 
 export const MASKED_SOFTMAX_KERNEL = "MllmScaledMaskedSoftmax";
 export const SOFTMAX_GRAD_KERNEL = "MllmScaledSoftmaxGrad";
 
-/** The same function in plain tfjs ops. */
-export function scaledMaskedSoftmaxComposite(x: tf.Tensor, scale: number, mask?: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const scaled = x.mul(scale);
-    return tf.softmax(mask ? scaled.add(mask) : scaled, -1);
-  });
-}
+export const SCALED_MASKED_SOFTMAX = defineKernel({
+  op: "scaledMaskedSoftmax",
+  summary: "softmax(x·scale + mask) over the last axis; (x, mask?) → y, gradient (y, dy) → dx",
+  composite: scaledMaskedSoftmaxComposite,
+  kernels: {
+    [MASKED_SOFTMAX_KERNEL]: { native: scaledMaskedSoftmaxNative, webgpu: scaledMaskedSoftmaxWebGpu },
+    [SOFTMAX_GRAD_KERNEL]: { native: scaledSoftmaxGradNative, webgpu: scaledSoftmaxGradWebGpu },
+  },
+});
 
 /**
  * x: [..., Tq, Tk]; mask (additive, optional): [Tq, Tk], the same for every leading index.
  * @returns [..., Tq, Tk], each row summing to 1
  */
 export function scaledMaskedSoftmax(x: tf.Tensor, scale: number, mask?: tf.Tensor): tf.Tensor {
-  const backend = tf.getBackend();
   const [Tq, Tk] = x.shape.slice(-2);
   const maskFits = !mask || (mask.rank === 2 && mask.shape[0] === Tq && mask.shape[1] === Tk && mask.dtype === "float32");
-  if (x.dtype !== "float32" || x.rank < 2 || !maskFits || !tf.getKernel(MASKED_SOFTMAX_KERNEL, backend) || !tf.getKernel(SOFTMAX_GRAD_KERNEL, backend)) {
+  if (x.dtype !== "float32" || x.rank < 2 || !maskFits || !hasFusedKernels(SCALED_MASKED_SOFTMAX)) {
     return scaledMaskedSoftmaxComposite(x, scale, mask);
   }
   const fused = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {

@@ -1,0 +1,183 @@
+/**
+ * The fused ops' WGSL kernels (src/kernels/<op>/webgpu.ts) against their composites in tfjs ops, both
+ * on the webgpu backend (Mesa's lavapipe in CI): forward and gradients, on odd sizes (rows and columns
+ * that are not multiples of the workgroup, rows longer than a workgroup), and the number of GPU
+ * dispatches each takes, counted by the engine.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { AdamW, crossEntropy, GPT, initEngine, startDispatchCount } from "../src/index";
+import { kernelDefinitions, hasFusedKernels } from "../src/kernels";
+import { gelu, geluComposite } from "../src/kernels/gelu";
+import { layerNorm, layerNormComposite } from "../src/kernels/layer_norm";
+import { rmsNorm, rmsNormComposite } from "../src/kernels/rms_norm";
+import { scaledMaskedSoftmax, scaledMaskedSoftmaxComposite } from "../src/kernels/masked_softmax";
+import { adamwStep, adamwStepComposite } from "../src/kernels/adamw";
+import { causalMask } from "../src/nn/attention";
+
+beforeAll(async () => {
+  const info = await initEngine({ backend: "webgpu", verbose: false });
+  expect(info.backend, `WebGPU did not start: ${info.notes.join("; ")} (Debian: mesa-vulkan-drivers from bookworm-backports)`).toBe("webgpu");
+}, 120_000);
+
+async function expectClose(fused: tf.Tensor, composite: tf.Tensor, tolerance: number, what: string): Promise<void> {
+  expect(fused.shape, what).toEqual(composite.shape);
+  const [a, b] = [await fused.data(), await composite.data()];
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  expect(worst / Math.max(scale, 1e-12), `${what}: max |fused − composite| ${worst} over max |composite| ${scale}`).toBeLessThan(tolerance);
+}
+
+/** Runs the op's value and its gradients with respect to `wrt` (a non-uniform upstream gradient). */
+function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): tf.Tensor[] {
+  const y = f(...inputs);
+  const upstream = tf.randomNormal(y.shape, 0, 1, "float32", 99);
+  const grads = tf.grads((...xs: tf.Tensor[]) => f(...xs).mul(upstream).sum())(inputs);
+  upstream.dispose();
+  return [y, ...grads];
+}
+
+describe("WGSL kernels of the fused ops", () => {
+  it("every op has a webgpu implementation of all its kernels", () => {
+    for (const definition of kernelDefinitions()) expect(hasFusedKernels(definition, "webgpu"), definition.op).toBe(true);
+  });
+
+  it("gelu and its gradient equal the composite", async () => {
+    for (const shape of [[7, 33], [3, 5, 129]]) {
+      const x = tf.randomNormal(shape, 0, 3, "float32", 1);
+      const fused = valueAndGrads(gelu, [x]);
+      const composite = valueAndGrads(geluComposite, [x]);
+      for (let i = 0; i < fused.length; i++) await expectClose(fused[i], composite[i], 1e-5, `gelu [${shape}] output ${i}`);
+      tf.dispose([x, ...fused, ...composite]);
+    }
+  });
+
+  it("layerNorm and its gradients (x, gamma, beta) equal the composite", async () => {
+    for (const shape of [[3, 7, 37], [2, 70, 129]]) {
+      const D = shape[shape.length - 1];
+      const x = tf.randomNormal(shape, 1, 3, "float32", 2);
+      const gamma = tf.randomNormal([D], 1, 0.2, "float32", 3);
+      const beta = tf.randomNormal([D], 0, 0.2, "float32", 4);
+      const fused = valueAndGrads((a, g, b) => layerNorm(a, g, b, 1e-5), [x, gamma, beta]);
+      const composite = valueAndGrads((a, g, b) => layerNormComposite(a, g, b, 1e-5), [x, gamma, beta]);
+      for (let i = 0; i < fused.length; i++) await expectClose(fused[i], composite[i], 1e-4, `layerNorm [${shape}] output ${i}`);
+      tf.dispose([x, gamma, beta, ...fused, ...composite]);
+    }
+  });
+
+  it("rmsNorm and its gradients (x, weight) equal the composite", async () => {
+    for (const shape of [[3, 7, 37], [2, 70, 129]]) {
+      const D = shape[shape.length - 1];
+      const x = tf.randomNormal(shape, 0.5, 2, "float32", 5);
+      const weight = tf.randomNormal([D], 1, 0.3, "float32", 6);
+      const fused = valueAndGrads((a, w) => rmsNorm(a, w, 1e-6), [x, weight]);
+      const composite = valueAndGrads((a, w) => rmsNormComposite(a, w, 1e-6), [x, weight]);
+      for (let i = 0; i < fused.length; i++) await expectClose(fused[i], composite[i], 1e-4, `rmsNorm [${shape}] output ${i}`);
+      tf.dispose([x, weight, ...fused, ...composite]);
+    }
+  });
+
+  it("scaled masked softmax and its gradient equal the composite, with and without a mask", async () => {
+    for (const shape of [[2, 3, 9, 9], [1, 2, 5, 130]]) {
+      const [Tq, Tk] = shape.slice(-2);
+      const x = tf.randomNormal(shape, 0, 2, "float32", 7);
+      const mask = Tq === Tk ? causalMask(Tq) : tf.randomUniform([Tq, Tk], -3, 0, "float32", 8);
+      for (const m of [mask, undefined]) {
+        const fused = valueAndGrads((a) => scaledMaskedSoftmax(a, 0.35, m), [x]);
+        const composite = valueAndGrads((a) => scaledMaskedSoftmaxComposite(a, 0.35, m), [x]);
+        for (let i = 0; i < fused.length; i++) await expectClose(fused[i], composite[i], 1e-5, `softmax [${shape}] ${m ? "masked" : "unmasked"} output ${i}`);
+        tf.dispose([...fused, ...composite]);
+      }
+      tf.dispose([x, mask]);
+    }
+  });
+
+  it("an AdamW step (param, m, v) equals the composite over three steps", async () => {
+    const shape = [37, 13];
+    let state = { fused: [] as tf.Tensor[], composite: [] as tf.Tensor[] };
+    const param = tf.randomNormal(shape, 0, 1, "float32", 9);
+    state.fused = [param.clone(), tf.zeros(shape), tf.zeros(shape)];
+    state.composite = [param.clone(), tf.zeros(shape), tf.zeros(shape)];
+    for (let step = 1; step <= 3; step++) {
+      const grad = tf.randomNormal(shape, 0, 1, "float32", 10 + step);
+      const attrs = { learningRate: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, biasCorrection1: 1 - 0.9 ** step, biasCorrection2: 1 - 0.999 ** step };
+      const fused = adamwStep(state.fused[0], grad, state.fused[1], state.fused[2], attrs);
+      const composite = adamwStepComposite(state.composite[0], grad, state.composite[1], state.composite[2], attrs);
+      tf.dispose([grad, ...state.fused, ...state.composite]);
+      state = { fused, composite };
+    }
+    for (let i = 0; i < 3; i++) await expectClose(state.fused[i], state.composite[i], 1e-5, `adamw output ${i}`);
+    tf.dispose([param, ...state.fused, ...state.composite]);
+  });
+
+  it("each fused kernel is the number of GPU dispatches its design says", async () => {
+    const x = tf.randomNormal([4, 6, 40], 0, 1, "float32", 20);
+    const gamma = tf.ones([40]);
+    const beta = tf.zeros([40]);
+    const dispatches = (f: () => tf.Tensor | tf.Tensor[]) => {
+      const counted = startDispatchCount();
+      tf.dispose(f());
+      return counted();
+    };
+    expect(dispatches(() => gelu(x))).toBe(1);
+    expect(dispatches(() => tf.grad((a: tf.Tensor) => gelu(a))(x))).toBe(2); // forward and backward (tf.grad's seed of ones is uploaded, not computed)
+    expect(dispatches(() => scaledMaskedSoftmax(x, 0.5))).toBe(1);
+    expect(dispatches(() => layerNorm(x, gamma, beta))).toBe(1); // y, mean and rstd in one dispatch
+    expect(dispatches(() => rmsNorm(x, gamma))).toBe(2); // y, rstd
+    expect(dispatches(() => adamwStep(x, x, x, x, { learningRate: 1, beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0, biasCorrection1: 1, biasCorrection2: 1 }))).toBe(1); // param', m' and v' in one dispatch
+    // The composite of gelu, for comparison: one dispatch per tfjs op.
+    expect(dispatches(() => geluComposite(x))).toBeGreaterThan(5);
+    tf.dispose([x, gamma, beta]);
+  });
+
+  it("a GPT training step dispatches over 4× fewer GPU kernels with the fused ops than with their composites", async () => {
+    const step = async () => {
+      const model = new GPT({ vocabSize: 13, contextLength: 8, dim: 16, layers: 2, heads: 2, seed: 4 });
+      const optimizer = new AdamW({ learningRate: 3e-3 });
+      const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7], [3, 4, 5, 6, 7, 8, 9]], undefined, "int32");
+      const targets = tf.tensor2d([[2, 3, 4, 5, 6, 7, 8], [4, 5, 6, 7, 8, 9, 10]], undefined, "int32");
+      const counts: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const counted = startDispatchCount();
+        const loss = optimizer.minimize(() => crossEntropy(model.apply(ids), targets), model.trainableParameters());
+        counts.push(counted());
+        await loss.data();
+        loss.dispose();
+      }
+      optimizer.dispose();
+      model.dispose();
+      tf.dispose([ids, targets]);
+      // The first step also creates the optimizer's moments; from the second on, every step is the same.
+      expect(counts[2], "the count is deterministic").toBe(counts[1]);
+      return counts[2];
+    };
+    const fused = await step();
+    // The same step with the fused ops' WGSL kernels unregistered (their composites run), then restored.
+    const fusedOps = kernelDefinitions().filter((definition) => definition.op !== "dequantizeBlockwise");
+    for (const definition of fusedOps) for (const kernelName of Object.keys(definition.kernels)) tf.unregisterKernel(kernelName, "webgpu");
+    let composite: number;
+    try {
+      composite = await step();
+    } finally {
+      for (const definition of fusedOps) {
+        for (const [kernelName, implementations] of Object.entries(definition.kernels)) tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc: implementations.webgpu as tf.KernelFunc });
+      }
+    }
+    expect(fusedOps.every((definition) => hasFusedKernels(definition, "webgpu"))).toBe(true);
+    console.log(`GPT step (2 layers, dim 16) on webgpu: ${fused} GPU dispatches with the fused ops, ${composite} with their composites`);
+    expect(fused * 4, `${fused} fused against ${composite} composite dispatches (measured: 198 against 976)`).toBeLessThan(composite);
+  }, 120_000);
+
+  it("switches to native and back to webgpu, reusing the started GPU (a second Dawn instance aborted the process)", async () => {
+    const gpu = await initEngine({ backend: "webgpu", verbose: false });
+    expect((await initEngine({ backend: "native", verbose: false })).backend).toBe("native");
+    const again = await initEngine({ backend: "webgpu", verbose: false });
+    expect([again.backend, again.device]).toEqual(["webgpu", gpu.device]);
+    const y = gelu(tf.tensor1d([-1, 0, 2]));
+    expect(Array.from(await y.data()).map((v) => +v.toFixed(4))).toEqual([-0.1588, 0, 1.9546]);
+    y.dispose();
+  });
+});
+
