@@ -12,6 +12,7 @@ import {
   bleu,
   bleu4,
   bleuScores,
+  chanceRecallAtK,
   ciderD,
   ciderDPerImage,
   clippedMatches,
@@ -263,6 +264,26 @@ describe("retrieval", () => {
     const recall = imageTextRecall(similarity, [0, 0, 1, 1], [1, 2]);
     expect(recall.imageToText).toEqual({ 1: 0.5, 2: 1 });
     expect(recall.textToImage).toEqual({ 1: 0.75, 2: 1 });
+  });
+
+  it("gives the chance level of Recall@K, equal to counting all rankings", () => {
+    // 4 candidates, 2 positives: k = 1 → 2/4; k = 2 → 1 − C(2,2)/C(4,2) = 1 − 1/6 = 5/6; k = 3 → 1 (only 2 negatives).
+    expect(chanceRecallAtK(4, 2, 1)).toBeCloseTo(1 / 2, 15);
+    expect(chanceRecallAtK(4, 2, 2)).toBeCloseTo(5 / 6, 15);
+    expect(chanceRecallAtK(4, 2, 3)).toBe(1);
+    expect(chanceRecallAtK(100, 1, 5)).toBeCloseTo(0.05, 15); // text→image: k / Nimg
+    // Brute force: 6 candidates, positives {0, 1, 2}, every one of the 720 rankings, as recallAtK scores them.
+    const permutations = (items: number[]): number[][] =>
+      items.length <= 1 ? [items] : items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+    const rankings = permutations([0, 1, 2, 3, 4, 5]);
+    // Each ranking as a similarity row: candidate c's score is 6 − its place.
+    const similarity = rankings.map((order) => {
+      const row = new Array<number>(6);
+      order.forEach((candidate, place) => (row[candidate] = 6 - place));
+      return row;
+    });
+    for (const k of [1, 2, 3, 4]) expect(recallAtK(similarity, k, () => [0, 1, 2])).toBeCloseTo(chanceRecallAtK(6, 3, k), 12);
+    expect(() => chanceRecallAtK(4, 5, 1)).toThrow(/positives must be an integer in \[1, 4\], got 5/);
   });
 
   it("rejects bad similarity matrices, positives and k, quoting the bad value", () => {

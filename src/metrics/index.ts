@@ -18,4 +18,4 @@ export {
 } from "./ngrams";
 export { bleu, bleu4, bleuScores, type BleuResult } from "./bleu";
 export { ciderD, ciderDPerImage, type CiderDArgs } from "./cider";
-export { recallAtK, imageTextRecall, itmAccuracy, type ImageTextRecall } from "./retrieval";
+export { recallAtK, chanceRecallAtK, imageTextRecall, itmAccuracy, type ImageTextRecall } from "./retrieval";

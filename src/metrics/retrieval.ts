@@ -82,6 +82,24 @@ export function recallAtK(
   return hits / similarity.length;
 }
 
+/**
+ * Chance level of Recall@K: the probability that at least one of `positives`
+ * candidates lands in the top k of a uniformly random ranking of `candidates`,
+ * 1 − C(candidates − positives, k) / C(candidates, k). The baseline beside a
+ * retrieval score (text→image: positives = 1; image→text: captions per image).
+ */
+export function chanceRecallAtK(candidates: number, positives: number, k: number): number {
+  checkK("chanceRecallAtK", k);
+  if (!Number.isInteger(candidates) || candidates < 1) throw new Error(`chanceRecallAtK: candidates must be an integer ≥ 1, got ${candidates}`);
+  if (!Number.isInteger(positives) || positives < 1 || positives > candidates) {
+    throw new Error(`chanceRecallAtK: positives must be an integer in [1, ${candidates}], got ${positives}`);
+  }
+  // C(n − p, k) / C(n, k) = Π_{i<k} (n − p − i) / (n − i): the chance that all k top places go to negatives.
+  let allNegative = 1;
+  for (let i = 0; i < Math.min(k, candidates); i++) allNegative *= Math.max(0, candidates - positives - i) / (candidates - i);
+  return 1 - allNegative;
+}
+
 /** Recall@K of both directions, keyed by K. */
 export interface ImageTextRecall {
   /** K → fraction of images with at least one of their captions in the top K captions. */
