@@ -43,6 +43,12 @@ export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, type CLIPConfig,
 export { LlavaForConditionalGeneration, type LlavaConfig } from "./models/llava";
 export { Blip2ForConditionalGeneration, Blip2QFormerModel, type Blip2Config } from "./models/blip2";
 export { mergeImageTokens, checkImageTokens } from "./models/merge_image_tokens";
+// BLIP-2 stage 1 and 2 and InstructBLIP (lab 01).
+export { Blip2QFormerWithText, Blip2QFormerMultimodalLayer, qformerAttention, type Blip2QFormerTextConfig, type QFormerOutput } from "./models/blip2_qformer";
+export { itcAttentionMask, itmAttentionMask, itgAttentionMask, itcSimilarity, itcLoss, sampleHardNegatives, itmLoss, itgLoss, shiftedLanguageModelLoss, assembleSoftPrompt, type SoftPrompt } from "./models/blip2_losses";
+export { Blip2ForPretraining, Blip2QueryBridge, type Blip2PretrainingConfig, type QFormerText, type Stage1Losses } from "./models/blip2_pretraining";
+export { Blip2Pipeline, frozenImageFeatures, languageText, qformerText, vqaPrompt, CAPTION_INSTRUCTION, type Blip2GenerateArgs, type LanguageText } from "./models/blip2_pipeline";
+export { loadBlip2Pipeline, blip2BridgeConfig, splitFeatures, freshSceneFeatures, joinScenes, trainStage1, trainStage2, initialiseInstructPath, evaluateBlip2, BLIP2_PLAN, type SceneFeatures, type StageArgs, type StageProgress, type StageResult, type Blip2Evaluation, type Blip2Plan } from "./pretrain/blip2";
 export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
 export { readHFConfig, llamaConfigFromHF, clipConfigFromHF, llavaConfigFromHF, blip2ConfigFromHF } from "./io/hf_config";
 export { loadLlama, loadCLIP, loadCLIPVision, loadLlava, loadBlip2, loadPretrained, loadWeights } from "./io/pretrained";
