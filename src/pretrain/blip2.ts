@@ -36,7 +36,7 @@ import { loadCLIPVision, loadLlama, loadWeights } from "../io/pretrained";
 import { Checkpoint } from "../io/safetensors";
 import { readHFConfig, llamaConfigToHF } from "../io/hf_config";
 import { loadTokenizer } from "../tokenizer/tokenizer";
-import { bleu4, ciderD, recallAtK, itmAccuracy } from "../metrics";
+import { bleu4, ciderD, recallAtK, chanceRecallAtK, itmAccuracy } from "../metrics";
 import { learningRateAt, machineRecord, writeCheckpoint, mean, type CheckpointCard } from "./common";
 import { sameTextTargets, type PretrainArgs } from "./vision";
 
@@ -437,13 +437,9 @@ function vqaScores(prefix: string, answers: readonly string[], questions: readon
   return out;
 }
 
-/** Expected Recall@K of a random ranking: a row with p positives among C columns misses the top k with probability C(C − p, k)/C(C, k). */
+/** Expected Recall@K of a random ranking, over rows with these numbers of positives among `columns` candidates. */
 function chanceRecall(positiveCounts: readonly number[], columns: number, k: number): number {
-  return mean(positiveCounts.map((p) => {
-    let miss = 1;
-    for (let i = 0; i < k; i++) miss *= Math.max(0, columns - p - i) / (columns - i);
-    return 1 - miss;
-  }));
+  return mean(positiveCounts.map((p) => chanceRecallAtK(columns, p, k)));
 }
 
 /**
