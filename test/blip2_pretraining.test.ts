@@ -187,6 +187,21 @@ describe("the model", () => {
     model.dispose();
   });
 
+  it("patchAttention: each query's weights over the patches (class token dropped)", async () => {
+    const model = tinyModel();
+    const pipeline = new Blip2Pipeline(undefined as never, model, undefined as never, loadTokenizer(path.join(WORLD, "tokenizer")));
+    const image = tf.randomNormal([2, 5, 12], 0, 1, "float32", 6);
+    const maps = pipeline.patchAttention(image);
+    expect(maps.shape).toEqual([2, 3, 4]);
+    const sums = Array.from(await maps.sum(-1).data());
+    sums.forEach((sum) => expect(sum).toBeLessThan(1)); // the class token took the rest
+    sums.forEach((sum) => expect(sum).toBeGreaterThan(0.5));
+    expect(pipeline.patchAttention(image, { instructionAware: true }).shape).toEqual([2, 3, 4]);
+    expect(() => pipeline.patchAttention(image, { layer: 1 })).toThrow(/layer must be 0…0/);
+    tf.dispose([image, maps]);
+    model.dispose();
+  });
+
   it("assembles the soft prompt: queries first, always attended, never learned", async () => {
     const queries = tf.ones([2, 3, 4]);
     const text = tf.zeros([2, 2, 4]);

@@ -82,9 +82,10 @@ async function featuresOf(vision: CLIPVisionTransformer, pixels: tf.Tensor4D): P
   return out;
 }
 
-/** A stored split's scenes with their frozen features. */
-export async function splitFeatures(vision: CLIPVisionTransformer, world: string, split: "train" | "val" | "test"): Promise<SceneFeatures> {
-  const data = openSplit(world, "scenes", split);
+/** A stored split's scenes (the first `limit`, default all) with their frozen features. */
+export async function splitFeatures(vision: CLIPVisionTransformer, world: string, split: "train" | "val" | "test", limit?: number): Promise<SceneFeatures> {
+  const all = openSplit(world, "scenes", split);
+  const data = limit === undefined ? all : { ...all, records: all.records.slice(0, limit) };
   const pixels = await imageTensor(data.records.map((r) => path.join(data.dir, r.image)), "clip");
   const features = await featuresOf(vision, pixels);
   pixels.dispose();
@@ -329,16 +330,20 @@ function bridgeConfigToHF(model: Blip2ForPretraining, visionDir: string, languag
 export interface Blip2Plan {
   readonly steps: { readonly stage1: number; readonly stage2: number; readonly instruct: number };
   readonly learningRates: { readonly stage1: number; readonly stage2: number; readonly instruct: number };
+  /** Batch of stages 2 and 3. */
   readonly batchSize: number;
+  /** Batch of stage 1 (each step runs the Q-Former on 5 batches' worth of sequences: ITC, ITM ×3, ITG). */
+  readonly stage1BatchSize: number;
   /** Scenes drawn fresh from the world's generator, added to the train split. */
   readonly freshScenes: number;
 }
 
 /** The card's run. */
 export const BLIP2_PLAN: Blip2Plan = {
-  steps: { stage1: 150, stage2: 400, instruct: 250 },
-  learningRates: { stage1: 1e-3, stage2: 1e-3, instruct: 1e-3 },
+  steps: { stage1: 80, stage2: 300, instruct: 200 },
+  learningRates: { stage1: 1e-3, stage2: 2e-3, instruct: 2e-3 },
   batchSize: 24,
+  stage1BatchSize: 16,
   freshScenes: 2000,
 };
 
@@ -365,7 +370,7 @@ export async function pretrainBlip2(args: PretrainArgs, plan: Blip2Plan = BLIP2_
   const data = joinScenes(await splitFeatures(vision, args.world, "train"), await freshSceneFeatures(vision, freshCount, seed + 3));
   log(`blip2: features of ${data.captions.length} scenes [${data.features.shape}] in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const report = (p: StageProgress) => log(`blip2 ${p.stage} step ${p.step}/${p.steps}: ${Object.entries(p.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")} (${p.seconds.toFixed(0)} s)`);
-  const stage1 = await trainStage1(model, tokenizer, data, { steps: steps.stage1, batchSize, learningRate: plan.learningRates.stage1, seed: seed + 11, onProgress: report });
+  const stage1 = await trainStage1(model, tokenizer, data, { steps: steps.stage1, batchSize: plan.stage1BatchSize, learningRate: plan.learningRates.stage1, seed: seed + 11, onProgress: report });
   const stage2 = await trainStage2(pipeline, data, { steps: steps.stage2, batchSize, learningRate: plan.learningRates.stage2, seed: seed + 12, onProgress: report });
   initialiseInstructPath(model);
   const instruct = await trainStage2(pipeline, data, { steps: steps.instruct, batchSize, learningRate: plan.learningRates.instruct, seed: seed + 13, instructionAware: true, onProgress: report });
