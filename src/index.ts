@@ -86,4 +86,4 @@ export { AudioEncoder, AUDIO_ENCODER_PRESETS, type AudioEncoderConfig } from "./
 export { loadAudioEncoder } from "./io/pretrained";
 export { llamaConfigToHF, clipConfigToHF, audioEncoderConfigToHF } from "./io/hf_config";
 export { whisperLogMelValues } from "./preprocess/whisper_mel";
-export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
+export { pretrain, evaluateCheckpoint, BACKBONES, PRETRAINED } from "./pretrain/run";

@@ -254,6 +254,12 @@ describe("the model", () => {
   }, 60_000);
 });
 
+describe("loading", () => {
+  it("refuses a transformers BLIP-2 checkpoint, naming what a lab bridge needs", () => {
+    expect(() => loadBlip2Pipeline(path.join(__dirname, "fixtures/hf/blip2/model"))).toThrow(/is not an mllm-labs BLIP-2 bridge \(expected model_type "blip-2" with mllm_labs.vision_checkpoint/);
+  });
+});
+
 describe("the committed checkpoint (data/checkpoints/blip2)", () => {
   const hasCheckpoint = fs.existsSync(path.join(CHECKPOINT, "card.json"));
 
