@@ -47,6 +47,12 @@ export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, resolveCLIPConfi
 export { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig } from "./models/llava";
 export { Blip2ForConditionalGeneration, Blip2QFormerModel, resolveBlip2Config, type Blip2Config } from "./models/blip2";
 export { mergeImageTokens, checkImageTokens } from "./models/merge_image_tokens";
+// BLIP-2 stage 1 and 2 and InstructBLIP (lab 01).
+export { Blip2QFormerWithText, Blip2QFormerMultimodalLayer, qformerAttention, type Blip2QFormerTextConfig, type QFormerOutput } from "./models/blip2_qformer";
+export { itcAttentionMask, itmAttentionMask, itgAttentionMask, itcSimilarity, itcLoss, sampleHardNegatives, itmLoss, itgLoss, shiftedLanguageModelLoss, assembleSoftPrompt, type SoftPrompt } from "./models/blip2_losses";
+export { Blip2ForPretraining, Blip2QueryBridge, type Blip2PretrainingConfig, type QFormerText, type Stage1Losses } from "./models/blip2_pretraining";
+export { Blip2Pipeline, frozenImageFeatures, languageText, qformerText, vqaPrompt, CAPTION_INSTRUCTION, type Blip2GenerateArgs, type LanguageText } from "./pipelines/blip2";
+export { loadBlip2Pipeline, blip2BridgeConfig, splitFeatures, freshSceneFeatures, joinScenes, trainStage1, trainStage2, initialiseInstructPath, evaluateBlip2, BLIP2_PLAN, type SceneFeatures, type StageArgs, type StageProgress, type StageResult, type Blip2Evaluation, type Blip2Plan } from "./pretrain/blip2";
 export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
 export { readHFConfig } from "./io/hf_config";
 export { llamaConfigFromHF, llamaConfigToHF } from "./models/llama_spec";
@@ -91,7 +97,7 @@ export { trainByteLevelBpe } from "./tokenizer/bpe_trainer";
 export { AudioEncoder, AUDIO_ENCODER_PRESETS, resolveAudioEncoderConfig, type AudioEncoderConfig } from "./models/audio_encoder";
 export { loadAudioEncoder } from "./io/pretrained";
 export { whisperLogMelValues } from "./preprocess/whisper_mel";
-export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
+export { pretrain, evaluateCheckpoint, BACKBONES, PRETRAINED } from "./pretrain/run";
 
 // The lab helpers: checks, data paths, disposal of a lab's leftovers (notebooks never define their own).
 export { check, checkShape, checkClose, maxAbsDiff, CheckError, type ExpectedShape, type CloseArgs, type CloseReport, type Numeric } from "./lab/checks";

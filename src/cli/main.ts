@@ -6,7 +6,7 @@
  *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force]
+ *   mllm-labs pretrain <vision|language|audio|blip2> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -132,8 +132,8 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("eval")
-    .description("recompute a backbone checkpoint's card metrics on the world's test split; prints one JSON object per checkpoint")
-    .argument("<checkpoint-dir...>", "checkpoint folders (data/checkpoints/vision, language, audio)")
+    .description("recompute a checkpoint's card metrics (and, for the labs' models, its baselines) on the world's test split; prints one JSON object per checkpoint")
+    .argument("<checkpoint-dir...>", "checkpoint folders (data/checkpoints/vision, language, audio, blip2)")
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
     .option("--backend <name>", "tensor backend: webgpu, tensorflow, native or cpu (default: the engine's choice or MLLM_BACKEND)")
     .action(async (directories: string[], options: { data: string; backend?: string }) => {
@@ -158,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("pretrain")
     .description("train a backbone on the world and write its checkpoint with config, tokenizer and card (npm run pretrain -- <name>)")
-    .argument("<name>", "vision, language or audio")
+    .argument("<name>", "vision, language, audio or blip2 (needs vision and language beside its folder)")
     .option("--out <dir>", "checkpoint folder (default data/checkpoints/<name>)")
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
     .option("--steps <n>", "optimiser steps (default: the card's)", positiveNumber("--steps"))

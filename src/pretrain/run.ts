@@ -14,37 +14,71 @@ import { loadTokenizer } from "../tokenizer/tokenizer";
 import { pretrainVision, evaluateVision, type PretrainArgs } from "./vision";
 import { pretrainLanguage, evaluateLanguage } from "./language";
 import { pretrainAudio, evaluateAudio } from "./audio";
+import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import type { CheckpointCard } from "./common";
 import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
+/** What `npm run pretrain -- NAME` makes: the backbones, then the labs' models built on them. */
+export const PRETRAINED = [...BACKBONES, "blip2"] as const;
+export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
 export async function pretrain(name: string, args: PretrainArgs & { force?: boolean }): Promise<CheckpointCard> {
-  if (!(BACKBONES as readonly string[]).includes(name)) throw new Error(`pretrain: unknown backbone ${JSON.stringify(name)}; expected one of ${BACKBONES.join(", ")}`);
+  if (!(PRETRAINED as readonly string[]).includes(name)) throw new Error(`pretrain: unknown model ${JSON.stringify(name)}; expected one of ${PRETRAINED.join(", ")}`);
   if (!args.dryRun) refuseExistingCheckpoint(args.out, args.force); // before training, so no run is wasted
-  const run = { vision: pretrainVision, language: pretrainLanguage, audio: pretrainAudio }[name as BackboneName];
+  const run = { vision: pretrainVision, language: pretrainLanguage, audio: pretrainAudio, blip2: pretrainBlip2 }[name as PretrainedName];
   const { model, card } = await run(args);
   model.dispose();
   return card;
 }
 
+/** What an evaluator measures: the metrics and, for the labs' models, the same metrics of the baselines. */
+interface Measured {
+  readonly metrics: Record<string, number>;
+  readonly baselines?: Record<string, Record<string, number>>;
+}
+
+/** Loads a checkpoint through the model registry (models/registry.ts), measures it, disposes it. */
+function registryModel<M extends Module>(measure: (model: M, directory: string, world: string) => Promise<Record<string, number>>) {
+  return async (directory: string, world: string): Promise<Measured> => {
+    const { model } = loadPretrained(directory);
+    try {
+      return { metrics: await measure(model as M, directory, world) };
+    } finally {
+      model.dispose();
+    }
+  };
+}
+
 /**
- * model_type → how a loaded backbone is measured. The model itself is built
- * and loaded by the model registry (models/registry.ts), so a new
- * architecture needs only its evaluator here.
+ * model_type → how a checkpoint is measured. Backbones are built and loaded by
+ * the model registry, so a new architecture needs only its evaluator here; the
+ * labs' models load their own pipeline (their config.json names the frozen
+ * backbones they sit on).
  */
-const EVALUATORS: Record<string, (model: Module, directory: string, world: string) => Promise<Record<string, number>>> = {
-  clip: (model, directory, world) => evaluateVision(model as CLIPModel, loadTokenizer(directory), world),
-  llama: (model, directory, world) => evaluateLanguage(model as LlamaForCausalLM, loadTokenizer(directory), world),
-  mllm_audio_encoder: (model, _directory, world) => evaluateAudio(model as AudioEncoder, world),
+const EVALUATORS: Record<string, (directory: string, world: string) => Promise<Measured>> = {
+  clip: registryModel<CLIPModel>((model, directory, world) => evaluateVision(model, loadTokenizer(directory), world)),
+  llama: registryModel<LlamaForCausalLM>((model, directory, world) => evaluateLanguage(model, loadTokenizer(directory), world)),
+  mllm_audio_encoder: registryModel<AudioEncoder>((model, _directory, world) => evaluateAudio(model, world)),
+  // The labs' BLIP-2 bridge; a transformers BLIP-2 checkpoint is refused with a message.
+  "blip-2": async (directory, world) => {
+    const pipeline = loadBlip2Pipeline(directory);
+    try {
+      return await evaluateBlip2(pipeline, world);
+    } finally {
+      pipeline.dispose();
+    }
+  },
 };
 
 export interface EvalResult {
   readonly checkpoint: string;
   readonly model_type: string;
   readonly metrics: Record<string, number>;
+  /** The same metrics for the baselines (blind, other image, chance), for the labs' models; absent for the backbones. */
+  readonly baselines?: Record<string, Record<string, number>>;
   /** The card's metrics, when the folder has a card.json. */
   readonly card_metrics?: Record<string, number>;
 }
@@ -54,15 +88,9 @@ export async function evaluateCheckpoint(directory: string, world: string): Prom
   if (!fs.existsSync(path.join(directory, "config.json"))) throw new Error(`eval: ${directory} is not a checkpoint folder (no config.json)`);
   const type = modelType(readHFConfig(directory));
   const evaluate = EVALUATORS[type];
-  if (!evaluate) throw new Error(`eval: ${directory} has model_type ${JSON.stringify(type)}; eval knows the backbones ${Object.keys(EVALUATORS).join(", ")}`);
-  const { model } = loadPretrained(directory);
-  let metrics: Record<string, number>;
-  try {
-    metrics = await evaluate(model, directory, world);
-  } finally {
-    model.dispose();
-  }
+  if (!evaluate) throw new Error(`eval: ${directory} has model_type ${JSON.stringify(type)}; eval knows ${Object.keys(EVALUATORS).join(", ")}`);
+  const { metrics, baselines } = await evaluate(directory, world);
   const cardFile = path.join(directory, "card.json");
   const card = fs.existsSync(cardFile) ? (JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard) : undefined;
-  return { checkpoint: directory, model_type: type, metrics, ...(card ? { card_metrics: card.metrics } : {}) };
+  return { checkpoint: directory, model_type: type, metrics, ...(baselines ? { baselines } : {}), ...(card ? { card_metrics: card.metrics } : {}) };
 }
