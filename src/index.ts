@@ -87,3 +87,8 @@ export { loadAudioEncoder } from "./io/pretrained";
 export { llamaConfigToHF, clipConfigToHF, audioEncoderConfigToHF } from "./io/hf_config";
 export { whisperLogMelValues } from "./preprocess/whisper_mel";
 export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
+
+// The lab helpers: checks, data paths, disposal of a lab's leftovers (notebooks never define their own).
+export { check, checkShape, checkClose, maxAbsDiff, CheckError, type ExpectedShape, type CloseArgs, type CloseReport, type Numeric } from "./lab/checks";
+export { worldPath, samplePath, checkpointPath, dataPath, WORLD_ENV } from "./lab/paths";
+export { LabScope, trackTensors, type LabLeftovers } from "./lab/lab_scope";

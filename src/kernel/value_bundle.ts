@@ -3,9 +3,13 @@
  *
  * A value that knows how to show itself implements `toMimeBundle()` (the
  * equivalent of IPython's `_repr_mimebundle_`); the display helpers of
- * `kernel-extensions/` return such objects. Everything else is shown as
- * Node's `util.inspect` text, and a tfjs tensor by its `toString()`, which
- * prints shape, dtype and values on backends that can read synchronously.
+ * `kernel-extensions/` return such objects. A tfjs tensor shows as its
+ * `toString()`, which prints shape, dtype and values on backends that can read
+ * synchronously. Everything else shows as Node's REPL shows it: `util.inspect`
+ * with the REPL's options (`repl.writer.options`: `inspect.defaultOptions`
+ * plus `showProxy`), so a string is quoted (`'42'` is not `42`) and a cell
+ * that changes `util.inspect.defaultOptions` changes the display, as in the REPL.
+ * (`null` and `undefined` show nothing: tslab reports no value for them.)
  */
 import { inspect } from "util";
 
@@ -57,8 +61,10 @@ export function valueBundle(value: unknown): MimeBundle {
     }
     return { data: { "text/plain": text }, metadata: {} };
   }
-  if (typeof value === "string") {
-    return { data: { "text/plain": value }, metadata: {} };
-  }
-  return { data: { "text/plain": inspect(value, { depth: 4, maxArrayLength: 100, breakLength: 100 }) }, metadata: {} };
+  return { data: { "text/plain": replText(value) }, metadata: {} };
+}
+
+/** `value` as Node's REPL prints it (its default writer, `lib/repl.js`: `inspect(value, { ...inspect.defaultOptions, showProxy: true })`). */
+export function replText(value: unknown): string {
+  return inspect(value, { ...inspect.defaultOptions, showProxy: true });
 }
