@@ -92,3 +92,7 @@ export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
 export { check, checkShape, checkClose, maxAbsDiff, CheckError, type ExpectedShape, type CloseArgs, type CloseReport, type Numeric } from "./lab/checks";
 export { worldPath, samplePath, checkpointPath, dataPath, WORLD_ENV } from "./lab/paths";
 export { LabScope, trackTensors, type LabLeftovers } from "./lab/lab_scope";
+
+// Metrics for the labs' evaluations (BLEU, CIDEr-D, Recall@K, ITM accuracy) and a table that prints them beside their baselines.
+export { bleu, bleu4, ciderD, ciderDPerImage, recallAtK, chanceRecallAtK, imageTextRecall, itmAccuracy } from "./metrics";
+export { metricTable, type MetricColumn, type MetricRow, type MetricTableArgs } from "./lab/metric_table";
