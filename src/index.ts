@@ -86,7 +86,7 @@ export { AudioEncoder, AUDIO_ENCODER_PRESETS, type AudioEncoderConfig } from "./
 export { loadAudioEncoder } from "./io/pretrained";
 export { llamaConfigToHF, clipConfigToHF, audioEncoderConfigToHF } from "./io/hf_config";
 export { whisperLogMelValues } from "./preprocess/whisper_mel";
-export { pretrain, evaluateCheckpoint, BACKBONES } from "./pretrain/run";
+export { pretrain, evaluateCheckpoint, BACKBONES, PRETRAINED } from "./pretrain/run";
 
 // The lab helpers: checks, data paths, disposal of a lab's leftovers (notebooks never define their own).
 export { check, checkShape, checkClose, maxAbsDiff, CheckError, type ExpectedShape, type CloseArgs, type CloseReport, type Numeric } from "./lab/checks";

@@ -187,6 +187,21 @@ describe("the model", () => {
     model.dispose();
   });
 
+  it("patchAttention: each query's weights over the patches (class token dropped)", async () => {
+    const model = tinyModel();
+    const pipeline = new Blip2Pipeline(undefined as never, model, undefined as never, loadTokenizer(path.join(WORLD, "tokenizer")));
+    const image = tf.randomNormal([2, 5, 12], 0, 1, "float32", 6);
+    const maps = pipeline.patchAttention(image);
+    expect(maps.shape).toEqual([2, 3, 4]);
+    const sums = Array.from(await maps.sum(-1).data());
+    sums.forEach((sum) => expect(sum).toBeLessThan(1)); // the class token took the rest
+    sums.forEach((sum) => expect(sum).toBeGreaterThan(0.5));
+    expect(pipeline.patchAttention(image, { instructionAware: true }).shape).toEqual([2, 3, 4]);
+    expect(() => pipeline.patchAttention(image, { layer: 1 })).toThrow(/layer must be 0…0/);
+    tf.dispose([image, maps]);
+    model.dispose();
+  });
+
   it("assembles the soft prompt: queries first, always attended, never learned", async () => {
     const queries = tf.ones([2, 3, 4]);
     const text = tf.zeros([2, 2, 4]);
@@ -237,6 +252,12 @@ describe("the model", () => {
     model.dispose();
     language.dispose();
   }, 60_000);
+});
+
+describe("loading", () => {
+  it("refuses a transformers BLIP-2 checkpoint, naming what a lab bridge needs", () => {
+    expect(() => loadBlip2Pipeline(path.join(__dirname, "fixtures/hf/blip2/model"))).toThrow(/is not an mllm-labs BLIP-2 bridge \(expected model_type "blip-2" with mllm_labs.vision_checkpoint/);
+  });
 });
 
 describe("the committed checkpoint (data/checkpoints/blip2)", () => {

@@ -157,6 +157,29 @@ export class Blip2Pipeline {
     return answers.map((a) => a.split(/\s+/)[0] ?? "");
   }
 
+  /**
+   * Where each query looks: the queries' cross-attention weights over the image
+   * patches, averaged over heads, class token dropped. image: [B, 1 + N, Dv] →
+   * [B, Nq, N] (N = 64: an 8 × 8 grid of patches in reading order).
+   * `layer` indexes the cross-attending layers (default the last).
+   */
+  patchAttention(image: tf.Tensor, args: { instructionAware?: boolean; instructions?: readonly string[]; layer?: number } = {}): tf.Tensor3D {
+    const instructions = args.instructionAware ? qformerText(this.tokenizer, args.instructions ?? new Array(image.shape[0]).fill(CAPTION_INSTRUCTION)) : undefined;
+    try {
+      return tf.tidy(() => {
+        const { crossAttentions } = this.bridge.bridge(args.instructionAware ?? false).queryOutputs(image, instructions, true);
+        const layers = crossAttentions!;
+        const index = args.layer ?? layers.length - 1;
+        if (!(Number.isInteger(index) && index >= 0 && index < layers.length)) throw new Error(`patchAttention: layer must be 0…${layers.length - 1} (the cross-attending layers), got ${args.layer}`);
+        const weights = layers[index].mean(1); // [B, H, Nq, 1 + N] → [B, Nq, 1 + N]
+        const [B, Nq, Tk] = weights.shape;
+        return weights.slice([0, 0, 1], [B, Nq, Tk - 1]) as tf.Tensor3D; // patches only: [B, Nq, N]
+      });
+    } finally {
+      if (instructions) tf.dispose([instructions.inputIds, instructions.padding]);
+    }
+  }
+
   /** Frees all three models. */
   dispose(): void {
     this.vision.dispose();
