@@ -115,3 +115,7 @@ export { buildPopeQuestions, popeQuestion, popeMetrics, parseYesNo, POPE_NEGATIV
 export { classificationMetrics, parseClass, precisionRecallF1, sentimentMetrics, sentimentRuleBaselines, SENTIMENT_CLASSES, type ClassificationMetrics, type PrecisionRecallF1, type SentimentItem } from "./metrics/classification";
 export { medicalFindingsMetrics, parseFindings, type MedicalFindingsMetrics, type FindingLesion, type ParsedFindings } from "./metrics/medical_findings";
 export { programMetrics, normalizeProgram, type ProgramMetrics, type ProgramMetricsArgs } from "./metrics/program";
+
+// Metrics for the labs' evaluations (BLEU, CIDEr-D, Recall@K, ITM accuracy) and a table that prints them beside their baselines.
+export { bleu, bleu4, ciderD, ciderDPerImage, recallAtK, chanceRecallAtK, imageTextRecall, itmAccuracy } from "./metrics";
+export { metricTable, type MetricColumn, type MetricRow, type MetricTableArgs } from "./lab/metric_table";
