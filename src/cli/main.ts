@@ -117,6 +117,36 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command("grade")
+    .description("grade students' exercise notebooks, each in its own sandbox; writes gradebook.csv, gradebook.json and feedback/<student>.html")
+    .argument("<lab>", "the solution notebook, or its lab number (solutions/NN-*.ipynb)")
+    .argument("<submission...>", "notebooks, students' folders, or class folders of them")
+    .requiredOption("--out <dir>", "folder for the gradebook and the feedback")
+    .option("--jobs <n>", "submissions graded at once (default: the number of CPU cores)", positiveNumber("--jobs"))
+    .option("--cell-timeout <seconds>", "seconds each cell may run", positiveNumber("--cell-timeout"), 120)
+    .option("--notebook-timeout <seconds>", "seconds one submission may run in all", positiveNumber("--notebook-timeout"), 900)
+    .option("--memory <MiB>", "address space of each sandboxed process, MiB", positiveNumber("--memory"), 4096)
+    .option("--processes <n>", "processes and threads per sandbox", positiveNumber("--processes"), 256)
+    .option("--disk <MiB>", "size of the submission's folder and /tmp, MiB", positiveNumber("--disk"), 64)
+    .action(async (lab: string, submissions: string[], options: { out: string; jobs?: number; cellTimeout: number; notebookTimeout: number; memory: number; processes: number; disk: number }) => {
+      const { gradeSubmissions } = await import("../grade/grade");
+      for (const [name, value] of [["--cell-timeout", options.cellTimeout], ["--notebook-timeout", options.notebookTimeout]] as const) {
+        if (value > 86400) throw new InvalidArgumentError(`${name} must be at most 86400 s (a day), got ${value}`);
+      }
+      const rows = await gradeSubmissions(lab, submissions, {
+        outDir: options.out,
+        jobs: options.jobs,
+        cellTimeout: options.cellTimeout,
+        notebookTimeout: options.notebookTimeout,
+        limits: { memoryMiB: Math.round(options.memory), processes: Math.round(options.processes), diskMiB: Math.round(options.disk) },
+        log: (line) => process.stderr.write(line + "\n"),
+      });
+      for (const row of rows) process.stdout.write(`${row.student}\t${row.total}/${row.max}\t${row.status}\n`);
+      process.stdout.write(`gradebook: ${path.join(options.out, "gradebook.csv")}, feedback: ${path.join(options.out, "feedback")}/\n`);
+      if (rows.some((r) => r.status.startsWith("error"))) code = 1;
+    });
+
+  program
     .command("parity")
     .description("run the library on reference fixtures (Hugging Face / peft / bitsandbytes outputs) and compare every output")
     .argument("<fixture-dir...>", "fixture folders (model/config.json + io.safetensors, base/ + adapter/, nf4.json, whisper_mel, clip_preprocess)")
