@@ -16,7 +16,7 @@ import { readNotebook, writeFileAtomic, type Notebook } from "../runner/notebook
 import { serializeNotebook } from "../runner/notebook";
 import { projectRoot } from "../util/project_root";
 import { executeSubmission, type CellRun } from "./execute";
-import { feedbackHtml, gradebookCsv, gradebookJson, type ExerciseGrade, type StudentGrade } from "./report";
+import { clean, feedbackHtml, gradebookCsv, gradebookJson, type ExerciseGrade, type StudentGrade } from "./report";
 import { planExercises, restoreSubmission, type Restored } from "./restore";
 import { resolveLimits, sandboxUnavailable, type SandboxLimits } from "./sandbox";
 
@@ -231,14 +231,23 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
           reason = check ? `check ${check.status === "error" ? "failed" : check.status}: ${check.message ?? ""}` : "check not run";
           if (answer && answer.status !== "ok") reason += ` (your answer cell: ${answer.status}${answer.message ? `: ${answer.message}` : ""})`;
         }
-        return { name: exercise.name, gradeId: exercise.gradeId, points: result.passed[k] ? exercise.points : 0, max: exercise.points, reason };
+        return { name: exercise.name, gradeId: exercise.gradeId, points: result.passed[k] ? exercise.points : 0, max: exercise.points, reason: clean(reason, hidePaths) };
       });
       const total = grades.reduce((sum, g) => sum + g.points, 0);
       const incomplete = [...result.runs.values()].some((r) => r.status === "not run");
       const status = incomplete
         ? `graded (incomplete: ${[...result.runs.values()].find((r) => r.status === "not run")!.message})`
         : restored.tampering.length > 0 ? "graded (tampering undone)" : "graded";
-      const grade: StudentGrade = { ...base, exercises: grades, total, status, tampering: restored.tampering, notes: restored.notes, review: reviewFlags(restored), events: result.events };
+      const grade: StudentGrade = {
+        ...base,
+        exercises: grades,
+        total,
+        status: clean(status, hidePaths),
+        tampering: restored.tampering,
+        notes: restored.notes,
+        review: reviewFlags(restored),
+        events: result.events.map((e) => clean(e, hidePaths)),
+      };
       return { grade, restored, runs: result.runs };
     } catch (error) {
       return { grade: { ...base, status: `error: the grader failed on this submission: ${(error as Error).message.split("\n")[0]}` } };

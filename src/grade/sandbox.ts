@@ -10,7 +10,8 @@
  * lab's data (`data/`). The submission's folder is a size-limited tmpfs at
  * `<project>/submission` (so that `../data` resolves as in `notebooks/`)
  * holding the exercise notebook (and read-only guards over `package.json` and
- * `node_modules/`); `/tmp` is a second small tmpfs. Nothing else
+ * `node_modules/`); `/tmp` and `/dev/shm` are small tmpfs too; the root and
+ * `/dev` are read-only. Nothing else
  * of the host is visible: not `solutions/`, not the grader's output, not other
  * submissions. The kernel talks to the grader over Unix sockets in a folder
  * (there is no network inside, not even the host's
@@ -126,6 +127,8 @@ export function sandboxedKernelArgv(spec: SandboxSpec, nodePath = process.execPa
     "--setenv", "LANG", "C.UTF-8",
     "--proc", "/proc",
     "--dev", "/dev",
+    "--size", bytes(limits.diskMiB), "--tmpfs", "/dev/shm",
+    "--remount-ro", "/dev",
     "--size", bytes(limits.diskMiB), "--tmpfs", "/tmp",
   ];
   for (const p of readOnly) argv.push("--ro-bind", p, p);
@@ -135,6 +138,8 @@ export function sandboxedKernelArgv(spec: SandboxSpec, nodePath = process.execPa
     "--ro-bind", path.join(spec.guardDir, "package.json"), path.join(work, "package.json"),
     "--ro-bind", path.join(spec.guardDir, "node_modules"), path.join(work, "node_modules"),
     "--bind", spec.connectionDir, spec.connectionDir,
+    // The sandbox's own root (a tmpfs bubblewrap builds) holds only mount points: read-only.
+    "--remount-ro", "/",
     "--chdir", work,
     "--",
     nodePath, path.join(projectRoot, "dist", "src", "kernel", "main.js"), "--connection-file", "{connection_file}",
