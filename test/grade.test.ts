@@ -13,6 +13,8 @@ import { capOutputs } from "../src/grade/execute";
 import { findSubmissions, resolveLab } from "../src/grade/grade";
 import { feedbackHtml, gradebookCsv, type StudentGrade } from "../src/grade/report";
 import { restoreSubmission } from "../src/grade/restore";
+import { resolveLimits, sandboxedKernelArgv } from "../src/grade/sandbox";
+import { projectRoot } from "../src/util/project_root";
 import { readNotebook, type CodeCell, type Notebook } from "../src/runner/notebook";
 
 const FIXTURE = path.join(__dirname, "fixtures", "grade", "solutions", "90-tiny.ipynb");
@@ -150,3 +152,40 @@ describe("outputs and reports", () => {
     expect(html).toContain("&lt;b&gt;x&lt;/b&gt;");
   });
 });
+
+describe("the sandbox's command line", () => {
+  const root = projectRoot();
+  const argv = sandboxedKernelArgv({
+    projectRoot: root,
+    dataDirs: [path.join(root, "data")],
+    guardDir: "/tmp/job/guard",
+    connectionDir: "/tmp/job/connection",
+    notebook: { hostPath: "/tmp/job/lab.ipynb", name: "lab.ipynb" },
+    uid: 61003,
+    limits: resolveLimits({ memoryMiB: 1024 }),
+  });
+  const bound = (flag: string) => argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1]] : []));
+
+  it("runs as its own user with limits, in every namespace, with no environment of the grader's", () => {
+    expect(argv.slice(0, 5)).toEqual(["setpriv", "--reuid=61003", "--regid=61003", "--clear-groups", "--inh-caps=-all"]);
+    expect(argv).toContain(`--as=${1024 * 1024 * 1024}`);
+    expect(argv).toContain("--nproc=256");
+    expect(argv).toEqual(expect.arrayContaining(["--unshare-all", "--die-with-parent", "--clearenv"]));
+    expect(argv).not.toContain("--share-net");
+    expect(bound("--remount-ro")).toEqual(["/dev", "/"]);
+  });
+
+  it("shows the project's runtime and data read-only, and nothing of solutions/, tests or the host's /tmp", () => {
+    const readOnly = bound("--ro-bind");
+    expect(readOnly).toEqual(expect.arrayContaining(["dist", "node_modules", "package.json", "data"].map((p) => path.join(root, p))));
+    expect(readOnly.filter((p) => p.startsWith(root)).map((p) => path.relative(root, p)).sort()).toEqual(["build", "data", "dist", "node_modules", "package.json"].filter((p) => fs.existsSync(path.join(root, p))));
+    expect(bound("--bind")).toEqual(["/tmp/job/connection"]);
+    expect(bound("--tmpfs")).toEqual(["/dev/shm", "/tmp", path.join(root, "submission")]);
+    expect(argv).not.toContain(path.join(root, "solutions"));
+  });
+
+  it("refuses limits that are not positive integers", () => {
+    expect(() => resolveLimits({ memoryMiB: 0 })).toThrow(/memoryMiB must be a positive integer, got 0/);
+  });
+});
+
