@@ -178,7 +178,7 @@ describe("the sandbox's command line", () => {
   it("shows the project's runtime and data read-only, and nothing of solutions/, tests or the host's /tmp", () => {
     const readOnly = bound("--ro-bind");
     expect(readOnly).toEqual(expect.arrayContaining(["dist", "node_modules", "package.json", "data"].map((p) => path.join(root, p))));
-    expect(readOnly.filter((p) => p.startsWith(root)).map((p) => path.relative(root, p)).sort()).toEqual(["build", "data", "dist", "node_modules", "package.json"].filter((p) => fs.existsSync(path.join(root, p))));
+    expect(readOnly.filter((p) => p.startsWith(root)).map((p) => path.relative(root, p)).sort()).toEqual(["build", "data", "display", "dist", "node_modules", "package.json"].filter((p) => fs.existsSync(path.join(root, p))));
     expect(bound("--bind")).toEqual(["/tmp/job/connection"]);
     expect(bound("--tmpfs")).toEqual(["/dev/shm", "/tmp", path.join(root, "submission")]);
     expect(argv).not.toContain(path.join(root, "solutions"));

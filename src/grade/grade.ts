@@ -16,7 +16,7 @@ import { readNotebook, writeFileAtomic, type Notebook } from "../runner/notebook
 import { serializeNotebook } from "../runner/notebook";
 import { projectRoot } from "../util/project_root";
 import { executeSubmission, type CellRun } from "./execute";
-import { clean, feedbackHtml, gradebookCsv, gradebookJson, type ExerciseGrade, type StudentGrade } from "./report";
+import { hidePaths as withoutPaths, feedbackHtml, gradebookCsv, gradebookJson, type ExerciseGrade, type StudentGrade } from "./report";
 import { planExercises, restoreSubmission, type Restored } from "./restore";
 import { resolveLimits, sandboxUnavailable, type SandboxLimits } from "./sandbox";
 
@@ -231,7 +231,7 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
           reason = check ? `check ${check.status === "error" ? "failed" : check.status}: ${check.message ?? ""}` : "check not run";
           if (answer && answer.status !== "ok") reason += ` (your answer cell: ${answer.status}${answer.message ? `: ${answer.message}` : ""})`;
         }
-        return { name: exercise.name, gradeId: exercise.gradeId, points: result.passed[k] ? exercise.points : 0, max: exercise.points, reason: clean(reason, hidePaths) };
+        return { name: exercise.name, gradeId: exercise.gradeId, points: result.passed[k] ? exercise.points : 0, max: exercise.points, reason: withoutPaths(reason, hidePaths) };
       });
       const total = grades.reduce((sum, g) => sum + g.points, 0);
       const incomplete = [...result.runs.values()].some((r) => r.status === "not run");
@@ -242,11 +242,11 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
         ...base,
         exercises: grades,
         total,
-        status: clean(status, hidePaths),
+        status: withoutPaths(status, hidePaths),
         tampering: restored.tampering,
         notes: restored.notes,
         review: reviewFlags(restored),
-        events: result.events.map((e) => clean(e, hidePaths)),
+        events: result.events.map((e) => withoutPaths(e, hidePaths)),
       };
       return { grade, restored, runs: result.runs };
     } catch (error) {

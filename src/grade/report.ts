@@ -42,11 +42,16 @@ export interface StudentGrade {
 
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
-/** Text for a student: colour codes out, host paths and times neutralised. */
-export function clean(text: string, hidePaths: string[]): string {
+/** Text for a student: colour codes out, the grader's host paths hidden. */
+export function hidePaths(text: string, paths: string[]): string {
   let out = text.replace(ANSI, "");
-  for (const p of hidePaths) out = out.split(p).join("<lab>");
-  return sanitize(out);
+  for (const p of paths) out = out.split(p).join("<lab>");
+  return out;
+}
+
+/** A cell's output for the feedback: paths hidden, then what differs between honest runs (times, sizes, absolute paths) sanitized as `mllm-labs check` does. */
+export function clean(text: string, paths: string[]): string {
+  return sanitize(hidePaths(text, paths));
 }
 
 function csvField(value: string | number): string {
@@ -110,7 +115,7 @@ pre.error{background:#fff0f0}pre.stderr{background:#fff8e6}.cell{border-left:4px
 .cell.answer{border-color:#0969da}.cell.grade{border-color:#8250df}.label{font-size:.8rem;color:#666}img{max-width:100%}`;
 
 /** The feedback page of one student. */
-export function feedbackHtml(grade: StudentGrade, restored: Restored | undefined, runs: Map<number, CellRun> | undefined, hidePaths: string[]): string {
+export function feedbackHtml(grade: StudentGrade, restored: Restored | undefined, runs: Map<number, CellRun> | undefined, paths: string[]): string {
   const parts: string[] = [];
   parts.push(`<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`${grade.lab} — ${grade.student}`)}</title><style>${STYLE}</style></head><body>`);
   parts.push(`<h1>${escapeHtml(grade.lab)}: feedback for ${escapeHtml(grade.student)}</h1>`);
@@ -119,13 +124,13 @@ export function feedbackHtml(grade: StudentGrade, restored: Restored | undefined
     parts.push("<table><tr><th>exercise</th><th>points</th><th>result</th></tr>");
     for (const e of grade.exercises) {
       const ok = e.points === e.max;
-      parts.push(`<tr><td>${escapeHtml(e.name)}</td><td>${e.points} / ${e.max}</td><td class="${ok ? "pass" : "fail"}">${escapeHtml(clean(e.reason, hidePaths))}</td></tr>`);
+      parts.push(`<tr><td>${escapeHtml(e.name)}</td><td>${e.points} / ${e.max}</td><td class="${ok ? "pass" : "fail"}">${escapeHtml(hidePaths(e.reason, paths))}</td></tr>`);
     }
     parts.push("</table>");
   }
   for (const [title, lines] of [["What the grader undid", grade.tampering], ["Notes", [...grade.notes, ...grade.events]]] as const) {
     if (lines.length === 0) continue;
-    parts.push(`<h2>${title}</h2><ul>${lines.map((l) => `<li>${escapeHtml(clean(l, hidePaths))}</li>`).join("")}</ul>`);
+    parts.push(`<h2>${title}</h2><ul>${lines.map((l) => `<li>${escapeHtml(hidePaths(l, paths))}</li>`).join("")}</ul>`);
   }
   if (restored && runs) {
     parts.push("<h2>Your notebook, as graded</h2>");
@@ -135,10 +140,10 @@ export function feedbackHtml(grade: StudentGrade, restored: Restored | undefined
       const label = cell.role === "solution" ? `your answer (${restored.exercises[cell.exercise!].name})`
         : cell.role === "grade" ? `check of ${restored.exercises[cell.exercise!].name}`
         : cell.role === "added" ? "a cell you added" : "lab code";
-      const state = !run ? "not run" : run.status === "ok" ? "" : ` — ${run.status}${run.message ? `: ${clean(run.message, hidePaths)}` : ""}`;
+      const state = !run ? "not run" : run.status === "ok" ? "" : ` — ${run.status}${run.message ? `: ${hidePaths(run.message, paths)}` : ""}`;
       parts.push(`<div class="cell ${cell.role === "solution" ? "answer" : cell.role}"><div class="label">${escapeHtml(`[${cell.id}] ${label}${state}`)}</div>`);
       parts.push(`<pre><code>${escapeHtml(cell.source)}</code></pre>`);
-      for (const output of run?.outputs ?? []) parts.push(renderOutput(output, hidePaths));
+      for (const output of run?.outputs ?? []) parts.push(renderOutput(output, paths));
       parts.push("</div>");
     });
   }

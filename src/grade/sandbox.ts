@@ -6,7 +6,7 @@
  *
  * Inside, the file system holds only what the kernel needs, read-only: the
  * system's `/usr`, `/lib*`, `/bin`, `/etc/ld.so.cache`, and from the project
- * `package.json`, `dist/`, `node_modules/`, `build/` (the native addon) and the
+ * `package.json`, `dist/`, `display/`, `node_modules/`, `build/` (the native addon) and the
  * lab's data (`data/`). The submission's folder is a size-limited tmpfs at
  * `<project>/submission` (so that `../data` resolves as in `notebooks/`)
  * holding the exercise notebook (and read-only guards over `package.json` and
@@ -111,7 +111,8 @@ export function sandboxedKernelArgv(spec: SandboxSpec, nodePath = process.execPa
   const readOnly = [
     ...existing(["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"]),
     ...(fs.existsSync(nodePath) && !nodePath.startsWith("/usr/") ? [nodePath] : []),
-    ...existing(["package.json", "dist", "node_modules", "build"].map((p) => path.join(projectRoot, p))),
+    // display/ lets TypeScript's node10 resolution (tslab's) find "mllm-labs/display".
+    ...existing(["package.json", "dist", "display", "node_modules", "build"].map((p) => path.join(projectRoot, p))),
     ...spec.dataDirs.filter((d) => fs.existsSync(d)),
   ];
   const argv = [
