@@ -211,7 +211,7 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     const fillerHtml = [...fillerPage.matchAll(/<pre class="(stdout|stderr)">([\s\S]*?)<\/pre>/g)].map((m) => m[2]).join("\n");
     expect(fillerHtml).toMatch(/disk: (ENOSPC|EFBIG)/);
     expect(fillerHtml).not.toContain("FILLED");
-    expect(fillerHtml).toMatch(/grader: \d+ more bytes of output were cut|output past \d+ bytes was cut/);
+    expect(fillerHtml).toMatch(/\[grader: [^\]]* cut/);
     expect(fillerPage.length).toBeLessThan(1_000_000);
 
     expect(row(rows, "corrupt").status).toMatch(/^error: notebook "corrupt.ipynb" is not JSON/);

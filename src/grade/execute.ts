@@ -222,20 +222,31 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
     const recorder = new OutputRecorder();
     recorder.startCell();
     let bytes = 0;
+    let cut = false;
     const timeout = Math.min(args.cellTimeout, left);
     try {
       const { reply } = await client.execute(source, {
         timeout,
         onMessage: (message) => {
           if (!record) return;
+          // Keep at most the limit (plus a little, cut below by capOutputs): a
+          // stream's text is clipped, other outputs past the limit dropped.
+          const room = args.outputLimit + 4096 - bytes;
+          if (room <= 0) {
+            cut = true;
+            return;
+          }
+          if (message.header.msg_type === "stream" && typeof message.content.text === "string" && message.content.text.length > room) {
+            message = { ...message, content: { ...message.content, text: message.content.text.slice(0, room) } };
+            cut = true;
+          }
           bytes += JSON.stringify(message.content).length;
-          // Past twice the limit, stop recording (the cap below cuts the rest anyway).
-          if (bytes <= 2 * args.outputLimit + 4096) recorder.handle(message);
+          recorder.handle(message);
         },
       });
       history.push(source);
       const outputs = capOutputs(recorder.current, args.outputLimit);
-      if (bytes > 2 * args.outputLimit + 4096 && !outputs.some((o) => o.output_type === "stream" && String(o.text).startsWith("[grader"))) {
+      if (cut && !outputs.some((o) => o.output_type === "stream" && String(o.text).startsWith("[grader"))) {
         outputs.push({ output_type: "stream", name: "stderr", text: `[grader: output past ${args.outputLimit} bytes was cut]\n` });
       }
       if (reply.content.status === "error") {
