@@ -19,6 +19,7 @@
  * scores (0 for its exercise); the kernel is restarted and every step that had
  * completed is replayed, then grading goes on.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { KernelClient, KernelError } from "../runner/kernel_client";
@@ -298,6 +299,38 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
     }
   } finally {
     await client?.shutdown(2).catch(() => undefined);
+    await killSandboxUser(args.uid);
   }
   return { runs, passed, events, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Live (not zombie) processes of a host user id, from /proc. */
+export function processesOf(uid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let status: string;
+    try {
+      status = fs.readFileSync(`/proc/${entry}/status`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const owner = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    const state = /^State:\s+(\w)/m.exec(status)?.[1];
+    if (Number(owner) === uid && state !== "Z") pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * Kills whatever still runs as the sandbox's user (a sandbox being torn down,
+ * or anything that escaped its process group) and waits until it is gone:
+ * `kill -KILL -1` run as that user reaches exactly its processes.
+ */
+export async function killSandboxUser(uid: number, waitSeconds = 10): Promise<void> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  while (processesOf(uid).length > 0 && Date.now() < deadline) {
+    spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "kill", "-KILL", "-1"], { stdio: "ignore" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
