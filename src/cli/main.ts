@@ -3,7 +3,8 @@
  *
  *   mllm-labs run <notebook...> [--out DIR] [--in-place [--overwrite-on-failure]] [--timeout S]
  *   mllm-labs check <executed.ipynb> <reference.ipynb> [--rtol X] [--atol X] [--image-threshold X]
- *   mllm-labs build-exercises [--check] [--solutions DIR] [--notebooks DIR]
+ *   mllm-labs build-exercises [--check] [--force] [--solutions DIR] [--notebooks DIR]
+ *   mllm-labs grade <lab> <submission...> --out DIR [--jobs N] [--cell-timeout S] [--notebook-timeout S] [--memory MB]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
  *   mllm-labs pretrain <vision|language|audio|blip2> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force]
@@ -83,22 +84,61 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("build-exercises")
-    .description("write notebooks/ from solutions/ (solution regions become TODO stubs, outputs cleared)")
-    .option("--check", "write nothing; fail if notebooks/ is out of date")
+    .description("write notebooks/ from solutions/ (solution regions become TODO stubs, hidden tests removed, outputs cleared, nbgrader metadata in both)")
+    .option("--check", "write nothing; fail if notebooks/ or the solutions' grading metadata is out of date")
+    .option("--force", "overwrite exercise notebooks whose answer cells were edited (someone's work)")
     .option("--solutions <dir>", "solution notebooks", path.join(PROJECT_ROOT, "solutions"))
     .option("--notebooks <dir>", "exercise notebooks", path.join(PROJECT_ROOT, "notebooks"))
-    .action(async (options: { check?: boolean; solutions: string; notebooks: string }) => {
+    .action(async (options: { check?: boolean; force?: boolean; solutions: string; notebooks: string }) => {
       const { buildExercises } = await import("../exercises/build");
-      const { built, orphans } = buildExercises(options.solutions, options.notebooks, { check: options.check });
+      const { built, orphans } = buildExercises(options.solutions, options.notebooks, { check: options.check, force: options.force });
       for (const item of built) {
+        if (item.solutionChanged) {
+          process.stdout.write(`${(options.check ? "OUT OF DATE" : "annotated").padEnd(11)} ${path.relative(process.cwd(), item.solution)} (grading metadata)\n`);
+        }
+        if (item.refused) {
+          process.stdout.write(`KEPT        ${path.relative(process.cwd(), item.exercise)}: ${item.refused}; not overwritten (--force overwrites it)\n`);
+          continue;
+        }
         const state = item.changed ? (options.check ? "OUT OF DATE" : "written") : "up to date";
         process.stdout.write(`${state.padEnd(11)} ${path.relative(process.cwd(), item.exercise)} (${item.regions} exercise regions)\n`);
       }
       for (const orphan of orphans) process.stdout.write(`NO SOLUTION ${path.relative(process.cwd(), orphan)} (left as is)\n`);
-      if (options.check && (built.some((b) => b.changed) || orphans.length > 0)) {
+      if (built.some((b) => b.refused)) code = 1;
+      if (options.check && (built.some((b) => b.changed || b.solutionChanged) || orphans.length > 0)) {
         process.stdout.write("notebooks/ is out of date: run `npm run build-exercises`\n");
         code = 1;
       }
+    });
+
+  program
+    .command("grade")
+    .description("grade students' exercise notebooks, each in its own sandbox; writes gradebook.csv, gradebook.json and feedback/<student>.html")
+    .argument("<lab>", "the solution notebook, or its lab number (solutions/NN-*.ipynb)")
+    .argument("<submission...>", "notebooks, students' folders, or class folders of them")
+    .requiredOption("--out <dir>", "folder for the gradebook and the feedback")
+    .option("--jobs <n>", "submissions graded at once (default: the number of CPU cores)", positiveNumber("--jobs"))
+    .option("--cell-timeout <seconds>", "seconds each cell may run", positiveNumber("--cell-timeout"), 120)
+    .option("--notebook-timeout <seconds>", "seconds one submission may run in all", positiveNumber("--notebook-timeout"), 900)
+    .option("--memory <MiB>", "address space of each sandboxed process, MiB", positiveNumber("--memory"), 4096)
+    .option("--processes <n>", "processes and threads per sandbox", positiveNumber("--processes"), 256)
+    .option("--disk <MiB>", "size of the submission's folder and /tmp, MiB", positiveNumber("--disk"), 64)
+    .action(async (lab: string, submissions: string[], options: { out: string; jobs?: number; cellTimeout: number; notebookTimeout: number; memory: number; processes: number; disk: number }) => {
+      const { gradeSubmissions } = await import("../grade/grade");
+      for (const [name, value] of [["--cell-timeout", options.cellTimeout], ["--notebook-timeout", options.notebookTimeout]] as const) {
+        if (value > 86400) throw new InvalidArgumentError(`${name} must be at most 86400 s (a day), got ${value}`);
+      }
+      const rows = await gradeSubmissions(lab, submissions, {
+        outDir: options.out,
+        jobs: options.jobs,
+        cellTimeout: options.cellTimeout,
+        notebookTimeout: options.notebookTimeout,
+        limits: { memoryMiB: Math.round(options.memory), processes: Math.round(options.processes), diskMiB: Math.round(options.disk) },
+        log: (line) => process.stderr.write(line + "\n"),
+      });
+      for (const row of rows) process.stdout.write(`${row.student}\t${row.total}/${row.max}\t${row.status}\n`);
+      process.stdout.write(`gradebook: ${path.join(options.out, "gradebook.csv")}, feedback: ${path.join(options.out, "feedback")}/\n`);
+      if (rows.some((r) => r.status.startsWith("error"))) code = 1;
     });
 
   program

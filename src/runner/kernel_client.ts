@@ -29,6 +29,20 @@ export interface KernelClientArgs {
   startTimeout?: number;
   /** Where the kernel's own stderr goes (messages outside cells). Default: ignored. */
   onKernelStderr?: (text: string) => void;
+  /**
+   * How client and kernel connect: "tcp" on 127.0.0.1, or "ipc": Unix sockets
+   * in `connectionDir`, for a kernel in its own network namespace (the grader's
+   * sandbox). Default: "tcp".
+   */
+  transport?: "tcp" | "ipc";
+  /**
+   * An existing folder for the connection file (and the ipc sockets), e.g. one
+   * bound into a sandbox; its files are removed at close, the folder is kept.
+   * Default: a new temporary folder, removed at close.
+   */
+  connectionDir?: string;
+  /** The user that owns the connection file, for a kernel started as another user (the grader's sandbox). Default: this process's. */
+  connectionFileOwner?: { uid: number; gid: number };
 }
 
 /** Why a request did not complete. */
@@ -122,11 +136,14 @@ export class KernelClient {
   }
 
   private async launch(): Promise<void> {
-    const ip = "127.0.0.1";
+    const ipc = this.args.transport === "ipc";
+    const folder = this.args.connectionDir ?? fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX));
+    // ipc: the "ip" is a path prefix and the "ports" number the socket files (`<ip>-<port>`).
+    const ip = ipc ? path.join(folder, "kernel") : "127.0.0.1";
     const ports = [];
-    for (let i = 0; i < 5; i++) ports.push(await freePort(ip));
+    for (let i = 0; i < 5; i++) ports.push(ipc ? i + 1 : await freePort(ip));
     this.info = {
-      transport: "tcp",
+      transport: ipc ? "ipc" : "tcp",
       ip,
       key: randomBytes(32).toString("hex"),
       signature_scheme: "hmac-sha256",
@@ -137,8 +154,9 @@ export class KernelClient {
       hb_port: ports[4],
       kernel_name: "",
     };
-    this.connectionFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX)), "connection.json");
+    this.connectionFile = path.join(folder, "connection.json");
     fs.writeFileSync(this.connectionFile, JSON.stringify(this.info), { mode: 0o600 });
+    if (this.args.connectionFileOwner) fs.chownSync(this.connectionFile, this.args.connectionFileOwner.uid, this.args.connectionFileOwner.gid);
     const [command, ...rest] = substitute(this.args.argv, this.connectionFile);
     this.exit = undefined;
     this.stderrTail = "";
@@ -396,6 +414,12 @@ export class KernelClient {
     this.closed = true;
     for (const socket of [this.shell, this.control, this.iopub, this.heartbeat]) socket?.close();
     this.waiters.clear();
-    if (this.connectionFile) fs.rmSync(path.dirname(this.connectionFile), { recursive: true, force: true });
+    if (!this.connectionFile) return;
+    if (this.args.connectionDir === undefined) {
+      fs.rmSync(path.dirname(this.connectionFile), { recursive: true, force: true });
+    } else {
+      fs.rmSync(this.connectionFile, { force: true });
+      if (this.info.transport === "ipc") for (let port = 1; port <= 5; port++) fs.rmSync(`${this.info.ip}-${port}`, { force: true });
+    }
   }
 }
