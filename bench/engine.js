@@ -21,7 +21,10 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PEAK = Number(process.env.MLLM_PEAK_GFLOPS ?? 140);
 
 async function backendsHere() {
-  const wanted = (process.env.MLLM_BENCH_BACKENDS ?? "webgpu,tensorflow,native,cpu").split(",").map((s) => s.trim()).filter(Boolean);
+  const wanted = (process.env.MLLM_BENCH_BACKENDS ?? "webgpu,tensorflow,native,cpu")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const available = [];
   for (const name of wanted) {
     try {
@@ -30,8 +33,7 @@ async function backendsHere() {
       if (info.backend === name && software && !process.env.MLLM_BENCH_BACKENDS) {
         console.log(`  ${name}: skipped, a software adapter (${info.device}); name it in MLLM_BENCH_BACKENDS to measure it`);
         lib.closeEngine();
-      }
-      else if (info.backend === name) available.push({ name, device: info.device });
+      } else if (info.backend === name) available.push({ name, device: info.device });
       else console.log(`  ${name}: not available (${info.notes.join("; ")})`);
     } catch (error) {
       console.log(`  ${name}: not available (${error.message})`);
@@ -78,12 +80,22 @@ async function gemm() {
       const reps = backend.name === "cpu" && c.flops > 1e9 ? 2 : 10;
       const ms = await timeGemm(c.a, c.b, reps);
       const gflops = c.flops / ms / 1e6;
-      rows.push({ name: c.name, backend: backend.name, ms: +ms.toFixed(3), gflops: +gflops.toFixed(1), peak_gflops: PEAK, ratio: +(gflops / PEAK).toFixed(3) });
+      rows.push({
+        name: c.name,
+        backend: backend.name,
+        ms: +ms.toFixed(3),
+        gflops: +gflops.toFixed(1),
+        peak_gflops: PEAK,
+        ratio: +(gflops / PEAK).toFixed(3),
+      });
     }
   }
   console.log(`\nGEMM (median; ratio = GFLOP/s over the machine's peak ${PEAK})`);
   console.log("case                          backend         ms    GFLOP/s   of peak");
-  for (const r of rows) console.log(`${r.name.padEnd(29)} ${r.backend.padEnd(10)} ${r.ms.toFixed(2).padStart(8)} ${r.gflops.toFixed(1).padStart(9)} ${(100 * r.ratio).toFixed(0).padStart(8)}%`);
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(29)} ${r.backend.padEnd(10)} ${r.ms.toFixed(2).padStart(8)} ${r.gflops.toFixed(1).padStart(9)} ${(100 * r.ratio).toFixed(0).padStart(8)}%`,
+    );
   console.log("");
   for (const r of rows) console.log(JSON.stringify(r));
 }
@@ -94,7 +106,9 @@ function torchStep() {
   const device = process.env.MLLM_TORCH_DEVICE ?? "cpu";
   const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) {
-    console.log(`  PyTorch: not available (${python} cannot import torch; Debian: apt install python3-torch libopenblas0-pthread)`);
+    console.log(
+      `  PyTorch: not available (${python} cannot import torch; Debian: apt install python3-torch libopenblas0-pthread)`,
+    );
     return undefined;
   }
   // OPENBLAS_CORETYPE/L2_SIZE, set on some machines here for old OpenBLAS builds, slow OpenBLAS down: unset for the reference.
@@ -102,7 +116,14 @@ function torchStep() {
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   let best;
-  const settings = device === "cpu" ? [[1, 2], [2, 1], [2, 2]] : [[1, 1]];
+  const settings =
+    device === "cpu"
+      ? [
+          [1, 2],
+          [2, 1],
+          [2, 2],
+        ]
+      : [[1, 1]];
   for (const [torchThreads, blasThreads] of settings) {
     const result = spawnSync(python, [path.join(benchDir, "torch_gpt.py"), "10", "3", String(torchThreads), device], {
       encoding: "utf8",
@@ -110,11 +131,14 @@ function torchStep() {
       timeout: 900_000,
     });
     if (result.status !== 0) {
-      console.log(`  PyTorch (${torchThreads} threads, BLAS ${blasThreads}): failed: ${(result.stderr || "").trim().split("\n").pop()}`);
+      console.log(
+        `  PyTorch (${torchThreads} threads, BLAS ${blasThreads}): failed: ${(result.stderr || "").trim().split("\n").pop()}`,
+      );
       continue;
     }
     const measured = JSON.parse(result.stdout.trim().split("\n").pop());
-    const setting = device === "cpu" ? `torch ${torchThreads} thread${torchThreads > 1 ? "s" : ""}, BLAS ${blasThreads}` : `torch on ${device}`;
+    const setting =
+      device === "cpu" ? `torch ${torchThreads} thread${torchThreads > 1 ? "s" : ""}, BLAS ${blasThreads}` : `torch on ${device}`;
     console.log(`  PyTorch ${measured.torch}, ${setting}: ${measured.ms.toFixed(1)} ms/step`);
     if (!best || measured.ms < best.ms) best = { ms: measured.ms, setting };
   }
@@ -124,7 +148,9 @@ function torchStep() {
 /** The benchmark's GPT step: `steps` timed steps after `warmup`; returns the median ms and the kernels dispatched by the last step. */
 async function gptStep(backendName, steps, warmup) {
   await lib.initEngine({ backend: backendName, verbose: false });
-  const V = 256, T = 128, B = 32;
+  const V = 256,
+    T = 128,
+    B = 32;
   const model = new lib.GPT({ vocabSize: V, contextLength: T, dim: 256, layers: 4, heads: 4, seed: 0 });
   const optimizer = new lib.AdamW({ learningRate: 1e-3, weightDecay: 0 });
   const ids = tf.randomUniform([B, T], 0, V, "int32", 1);
@@ -167,9 +193,14 @@ async function gpt() {
       ratio: torch ? +(ms / torch.ms).toFixed(3) : null,
     });
   }
-  console.log("\nGPT training step (vocab 256, d 256, 4 layers, 4 heads, seq 128, batch 32, Adam; median of 10 after 3 warm-ups)");
+  console.log(
+    "\nGPT training step (vocab 256, d 256, 4 layers, 4 heads, seq 128, batch 32, Adam; median of 10 after 3 warm-ups)",
+  );
   console.log("backend      ms/step   PyTorch ms   ratio");
-  for (const r of rows) console.log(`${r.backend.padEnd(10)} ${r.ms.toFixed(1).padStart(9)} ${r.torch_ms === null ? "         -" : r.torch_ms.toFixed(1).padStart(12)} ${r.ratio === null ? "     -" : (r.ratio.toFixed(2) + "×").padStart(7)}`);
+  for (const r of rows)
+    console.log(
+      `${r.backend.padEnd(10)} ${r.ms.toFixed(1).padStart(9)} ${r.torch_ms === null ? "         -" : r.torch_ms.toFixed(1).padStart(12)} ${r.ratio === null ? "     -" : (r.ratio.toFixed(2) + "×").padStart(7)}`,
+    );
   console.log("");
   for (const r of rows) console.log(JSON.stringify(r));
 }
@@ -187,11 +218,23 @@ async function dispatch() {
       continue;
     }
     const { ms, kernels } = await gptStep(backend.name, 1, 1);
-    rows.push({ name: "gpt step", backend: backend.name, device: backend.device, kernels_per_step: kernels, unit: lib.dispatchUnit(backend.name), ms: +ms.toFixed(1) });
+    rows.push({
+      name: "gpt step",
+      backend: backend.name,
+      device: backend.device,
+      kernels_per_step: kernels,
+      unit: lib.dispatchUnit(backend.name),
+      ms: +ms.toFixed(1),
+    });
   }
-  console.log("\nKernels per GPT training step (vocab 256, d 256, 4 layers, 4 heads, seq 128, batch 32, Adam; the step after one warm-up)");
+  console.log(
+    "\nKernels per GPT training step (vocab 256, d 256, 4 layers, 4 heads, seq 128, batch 32, Adam; the step after one warm-up)",
+  );
   console.log("backend    kernels/step  counted as        ms (one step)");
-  for (const r of rows) console.log(`${r.backend.padEnd(10)} ${String(r.kernels_per_step).padStart(12)}  ${r.unit.padEnd(16)} ${r.ms.toFixed(1).padStart(8)}`);
+  for (const r of rows)
+    console.log(
+      `${r.backend.padEnd(10)} ${String(r.kernels_per_step).padStart(12)}  ${r.unit.padEnd(16)} ${r.ms.toFixed(1).padStart(8)}`,
+    );
   console.log("");
   for (const r of rows) console.log(JSON.stringify(r));
 }

@@ -35,12 +35,16 @@ async function nodeClient(repeats, cells) {
 }
 
 function nbclient(kernelName, jupyterPath, repeats, cells) {
-  const result = spawnSync("/usr/bin/python3", [path.join(__dirname, "kernel_nbclient.py"), kernelName, String(cells), String(repeats)], {
-    encoding: "utf8",
-    env: { ...process.env, JUPYTER_PATH: jupyterPath },
-    cwd: root,
-    timeout: 600_000,
-  });
+  const result = spawnSync(
+    "/usr/bin/python3",
+    [path.join(__dirname, "kernel_nbclient.py"), kernelName, String(cells), String(repeats)],
+    {
+      encoding: "utf8",
+      env: { ...process.env, JUPYTER_PATH: jupyterPath },
+      cwd: root,
+      timeout: 600_000,
+    },
+  );
   if (result.status !== 0) return { error: (result.stderr || result.error?.message || "failed").trim().split("\n").pop() };
   return JSON.parse(result.stdout.trim().split("\n").pop());
 }
@@ -52,7 +56,17 @@ function tslabKernelspec() {
   fs.mkdirSync(spec, { recursive: true });
   fs.writeFileSync(
     path.join(spec, "kernel.json"),
-    JSON.stringify({ argv: [process.execPath, path.join(root, "node_modules", "tslab", "bin", "tslab"), "kernel", "--config-path", "{connection_file}"], display_name: "tslab", language: "typescript" }),
+    JSON.stringify({
+      argv: [
+        process.execPath,
+        path.join(root, "node_modules", "tslab", "bin", "tslab"),
+        "kernel",
+        "--config-path",
+        "{connection_file}",
+      ],
+      display_name: "tslab",
+      language: "typescript",
+    }),
   );
   return dir;
 }
@@ -76,15 +90,21 @@ async function run({ repeats = 3, cells = 30 } = {}) {
     row.start_ratio = reference ? row.start_ms / reference.start_ms : null;
     row.ratio = reference ? row.cell_ms / reference.cell_ms : null;
   }
-  console.log(`\nKernel start and round trip per trivial cell (median of ${repeats} runs, ${cells} cells each; ratios against tslab with nbclient)`);
+  console.log(
+    `\nKernel start and round trip per trivial cell (median of ${repeats} runs, ${cells} cells each; ratios against tslab with nbclient)`,
+  );
   console.log("kernel      client             start ms   ×tslab   cell ms   ×tslab");
   for (const r of rows) {
     const f = (x, d = 1) => (x === null ? "   -" : x.toFixed(d));
-    console.log(`${r.kernel.padEnd(11)} ${r.client.padEnd(18)} ${f(r.start_ms).padStart(8)} ${f(r.start_ratio, 2).padStart(8)} ${f(r.cell_ms, 2).padStart(9)} ${f(r.ratio, 2).padStart(8)}`);
+    console.log(
+      `${r.kernel.padEnd(11)} ${r.client.padEnd(18)} ${f(r.start_ms).padStart(8)} ${f(r.start_ratio, 2).padStart(8)} ${f(r.cell_ms, 2).padStart(9)} ${f(r.ratio, 2).padStart(8)}`,
+    );
   }
   console.log("");
   for (const r of rows) {
-    console.log(JSON.stringify({ ...r, start_ms: +r.start_ms.toFixed(1), cell_ms: +r.cell_ms.toFixed(3), ms: +r.cell_ms.toFixed(3) }));
+    console.log(
+      JSON.stringify({ ...r, start_ms: +r.start_ms.toFixed(1), cell_ms: +r.cell_ms.toFixed(3), ms: +r.cell_ms.toFixed(3) }),
+    );
   }
   fs.rmSync(tslabPath, { recursive: true, force: true });
 }

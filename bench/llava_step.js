@@ -51,7 +51,9 @@ void (async () => {
   const optimizer = new AdamW({ learningRate: 1e-4 });
   const ids = tf.randomUniform([32, 65], 4, language.config.vocabSize, "int32", 3);
   const [inputs, targets] = [ids.slice([0, 0], [32, 64]), ids.slice([0, 1], [32, 64])];
-  const yardstick = await time(() => optimizer.minimize(() => crossEntropy(language.apply(inputs), targets), language.trainableParameters()));
+  const yardstick = await time(() =>
+    optimizer.minimize(() => crossEntropy(language.apply(inputs), targets), language.trainableParameters()),
+  );
   const idleWall = card.train_seconds / card.steps;
   const factor = idleWall / yardstick.cpu;
   rows.push({ step: "language backbone (yardstick)", T: 64, ...yardstick, idle_estimate: idleWall });
@@ -72,10 +74,32 @@ void (async () => {
   await cache.precompute(keys);
   rows.push({ step: "tower features, 32 images", T: 0, cpu: cpu() - c0, wall: (Date.now() - w0) / 1000 });
   const kinds = [
-    ["stage 1, plain caption", 1, () => records.map((r) => tokenizePlain(tokenizer, sceneCaption(r, random), { imageTokens: N }))],
-    ["stage 2, scene VQA", 2, () => records.map((r) => tokenizeConversation(tokenizer, sceneConversation(r, random, { captionTurn: false }), { imageTokens: N }))],
-    ["stage 2, scene caption + VQA", 2, () => records.map((r) => tokenizeConversation(tokenizer, sceneConversation(r, random), { imageTokens: N }))],
-    ["stage 2, medical", 2, () => medical.records.slice(0, 32).map((r) => tokenizeConversation(tokenizer, storedConversation("medical", r), { imageTokens: N }))],
+    [
+      "stage 1, plain caption",
+      1,
+      () => records.map((r) => tokenizePlain(tokenizer, sceneCaption(r, random), { imageTokens: N })),
+    ],
+    [
+      "stage 2, scene VQA",
+      2,
+      () =>
+        records.map((r) =>
+          tokenizeConversation(tokenizer, sceneConversation(r, random, { captionTurn: false }), { imageTokens: N }),
+        ),
+    ],
+    [
+      "stage 2, scene caption + VQA",
+      2,
+      () => records.map((r) => tokenizeConversation(tokenizer, sceneConversation(r, random), { imageTokens: N })),
+    ],
+    [
+      "stage 2, medical",
+      2,
+      () =>
+        medical.records
+          .slice(0, 32)
+          .map((r) => tokenizeConversation(tokenizer, storedConversation("medical", r), { imageTokens: N })),
+    ],
   ];
   for (const [name, stage, examples] of kinds) {
     const trainer = new LlavaTrainer(model, { stage });
@@ -88,6 +112,9 @@ void (async () => {
   model.dispose();
   for (const row of rows) row.idle_estimate ??= row.cpu * factor;
   console.log("step (batch 32)                 T    CPU-s  wall-s  ≈ s on 2 idle cores");
-  for (const r of rows) console.log(`${r.step.padEnd(31)} ${String(r.T).padStart(3)}  ${r.cpu.toFixed(2).padStart(6)}  ${r.wall.toFixed(2).padStart(6)}  ${r.idle_estimate.toFixed(2)}`);
+  for (const r of rows)
+    console.log(
+      `${r.step.padEnd(31)} ${String(r.T).padStart(3)}  ${r.cpu.toFixed(2).padStart(6)}  ${r.wall.toFixed(2).padStart(6)}  ${r.idle_estimate.toFixed(2)}`,
+    );
   for (const r of rows) console.log(JSON.stringify({ suite: "llava_step", ...r }));
 })();

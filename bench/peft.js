@@ -16,7 +16,9 @@ const emit = (result) => console.log(JSON.stringify(result));
 
 /** The linear layers quantize() turns to 4 bits (every Linear but the head), by module path. */
 function quantizableLinears(model) {
-  return model.namedModules().filter(([name, module]) => module instanceof lib.Linear && name !== "lm_head" && !/lora_/.test(name));
+  return model
+    .namedModules()
+    .filter(([name, module]) => module instanceof lib.Linear && name !== "lm_head" && !/lora_/.test(name));
 }
 
 /** Bits per base weight of the quantizable layers, from the engine's accounting (tf.memory) of the whole model. */
@@ -32,11 +34,20 @@ async function memory(label, config) {
     // Subtract what stays float (embeddings, norms, head); the rest is the base weights in whatever form they have.
     const linears = quantizableLinears(model);
     const weightNames = new Set(linears.map(([name]) => `${name}.weight`));
-    const floatBytes = model.namedParameters().reduce((sum, [name, variable]) => sum + (weightNames.has(name) ? 0 : variable.size * 4), 0);
+    const floatBytes = model
+      .namedParameters()
+      .reduce((sum, [name, variable]) => sum + (weightNames.has(name) ? 0 : variable.size * 4), 0);
     const weights = linears.reduce((sum, [, linear]) => sum + linear.inFeatures * linear.outFeatures, 0);
     const bits = ((modelBytes - floatBytes) * 8) / weights;
     fp32Bits ??= bits;
-    emit({ name: `peft.memory.${label}.${variant}`, bits_per_param: Number(bits.toFixed(4)), ratio: Number((bits / fp32Bits).toFixed(4)), ms: Math.round(ms), peak_bytes: modelBytes, base_weights: weights });
+    emit({
+      name: `peft.memory.${label}.${variant}`,
+      bits_per_param: Number(bits.toFixed(4)),
+      ratio: Number((bits / fp32Bits).toFixed(4)),
+      ms: Math.round(ms),
+      peak_bytes: modelBytes,
+      base_weights: weights,
+    });
     model.dispose();
   }
 }
@@ -55,7 +66,18 @@ function batch(V, B, T, seed) {
     }
     rows.push(row);
   }
-  return { inputs: tf.tensor2d(rows.map((r) => r.slice(0, T)), [B, T], "int32"), targets: tf.tensor2d(rows.map((r) => r.slice(1)), [B, T], "int32") };
+  return {
+    inputs: tf.tensor2d(
+      rows.map((r) => r.slice(0, T)),
+      [B, T],
+      "int32",
+    ),
+    targets: tf.tensor2d(
+      rows.map((r) => r.slice(1)),
+      [B, T],
+      "int32",
+    ),
+  };
 }
 
 async function steps(config) {
@@ -65,7 +87,12 @@ async function steps(config) {
     const baseline = tf.memory().numBytes; // what lives outside this variant
     const model = new lib.LlamaForCausalLM(config);
     if (variant === "qlora") await lib.quantize(model, { type: "nf4", doubleQuant: true });
-    if (variant !== "full") lib.getLoraModel(model, { r: 8, alpha: 16, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] });
+    if (variant !== "full")
+      lib.getLoraModel(model, {
+        r: 8,
+        alpha: 16,
+        targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+      });
     const optimizer = new lib.AdamW({ learningRate: 1e-3 });
     const variables = model.trainableParameters();
     const trainable = variables.reduce((sum, v) => sum + v.size, 0);
@@ -87,12 +114,21 @@ async function steps(config) {
     const ms = times[2];
     reference ??= { ms, peak };
     const linears = quantizableLinears(model);
-    const bytes = linears.reduce((sum, [, linear]) => sum + (linear.quantizedWeight ? linear.quantizedWeight.bytes : linear.weight.size * 4), 0);
+    const bytes = linears.reduce(
+      (sum, [, linear]) => sum + (linear.quantizedWeight ? linear.quantizedWeight.bytes : linear.weight.size * 4),
+      0,
+    );
     const weights = linears.reduce((sum, [, linear]) => sum + linear.inFeatures * linear.outFeatures, 0);
     emit({
-      name: `peft.step.${variant}`, bits_per_param: Number(((bytes * 8) / weights).toFixed(4)), ms: Number(ms.toFixed(1)), peak_bytes: peak,
-      ratio_ms: Number((ms / reference.ms).toFixed(3)), ratio_peak_bytes: Number((peak / reference.peak).toFixed(3)), // against full fine-tuning, this run
-      trainable_params: trainable, total_params: model.parameterCount(), backend: tf.getBackend(),
+      name: `peft.step.${variant}`,
+      bits_per_param: Number(((bytes * 8) / weights).toFixed(4)),
+      ms: Number(ms.toFixed(1)),
+      peak_bytes: peak,
+      ratio_ms: Number((ms / reference.ms).toFixed(3)),
+      ratio_peak_bytes: Number((peak / reference.peak).toFixed(3)), // against full fine-tuning, this run
+      trainable_params: trainable,
+      total_params: model.parameterCount(),
+      backend: tf.getBackend(),
     });
     optimizer.dispose();
     model.dispose();
@@ -117,7 +153,13 @@ async function perplexity(config) {
     return Math.exp(value);
   };
   const fp32 = await evaluate();
-  emit({ name: "peft.perplexity.fp32", bits_per_param: 32, ms: 0, peak_bytes: tf.memory().numBytes, perplexity: Number(fp32.toFixed(4)) });
+  emit({
+    name: "peft.perplexity.fp32",
+    bits_per_param: 32,
+    ms: 0,
+    peak_bytes: tf.memory().numBytes,
+    perplexity: Number(fp32.toFixed(4)),
+  });
   const state = model.stateDict();
   const saved = Object.fromEntries(Object.entries(state).map(([k, v]) => [k, v.clone()]));
   for (const variant of ["nf4", "nf4+dq", "fp4"]) {
@@ -130,7 +172,15 @@ async function perplexity(config) {
     const value = Math.exp((await loss.data())[0]);
     loss.dispose();
     const meanError = reports.reduce((s, r) => s + r.relativeError, 0) / reports.length;
-    emit({ name: `peft.perplexity.${variant}`, bits_per_param: Number((reports.reduce((s, r) => s + r.bitsPerParameter, 0) / reports.length).toFixed(4)), ms: Math.round(ms), peak_bytes: tf.memory().numBytes, perplexity: Number(value.toFixed(4)), perplexity_ratio: Number((value / fp32).toFixed(4)), mean_relative_weight_error: Number(meanError.toFixed(4)) });
+    emit({
+      name: `peft.perplexity.${variant}`,
+      bits_per_param: Number((reports.reduce((s, r) => s + r.bitsPerParameter, 0) / reports.length).toFixed(4)),
+      ms: Math.round(ms),
+      peak_bytes: tf.memory().numBytes,
+      perplexity: Number(value.toFixed(4)),
+      perplexity_ratio: Number((value / fp32).toFixed(4)),
+      mean_relative_weight_error: Number(meanError.toFixed(4)),
+    });
     copy.dispose();
   }
   tf.dispose(Object.values(saved));
@@ -142,7 +192,9 @@ exports.run = async () => {
   const engine = await lib.initEngine({ verbose: true });
   const nano = { vocabSize: 512, ...lib.LLAMA_PRESETS["llama-nano"], seed: 1 };
   const big = { vocabSize: 32000, ...lib.LLAMA_PRESETS["llama-100m"], seed: 1 };
-  console.log(`# peft on ${engine.backend}: the lab LLM (llama-nano) and llama-100m; ratios against fp32 / full fine-tuning in this run`);
+  console.log(
+    `# peft on ${engine.backend}: the lab LLM (llama-nano) and llama-100m; ratios against fp32 / full fine-tuning in this run`,
+  );
   await memory("llama-nano", nano);
   await memory("llama-100m", big);
   await steps(nano);

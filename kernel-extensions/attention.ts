@@ -24,8 +24,13 @@ export async function tokenAttention(weights: tf.Tensor | number[][], args: Toke
   const rows = await matrixRows(weights, "tokenAttention");
   const top = Math.max(...rows.flat().filter(Number.isFinite));
   return heatmap(rows, {
-    xLabels: args.keyTokens, yLabels: args.queryTokens, title: args.title ?? "attention", xLabel: "key", yLabel: "query",
-    range: args.range ?? [0, top > 0 ? top : 1], annotate: false,
+    xLabels: args.keyTokens,
+    yLabels: args.queryTokens,
+    title: args.title ?? "attention",
+    xLabel: "key",
+    yLabel: "query",
+    range: args.range ?? [0, top > 0 ? top : 1],
+    annotate: false,
   });
 }
 
@@ -49,14 +54,20 @@ export interface PatchAttentionArgs {
  * left, as ViT orders patches) drawn over the image: the image and the
  * overlay side by side, heat smoothly upsampled (bilinear) to the image.
  */
-export async function patchAttention(image: tf.Tensor | string, weights: tf.Tensor | number[], args: PatchAttentionArgs = {}): Promise<Rich> {
+export async function patchAttention(
+  image: tf.Tensor | string,
+  weights: tf.Tensor | number[],
+  args: PatchAttentionArgs = {},
+): Promise<Rich> {
   const values = weights instanceof tf.Tensor ? Array.from(await weights.data()) : weights;
   if (!Array.isArray(values) || values.length === 0) throw new Error("patchAttention: no weights given");
   const grid = args.grid ?? Math.round(Math.sqrt(values.length));
-  if (grid * grid !== values.length) throw new Error(`patchAttention: ${values.length} weights do not make a ${grid}×${grid} patch grid; pass grid`);
+  if (grid * grid !== values.length)
+    throw new Error(`patchAttention: ${values.length} weights do not make a ${grid}×${grid} patch grid; pass grid`);
   const alpha = args.alpha ?? 0.6;
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`patchAttention: alpha must be in [0, 1], got ${alpha}`);
-  const source: Pixels = typeof image === "string" ? await filePixels(image) : await tensorPixels(image, { range: args.range, layout: args.layout });
+  const source: Pixels =
+    typeof image === "string" ? await filePixels(image) : await tensorPixels(image, { range: args.range, layout: args.layout });
   const sharp = loadSharp();
   const size = args.size ?? Math.max(192, source.width);
   const base = await sharp(source.data, { raw: { width: source.width, height: source.height, channels: source.channels } })
@@ -77,9 +88,12 @@ export async function patchAttention(image: tf.Tensor | string, weights: tf.Tens
       const x0 = Math.floor(gx);
       const x1 = Math.min(grid - 1, x0 + 1);
       const [fy, fx] = [gy - y0, gx - x0];
-      const v = (values[y0 * grid + x0] * (1 - fx) + values[y0 * grid + x1] * fx) * (1 - fy) + (values[y1 * grid + x0] * (1 - fx) + values[y1 * grid + x1] * fx) * fy;
+      const v =
+        (values[y0 * grid + x0] * (1 - fx) + values[y0 * grid + x1] * fx) * (1 - fy) +
+        (values[y1 * grid + x0] * (1 - fx) + values[y1 * grid + x1] * fx) * fy;
       const heat = viridis((v - low) / (high - low));
-      for (let c = 0; c < 3; c++) overlay[(y * size + x) * 3 + c] = Math.round(base[(y * size + x) * 3 + c] * (1 - alpha) + heat[c] * alpha);
+      for (let c = 0; c < 3; c++)
+        overlay[(y * size + x) * 3 + c] = Math.round(base[(y * size + x) * 3 + c] * (1 - alpha) + heat[c] * alpha);
     }
   }
   const gap = 8;
@@ -94,5 +108,8 @@ export async function patchAttention(image: tf.Tensor | string, weights: tf.Tens
   let best = 0;
   values.forEach((v, k) => (v > values[best] ? (best = k) : 0));
   const text = `${args.caption ? `${args.caption}: ` : ""}<attention over ${grid}×${grid} patches; strongest patch (row ${Math.floor(best / grid)}, column ${best % grid}) ${values[best].toPrecision(3)}, weights ${low.toPrecision(3)}…${high.toPrecision(3)}>`;
-  return new Rich({ "text/plain": text, "image/png": png.toString("base64") }, { "image/png": { width: 2 * size + gap, height: size } });
+  return new Rich(
+    { "text/plain": text, "image/png": png.toString("base64") },
+    { "image/png": { width: 2 * size + gap, height: size } },
+  );
 }

@@ -31,7 +31,11 @@ export interface AudioArgs {
 export { encodeWav };
 
 /** The log-mel spectrogram of a waveform as PNG: mel bins bottom (low) to top (high), 10 ms per column. */
-export async function logMelPicture(samples: Float32Array, sampleRate: number, melBins = 80): Promise<{ png: Buffer; width: number; height: number; frames: number }> {
+export async function logMelPicture(
+  samples: Float32Array,
+  sampleRate: number,
+  melBins = 80,
+): Promise<{ png: Buffer; width: number; height: number; frames: number }> {
   const hopLength = Math.round(sampleRate / 100);
   const frames = Math.max(1, Math.min(3000, Math.ceil(samples.length / hopLength)));
   const values = whisperLogMelValues(samples, { melBins, frames, sampleRate, nFft: Math.round(sampleRate * 0.025), hopLength }); // [melBins, frames]
@@ -53,7 +57,9 @@ export function waveformSvg(samples: Float32Array, sampleRate: number, width = 4
   const kept = downsampleIndices(samples.length, samples, 1200);
   return chartSvg({
     traces: [{ name: "waveform", kind: "line", x: kept.map((i) => i / sampleRate), y: kept.map((i) => samples[i]) }],
-    xLabel: "seconds", width, height: 140,
+    xLabel: "seconds",
+    width,
+    height: 140,
   });
 }
 
@@ -66,7 +72,8 @@ export async function audio(waveform: tf.Tensor | Float32Array | string, args: A
     const wav = readWav(waveform);
     samples = monoSamples(wav, `audio: ${waveform}`, args.downmix);
     sampleRate ??= wav.sampleRate;
-    if (wav.sampleRate !== sampleRate) throw new Error(`audio: ${waveform} is at ${wav.sampleRate} Hz, but sampleRate ${sampleRate} was given`);
+    if (wav.sampleRate !== sampleRate)
+      throw new Error(`audio: ${waveform} is at ${wav.sampleRate} Hz, but sampleRate ${sampleRate} was given`);
     source = `${waveform} `;
   } else if (waveform instanceof Float32Array) samples = waveform;
   else if (waveform instanceof tf.Tensor) {
@@ -74,9 +81,13 @@ export async function audio(waveform: tf.Tensor | Float32Array | string, args: A
     samples = Float32Array.from(await waveform.data());
   } else throw new Error(`audio: expected a [T] tensor, a Float32Array or a WAV path, got ${typeof waveform}`);
   if (sampleRate === undefined) throw new Error("audio: sampleRate is required for tensors and arrays");
-  if (!(Number.isInteger(sampleRate) && sampleRate > 0)) throw new Error(`audio: sampleRate must be a positive integer, got ${sampleRate}`);
+  if (!(Number.isInteger(sampleRate) && sampleRate > 0))
+    throw new Error(`audio: sampleRate must be a positive integer, got ${sampleRate}`);
   const maxSamples = Math.round((args.maxSeconds ?? 60) * sampleRate);
-  const note = samples.length > maxSamples ? `cut from ${(samples.length / sampleRate).toFixed(1)} s to the first ${args.maxSeconds ?? 60} s` : "";
+  const note =
+    samples.length > maxSamples
+      ? `cut from ${(samples.length / sampleRate).toFixed(1)} s to the first ${args.maxSeconds ?? 60} s`
+      : "";
   if (note) samples = samples.subarray(0, maxSamples);
   const bytes = encodeWav(samples, sampleRate);
   const seconds = (samples.length / sampleRate).toFixed(2);

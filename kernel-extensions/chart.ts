@@ -58,7 +58,18 @@ export interface Heatmap {
 }
 
 /** The trace colors (matplotlib's tab10). */
-export const TRACE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+export const TRACE_COLORS = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
 
 /** Short, stable number formatting for tick labels and summaries. */
 export function tick(value: number): string {
@@ -78,9 +89,12 @@ export function niceTicks(low: number, high: number, count = 5): number[] {
   const power = 10 ** Math.floor(Math.log10(raw));
   // The 1-2-5 step whose number of intervals is closest to count - 1.
   const steps = [1, 2, 5, 10].map((m) => m * power);
-  const step = steps.reduce((best, s) => (Math.abs((high - low) / s - (count - 1)) < Math.abs((high - low) / best - (count - 1)) ? s : best));
+  const step = steps.reduce((best, s) =>
+    Math.abs((high - low) / s - (count - 1)) < Math.abs((high - low) / best - (count - 1)) ? s : best,
+  );
   const ticks: number[] = [];
-  for (let v = Math.ceil(low / step - 1e-9) * step; v <= high + step * 1e-9; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
+  for (let v = Math.ceil(low / step - 1e-9) * step; v <= high + step * 1e-9; v += step)
+    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
   return ticks;
 }
 
@@ -91,10 +105,23 @@ function svgOpen(width: number, height: number): string[] {
   ];
 }
 
-function labels(parts: string[], chart: { title?: string; xLabel?: string; yLabel?: string; note?: string }, width: number, height: number, plot: { left: number; top: number; width: number; height: number }): void {
-  if (chart.title) parts.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="13">${escapeHtml(chart.title)}</text>`);
-  if (chart.xLabel) parts.push(`<text x="${f(plot.left + plot.width / 2)}" y="${height - (chart.note ? 18 : 6)}" text-anchor="middle">${escapeHtml(chart.xLabel)}</text>`);
-  if (chart.yLabel) parts.push(`<text transform="translate(12 ${f(plot.top + plot.height / 2)}) rotate(-90)" text-anchor="middle">${escapeHtml(chart.yLabel)}</text>`);
+function labels(
+  parts: string[],
+  chart: { title?: string; xLabel?: string; yLabel?: string; note?: string },
+  width: number,
+  height: number,
+  plot: { left: number; top: number; width: number; height: number },
+): void {
+  if (chart.title)
+    parts.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="13">${escapeHtml(chart.title)}</text>`);
+  if (chart.xLabel)
+    parts.push(
+      `<text x="${f(plot.left + plot.width / 2)}" y="${height - (chart.note ? 18 : 6)}" text-anchor="middle">${escapeHtml(chart.xLabel)}</text>`,
+    );
+  if (chart.yLabel)
+    parts.push(
+      `<text transform="translate(12 ${f(plot.top + plot.height / 2)}) rotate(-90)" text-anchor="middle">${escapeHtml(chart.yLabel)}</text>`,
+    );
   if (chart.note) parts.push(`<text x="4" y="${height - 4}" font-size="10" fill="#666">${escapeHtml(chart.note)}</text>`);
 }
 
@@ -102,8 +129,10 @@ function labels(parts: string[], chart: { title?: string; xLabel?: string; yLabe
 export function validateChart(chart: Chart, who: string): void {
   if (chart.traces.length === 0) throw new Error(`${who}: no series given`);
   for (const trace of chart.traces) {
-    if (trace.x.length !== trace.y.length) throw new Error(`${who}: series "${trace.name}" has ${trace.x.length} x values and ${trace.y.length} y values`);
-    if (chart.logY && trace.y.some((v) => !(v > 0))) throw new Error(`${who}: series "${trace.name}" has values ≤ 0, which logY cannot show`);
+    if (trace.x.length !== trace.y.length)
+      throw new Error(`${who}: series "${trace.name}" has ${trace.x.length} x values and ${trace.y.length} y values`);
+    if (chart.logY && trace.y.some((v) => !(v > 0)))
+      throw new Error(`${who}: series "${trace.name}" has values ≤ 0, which logY cannot show`);
   }
 }
 
@@ -114,10 +143,17 @@ export function chartSvg(chart: Chart): string {
   const categorical = chart.traces.some((t) => typeof t.x[0] === "string");
   const categories = categorical ? [...new Set(chart.traces.flatMap((t) => t.x as readonly string[]))] : [];
   const margin = { left: 56, right: 16, top: chart.title ? 28 : 12, bottom: (chart.xLabel ? 40 : 26) + (chart.note ? 12 : 0) };
-  const plot = { left: margin.left, top: margin.top, width: width - margin.left - margin.right, height: height - margin.top - margin.bottom };
+  const plot = {
+    left: margin.left,
+    top: margin.top,
+    width: width - margin.left - margin.right,
+    height: height - margin.top - margin.bottom,
+  };
   const ty = (v: number) => (chart.logY ? Math.log10(v) : v);
   const xOf = (trace: Trace, i: number) => (categorical ? categories.indexOf(String(trace.x[i])) : (trace.x[i] as number));
-  const points = chart.traces.map((trace) => trace.y.map((y, i) => [xOf(trace, i), ty(y)] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const points = chart.traces.map((trace) =>
+    trace.y.map((y, i) => [xOf(trace, i), ty(y)] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+  );
   const all = points.flat();
   if (all.length === 0) throw new Error("chart: no finite points to draw");
   const hasBars = chart.traces.some((t) => t.kind === "bar");
@@ -134,12 +170,14 @@ export function chartSvg(chart: Chart): string {
     parts.push(`<text x="${plot.left - 4}" y="${f(sy(yv) + 4)}" text-anchor="end">${tick(chart.logY ? 10 ** yv : yv)}</text>`);
   }
   if (!categorical) {
-    for (const xv of niceTicks(xMin, xMax, 6)) parts.push(`<text x="${f(sx(xv))}" y="${plot.top + plot.height + 14}" text-anchor="middle">${tick(xv)}</text>`);
+    for (const xv of niceTicks(xMin, xMax, 6))
+      parts.push(`<text x="${f(sx(xv))}" y="${plot.top + plot.height + 14}" text-anchor="middle">${tick(xv)}</text>`);
   }
   if (categorical) {
     const every = Math.ceil(categories.length / 20);
     categories.forEach((c, k) => {
-      if (k % every === 0) parts.push(`<text x="${f(sx(k))}" y="${plot.top + plot.height + 14}" text-anchor="middle">${escapeHtml(c)}</text>`);
+      if (k % every === 0)
+        parts.push(`<text x="${f(sx(k))}" y="${plot.top + plot.height + 14}" text-anchor="middle">${escapeHtml(c)}</text>`);
     });
   }
   parts.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.width}" height="${plot.height}" fill="none" stroke="#888"/>`);
@@ -149,16 +187,25 @@ export function chartSvg(chart: Chart): string {
     const trace = chart.traces[k];
     const color = TRACE_COLORS[k % TRACE_COLORS.length];
     if (trace.kind === "line") {
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts.map(([x, y]) => `${f(sx(x))},${f(sy(y))}`).join(" ")}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts.map(([x, y]) => `${f(sx(x))},${f(sy(y))}`).join(" ")}"/>`,
+      );
     } else if (trace.kind === "scatter") {
-      for (const [x, y] of pts) parts.push(`<circle cx="${f(sx(x))}" cy="${f(sy(y))}" r="2.5" fill="${color}" fill-opacity="0.8"/>`);
+      for (const [x, y] of pts)
+        parts.push(`<circle cx="${f(sx(x))}" cy="${f(sy(y))}" r="2.5" fill="${color}" fill-opacity="0.8"/>`);
     } else {
       const barWidth = slot / barTraces.length;
       const offset = -slot / 2 + barTraces.indexOf(trace) * barWidth;
       const base = sy(chart.logY ? yMin : 0);
-      for (const [x, y] of pts) parts.push(`<rect x="${f(sx(x) + offset)}" y="${f(Math.min(base, sy(y)))}" width="${f(barWidth)}" height="${f(Math.abs(base - sy(y)))}" fill="${color}"/>`);
+      for (const [x, y] of pts)
+        parts.push(
+          `<rect x="${f(sx(x) + offset)}" y="${f(Math.min(base, sy(y)))}" width="${f(barWidth)}" height="${f(Math.abs(base - sy(y)))}" fill="${color}"/>`,
+        );
     }
-    if (chart.traces.length > 1) parts.push(`<text x="${plot.left + plot.width - 4}" y="${plot.top + 14 + 14 * k}" text-anchor="end" fill="${color}">${escapeHtml(trace.name)}</text>`);
+    if (chart.traces.length > 1)
+      parts.push(
+        `<text x="${plot.left + plot.width - 4}" y="${plot.top + 14 + 14 * k}" text-anchor="end" fill="${color}">${escapeHtml(trace.name)}</text>`,
+      );
   });
   labels(parts, chart, width, height, plot);
   parts.push("</svg>");
@@ -187,10 +234,20 @@ export function heatmapSvg(heatmap: Heatmap): string {
   const showX = heatmap.xLabels && columns <= 40;
   const showY = heatmap.yLabels && rows <= 40;
   const longestY = showY ? Math.max(...heatmap.yLabels!.map((l) => l.length)) : 0;
-  const margin = { left: 12 + (heatmap.yLabel ? 16 : 0) + (showY ? Math.min(120, 6.5 * longestY + 6) : 24), right: 64, top: heatmap.title ? 28 : 10, bottom: 10 + (showX ? 40 : 14) + (heatmap.xLabel ? 16 : 0) + (heatmap.note ? 12 : 0) };
+  const margin = {
+    left: 12 + (heatmap.yLabel ? 16 : 0) + (showY ? Math.min(120, 6.5 * longestY + 6) : 24),
+    right: 64,
+    top: heatmap.title ? 28 : 10,
+    bottom: 10 + (showX ? 40 : 14) + (heatmap.xLabel ? 16 : 0) + (heatmap.note ? 12 : 0),
+  };
   const width = heatmap.width ?? heatmapExtent(columns) + margin.left + margin.right;
   const height = heatmap.height ?? heatmapExtent(rows) + margin.top + margin.bottom;
-  const plot = { left: margin.left, top: margin.top, width: width - margin.left - margin.right, height: height - margin.top - margin.bottom };
+  const plot = {
+    left: margin.left,
+    top: margin.top,
+    width: width - margin.left - margin.right,
+    height: height - margin.top - margin.bottom,
+  };
   const cellW = plot.width / columns;
   const cellH = plot.height / rows;
   const [low, high] = heatmap.range ?? finiteRange(heatmap.values.flat());
@@ -198,16 +255,36 @@ export function heatmapSvg(heatmap: Heatmap): string {
   heatmap.values.forEach((row, r) =>
     row.forEach((v, c) => {
       const t = (v - low) / (high - low || 1);
-      parts.push(`<rect x="${f(plot.left + c * cellW)}" y="${f(plot.top + r * cellH)}" width="${f(cellW + 0.3)}" height="${f(cellH + 0.3)}" fill="${viridisHex(t)}"/>`);
-      if (heatmap.annotate) parts.push(`<text x="${f(plot.left + (c + 0.5) * cellW)}" y="${f(plot.top + (r + 0.5) * cellH + 4)}" text-anchor="middle" fill="${t > 0.6 ? "black" : "white"}">${tick(v)}</text>`);
+      parts.push(
+        `<rect x="${f(plot.left + c * cellW)}" y="${f(plot.top + r * cellH)}" width="${f(cellW + 0.3)}" height="${f(cellH + 0.3)}" fill="${viridisHex(t)}"/>`,
+      );
+      if (heatmap.annotate)
+        parts.push(
+          `<text x="${f(plot.left + (c + 0.5) * cellW)}" y="${f(plot.top + (r + 0.5) * cellH + 4)}" text-anchor="middle" fill="${t > 0.6 ? "black" : "white"}">${tick(v)}</text>`,
+        );
     }),
   );
-  if (showX) heatmap.xLabels!.forEach((l, c) => parts.push(`<text transform="translate(${f(plot.left + (c + 0.5) * cellW + 3)} ${plot.top + plot.height + 6}) rotate(-60)" text-anchor="end">${escapeHtml(l)}</text>`));
-  if (showY) heatmap.yLabels!.forEach((l, r) => parts.push(`<text x="${plot.left - 4}" y="${f(plot.top + (r + 0.5) * cellH + 4)}" text-anchor="end">${escapeHtml(l)}</text>`));
+  if (showX)
+    heatmap.xLabels!.forEach((l, c) =>
+      parts.push(
+        `<text transform="translate(${f(plot.left + (c + 0.5) * cellW + 3)} ${plot.top + plot.height + 6}) rotate(-60)" text-anchor="end">${escapeHtml(l)}</text>`,
+      ),
+    );
+  if (showY)
+    heatmap.yLabels!.forEach((l, r) =>
+      parts.push(
+        `<text x="${plot.left - 4}" y="${f(plot.top + (r + 0.5) * cellH + 4)}" text-anchor="end">${escapeHtml(l)}</text>`,
+      ),
+    );
   // Color bar: 10 steps from low (bottom) to high (top).
   const barX = plot.left + plot.width + 12;
-  for (let k = 0; k < 10; k++) parts.push(`<rect x="${barX}" y="${f(plot.top + ((9 - k) * plot.height) / 10)}" width="12" height="${f(plot.height / 10 + 0.3)}" fill="${viridisHex((k + 0.5) / 10)}"/>`);
-  parts.push(`<text x="${barX + 16}" y="${plot.top + 10}">${tick(high)}</text><text x="${barX + 16}" y="${plot.top + plot.height}">${tick(low)}</text>`);
+  for (let k = 0; k < 10; k++)
+    parts.push(
+      `<rect x="${barX}" y="${f(plot.top + ((9 - k) * plot.height) / 10)}" width="12" height="${f(plot.height / 10 + 0.3)}" fill="${viridisHex((k + 0.5) / 10)}"/>`,
+    );
+  parts.push(
+    `<text x="${barX + 16}" y="${plot.top + 10}">${tick(high)}</text><text x="${barX + 16}" y="${plot.top + plot.height}">${tick(low)}</text>`,
+  );
   labels(parts, heatmap, width, height, plot);
   parts.push("</svg>");
   return parts.join("");

@@ -6,8 +6,15 @@
 
 /** viridis at 0, 1/8, …, 1 (matplotlib's `_viridis_data`, every 32nd entry). */
 const VIRIDIS: readonly (readonly [number, number, number])[] = [
-  [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
+  [68, 1, 84],
+  [71, 44, 122],
+  [59, 81, 139],
+  [44, 113, 142],
+  [33, 144, 141],
+  [39, 173, 129],
+  [92, 200, 99],
+  [170, 220, 50],
+  [253, 231, 37],
 ];
 
 /** RGB bytes of viridis at `t` in [0, 1] (clamped; NaN → the low end). */
@@ -23,7 +30,12 @@ export function viridis(t: number): [number, number, number] {
 
 /** `#rrggbb` of viridis at `t`. */
 export function viridisHex(t: number): string {
-  return "#" + viridis(t).map((v) => v.toString(16).padStart(2, "0")).join("");
+  return (
+    "#" +
+    viridis(t)
+      .map((v) => v.toString(16).padStart(2, "0"))
+      .join("")
+  );
 }
 
 /** Plotly's colorscale for the same map. */

@@ -55,14 +55,20 @@ export function libraryScript(name: FrontendLibrary): string {
     }
     const code = fs.readFileSync(path, "utf8").replace(/<\/script/gi, "<\\/script");
     // Shadow AMD and CommonJS so the bundle sets its window global even under require.js.
-    sources.set(name, `<script type="text/javascript" data-mllm-library="${name}">(function (define, module, exports) {\n${code}\n}).call(window);</script>`);
+    sources.set(
+      name,
+      `<script type="text/javascript" data-mllm-library="${name}">(function (define, module, exports) {\n${code}\n}).call(window);</script>`,
+    );
   }
   return sources.get(name)!;
 }
 
 /** JSON safe inside a `<script>` element. */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(value)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 /**
@@ -99,6 +105,9 @@ export class FrontendRich extends Rich {
     const embedded = state().embedded;
     if (embedded.has(this.library)) return { data: this.data, metadata: this.metadata };
     embedded.add(this.library);
-    return { data: { ...this.data, "text/html": libraryScript(this.library) + String(this.data["text/html"]) }, metadata: this.metadata };
+    return {
+      data: { ...this.data, "text/html": libraryScript(this.library) + String(this.data["text/html"]) },
+      metadata: this.metadata,
+    };
   }
 }

@@ -55,13 +55,19 @@ export async function tensorPixels(tensor: tf.Tensor, args: Pick<ImageArgs, "ran
   }
   const [height, width] = shape.length === 2 ? shape : chw ? shape.slice(1) : shape;
   const channels = shape.length === 2 ? 1 : chw ? shape[0] : shape[2];
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new Error(`image: expected 1, 3 or 4 channels, got ${channels} (shape [${shape.join(", ")}]${chw ? ", layout chw" : ""})`);
-  if (height === 0 || width === 0) throw new Error(`image: the tensor is empty (shape [${shape.join(", ")}]); there is nothing to show`);
+  if (channels !== 1 && channels !== 3 && channels !== 4)
+    throw new Error(
+      `image: expected 1, 3 or 4 channels, got ${channels} (shape [${shape.join(", ")}]${chw ? ", layout chw" : ""})`,
+    );
+  if (height === 0 || width === 0)
+    throw new Error(`image: the tensor is empty (shape [${shape.join(", ")}]); there is nothing to show`);
   const values = await tensor.data();
   let nonFinite = 0;
   for (const v of values) if (!Number.isFinite(v)) nonFinite++;
   if (nonFinite === values.length) {
-    throw new Error(`image: every value of the [${shape.join(", ")}] tensor is NaN or infinite (${values.length} values); there is no image to show`);
+    throw new Error(
+      `image: every value of the [${shape.join(", ")}] tensor is NaN or infinite (${values.length} values); there is no image to show`,
+    );
   }
   const note = nonFinite > 0 ? `${nonFinite} of ${values.length} values are NaN or infinite, shown black` : undefined;
   const range = args.range ?? (tensor.dtype === "int32" ? "byte" : "unit");
@@ -78,7 +84,8 @@ export async function tensorPixels(tensor: tf.Tensor, args: Pick<ImageArgs, "ran
       if (v > high) high = v;
     }
     if (!(high > low)) high = low + 1;
-  } else if (range !== "unit" && range !== "clip") throw new Error(`image: range must be unit, byte, signed, clip or auto, got ${JSON.stringify(range)}`);
+  } else if (range !== "unit" && range !== "clip")
+    throw new Error(`image: range must be unit, byte, signed, clip or auto, got ${JSON.stringify(range)}`);
   if (range === "clip" && channels !== 3) throw new Error(`image: range "clip" needs 3 channels, got ${channels}`);
   const data = Buffer.alloc(height * width * channels);
   for (let y = 0; y < height; y++) {
@@ -106,7 +113,10 @@ export async function filePixels(file: string): Promise<Pixels> {
 }
 
 /** PNG bytes of pixels, scaled up (nearest) by `upscale` or down to `maxSide`; says when it was scaled down. */
-export async function pixelsToPng(pixels: Pixels, args: Pick<ImageArgs, "upscale" | "maxSide"> = {}): Promise<{ png: Buffer; width: number; height: number; note?: string }> {
+export async function pixelsToPng(
+  pixels: Pixels,
+  args: Pick<ImageArgs, "upscale" | "maxSide"> = {},
+): Promise<{ png: Buffer; width: number; height: number; note?: string }> {
   const { width, height, channels } = pixels;
   const maxSide = args.maxSide ?? 1024;
   let pipeline = sharpModule()(pixels.data, { raw: { width, height, channels } });
@@ -130,7 +140,10 @@ export async function pixelsToPng(pixels: Pixels, args: Pick<ImageArgs, "upscale
 }
 
 /** Encodes an [H, W, C] tensor as PNG bytes. */
-export async function tensorToPng(tensor: tf.Tensor, args: ImageArgs = {}): Promise<{ png: Buffer; width: number; height: number; channels: number }> {
+export async function tensorToPng(
+  tensor: tf.Tensor,
+  args: ImageArgs = {},
+): Promise<{ png: Buffer; width: number; height: number; channels: number }> {
   const pixels = await tensorPixels(tensor, args);
   const { png, width, height } = await pixelsToPng(pixels, args);
   return { png, width, height, channels: pixels.channels };
@@ -138,7 +151,10 @@ export async function tensorToPng(tensor: tf.Tensor, args: ImageArgs = {}): Prom
 
 /** A PNG as a rich output, shown `width` pixels wide. */
 export function pngRich(png: Buffer, size: { width: number; height: number }, text: string, width = size.width): Rich {
-  return new Rich({ "text/plain": text, "image/png": png.toString("base64") }, { "image/png": { width, height: Math.round((width / size.width) * size.height) } });
+  return new Rich(
+    { "text/plain": text, "image/png": png.toString("base64") },
+    { "image/png": { width, height: Math.round((width / size.width) * size.height) } },
+  );
 }
 
 /** One picture for a grid or comparison: a tensor or a file, with an optional caption. */
@@ -153,18 +169,25 @@ async function itemPixels(source: tf.Tensor | string, args: ImageArgs): Promise<
 
 /** Shows a tensor or an image file as PNG; a [B, …] batch as a grid. */
 export async function image(source: tf.Tensor | string, args: ImageArgs = {}): Promise<Rich> {
-  if (typeof source !== "string" && !(source instanceof tf.Tensor)) throw new Error(`image: expected a tensor or a file path, got ${typeof source}`);
+  if (typeof source !== "string" && !(source instanceof tf.Tensor))
+    throw new Error(`image: expected a tensor or a file path, got ${typeof source}`);
   if (typeof source !== "string" && source.rank === 4) {
     const batch = tf.unstack(source);
     try {
-      return await imageGrid(batch.map((t, k) => ({ image: t, caption: String(k) })), { ...args, caption: args.caption ?? `batch of ${batch.length}` });
+      return await imageGrid(
+        batch.map((t, k) => ({ image: t, caption: String(k) })),
+        { ...args, caption: args.caption ?? `batch of ${batch.length}` },
+      );
     } finally {
       tf.dispose(batch);
     }
   }
   const pixels = await itemPixels(source, args);
   const { png, width, height, note } = await pixelsToPng(pixels, args);
-  const what = typeof source === "string" ? `<image ${source} ${pixels.width}×${pixels.height}>` : `<image [${source.shape.join(", ")}] ${source.dtype}>`;
+  const what =
+    typeof source === "string"
+      ? `<image ${source} ${pixels.width}×${pixels.height}>`
+      : `<image [${source.shape.join(", ")}] ${source.dtype}>`;
   const notes = [pixels.note, note].filter((n) => n !== undefined);
   const text = (args.caption ? `${args.caption} ` : "") + what + (notes.length > 0 ? ` (${notes.join("; ")})` : "");
   return pngRich(png, { width, height }, text, args.width);
@@ -173,15 +196,18 @@ export async function image(source: tf.Tensor | string, args: ImageArgs = {}): P
 /** A grid of images with captions: HTML figures for the notebook, one PNG of the grid for static viewers. */
 export async function imageGrid(items: GridItem[], args: ImageArgs = {}): Promise<Rich> {
   if (!Array.isArray(items) || items.length === 0) throw new Error("imageGrid: no images given");
-  const pictures = await Promise.all(items.map(async (item, k) => {
-    try {
-      return await pixelsToPng(await itemPixels(item.image, args), { upscale: args.upscale, maxSide: args.maxSide ?? 256 });
-    } catch (error) {
-      throw new Error(`imageGrid: item ${k}${item.caption ? ` ("${item.caption}")` : ""}: ${(error as Error).message}`);
-    }
-  }));
+  const pictures = await Promise.all(
+    items.map(async (item, k) => {
+      try {
+        return await pixelsToPng(await itemPixels(item.image, args), { upscale: args.upscale, maxSide: args.maxSide ?? 256 });
+      } catch (error) {
+        throw new Error(`imageGrid: item ${k}${item.caption ? ` ("${item.caption}")` : ""}: ${(error as Error).message}`);
+      }
+    }),
+  );
   const columns = args.columns ?? Math.min(8, items.length);
-  if (!(Number.isInteger(columns) && columns >= 1)) throw new Error(`imageGrid: columns must be a positive integer, got ${columns}`);
+  if (!(Number.isInteger(columns) && columns >= 1))
+    throw new Error(`imageGrid: columns must be a positive integer, got ${columns}`);
   const cellW = Math.max(...pictures.map((p) => p.width));
   const cellH = Math.max(...pictures.map((p) => p.height));
   const gap = 4;
@@ -189,19 +215,30 @@ export async function imageGrid(items: GridItem[], args: ImageArgs = {}): Promis
   const gridW = columns * cellW + (columns - 1) * gap;
   const gridH = rows * cellH + (rows - 1) * gap;
   const png = await sharpModule()({ create: { width: gridW, height: gridH, channels: 3, background: "#ffffff" } })
-    .composite(pictures.map((p, k) => ({ input: p.png, left: (k % columns) * (cellW + gap), top: Math.floor(k / columns) * (cellH + gap) })))
+    .composite(
+      pictures.map((p, k) => ({
+        input: p.png,
+        left: (k % columns) * (cellW + gap),
+        top: Math.floor(k / columns) * (cellH + gap),
+      })),
+    )
     .removeAlpha()
     .png({ compressionLevel: 9 })
     .toBuffer();
-  const figures = pictures.map((p, k) =>
-    `<figure style="margin:0;text-align:center"><img src="data:image/png;base64,${p.png.toString("base64")}" width="${p.width}" style="image-rendering:pixelated"/>` +
-    (items[k].caption ? `<figcaption style="font-size:12px;max-width:${Math.max(cellW, 96)}px">${escapeHtml(items[k].caption!)}</figcaption>` : "") +
-    `</figure>`,
+  const figures = pictures.map(
+    (p, k) =>
+      `<figure style="margin:0;text-align:center"><img src="data:image/png;base64,${p.png.toString("base64")}" width="${p.width}" style="image-rendering:pixelated"/>` +
+      (items[k].caption
+        ? `<figcaption style="font-size:12px;max-width:${Math.max(cellW, 96)}px">${escapeHtml(items[k].caption!)}</figcaption>`
+        : "") +
+      `</figure>`,
   );
   const markup =
     (args.caption ? `<div style="font-weight:bold;margin-bottom:4px">${escapeHtml(args.caption)}</div>` : "") +
     `<div style="display:grid;grid-template-columns:repeat(${columns},max-content);gap:8px;align-items:start">${figures.join("")}</div>`;
-  const text = `${args.caption ? `${args.caption}: ` : ""}grid of ${items.length} images` + (items.some((i) => i.caption) ? ` (${items.map((i, k) => i.caption ?? String(k)).join(" | ")})` : "");
+  const text =
+    `${args.caption ? `${args.caption}: ` : ""}grid of ${items.length} images` +
+    (items.some((i) => i.caption) ? ` (${items.map((i, k) => i.caption ?? String(k)).join(" | ")})` : "");
   return new Rich(
     { "text/plain": text, "text/html": markup, "image/png": png.toString("base64") },
     { "image/png": { width: gridW, height: gridH } },
@@ -209,7 +246,14 @@ export async function imageGrid(items: GridItem[], args: ImageArgs = {}): Promis
 }
 
 /** Images side by side, each with a label (e.g. "input", "reconstruction"). */
-export async function compareImages(images: (tf.Tensor | string)[], labels: readonly string[], args: ImageArgs = {}): Promise<Rich> {
+export async function compareImages(
+  images: (tf.Tensor | string)[],
+  labels: readonly string[],
+  args: ImageArgs = {},
+): Promise<Rich> {
   if (images.length !== labels.length) throw new Error(`compareImages: ${images.length} images but ${labels.length} labels`);
-  return imageGrid(images.map((image, k) => ({ image, caption: labels[k] })), { ...args, columns: images.length });
+  return imageGrid(
+    images.map((image, k) => ({ image, caption: labels[k] })),
+    { ...args, columns: images.length },
+  );
 }

@@ -7,7 +7,18 @@
  * Tensors are read with `await t.data()`, so every backend works, WebGPU too.
  */
 export { Rich, display, clearOutput, html, escapeHtml, type DisplayOptions, type MimeData } from "./rich";
-export { image, imageGrid, compareImages, tensorToPng, tensorPixels, pixelsToPng, type ImageArgs, type GridItem, type Pixels, type PixelRange } from "./image";
+export {
+  image,
+  imageGrid,
+  compareImages,
+  tensorToPng,
+  tensorPixels,
+  pixelsToPng,
+  type ImageArgs,
+  type GridItem,
+  type Pixels,
+  type PixelRange,
+} from "./image";
 export { audio, encodeWav, logMelPicture, waveformSvg, type AudioArgs } from "./audio";
 export { video, animate, type VideoArgs } from "./video";
 export { linePlot, scatterPlot, barPlot, heatmap, type Series, type PlotArgs, type HeatmapArgs } from "./plot";

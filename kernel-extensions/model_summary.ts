@@ -35,8 +35,10 @@ const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 
 
 /** Rows of the summary (also what the table shows). */
 export function summaryRows(model: Module, depth = 2): SummaryRow[] {
-  if (!model || typeof (model as Module).namedModules !== "function") throw new Error(`modelSummary: expected a library Module, got ${model === null ? "null" : typeof model}`);
-  if (!(Number.isInteger(depth) && depth >= 0)) throw new Error(`modelSummary: depth must be a non-negative integer, got ${depth}`);
+  if (!model || typeof (model as Module).namedModules !== "function")
+    throw new Error(`modelSummary: expected a library Module, got ${model === null ? "null" : typeof model}`);
+  if (!(Number.isInteger(depth) && depth >= 0))
+    throw new Error(`modelSummary: depth must be a non-negative integer, got ${depth}`);
   const rows: SummaryRow[] = [];
   const modules = model.namedModules();
   const paths = modules.map(([path]) => path);
@@ -46,7 +48,10 @@ export function summaryRows(model: Module, depth = 2): SummaryRow[] {
     const level = ancestors.length;
     if (level > depth) continue;
     const all = module.namedParameters();
-    const childPaths = module.namedModules().slice(1).map(([child]) => child + ".");
+    const childPaths = module
+      .namedModules()
+      .slice(1)
+      .map(([child]) => child + ".");
     const own = all.filter(([name]) => !childPaths.some((child) => name.startsWith(child)));
     let trainable = 0;
     let frozen = 0;
@@ -58,7 +63,16 @@ export function summaryRows(model: Module, depth = 2): SummaryRow[] {
     }
     const parent = ancestors.reduce((longest, other) => (other.length > longest.length ? other : longest), "");
     const name = path === "" ? "(model)" : parent === "" ? path : path.slice(parent.length + 1);
-    rows.push({ path, name, type: module.constructor.name, depth: level, shapes: own.map(([n, v]) => `${n} [${v.shape.join(", ")}]`).join(", "), trainable, frozen, bytes });
+    rows.push({
+      path,
+      name,
+      type: module.constructor.name,
+      depth: level,
+      shapes: own.map(([n, v]) => `${n} [${v.shape.join(", ")}]`).join(", "),
+      trainable,
+      frozen,
+      bytes,
+    });
   }
   return rows;
 }
@@ -68,7 +82,11 @@ function count(n: number): string {
 }
 
 function size(bytes: number): string {
-  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(2)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
+  return bytes >= 1 << 20
+    ? `${(bytes / (1 << 20)).toFixed(2)} MiB`
+    : bytes >= 1024
+      ? `${(bytes / 1024).toFixed(1)} KiB`
+      : `${bytes} B`;
 }
 
 /** The summary table: HTML in the notebook, aligned text elsewhere. */
@@ -77,15 +95,32 @@ export function modelSummary(model: Module, args: ModelSummaryArgs = {}): Rich {
   const total = rows[0];
   const title = args.title ?? total.type;
   const header = ["module", "type", "parameters (own)", "trainable", "frozen", "bytes"];
-  const cells = rows.map((r) => [`${"  ".repeat(r.depth)}${r.name}`, r.type, r.shapes || "—", count(r.trainable), count(r.frozen), size(r.bytes)]);
+  const cells = rows.map((r) => [
+    `${"  ".repeat(r.depth)}${r.name}`,
+    r.type,
+    r.shapes || "—",
+    count(r.trainable),
+    count(r.frozen),
+    size(r.bytes),
+  ]);
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => Math.min(row[c].length, c === 2 ? 48 : 1000))));
-  const line = (row: string[]) => row.map((v, c) => (c >= 3 ? v.padStart(widths[c]) : (v.length > widths[c] ? v.slice(0, widths[c] - 1) + "…" : v.padEnd(widths[c])))).join("  ");
+  const line = (row: string[]) =>
+    row
+      .map((v, c) =>
+        c >= 3 ? v.padStart(widths[c]) : v.length > widths[c] ? v.slice(0, widths[c] - 1) + "…" : v.padEnd(widths[c]),
+      )
+      .join("  ");
   const totals = `total: ${count(total.trainable + total.frozen)} parameters (${count(total.trainable)} trainable, ${count(total.frozen)} frozen), ${size(total.bytes)}`;
   const text = [title, line(header), ...cells.map(line), totals].join("\n");
   const markup =
     `<div><b>${escapeHtml(title)}</b><table style="font-size:12px;border-collapse:collapse">` +
     `<thead><tr>${header.map((h, c) => `<th style="text-align:${c >= 3 ? "right" : "left"};padding:2px 8px">${h}</th>`).join("")}</tr></thead><tbody>` +
-    rows.map((r, k) => `<tr${r.trainable === 0 && r.frozen > 0 ? ' style="color:#777"' : ""}>${cells[k].map((v, c) => `<td style="text-align:${c >= 3 ? "right" : "left"};padding:2px 8px;${c === 0 ? `padding-left:${8 + 14 * r.depth}px;font-family:monospace` : ""}">${escapeHtml(c === 0 ? v.trim() : v)}</td>`).join("")}</tr>`).join("") +
+    rows
+      .map(
+        (r, k) =>
+          `<tr${r.trainable === 0 && r.frozen > 0 ? ' style="color:#777"' : ""}>${cells[k].map((v, c) => `<td style="text-align:${c >= 3 ? "right" : "left"};padding:2px 8px;${c === 0 ? `padding-left:${8 + 14 * r.depth}px;font-family:monospace` : ""}">${escapeHtml(c === 0 ? v.trim() : v)}</td>`).join("")}</tr>`,
+      )
+      .join("") +
     `</tbody></table><div style="font-size:12px">${escapeHtml(totals)}</div></div>`;
   return new Rich({ "text/plain": text, "text/html": markup });
 }

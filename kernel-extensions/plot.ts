@@ -9,7 +9,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rich } from "./rich";
-import { chartSvg, downsampleIndices, heatmapExtent, heatmapShape, heatmapSvg, tick, TRACE_COLORS, validateChart, type Chart, type Heatmap, type Trace } from "./chart";
+import {
+  chartSvg,
+  downsampleIndices,
+  heatmapExtent,
+  heatmapShape,
+  heatmapSvg,
+  tick,
+  TRACE_COLORS,
+  validateChart,
+  type Chart,
+  type Heatmap,
+  type Trace,
+} from "./chart";
 import { elementId, FrontendRich, scriptJson, whenLoaded } from "./frontend";
 import { viridisPlotlyScale } from "./colormap";
 
@@ -54,19 +66,48 @@ export function chartFigure(chart: Chart): { data: object[]; layout: object } {
     const color = TRACE_COLORS[k % TRACE_COLORS.length];
     const common = { name: trace.name, x: trace.x, y: trace.y };
     if (trace.kind === "bar") return { ...common, type: "bar", marker: { color } };
-    return { ...common, type: "scatter", mode: trace.kind === "line" ? "lines" : "markers", line: { color, width: 1.5 }, marker: { color, size: 5 } };
+    return {
+      ...common,
+      type: "scatter",
+      mode: trace.kind === "line" ? "lines" : "markers",
+      line: { color, width: 1.5 },
+      marker: { color, size: 5 },
+    };
   });
-  return { data, layout: layout(chart, { yaxis: { title: { text: chart.yLabel ?? "" }, type: chart.logY ? "log" : "linear" }, showlegend: chart.traces.length > 1 }) };
+  return {
+    data,
+    layout: layout(chart, {
+      yaxis: { title: { text: chart.yLabel ?? "" }, type: chart.logY ? "log" : "linear" },
+      showlegend: chart.traces.length > 1,
+    }),
+  };
 }
 
-function layout(chart: { title?: string; xLabel?: string; width?: number; height?: number; note?: string }, extra: object): object {
+function layout(
+  chart: { title?: string; xLabel?: string; width?: number; height?: number; note?: string },
+  extra: object,
+): object {
   return {
     title: { text: chart.title ?? "" },
     xaxis: { title: { text: chart.xLabel ?? "" } },
     width: chart.width ?? 480,
     height: (chart.height ?? 280) + 40,
     margin: { l: 60, r: 20, t: chart.title ? 56 : 24, b: 48 },
-    ...(chart.note ? { annotations: [{ text: chart.note, xref: "paper", yref: "paper", x: 0, y: -0.2, showarrow: false, font: { size: 10, color: "#666" } }] } : {}),
+    ...(chart.note
+      ? {
+          annotations: [
+            {
+              text: chart.note,
+              xref: "paper",
+              yref: "paper",
+              x: 0,
+              y: -0.2,
+              showarrow: false,
+              font: { size: 10, color: "#666" },
+            },
+          ],
+        }
+      : {}),
     ...extra,
   };
 }
@@ -103,8 +144,16 @@ export function plotlyOutput(figure: { data: object[]; layout: object }, svg: st
   const id = elementId("plot");
   const markup =
     `<div id="${id}" class="mllm-plot" style="display:inline-block">${svg}</div>` +
-    whenLoaded("plotly", id, `var figure = ${scriptJson(figure)}; element.innerHTML = ""; lib.newPlot(element, figure.data, figure.layout, { displaylogo: false, responsive: false });`);
-  return new FrontendRich({ "text/plain": text, "text/html": markup, "application/vnd.plotly.v1+json": figure, "image/svg+xml": svg }, {}, "plotly");
+    whenLoaded(
+      "plotly",
+      id,
+      `var figure = ${scriptJson(figure)}; element.innerHTML = ""; lib.newPlot(element, figure.data, figure.layout, { displaylogo: false, responsive: false });`,
+    );
+  return new FrontendRich(
+    { "text/plain": text, "text/html": markup, "application/vnd.plotly.v1+json": figure, "image/svg+xml": svg },
+    {},
+    "plotly",
+  );
 }
 
 function toChart(kind: "line" | "scatter", series: Series[], args: PlotArgs, who: string): Chart {
@@ -112,7 +161,8 @@ function toChart(kind: "line" | "scatter", series: Series[], args: PlotArgs, who
   const limit = args.maxPoints ?? 2000;
   let thinned = 0;
   const traces: Trace[] = series.map((s) => {
-    if (!Array.isArray(s.y) && !(ArrayBuffer.isView(s.y))) throw new Error(`${who}: series "${s.name}" needs y as an array of numbers, got ${typeof s.y}`);
+    if (!Array.isArray(s.y) && !ArrayBuffer.isView(s.y))
+      throw new Error(`${who}: series "${s.name}" needs y as an array of numbers, got ${typeof s.y}`);
     const y = Array.from(s.y as ArrayLike<number>);
     const x = s.x ? Array.from(s.x as ArrayLike<number>) : y.map((_, i) => i);
     if (x.length !== y.length) throw new Error(`${who}: series "${s.name}" has ${x.length} x values and ${y.length} y values`);
@@ -120,7 +170,16 @@ function toChart(kind: "line" | "scatter", series: Series[], args: PlotArgs, who
     if (kept.length < y.length) thinned = Math.max(thinned, y.length);
     return { name: s.name, kind, x: kept.map((i) => x[i]), y: kept.map((i) => y[i]) };
   });
-  const chart: Chart = { traces, title: args.title, xLabel: args.xLabel, yLabel: args.yLabel, logY: args.logY, width: args.width, height: args.height, note: thinned ? `downsampled: ${thinned} points drawn as ≤ ${limit} (min and max per bucket)` : undefined };
+  const chart: Chart = {
+    traces,
+    title: args.title,
+    xLabel: args.xLabel,
+    yLabel: args.yLabel,
+    logY: args.logY,
+    width: args.width,
+    height: args.height,
+    note: thinned ? `downsampled: ${thinned} points drawn as ≤ ${limit} (min and max per bucket)` : undefined,
+  };
   validateChart(chart, who);
   return chart;
 }
@@ -146,12 +205,25 @@ export function scatterPlot(series: Series[], args: PlotArgs = {}): Rich {
 }
 
 /** Bars: one value per label, or several named series over the same labels (grouped). */
-export function barPlot(bars: { labels: string[]; values: number[]; name?: string } | { labels: string[]; series: { name: string; values: number[] }[] }, args: Omit<PlotArgs, "maxPoints"> = {}): Rich {
+export function barPlot(
+  bars:
+    { labels: string[]; values: number[]; name?: string } | { labels: string[]; series: { name: string; values: number[] }[] },
+  args: Omit<PlotArgs, "maxPoints"> = {},
+): Rich {
   const groups = "series" in bars ? bars.series : [{ name: bars.name ?? "value", values: bars.values }];
   for (const g of groups) {
-    if (g.values.length !== bars.labels.length) throw new Error(`barPlot: series "${g.name}" has ${g.values.length} values for ${bars.labels.length} labels`);
+    if (g.values.length !== bars.labels.length)
+      throw new Error(`barPlot: series "${g.name}" has ${g.values.length} values for ${bars.labels.length} labels`);
   }
-  const chart: Chart = { traces: groups.map((g) => ({ name: g.name, kind: "bar", x: bars.labels, y: g.values })), title: args.title, xLabel: args.xLabel, yLabel: args.yLabel, logY: args.logY, width: args.width, height: args.height };
+  const chart: Chart = {
+    traces: groups.map((g) => ({ name: g.name, kind: "bar", x: bars.labels, y: g.values })),
+    title: args.title,
+    xLabel: args.xLabel,
+    yLabel: args.yLabel,
+    logY: args.logY,
+    width: args.width,
+    height: args.height,
+  };
   validateChart(chart, "barPlot");
   const text = `${args.title ? args.title + " — " : ""}${groups.map((g) => `${g.name}: ${bars.labels.map((l, i) => `${l} ${tick(g.values[i])}`).join(", ")}`).join("; ")}`;
   return plotlyOutput(chartFigure(chart), chartSvg(chart), text);
@@ -203,21 +275,27 @@ export async function heatmap(values: number[][] | tf.Tensor, args: HeatmapArgs 
   const limit = args.maxCells ?? 128;
   const pooled = poolMatrix(full, limit);
   const pooledLabels = (labels: readonly string[] | undefined, count: number, factor: number, who: string) => {
-    if (labels && labels.length !== count) throw new Error(`heatmap: ${labels.length} ${who} labels for ${count} ${who === "x" ? "columns" : "rows"}`);
+    if (labels && labels.length !== count)
+      throw new Error(`heatmap: ${labels.length} ${who} labels for ${count} ${who === "x" ? "columns" : "rows"}`);
     return labels && factor === 1 ? labels : undefined;
   };
   const map: Heatmap = {
     values: pooled.values,
     xLabels: pooledLabels(args.xLabels, columns, pooled.factor[1], "x"),
     yLabels: pooledLabels(args.yLabels, rows, pooled.factor[0], "y"),
-    title: args.title, xLabel: args.xLabel, yLabel: args.yLabel, range: args.range,
+    title: args.title,
+    xLabel: args.xLabel,
+    yLabel: args.yLabel,
+    range: args.range,
     annotate: args.annotate ?? (rows <= 12 && columns <= 12),
-    width: args.width, height: args.height,
-    note: pooled.factor[0] * pooled.factor[1] > 1 ? `averaged down from ${rows}×${columns} to ${pooled.values.length}×${pooled.values[0].length}` : undefined,
+    width: args.width,
+    height: args.height,
+    note:
+      pooled.factor[0] * pooled.factor[1] > 1
+        ? `averaged down from ${rows}×${columns} to ${pooled.values.length}×${pooled.values[0].length}`
+        : undefined,
   };
   const flat = full.flat().filter(Number.isFinite);
   const text = `${args.title ? args.title + " — " : ""}heatmap ${rows}×${columns}, min ${tick(Math.min(...flat))}, max ${tick(Math.max(...flat))}`;
   return plotlyOutput(heatmapFigure(map), heatmapSvg(map), text);
 }
-
-

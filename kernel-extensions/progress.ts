@@ -48,7 +48,8 @@ export class TrainingProgress {
   private lastTerminalTenth = -1;
 
   constructor(private readonly args: ProgressArgs) {
-    if (!(Number.isInteger(args?.total) && args.total > 0)) throw new Error(`trainingProgress: total must be a positive integer, got ${args?.total}`);
+    if (!(Number.isInteger(args?.total) && args.total > 0))
+      throw new Error(`trainingProgress: total must be a positive integer, got ${args?.total}`);
     this.started = this.now();
   }
 
@@ -59,8 +60,13 @@ export class TrainingProgress {
   /** Records step `step` (1-based) and its metrics; refreshes the display at most every intervalMs. */
   update(step: number, metrics: StepMetrics = {}): void {
     if (this.finished) throw new Error("trainingProgress: update after done()");
-    if (!(Number.isInteger(step) && step >= 0 && step <= this.args.total)) throw new Error(`trainingProgress: step must be an integer in 0…${this.args.total}, got ${step}`);
-    for (const [name, value] of Object.entries(metrics)) if (typeof value !== "number") throw new Error(`trainingProgress: metric "${name}" must be a number (read tensors with await t.data()), got ${typeof value}`);
+    if (!(Number.isInteger(step) && step >= 0 && step <= this.args.total))
+      throw new Error(`trainingProgress: step must be an integer in 0…${this.args.total}, got ${step}`);
+    for (const [name, value] of Object.entries(metrics))
+      if (typeof value !== "number")
+        throw new Error(
+          `trainingProgress: metric "${name}" must be a number (read tensors with await t.data()), got ${typeof value}`,
+        );
     this.step = step;
     this.metrics = metrics;
     const first = Object.values(metrics)[0];
@@ -88,13 +94,32 @@ export class TrainingProgress {
     const { total, title = "training" } = this.args;
     const { elapsed, rate, eta, metrics } = this.status();
     const metricText = metrics.join(" · ");
-    const timing = final ? `${(elapsed / 1000).toFixed(1)} s · ${rate.toFixed(1)} steps/s` : `${rate.toFixed(1)} steps/s · ETA ${eta}`;
+    const timing = final
+      ? `${(elapsed / 1000).toFixed(1)} s · ${rate.toFixed(1)} steps/s`
+      : `${rate.toFixed(1)} steps/s · ETA ${eta}`;
     const head = `${title}: step ${this.step}/${total}${metricText ? ` · ${metricText}` : ""} · ${timing}${final && this.step < total ? " (stopped early)" : ""}`;
     const fraction = this.step / total;
     let curve = "";
     if (this.history.length >= 2) {
-      const kept = downsampleIndices(this.history.length, this.history.map((h) => h.value), 400);
-      curve = chartSvg({ traces: [{ name: Object.keys(this.metrics)[0] ?? "value", kind: "line", x: kept.map((i) => this.history[i].step), y: kept.map((i) => this.history[i].value) }], xLabel: "step", yLabel: Object.keys(this.metrics)[0], width: 360, height: 150 });
+      const kept = downsampleIndices(
+        this.history.length,
+        this.history.map((h) => h.value),
+        400,
+      );
+      curve = chartSvg({
+        traces: [
+          {
+            name: Object.keys(this.metrics)[0] ?? "value",
+            kind: "line",
+            x: kept.map((i) => this.history[i].step),
+            y: kept.map((i) => this.history[i].value),
+          },
+        ],
+        xLabel: "step",
+        yLabel: Object.keys(this.metrics)[0],
+        width: 360,
+        height: 150,
+      });
     }
     const markup =
       `<div class="mllm-progress" style="font-family:sans-serif;font-size:12px">` +

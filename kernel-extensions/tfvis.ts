@@ -21,7 +21,9 @@ export interface TfvisArgs {
 
 function tfvisOutput(draw: string, svg: string, text: string): Rich {
   const id = elementId("tfvis");
-  const markup = `<div id="${id}" class="mllm-tfvis" style="display:inline-block;min-width:200px">${svg}</div>` + whenLoaded("tfvis", id, `element.innerHTML = ""; ${draw}`);
+  const markup =
+    `<div id="${id}" class="mllm-tfvis" style="display:inline-block;min-width:200px">${svg}</div>` +
+    whenLoaded("tfvis", id, `element.innerHTML = ""; ${draw}`);
   return new FrontendRich({ "text/plain": text, "text/html": markup, "image/svg+xml": svg }, {}, "tfvis");
 }
 
@@ -34,11 +36,24 @@ export function historyChart(history: Record<string, number[]>, args: TfvisArgs 
   if (metrics.length === 0) throw new Error("historyChart: no metrics given");
   for (const name of metrics) {
     const values = history[name];
-    if (!Array.isArray(values) || values.length === 0) throw new Error(`historyChart: metric "${name}" has no values (history has ${Object.keys(history).map((k) => `"${k}"`).join(", ") || "nothing"})`);
+    if (!Array.isArray(values) || values.length === 0)
+      throw new Error(
+        `historyChart: metric "${name}" has no values (history has ${
+          Object.keys(history)
+            .map((k) => `"${k}"`)
+            .join(", ") || "nothing"
+        })`,
+      );
   }
   const width = args.width ?? 480;
   const height = args.height ?? 280;
-  const svg = chartSvg({ traces: metrics.map((name) => ({ name, kind: "line", x: history[name].map((_, i) => i), y: history[name] })), title: args.title, xLabel: "step", width, height });
+  const svg = chartSvg({
+    traces: metrics.map((name) => ({ name, kind: "line", x: history[name].map((_, i) => i), y: history[name] })),
+    title: args.title,
+    xLabel: "step",
+    width,
+    height,
+  });
   const data = { history: Object.fromEntries(metrics.map((m) => [m, history[m]])) };
   const draw = `lib.show.history(element, ${scriptJson(data)}, ${scriptJson(metrics)}, ${scriptJson({ width, height, xLabel: "step", seriesColors: TRACE_COLORS.slice(0, metrics.length) })});`;
   const text = `${args.title ? args.title + " — " : ""}history: ${metrics.map((m) => `${m} ${history[m].length} values, last ${tick(history[m][history[m].length - 1])}`).join("; ")}`;
@@ -50,10 +65,25 @@ export function historyChart(history: Record<string, number[]>, args: TfvisArgs 
  * confusion-matrix view. Give the counts, or `labels`/`predictions` class
  * indices via {@link confusionCounts}.
  */
-export async function confusionMatrix(counts: number[][] | tf.Tensor, classNames: readonly string[], args: TfvisArgs = {}): Promise<Rich> {
+export async function confusionMatrix(
+  counts: number[][] | tf.Tensor,
+  classNames: readonly string[],
+  args: TfvisArgs = {},
+): Promise<Rich> {
   const rows = await matrixRows(counts, "confusionMatrix");
-  if (rows.length !== classNames.length || rows[0].length !== classNames.length) throw new Error(`confusionMatrix: a ${rows.length}×${rows[0].length} matrix for ${classNames.length} class names; expected ${classNames.length}×${classNames.length}`);
-  const svg = heatmapSvg({ values: rows, xLabels: classNames, yLabels: classNames, title: args.title, xLabel: "predicted", yLabel: "true", annotate: rows.length <= 12 });
+  if (rows.length !== classNames.length || rows[0].length !== classNames.length)
+    throw new Error(
+      `confusionMatrix: a ${rows.length}×${rows[0].length} matrix for ${classNames.length} class names; expected ${classNames.length}×${classNames.length}`,
+    );
+  const svg = heatmapSvg({
+    values: rows,
+    xLabels: classNames,
+    yLabels: classNames,
+    title: args.title,
+    xLabel: "predicted",
+    yLabel: "true",
+    annotate: rows.length <= 12,
+  });
   const width = args.width ?? 420;
   const height = args.height ?? 420;
   const draw = `lib.render.confusionMatrix(element, ${scriptJson({ values: rows, tickLabels: classNames })}, ${scriptJson({ width, height, shadeDiagonal: true, showTextOverlay: rows.length <= 12 })});`;
@@ -65,11 +95,13 @@ export async function confusionMatrix(counts: number[][] | tf.Tensor, classNames
 
 /** Counts [C][C] of (true, predicted) class index pairs. */
 export function confusionCounts(labels: ArrayLike<number>, predictions: ArrayLike<number>, classCount: number): number[][] {
-  if (labels.length !== predictions.length) throw new Error(`confusionCounts: ${labels.length} labels but ${predictions.length} predictions`);
+  if (labels.length !== predictions.length)
+    throw new Error(`confusionCounts: ${labels.length} labels but ${predictions.length} predictions`);
   const counts = Array.from({ length: classCount }, () => new Array<number>(classCount).fill(0));
   for (let i = 0; i < labels.length; i++) {
     const [t, p] = [labels[i], predictions[i]];
-    if (!(Number.isInteger(t) && t >= 0 && t < classCount && Number.isInteger(p) && p >= 0 && p < classCount)) throw new Error(`confusionCounts: pair ${i} is (${t}, ${p}); classes are 0…${classCount - 1}`);
+    if (!(Number.isInteger(t) && t >= 0 && t < classCount && Number.isInteger(p) && p >= 0 && p < classCount))
+      throw new Error(`confusionCounts: pair ${i} is (${t}, ${p}); classes are 0…${classCount - 1}`);
     counts[t][p]++;
   }
   return counts;

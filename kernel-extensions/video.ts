@@ -33,17 +33,27 @@ async function framePixels(source: tf.Tensor | string, args: VideoArgs): Promise
     const strip = await filePixels(source);
     const count = args.frames;
     if (!(Number.isInteger(count) && count! > 0 && strip.width % count! === 0)) {
-      throw new Error(`video: ${source} is ${strip.width}×${strip.height}; give frames (a count that divides the width ${strip.width}), got ${count}`);
+      throw new Error(
+        `video: ${source} is ${strip.width}×${strip.height}; give frames (a count that divides the width ${strip.width}), got ${count}`,
+      );
     }
     const width = strip.width / count!;
     return Array.from({ length: count! }, (_, f) => {
       const data = Buffer.alloc(width * strip.height * strip.channels);
-      for (let y = 0; y < strip.height; y++) strip.data.copy(data, y * width * strip.channels, (y * strip.width + f * width) * strip.channels, (y * strip.width + (f + 1) * width) * strip.channels);
+      for (let y = 0; y < strip.height; y++)
+        strip.data.copy(
+          data,
+          y * width * strip.channels,
+          (y * strip.width + f * width) * strip.channels,
+          (y * strip.width + (f + 1) * width) * strip.channels,
+        );
       return { data, width, height: strip.height, channels: strip.channels };
     });
   }
   if (!(source instanceof tf.Tensor) || (source.rank !== 4 && source.rank !== 3)) {
-    throw new Error(`video: expected a [F, H, W, C] or [F, C, H, W] tensor (or [F, H, W]), got ${source instanceof tf.Tensor ? `shape [${source.shape.join(", ")}]` : typeof source}`);
+    throw new Error(
+      `video: expected a [F, H, W, C] or [F, C, H, W] tensor (or [F, H, W]), got ${source instanceof tf.Tensor ? `shape [${source.shape.join(", ")}]` : typeof source}`,
+    );
   }
   const frames = tf.unstack(source);
   try {
@@ -59,7 +69,8 @@ export async function animate(frames: Pixels[], fps = 4, format: "gif" | "webp" 
   if (frames.length === 0) throw new Error("video: no frames");
   const { width, height, channels } = frames[0];
   frames.forEach((f, k) => {
-    if (f.width !== width || f.height !== height || f.channels !== channels) throw new Error(`video: frame ${k} is ${f.width}×${f.height}×${f.channels}; frame 0 is ${width}×${height}×${channels}`);
+    if (f.width !== width || f.height !== height || f.channels !== channels)
+      throw new Error(`video: frame ${k} is ${f.width}×${f.height}×${f.channels}; frame 0 is ${width}×${height}×${channels}`);
   });
   if (!(fps > 0 && fps <= 50)) throw new Error(`video: fps must be in (0, 50], got ${fps}`);
   const sharp = loadSharp();
@@ -71,7 +82,9 @@ export async function animate(frames: Pixels[], fps = 4, format: "gif" | "webp" 
   };
   const stacked = Buffer.concat(frames.map(rgb));
   const delay = frames.map(() => Math.round(1000 / fps));
-  const image = sharp(stacked, { raw: { width, height: height * frames.length, channels: channels === 1 ? 3 : channels, pageHeight: height } });
+  const image = sharp(stacked, {
+    raw: { width, height: height * frames.length, channels: channels === 1 ? 3 : channels, pageHeight: height },
+  });
   return format === "webp" ? image.webp({ delay, loop: 0, lossless: true }).toBuffer() : image.gif({ delay, loop: 0 }).toBuffer();
 }
 
@@ -97,7 +110,17 @@ export async function video(source: tf.Tensor | string, args: VideoArgs = {}): P
   const stripW = across * fw + (across - 1) * 2;
   const stripH = Math.ceil(scaled.length / across) * (fh + 2) - 2;
   const strip = await sharp({ create: { width: stripW, height: stripH, channels: 3, background: "#ffffff" } })
-    .composite(await Promise.all(scaled.map(async (f, k) => ({ input: await sharp(f.data, { raw: { width: fw, height: fh, channels: f.channels } }).png().toBuffer(), left: (k % across) * (fw + 2), top: Math.floor(k / across) * (fh + 2) }))))
+    .composite(
+      await Promise.all(
+        scaled.map(async (f, k) => ({
+          input: await sharp(f.data, { raw: { width: fw, height: fh, channels: f.channels } })
+            .png()
+            .toBuffer(),
+          left: (k % across) * (fw + 2),
+          top: Math.floor(k / across) * (fh + 2),
+        })),
+      ),
+    )
     .removeAlpha()
     .png({ compressionLevel: 9 })
     .toBuffer();
@@ -109,7 +132,10 @@ export async function video(source: tf.Tensor | string, args: VideoArgs = {}): P
     `<img src="data:image/png;base64,${strip.toString("base64")}" width="${stripW}" style="image-rendering:pixelated"/></div>` +
     (note ? `<div style="font-size:11px;color:#666">${escapeHtml(note)}</div>` : "") +
     `</figure>`;
-  return new Rich({ "text/plain": text, "text/html": markup, "image/png": strip.toString("base64") }, { "image/png": { width: stripW, height: stripH } });
+  return new Rich(
+    { "text/plain": text, "text/html": markup, "image/png": strip.toString("base64") },
+    { "image/png": { width: stripW, height: stripH } },
+  );
 }
 
 /** Pixels scaled up by an integer factor (nearest neighbour). */
@@ -117,7 +143,9 @@ async function scalePixels(pixels: Pixels, scale: number): Promise<Pixels> {
   if (!(Number.isInteger(scale) && scale >= 1)) throw new Error(`video: upscale must be a positive integer, got ${scale}`);
   if (scale === 1) return pixels;
   const sharp = loadSharp();
-  const { data, info } = await sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: pixels.channels } })
+  const { data, info } = await sharp(pixels.data, {
+    raw: { width: pixels.width, height: pixels.height, channels: pixels.channels },
+  })
     .resize(pixels.width * scale, pixels.height * scale, { kernel: "nearest" })
     .raw()
     .toBuffer({ resolveWithObject: true });

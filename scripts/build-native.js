@@ -19,8 +19,21 @@ function findNodeGyp() {
   } catch {
     // not a dependency of the project: npm's own copy, tried next
   }
-  if (process.env.npm_execpath) candidates.push(path.join(path.dirname(process.env.npm_execpath), "..", "node_modules", "node-gyp", "bin", "node-gyp.js"));
-  candidates.push(path.join(path.dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"));
+  if (process.env.npm_execpath)
+    candidates.push(path.join(path.dirname(process.env.npm_execpath), "..", "node_modules", "node-gyp", "bin", "node-gyp.js"));
+  candidates.push(
+    path.join(
+      path.dirname(process.execPath),
+      "..",
+      "lib",
+      "node_modules",
+      "npm",
+      "node_modules",
+      "node-gyp",
+      "bin",
+      "node-gyp.js",
+    ),
+  );
   return candidates.find((file) => fs.existsSync(file));
 }
 
@@ -34,14 +47,19 @@ function main() {
   const gyp = findNodeGyp();
   if (!gyp) return "node-gyp not found; the engine will use tfjs's cpu backend";
   const nodedir = nodeHeaders();
-  if (!nodedir) return `no Node headers next to ${process.execPath} (include/node/node_api.h); the engine will use tfjs's cpu backend`;
+  if (!nodedir)
+    return `no Node headers next to ${process.execPath} (include/node/node_api.h); the engine will use tfjs's cpu backend`;
   const started = Date.now();
-  const result = spawnSync(process.execPath, [gyp, "rebuild", `--nodedir=${nodedir}`, "--jobs=max"], { cwd: root, encoding: "utf8" });
+  const result = spawnSync(process.execPath, [gyp, "rebuild", `--nodedir=${nodedir}`, "--jobs=max"], {
+    cwd: root,
+    encoding: "utf8",
+  });
   if (result.status !== 0) {
     const log = path.join(root, "build", "native-build.log");
     fs.mkdirSync(path.dirname(log), { recursive: true });
     fs.writeFileSync(log, `${result.stdout}\n${result.stderr}`);
-    const reason = (result.stderr || "").split("\n").find((line) => /error/i.test(line)) || `node-gyp exited with ${result.status}`;
+    const reason =
+      (result.stderr || "").split("\n").find((line) => /error/i.test(line)) || `node-gyp exited with ${result.status}`;
     return `build failed (${reason.trim()}; full log in build/native-build.log); the engine will use tfjs's cpu backend`;
   }
   return `build/Release/mllm_native.node built in ${((Date.now() - started) / 1000).toFixed(0)} s`;

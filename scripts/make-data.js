@@ -19,7 +19,8 @@ function parse(argv) {
     else if (flag === "--seed") args.seed = Number(value);
     else if (flag === "--out") args.out = value;
     else if (flag === "--sets") args.sets = value.split(",").filter(Boolean);
-    else throw new Error(`unknown argument ${JSON.stringify(flag)}; expected --size small|large, --seed N, --out DIR, --sets a,b`);
+    else
+      throw new Error(`unknown argument ${JSON.stringify(flag)}; expected --size small|large, --seed N, --out DIR, --sets a,b`);
     i++;
   }
   return args;

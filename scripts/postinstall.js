@@ -45,5 +45,7 @@ step("link", () => {
 step("kernelspec", () => {
   // Keeps a user's own fields and says what it replaces (src/kernel/kernelspec_install.ts).
   const { installKernelspec, describeInstall } = require(path.join(root, "dist", "src", "kernel", "kernelspec_install.js"));
-  return describeInstall(installKernelspec(root)).split(root + path.sep).join("");
+  return describeInstall(installKernelspec(root))
+    .split(root + path.sep)
+    .join("");
 });

@@ -28,15 +28,24 @@ function hasJupyter(subcommand) {
   return probe.status === 0;
 }
 
-const env = { ...process.env, JUPYTER_PATH: [path.join(root, ".jupyter"), process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter) };
+const env = {
+  ...process.env,
+  JUPYTER_PATH: [path.join(root, ".jupyter"), process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
+};
 
 if (!headless) {
   const app = hasJupyter("lab") ? "lab" : hasJupyter("notebook") ? "notebook" : null;
   if (app) {
-    console.log(`Starting Jupyter ${app === "lab" ? "Lab" : "Notebook"} on ${root}; open notebooks/ and pick the "Multimodal Labs (TypeScript)" kernel.`);
+    console.log(
+      `Starting Jupyter ${app === "lab" ? "Lab" : "Notebook"} on ${root}; open notebooks/ and pick the "Multimodal Labs (TypeScript)" kernel.`,
+    );
     // Jupyter refuses to run as root without --allow-root; containers and lab machines often are root.
     const rootFlag = process.getuid && process.getuid() === 0 && !jupyterArgs.includes("--allow-root") ? ["--allow-root"] : [];
-    const child = spawn("jupyter", [app, `--notebook-dir=${root}`, ...rootFlag, ...jupyterArgs], { stdio: "inherit", env, cwd: root });
+    const child = spawn("jupyter", [app, `--notebook-dir=${root}`, ...rootFlag, ...jupyterArgs], {
+      stdio: "inherit",
+      env,
+      cwd: root,
+    });
     child.on("exit", (code) => process.exit(code ?? 0));
     for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
     return;
@@ -46,8 +55,16 @@ if (!headless) {
   console.log("  Debian/Ubuntu: sudo apt install jupyter-notebook    any OS: pip install jupyterlab\n");
 }
 
-const solutions = fs.readdirSync(path.join(root, "solutions")).filter((f) => f.endsWith(".ipynb")).sort().map((f) => path.join("solutions", f));
-const run = spawn(process.execPath, [path.join(root, "bin", "mllm-labs.js"), "run", ...solutions, "--out", "out"], { stdio: "inherit", cwd: root, env });
+const solutions = fs
+  .readdirSync(path.join(root, "solutions"))
+  .filter((f) => f.endsWith(".ipynb"))
+  .sort()
+  .map((f) => path.join("solutions", f));
+const run = spawn(process.execPath, [path.join(root, "bin", "mllm-labs.js"), "run", ...solutions, "--out", "out"], {
+  stdio: "inherit",
+  cwd: root,
+  env,
+});
 run.on("exit", (code) => {
   if (code === 0) console.log(`\nExecuted notebooks are in ${path.join(root, "out")}; exercises are in notebooks/.`);
   process.exit(code ?? 1);

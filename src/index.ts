@@ -19,8 +19,30 @@ import { MLP, gelu } from "./nn/mlp";
 import { TransformerBlock } from "./nn/transformer_block";
 
 /** Building blocks, smallest first. */
-export const nn = { Module, Linear, Embedding, LayerNorm, scaledDotProductAttention, causalMask, MultiHeadAttention, MLP, gelu, TransformerBlock };
-export { Module, Linear, Embedding, LayerNorm, scaledDotProductAttention, causalMask, MultiHeadAttention, MLP, gelu, TransformerBlock };
+export const nn = {
+  Module,
+  Linear,
+  Embedding,
+  LayerNorm,
+  scaledDotProductAttention,
+  causalMask,
+  MultiHeadAttention,
+  MLP,
+  gelu,
+  TransformerBlock,
+};
+export {
+  Module,
+  Linear,
+  Embedding,
+  LayerNorm,
+  scaledDotProductAttention,
+  causalMask,
+  MultiHeadAttention,
+  MLP,
+  gelu,
+  TransformerBlock,
+};
 export type { AttentionResult } from "./nn/attention";
 
 export { GPT, GPT_PRESETS, resolveGPTConfig, type GPTConfig, type GPTOutput, type GPTForwardOptions } from "./models/gpt";
@@ -41,18 +63,89 @@ export { PatchEmbedding } from "./nn/patch_embedding";
 export { FeedForward } from "./nn/feed_forward";
 export { PreNormEncoderLayer, type SelfAttentionModule } from "./nn/pre_norm_encoder_layer";
 export type { LinearAdapter, WeightSource } from "./nn/linear";
-export { LlamaForCausalLM, LlamaModel, LLAMA_PRESETS, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type LlamaModelOutput, type CausalLMOutput, type LlamaInputs, type GenerateOptions } from "./models/llama";
+export {
+  LlamaForCausalLM,
+  LlamaModel,
+  LLAMA_PRESETS,
+  resolveLlamaConfig,
+  type LlamaConfig,
+  type ResolvedLlamaConfig,
+  type LlamaModelOutput,
+  type CausalLMOutput,
+  type LlamaInputs,
+  type GenerateOptions,
+} from "./models/llama";
 export { sampleToken, argmax, type SamplingOptions } from "./models/sampling";
-export { CLIPModel, CLIPVisionTransformer, CLIPTextTransformer, resolveCLIPConfig, resolveCLIPVisionConfig, resolveCLIPTextConfig, type CLIPConfig, type CLIPVisionConfig, type CLIPTextConfig } from "./models/clip";
+export {
+  CLIPModel,
+  CLIPVisionTransformer,
+  CLIPTextTransformer,
+  resolveCLIPConfig,
+  resolveCLIPVisionConfig,
+  resolveCLIPTextConfig,
+  type CLIPConfig,
+  type CLIPVisionConfig,
+  type CLIPTextConfig,
+} from "./models/clip";
 export { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig } from "./models/llava";
 export { Blip2ForConditionalGeneration, Blip2QFormerModel, resolveBlip2Config, type Blip2Config } from "./models/blip2";
 export { mergeImageTokens, checkImageTokens } from "./models/merge_image_tokens";
 // BLIP-2 stage 1 and 2 and InstructBLIP (lab 01).
-export { Blip2QFormerWithText, Blip2QFormerMultimodalLayer, qformerAttention, type Blip2QFormerTextConfig, type QFormerOutput } from "./models/blip2_qformer";
-export { itcAttentionMask, itmAttentionMask, itgAttentionMask, itcSimilarity, itcLoss, sampleHardNegatives, itmLoss, itgLoss, shiftedLanguageModelLoss, assembleSoftPrompt, type SoftPrompt } from "./models/blip2_losses";
-export { Blip2ForPretraining, Blip2QueryBridge, type Blip2PretrainingConfig, type QFormerText, type Stage1Losses } from "./models/blip2_pretraining";
-export { Blip2Pipeline, frozenImageFeatures, languageText, qformerText, vqaPrompt, CAPTION_INSTRUCTION, type Blip2GenerateArgs, type LanguageText } from "./pipelines/blip2";
-export { loadBlip2Pipeline, blip2BridgeConfig, splitFeatures, freshSceneFeatures, joinScenes, trainStage1, trainStage2, initialiseInstructPath, evaluateBlip2, BLIP2_PLAN, type SceneFeatures, type StageArgs, type StageProgress, type StageResult, type Blip2Evaluation, type Blip2Plan } from "./pretrain/blip2";
+export {
+  Blip2QFormerWithText,
+  Blip2QFormerMultimodalLayer,
+  qformerAttention,
+  type Blip2QFormerTextConfig,
+  type QFormerOutput,
+} from "./models/blip2_qformer";
+export {
+  itcAttentionMask,
+  itmAttentionMask,
+  itgAttentionMask,
+  itcSimilarity,
+  itcLoss,
+  sampleHardNegatives,
+  itmLoss,
+  itgLoss,
+  shiftedLanguageModelLoss,
+  assembleSoftPrompt,
+  type SoftPrompt,
+} from "./models/blip2_losses";
+export {
+  Blip2ForPretraining,
+  Blip2QueryBridge,
+  type Blip2PretrainingConfig,
+  type QFormerText,
+  type Stage1Losses,
+} from "./models/blip2_pretraining";
+export {
+  Blip2Pipeline,
+  frozenImageFeatures,
+  languageText,
+  qformerText,
+  vqaPrompt,
+  CAPTION_INSTRUCTION,
+  type Blip2GenerateArgs,
+  type LanguageText,
+} from "./pipelines/blip2";
+export {
+  loadBlip2Pipeline,
+  blip2BridgeConfig,
+  splitFeatures,
+  freshSceneFeatures,
+  joinScenes,
+  trainStage1,
+  trainStage2,
+  initialiseInstructPath,
+  evaluateBlip2,
+  BLIP2_PLAN,
+  type SceneFeatures,
+  type StageArgs,
+  type StageProgress,
+  type StageResult,
+  type Blip2Evaluation,
+  type Blip2Plan,
+} from "./pretrain/blip2";
 export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
 export { readHFConfig } from "./io/hf_config";
 export { llamaConfigFromHF, llamaConfigToHF } from "./models/llama_spec";
@@ -63,8 +156,24 @@ export { audioEncoderConfigFromHF, audioEncoderConfigToHF } from "./models/audio
 export { gptConfigFromHF, gptConfigToHF } from "./models/gpt_spec";
 export { MODEL_SPECS, modelSpec, findModelSpec, registeredModelTypes } from "./models/registry";
 export type { ModelSpec, KeyAliases } from "./models/model_spec";
-export { loadLlama, loadCLIP, loadCLIPVision, loadLlava, loadBlip2, loadPretrained, loadWeights, loadWithSpec } from "./io/pretrained";
-export { preprocessClipImage, clipPixelValues, decodeRgb, CLIP_MEAN, CLIP_STD, type ClipImageProcessorConfig } from "./preprocess/clip_image";
+export {
+  loadLlama,
+  loadCLIP,
+  loadCLIPVision,
+  loadLlava,
+  loadBlip2,
+  loadPretrained,
+  loadWeights,
+  loadWithSpec,
+} from "./io/pretrained";
+export {
+  preprocessClipImage,
+  clipPixelValues,
+  decodeRgb,
+  CLIP_MEAN,
+  CLIP_STD,
+  type ClipImageProcessorConfig,
+} from "./preprocess/clip_image";
 export { whisperLogMel, whisperLogMelFromWav, melFilterBank } from "./preprocess/whisper_mel";
 export { runParity, formatReport as formatParityReport, type ParityReport } from "./parity/run";
 
@@ -78,7 +187,16 @@ export { quantize, type QuantizeOptions, type QuantizedLayerReport } from "./pef
 // The data world: generators, loaders, tokenizer, backbones.
 export { generateWorld, GENERATORS, readJsonlFile, type WorldSize } from "./data/world";
 export { SPLITS, type Split } from "./data/dataset_writer";
-export { COLORS, COLOR_NAMES, SHAPE_NAMES, SIZES, SIZE_NAMES, type ColorName, type ShapeName, type SizeName } from "./data/vocabulary";
+export {
+  COLORS,
+  COLOR_NAMES,
+  SHAPE_NAMES,
+  SIZES,
+  SIZE_NAMES,
+  type ColorName,
+  type ShapeName,
+  type SizeName,
+} from "./data/vocabulary";
 export { sampleScene, sceneSvg, renderScene, type Scene, type SceneObject } from "./data/scene";
 export { captionScene, relation, placeWords } from "./data/captions";
 export { askQuestions, vqaAccuracy, normalizeAnswer, type VqaPair } from "./data/vqa";
@@ -91,8 +209,30 @@ export { samplePointCloud, SOLIDS, type PointCloud } from "./data/point_cloud";
 export { sampleScan, type Scan } from "./data/medical";
 export { parseProgram, sceneToProgram, scoreProgram, type ProgramScore } from "./data/drawing_language";
 export { sampleSentiment, combineSentiment, SENTIMENTS, type Sentiment } from "./data/sentiment";
-export { openSplit, recordBatches, imageBatches, audioBatches, videoBatches, arrayBatches, imageTensor, videoTensor, logMelTensor, readClip, storedArray, type DatasetSplit, type Batch, type PixelNormalization } from "./data/loaders";
-export { loadTokenizer, trainWorldTokenizer, TextTokenizer, SPECIAL_TOKENS, CHAT_TEMPLATE, type ChatMessage } from "./tokenizer/tokenizer";
+export {
+  openSplit,
+  recordBatches,
+  imageBatches,
+  audioBatches,
+  videoBatches,
+  arrayBatches,
+  imageTensor,
+  videoTensor,
+  logMelTensor,
+  readClip,
+  storedArray,
+  type DatasetSplit,
+  type Batch,
+  type PixelNormalization,
+} from "./data/loaders";
+export {
+  loadTokenizer,
+  trainWorldTokenizer,
+  TextTokenizer,
+  SPECIAL_TOKENS,
+  CHAT_TEMPLATE,
+  type ChatMessage,
+} from "./tokenizer/tokenizer";
 export { trainByteLevelBpe } from "./tokenizer/bpe_trainer";
 export { AudioEncoder, AUDIO_ENCODER_PRESETS, resolveAudioEncoderConfig, type AudioEncoderConfig } from "./models/audio_encoder";
 export { loadAudioEncoder } from "./io/pretrained";
@@ -100,20 +240,99 @@ export { whisperLogMelValues } from "./preprocess/whisper_mel";
 export { pretrain, evaluateCheckpoint, BACKBONES, PRETRAINED } from "./pretrain/run";
 
 // The lab helpers: checks, data paths, disposal of a lab's leftovers (notebooks never define their own).
-export { check, checkShape, checkClose, maxAbsDiff, CheckError, type ExpectedShape, type CloseArgs, type CloseReport, type Numeric } from "./lab/checks";
+export {
+  check,
+  checkShape,
+  checkClose,
+  maxAbsDiff,
+  CheckError,
+  type ExpectedShape,
+  type CloseArgs,
+  type CloseReport,
+  type Numeric,
+} from "./lab/checks";
 export { worldPath, samplePath, checkpointPath, dataPath, WORLD_ENV } from "./lab/paths";
 export { LabScope, trackTensors, type LabLeftovers } from "./lab/lab_scope";
 
 // Lab 02: LLaVA visual instruction tuning.
 export { LLAVA_PROJECTOR_TYPES, LlavaMultiModalProjector, type LlavaProjectorType, type LlavaInputs } from "./models/llava";
-export { IGNORE_INDEX, IMAGE_PLACEHOLDER, TokenizationMismatchError, expandImageTokens, toChatMessages, withoutImages, conversationSegments, tokenizeConversation, tokenizePlain, checkPiecesMatch, padConversations, type ConversationTurn, type ConversationArgs, type TokenizedConversation, type ConversationSegment, type PaddedBatch } from "./data/conversation";
-export { sceneConversation, sceneCaption, storedConversation, BRIEF_DESCRIPTION_PROMPTS, CONVERSATION_SETS, type ConversationSet, type SceneRecordForLlava } from "./data/llava_instructions";
-export { LlavaTrainer, VisionFeatureCache, freezeForStage, llavaBatch, llavaLoss, disposeBatch, type LlavaStage, type LlavaTrainerArgs, type LlavaTrainingBatch } from "./pretrain/llava_training";
+export {
+  IGNORE_INDEX,
+  IMAGE_PLACEHOLDER,
+  TokenizationMismatchError,
+  expandImageTokens,
+  toChatMessages,
+  withoutImages,
+  conversationSegments,
+  tokenizeConversation,
+  tokenizePlain,
+  checkPiecesMatch,
+  padConversations,
+  type ConversationTurn,
+  type ConversationArgs,
+  type TokenizedConversation,
+  type ConversationSegment,
+  type PaddedBatch,
+} from "./data/conversation";
+export {
+  sceneConversation,
+  sceneCaption,
+  storedConversation,
+  BRIEF_DESCRIPTION_PROMPTS,
+  CONVERSATION_SETS,
+  type ConversationSet,
+  type SceneRecordForLlava,
+} from "./data/llava_instructions";
+export {
+  LlavaTrainer,
+  VisionFeatureCache,
+  freezeForStage,
+  llavaBatch,
+  llavaLoss,
+  disposeBatch,
+  type LlavaStage,
+  type LlavaTrainerArgs,
+  type LlavaTrainingBatch,
+} from "./pretrain/llava_training";
 export { llavaFromBackbones, type LlavaFromBackbonesArgs } from "./pretrain/llava_setup";
-export { chat, chatBatch, chatPromptIds, chatStopTokens, type ChatOptions, type ChatReply, type ChatImage } from "./pipelines/llava_chat";
-export { buildPopeQuestions, popeQuestion, popeMetrics, parseYesNo, POPE_NEGATIVES, type PopeNegatives, type PopeQuestion, type PopeImage, type PopeMetrics } from "./metrics/pope";
-export { classificationMetrics, parseClass, precisionRecallF1, sentimentMetrics, sentimentRuleBaselines, SENTIMENT_CLASSES, type ClassificationMetrics, type PrecisionRecallF1, type SentimentItem } from "./metrics/classification";
-export { medicalFindingsMetrics, parseFindings, type MedicalFindingsMetrics, type FindingLesion, type ParsedFindings } from "./metrics/medical_findings";
+export {
+  chat,
+  chatBatch,
+  chatPromptIds,
+  chatStopTokens,
+  type ChatOptions,
+  type ChatReply,
+  type ChatImage,
+} from "./pipelines/llava_chat";
+export {
+  buildPopeQuestions,
+  popeQuestion,
+  popeMetrics,
+  parseYesNo,
+  POPE_NEGATIVES,
+  type PopeNegatives,
+  type PopeQuestion,
+  type PopeImage,
+  type PopeMetrics,
+} from "./metrics/pope";
+export {
+  classificationMetrics,
+  parseClass,
+  precisionRecallF1,
+  sentimentMetrics,
+  sentimentRuleBaselines,
+  SENTIMENT_CLASSES,
+  type ClassificationMetrics,
+  type PrecisionRecallF1,
+  type SentimentItem,
+} from "./metrics/classification";
+export {
+  medicalFindingsMetrics,
+  parseFindings,
+  type MedicalFindingsMetrics,
+  type FindingLesion,
+  type ParsedFindings,
+} from "./metrics/medical_findings";
 export { programMetrics, normalizeProgram, type ProgramMetrics, type ProgramMetricsArgs } from "./metrics/program";
 
 // Metrics for the labs' evaluations (BLEU, CIDEr-D, Recall@K, ITM accuracy) and a table that prints them beside their baselines.

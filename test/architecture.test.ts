@@ -26,7 +26,21 @@ const ALLOWED: Record<string, readonly string[]> = {
   lab: ["nn", "engine", "util"],
   pipelines: ["data", "engine", "io", "models", "nn", "kernels", "preprocess", "tokenizer", "util"],
   parity: ["io", "models", "nn", "kernels", "engine", "peft", "preprocess", "util"],
-  pretrain: ["data", "engine", "io", "metrics", "models", "nn", "kernels", "peft", "pipelines", "preprocess", "tokenizer", "train", "util"],
+  pretrain: [
+    "data",
+    "engine",
+    "io",
+    "metrics",
+    "models",
+    "nn",
+    "kernels",
+    "peft",
+    "pipelines",
+    "preprocess",
+    "tokenizer",
+    "train",
+    "util",
+  ],
   jupyter: ["util"],
   kernel: ["jupyter", "engine", "util"], // the kernel preloads the engine
   runner: ["jupyter", "kernel", "util"],
@@ -51,7 +65,10 @@ function relativeImports(file: string): string[] {
 
 describe("layering", () => {
   it("every folder of src/ has its rule", () => {
-    const folders = fs.readdirSync(SRC, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    const folders = fs
+      .readdirSync(SRC, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
     expect(folders.filter((folder) => !ALLOWED[folder])).toEqual([]);
   });
 
@@ -65,7 +82,8 @@ describe("layering", () => {
         const to = target.split(path.sep)[0];
         if (to === from || to.startsWith("..") || allowed.includes("*")) continue;
         if (!allowed.includes(to)) violations.push(`${path.relative(SRC, file)} → ${target}`);
-        else if (from === "models" && to === "io" && target !== path.join("io", "hf_config")) violations.push(`${path.relative(SRC, file)} → ${target} (models read only io/hf_config)`);
+        else if (from === "models" && to === "io" && target !== path.join("io", "hf_config"))
+          violations.push(`${path.relative(SRC, file)} → ${target} (models read only io/hf_config)`);
       }
     }
     expect(violations).toEqual([]);

@@ -21,9 +21,16 @@ const CHECKPOINTS = path.join(ROOT, "data", "checkpoints");
 
 /** What each backbone must reach (chance in brackets): the labs need something real to align. */
 const BARS: Record<string, [metric: string, compare: "min" | "max", bar: number][]> = {
-  vision: [["zero_shot_color_accuracy", "min", 0.9], ["zero_shot_shape_accuracy", "min", 0.9], ["image_to_text_recall_at_5", "min", 0.5]], // chance 1/6, 1/5, ≈ 5/280
+  vision: [
+    ["zero_shot_color_accuracy", "min", 0.9],
+    ["zero_shot_shape_accuracy", "min", 0.9],
+    ["image_to_text_recall_at_5", "min", 0.5],
+  ], // chance 1/6, 1/5, ≈ 5/280
   language: [["test_perplexity", "max", 6]], // a uniform guess: the vocabulary, 851
-  audio: [["test_accuracy", "min", 0.8], ["event_color_accuracy", "min", 0.9]], // chance 1/41, 1/6
+  audio: [
+    ["test_accuracy", "min", 0.8],
+    ["event_color_accuracy", "min", 0.9],
+  ], // chance 1/41, 1/6
 };
 
 beforeAll(async () => {
@@ -36,7 +43,13 @@ describe.each(["vision", "language", "audio"])("%s backbone", (name) => {
   const card = JSON.parse(fs.readFileSync(path.join(dir, "card.json"), "utf8"));
 
   it("is a complete HF-layout checkpoint within the size budget", () => {
-    for (const file of ["config.json", "model.safetensors", "card.json", "README.md", ...(name === "audio" ? [] : ["tokenizer.json", "tokenizer_config.json"])]) {
+    for (const file of [
+      "config.json",
+      "model.safetensors",
+      "card.json",
+      "README.md",
+      ...(name === "audio" ? [] : ["tokenizer.json", "tokenizer_config.json"]),
+    ]) {
       expect(fs.existsSync(path.join(dir, file)), `${name}/${file}`).toBe(true);
     }
     const { model } = loadPretrained(dir);
@@ -53,7 +66,10 @@ describe.each(["vision", "language", "audio"])("%s backbone", (name) => {
     expect(Object.keys(result.metrics).sort()).toEqual(Object.keys(card.metrics).sort());
     for (const [metric, value] of Object.entries(result.metrics)) {
       const tolerance = metric.includes("perplexity") ? 1e-3 * card.metrics[metric] : 0.01; // accuracies: ±1 % (a clip or two)
-      expect(Math.abs(value - card.metrics[metric]), `${metric}: eval ${value}, card ${card.metrics[metric]}`).toBeLessThanOrEqual(tolerance);
+      expect(
+        Math.abs(value - card.metrics[metric]),
+        `${metric}: eval ${value}, card ${card.metrics[metric]}`,
+      ).toBeLessThanOrEqual(tolerance);
     }
     for (const [metric, compare, bar] of BARS[name]) {
       if (compare === "min") expect(result.metrics[metric], metric).toBeGreaterThanOrEqual(bar);
@@ -64,16 +80,27 @@ describe.each(["vision", "language", "audio"])("%s backbone", (name) => {
 
 describe("mllm-labs eval", () => {
   it("prints one JSON object with the metrics and the card's", () => {
-    const run = spawnSync(process.execPath, [path.join(ROOT, "bin", "mllm-labs.js"), "eval", path.join(CHECKPOINTS, "audio"), "--backend", "native"], { encoding: "utf8", cwd: ROOT });
+    const run = spawnSync(
+      process.execPath,
+      [path.join(ROOT, "bin", "mllm-labs.js"), "eval", path.join(CHECKPOINTS, "audio"), "--backend", "native"],
+      { encoding: "utf8", cwd: ROOT },
+    );
     expect(run.status, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout.trim().split("\n").pop()!);
-    expect(result).toMatchObject({ checkpoint: path.join(CHECKPOINTS, "audio"), model_type: "mllm_audio_encoder", backend: "native" });
+    expect(result).toMatchObject({
+      checkpoint: path.join(CHECKPOINTS, "audio"),
+      model_type: "mllm_audio_encoder",
+      backend: "native",
+    });
     expect(result.metrics.test_accuracy).toBeCloseTo(result.card_metrics.test_accuracy, 2);
   }, 120_000);
 
   it("exits 1 naming a folder that is not a checkpoint", () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), "eval-"));
-    const run = spawnSync(process.execPath, [path.join(ROOT, "bin", "mllm-labs.js"), "eval", empty, "--backend", "cpu"], { encoding: "utf8", cwd: ROOT });
+    const run = spawnSync(process.execPath, [path.join(ROOT, "bin", "mllm-labs.js"), "eval", empty, "--backend", "cpu"], {
+      encoding: "utf8",
+      cwd: ROOT,
+    });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/is not a checkpoint folder \(no config.json\)/);
   }, 60_000);

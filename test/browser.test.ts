@@ -20,9 +20,17 @@ const missing = missingSystem("browser test", CHROMIUM, JUPYTER_NOTEBOOK);
 describe.skipIf(missing.length > 0 && !systemRequired())("the labs in a browser", () => {
   it("00-foundations: every output kind renders in the classic Notebook, with no JavaScript error", async () => {
     expect(missing, "CI needs these installed").toEqual([]);
-    const report = await runNotebookInBrowser({ root, notebook: "solutions/00-foundations.ipynb", artifacts: path.join(root, "artifacts", "browser"), log: (line) => console.log(`browser: ${line}`) });
-    console.log(`browser: ${report.cellsRun} cells in ${report.seconds.toFixed(0)} s; images ${report.images.drawn}/${report.images.count}, audio ${report.audio.playable}/${report.audio.count}, plotly ${report.plotly.drawn}/${report.plotly.count}, tfjs-vis ${report.tfvis.drawn}/${report.tfvis.count}, progress ${report.progress.drawn}/${report.progress.count}; screenshots in artifacts/browser/`);
-    if (report.pageLoadErrors.length) console.log(`browser: Jupyter's page logged while loading (not ours):\n  ${report.pageLoadErrors.join("\n  ")}`);
+    const report = await runNotebookInBrowser({
+      root,
+      notebook: "solutions/00-foundations.ipynb",
+      artifacts: path.join(root, "artifacts", "browser"),
+      log: (line) => console.log(`browser: ${line}`),
+    });
+    console.log(
+      `browser: ${report.cellsRun} cells in ${report.seconds.toFixed(0)} s; images ${report.images.drawn}/${report.images.count}, audio ${report.audio.playable}/${report.audio.count}, plotly ${report.plotly.drawn}/${report.plotly.count}, tfjs-vis ${report.tfvis.drawn}/${report.tfvis.count}, progress ${report.progress.drawn}/${report.progress.count}; screenshots in artifacts/browser/`,
+    );
+    if (report.pageLoadErrors.length)
+      console.log(`browser: Jupyter's page logged while loading (not ours):\n  ${report.pageLoadErrors.join("\n  ")}`);
     expect(report.errorCells, "cells whose output is an error").toEqual([]);
     expect(report.javascriptErrors).toEqual([]);
     expect(report.images.count).toBeGreaterThanOrEqual(4);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { sanitize } from "../src/checker/sanitize";
-import { compareEncodedImages, compareJson, compareText, numbersClose, perceptualDistance, splitNumbers } from "../src/checker/compare";
+import {
+  compareEncodedImages,
+  compareJson,
+  compareText,
+  numbersClose,
+  perceptualDistance,
+  splitNumbers,
+} from "../src/checker/compare";
 import { compareNotebooks, formatReport } from "../src/checker/check";
 import type { Notebook, Output } from "../src/runner/notebook";
 
@@ -8,7 +15,8 @@ const sharp = require("sharp");
 
 describe("sanitizers", () => {
   it("replace paths, timings, rates, memory sizes and dates", () => {
-    const text = "saved /home/ada/labs/out.ipynb in 12.5 s (3.2 steps/s, 41ms/step), used 12.3 MB, 2048 bytes at 2026-11-26T05:24:17Z, ETA 01:02";
+    const text =
+      "saved /home/ada/labs/out.ipynb in 12.5 s (3.2 steps/s, 41ms/step), used 12.3 MB, 2048 bytes at 2026-11-26T05:24:17Z, ETA 01:02";
     expect(sanitize(text)).toBe("saved <path> in <time> (<time>, <time>), used <bytes>, <bytes> at <date>, <time>");
   });
 
@@ -25,7 +33,10 @@ describe("sanitizers", () => {
 
 describe("number tolerance", () => {
   it("splits text into skeleton and numbers, keeping identifiers whole", () => {
-    expect(splitNumbers("conv2d out [2, 64] loss=1.5e-3 NaN")).toEqual({ skeleton: "conv2d out [#, #] loss=# #", numbers: ["2", "64", "1.5e-3", "NaN"] });
+    expect(splitNumbers("conv2d out [2, 64] loss=1.5e-3 NaN")).toEqual({
+      skeleton: "conv2d out [#, #] loss=# #",
+      numbers: ["2", "64", "1.5e-3", "NaN"],
+    });
   });
 
   it("compares within atol + rtol·|want|", () => {
@@ -55,7 +66,11 @@ describe("number tolerance", () => {
 async function png(draw: (pixels: Buffer) => void, size = 32): Promise<string> {
   const pixels = Buffer.alloc(size * size * 3, 255);
   draw(pixels);
-  return (await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer()).toString("base64");
+  return (
+    await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+      .png()
+      .toBuffer()
+  ).toString("base64");
 }
 
 describe("image comparison", () => {
@@ -86,7 +101,14 @@ function notebook(cells: { source: string; outputs: Output[]; tags?: string[] }[
     nbformat: 4,
     nbformat_minor: 5,
     metadata: {},
-    cells: cells.map((c, i) => ({ cell_type: "code", id: `c${i}`, source: c.source, metadata: c.tags ? { tags: c.tags } : {}, execution_count: i + 1, outputs: c.outputs })),
+    cells: cells.map((c, i) => ({
+      cell_type: "code",
+      id: `c${i}`,
+      source: c.source,
+      metadata: c.tags ? { tags: c.tags } : {},
+      execution_count: i + 1,
+      outputs: c.outputs,
+    })),
   };
 }
 const stdout = (text: string): Output => ({ output_type: "stream", name: "stdout", text });
@@ -94,13 +116,19 @@ const stdout = (text: string): Output => ({ output_type: "stream", name: "stdout
 describe("notebook check", () => {
   const reference = notebook([
     { source: "train()", outputs: [stdout("step 1 loss 2.3456 (0.8 s)\n"), stdout("step 2 loss 1.2345 (0.7 s)\n")] },
-    { source: "accuracy()", outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }] },
+    {
+      source: "accuracy()",
+      outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }],
+    },
   ]);
 
   it("passes a run that differs only in timings and stream chunking", async () => {
     const run = notebook([
       { source: "train()", outputs: [stdout("step 1 loss 2.3456 (1.9 s)\nstep 2 loss 1.2345 (2.0 s)\n")] },
-      { source: "accuracy()", outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }] },
+      {
+        source: "accuracy()",
+        outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }],
+      },
     ]);
     expect(await compareNotebooks(run, reference)).toEqual([]);
   });
@@ -128,7 +156,10 @@ describe("notebook check", () => {
       { source: "b", outputs: [stdout("random 0.999\n")] },
     ]);
     expect(await compareNotebooks(run, tagged)).toEqual([]);
-    const strict = notebook([{ source: "a", outputs: [stdout("value 1.05\n")] }, { source: "b", outputs: [stdout("random 0.123\n")] }]);
+    const strict = notebook([
+      { source: "a", outputs: [stdout("value 1.05\n")] },
+      { source: "b", outputs: [stdout("random 0.123\n")] },
+    ]);
     expect((await compareNotebooks(run, strict)).length).toBe(2);
   });
 

@@ -18,7 +18,14 @@ function notebook(cells: { source: string; outputs: Output[]; tags?: string[] }[
     nbformat: 4,
     nbformat_minor: 5,
     metadata: {},
-    cells: cells.map((c, i) => ({ cell_type: "code", id: `c${i}`, source: c.source, metadata: c.tags ? { tags: c.tags } : {}, execution_count: i + 1, outputs: c.outputs })),
+    cells: cells.map((c, i) => ({
+      cell_type: "code",
+      id: `c${i}`,
+      source: c.source,
+      metadata: c.tags ? { tags: c.tags } : {},
+      execution_count: i + 1,
+      outputs: c.outputs,
+    })),
   };
 }
 const stdout = (text: string): Output => ({ output_type: "stream", name: "stdout", text });
@@ -38,13 +45,21 @@ describe("integers compare exactly", () => {
   });
 
   it("in JSON: two integers compare exactly, other numbers within the tolerance", () => {
-    expect(compareJson({ count: 100001 }, { count: 100000 }).map((d) => d.message)).toEqual(["got 100001, want 100000 (integers compare exactly)"]);
+    expect(compareJson({ count: 100001 }, { count: 100000 }).map((d) => d.message)).toEqual([
+      "got 100001, want 100000 (integers compare exactly)",
+    ]);
     expect(compareJson({ y: 2.00001 }, { y: 2 }, { rtol: 1e-4, atol: 0 })).toEqual([]);
   });
 
   it("the check-approx-integers tag relaxes one cell", async () => {
-    const reference = notebook([{ source: "a", outputs: [stdout("steps 100000\n")], tags: ["check-approx-integers"] }, { source: "b", outputs: [stdout("steps 100000\n")] }]);
-    const run = notebook([{ source: "a", outputs: [stdout("steps 100001\n")] }, { source: "b", outputs: [stdout("steps 100001\n")] }]);
+    const reference = notebook([
+      { source: "a", outputs: [stdout("steps 100000\n")], tags: ["check-approx-integers"] },
+      { source: "b", outputs: [stdout("steps 100000\n")] },
+    ]);
+    const run = notebook([
+      { source: "a", outputs: [stdout("steps 100001\n")] },
+      { source: "b", outputs: [stdout("steps 100001\n")] },
+    ]);
     expect((await compareNotebooks(run, reference)).map((d) => d.cell)).toEqual([2]);
   });
 });
@@ -74,7 +89,12 @@ describe("a cell that did not run", () => {
 
 describe("the report", () => {
   const many = (scale: number, cells = 30, numbers = 200) =>
-    notebook(Array.from({ length: cells }, (_, i) => ({ source: `cell${i}`, outputs: [stdout(Array.from({ length: numbers }, (_, k) => (k * scale + 0.5).toFixed(1)).join(" ") + "\n")] })));
+    notebook(
+      Array.from({ length: cells }, (_, i) => ({
+        source: `cell${i}`,
+        outputs: [stdout(Array.from({ length: numbers }, (_, k) => (k * scale + 0.5).toFixed(1)).join(" ") + "\n")],
+      })),
+    );
 
   it("shows the first differences of each cell, counts the rest, and ends with a summary line", async () => {
     const differences = await compareNotebooks(many(1, 3, 50), many(2, 3, 50));
@@ -91,7 +111,11 @@ describe("the report", () => {
     writeNotebook(path.join(dir, "ref.ipynb"), many(2));
     for (const cap of ["10", "100000"]) {
       // stdout is a pipe here, as in `mllm-labs check ... | tail`.
-      const child = spawn(process.execPath, [path.join(projectRoot(), "bin", "mllm-labs.js"), "check", "run.ipynb", "ref.ipynb", "--max-per-cell", cap], { cwd: dir });
+      const child = spawn(
+        process.execPath,
+        [path.join(projectRoot(), "bin", "mllm-labs.js"), "check", "run.ipynb", "ref.ipynb", "--max-per-cell", cap],
+        { cwd: dir },
+      );
       let out = "";
       child.stdout.on("data", (chunk) => (out += chunk));
       const code = await new Promise((resolve) => child.on("exit", resolve));

@@ -18,7 +18,15 @@ describe("display helpers", () => {
   });
 
   it("image: a float tensor becomes a valid PNG of the stated size, values mapped from [0, 1]", async () => {
-    const t = tf.tensor3d([[[0, 0.5, 1], [1, 1, 1]]], [1, 2, 3]);
+    const t = tf.tensor3d(
+      [
+        [
+          [0, 0.5, 1],
+          [1, 1, 1],
+        ],
+      ],
+      [1, 2, 3],
+    );
     const rich = await image(t, { upscale: 1 });
     expect(rich.data["text/plain"]).toBe("<image [1, 2, 3] float32>");
     const png = Buffer.from(rich.data["image/png"] as string, "base64");
@@ -50,16 +58,22 @@ describe("display helpers", () => {
     const small = Buffer.from(encodeWav(new Float32Array([0.25, -0.25]), 16000).toString("base64"), "base64"); // a slice of Node's pool
     expect(small.byteOffset).toBeGreaterThan(0);
     expect(decodeWav(small).channels[0].length).toBe(2);
-    expect(() => decodeWav(Buffer.from("not a wav file at all, but long enough to have a header......"), "clip.wav")).toThrow(/clip.wav is not a WAV file/);
+    expect(() => decodeWav(Buffer.from("not a wav file at all, but long enough to have a header......"), "clip.wav")).toThrow(
+      /clip.wav is not a WAV file/,
+    );
     const truncated = Buffer.from(encodeWav(new Float32Array(100), 16000)).subarray(0, 40);
-    expect(() => decodeWav(truncated, "cut.wav")).toThrow(/cut.wav is not a WAV file \(expected a RIFF\/WAVE header, got 40 bytes/);
+    expect(() => decodeWav(truncated, "cut.wav")).toThrow(
+      /cut.wav is not a WAV file \(expected a RIFF\/WAVE header, got 40 bytes/,
+    );
     expect(() => readWav("/nonexistent/clip.wav")).toThrow(/cannot read WAV file "\/nonexistent\/clip.wav": it does not exist/);
   });
 
   it("linePlot: an SVG that sharp can render, with a text summary", async () => {
     const rich = linePlot([{ name: "loss", y: [3, 2, 1] }], { title: "training" });
     expect(rich.data["text/plain"]).toBe("training — loss: 3 points, first 3, last 1, min 1");
-    const rendered = await sharp(Buffer.from(rich.data["image/svg+xml"] as string)).png().toBuffer();
+    const rendered = await sharp(Buffer.from(rich.data["image/svg+xml"] as string))
+      .png()
+      .toBuffer();
     expect((await sharp(rendered).metadata()).width).toBe(480);
     expect(() => linePlot([{ name: "bad", x: [1], y: [1, 2] }])).toThrow(/has 1 x values and 2 y values/);
   });
@@ -70,12 +84,17 @@ describe("display helpers", () => {
     hostHook.install({ display: (r) => shown.push(r), clearOutput: (w) => cleared.push(w) });
     display(html("<i>x</i>"), { displayId: "p" });
     clearOutput(true);
-    expect(shown).toEqual([{ data: { "text/plain": "x", "text/html": "<i>x</i>" }, metadata: {}, displayId: "p", update: undefined }]);
+    expect(shown).toEqual([
+      { data: { "text/plain": "x", "text/html": "<i>x</i>" }, metadata: {}, displayId: "p", update: undefined },
+    ]);
     expect(cleared).toEqual([true]);
   });
 
   it("a Rich value is the cell's execute_result bundle; other values are text", () => {
-    expect(valueBundle(new Rich({ "text/plain": "t", "text/html": "<b>t</b>" }))).toEqual({ data: { "text/plain": "t", "text/html": "<b>t</b>" }, metadata: {} });
+    expect(valueBundle(new Rich({ "text/plain": "t", "text/html": "<b>t</b>" }))).toEqual({
+      data: { "text/plain": "t", "text/html": "<b>t</b>" },
+      metadata: {},
+    });
     expect(valueBundle({ a: [1, 2] }).data["text/plain"]).toBe("{ a: [ 1, 2 ] }");
     const t = tf.tensor1d([1, 2]);
     expect(valueBundle(t).data["text/plain"]).toMatch(/Tensor\s+\[1, 2\]/);

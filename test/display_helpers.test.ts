@@ -8,8 +8,28 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-  audio, barPlot, compareImages, confusionCounts, confusionMatrix, display, heatmap, historyChart, image, imageGrid, linePlot,
-  modelSummary, patchAttention, resetFrontend, scatterPlot, sensorChart, summaryRows, tokenAttention, trainingProgress, video, viridis, type Rich,
+  audio,
+  barPlot,
+  compareImages,
+  confusionCounts,
+  confusionMatrix,
+  display,
+  heatmap,
+  historyChart,
+  image,
+  imageGrid,
+  linePlot,
+  modelSummary,
+  patchAttention,
+  resetFrontend,
+  scatterPlot,
+  sensorChart,
+  summaryRows,
+  tokenAttention,
+  trainingProgress,
+  video,
+  viridis,
+  type Rich,
 } from "../kernel-extensions/index";
 import { niceTicks } from "../kernel-extensions/chart";
 import { hostHook, type DisplayRequest } from "../src/kernel/host";
@@ -21,7 +41,10 @@ import { GPT } from "../src/models/gpt";
 const sharp = require("sharp");
 const png = (rich: Rich, mime = "image/png") => Buffer.from(rich.data[mime] as string, "base64");
 async function rawPixels(bytes: Buffer) {
-  return sharp(bytes).raw().toBuffer({ resolveWithObject: true }) as Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
+  return sharp(bytes).raw().toBuffer({ resolveWithObject: true }) as Promise<{
+    data: Buffer;
+    info: { width: number; height: number; channels: number };
+  }>;
 }
 /** The SVG renders (sharp/librsvg parses it) to a picture of its stated size with something drawn on it. */
 async function expectDrawnSvg(svg: string, width: number, height: number) {
@@ -43,7 +66,13 @@ afterEach(() => {
 
 describe("plots (plotly + static SVG)", () => {
   it("linePlot: Plotly bundle, interactive HTML over the SVG, the library embedded in the first output only", async () => {
-    const rich = linePlot([{ name: "train", y: [3, 2, 1] }, { name: "val", x: [0, 2, 4], y: [4, 3, 2] }], { title: "loss", xLabel: "step" });
+    const rich = linePlot(
+      [
+        { name: "train", y: [3, 2, 1] },
+        { name: "val", x: [0, 2, 4], y: [4, 3, 2] },
+      ],
+      { title: "loss", xLabel: "step" },
+    );
     expect(Object.keys(rich.data).sort()).toEqual(["application/vnd.plotly.v1+json", "image/svg+xml", "text/html", "text/plain"]);
     const figure = rich.data["application/vnd.plotly.v1+json"] as any;
     expect(figure.data.map((t: any) => [t.name, t.type, t.mode, t.x, t.y])).toEqual([
@@ -82,19 +111,40 @@ describe("plots (plotly + static SVG)", () => {
     const scatter = scatterPlot([{ name: "points", x: [1, 2, 3], y: [2, 4, 6] }]);
     expect((scatter.data["application/vnd.plotly.v1+json"] as any).data[0].mode).toBe("markers");
     expect((scatter.data["image/svg+xml"] as string).match(/<circle /g)!.length).toBe(3);
-    const bars = barPlot({ labels: ["red", "green"], series: [{ name: "a", values: [1, 2] }, { name: "b", values: [3, 4] }] }, { title: "counts" });
-    expect((bars.data["application/vnd.plotly.v1+json"] as any).data.map((t: any) => [t.type, t.x, t.y])).toEqual([["bar", ["red", "green"], [1, 2]], ["bar", ["red", "green"], [3, 4]]]);
+    const bars = barPlot(
+      {
+        labels: ["red", "green"],
+        series: [
+          { name: "a", values: [1, 2] },
+          { name: "b", values: [3, 4] },
+        ],
+      },
+      { title: "counts" },
+    );
+    expect((bars.data["application/vnd.plotly.v1+json"] as any).data.map((t: any) => [t.type, t.x, t.y])).toEqual([
+      ["bar", ["red", "green"], [1, 2]],
+      ["bar", ["red", "green"], [3, 4]],
+    ]);
     await expectDrawnSvg(bars.data["image/svg+xml"] as string, 480, 280);
     expect(bars.data["text/plain"]).toBe("counts — a: red 1, green 2; b: red 3, green 4");
     expect(() => barPlot({ labels: ["a"], values: [1, 2] })).toThrow(/has 2 values for 1 labels/);
   });
 
   it("heatmap: from a tensor, labelled, colored by value; big matrices averaged down with a note", async () => {
-    const t = tf.tensor2d([[0, 1], [2, 3]]);
+    const t = tf.tensor2d([
+      [0, 1],
+      [2, 3],
+    ]);
     const rich = await heatmap(t, { xLabels: ["a", "b"], yLabels: ["x", "y"] });
     const figure = rich.data["application/vnd.plotly.v1+json"] as any;
-    expect(figure.data[0].z).toEqual([[0, 1], [2, 3]]);
-    expect([figure.layout.xaxis.tickvals, figure.layout.xaxis.ticktext]).toEqual([[0, 1], ["a", "b"]]);
+    expect(figure.data[0].z).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    expect([figure.layout.xaxis.tickvals, figure.layout.xaxis.ticktext]).toEqual([
+      [0, 1],
+      ["a", "b"],
+    ]);
     expect(figure.layout.yaxis.range).toEqual([1.5, -0.5]); // row 0 at the top
     const svg = rich.data["image/svg+xml"] as string;
     // The lowest cell is viridis(0), the highest viridis(1).
@@ -102,7 +152,10 @@ describe("plots (plotly + static SVG)", () => {
     expect(svg).toContain(`fill="${hex(viridis(0))}"`);
     expect(svg).toContain(`fill="${hex(viridis(1))}"`);
     expect(rich.data["text/plain"]).toBe("heatmap 2×2, min 0, max 3");
-    const big = await heatmap(Array.from({ length: 300 }, (_, r) => Array.from({ length: 300 }, (_, c) => r + c)), { maxCells: 100 });
+    const big = await heatmap(
+      Array.from({ length: 300 }, (_, r) => Array.from({ length: 300 }, (_, c) => r + c)),
+      { maxCells: 100 },
+    );
     expect((big.data["application/vnd.plotly.v1+json"] as any).data[0].z.length).toBe(100);
     expect(big.data["image/svg+xml"]).toContain("averaged down from 300×300 to 100×100");
     await expect(heatmap(tf.zeros([2, 2, 2]))).rejects.toThrow(/expected a \[rows, columns\] tensor, got shape \[2, 2, 2\]/);
@@ -127,7 +180,7 @@ describe("images and video", () => {
     const { data, info } = await rawPixels(png(rich));
     expect([info.width, info.height]).toEqual([2 * 8 + 4, 2 * 8 + 4]);
     expect([...data.subarray(0, 3)]).toEqual([0, 0, 0]); // image 0, top left
-    expect([...data.subarray((12) * 3, 12 * 3 + 3)]).toEqual([255, 255, 255]); // image 1, top left
+    expect([...data.subarray(12 * 3, 12 * 3 + 3)]).toEqual([255, 255, 255]); // image 1, top left
     expect(rich.data["text/html"]).toContain("<figcaption");
     expect(rich.data["text/plain"]).toBe("batch of 3: grid of 3 images (0 | 1 | 2)");
     batch.dispose();
@@ -135,11 +188,16 @@ describe("images and video", () => {
 
   it("range clip undoes CLIP normalisation of a [C, H, W] model input", async () => {
     const rgb = [200, 100, 50];
-    const normalised = tf.tensor3d(rgb.flatMap((v, c) => [(v / 255 - CLIP_MEAN[c]) / CLIP_STD[c]]), [3, 1, 1]);
+    const normalised = tf.tensor3d(
+      rgb.flatMap((v, c) => [(v / 255 - CLIP_MEAN[c]) / CLIP_STD[c]]),
+      [3, 1, 1],
+    );
     const { data } = await rawPixels(png(await image(normalised, { layout: "chw", range: "clip", upscale: 1 })));
     expect([...data]).toEqual(rgb);
     await expect(image(normalised, { range: "clip" })).rejects.toThrow(/range "clip" needs 3 channels, got 1/); // read as [H=3, W=1, C=1]
-    await expect(image(normalised, { range: "wrong" as any, layout: "chw" })).rejects.toThrow(/range must be unit, byte, signed, clip or auto, got "wrong"/);
+    await expect(image(normalised, { range: "wrong" as any, layout: "chw" })).rejects.toThrow(
+      /range must be unit, byte, signed, clip or auto, got "wrong"/,
+    );
     normalised.dispose();
   });
 
@@ -150,7 +208,9 @@ describe("images and video", () => {
     const side = await compareImages([tf.zeros([8, 8, 3]), tf.ones([8, 8, 3])], ["input", "output"], { upscale: 1 });
     expect((await rawPixels(png(side))).info.width).toBe(8 + 4 + 8);
     await expect(compareImages([big], ["a", "b"])).rejects.toThrow(/1 images but 2 labels/);
-    await expect(imageGrid([{ image: "/nonexistent.png", caption: "gone" }])).rejects.toThrow(/item 0 \("gone"\): image: cannot read "\/nonexistent.png"/);
+    await expect(imageGrid([{ image: "/nonexistent.png", caption: "gone" }])).rejects.toThrow(
+      /item 0 \("gone"\): image: cannot read "\/nonexistent.png"/,
+    );
     big.dispose();
   });
 
@@ -170,9 +230,13 @@ describe("images and video", () => {
     expect(webp.data["text/html"]).toContain("data:image/webp;base64,");
     frames.dispose();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "video-"));
-    await sharp({ create: { width: 30, height: 10, channels: 3, background: "#ff0000" } }).png().toFile(path.join(dir, "strip.png"));
+    await sharp({ create: { width: 30, height: 10, channels: 3, background: "#ff0000" } })
+      .png()
+      .toFile(path.join(dir, "strip.png"));
     expect((await video(path.join(dir, "strip.png"), { frames: 3 })).data["text/plain"]).toMatch(/3 frames of 10×10/);
-    await expect(video(path.join(dir, "strip.png"), { frames: 4 })).rejects.toThrow(/is 30×10; give frames \(a count that divides the width 30\), got 4/);
+    await expect(video(path.join(dir, "strip.png"), { frames: 4 })).rejects.toThrow(
+      /is 30×10; give frames \(a count that divides the width 30\), got 4/,
+    );
   });
 });
 
@@ -211,16 +275,27 @@ describe("audio, sensors, attention", () => {
     expect(traces.map((t: any) => t.name)).toEqual(["x", "z"]);
     expect(traces[0].x[50]).toBe(1);
     expect(traces[0].y[50]).toBe(50);
-    await expect(sensorChart(window, { sampleRate: 50, select: [3] })).rejects.toThrow(/select has channel 3; the window has channels 0…2/);
+    await expect(sensorChart(window, { sampleRate: 50, select: [3] })).rejects.toThrow(
+      /select has channel 3; the window has channels 0…2/,
+    );
     await expect(sensorChart(window, { sampleRate: 0 })).rejects.toThrow(/sampleRate must be a positive number, got 0/);
     window.dispose();
   });
 
   it("tokenAttention labels the heatmap with tokens; patchAttention paints the strongest patch", async () => {
-    const weights = tf.tensor2d([[1, 0], [0.25, 0.75]]);
+    const weights = tf.tensor2d([
+      [1, 0],
+      [0.25, 0.75],
+    ]);
     const rich = await tokenAttention(weights, { queryTokens: ["2", "2"], keyTokens: ["a", "b"] }); // repeated tokens stay two rows
     const figure = rich.data["application/vnd.plotly.v1+json"] as any;
-    expect([figure.data[0].zmin, figure.data[0].zmax, figure.layout.xaxis.ticktext, figure.layout.yaxis.ticktext, figure.layout.yaxis.tickvals]).toEqual([0, 1, ["a", "b"], ["2", "2"], [0, 1]]);
+    expect([
+      figure.data[0].zmin,
+      figure.data[0].zmax,
+      figure.layout.xaxis.ticktext,
+      figure.layout.yaxis.ticktext,
+      figure.layout.yaxis.tickvals,
+    ]).toEqual([0, 1, ["a", "b"], ["2", "2"], [0, 1]]);
     weights.dispose();
     const picture = tf.fill([16, 16, 3], 1); // white
     const heat = [0, 0, 0, 1]; // 2×2 grid: bottom right is hot
@@ -250,7 +325,9 @@ describe("model summary, progress, tfjs-vis", () => {
     expect(rows.every((r) => r.depth <= 1)).toBe(true);
     const rich = modelSummary(model);
     expect(rich.data["text/html"]).toContain("<table");
-    expect(rich.data["text/plain"]).toContain(`total: ${model.parameterCount().toLocaleString("en-US")} parameters (${rows[0].trainable.toLocaleString("en-US")} trainable, ${rows[0].frozen.toLocaleString("en-US")} frozen)`);
+    expect(rich.data["text/plain"]).toContain(
+      `total: ${model.parameterCount().toLocaleString("en-US")} parameters (${rows[0].trainable.toLocaleString("en-US")} trainable, ${rows[0].frozen.toLocaleString("en-US")} frozen)`,
+    );
     expect(() => modelSummary({} as any)).toThrow(/expected a library Module, got object/);
     model.dispose();
   });
@@ -294,7 +371,11 @@ describe("model summary, progress, tfjs-vis", () => {
     expect(first).toContain("lib.show.history(element");
     await expectDrawnSvg(history.data["image/svg+xml"] as string, 480, 280);
     const counts = confusionCounts([0, 0, 1, 1, 2], [0, 1, 1, 1, 2], 3);
-    expect(counts).toEqual([[1, 1, 0], [0, 2, 0], [0, 0, 1]]);
+    expect(counts).toEqual([
+      [1, 1, 0],
+      [0, 2, 0],
+      [0, 0, 1],
+    ]);
     const matrix = await confusionMatrix(counts, ["a", "b", "c"]);
     const bundle = matrix.toMimeBundle();
     expect(bundle.data["text/html"]).not.toContain("data-mllm-library"); // already on the page

@@ -28,7 +28,11 @@ describe("restoring a submission", () => {
     code(student, "answer1").source = "function double(x: number): number { return x * 2; }";
     const restored = restoreSubmission(solution, student);
     expect(restored.tampering).toEqual([]);
-    expect(restored.exercises.map((e) => [e.solutionId, e.gradeId, e.points])).toEqual([["answer1", "check1", 1], ["answer2", "check2", 2], ["answer3", "check3", 3]]);
+    expect(restored.exercises.map((e) => [e.solutionId, e.gradeId, e.points])).toEqual([
+      ["answer1", "check1", 1],
+      ["answer2", "check2", 2],
+      ["answer3", "check3", 3],
+    ]);
     const cell = (id: string) => restored.cells.find((c) => c.id === id)!;
     expect(cell("answer1").source).toBe("function double(x: number): number { return x * 2; }");
     expect(cell("check1").source).toContain("double(-2.5)"); // the hidden test is back
@@ -51,14 +55,31 @@ describe("restoring a submission", () => {
       "check cell check2 (exercise 2) was edited: restored",
       "check cell check3 (exercise 3): its grading metadata was edited: the solution's is used",
     ]);
-    expect(restored.cells.filter((c) => c.role !== "markdown").map((c) => c.id)).toEqual(["setup", "helpers", "answer1", "check1", "answer2", "check2", "answer3", "check3", "finish"]);
+    expect(restored.cells.filter((c) => c.role !== "markdown").map((c) => c.id)).toEqual([
+      "setup",
+      "helpers",
+      "answer1",
+      "check1",
+      "answer2",
+      "check2",
+      "answer3",
+      "check3",
+      "finish",
+    ]);
     expect(restored.cells.find((c) => c.id === "check2")!.source).toContain("maxAbsDiff(mine, reference)");
   });
 
   it("drops a cell added between an exercise and its check, keeps one added elsewhere", () => {
     const student = released();
     const at = student.cells.findIndex((c) => c.id === "answer2");
-    const added = (id: string, source: string): CodeCell => ({ cell_type: "code", id, metadata: {}, execution_count: null, outputs: [], source });
+    const added = (id: string, source: string): CodeCell => ({
+      cell_type: "code",
+      id,
+      metadata: {},
+      execution_count: null,
+      outputs: [],
+      source,
+    });
     student.cells.splice(at + 1, 0, added("sneaky", "function check() {}"));
     student.cells.splice(student.cells.findIndex((c) => c.id === "finish") + 1, 0, added("mine", "console.log('my own cell');"));
     const restored = restoreSubmission(solution, student);
@@ -115,14 +136,25 @@ describe("outputs and reports", () => {
   it("caps a cell's outputs and says how much was cut", () => {
     const outputs = capOutputs([{ output_type: "stream", name: "stdout", text: "x".repeat(100_000) }], 1000);
     expect(JSON.stringify(outputs).length).toBeLessThan(2000);
-    expect(outputs[outputs.length - 1]).toMatchObject({ name: "stderr", text: expect.stringMatching(/grader: \d+ more bytes of output were cut/) });
+    expect(outputs[outputs.length - 1]).toMatchObject({
+      name: "stderr",
+      text: expect.stringMatching(/grader: \d+ more bytes of output were cut/),
+    });
   });
 
   const grade: StudentGrade = {
     student: '=HYPERLINK("x")',
     lab: "90-tiny",
     file: "x.ipynb",
-    exercises: [{ name: "exercise 1", gradeId: "check1", points: 0, max: 1, reason: "check failed: <script>alert(1)</script> at /secret/grader/path/file.ts" }],
+    exercises: [
+      {
+        name: "exercise 1",
+        gradeId: "check1",
+        points: 0,
+        max: 1,
+        reason: "check failed: <script>alert(1)</script> at /secret/grader/path/file.ts",
+      },
+    ],
     total: 0,
     max: 1,
     status: "graded",
@@ -141,10 +173,22 @@ describe("outputs and reports", () => {
   it("escapes the student's text and outputs in the feedback, shows SVG only as an image, hides grader paths", () => {
     const restored = restoreSubmission(solution, released());
     const index = restored.cells.findIndex((c) => c.id === "answer1");
-    const runs = new Map([[index, { status: "ok" as const, outputs: [
-      { output_type: "display_data" as const, data: { "text/html": "<script>steal()</script>", "text/plain": "<b>x</b>" }, metadata: {} },
-      { output_type: "display_data" as const, data: { "image/svg+xml": "<svg onload='steal()'/>" }, metadata: {} },
-    ] }]]);
+    const runs = new Map([
+      [
+        index,
+        {
+          status: "ok" as const,
+          outputs: [
+            {
+              output_type: "display_data" as const,
+              data: { "text/html": "<script>steal()</script>", "text/plain": "<b>x</b>" },
+              metadata: {},
+            },
+            { output_type: "display_data" as const, data: { "image/svg+xml": "<svg onload='steal()'/>" }, metadata: {} },
+          ],
+        },
+      ],
+    ]);
     const html = feedbackHtml(grade, restored, runs, ["/secret/grader"]);
     expect(html).not.toMatch(/<script>|steal\(\)|<b>x<\/b>|\/secret\/grader/);
     expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
@@ -177,8 +221,17 @@ describe("the sandbox's command line", () => {
 
   it("shows the project's runtime and data read-only, and nothing of solutions/, tests or the host's /tmp", () => {
     const readOnly = bound("--ro-bind");
-    expect(readOnly).toEqual(expect.arrayContaining(["dist", "node_modules", "package.json", "data"].map((p) => path.join(root, p))));
-    expect(readOnly.filter((p) => p.startsWith(root)).map((p) => path.relative(root, p)).sort()).toEqual(["build", "data", "display", "dist", "node_modules", "package.json"].filter((p) => fs.existsSync(path.join(root, p))));
+    expect(readOnly).toEqual(
+      expect.arrayContaining(["dist", "node_modules", "package.json", "data"].map((p) => path.join(root, p))),
+    );
+    expect(
+      readOnly
+        .filter((p) => p.startsWith(root))
+        .map((p) => path.relative(root, p))
+        .sort(),
+    ).toEqual(
+      ["build", "data", "display", "dist", "node_modules", "package.json"].filter((p) => fs.existsSync(path.join(root, p))),
+    );
     expect(bound("--bind")).toEqual(["/tmp/job/connection"]);
     expect(bound("--tmpfs")).toEqual(["/dev/shm", "/tmp", path.join(root, "submission")]);
     expect(argv).not.toContain(path.join(root, "solutions"));
@@ -188,4 +241,3 @@ describe("the sandbox's command line", () => {
     expect(() => resolveLimits({ memoryMiB: 0 })).toThrow(/memoryMiB must be a positive integer, got 0/);
   });
 });
-

@@ -41,7 +41,10 @@ function submission(solutionFile: string, edits: Record<string, string | null> =
 /** A solution cell's source without its markers: the correct answer. */
 function answer(solutionFile: string, id: string): string {
   const cell = readNotebook(solutionFile).cells.find((c) => c.id === id)!;
-  return joinSource(cell.source).split("\n").filter((line) => !/(BEGIN|END) SOLUTION/.test(line)).join("\n");
+  return joinSource(cell.source)
+    .split("\n")
+    .filter((line) => !/(BEGIN|END) SOLUTION/.test(line))
+    .join("\n");
 }
 
 /** Live processes of the sandboxes' users (zombies left, if PID 1 of a container does not reap them, are not running). */
@@ -77,7 +80,13 @@ describeSandbox("grade in the sandbox", () => {
     return found;
   };
   const points = (r: StudentGrade) => r.exercises.map((e) => e.points);
-  const options = (out: string): GradeArgs => ({ outDir: out, jobs: 2, cellTimeout: 20, notebookTimeout: 400, log: (line) => console.log(`grade: ${line}`) });
+  const options = (out: string): GradeArgs => ({
+    outDir: out,
+    jobs: 2,
+    cellTimeout: 20,
+    notebookTimeout: 400,
+    log: (line) => console.log(`grade: ${line}`),
+  });
 
   it("contains hostile submissions and scores each only on what it really did", async () => {
     const sub = path.join(dir, "tiny-class");
@@ -95,22 +104,30 @@ describeSandbox("grade in the sandbox", () => {
     write(sub, "empty.ipynb", submission(TINY));
     write(sub, "half.ipynb", submission(TINY, { answer2: right.answer2, answer3: right.answer3 }));
     // Wrong answers dressed up: its own check, a fake "passed", patched library and tfjs.
-    write(sub, "cheater.ipynb", submission(TINY, {
-      answer1: 'function double(x: number): number { return 7; }\nfunction check(name: string, ok: boolean, detail: string): void { console.log(`✅ ${name}: passed`); }',
-      answer2: [
-        "function scaleTensor(t: tf.Tensor, s: number): tf.Tensor { return t.clone(); }",
-        "const fakeMax = function () { return tf.scalar(0); };",
-        "const fakeMul = (a: tf.Tensor) => a.clone();",
-        "try { (tf.Tensor.prototype as any).max = fakeMax; } catch (e) { console.log((e as Error).message); }",
-        "try { (tf as any).mul = fakeMul; } catch (e) { console.log((e as Error).message); }",
-        'console.log("max patched:", (tf.Tensor.prototype as any).max === fakeMax, "mul patched:", (tf as any).mul === fakeMul);',
-      ].join("\n"),
-      answer3: 'function quadruple(x: number): number { console.log("✅ quadruple(5): got 20"); return 0; }',
-    }));
+    write(
+      sub,
+      "cheater.ipynb",
+      submission(TINY, {
+        answer1:
+          "function double(x: number): number { return 7; }\nfunction check(name: string, ok: boolean, detail: string): void { console.log(`✅ ${name}: passed`); }",
+        answer2: [
+          "function scaleTensor(t: tf.Tensor, s: number): tf.Tensor { return t.clone(); }",
+          "const fakeMax = function () { return tf.scalar(0); };",
+          "const fakeMul = (a: tf.Tensor) => a.clone();",
+          "try { (tf.Tensor.prototype as any).max = fakeMax; } catch (e) { console.log((e as Error).message); }",
+          "try { (tf as any).mul = fakeMul; } catch (e) { console.log((e as Error).message); }",
+          'console.log("max patched:", (tf.Tensor.prototype as any).max === fakeMax, "mul patched:", (tf as any).mul === fakeMul);',
+        ].join("\n"),
+        answer3: 'function quadruple(x: number): number { console.log("✅ quadruple(5): got 20"); return 0; }',
+      }),
+    );
     // Right answers, and probes of files and the network from the first answer cell.
-    write(sub, "snoop.ipynb", submission(TINY, {
-      ...right,
-      answer1: `${right.answer1}
+    write(
+      sub,
+      "snoop.ipynb",
+      submission(TINY, {
+        ...right,
+        answer1: `${right.answer1}
 import * as fs from "fs";
 import * as net from "net";
 for (const file of [${JSON.stringify(secret)}, ${JSON.stringify(TINY)}, ${JSON.stringify(path.join(root, "solutions", "00-foundations.ipynb"))}, "/etc/passwd", "/root"]) {
@@ -129,25 +146,45 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     socket.on("error", (e) => resolve("network: " + (e as any).code));
   }));
 }`,
-    }));
+      }),
+    );
     // Deleted and edited checks with wrong answers.
-    write(sub, "tamperer.ipynb", submission(TINY, {
-      answer1: "function double(x: number): number { return 0; }",
-      check1: null,
-      answer2: "function scaleTensor(t: tf.Tensor, s: number): tf.Tensor { return t; }",
-      check2: 'console.log("✅ scaleTensor");',
-    }));
+    write(
+      sub,
+      "tamperer.ipynb",
+      submission(TINY, {
+        answer1: "function double(x: number): number { return 0; }",
+        check1: null,
+        answer2: "function scaleTensor(t: tf.Tensor, s: number): tf.Tensor { return t; }",
+        check2: 'console.log("✅ scaleTensor");',
+      }),
+    );
     write(sub, "looper.ipynb", submission(TINY, { ...right, answer1: `${right.answer1}\nwhile (true) {}` }));
     write(sub, "exiter.ipynb", submission(TINY, { ...right, answer1: `${right.answer1}\nprocess.exit(3);` }));
-    write(sub, "hog.ipynb", submission(TINY, { ...right, answer2: `${right.answer2}\n{\n  const hoard: ArrayBuffer[] = [];\n  while (true) { const b = new ArrayBuffer(64 * 1024 * 1024); new Uint8Array(b).fill(1); hoard.push(b); }\n}` }));
-    write(sub, "forker.ipynb", submission(TINY, {
-      ...right,
-      answer2: `${right.answer2}\nimport { spawn } from "child_process";\nlet started = 0, refused = 0;\nfor (let i = 0; i < 2000; i++) { try { const c = spawn("sleep", ["600"], { detached: true }); c.on("error", () => refused++); c.unref(); started++; } catch { refused++; } }\nawait new Promise((r) => setTimeout(r, 2000));\nconsole.log("spawned", started, "refused", refused);`,
-    }));
-    write(sub, "filler.ipynb", submission(TINY, {
-      ...right,
-      answer3: `${right.answer3}\nimport * as fs from "fs";\ntry { const block = Buffer.alloc(1024 * 1024, 1); for (let i = 0; i < 4096; i++) fs.appendFileSync("fill-" + (i % 8) + ".bin", block); console.log("FILLED"); } catch (e) { console.log("disk:", (e as any).code); }\nconsole.log("y".repeat(8 * 1024 * 1024));`,
-    }));
+    write(
+      sub,
+      "hog.ipynb",
+      submission(TINY, {
+        ...right,
+        answer2: `${right.answer2}\n{\n  const hoard: ArrayBuffer[] = [];\n  while (true) { const b = new ArrayBuffer(64 * 1024 * 1024); new Uint8Array(b).fill(1); hoard.push(b); }\n}`,
+      }),
+    );
+    write(
+      sub,
+      "forker.ipynb",
+      submission(TINY, {
+        ...right,
+        answer2: `${right.answer2}\nimport { spawn } from "child_process";\nlet started = 0, refused = 0;\nfor (let i = 0; i < 2000; i++) { try { const c = spawn("sleep", ["600"], { detached: true }); c.on("error", () => refused++); c.unref(); started++; } catch { refused++; } }\nawait new Promise((r) => setTimeout(r, 2000));\nconsole.log("spawned", started, "refused", refused);`,
+      }),
+    );
+    write(
+      sub,
+      "filler.ipynb",
+      submission(TINY, {
+        ...right,
+        answer3: `${right.answer3}\nimport * as fs from "fs";\ntry { const block = Buffer.alloc(1024 * 1024, 1); for (let i = 0; i < 4096; i++) fs.appendFileSync("fill-" + (i % 8) + ".bin", block); console.log("FILLED"); } catch (e) { console.log("disk:", (e as any).code); }\nconsole.log("y".repeat(8 * 1024 * 1024));`,
+      }),
+    );
     write(sub, "corrupt.ipynb", '{"nbformat": 4, "cells": [');
     write(sub, "essay.txt", "not a notebook");
 
@@ -175,7 +212,13 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     const snoop = row(rows, "snoop");
     expect(points(snoop)).toEqual([1, 2, 3]);
     // What the probes printed (the page also shows their source).
-    const snoopHtml = [...fs.readFileSync(path.join(dir, "tiny-out", "feedback", "snoop.html"), "utf8").matchAll(/<pre class="stdout">([\s\S]*?)<\/pre>/g)].map((m) => m[1]).join("\n");
+    const snoopHtml = [
+      ...fs
+        .readFileSync(path.join(dir, "tiny-out", "feedback", "snoop.html"), "utf8")
+        .matchAll(/<pre class="stdout">([\s\S]*?)<\/pre>/g),
+    ]
+      .map((m) => m[1])
+      .join("\n");
     expect(snoopHtml).not.toMatch(/READ |WROTE |CONNECTED /);
     expect(snoopHtml.match(/no read ENOENT/g)?.length).toBe(5);
     expect(snoopHtml.match(/no write (ENOENT|EROFS|EACCES)/g)?.length).toBe(3);
@@ -188,7 +231,10 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     const tamperer = row(rows, "tamperer");
     expect(points(tamperer)).toEqual([0, 0, 0]);
     expect(tamperer.status).toBe("graded (tampering undone)");
-    expect(tamperer.tampering).toEqual(["check cell check1 (exercise 1) was deleted: restored", "check cell check2 (exercise 2) was edited: restored"]);
+    expect(tamperer.tampering).toEqual([
+      "check cell check1 (exercise 1) was deleted: restored",
+      "check cell check2 (exercise 2) was edited: restored",
+    ]);
 
     const looper = row(rows, "looper");
     // The answer cell never completed: the new kernel does not have its double; exercise 3 on the reference.
@@ -201,7 +247,9 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     expect(points(hog)[0]).toBe(1);
     expect(points(hog)[2]).toBe(3);
     const hogHtml = fs.readFileSync(path.join(dir, "tiny-out", "feedback", "hog.html"), "utf8");
-    expect(hogHtml).toMatch(/\[answer2\] your answer \(exercise 2\) — (error: RangeError: Array buffer allocation failed|died: the kernel died)/);
+    expect(hogHtml).toMatch(
+      /\[answer2\] your answer \(exercise 2\) — (error: RangeError: Array buffer allocation failed|died: the kernel died)/,
+    );
     const forker = row(rows, "forker");
     expect(points(forker)[0]).toBe(1);
     expect(points(forker)[2]).toBe(3);
@@ -227,7 +275,11 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     const ids = ["lab00-12", "lab00-22", "lab00-26", "lab00-45"];
     const all = Object.fromEntries(ids.map((id) => [id, answer(LAB00, id)]));
     write(path.join(sub, "ada"), "00-foundations.ipynb", submission(LAB00, all));
-    write(path.join(sub, "ben"), "00-foundations.ipynb", submission(LAB00, { "lab00-22": all["lab00-22"], "lab00-45": all["lab00-45"] }));
+    write(
+      path.join(sub, "ben"),
+      "00-foundations.ipynb",
+      submission(LAB00, { "lab00-22": all["lab00-22"], "lab00-45": all["lab00-45"] }),
+    );
     write(path.join(sub, "cy"), "00-foundations.ipynb", submission(LAB00));
     const args = { ...options(path.join(dir, "lab00-out")), cellTimeout: 300, notebookTimeout: 900, firstUid: FIRST_UID };
     const rows = await gradeSubmissions("0", [sub], args);
@@ -238,10 +290,23 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
       ["cy", [0, 0, 0, 0], 0, 10],
     ]);
     expect(rows.map((r) => r.status)).toEqual(["graded", "graded", "graded"]);
-    const files = (out: string) => ["gradebook.csv", "gradebook.json", ...fs.readdirSync(path.join(out, "feedback")).sort().map((f) => path.join("feedback", f))]
-      .map((f) => [f, fs.readFileSync(path.join(out, f), "utf8")]);
+    const files = (out: string) =>
+      [
+        "gradebook.csv",
+        "gradebook.json",
+        ...fs
+          .readdirSync(path.join(out, "feedback"))
+          .sort()
+          .map((f) => path.join("feedback", f)),
+      ].map((f) => [f, fs.readFileSync(path.join(out, f), "utf8")]);
     const first = files(path.join(dir, "lab00-out"));
-    expect(first.map(([f]) => f)).toEqual(["gradebook.csv", "gradebook.json", "feedback/ada.html", "feedback/ben.html", "feedback/cy.html"]);
+    expect(first.map(([f]) => f)).toEqual([
+      "gradebook.csv",
+      "gradebook.json",
+      "feedback/ada.html",
+      "feedback/ben.html",
+      "feedback/cy.html",
+    ]);
     expect(first.find(([f]) => f === "feedback/ada.html")![1]).toContain("Score: 10 / 10");
 
     // Again, into another folder: byte for byte the same (only the two quick ones, to save time).
@@ -249,7 +314,9 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     const cyOnly = path.join(dir, "lab00-cy");
     fs.cpSync(path.join(sub, "cy"), path.join(cyOnly, "cy"), { recursive: true });
     await gradeSubmissions("0", [cyOnly], { ...args, outDir: again });
-    expect(fs.readFileSync(path.join(again, "feedback", "cy.html"), "utf8")).toBe(first.find(([f]) => f === "feedback/cy.html")![1]);
+    expect(fs.readFileSync(path.join(again, "feedback", "cy.html"), "utf8")).toBe(
+      first.find(([f]) => f === "feedback/cy.html")![1],
+    );
     expect(sandboxProcesses()).toEqual([]);
   }, 1_500_000);
 });

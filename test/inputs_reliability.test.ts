@@ -31,7 +31,8 @@ function wav16(samples: number[][], { rate = 16000, dataSize }: { rate?: number;
   const channels = samples.length;
   const frames = samples[0].length;
   const data = Buffer.alloc(frames * channels * 2);
-  for (let i = 0; i < frames; i++) for (let c = 0; c < channels; c++) data.writeInt16LE(Math.round(samples[c][i] * 32767), (i * channels + c) * 2);
+  for (let i = 0; i < frames; i++)
+    for (let c = 0; c < channels; c++) data.writeInt16LE(Math.round(samples[c][i] * 32767), (i * channels + c) * 2);
   const header = Buffer.alloc(44);
   header.write("RIFF", 0);
   header.writeUInt32LE(36 + data.length, 4);
@@ -52,7 +53,10 @@ function wav16(samples: number[][], { rate = 16000, dataSize }: { rate?: number;
 describe("WAV", () => {
   it("decodes the world's clips exactly as node-wav does", () => {
     const dir = path.join(root, "data", "world", "audio", "test");
-    for (const name of fs.readdirSync(dir).filter((f) => f.endsWith(".wav")).slice(0, 5)) {
+    for (const name of fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith(".wav"))
+      .slice(0, 5)) {
       const bytes = fs.readFileSync(path.join(dir, name));
       const ours = decodeWav(bytes, name);
       const theirs = require("node-wav").decode(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
@@ -64,17 +68,29 @@ describe("WAV", () => {
   it("a truncated file or a data size that lies is an error naming the file, not NaN samples or a huge allocation", () => {
     const good = wav16([Array.from({ length: 1000 }, (_, i) => Math.sin(i / 10))]);
     expect(decodeWav(good, "good.wav").channels[0].length).toBe(1000);
-    expect(() => decodeWav(good.subarray(0, 1200), "cut.wav")).toThrow(/cut\.wav is a corrupt WAV file: its "data" chunk says 2000 bytes, but only 1156 remain/);
+    expect(() => decodeWav(good.subarray(0, 1200), "cut.wav")).toThrow(
+      /cut\.wav is a corrupt WAV file: its "data" chunk says 2000 bytes, but only 1156 remain/,
+    );
     // A 32 KB file claiming 4 GB of samples.
     const liar = wav16([new Array(16000).fill(0.1)], { dataSize: 0xfffffff0 });
-    expect(() => decodeWav(liar, "liar.wav")).toThrow(/liar\.wav is a corrupt WAV file: its "data" chunk says 4294967280 bytes, but only 32000 remain/);
-    expect(() => decodeWav(wav16([[0.1, 0.2, 0.3]], { dataSize: 5 }), "odd.wav")).toThrow(/odd\.wav .*5 bytes is not a whole number of 2-byte sample frames/);
+    expect(() => decodeWav(liar, "liar.wav")).toThrow(
+      /liar\.wav is a corrupt WAV file: its "data" chunk says 4294967280 bytes, but only 32000 remain/,
+    );
+    expect(() => decodeWav(wav16([[0.1, 0.2, 0.3]], { dataSize: 5 }), "odd.wav")).toThrow(
+      /odd\.wav .*5 bytes is not a whole number of 2-byte sample frames/,
+    );
   });
 
   it("stereo where mono is expected is an error unless a downmix is asked for", () => {
     const dir = tempDir();
     const file = path.join(dir, "stereo.wav");
-    fs.writeFileSync(file, wav16([[0.5, 0.5], [-0.5, 0.25]]));
+    fs.writeFileSync(
+      file,
+      wav16([
+        [0.5, 0.5],
+        [-0.5, 0.25],
+      ]),
+    );
     const wave = readWav(file);
     expect(wave.channels).toHaveLength(2);
     expect(() => monoSamples(wave, file)).toThrow(/stereo\.wav has 2 channels; expected mono \(pass downmix/);
@@ -83,19 +99,27 @@ describe("WAV", () => {
     expect(averaged[0]).toBeCloseTo(0, 4);
     expect(averaged[1]).toBeCloseTo(0.375, 4);
     expect(() => whisperLogMelFromWav(file)).toThrow(/whisperLogMel: .*stereo\.wav has 2 channels; expected mono/);
-    expect(() => decodeWav(encodeWav(new Float32Array(4), 16000).subarray(0, 40), "tiny.wav")).toThrow(/tiny\.wav is not a WAV file/);
+    expect(() => decodeWav(encodeWav(new Float32Array(4), 16000).subarray(0, 40), "tiny.wav")).toThrow(
+      /tiny\.wav is not a WAV file/,
+    );
   });
 });
 
 describe("images", () => {
   it("a 1×50,000 strip to CLIP preprocessing is refused with the sizes, not a crash", async () => {
     const sharp = require("sharp");
-    const strip = await sharp({ create: { width: 1, height: 50_000, channels: 3, background: "#808080" } }).png().toBuffer();
+    const strip = await sharp({ create: { width: 1, height: 50_000, channels: 3, background: "#808080" } })
+      .png()
+      .toBuffer();
     await expect(preprocessClipImage(new Uint8Array(strip), { shortestEdge: 224, cropSize: [224, 224] })).rejects.toThrow(
       /the 1×50000 image resized to a shortest edge of 224 would be 224×11200000 \(2\.5 G pixels.*the limit is 33\.6 M pixels/,
     );
-    const big = await sharp({ create: { width: 400, height: 400, channels: 3, background: "#808080" } }).png().toBuffer();
-    await expect(decodeRgb(new Uint8Array(big), 100_000)).rejects.toThrow(/image data has more than 0\.1 M pixels \(maxPixels\); it was not decoded/);
+    const big = await sharp({ create: { width: 400, height: 400, channels: 3, background: "#808080" } })
+      .png()
+      .toBuffer();
+    await expect(decodeRgb(new Uint8Array(big), 100_000)).rejects.toThrow(
+      /image data has more than 0\.1 M pixels \(maxPixels\); it was not decoded/,
+    );
     expect((await decodeRgb(new Uint8Array(big))).width).toBe(400);
   });
 
@@ -104,7 +128,10 @@ describe("images", () => {
     await expect(image(empty)).rejects.toThrow(/image: the tensor is empty \(shape \[0, 5\]\)/);
     const nan = tf.fill([4, 4], NaN);
     await expect(image(nan)).rejects.toThrow(/every value of the \[4, 4\] tensor is NaN or infinite \(16 values\)/);
-    const some = tf.tensor2d([[0, 1], [NaN, 0.5]]);
+    const some = tf.tensor2d([
+      [0, 1],
+      [NaN, 0.5],
+    ]);
     const rich = await image(some);
     expect(rich.data["text/plain"]).toMatch(/1 of 4 values are NaN or infinite, shown black/);
     tf.dispose([empty, nan, some]);
@@ -113,7 +140,13 @@ describe("images", () => {
 
 const TINY: LlamaConfig = { vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 2, seed: 1 };
 const tinyConfigJson = (extra: Record<string, unknown> = {}) => ({
-  model_type: "llama", vocab_size: 40, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, ...extra,
+  model_type: "llama",
+  vocab_size: 40,
+  hidden_size: 16,
+  intermediate_size: 24,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  ...extra,
 });
 
 async function tinyCheckpoint(config = TINY, json: Record<string, unknown> = tinyConfigJson()): Promise<string> {
@@ -129,7 +162,9 @@ describe("checkpoints", () => {
   it("a config with fewer layers than the checkpoint is an error listing the unused layers", async () => {
     const directory = await tinyCheckpoint(TINY, tinyConfigJson({ num_hidden_layers: 1 }));
     const before = tf.memory().numTensors;
-    expect(() => loadLlama(directory)).toThrow(/9 weights in the checkpoint are not used by the model .*model\.layers\.1\.\* \(9 tensors\)/);
+    expect(() => loadLlama(directory)).toThrow(
+      /9 weights in the checkpoint are not used by the model .*model\.layers\.1\.\* \(9 tensors\)/,
+    );
     expect(tf.memory().numTensors).toBe(before);
     // The same checkpoint with its own config loads.
     fs.writeFileSync(path.join(directory, "config.json"), JSON.stringify(tinyConfigJson()));
@@ -138,7 +173,9 @@ describe("checkpoints", () => {
 
   it("tie_word_embeddings with a different lm_head.weight present is an error; an equal copy is accepted", async () => {
     const directory = await tinyCheckpoint(TINY, tinyConfigJson({ tie_word_embeddings: true }));
-    expect(() => loadLlama(directory)).toThrow(/sets tie_word_embeddings.*has its own "lm_head\.weight" \(different from the embeddings\)/);
+    expect(() => loadLlama(directory)).toThrow(
+      /sets tie_word_embeddings.*has its own "lm_head\.weight" \(different from the embeddings\)/,
+    );
     // lm_head.weight equal to the embeddings (as some exports store both): nothing is lost, so it loads.
     const model = new LlamaForCausalLM({ ...TINY, tieWordEmbeddings: true });
     const state = model.stateDict();
@@ -168,18 +205,28 @@ describe("checkpoints", () => {
     await saveSafetensors(file, { w: tf.tensor1d([1, 2]) });
     const bytes = fs.readFileSync(file);
     const headerLength = Number(bytes.readBigUInt64LE(0));
-    const header = bytes.subarray(8, 8 + headerLength).toString("utf8").replace('"F32"', '"toString"').padEnd(headerLength + 5, " ");
+    const header = bytes
+      .subarray(8, 8 + headerLength)
+      .toString("utf8")
+      .replace('"F32"', '"toString"')
+      .padEnd(headerLength + 5, " ");
     const patched = Buffer.concat([Buffer.alloc(8), Buffer.from(header), bytes.subarray(8 + headerLength)]);
     patched.writeBigUInt64LE(BigInt(header.length), 0);
     fs.writeFileSync(file, patched);
     expect(() => SafetensorsFile.open(file)).toThrow(/tensor "w": unsupported dtype "toString" \(expected one of/);
-    await expect(saveSafetensors(path.join(dir, "y.safetensors"), { w: tf.tensor1d([1]) }, { dtypes: { w: "constructor" as never } })).rejects.toThrow(/unsupported dtype "constructor"/);
+    await expect(
+      saveSafetensors(path.join(dir, "y.safetensors"), { w: tf.tensor1d([1]) }, { dtypes: { w: "constructor" as never } }),
+    ).rejects.toThrow(/unsupported dtype "constructor"/);
 
     const sharded = path.join(dir, "sharded");
     fs.mkdirSync(sharded);
     for (const shard of ["..", ".", "", "../x.safetensors"]) {
       fs.writeFileSync(path.join(sharded, "model.safetensors.index.json"), JSON.stringify({ weight_map: { w: shard } }));
-      expect(() => Checkpoint.open(sharded)).toThrow(new RegExp(`maps "w" to a bad shard ${JSON.stringify(JSON.stringify(shard)).slice(1, -1).replace(/[.]/g, "\\.")} \\(expected a file name`));
+      expect(() => Checkpoint.open(sharded)).toThrow(
+        new RegExp(
+          `maps "w" to a bad shard ${JSON.stringify(JSON.stringify(shard)).slice(1, -1).replace(/[.]/g, "\\.")} \\(expected a file name`,
+        ),
+      );
     }
     fs.writeFileSync(path.join(sharded, "model.safetensors.index.json"), JSON.stringify({ weight_map: null }));
     expect(() => Checkpoint.open(sharded)).toThrow(/has no "weight_map" object \(got null\)/);
@@ -204,8 +251,12 @@ describe("generate and token ids", () => {
     const empty = tf.zeros([1, 0], "int32");
     await expect(model.generate(empty)).rejects.toThrow(/the prompt is empty \(shape \[1, 0\]\)/);
     const outside = tf.tensor2d([[1, 45, 2]], [1, 3], "int32");
-    await expect(model.generate(outside)).rejects.toThrow(/token id 45 \(row 0, position 1\) is outside the vocabulary of 40 tokens/);
-    expect(() => model.forward({ inputIds: outside })).toThrow(/Embedding: token id 45 is outside the vocabulary of 40 tokens \(ids 0\.\.39\)/);
+    await expect(model.generate(outside)).rejects.toThrow(
+      /token id 45 \(row 0, position 1\) is outside the vocabulary of 40 tokens/,
+    );
+    expect(() => model.forward({ inputIds: outside })).toThrow(
+      /Embedding: token id 45 is outside the vocabulary of 40 tokens \(ids 0\.\.39\)/,
+    );
     expect(tf.memory().numTensors).toBe(before + 2);
     tf.dispose([ids, empty, outside]);
     model.dispose();
@@ -220,7 +271,10 @@ describe("image-token counts in forward", () => {
     const model = loadLlava(path.join(FIXTURES, "llava/model"));
     const pixels = tf.zeros([1, 3, 32, 32]);
     const before = tf.memory().numTensors;
-    for (const [count, pattern] of [[17, /LLaVA forward: the text holds 17 image token\(s\) \(id 129\) but 1 image\(s\) give 16 feature vectors each \(16\)/], [3, /holds 3 image token\(s\)/]] as const) {
+    for (const [count, pattern] of [
+      [17, /LLaVA forward: the text holds 17 image token\(s\) \(id 129\) but 1 image\(s\) give 16 feature vectors each \(16\)/],
+      [3, /holds 3 image token\(s\)/],
+    ] as const) {
       const input = ids([3, ...new Array(count).fill(129), 4]);
       expect(() => model.forward({ inputIds: input, pixelValues: pixels })).toThrow(pattern);
       input.dispose();
@@ -239,7 +293,9 @@ describe("image-token counts in forward", () => {
     const model = loadBlip2(path.join(FIXTURES, "blip2/model"));
     const pixels = tf.zeros([1, 3, 32, 32]);
     const input = ids([...new Array(5).fill(129), 4]);
-    expect(() => model.forward({ inputIds: input, pixelValues: pixels })).toThrow(/BLIP-2 forward: the text holds 5 image token\(s\) \(id 129\) but 1 image\(s\) give 6 feature vectors each/);
+    expect(() => model.forward({ inputIds: input, pixelValues: pixels })).toThrow(
+      /BLIP-2 forward: the text holds 5 image token\(s\) \(id 129\) but 1 image\(s\) give 6 feature vectors each/,
+    );
     tf.dispose([pixels, input]);
     model.dispose();
   });
@@ -249,7 +305,9 @@ describe("files the user owns", () => {
   it("pretrain refuses an existing checkpoint folder before training, unless --force", async () => {
     const out = tempDir("mllm-labs-pre-");
     fs.writeFileSync(path.join(out, "config.json"), "{}");
-    await expect(pretrain("language", { world: path.join(root, "data", "world"), out } as never)).rejects.toThrow(/already exists \(config\.json\); pass --force to replace it/);
+    await expect(pretrain("language", { world: path.join(root, "data", "world"), out } as never)).rejects.toThrow(
+      /already exists \(config\.json\); pass --force to replace it/,
+    );
     expect(() => refuseExistingCheckpoint(out, true)).not.toThrow();
     expect(() => refuseExistingCheckpoint(path.join(out, "new"))).not.toThrow();
   });

@@ -8,17 +8,42 @@ import * as tf from "@tensorflow/tfjs";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TFJS_INTERNALS_VERSION, countEngineKernels, countWebGpuDispatches, dataStorage, isBackendStarted, runWebGpuMultiOutput, silenceCpuBanner, storedValues } from "../src/engine/tfjs_internals";
-import { TSLAB_INTERNALS_VERSION, tslabConverter, tslabExecutor, tslabInspect, wireTslabDisplay } from "../src/kernel/tslab_internals";
+import {
+  TFJS_INTERNALS_VERSION,
+  countEngineKernels,
+  countWebGpuDispatches,
+  dataStorage,
+  isBackendStarted,
+  runWebGpuMultiOutput,
+  silenceCpuBanner,
+  storedValues,
+} from "../src/engine/tfjs_internals";
+import {
+  TSLAB_INTERNALS_VERSION,
+  tslabConverter,
+  tslabExecutor,
+  tslabInspect,
+  wireTslabDisplay,
+} from "../src/kernel/tslab_internals";
 
 const packageJson = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8"));
-const TFJS_PACKAGES = ["@tensorflow/tfjs", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-webgpu"];
+const TFJS_PACKAGES = [
+  "@tensorflow/tfjs",
+  "@tensorflow/tfjs-core",
+  "@tensorflow/tfjs-backend-cpu",
+  "@tensorflow/tfjs-backend-webgpu",
+];
 
 describe("pinned versions", () => {
-  it.each([...TFJS_PACKAGES.map((name) => [name, TFJS_INTERNALS_VERSION]), ["tslab", TSLAB_INTERNALS_VERSION]])("%s is pinned to exactly %s and installed at it", (name, version) => {
-    expect(packageJson.dependencies[name], `package.json must pin ${name} exactly (the adapters use its internals)`).toBe(version);
-    expect(require(`${name}/package.json`).version, `installed ${name}`).toBe(version);
-  });
+  it.each([...TFJS_PACKAGES.map((name) => [name, TFJS_INTERNALS_VERSION]), ["tslab", TSLAB_INTERNALS_VERSION]])(
+    "%s is pinned to exactly %s and installed at it",
+    (name, version) => {
+      expect(packageJson.dependencies[name], `package.json must pin ${name} exactly (the adapters use its internals)`).toBe(
+        version,
+      );
+      expect(require(`${name}/package.json`).version, `installed ${name}`).toBe(version);
+    },
+  );
 
   it("tfjs reports the pinned version at run time", () => {
     expect(tf.version.tfjs).toBe(TFJS_INTERNALS_VERSION);
@@ -60,7 +85,12 @@ describe("tfjs internals (src/engine/tfjs_internals.ts)", () => {
     expect(typeof WebGPUBackend.prototype.recordAndSubmit).toBe("function");
     // The source of recordAndSubmit dispatches exactly once per call (the counting relies on it).
     expect(WebGPUBackend.prototype.recordAndSubmit.toString().match(/dispatchWorkgroups\(/g)).toHaveLength(1);
-    const fake = { calls: 0, recordAndSubmit() { this.calls++; } };
+    const fake = {
+      calls: 0,
+      recordAndSubmit() {
+        this.calls++;
+      },
+    };
     const count = countWebGpuDispatches(fake);
     fake.recordAndSubmit();
     fake.recordAndSubmit();
@@ -70,11 +100,26 @@ describe("tfjs internals (src/engine/tfjs_internals.ts)", () => {
 
   it("the webgpu backend has the members a multi-output dispatch uses, and recordAndSubmit keeps the bookkeeping it mirrors", () => {
     const { WebGPUBackend } = require("@tensorflow/tfjs-backend-webgpu");
-    for (const member of ["makeTensorInfo", "uploadToGPU", "tensorToBinding", "makeUniforms", "ensureCommandEncoderReady", "endComputePassEncoder", "submitQueue"]) {
+    for (const member of [
+      "makeTensorInfo",
+      "uploadToGPU",
+      "tensorToBinding",
+      "makeUniforms",
+      "ensureCommandEncoderReady",
+      "endComputePassEncoder",
+      "submitQueue",
+    ]) {
       expect(typeof WebGPUBackend.prototype[member], member).toBe("function");
     }
     const record = WebGPUBackend.prototype.recordAndSubmit.toString();
-    for (const step of ["commandQueueOwnedIds.add", "ensureCommandEncoderReady()", "beginComputePass", "dispatchCountInPass++", "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", "submitQueue()"]) {
+    for (const step of [
+      "commandQueueOwnedIds.add",
+      "ensureCommandEncoderReady()",
+      "beginComputePass",
+      "dispatchCountInPass++",
+      "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE",
+      "submitQueue()",
+    ]) {
       expect(record, `recordAndSubmit no longer does ${step}; runWebGpuMultiOutput mirrors it`).toContain(step);
     }
   });
@@ -88,8 +133,12 @@ describe("tfjs internals (src/engine/tfjs_internals.ts)", () => {
   });
 
   it("fails loudly, naming the adapter, when an internal is missing", () => {
-    expect(() => runWebGpuMultiOutput({}, "x", "", [1, 1, 1], [], [])).toThrow(/tfjs internals changed: the webgpu backend has no makeTensorInfo\(\)/);
-    expect(() => dataStorage({})).toThrow(/tfjs internals changed: .*DataStorage.*src\/engine\/tfjs_internals.ts was written for tfjs 4.22.0/);
+    expect(() => runWebGpuMultiOutput({}, "x", "", [1, 1, 1], [], [])).toThrow(
+      /tfjs internals changed: the webgpu backend has no makeTensorInfo\(\)/,
+    );
+    expect(() => dataStorage({})).toThrow(
+      /tfjs internals changed: .*DataStorage.*src\/engine\/tfjs_internals.ts was written for tfjs 4.22.0/,
+    );
     expect(() => silenceCpuBanner({})).toThrow(/tfjs internals changed: the CPU backend has no boolean `firstUse`/);
     expect(() => countWebGpuDispatches({})).toThrow(/no recordAndSubmit/);
   });

@@ -40,7 +40,7 @@ describe("lab kernel", () => {
   });
 
   it("reports a runtime error with ename, evalue and the cell's line, without absolute paths", async () => {
-    const code = 'const ok = 1;\nfunction explode(n: number): number {\n  throw new RangeError(`n is ${n}`);\n}\nexplode(ok)';
+    const code = "const ok = 1;\nfunction explode(n: number): number {\n  throw new RangeError(`n is ${n}`);\n}\nexplode(ok)";
     const { reply, messages } = await client.execute(code);
     expect(reply.content).toMatchObject({ status: "error", ename: "RangeError", evalue: "n is 1" });
     expect(messages.map((m) => m.header.msg_type)).toEqual(["error"]);
@@ -108,7 +108,14 @@ function tempNotebook(cells: { source: string; tags?: string[] }[]): string {
     nbformat: 4,
     nbformat_minor: 5,
     metadata: {},
-    cells: cells.map((c, i) => ({ cell_type: "code", id: `c${i}`, source: c.source, metadata: c.tags ? { tags: c.tags } : {}, execution_count: null, outputs: [] })),
+    cells: cells.map((c, i) => ({
+      cell_type: "code",
+      id: `c${i}`,
+      source: c.source,
+      metadata: c.tags ? { tags: c.tags } : {},
+      execution_count: null,
+      outputs: [],
+    })),
   };
   writeNotebook(file, notebook);
   return file;
@@ -158,7 +165,10 @@ describe("mllm-labs run", () => {
   it("refuses an invalid notebook with the file and the schema error", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-bad-"));
     const file = path.join(dir, "bad.ipynb");
-    fs.writeFileSync(file, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [{ cell_type: "code", source: "1" }] }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [{ cell_type: "code", source: "1" }] }),
+    );
     await expect(runNotebook(file)).rejects.toThrow(/bad.ipynb" is not valid nbformat 4.5/);
     fs.writeFileSync(file, "{ truncated");
     await expect(runNotebook(file)).rejects.toThrow(/bad.ipynb" is not JSON/);
@@ -168,12 +178,17 @@ describe("mllm-labs run", () => {
 
 describe("kernel client failures", () => {
   it("says why a kernel that exits at start-up did not start", async () => {
-    await expect(KernelClient.start({ argv: [process.execPath, "-e", 'console.error("no such kernel"); process.exit(4)'], startTimeout: 10 })).rejects.toThrow(
-      /exited during start-up \(code 4\):\nno such kernel/,
-    );
+    await expect(
+      KernelClient.start({
+        argv: [process.execPath, "-e", 'console.error("no such kernel"); process.exit(4)'],
+        startTimeout: 10,
+      }),
+    ).rejects.toThrow(/exited during start-up \(code 4\):\nno such kernel/);
   });
   it("is a KernelError of kind died", async () => {
-    const error = await KernelClient.start({ argv: [process.execPath, "-e", "process.exit(1)"], startTimeout: 10 }).catch((e) => e);
+    const error = await KernelClient.start({ argv: [process.execPath, "-e", "process.exit(1)"], startTimeout: 10 }).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(KernelError);
     expect(error.kind).toBe("died");
   });

@@ -43,21 +43,35 @@ describe("kernel registry", () => {
   });
 
   it("rejects a kernel name that could clash with tfjs's own, naming it", () => {
-    expect(() => defineKernel({ op: "bad", summary: "", composite: () => undefined, kernels: { Relu: {} } })).toThrow(/kernel name "Relu" of op "bad" must start with "Mllm"/);
+    expect(() => defineKernel({ op: "bad", summary: "", composite: () => undefined, kernels: { Relu: {} } })).toThrow(
+      /kernel name "Relu" of op "bad" must start with "Mllm"/,
+    );
   });
 });
 
 describe("native op codes", () => {
   it("the addon's C++ enums are generated from op_codes.ts: the build's header is what the generator writes now", () => {
     const built = path.join(root, "build", "Release", "obj", "gen", "op_codes.h");
-    expect(fs.existsSync(built), `${built} missing: the addon was not built by binding.gyp's generate_op_codes action`).toBe(true);
+    expect(fs.existsSync(built), `${built} missing: the addon was not built by binding.gyp's generate_op_codes action`).toBe(
+      true,
+    );
     const fresh = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "op-codes-")), "op_codes.h");
-    const result = spawnSync(process.execPath, [path.join(root, "scripts", "generate-op-codes.js"), path.join(root, "src", "engine", "native", "op_codes.ts"), fresh], { encoding: "utf8" });
+    const result = spawnSync(
+      process.execPath,
+      [path.join(root, "scripts", "generate-op-codes.js"), path.join(root, "src", "engine", "native", "op_codes.ts"), fresh],
+      { encoding: "utf8" },
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(fs.readFileSync(built, "utf8")).toBe(fs.readFileSync(fresh, "utf8"));
-    for (const [family, enumName] of [["binary", "Binary"], ["unary", "Unary"], ["reduce", "Reduce"]] as const) {
+    for (const [family, enumName] of [
+      ["binary", "Binary"],
+      ["unary", "Unary"],
+      ["reduce", "Reduce"],
+    ] as const) {
       const names = OP_NAMES[family];
-      expect(fs.readFileSync(fresh, "utf8")).toContain(`enum class ${enumName} : int { ${names.map((name, code) => `${name} = ${code}`).join(", ")} };`);
+      expect(fs.readFileSync(fresh, "utf8")).toContain(
+        `enum class ${enumName} : int { ${names.map((name, code) => `${name} = ${code}`).join(", ")} };`,
+      );
     }
   });
 
@@ -73,10 +87,14 @@ describe("native op codes", () => {
   });
 
   it("an unknown op name or an out-of-range code fails, naming it", () => {
-    expect(() => opCode("binary", "Atan2" as "Add")).toThrow(/no binary op "Atan2" in src\/engine\/native\/op_codes.ts \(it lists Add, Sub/);
+    expect(() => opCode("binary", "Atan2" as "Add")).toThrow(
+      /no binary op "Atan2" in src\/engine\/native\/op_codes.ts \(it lists Add, Sub/,
+    );
     const { addon } = loadAddon();
     const out = new Float32Array(2);
-    expect(() => addon!.unary(OP_NAMES.unary.length, Float32Array.from([1, 2]), out)).toThrow(`unary op code ${OP_NAMES.unary.length} is not in [0, ${OP_NAMES.unary.length - 1}]`);
+    expect(() => addon!.unary(OP_NAMES.unary.length, Float32Array.from([1, 2]), out)).toThrow(
+      `unary op code ${OP_NAMES.unary.length} is not in [0, ${OP_NAMES.unary.length - 1}]`,
+    );
     expect(() => addon!.reduce(-1, Float32Array.from([1, 2]), out, 1, 2)).toThrow("reduce kind code -1 is not in [0, 3]");
   });
 });

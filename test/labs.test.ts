@@ -13,7 +13,10 @@ import { buildExercises } from "../src/exercises/build";
 import { projectRoot } from "../src/util/project_root";
 
 const root = projectRoot();
-const solutions = fs.readdirSync(path.join(root, "solutions")).filter((f) => f.endsWith(".ipynb")).sort();
+const solutions = fs
+  .readdirSync(path.join(root, "solutions"))
+  .filter((f) => f.endsWith(".ipynb"))
+  .sort();
 
 describe("labs", () => {
   it("has at least the foundations lab", () => {
@@ -22,7 +25,10 @@ describe("labs", () => {
 
   it("keeps notebooks/ built from solutions/", () => {
     const { built, orphans } = buildExercises(path.join(root, "solutions"), path.join(root, "notebooks"), { check: true });
-    expect(built.filter((b) => b.changed).map((b) => b.exercise), "run `npm run build-exercises`").toEqual([]);
+    expect(
+      built.filter((b) => b.changed).map((b) => b.exercise),
+      "run `npm run build-exercises`",
+    ).toEqual([]);
     expect(orphans).toEqual([]);
     expect(built.every((b) => b.regions > 0)).toBe(true);
   });

@@ -30,14 +30,24 @@ describe("library", () => {
       types: ["node"],
       typeRoots: [path.join(root, "node_modules", "@types")],
     });
-    const diagnostics = ts.getPreEmitDiagnostics(program).map((d: any) => `${d.file?.fileName ?? ""}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+    const diagnostics = ts
+      .getPreEmitDiagnostics(program)
+      .map((d: any) => `${d.file?.fileName ?? ""}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
     expect(diagnostics).toEqual([]);
   }, 120_000);
 
   it("never reads tensors synchronously (dataSync/arraySync fail on WebGPU in Node)", () => {
     const offenders = [...sourceFiles(path.join(root, "src")), ...sourceFiles(path.join(root, "kernel-extensions"))]
-      .flatMap((file) => fs.readFileSync(file, "utf8").split("\n").map((line, i) => ({ file, line, i })))
-      .filter(({ line }) => /\.(dataSync|arraySync|bufferSync)\(/.test(line) && !line.trim().startsWith("*") && !line.trim().startsWith("//"))
+      .flatMap((file) =>
+        fs
+          .readFileSync(file, "utf8")
+          .split("\n")
+          .map((line, i) => ({ file, line, i })),
+      )
+      .filter(
+        ({ line }) =>
+          /\.(dataSync|arraySync|bufferSync)\(/.test(line) && !line.trim().startsWith("*") && !line.trim().startsWith("//"),
+      )
       .map(({ file, i }) => `${path.relative(root, file)}:${i + 1}`);
     expect(offenders).toEqual([]);
   });
@@ -53,10 +63,14 @@ describe("library", () => {
   });
 
   it("resolves by package name from a notebook folder", () => {
-    const result = spawnSync(process.execPath, ["-e", 'console.log(typeof require("mllm-labs").GPT, typeof require("mllm-labs/display").image)'], {
-      cwd: path.join(root, "notebooks"),
-      encoding: "utf8",
-    });
+    const result = spawnSync(
+      process.execPath,
+      ["-e", 'console.log(typeof require("mllm-labs").GPT, typeof require("mllm-labs/display").image)'],
+      {
+        cwd: path.join(root, "notebooks"),
+        encoding: "utf8",
+      },
+    );
     expect(result.stderr).toBe("");
     expect(result.stdout.trim()).toBe("function function");
   });

@@ -14,10 +14,25 @@ import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { maxDifference } from "./helpers/max_difference";
 import { loadTokenizer, TextTokenizer } from "../src/tokenizer/tokenizer";
-import { IGNORE_INDEX, TokenizationMismatchError, expandImageTokens, padConversations, tokenizeConversation, tokenizePlain, type ConversationTurn } from "../src/data/conversation";
+import {
+  IGNORE_INDEX,
+  TokenizationMismatchError,
+  expandImageTokens,
+  padConversations,
+  tokenizeConversation,
+  tokenizePlain,
+  type ConversationTurn,
+} from "../src/data/conversation";
 import { sceneConversation, storedConversation } from "../src/data/llava_instructions";
 import { LlavaForConditionalGeneration, type LlavaConfig } from "../src/models/llava";
-import { LlavaTrainer, VisionFeatureCache, disposeBatch, freezeForStage, llavaBatch, llavaLoss } from "../src/pretrain/llava_training";
+import {
+  LlavaTrainer,
+  VisionFeatureCache,
+  disposeBatch,
+  freezeForStage,
+  llavaBatch,
+  llavaLoss,
+} from "../src/pretrain/llava_training";
 import { chat, chatPromptIds, chatStopTokens } from "../src/pipelines/llava_chat";
 import { llavaConfigToHF } from "../src/models/llava_spec";
 import { saveCheckpoint } from "../src/io/safetensors";
@@ -40,7 +55,18 @@ beforeAll(async () => {
 function tinyConfig(overrides: Partial<LlavaConfig> = {}): LlavaConfig {
   return {
     vision: { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 2, imageSize: 16, patchSize: 8 },
-    text: { vocabSize: tokenizer.vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKeyValueHeads: 2, tieWordEmbeddings: true, maxPositionEmbeddings: 256, eosTokenIds: [tokenizer.eosTokenId], padTokenId: tokenizer.padTokenId },
+    text: {
+      vocabSize: tokenizer.vocabSize,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKeyValueHeads: 2,
+      tieWordEmbeddings: true,
+      maxPositionEmbeddings: 256,
+      eosTokenIds: [tokenizer.eosTokenId],
+      padTokenId: tokenizer.padTokenId,
+    },
     imageTokenId: id("<image>"),
     visionFeatureLayers: [-2],
     visionFeatureSelectStrategy: "default",
@@ -60,18 +86,85 @@ describe("conversation preprocessing", () => {
   it("labels only the answers and their end-of-turn token, token by token, on a two-turn conversation", () => {
     const example = tokenizeConversation(tokenizer, TWO_TURNS, { imageTokens: 4 });
     const M = IGNORE_INDEX;
-    const [bos, user, assistant, end, image] = [tokenizer.bosTokenId, id("<|user|>"), id("<|assistant|>"), id("<|end|>"), id("<image>")];
+    const [bos, user, assistant, end, image] = [
+      tokenizer.bosTokenId,
+      id("<|user|>"),
+      id("<|assistant|>"),
+      id("<|end|>"),
+      id("<image>"),
+    ];
     const q1 = tokenizer.encode("what color is the star?");
     const q2 = tokenizer.encode("how many objects are there?");
     const [red, three] = [tokenizer.encode("red"), tokenizer.encode("3")];
-    const expectedIds = [bos, user, ...NEWLINE, image, image, image, image, ...NEWLINE, ...q1, end, ...NEWLINE, assistant, ...NEWLINE, ...red, end, ...NEWLINE, user, ...NEWLINE, ...q2, end, ...NEWLINE, assistant, ...NEWLINE, ...three, end, ...NEWLINE];
-    const expectedLabels = [M, M, M, M, M, M, M, M, ...q1.map(() => M), M, M, M, M, ...red, end, M, M, M, ...q2.map(() => M), M, M, M, M, ...three, end, M];
+    const expectedIds = [
+      bos,
+      user,
+      ...NEWLINE,
+      image,
+      image,
+      image,
+      image,
+      ...NEWLINE,
+      ...q1,
+      end,
+      ...NEWLINE,
+      assistant,
+      ...NEWLINE,
+      ...red,
+      end,
+      ...NEWLINE,
+      user,
+      ...NEWLINE,
+      ...q2,
+      end,
+      ...NEWLINE,
+      assistant,
+      ...NEWLINE,
+      ...three,
+      end,
+      ...NEWLINE,
+    ];
+    const expectedLabels = [
+      M,
+      M,
+      M,
+      M,
+      M,
+      M,
+      M,
+      M,
+      ...q1.map(() => M),
+      M,
+      M,
+      M,
+      M,
+      ...red,
+      end,
+      M,
+      M,
+      M,
+      ...q2.map(() => M),
+      M,
+      M,
+      M,
+      M,
+      ...three,
+      end,
+      M,
+    ];
     expect(example.inputIds).toEqual(expectedIds);
     expect(example.labels).toEqual(expectedLabels);
     expect(example.images).toBe(1);
     expect(example.droppedRounds).toBe(0);
     // The ids are exactly the template's text with the placeholder expanded (what chat() feeds the model).
-    const rendered = tokenizer.encode(tokenizer.applyChatTemplate([{ role: "user", content: TWO_TURNS[0].value }, { role: "assistant", content: "red" }, { role: "user", content: TWO_TURNS[2].value }, { role: "assistant", content: "3" }]));
+    const rendered = tokenizer.encode(
+      tokenizer.applyChatTemplate([
+        { role: "user", content: TWO_TURNS[0].value },
+        { role: "assistant", content: "red" },
+        { role: "user", content: TWO_TURNS[2].value },
+        { role: "assistant", content: "3" },
+      ]),
+    );
     expect(example.inputIds.filter((t) => t !== image)).toEqual(rendered.filter((t) => t !== image));
   });
 
@@ -89,7 +182,11 @@ describe("conversation preprocessing", () => {
   });
 
   it("truncation drops whole trailing rounds and never an image's tokens", () => {
-    const turns: ConversationTurn[] = [...TWO_TURNS, { from: "human", value: "is there a blue square?" }, { from: "gpt", value: "no" }];
+    const turns: ConversationTurn[] = [
+      ...TWO_TURNS,
+      { from: "human", value: "is there a blue square?" },
+      { from: "gpt", value: "no" },
+    ];
     const full = tokenizeConversation(tokenizer, turns, { imageTokens: 16 });
     const twoRounds = tokenizeConversation(tokenizer, TWO_TURNS, { imageTokens: 16 });
     const cut = tokenizeConversation(tokenizer, turns, { imageTokens: 16, maxLength: full.inputIds.length - 1 });
@@ -99,28 +196,52 @@ describe("conversation preprocessing", () => {
     expect(cut.inputIds.filter((t) => t === id("<image>"))).toHaveLength(16);
     expect(cut.labels[cut.labels.length - 2]).toBe(id("<|end|>")); // the kept answer is whole, its end token included
     // A budget shorter than the first round (16 image tokens + question + answer) is an error, not a cut image.
-    expect(() => tokenizeConversation(tokenizer, turns, { imageTokens: 16, maxLength: 20 })).toThrow(/first round alone is \d+ tokens \(1 image\(s\) × 16 image tokens included\), over maxLength 20/);
+    expect(() => tokenizeConversation(tokenizer, turns, { imageTokens: 16, maxLength: 20 })).toThrow(
+      /first round alone is \d+ tokens \(1 image\(s\) × 16 image tokens included\), over maxLength 20/,
+    );
   });
 
   it("the tokenization-mismatch check fires on a template that lets tokens merge across turns", () => {
     // No separator after a message: the answer "neutral" runs into the next turn's "user:", and byte-level BPE
     // tokenizes "neutraluser" differently from "neutral" + "user" — the labels would be shifted.
-    const broken = new TextTokenizer(tokenizer.tokenizerJson, { ...tokenizer.config, chat_template: "{{ bos_token }}{% for m in messages %}{{ m['role'] + ':' + m['content'] }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant:' }}{% endif %}" });
-    const turns: ConversationTurn[] = [{ from: "human", value: "<image>\nwhat is the sentiment?" }, { from: "gpt", value: "neutral" }, { from: "human", value: "are you sure?" }, { from: "gpt", value: "yes" }];
+    const broken = new TextTokenizer(tokenizer.tokenizerJson, {
+      ...tokenizer.config,
+      chat_template:
+        "{{ bos_token }}{% for m in messages %}{{ m['role'] + ':' + m['content'] }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant:' }}{% endif %}",
+    });
+    const turns: ConversationTurn[] = [
+      { from: "human", value: "<image>\nwhat is the sentiment?" },
+      { from: "gpt", value: "neutral" },
+      { from: "human", value: "are you sure?" },
+      { from: "gpt", value: "yes" },
+    ];
     expect(() => tokenizeConversation(broken, turns, { imageTokens: 4 })).toThrow(TokenizationMismatchError);
-    expect(() => tokenizeConversation(broken, turns, { imageTokens: 4 })).toThrow(/tokenization mismatch: .* first difference at token \d+/);
+    expect(() => tokenizeConversation(broken, turns, { imageTokens: 4 })).toThrow(
+      /tokenization mismatch: .* first difference at token \d+/,
+    );
     // One round has nothing after the answer to merge with: it passes.
     expect(tokenizeConversation(broken, turns.slice(0, 2), { imageTokens: 4 }).images).toBe(1);
     // A template whose prefixes are not prefixes of the whole cannot give a mask at all.
-    const reordering = new TextTokenizer(tokenizer.tokenizerJson, { ...tokenizer.config, chat_template: "{% for m in messages | reverse %}{{ m['content'] + '<|end|>' }}{% endfor %}" });
+    const reordering = new TextTokenizer(tokenizer.tokenizerJson, {
+      ...tokenizer.config,
+      chat_template: "{% for m in messages | reverse %}{{ m['content'] + '<|end|>' }}{% endfor %}",
+    });
     expect(() => tokenizeConversation(reordering, turns, { imageTokens: 4 })).toThrow(/does not extend the rendering before it/);
   });
 
   it("rejects malformed conversations, naming the turn", () => {
-    expect(() => tokenizeConversation(tokenizer, [{ from: "gpt", value: "red" }] as ConversationTurn[], { imageTokens: 4 })).toThrow(/turn 0 is from "gpt"; expected "human"/);
-    expect(() => tokenizeConversation(tokenizer, TWO_TURNS.slice(0, 3), { imageTokens: 4 })).toThrow(/3 turns; expected an even number/);
-    expect(() => tokenizeConversation(tokenizer, [TWO_TURNS[0], { from: "gpt", value: "<image> red" }], { imageTokens: 4 })).toThrow(/turn 1 \(gpt\) holds <image>/);
-    expect(() => tokenizeConversation(tokenizer, TWO_TURNS, { imageTokens: 0 })).toThrow(/imageTokens must be a positive integer/);
+    expect(() =>
+      tokenizeConversation(tokenizer, [{ from: "gpt", value: "red" }] as ConversationTurn[], { imageTokens: 4 }),
+    ).toThrow(/turn 0 is from "gpt"; expected "human"/);
+    expect(() => tokenizeConversation(tokenizer, TWO_TURNS.slice(0, 3), { imageTokens: 4 })).toThrow(
+      /3 turns; expected an even number/,
+    );
+    expect(() =>
+      tokenizeConversation(tokenizer, [TWO_TURNS[0], { from: "gpt", value: "<image> red" }], { imageTokens: 4 }),
+    ).toThrow(/turn 1 \(gpt\) holds <image>/);
+    expect(() => tokenizeConversation(tokenizer, TWO_TURNS, { imageTokens: 0 })).toThrow(
+      /imageTokens must be a positive integer/,
+    );
   });
 
   it("stage 1's plain format: image tokens, then the caption and EOS, loss on the caption", () => {
@@ -141,12 +262,35 @@ describe("conversation preprocessing", () => {
   it("padding: right for training (labels ignored, mask 0), left for prompts", () => {
     const a = { inputIds: [5, 6, 7], labels: [IGNORE_INDEX, 6, 7] };
     const b = { inputIds: [8], labels: [8] };
-    expect(padConversations([a, b], 0)).toEqual({ inputIds: [[5, 6, 7], [8, 0, 0]], labels: [[IGNORE_INDEX, 6, 7], [8, IGNORE_INDEX, IGNORE_INDEX]], attentionMask: [[1, 1, 1], [1, 0, 0]] });
-    expect(padConversations([a, b], 0, "left").inputIds).toEqual([[5, 6, 7], [0, 0, 8]]);
+    expect(padConversations([a, b], 0)).toEqual({
+      inputIds: [
+        [5, 6, 7],
+        [8, 0, 0],
+      ],
+      labels: [
+        [IGNORE_INDEX, 6, 7],
+        [8, IGNORE_INDEX, IGNORE_INDEX],
+      ],
+      attentionMask: [
+        [1, 1, 1],
+        [1, 0, 0],
+      ],
+    });
+    expect(padConversations([a, b], 0, "left").inputIds).toEqual([
+      [5, 6, 7],
+      [0, 0, 8],
+    ]);
   });
 
   it("the world's records become conversations: scenes from their VQA, the domain sets as stored", () => {
-    const scene = { id: "s", captions: ["a red star"], vqa: [{ question: "what color is the star?", answer: "red" }, { question: "how many objects are there?", answer: "1" }] };
+    const scene = {
+      id: "s",
+      captions: ["a red star"],
+      vqa: [
+        { question: "what color is the star?", answer: "red" },
+        { question: "how many objects are there?", answer: "1" },
+      ],
+    };
     const turns = sceneConversation(scene, new Random(0));
     expect(turns).toHaveLength(6);
     expect(turns[0].value.startsWith("<image>\n")).toBe(true);
@@ -164,7 +308,9 @@ describe("conversation preprocessing", () => {
 
 /** Seeded pixels [n, 3, 16, 16] per key (the key's number seeds them). */
 function fakeImages(keys: readonly string[]): tf.Tensor4D {
-  return tf.tidy(() => tf.concat(keys.map((key) => tf.randomNormal([1, 3, 16, 16], 0, 1, "float32", Number(key)))) as tf.Tensor4D);
+  return tf.tidy(
+    () => tf.concat(keys.map((key) => tf.randomNormal([1, 3, 16, 16], 0, 1, "float32", Number(key)))) as tf.Tensor4D,
+  );
 }
 
 async function values(variables: readonly tf.Variable[]): Promise<Float32Array[]> {
@@ -213,7 +359,16 @@ describe("LLaVA training stages", () => {
     expect(changed(llmBefore, await values(model.languageModel.namedParameters().map(([, v]) => v)))).toBe(false);
 
     // Stage 2 on conversations: the LLM learns too, the tower never.
-    const conversations = captions.map((caption) => tokenizeConversation(tokenizer, [{ from: "human", value: "<image>\ndescribe the image briefly." }, { from: "gpt", value: caption }], { imageTokens }));
+    const conversations = captions.map((caption) =>
+      tokenizeConversation(
+        tokenizer,
+        [
+          { from: "human", value: "<image>\ndescribe the image briefly." },
+          { from: "gpt", value: caption },
+        ],
+        { imageTokens },
+      ),
+    );
     const stage2 = new LlavaTrainer(model, { stage: 2, learningRate: 3e-3 });
     expect(stage2.variables.length).toBe(model.projector.namedParameters().length + model.languageModel.namedParameters().length);
     const stage2Losses: number[] = [];
@@ -236,7 +391,10 @@ describe("LLaVA training stages", () => {
   it("the loss with cached features equals the loss from pixels, and counts only labelled positions", async () => {
     const model = new LlavaForConditionalGeneration(tinyConfig());
     freezeForStage(model, 1);
-    const examples = [tokenizePlain(tokenizer, "a red star", { imageTokens: 4 }), tokenizePlain(tokenizer, "two shapes", { imageTokens: 4 })];
+    const examples = [
+      tokenizePlain(tokenizer, "a red star", { imageTokens: 4 }),
+      tokenizePlain(tokenizer, "two shapes", { imageTokens: 4 }),
+    ];
     const pixels = fakeImages(["7", "8"]);
     const features = model.visionFeatures(pixels) as tf.Tensor3D;
     const batch = llavaBatch(examples, tokenizer.padTokenId, features);
@@ -249,19 +407,25 @@ describe("LLaVA training stages", () => {
     logSoftmax.dispose();
     const labels = (await batch.labels.array()) as number[][];
     let [sum, n] = [0, 0];
-    labels.forEach((row, b) => row.forEach((label, t) => {
-      if (t > 0 && label !== IGNORE_INDEX) {
-        sum -= logProbs[b][t - 1][label];
-        n++;
-      }
-    }));
+    labels.forEach((row, b) =>
+      row.forEach((label, t) => {
+        if (t > 0 && label !== IGNORE_INDEX) {
+          sum -= logProbs[b][t - 1][label];
+          n++;
+        }
+      }),
+    );
     expect(n).toBe(examples.reduce((total, e) => total + e.labels.filter((l) => l !== IGNORE_INDEX).length, 0));
     expect(Math.abs((await cached.data())[0] - sum / n)).toBeLessThan(1e-4);
     tf.dispose([cached, logits]);
     expect(tf.memory().numTensors).toBe(before);
-    expect(() => llavaBatch(examples, tokenizer.padTokenId)).toThrow(/the examples hold 2 image\(s\) but 0 feature set\(s\) were given/);
+    expect(() => llavaBatch(examples, tokenizer.padTokenId)).toThrow(
+      /the examples hold 2 image\(s\) but 0 feature set\(s\) were given/,
+    );
     const wrongWidth = tf.zeros([2, 4, 16]);
-    expect(() => model.forward({ inputIds: batch.inputIds, visionFeatures: wrongWidth })).toThrow(/visionFeatures must be \[Bimg, Nimg, 32\] \(the tower's selected layers\), got \[2,4,16\]/);
+    expect(() => model.forward({ inputIds: batch.inputIds, visionFeatures: wrongWidth })).toThrow(
+      /visionFeatures must be \[Bimg, Nimg, 32\] \(the tower's selected layers\), got \[2,4,16\]/,
+    );
     wrongWidth.dispose();
     disposeBatch(batch);
     pixels.dispose();
@@ -301,8 +465,12 @@ describe("chat", () => {
     expect(ids.slice(0, 7)).toEqual([tokenizer.bosTokenId, id("<|user|>"), ...NEWLINE, image, image, image, image]);
     expect(ids.slice(-2)).toEqual([id("<|assistant|>"), ...NEWLINE]);
     expect(chatPromptIds(tokenizer, messages, 4, false)).not.toContain(image);
-    expect(() => chatPromptIds(tokenizer, [{ role: "user", content: "<image>\nhi" }], 4, false)).toThrow(/hold 1 <image> placeholder\(s\) but no image was given/);
-    expect(() => chatPromptIds(tokenizer, [...messages, { role: "assistant", content: "red" }], 4, true)).toThrow(/last message is from "assistant"/);
+    expect(() => chatPromptIds(tokenizer, [{ role: "user", content: "<image>\nhi" }], 4, false)).toThrow(
+      /hold 1 <image> placeholder\(s\) but no image was given/,
+    );
+    expect(() => chatPromptIds(tokenizer, [...messages, { role: "assistant", content: "red" }], 4, true)).toThrow(
+      /last message is from "assistant"/,
+    );
     const model = new LlavaForConditionalGeneration(tinyConfig());
     await expect(chat(model, tokenizer, tf.zeros([3, 8, 8]), messages)).rejects.toThrow(/expected pixels \[3, 16, 16\]/);
     model.dispose();
@@ -322,13 +490,18 @@ describe("LLaVA design options (the lab's ablations)", () => {
     expect(loaded.config.visionFeatureLayers).toEqual([-1]);
     const pixels = fakeImages(["9"]);
     const ids = tf.tensor2d([[tokenizer.bosTokenId, ...new Array(4).fill(id("<image>")), 40, 41]], [1, 7], "int32");
-    const [a, b] = [model.forward({ inputIds: ids, pixelValues: pixels }).logits, loaded.forward({ inputIds: ids, pixelValues: pixels }).logits];
+    const [a, b] = [
+      model.forward({ inputIds: ids, pixelValues: pixels }).logits,
+      loaded.forward({ inputIds: ids, pixelValues: pixels }).logits,
+    ];
     expect(await maxDifference(a, b)).toBe(0);
     const penultimate = new LlavaForConditionalGeneration(tinyConfig({ visionFeatureLayers: [-2] }));
     const [last, second] = [model.visionFeatures(pixels), penultimate.visionFeatures(pixels)];
     expect(last.shape).toEqual([1, 4, 32]);
     expect(await maxDifference(last, second)).toBeGreaterThan(1e-3);
-    expect(() => new LlavaForConditionalGeneration(tinyConfig({ projectorType: "conv" as never }))).toThrow(/projectorType must be one of mlp2x_gelu, linear, got "conv"/);
+    expect(() => new LlavaForConditionalGeneration(tinyConfig({ projectorType: "conv" as never }))).toThrow(
+      /projectorType must be one of mlp2x_gelu, linear, got "conv"/,
+    );
     tf.dispose([pixels, ids, a, b, last, second]);
     [model, loaded, penultimate].forEach((m) => m.dispose());
     fs.rmSync(directory, { recursive: true, force: true });
@@ -345,8 +518,10 @@ describe("LLaVA from the project's backbones", () => {
     expect(model.projector.linear2).toBeUndefined();
     const vision = loadCLIPVision(path.join(root, "data/checkpoints/vision"));
     const language = loadLlama(path.join(root, "data/checkpoints/language"));
-    for (const [name, variable] of vision.namedParameters()) expect(await maxDifference(variable, model.visionTower.stateDict()[name]), name).toBe(0);
-    for (const [name, variable] of language.namedParameters()) expect(await maxDifference(variable, model.languageModel.stateDict()[name]), name).toBe(0);
+    for (const [name, variable] of vision.namedParameters())
+      expect(await maxDifference(variable, model.visionTower.stateDict()[name]), name).toBe(0);
+    for (const [name, variable] of language.namedParameters())
+      expect(await maxDifference(variable, model.languageModel.stateDict()[name]), name).toBe(0);
     [vision, language, model].forEach((m) => m.dispose());
     expect(() => llavaFromBackbones({ root, vision: path.join(root, "no/such/dir") })).toThrow(/no\/such\/dir/);
   });

@@ -7,7 +7,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { openSplit, storedArray, imageBatches, audioBatches, videoBatches, arrayBatches, recordBatches, imageTensor, logMelTensor, readClip } from "../src/data/loaders";
+import {
+  openSplit,
+  storedArray,
+  imageBatches,
+  audioBatches,
+  videoBatches,
+  arrayBatches,
+  recordBatches,
+  imageTensor,
+  logMelTensor,
+  readClip,
+} from "../src/data/loaders";
 import { CLIP_MEAN, CLIP_STD } from "../src/preprocess/clip_image";
 import { readJsonlFile } from "../src/data/world";
 import { encodeWav } from "../src/io/wav";
@@ -84,7 +95,10 @@ describe("loaders", () => {
           const values = Array.from(await pixel.data());
           pixel.dispose();
           const expected = [1, 3, 5].map((i) => parseInt(COLORS[track.object.color as keyof typeof COLORS].slice(i, i + 2), 16));
-          expect(values.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2), `${record.id}: rgb(${values}) at (${x}, ${y})`).toBe(true);
+          expect(
+            values.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2),
+            `${record.id}: rgb(${values}) at (${x}, ${y})`,
+          ).toBe(true);
           checked++;
         }
       }
@@ -145,6 +159,8 @@ describe("bad input is named", () => {
   it("a mis-sized image in a batch", async () => {
     const first = readJsonlFile(path.join(WORLD, "scenes", "val.jsonl"))[0];
     const strip = readJsonlFile(path.join(WORLD, "stories", "val.jsonl"))[0];
-    await expect(imageTensor([path.join(WORLD, "scenes", first.image), path.join(WORLD, "stories", strip.image)])).rejects.toThrow(/is 320×64; expected 64×64/);
+    await expect(
+      imageTensor([path.join(WORLD, "scenes", first.image), path.join(WORLD, "stories", strip.image)]),
+    ).rejects.toThrow(/is 320×64; expected 64×64/);
   });
 });

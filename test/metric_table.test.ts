@@ -9,7 +9,14 @@ describe("metricTable", () => {
   ];
 
   it("prints one aligned line per metric, one column per system, missing values as a dash", () => {
-    const text = metricTable([{ label: "R@1", key: "r1" }, { label: "R@5 (i→t)", key: "r5" }], columns, { title: "retrieval" });
+    const text = metricTable(
+      [
+        { label: "R@1", key: "r1" },
+        { label: "R@5 (i→t)", key: "r5" },
+      ],
+      columns,
+      { title: "retrieval" },
+    );
     expect(text.split("\n")).toEqual([
       "retrieval",
       "           model  chance",
@@ -23,11 +30,15 @@ describe("metricTable", () => {
   });
 
   it("refuses a key no column has, naming it and the keys there are", () => {
-    expect(() => metricTable([{ label: "R@10", key: "r10" }], columns)).toThrow(/no column has the metric "r10" \(row "R@10"\); the columns have r1, r5/);
+    expect(() => metricTable([{ label: "R@10", key: "r10" }], columns)).toThrow(
+      /no column has the metric "r10" \(row "R@10"\); the columns have r1, r5/,
+    );
   });
 
   it("refuses values that are not finite numbers, and empty tables", () => {
-    expect(() => metricTable([{ label: "x", key: "a" }], [{ name: "m", values: { a: Number.NaN } }])).toThrow(/column "m", metric "a" must be a finite number, got NaN/);
+    expect(() => metricTable([{ label: "x", key: "a" }], [{ name: "m", values: { a: Number.NaN } }])).toThrow(
+      /column "m", metric "a" must be a finite number, got NaN/,
+    );
     expect(() => metricTable([], columns)).toThrow(/no rows/);
     expect(() => metricTable([{ label: "x", key: "r1" }], [])).toThrow(/no columns/);
   });

@@ -45,16 +45,28 @@ describe("ngrams", () => {
     expect(ngrams(tokens, 2)).toEqual(["a b", "b a", "a b", "b a"]);
     expect(ngrams(tokens, 6)).toEqual([]);
     const counts = countNgramsUpTo(tokens, 3);
-    expect([...counts[0]]).toEqual([["a", 3], ["b", 2]]);
-    expect([...counts[1]]).toEqual([["a b", 2], ["b a", 2]]);
-    expect([...counts[2]]).toEqual([["a b a", 2], ["b a b", 1]]);
+    expect([...counts[0]]).toEqual([
+      ["a", 3],
+      ["b", 2],
+    ]);
+    expect([...counts[1]]).toEqual([
+      ["a b", 2],
+      ["b a", 2],
+    ]);
+    expect([...counts[2]]).toEqual([
+      ["a b a", 2],
+      ["b a b", 1],
+    ]);
     expect(() => ngrams(tokens, 0)).toThrow(/order must be an integer ≥ 1, got 0/);
   });
 
   it("clips matches by the largest count in any one reference", () => {
     // Candidate "the the the": "the" 3 times; references have it at most twice (in the second) → 2 matches.
     const candidate = countNgramsUpTo(["the", "the", "the"], 1)[0];
-    const refs = [["the", "cat"], ["the", "cat", "and", "the", "dog"]].map((r) => countNgramsUpTo(r, 1)[0]);
+    const refs = [
+      ["the", "cat"],
+      ["the", "cat", "and", "the", "dog"],
+    ].map((r) => countNgramsUpTo(r, 1)[0]);
     expect(maxCounts(refs).get("the")).toBe(2);
     expect(clippedMatches(candidate, maxCounts(refs))).toBe(2);
   });
@@ -137,7 +149,9 @@ describe("BLEU (pycocoevalcap Bleu(4), closest reference length)", () => {
     expect(() => bleu4(["a red circle"], [["a red circle"], ["a blue square"]])).toThrow(
       /expected one list of references per candidate, got 1 candidates and 2 reference lists/,
     );
-    expect(() => bleu4(["a red circle", "a star"], [["a red circle"], []])).toThrow(/image 1 needs at least one reference caption, got \[\]/);
+    expect(() => bleu4(["a red circle", "a star"], [["a red circle"], []])).toThrow(
+      /image 1 needs at least one reference caption, got \[\]/,
+    );
     expect(() => bleu4(["a red circle"], [["a red circle", " . "]])).toThrow(/reference 1 of image 0 has no words: " \. "/);
     expect(() => bleu4([], [])).toThrow(/no candidates to score/);
     expect(() => bleu4([42 as unknown as string], [["a"]])).toThrow(/candidate 0 must be a string, got 42/);
@@ -197,7 +211,9 @@ describe("CIDEr-D (pycocoevalcap Cider)", () => {
     const [score] = ciderDPerImage(["red circle red circle red circle red circle", "blue circle", "green star"], references);
     expect(score).toBeCloseTo(1.125 * Math.exp(-0.5), 12);
     // σ is an option: σ = 3 gives exp(−36 / 18) = exp(−2).
-    const [narrow] = ciderDPerImage(["red circle red circle red circle red circle", "blue circle", "green star"], references, { sigma: 3 });
+    const [narrow] = ciderDPerImage(["red circle red circle red circle red circle", "blue circle", "green star"], references, {
+      sigma: 3,
+    });
     expect(narrow).toBeCloseTo(1.125 * Math.exp(-2), 12);
   });
 
@@ -274,7 +290,9 @@ describe("retrieval", () => {
     expect(chanceRecallAtK(100, 1, 5)).toBeCloseTo(0.05, 15); // text→image: k / Nimg
     // Brute force: 6 candidates, positives {0, 1, 2}, every one of the 720 rankings, as recallAtK scores them.
     const permutations = (items: number[]): number[][] =>
-      items.length <= 1 ? [items] : items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+      items.length <= 1
+        ? [items]
+        : items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
     const rankings = permutations([0, 1, 2, 3, 4, 5]);
     // Each ranking as a similarity row: candidate c's score is 6 − its place.
     const similarity = rankings.map((order) => {
@@ -294,7 +312,15 @@ describe("retrieval", () => {
     expect(() => recallAtK([[0.1, 0.2]], 0, () => 0)).toThrow(/k must be an integer ≥ 1, got 0/);
     expect(() => recallAtK([], 1, () => 0)).toThrow(/similarity must be a non-empty array of rows/);
     expect(() => imageTextRecall([[0.1, 0.2]], [0])).toThrow(/one image index per caption \(2 columns\), got 1 entries/);
-    expect(() => imageTextRecall([[0.1, 0.2], [0.3, 0.4]], [0, 0])).toThrow(/image 1 has no caption/);
+    expect(() =>
+      imageTextRecall(
+        [
+          [0.1, 0.2],
+          [0.3, 0.4],
+        ],
+        [0, 0],
+      ),
+    ).toThrow(/image 1 has no caption/);
     expect(() => imageTextRecall([[0.1, 0.2]], [0, 3])).toThrow(/imageOfText\[1\] = 3 is not an image index in \[0, 1\)/);
   });
 });
@@ -303,13 +329,25 @@ describe("ITM accuracy", () => {
   it("compares predicted classes or the argmax of logits with the labels", () => {
     expect(itmAccuracy([1, 0, 1, 1], [1, 0, 0, 1])).toBe(0.75);
     // argmax: 1, 0, 0 (a tie picks the first, as torch's argmax), 1 → against labels 1, 0, 1, 1: 3 of 4.
-    expect(itmAccuracy([[0.1, 2.0], [1.5, -1], [0.3, 0.3], [0, 1]], [1, 0, 1, 1])).toBe(0.75);
+    expect(
+      itmAccuracy(
+        [
+          [0.1, 2.0],
+          [1.5, -1],
+          [0.3, 0.3],
+          [0, 1],
+        ],
+        [1, 0, 1, 1],
+      ),
+    ).toBe(0.75);
   });
 
   it("rejects mismatched lengths and bad classes, quoting the bad value", () => {
     expect(() => itmAccuracy([1, 0], [1])).toThrow(/got 2 predictions and 1 labels/);
     expect(() => itmAccuracy([], [])).toThrow(/no pairs to score/);
-    expect(() => itmAccuracy([0.5], [1])).toThrow(/prediction 0 must be a class index \(integer ≥ 0\) or an array of logits, got 0.5/);
+    expect(() => itmAccuracy([0.5], [1])).toThrow(
+      /prediction 0 must be a class index \(integer ≥ 0\) or an array of logits, got 0.5/,
+    );
     expect(() => itmAccuracy([[0.1, 0.2]], [2])).toThrow(/label 0 must be a class index in \[0, 2\), got 2/);
   });
 });
@@ -337,7 +375,10 @@ const WORLD_REFERENCES = [
   ["there is a small yellow diamond on the right", "an image of a yellow diamond"],
   ["a yellow diamond and a blue square", "a large yellow diamond in the bottom left next to a blue square"],
   ["a small orange diamond in the top left", "an image of an orange diamond"],
-  ["a blue triangle, a blue circle, a blue square and an orange diamond", "a blue triangle, a blue circle, a blue square and an orange diamond"],
+  [
+    "a blue triangle, a blue circle, a blue square and an orange diamond",
+    "a blue triangle, a blue circle, a blue square and an orange diamond",
+  ],
   ["a large purple diamond in the center next to a blue diamond", "a blue diamond and a purple diamond"],
   [
     "four shapes: a large red triangle, a green diamond, a yellow square and a purple circle",

@@ -17,24 +17,40 @@ const WORLD = path.join(__dirname, "../data/world");
 
 describe("POPE", () => {
   const images: PopeImage[] = [
-    { id: "a", objects: [{ color: "red", shape: "star" }, { color: "blue", shape: "circle" }] },
+    {
+      id: "a",
+      objects: [
+        { color: "red", shape: "star" },
+        { color: "blue", shape: "circle" },
+      ],
+    },
     { id: "b", objects: [{ color: "red", shape: "star" }] },
-    { id: "c", objects: [{ color: "green", shape: "square" }, { color: "green", shape: "square" }, { color: "red", shape: "star" }] },
+    {
+      id: "c",
+      objects: [
+        { color: "green", shape: "square" },
+        { color: "green", shape: "square" },
+        { color: "red", shape: "star" },
+      ],
+    },
   ];
   const present = (id: string) => new Set(images.find((i) => i.id === id)!.objects.map((o) => `${o.color} ${o.shape}`));
 
-  it.each(["random", "popular", "adversarial"] as const)("%s: balanced, the yes ones present and the no ones absent", (negatives) => {
-    const questions = buildPopeQuestions(images, { negatives, seed: 1 });
-    for (const image of images) {
-      const mine = questions.filter((q) => q.imageId === image.id);
-      const distinct = present(image.id).size;
-      expect(mine.filter((q) => q.answer === "yes")).toHaveLength(distinct);
-      expect(mine.filter((q) => q.answer === "no")).toHaveLength(distinct);
-      for (const q of mine) expect(present(image.id).has(`${q.color} ${q.shape}`)).toBe(q.answer === "yes");
-      expect(new Set(mine.map((q) => q.question)).size).toBe(mine.length);
-    }
-    expect(buildPopeQuestions(images, { negatives, seed: 1 })).toEqual(questions); // seeded
-  });
+  it.each(["random", "popular", "adversarial"] as const)(
+    "%s: balanced, the yes ones present and the no ones absent",
+    (negatives) => {
+      const questions = buildPopeQuestions(images, { negatives, seed: 1 });
+      for (const image of images) {
+        const mine = questions.filter((q) => q.imageId === image.id);
+        const distinct = present(image.id).size;
+        expect(mine.filter((q) => q.answer === "yes")).toHaveLength(distinct);
+        expect(mine.filter((q) => q.answer === "no")).toHaveLength(distinct);
+        for (const q of mine) expect(present(image.id).has(`${q.color} ${q.shape}`)).toBe(q.answer === "yes");
+        expect(new Set(mine.map((q) => q.question)).size).toBe(mine.length);
+      }
+      expect(buildPopeQuestions(images, { negatives, seed: 1 })).toEqual(questions); // seeded
+    },
+  );
 
   it("popular negatives are the most frequent absent pairs; adversarial ones the confusable swaps", () => {
     // Frequencies: red star 3 images, blue circle 1, green square 1, the rest 0; ties in vocabulary order (green square before blue circle).
@@ -43,17 +59,35 @@ describe("POPE", () => {
     expect(popular.filter((q) => q.imageId === "b").map((q) => `${q.color} ${q.shape}`)).toEqual(["green square"]);
     // A red star's nearest miss is an orange star (a star has no confusable shape); a blue circle's a purple circle.
     const adversarial = buildPopeQuestions(images, { negatives: "adversarial" }).filter((q) => q.answer === "no");
-    expect(adversarial.filter((q) => q.imageId === "b").map((q) => q.question)).toEqual(["is there an orange star in the image?"]);
-    expect(new Set(adversarial.filter((q) => q.imageId === "a").map((q) => `${q.color} ${q.shape}`))).toEqual(new Set(["orange star", "purple circle"]));
+    expect(adversarial.filter((q) => q.imageId === "b").map((q) => q.question)).toEqual([
+      "is there an orange star in the image?",
+    ]);
+    expect(new Set(adversarial.filter((q) => q.imageId === "a").map((q) => `${q.color} ${q.shape}`))).toEqual(
+      new Set(["orange star", "purple circle"]),
+    );
     expect(popeQuestion("red", "star")).toBe("is there a red star in the image?");
-    expect(() => buildPopeQuestions([{ id: "x", objects: [{ color: "pink", shape: "star" }] }], { negatives: "random" })).toThrow(/image "x" has an object .*pink/);
-    expect(() => buildPopeQuestions(images, { negatives: "hard" as never })).toThrow(/negatives must be one of random, popular, adversarial, got "hard"/);
+    expect(() => buildPopeQuestions([{ id: "x", objects: [{ color: "pink", shape: "star" }] }], { negatives: "random" })).toThrow(
+      /image "x" has an object .*pink/,
+    );
+    expect(() => buildPopeQuestions(images, { negatives: "hard" as never })).toThrow(
+      /negatives must be one of random, popular, adversarial, got "hard"/,
+    );
   });
 
   it("POPE's answer rule and metrics on a hand-computed case", () => {
-    expect(["yes", "No, there is not.", "yes it is", "no", "there is a red star", "Not at all"].map(parseYesNo)).toEqual(["yes", "no", "yes", "no", "yes", "no"]);
+    expect(["yes", "No, there is not.", "yes it is", "no", "there is a red star", "Not at all"].map(parseYesNo)).toEqual([
+      "yes",
+      "no",
+      "yes",
+      "no",
+      "yes",
+      "no",
+    ]);
     // said yes, no, yes, no, yes against yes, no, no, yes, yes: TP 2, FP 1, TN 1, FN 1.
-    const metrics = popeMetrics(["yes", "No, there is not.", "yes it is", "no", "there is a red star"], ["yes", "no", "no", "yes", "yes"]);
+    const metrics = popeMetrics(
+      ["yes", "No, there is not.", "yes it is", "no", "there is a red star"],
+      ["yes", "no", "no", "yes", "yes"],
+    );
     expect(metrics.accuracy).toBeCloseTo(3 / 5, 12);
     expect(metrics.precision).toBeCloseTo(2 / 3, 12);
     expect(metrics.recall).toBeCloseTo(2 / 3, 12);
@@ -69,7 +103,11 @@ describe("POPE", () => {
 describe("classification and sentiment", () => {
   it("accuracy, per-class P/R/F1 and macro-F1 on a hand-computed case (an unparsed answer is wrong)", () => {
     const classes = ["positive", "negative", "neutral"];
-    const metrics = classificationMetrics(["positive", "negative", undefined, "neutral", "positive"], ["positive", "neutral", "negative", "neutral", "negative"], classes);
+    const metrics = classificationMetrics(
+      ["positive", "negative", undefined, "neutral", "positive"],
+      ["positive", "neutral", "negative", "neutral", "negative"],
+      classes,
+    );
     expect(metrics.accuracy).toBeCloseTo(0.4, 12);
     expect(metrics.perClass.positive).toEqual({ precision: 0.5, recall: 1, f1: expect.closeTo(2 / 3, 12), support: 1 });
     expect(metrics.perClass.negative).toEqual({ precision: 0, recall: 0, f1: 0, support: 2 });
@@ -107,12 +145,20 @@ describe("classification and sentiment", () => {
 
   it("on the world's sentiment test split, each single-side rule is far from the combined label on disagreeing items", () => {
     const records = readJsonlFile(path.join(WORLD, "sentiment/test.jsonl"));
-    const { textOnly, faceOnly } = sentimentRuleBaselines(records.map((r) => ({ label: r.label, face: r.face, textSentiment: r.text_sentiment })));
+    const { textOnly, faceOnly } = sentimentRuleBaselines(
+      records.map((r) => ({ label: r.label, face: r.face, textSentiment: r.text_sentiment })),
+    );
     // Where they agree both rules are right; where they disagree, a rule is right only when the other side is neutral.
     const disagreeing = records.filter((r) => r.face !== r.text_sentiment);
     expect(textOnly.disagreeing!.count).toBe(disagreeing.length);
-    expect(textOnly.disagreeing!.accuracy).toBeCloseTo(disagreeing.filter((r) => r.face === "neutral").length / disagreeing.length, 12);
-    expect(faceOnly.disagreeing!.accuracy).toBeCloseTo(disagreeing.filter((r) => r.text_sentiment === "neutral").length / disagreeing.length, 12);
+    expect(textOnly.disagreeing!.accuracy).toBeCloseTo(
+      disagreeing.filter((r) => r.face === "neutral").length / disagreeing.length,
+      12,
+    );
+    expect(faceOnly.disagreeing!.accuracy).toBeCloseTo(
+      disagreeing.filter((r) => r.text_sentiment === "neutral").length / disagreeing.length,
+      12,
+    );
     expect(textOnly.disagreeing!.accuracy).toBeLessThan(0.6);
     expect(faceOnly.disagreeing!.accuracy).toBeLessThan(0.6);
   });
@@ -124,15 +170,24 @@ describe("medical findings", () => {
     for (const r of records) {
       const parsed = parseFindings(r.findings);
       expect(parsed.count, r.findings).toBe(r.lesions.length);
-      expect(parsed.lesions.map((l) => `${l.location} ${l.size} ${l.appearance}`), r.findings).toEqual(r.lesions.map((l: any) => `${l.location} ${l.size} ${l.appearance}`));
+      expect(
+        parsed.lesions.map((l) => `${l.location} ${l.size} ${l.appearance}`),
+        r.findings,
+      ).toEqual(r.lesions.map((l: any) => `${l.location} ${l.size} ${l.appearance}`));
     }
-    const metrics = medicalFindingsMetrics(records.map((r) => r.findings), records.map((r) => r.lesions));
+    const metrics = medicalFindingsMetrics(
+      records.map((r) => r.findings),
+      records.map((r) => r.lesions),
+    );
     expect([metrics.countAccuracy, metrics.lesion.f1, metrics.location.precision, metrics.parsed]).toEqual([1, 1, 1, 1]);
   });
 
   it("field by field on a hand-computed case", () => {
     const truths = [
-      [{ location: "upper left", size: "large", appearance: "bright" }, { location: "lower right", size: "small", appearance: "dark" }],
+      [
+        { location: "upper left", size: "large", appearance: "bright" },
+        { location: "lower right", size: "small", appearance: "dark" },
+      ],
       [],
       [{ location: "lower left", size: "small", appearance: "bright" }],
       [{ location: "upper right", size: "large", appearance: "dark" }],
@@ -165,7 +220,10 @@ describe("code generation by execution", () => {
       "draw an orange diamond", // does not run
       "  background mist\n\ndiamond  orange small at 51 34\nsquare orange large at 20 49\n", // the same program, other spacing
     ];
-    const { metrics, scores } = await programMetrics(predictions, predictions.map(() => reference));
+    const { metrics, scores } = await programMetrics(
+      predictions,
+      predictions.map(() => reference),
+    );
     expect(scores[1].pixelAgreement).toBeGreaterThan(0.98);
     expect(scores[1].pixelAgreement).toBeLessThan(0.99);
     expect(scores[2].error).toMatch(/line 1 "draw an orange diamond"/);

@@ -25,24 +25,70 @@ beforeAll(async () => {
   await tf.setBackend("native");
 });
 
-const MQA: LlamaConfig = { vocabSize: 50, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKeyValueHeads: 1, tieWordEmbeddings: true, rope: { theta: 500000 }, rmsNormEps: 1e-6, seed: 3 };
+const MQA: LlamaConfig = {
+  vocabSize: 50,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numLayers: 2,
+  numHeads: 4,
+  numKeyValueHeads: 1,
+  tieWordEmbeddings: true,
+  rope: { theta: 500000 },
+  rmsNormEps: 1e-6,
+  seed: 3,
+};
 
 describe("Llama", () => {
   it("decoding with the KV cache gives the logits of a full forward, left padding included", async () => {
     const model = loadLlama(path.join(FIXTURES, "llama/model"));
-    const ids = tf.tensor2d([[5, 9, 17, 33, 2, 64, 7, 8], [0, 0, 0, 11, 12, 13, 14, 15]], [2, 8], "int32");
-    const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 1]], [2, 8], "int32");
+    const ids = tf.tensor2d(
+      [
+        [5, 9, 17, 33, 2, 64, 7, 8],
+        [0, 0, 0, 11, 12, 13, 14, 15],
+      ],
+      [2, 8],
+      "int32",
+    );
+    const mask = tf.tensor2d(
+      [
+        [1, 1, 1, 1, 1, 1, 1, 1],
+        [0, 0, 0, 1, 1, 1, 1, 1],
+      ],
+      [2, 8],
+      "int32",
+    );
     const before = tf.memory().numTensors;
     const full = model.forward({ inputIds: ids, attentionMask: mask }).logits; // [2, 8, V]
     const cache = new KVCache(model.config.numLayers);
     const steps: tf.Tensor[] = [];
     // prompt of 3, then one token at a time
-    for (const [start, size] of [[0, 3], [3, 1], [4, 1], [5, 1], [6, 1], [7, 1]]) {
-      steps.push(tf.tidy(() => model.forward({ inputIds: ids.slice([0, start], [2, size]), attentionMask: mask.slice([0, 0], [2, start + size]), cache }).logits));
+    for (const [start, size] of [
+      [0, 3],
+      [3, 1],
+      [4, 1],
+      [5, 1],
+      [6, 1],
+      [7, 1],
+    ]) {
+      steps.push(
+        tf.tidy(
+          () =>
+            model.forward({
+              inputIds: ids.slice([0, start], [2, size]),
+              attentionMask: mask.slice([0, 0], [2, start + size]),
+              cache,
+            }).logits,
+        ),
+      );
     }
     const incremental = tf.concat(steps, 1);
     // Row 1's padded positions see no key at all; compare real positions.
-    const [row0, full0, row1, full1] = tf.tidy(() => [incremental.slice([0, 0, 0], [1, 8, -1]), full.slice([0, 0, 0], [1, 8, -1]), incremental.slice([1, 3, 0], [1, 5, -1]), full.slice([1, 3, 0], [1, 5, -1])]);
+    const [row0, full0, row1, full1] = tf.tidy(() => [
+      incremental.slice([0, 0, 0], [1, 8, -1]),
+      full.slice([0, 0, 0], [1, 8, -1]),
+      incremental.slice([1, 3, 0], [1, 5, -1]),
+      full.slice([1, 3, 0], [1, 5, -1]),
+    ]);
     expect(await maxDifference(row0, full0)).toBeLessThan(1e-4);
     expect(await maxDifference(row1, full1)).toBeLessThan(1e-4);
     tf.dispose([row0, full0, row1, full1]);
@@ -59,10 +105,22 @@ describe("Llama", () => {
     expect(model.namedParameters().some(([name]) => name.startsWith("lm_head"))).toBe(false);
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), "llama-"));
     await saveCheckpoint(directory, model.stateDict());
-    fs.writeFileSync(path.join(directory, "config.json"), JSON.stringify({
-      model_type: "llama", vocab_size: 50, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
-      num_key_value_heads: 1, tie_word_embeddings: true, rope_theta: 500000, rms_norm_eps: 1e-6, hidden_act: "silu",
-    }));
+    fs.writeFileSync(
+      path.join(directory, "config.json"),
+      JSON.stringify({
+        model_type: "llama",
+        vocab_size: 50,
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 1,
+        tie_word_embeddings: true,
+        rope_theta: 500000,
+        rms_norm_eps: 1e-6,
+        hidden_act: "silu",
+      }),
+    );
     const loaded = loadLlama(directory);
     const ids = tf.tensor2d([[1, 2, 3, 4, 5]], [1, 5], "int32");
     const a = model.apply(ids);
@@ -78,7 +136,14 @@ describe("Llama", () => {
 
   it("sampling is seeded; top-k 1 is greedy; a stop token ends a row and pads it", async () => {
     const model = new LlamaForCausalLM(MQA);
-    const ids = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32");
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      [2, 3],
+      "int32",
+    );
     const greedy = await model.generate(ids, { maxNewTokens: 5, stopTokens: [] });
     expect(await model.generate(ids, { maxNewTokens: 5, temperature: 1, topK: 1, stopTokens: [] })).toEqual(greedy);
     const first = await model.generate(ids, { maxNewTokens: 8, temperature: 1.5, topP: 0.9, seed: 7, stopTokens: [] });
@@ -122,7 +187,11 @@ describe("LLaVA", () => {
 
   it("`full` keeps the class token and several feature layers concatenate", async () => {
     const base = loadLlava(path.join(FIXTURES, "llava/model"));
-    const model = new LlavaForConditionalGeneration({ ...base.config, visionFeatureSelectStrategy: "full", visionFeatureLayers: [-1, -3] });
+    const model = new LlavaForConditionalGeneration({
+      ...base.config,
+      visionFeatureSelectStrategy: "full",
+      visionFeatureLayers: [-1, -3],
+    });
     base.dispose();
     expect(model.imageTokensPerImage).toBe(17);
     expect(model.projector.linear1.inFeatures).toBe(128);
@@ -132,7 +201,9 @@ describe("LLaVA", () => {
     const ids = tf.tensor2d([[3, ...new Array(17).fill(129), 4]], [1, 19], "int32");
     await model.checkInputs({ inputIds: ids, pixelValues: pixels });
     const short = tf.tensor2d([[3, 129, 4]], [1, 3], "int32");
-    await expect(model.checkInputs({ inputIds: short, pixelValues: pixels })).rejects.toThrow(/holds 1 image token\(s\) \(id 129; per row 1\) but 1 image\(s\) give 17/);
+    await expect(model.checkInputs({ inputIds: short, pixelValues: pixels })).rejects.toThrow(
+      /holds 1 image token\(s\) \(id 129; per row 1\) but 1 image\(s\) give 17/,
+    );
     const generated = await model.generate({ inputIds: ids, pixelValues: pixels }, { maxNewTokens: 3, stopTokens: [] });
     expect(generated[0]).toHaveLength(3);
     tf.dispose([pixels, features, ids, short]);
@@ -144,10 +215,26 @@ describe("no tensor leaks", () => {
   // No tf.tidy around the forward: a tidy would hide the very leak the test looks for.
   const ids = (row: number[]) => tf.tensor2d([row], [1, row.length], "int32");
   it.each([
-    ["llama", () => loadLlama(path.join(FIXTURES, "llama/model")), () => ({ inputIds: ids([1, 2, 3]), outputHiddenStates: true })],
-    ["clip", () => loadCLIP(path.join(FIXTURES, "clip/model")), () => ({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: ids([5, 6, 2]) })],
-    ["llava", () => loadLlava(path.join(FIXTURES, "llava/model")), () => ({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: ids([3, ...new Array(16).fill(129), 4]) })],
-    ["blip2", () => loadBlip2(path.join(FIXTURES, "blip2/model")), () => ({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: ids([...new Array(6).fill(129), 4]) })],
+    [
+      "llama",
+      () => loadLlama(path.join(FIXTURES, "llama/model")),
+      () => ({ inputIds: ids([1, 2, 3]), outputHiddenStates: true }),
+    ],
+    [
+      "clip",
+      () => loadCLIP(path.join(FIXTURES, "clip/model")),
+      () => ({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: ids([5, 6, 2]) }),
+    ],
+    [
+      "llava",
+      () => loadLlava(path.join(FIXTURES, "llava/model")),
+      () => ({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: ids([3, ...new Array(16).fill(129), 4]) }),
+    ],
+    [
+      "blip2",
+      () => loadBlip2(path.join(FIXTURES, "blip2/model")),
+      () => ({ pixelValues: tf.zeros([1, 3, 32, 32]), inputIds: ids([...new Array(6).fill(129), 4]) }),
+    ],
   ] as const)("%s forward: once its inputs and outputs are disposed, no tensor is left", (_, load, makeInputs) => {
     const model = load();
     const before = tf.memory().numTensors;

@@ -18,7 +18,10 @@ beforeAll(async () => {
 });
 
 /** Runs fn on cpu and on native with the same inputs (created by make), returns both outputs as arrays. */
-async function onBoth(make: () => tf.Tensor[], fn: (...xs: tf.Tensor[]) => tf.Tensor): Promise<{ cpu: Float32Array | Int32Array; native: Float32Array | Int32Array; shape: number[]; nativeShape: number[] }> {
+async function onBoth(
+  make: () => tf.Tensor[],
+  fn: (...xs: tf.Tensor[]) => tf.Tensor,
+): Promise<{ cpu: Float32Array | Int32Array; native: Float32Array | Int32Array; shape: number[]; nativeShape: number[] }> {
   const run = async (backend: string) => {
     await tf.setBackend(backend);
     const inputs = make();
@@ -46,7 +49,10 @@ function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rtol = 1e-5, at
 }
 
 const random = new Random(7);
-const normal = (shape: number[], seed = random.nextSeed()) => () => tf.randomNormal(shape, 0, 1, "float32", seed);
+const normal =
+  (shape: number[], seed = random.nextSeed()) =>
+  () =>
+    tf.randomNormal(shape, 0, 1, "float32", seed);
 
 describe("native kernels match cpu", () => {
   const matmulCases: [number[], number[], boolean, boolean][] = [
@@ -67,7 +73,10 @@ describe("native kernels match cpu", () => {
     it(`matMul [${aShape}]${ta ? "ᵀ" : ""} · [${bShape}]${tb ? "ᵀ" : ""}`, async () => {
       const seedA = random.nextSeed();
       const seedB = random.nextSeed();
-      const r = await onBoth(() => [normal(aShape, seedA)(), normal(bShape, seedB)()], (a, b) => tf.matMul(a, b, ta, tb));
+      const r = await onBoth(
+        () => [normal(aShape, seedA)(), normal(bShape, seedB)()],
+        (a, b) => tf.matMul(a, b, ta, tb),
+      );
       if (r.shape.length === r.nativeShape.length && r.cpu.length === r.native.length) {
         expect(r.nativeShape).toEqual(r.shape);
         expectClose(r.native, r.cpu, 1e-4, 1e-4);
@@ -97,13 +106,25 @@ describe("native kernels match cpu", () => {
     ["squaredDifference", tf.squaredDifference],
   ];
   const broadcastCases: [number[], number[]][] = [
-    [[5, 7], [5, 7]],
+    [
+      [5, 7],
+      [5, 7],
+    ],
     [[5, 7], [7]],
     [[7], [5, 7]],
-    [[3, 1, 7], [4, 1]],
+    [
+      [3, 1, 7],
+      [4, 1],
+    ],
     [[1], [2, 3, 4]],
-    [[2, 3, 4, 5], [3, 1, 5]],
-    [[65, 517], [65, 517]], // large enough to run threaded
+    [
+      [2, 3, 4, 5],
+      [3, 1, 5],
+    ],
+    [
+      [65, 517],
+      [65, 517],
+    ], // large enough to run threaded
   ];
   for (const [name, op] of binaryOps) {
     it(`${name} with broadcasting on either side`, async () => {
@@ -117,9 +138,25 @@ describe("native kernels match cpu", () => {
   }
 
   it("pow, and int32 inputs fall back to cpu", async () => {
-    const r = await onBoth(() => [tf.randomUniform([4, 5], 0.5, 2, "float32", 3), tf.randomUniform([5], -2, 2, "float32", 4)], tf.pow);
+    const r = await onBoth(
+      () => [tf.randomUniform([4, 5], 0.5, 2, "float32", 3), tf.randomUniform([5], -2, 2, "float32", 4)],
+      tf.pow,
+    );
     expectClose(r.native, r.cpu);
-    const ints = await onBoth(() => [tf.tensor2d([[1, 2], [3, 4]], undefined, "int32"), tf.tensor1d([10, 20], "int32")], tf.add);
+    const ints = await onBoth(
+      () => [
+        tf.tensor2d(
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          undefined,
+          "int32",
+        ),
+        tf.tensor1d([10, 20], "int32"),
+      ],
+      tf.add,
+    );
     expect(Array.from(ints.native)).toEqual([11, 22, 13, 24]);
   });
 
@@ -145,10 +182,16 @@ describe("native kernels match cpu", () => {
 
   it("softmax over the last axis, and over another axis (cpu fallback)", async () => {
     const first = random.nextSeed();
-    const r = await onBoth(() => [normal([3, 4, 17], first)()], (x) => tf.softmax(x));
+    const r = await onBoth(
+      () => [normal([3, 4, 17], first)()],
+      (x) => tf.softmax(x),
+    );
     expectClose(r.native, r.cpu);
     const seed = random.nextSeed();
-    const other = await onBoth(() => [normal([3, 4, 17], seed)()], (x) => tf.softmax(x.transpose([0, 2, 1])).transpose([0, 2, 1]));
+    const other = await onBoth(
+      () => [normal([3, 4, 17], seed)()],
+      (x) => tf.softmax(x.transpose([0, 2, 1])).transpose([0, 2, 1]),
+    );
     expectClose(other.native, other.cpu);
   });
 
@@ -160,16 +203,31 @@ describe("native kernels match cpu", () => {
   ];
   for (const [name, op] of reductions) {
     it(`${name} over inner, outer, several and all axes, with keepDims`, async () => {
-      for (const [axis, keepDims] of [[-1, false], [0, false], [[0, 2], true], [undefined, false], [1, true]] as [number | number[] | undefined, boolean][]) {
+      for (const [axis, keepDims] of [
+        [-1, false],
+        [0, false],
+        [[0, 2], true],
+        [undefined, false],
+        [1, true],
+      ] as [number | number[] | undefined, boolean][]) {
         const seed = random.nextSeed();
-        const r = await onBoth(() => [normal([3, 5, 7], seed)()], (x) => op(x, axis, keepDims));
+        const r = await onBoth(
+          () => [normal([3, 5, 7], seed)()],
+          (x) => op(x, axis, keepDims),
+        );
         expect(r.nativeShape).toEqual(r.shape);
         expectClose(r.native, r.cpu, 1e-5, 1e-5);
       }
       // Tall inputs take the row-block path for sums over rows (bias gradients), with odd column counts.
-      for (const shape of [[600, 37], [4096, 3]]) {
+      for (const shape of [
+        [600, 37],
+        [4096, 3],
+      ]) {
         const seed = random.nextSeed();
-        const r = await onBoth(() => [normal(shape, seed)()], (x) => op(x, 0));
+        const r = await onBoth(
+          () => [normal(shape, seed)()],
+          (x) => op(x, 0),
+        );
         expect(r.nativeShape).toEqual(r.shape);
         expectClose(r.native, r.cpu, 1e-4, 1e-4);
       }
@@ -177,7 +235,15 @@ describe("native kernels match cpu", () => {
   }
 
   it("reads float32 tensors that a cpu kernel stored in another typed array (cast from bool)", async () => {
-    const r = await onBoth(() => [tf.tensor2d([[1, 5, 3], [4, 2, 6]])], (x) => x.greater(2.5).toFloat().sum());
+    const r = await onBoth(
+      () => [
+        tf.tensor2d([
+          [1, 5, 3],
+          [4, 2, 6],
+        ]),
+      ],
+      (x) => x.greater(2.5).toFloat().sum(),
+    );
     expect(Array.from(r.native)).toEqual([4]);
     expect(Array.from(r.cpu)).toEqual([4]);
   });
@@ -185,24 +251,70 @@ describe("native kernels match cpu", () => {
   it("slice, split and concat on every axis, copying rather than viewing", async () => {
     const seed = random.nextSeed();
     const x = () => normal([4, 5, 6], seed)();
-    for (const [begin, sizes] of [[[1, 0, 2], [2, 5, 3]], [[0, 2, 0], [-1, 2, -1]], [[3, 4, 5], [1, 1, 1]], [[0, 0, 0], [4, 5, 6]]] as [number[], number[]][]) {
-      const r = await onBoth(() => [x()], (t) => tf.slice(t, begin, sizes));
+    for (const [begin, sizes] of [
+      [
+        [1, 0, 2],
+        [2, 5, 3],
+      ],
+      [
+        [0, 2, 0],
+        [-1, 2, -1],
+      ],
+      [
+        [3, 4, 5],
+        [1, 1, 1],
+      ],
+      [
+        [0, 0, 0],
+        [4, 5, 6],
+      ],
+    ] as [number[], number[]][]) {
+      const r = await onBoth(
+        () => [x()],
+        (t) => tf.slice(t, begin, sizes),
+      );
       expect(r.nativeShape).toEqual(r.shape);
       expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
     }
     for (const axis of [0, 1, 2]) {
-      const r = await onBoth(() => [x()], (t) => tf.concat(tf.split(t, axis === 1 ? [2, 3] : 2, axis).reverse(), axis));
+      const r = await onBoth(
+        () => [x()],
+        (t) => tf.concat(tf.split(t, axis === 1 ? [2, 3] : 2, axis).reverse(), axis),
+      );
       expect(r.nativeShape).toEqual(r.shape);
       expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
     }
-    const ones = await onBoth(() => [tf.ones([2, 3]), tf.zeros([2, 1]), tf.fill([2, 2], 7)], (a, b, c) => tf.concat([a, b, c], 1));
+    const ones = await onBoth(
+      () => [tf.ones([2, 3]), tf.zeros([2, 1]), tf.fill([2, 2], 7)],
+      (a, b, c) => tf.concat([a, b, c], 1),
+    );
     expect(Array.from(ones.native)).toEqual([1, 1, 1, 0, 7, 7, 1, 1, 1, 0, 7, 7]);
   });
 
   it("transpose of ranks 2 to 4", async () => {
-    for (const [shape, perm] of [[[5, 7], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4, 5], [3, 2, 1, 0]]] as [number[], number[]][]) {
+    for (const [shape, perm] of [
+      [
+        [5, 7],
+        [1, 0],
+      ],
+      [
+        [2, 3, 4],
+        [2, 0, 1],
+      ],
+      [
+        [2, 3, 4, 5],
+        [0, 2, 1, 3],
+      ],
+      [
+        [2, 3, 4, 5],
+        [3, 2, 1, 0],
+      ],
+    ] as [number[], number[]][]) {
       const seed = random.nextSeed();
-      const r = await onBoth(() => [normal(shape, seed)()], (x) => tf.transpose(x, perm));
+      const r = await onBoth(
+        () => [normal(shape, seed)()],
+        (x) => tf.transpose(x, perm),
+      );
       expect(r.nativeShape).toEqual(r.shape);
       expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
     }
@@ -211,7 +323,20 @@ describe("native kernels match cpu", () => {
   it("gather on axes 0 and 1 with repeated indices, and rejects an index out of range", async () => {
     for (const axis of [0, 1]) {
       const seed = random.nextSeed();
-      const r = await onBoth(() => [normal([6, 5, 3], seed)(), tf.tensor2d([[0, 4], [4, 2]], undefined, "int32")], (x, i) => tf.gather(x, i, axis));
+      const r = await onBoth(
+        () => [
+          normal([6, 5, 3], seed)(),
+          tf.tensor2d(
+            [
+              [0, 4],
+              [4, 2],
+            ],
+            undefined,
+            "int32",
+          ),
+        ],
+        (x, i) => tf.gather(x, i, axis),
+      );
       expect(r.nativeShape).toEqual(r.shape);
       expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
     }
@@ -225,7 +350,10 @@ describe("native kernels match cpu", () => {
 
   it("unsortedSegmentSum, and the gradient through gather (embedding backward)", async () => {
     const seed = random.nextSeed();
-    const r = await onBoth(() => [normal([7, 4], seed)(), tf.tensor1d([0, 2, 2, 1, 0, 4, 2], "int32")], (x, ids) => tf.unsortedSegmentSum(x, ids, 5));
+    const r = await onBoth(
+      () => [normal([7, 4], seed)(), tf.tensor1d([0, 2, 2, 1, 0, 4, 2], "int32")],
+      (x, ids) => tf.unsortedSegmentSum(x, ids, 5),
+    );
     expectClose(r.native, r.cpu);
     const g = await onBoth(
       () => [normal([6, 3], seed)(), tf.tensor1d([1, 1, 5, 0], "int32")],
@@ -256,7 +384,12 @@ describe("GEMM micro-kernels", () => {
         }
         console.log(JSON.stringify({ kernel: info.gemmKernel, native: results.native, cpu: results.cpu }));
       })();`;
-    const result = spawnSync(process.execPath, ["-e", script], { cwd: require("path").join(__dirname, ".."), encoding: "utf8", env: { ...process.env, MLLM_GEMM_KERNEL: kernel }, maxBuffer: 64 << 20 });
+    const result = spawnSync(process.execPath, ["-e", script], {
+      cwd: require("path").join(__dirname, ".."),
+      encoding: "utf8",
+      env: { ...process.env, MLLM_GEMM_KERNEL: kernel },
+      maxBuffer: 64 << 20,
+    });
     expect(result.status, result.stderr).toBe(0);
     return JSON.parse(result.stdout.trim().split("\n").pop());
   }
@@ -302,7 +435,11 @@ describe("thread count", () => {
         console.log(hash.digest("hex"));
       })();`;
     const digests = ["1", "2"].map((threads) => {
-      const result = spawnSync(process.execPath, ["-e", script], { cwd: require("path").join(__dirname, ".."), encoding: "utf8", env: { ...process.env, MLLM_THREADS: threads } });
+      const result = spawnSync(process.execPath, ["-e", script], {
+        cwd: require("path").join(__dirname, ".."),
+        encoding: "utf8",
+        env: { ...process.env, MLLM_THREADS: threads },
+      });
       expect(result.status, result.stderr).toBe(0);
       return result.stdout.trim().split("\n").pop();
     });
@@ -317,7 +454,9 @@ describe("native backend end to end", () => {
     const r = await onBoth(
       () => [normal([4, 6, 8], seeds[0])(), normal([8, 8], seeds[1])()],
       (x, w) => {
-        const grads = tf.grads((input: tf.Tensor, weight: tf.Tensor) => tf.softmax(tf.matMul(input.reshape([24, 8]), weight).tanh()).mean())([x, w]);
+        const grads = tf.grads((input: tf.Tensor, weight: tf.Tensor) =>
+          tf.softmax(tf.matMul(input.reshape([24, 8]), weight).tanh()).mean(),
+        )([x, w]);
         return tf.concat([grads[0].reshape([-1]), grads[1].reshape([-1])]);
       },
     );
@@ -365,7 +504,10 @@ describe("fused ops", () => {
     const upstream = tf.randomNormal([2, 3, 6, 6], 0, 1, "float32", 32);
     const mask = causalMask(6);
     for (const m of [mask, undefined]) {
-      const run = (f: typeof scaledMaskedSoftmax) => [f(x, 0.35, m), tf.grad((a: tf.Tensor) => f(a, 0.35, m).mul(upstream).sum())(x)];
+      const run = (f: typeof scaledMaskedSoftmax) => [
+        f(x, 0.35, m),
+        tf.grad((a: tf.Tensor) => f(a, 0.35, m).mul(upstream).sum())(x),
+      ];
       const fused = run(scaledMaskedSoftmax);
       const composite = run(scaledMaskedSoftmaxComposite);
       for (let i = 0; i < 2; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-5, 1e-6);
@@ -381,7 +523,10 @@ describe("fused ops", () => {
     const x = tf.randomNormal([3, 4, 20], 0.5, 2, "float32", 21);
     const weight = tf.randomNormal([20], 1, 0.3, "float32", 22);
     const upstream = tf.randomNormal([3, 4, 20], 0, 1, "float32", 23);
-    const run = (f: typeof rmsNorm) => [f(x, weight, 1e-6), ...tf.grads((a: tf.Tensor, w: tf.Tensor) => f(a, w, 1e-6).mul(upstream).sum())([x, weight])];
+    const run = (f: typeof rmsNorm) => [
+      f(x, weight, 1e-6),
+      ...tf.grads((a: tf.Tensor, w: tf.Tensor) => f(a, w, 1e-6).mul(upstream).sum())([x, weight]),
+    ];
     const fused = run(rmsNorm);
     const composite = run(rmsNormComposite);
     for (let i = 0; i < 3; i++) expectClose(await fused[i].data(), await composite[i].data(), 1e-4, 1e-5);
@@ -405,7 +550,10 @@ describe("fused ops", () => {
     const { layerNorm, layerNormComposite } = await import("../src/kernels/layer_norm");
     await tf.setBackend("native");
     // D = 24 and 40 leave a tail after the 16-lane sums; 700 rows take the row-block path for gamma and beta.
-    for (const shape of [[2, 5, 24], [7, 100, 40]]) {
+    for (const shape of [
+      [2, 5, 24],
+      [7, 100, 40],
+    ]) {
       const D = shape[shape.length - 1];
       const x = tf.randomNormal(shape, 1, 3, "float32", 12);
       const gamma = tf.randomNormal([D], 1, 0.2, "float32", 13);
@@ -413,7 +561,11 @@ describe("fused ops", () => {
       const weights = tf.randomNormal(shape, 0, 1, "float32", 15); // a non-uniform upstream gradient
       const run = (f: typeof layerNorm) => {
         const y = f(x, gamma, beta, 1e-5);
-        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, 1e-5).mul(weights).sum())([x, gamma, beta]);
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, 1e-5).mul(weights).sum())([
+          x,
+          gamma,
+          beta,
+        ]);
         return [y, ...grads];
       };
       const fused = run(layerNorm);

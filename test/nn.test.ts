@@ -1,6 +1,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
-import { causalMask, crossEntropy, GPT, Linear, MultiHeadAttention, Random, scaledDotProductAttention, initEngine } from "../src/index";
+import {
+  causalMask,
+  crossEntropy,
+  GPT,
+  Linear,
+  MultiHeadAttention,
+  Random,
+  scaledDotProductAttention,
+  initEngine,
+} from "../src/index";
 import { maxDifference } from "./helpers/max_difference";
 
 beforeAll(async () => {
@@ -58,7 +67,12 @@ describe("scaled dot-product attention", () => {
 describe("layers", () => {
   it("Linear uses PyTorch's [out, in] weight layout: y = x·Wᵀ + b", async () => {
     const linear = new Linear({ inFeatures: 3, outFeatures: 2, seed: 1 });
-    linear.weight.assign(tf.tensor2d([[1, 2, 3], [4, 5, 6]]));
+    linear.weight.assign(
+      tf.tensor2d([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+    );
     linear.bias!.assign(tf.tensor1d([0.5, -0.5]));
     const y = linear.apply(tf.tensor3d([[[1, 0, -1]]]));
     expect(y.shape).toEqual([1, 1, 2]);
@@ -74,11 +88,25 @@ describe("layers", () => {
 
   it("crossEntropy of uniform logits is ln V, and the mask selects positions", async () => {
     const logits = tf.zeros([2, 3, 5]);
-    const targets = tf.tensor2d([[0, 1, 2], [3, 4, 0]], undefined, "int32");
+    const targets = tf.tensor2d(
+      [
+        [0, 1, 2],
+        [3, 4, 0],
+      ],
+      undefined,
+      "int32",
+    );
     const loss = crossEntropy(logits, targets);
     expect((await values(loss))[0]).toBeCloseTo(Math.log(5), 6);
     const peaked = tf.oneHot(targets, 5).mul(10);
-    const masked = crossEntropy(peaked, targets, tf.tensor2d([[1, 0, 0], [0, 0, 0]]));
+    const masked = crossEntropy(
+      peaked,
+      targets,
+      tf.tensor2d([
+        [1, 0, 0],
+        [0, 0, 0],
+      ]),
+    );
     expect((await values(masked))[0]).toBeLessThan(1e-3);
     tf.dispose([logits, targets, loss, peaked, masked]);
   });
@@ -89,7 +117,14 @@ describe("GPT", () => {
     const config = { vocabSize: 11, contextLength: 8, dim: 16, layers: 2, heads: 2, seed: 3 };
     const a = new GPT(config);
     const b = new GPT(config);
-    const ids = tf.tensor2d([[1, 2, 3], [4, 5, 6]], undefined, "int32");
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      undefined,
+      "int32",
+    );
     const before = tf.memory().numTensors;
     const la = a.apply(ids);
     expect(tf.memory().numTensors - before).toBe(1);
@@ -123,8 +158,16 @@ describe("GPT", () => {
         const first = random.int(0, 8);
         return [first, first, first, first, first];
       });
-      const ids = tf.tensor2d(rows.map((r) => r.slice(0, -1)), undefined, "int32");
-      const targets = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, "int32");
+      const ids = tf.tensor2d(
+        rows.map((r) => r.slice(0, -1)),
+        undefined,
+        "int32",
+      );
+      const targets = tf.tensor2d(
+        rows.map((r) => r.slice(1)),
+        undefined,
+        "int32",
+      );
       const loss = optimizer.minimize(() => crossEntropy(model.apply(ids), targets), true, model.trainableParameters())!;
       losses.push((await loss.data())[0]);
       tf.dispose([ids, targets, loss]);
@@ -137,17 +180,31 @@ describe("GPT", () => {
   });
 
   it("validates its config", () => {
-    expect(() => new GPT({ vocabSize: 0, contextLength: 8, dim: 16, layers: 1, heads: 2 })).toThrow(/config.vocabSize must be a positive integer, got 0/);
-    expect(() => new GPT({ vocabSize: 5, contextLength: 8, dim: 16, layers: 1, heads: 3 })).toThrow(/GPT: heads \(3\) must divide dim \(16\)/);
+    expect(() => new GPT({ vocabSize: 0, contextLength: 8, dim: 16, layers: 1, heads: 2 })).toThrow(
+      /config.vocabSize must be a positive integer, got 0/,
+    );
+    expect(() => new GPT({ vocabSize: 5, contextLength: 8, dim: 16, layers: 1, heads: 3 })).toThrow(
+      /GPT: heads \(3\) must divide dim \(16\)/,
+    );
   });
 
   it("outputAttentions: one causal [B, H, T, T] per block, rows summing to 1, the logits of apply, the weights of the block's attention; no leak", async () => {
     const model = new GPT({ vocabSize: 9, contextLength: 8, dim: 16, layers: 2, heads: 4, seed: 5 });
-    const ids = tf.tensor2d([[1, 2, 3, 4, 5], [8, 7, 6, 5, 4]], undefined, "int32");
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3, 4, 5],
+        [8, 7, 6, 5, 4],
+      ],
+      undefined,
+      "int32",
+    );
     const before = tf.memory().numTensors;
     const { logits, attentions } = model.forward(ids, { outputAttentions: true });
     expect(tf.memory().numTensors - before).toBe(3); // logits and two attention tensors
-    expect(attentions!.map((a) => a.shape)).toEqual([[2, 4, 5, 5], [2, 4, 5, 5]]);
+    expect(attentions!.map((a) => a.shape)).toEqual([
+      [2, 4, 5, 5],
+      [2, 4, 5, 5],
+    ]);
     const plain = model.apply(ids);
     expect(await maxDifference(logits, plain)).toBe(0);
     const weights = (await attentions![1].array()) as number[][][][];

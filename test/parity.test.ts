@@ -20,14 +20,18 @@ beforeAll(() => {
 });
 
 describe.each(["native", "cpu"])("parity on %s", (backend) => {
-  it.each(ALL)("%s: every output within tolerance", async (fixture) => {
-    await tf.setBackend(backend);
-    const before = tf.memory().numTensors;
-    const report = await runParity(path.join(FIXTURES, fixture));
-    expect(report.results.length).toBeGreaterThan(0);
-    for (const result of report.results) expect(result.ok, formatReport(report)).toBe(true);
-    expect(tf.memory().numTensors, "tensors leaked by the parity run").toBe(before);
-  }, 120_000);
+  it.each(ALL)(
+    "%s: every output within tolerance",
+    async (fixture) => {
+      await tf.setBackend(backend);
+      const before = tf.memory().numTensors;
+      const report = await runParity(path.join(FIXTURES, fixture));
+      expect(report.results.length).toBeGreaterThan(0);
+      for (const result of report.results) expect(result.ok, formatReport(report)).toBe(true);
+      expect(tf.memory().numTensors, "tensors leaked by the parity run").toBe(before);
+    },
+    120_000,
+  );
 });
 
 describe("fixture kinds", () => {

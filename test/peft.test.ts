@@ -16,7 +16,15 @@ import { crossEntropy } from "../src/train/loss";
 import { AdamW } from "../src/train/adamw";
 import { SafetensorsFile } from "../src/io/safetensors";
 
-const CONFIG: LlamaConfig = { vocabSize: 40, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKeyValueHeads: 2, seed: 5 };
+const CONFIG: LlamaConfig = {
+  vocabSize: 40,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  numLayers: 2,
+  numHeads: 4,
+  numKeyValueHeads: 2,
+  seed: 5,
+};
 const TARGETS = ["q_proj", "v_proj", "down_proj"];
 
 beforeAll(async () => {
@@ -24,7 +32,15 @@ beforeAll(async () => {
   await tf.setBackend("native");
 });
 
-const ids = () => tf.tensor2d([[1, 5, 9, 13, 17, 21], [2, 4, 6, 8, 10, 12]], [2, 6], "int32");
+const ids = () =>
+  tf.tensor2d(
+    [
+      [1, 5, 9, 13, 17, 21],
+      [2, 4, 6, 8, 10, 12],
+    ],
+    [2, 6],
+    "int32",
+  );
 
 describe("LoRA", () => {
   it("a zero-initialised adapter leaves the outputs unchanged; only adapters are trainable", async () => {
@@ -34,7 +50,10 @@ describe("LoRA", () => {
     const lora = getLoraModel(model, { r: 4, alpha: 8, targetModules: TARGETS });
     const after = model.apply(input);
     expect(await maxDifference(before, after)).toBe(0);
-    const trainable = model.namedParameters().filter(([, variable]) => variable.trainable).map(([name]) => name);
+    const trainable = model
+      .namedParameters()
+      .filter(([, variable]) => variable.trainable)
+      .map(([name]) => name);
     expect(trainable).toHaveLength(2 * 3 * CONFIG.numLayers);
     expect(trainable.every((name) => /\.(q_proj|v_proj|down_proj)\.lora_[AB]\.default\.weight$/.test(name))).toBe(true);
     expect(lora.layers.size).toBe(3 * CONFIG.numLayers);
@@ -111,12 +130,13 @@ describe("LoRA", () => {
 
 describe("NF4 / QLoRA", () => {
   it("dequantization error is bounded by half the widest code gap times the block absmax", () => {
-    const values = Float32Array.from({ length: 4096 + 37 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
+    const values = Float32Array.from({ length: 4096 + 37 }, (_, i) => (Math.sin(i * 12.9898) * 43758.5453) % 1);
     const state = quantize4bit(values, [values.length], { blockSize: 128 });
     const restored = dequantize4bit(state);
     let widest = 0;
     for (let i = 1; i < 16; i++) widest = Math.max(widest, NF4_CODE[i] - NF4_CODE[i - 1]);
-    for (let i = 0; i < values.length; i++) expect(Math.abs(values[i] - restored[i])).toBeLessThanOrEqual((widest / 2) * state.absmax![Math.floor(i / 128)] + 1e-7);
+    for (let i = 0; i < values.length; i++)
+      expect(Math.abs(values[i] - restored[i])).toBeLessThanOrEqual((widest / 2) * state.absmax![Math.floor(i / 128)] + 1e-7);
   });
 
   it("stores 4.5 bits per weight, ≈ 4.127 with double quantization", () => {
@@ -135,7 +155,13 @@ describe("NF4 / QLoRA", () => {
     const quantized = new QuantizedWeight4bit(state);
     const kernel = quantized.dequantize();
     expect(Array.from(await kernel.data())).toEqual(Array.from(reference));
-    const composite = tf.tidy(() => dequantizeComposite(tf.tensor1d(bytesToWords(state.packed), "int32"), tf.tensor1d(NF4_CODE), tf.tensor1d(state.absmax!), { bits: 4, count: 48 * 40, blockSize: 64 }));
+    const composite = tf.tidy(() =>
+      dequantizeComposite(tf.tensor1d(bytesToWords(state.packed), "int32"), tf.tensor1d(NF4_CODE), tf.tensor1d(state.absmax!), {
+        bits: 4,
+        count: 48 * 40,
+        blockSize: 64,
+      }),
+    );
     expect(Array.from(await composite.data())).toEqual(Array.from(reference));
     const double = new QuantizedWeight4bit(quantize4bit(values, [48, 40], { doubleQuant: true }));
     const doubleValues = double.dequantize();

@@ -90,7 +90,9 @@ function startRunner(dir: string, notebook: string) {
   let stderr = "";
   child.stdout.on("data", (chunk) => (stdout += chunk));
   child.stderr.on("data", (chunk) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   return { child, exited, tmp, output: () => ({ stdout, stderr }) };
 }
 
@@ -106,7 +108,11 @@ describe("mllm-labs run leaves no kernel behind", () => {
       const exit = await runner.exited;
       expect(exit.code, runner.output().stderr).toBe(signal === "SIGINT" ? 130 : 143);
       expect(runner.output().stdout).toMatch(new RegExp(`FAILED .*\\n  stopped by ${signal} after 2 of 3 code cells`));
-      await waitFor(() => (!alive(kernel) && !alive(child) ? true : undefined), 5, `kernel ${kernel} and its child ${child} to be gone`);
+      await waitFor(
+        () => (!alive(kernel) && !alive(child) ? true : undefined),
+        5,
+        `kernel ${kernel} and its child ${child} to be gone`,
+      );
       expect(fs.readdirSync(runner.tmp)).toEqual([]);
       expect(fs.readdirSync(path.join(dir, "out"))).toEqual(["t.ipynb"]);
       const written = readNotebook(path.join(dir, "out", "t.ipynb"));
@@ -125,7 +131,11 @@ describe("mllm-labs run leaves no kernel behind", () => {
     const [kernel, child] = await waitFor(() => readPids(dir), 60, "the long cell to start");
     runner.child.kill("SIGKILL");
     await runner.exited;
-    await waitFor(() => (!alive(kernel) && !alive(child) ? true : undefined), 10, `kernel ${kernel} and its child ${child} to be gone`);
+    await waitFor(
+      () => (!alive(kernel) && !alive(child) ? true : undefined),
+      10,
+      `kernel ${kernel} and its child ${child} to be gone`,
+    );
     expect(fs.readdirSync(runner.tmp)).toEqual([]);
   }, 90_000);
 
@@ -133,7 +143,9 @@ describe("mllm-labs run leaves no kernel behind", () => {
     const dir = tempDir();
     const outDir = path.join(dir, "out");
     // The cell puts a folder where the notebook is to be written, so the final rename fails.
-    const file = notebookFile(dir, [`require("fs").mkdirSync(${JSON.stringify(path.join(outDir, "t.ipynb"))}, { recursive: true }); require("fs").writeFileSync("pids.txt", String(process.pid))`]);
+    const file = notebookFile(dir, [
+      `require("fs").mkdirSync(${JSON.stringify(path.join(outDir, "t.ipynb"))}, { recursive: true }); require("fs").writeFileSync("pids.txt", String(process.pid))`,
+    ]);
     const error = await runNotebook(file, { outDir }).catch((e) => e);
     expect(String(error)).toMatch(/t\.ipynb/);
     const [kernel] = readPids(dir)!;
@@ -187,7 +199,9 @@ describe("bad arguments are refused before any cell runs", () => {
     const blocker = path.join(dir, "a-file");
     fs.writeFileSync(blocker, "");
     await expect(runNotebook(file, { outDir: blocker })).rejects.toThrow(/--out ".*a-file" is a file, not a folder/);
-    await expect(runNotebook(file, { outDir: path.join(blocker, "sub") })).rejects.toThrow(/--out ".*a-file\/sub" is not writable: .*ENOTDIR/);
+    await expect(runNotebook(file, { outDir: path.join(blocker, "sub") })).rejects.toThrow(
+      /--out ".*a-file\/sub" is not writable: .*ENOTDIR/,
+    );
     expect(fs.existsSync(path.join(dir, "ran.txt"))).toBe(false);
   });
 
@@ -201,7 +215,9 @@ describe("bad arguments are refused before any cell runs", () => {
 
   it("a notebook for another kernel language", async () => {
     const dir = tempDir();
-    const file = markingNotebook(dir, "py.ipynb", { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } });
+    const file = markingNotebook(dir, "py.ipynb", {
+      kernelspec: { name: "python3", display_name: "Python 3", language: "python" },
+    });
     await expect(runNotebook(file, { outDir: path.join(dir, "out") })).rejects.toThrow(
       /py\.ipynb" is for the kernel language "python" \(kernelspec "python3"\); the lab kernel runs typescript or javascript/,
     );
@@ -213,21 +229,30 @@ describe("bad arguments are refused before any cell runs", () => {
     fs.mkdirSync(path.join(dir, "b"));
     const a = markingNotebook(path.join(dir, "a"));
     const b = markingNotebook(path.join(dir, "b"));
-    await expect(runNotebooks([a, b], { outDir: path.join(dir, "out") })).rejects.toThrow(/a\/t\.ipynb" and ".*b\/t\.ipynb" would both be written to/);
+    await expect(runNotebooks([a, b], { outDir: path.join(dir, "out") })).rejects.toThrow(
+      /a\/t\.ipynb" and ".*b\/t\.ipynb" would both be written to/,
+    );
     expect(fs.existsSync(path.join(dir, "a", "ran.txt"))).toBe(false);
   });
 
   it("a --timeout no timer can hold, or not a positive number", async () => {
     const dir = tempDir();
     const file = markingNotebook(dir);
-    await expect(runNotebook(file, { timeout: MAX_TIMEOUT_SECONDS + 1 })).rejects.toThrow(/--timeout 2147484 s is more than a timer can hold; the most is 2147483 s/);
-    await expect(runNotebook(file, { timeout: Number.NaN })).rejects.toThrow(/--timeout must be a positive number of seconds, got null/);
+    await expect(runNotebook(file, { timeout: MAX_TIMEOUT_SECONDS + 1 })).rejects.toThrow(
+      /--timeout 2147484 s is more than a timer can hold; the most is 2147483 s/,
+    );
+    await expect(runNotebook(file, { timeout: Number.NaN })).rejects.toThrow(
+      /--timeout must be a positive number of seconds, got null/,
+    );
   });
 
   it("the CLI says so and exits 2 without starting a kernel", async () => {
     const dir = tempDir();
     const file = markingNotebook(dir);
-    const runner = spawn(process.execPath, [BIN, "run", file, "--timeout", "1e12"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const runner = spawn(process.execPath, [BIN, "run", file, "--timeout", "1e12"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     runner.stderr.on("data", (chunk) => (stderr += chunk));
     const code = await new Promise((resolve) => runner.on("exit", resolve));
@@ -269,7 +294,14 @@ describe("reading notebooks", () => {
       metadata: {},
       cells: [
         { cell_type: "markdown", id: "m", metadata: {}, source: "ok" },
-        { cell_type: "code", id: "c", metadata: {}, source: "1", execution_count: null, outputs: [{ output_type: "display_data", data: { "image/png": 7 }, metadata: {} }] },
+        {
+          cell_type: "code",
+          id: "c",
+          metadata: {},
+          source: "1",
+          execution_count: null,
+          outputs: [{ output_type: "display_data", data: { "image/png": 7 }, metadata: {} }],
+        },
         { cell_type: "code", id: "d", metadata: {}, source: "1", outputs: [] },
       ],
     };
@@ -282,7 +314,9 @@ describe("reading notebooks", () => {
       }
     })();
     expect(error?.message.split("\n")).toHaveLength(1);
-    expect(error?.message).toMatch(/bad\.ipynb" is not valid nbformat 4\.5: cell 2 \(code, id "c"\): output 1 \(outputs\[0\]\): display_data field "data\.image\/png": must be/);
+    expect(error?.message).toMatch(
+      /bad\.ipynb" is not valid nbformat 4\.5: cell 2 \(code, id "c"\): output 1 \(outputs\[0\]\): display_data field "data\.image\/png": must be/,
+    );
     expect(error?.message).toMatch(/cell 3 \(code, id "d"\): the object: must have required property 'execution_count'/);
   });
 });
@@ -293,7 +327,9 @@ describe("output recorder", () => {
     const outputs = recorder.startCell();
     const message = (msg_type: string, content: Record<string, unknown>) => ({ header: { msg_type }, content }) as any;
     recorder.handle(message("display_data", { data: { "text/plain": "fine" }, metadata: {}, transient: { display_id: "x" } }));
-    recorder.handle(message("update_display_data", { data: { "text/plain": { not: "text" } }, metadata: {}, transient: { display_id: "x" } }));
+    recorder.handle(
+      message("update_display_data", { data: { "text/plain": { not: "text" } }, metadata: {}, transient: { display_id: "x" } }),
+    );
     recorder.handle(message("execute_result", { data: { "text/html": 3 }, metadata: {}, execution_count: 1 }));
     expect(outputs[0]).toMatchObject({ output_type: "display_data", data: { "text/plain": ["fine"] } });
     expect(outputs.slice(1).map((o: any) => o.ename)).toEqual(["InvalidOutputError", "InvalidOutputError"]);

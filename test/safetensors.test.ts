@@ -4,7 +4,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, halfToFloat, floatToHalf, floatToBfloat16 } from "../src/io/safetensors";
+import {
+  SafetensorsFile,
+  Checkpoint,
+  saveSafetensors,
+  saveCheckpoint,
+  halfToFloat,
+  floatToHalf,
+  floatToBfloat16,
+} from "../src/io/safetensors";
 import { loadLlama } from "../src/io/pretrained";
 
 const temp = () => fs.mkdtempSync(path.join(os.tmpdir(), "safetensors-"));
@@ -20,16 +28,23 @@ describe("safetensors", () => {
   it("round-trips every dtype", async () => {
     const file = path.join(temp(), "all.safetensors");
     const values = [0, 1, -2, 3.5, 65504, -0.000061035156];
-    await saveSafetensors(file, {
-      f32: { dtype: "F32", shape: [2, 3], data: values },
-      f16: { dtype: "F16", shape: [6], data: values },
-      bf16: { dtype: "BF16", shape: [6], data: [0, 1, -2, 3.5, 65536, -0.5] },
-      i32: { dtype: "I32", shape: [3], data: [-7, 0, 2147483647] },
-      i64: { dtype: "I64", shape: [3], data: [-7, 0, 123456789] },
-      u8: { dtype: "U8", shape: [3], data: [0, 128, 255] },
-      bool: { dtype: "BOOL", shape: [2], data: [1, 0] },
-      tensor: tf.tensor2d([[1, 2], [3, 4]]),
-    }, { metadata: { format: "pt" } });
+    await saveSafetensors(
+      file,
+      {
+        f32: { dtype: "F32", shape: [2, 3], data: values },
+        f16: { dtype: "F16", shape: [6], data: values },
+        bf16: { dtype: "BF16", shape: [6], data: [0, 1, -2, 3.5, 65536, -0.5] },
+        i32: { dtype: "I32", shape: [3], data: [-7, 0, 2147483647] },
+        i64: { dtype: "I64", shape: [3], data: [-7, 0, 123456789] },
+        u8: { dtype: "U8", shape: [3], data: [0, 128, 255] },
+        bool: { dtype: "BOOL", shape: [2], data: [1, 0] },
+        tensor: tf.tensor2d([
+          [1, 2],
+          [3, 4],
+        ]),
+      },
+      { metadata: { format: "pt" } },
+    );
     const read = SafetensorsFile.open(file);
     expect(read.metadata).toEqual({ format: "pt" });
     expect(Array.from(read.raw("f32").data)).toEqual(Array.from(Float32Array.from(values)));
@@ -68,7 +83,11 @@ describe("safetensors", () => {
     const tensors: Record<string, tf.Tensor> = {};
     for (let i = 0; i < 5; i++) tensors[`layer.${i}.weight`] = tf.fill([16, 16], i);
     const files = await saveCheckpoint(directory, tensors, { maxShardBytes: 2 * 16 * 16 * 4 });
-    expect(files).toEqual(["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors"]);
+    expect(files).toEqual([
+      "model-00001-of-00003.safetensors",
+      "model-00002-of-00003.safetensors",
+      "model-00003-of-00003.safetensors",
+    ]);
     const checkpoint = Checkpoint.open(directory);
     expect(checkpoint.keys().sort()).toEqual(Object.keys(tensors).sort());
     const third = checkpoint.tensor("layer.3.weight");
@@ -87,7 +106,11 @@ describe("safetensors", () => {
     expect(() => SafetensorsFile.open(file)).toThrow(/"a": data ends at byte 16 but the file has 8 bytes of data \(truncated\)/);
     writeRaw(file, { a: { dtype: "F32", shape: [4], data_offsets: [0, 12] } }, new Uint8Array(16));
     expect(() => SafetensorsFile.open(file)).toThrow(/"a": data_offsets \[0,12\] span 12 bytes but F32 \[4\] needs 16/);
-    writeRaw(file, { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }, new Uint8Array(16));
+    writeRaw(
+      file,
+      { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } },
+      new Uint8Array(16),
+    );
     expect(() => SafetensorsFile.open(file)).toThrow(/"a" and "b" overlap/);
     writeRaw(file, { a: { dtype: "Q4", shape: [2], data_offsets: [0, 8] } }, new Uint8Array(8));
     expect(() => SafetensorsFile.open(file)).toThrow(/"a": unsupported dtype "Q4"/);
@@ -98,7 +121,9 @@ describe("safetensors", () => {
     length.writeBigUInt64LE(1n << 40n);
     fs.writeFileSync(file, Buffer.concat([length, Buffer.from("{}")]));
     expect(() => SafetensorsFile.open(file)).toThrow(/declares a \d+-byte header but the file is 10 bytes/);
-    expect(() => SafetensorsFile.open(path.join(directory, "missing.safetensors"))).toThrow(/cannot open .*missing\.safetensors: ENOENT/);
+    expect(() => SafetensorsFile.open(path.join(directory, "missing.safetensors"))).toThrow(
+      /cannot open .*missing\.safetensors: ENOENT/,
+    );
   });
 
   it("a checkpoint missing a tensor or with a mis-shaped one fails to load, naming both", async () => {
@@ -114,7 +139,9 @@ describe("safetensors", () => {
     await saveSafetensors(path.join(directory, "model.safetensors"), tensors);
     tf.dispose(Object.values(tensors));
     const before = tf.memory().numTensors;
-    expect(() => loadLlama(directory)).toThrow(/cannot load .*: missing "model\.norm\.weight" \[64\]; "lm_head\.weight" is \[3,64\] but the model expects \[128,64\]/);
+    expect(() => loadLlama(directory)).toThrow(
+      /cannot load .*: missing "model\.norm\.weight" \[64\]; "lm_head\.weight" is \[3,64\] but the model expects \[128,64\]/,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 });

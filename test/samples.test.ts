@@ -15,13 +15,21 @@ describe("sample media", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-samples-"));
     await makeSamples(dir);
     const pixels = async (file: string) => (await sharp(file).raw().toBuffer()) as Buffer;
-    expect((await pixels(path.join(dir, "scene.png"))).equals(await pixels(path.join(root, "data", "samples", "scene.png")))).toBe(true);
-    expect(fs.readFileSync(path.join(dir, "chirp.wav")).equals(fs.readFileSync(path.join(root, "data", "samples", "chirp.wav")))).toBe(true);
+    expect(
+      (await pixels(path.join(dir, "scene.png"))).equals(await pixels(path.join(root, "data", "samples", "scene.png"))),
+    ).toBe(true);
+    expect(
+      fs.readFileSync(path.join(dir, "chirp.wav")).equals(fs.readFileSync(path.join(root, "data", "samples", "chirp.wav"))),
+    ).toBe(true);
   });
 
   it("scene.png has the stated colours at the objects' centres", async () => {
-    const { data, info } = await sharp(path.join(root, "data", "samples", "scene.png")).raw().toBuffer({ resolveWithObject: true });
-    const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
+    const { data, info } = await sharp(path.join(root, "data", "samples", "scene.png"))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const at = (x: number, y: number) => [
+      ...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3),
+    ];
     expect([info.width, info.height, info.channels]).toEqual([64, 64, 3]);
     expect(at(18, 18)).toEqual([0xe6, 0x19, 0x4b]); // red circle
     expect(at(46, 18)).toEqual([0x43, 0x63, 0xd8]); // blue square

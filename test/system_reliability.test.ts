@@ -17,12 +17,21 @@ import { kernelArgv } from "../src/kernel/kernelspec";
 import { projectRoot } from "../src/util/project_root";
 
 const root = projectRoot();
-const NOT_HERE: SystemRequirement = { name: "frobnicator", install: "apt-get install frobnicator", probe: () => "frobnicate is not on PATH" };
+const NOT_HERE: SystemRequirement = {
+  name: "frobnicator",
+  install: "apt-get install frobnicator",
+  probe: () => "frobnicate is not on PATH",
+};
 const HERE: SystemRequirement = { name: "node", install: "-", probe: () => true };
-const saved = { system: process.env.MLLM_REQUIRE_SYSTEM, browser: process.env.MLLM_REQUIRE_BROWSER, log: process.env[SKIP_LOG_VARIABLE] };
+const saved = {
+  system: process.env.MLLM_REQUIRE_SYSTEM,
+  browser: process.env.MLLM_REQUIRE_BROWSER,
+  log: process.env[SKIP_LOG_VARIABLE],
+};
 
 afterEach(() => {
-  const restore = (name: string, value: string | undefined) => (value === undefined ? delete process.env[name] : (process.env[name] = value));
+  const restore = (name: string, value: string | undefined) =>
+    value === undefined ? delete process.env[name] : (process.env[name] = value);
   restore("MLLM_REQUIRE_SYSTEM", saved.system);
   restore("MLLM_REQUIRE_BROWSER", saved.browser);
   restore(SKIP_LOG_VARIABLE, saved.log);
@@ -39,7 +48,9 @@ describe("tests that need a system package", () => {
     process.env[SKIP_LOG_VARIABLE] = log;
     expect(skipWithout("a test", HERE)).toBe(false);
     expect(skipWithout("a test", HERE, NOT_HERE)).toBe(true);
-    expect(fs.readFileSync(log, "utf8")).toBe("a test: skipped, needs frobnicator (frobnicate is not on PATH; install: apt-get install frobnicator)\n");
+    expect(fs.readFileSync(log, "utf8")).toBe(
+      "a test: skipped, needs frobnicator (frobnicate is not on PATH; install: apt-get install frobnicator)\n",
+    );
   });
 
   it("fail instead under MLLM_REQUIRE_SYSTEM=1, or the older MLLM_REQUIRE_BROWSER=1", () => {
@@ -48,7 +59,9 @@ describe("tests that need a system package", () => {
       delete process.env.MLLM_REQUIRE_BROWSER;
       process.env[variable] = "1";
       expect(skipWithout("a test", NOT_HERE)).toBe(false);
-      expect(missingSystem("a test", NOT_HERE)).toEqual(["frobnicator (frobnicate is not on PATH; install: apt-get install frobnicator)"]);
+      expect(missingSystem("a test", NOT_HERE)).toEqual([
+        "frobnicator (frobnicate is not on PATH; install: apt-get install frobnicator)",
+      ]);
     }
   });
 
@@ -58,17 +71,25 @@ describe("tests that need a system package", () => {
 });
 
 describe("no Dawn/Vulkan warnings on stderr when the only adapter is a software one", () => {
-  it.skipIf(skipWithout("software adapter probe test", LAVAPIPE))("the probe sees lavapipe from a child process", async () => {
-    const probe = await probeAdapterQuietly();
-    expect(probe).toMatchObject({ found: true, software: true });
-  }, 60_000);
+  it.skipIf(skipWithout("software adapter probe test", LAVAPIPE))(
+    "the probe sees lavapipe from a child process",
+    async () => {
+      const probe = await probeAdapterQuietly();
+      expect(probe).toMatchObject({ found: true, software: true });
+    },
+    60_000,
+  );
 
   it("the CLI's stderr holds only its engine line", () => {
-    const result = spawnSync(process.execPath, [path.join(root, "bin", "mllm-labs.js"), "parity", path.join(root, "test", "fixtures", "hf", "whisper_mel")], {
-      encoding: "utf8",
-      env: { ...process.env, MLLM_BACKEND: "" },
-      timeout: 120_000,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [path.join(root, "bin", "mllm-labs.js"), "parity", path.join(root, "test", "fixtures", "hf", "whisper_mel")],
+      {
+        encoding: "utf8",
+        env: { ...process.env, MLLM_BACKEND: "" },
+        timeout: 120_000,
+      },
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).not.toMatch(DAWN_WARNING);
     // At most the engine's one-line report.

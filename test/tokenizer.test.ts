@@ -50,9 +50,13 @@ describe("world tokenizer", () => {
       ],
       { addGenerationPrompt: true },
     );
-    expect(text).toBe("<|bos|><|user|>\n<image>\nwhat color is the circle?<|end|>\n<|assistant|>\nred<|end|>\n<|user|>\nand the square?<|end|>\n<|assistant|>\n");
+    expect(text).toBe(
+      "<|bos|><|user|>\n<image>\nwhat color is the circle?<|end|>\n<|assistant|>\nred<|end|>\n<|user|>\nand the square?<|end|>\n<|assistant|>\n",
+    );
     expect(tokenizer.decode(tokenizer.encode(text))).toBe(text);
-    expect(() => tokenizer.applyChatTemplate([{ role: "robot" as any, content: "x" }])).toThrow(/role must be system, user or assistant, got "robot"/);
+    expect(() => tokenizer.applyChatTemplate([{ role: "robot" as any, content: "x" }])).toThrow(
+      /role must be system, user or assistant, got "robot"/,
+    );
   });
 
   it("pads batches left or right with a mask", () => {
@@ -66,7 +70,9 @@ describe("world tokenizer", () => {
   });
 
   it("names bad input", () => {
-    expect(() => tokenizer.decode([tokenizer.vocabSize])).toThrow(new RegExp(`id ${tokenizer.vocabSize} is outside the vocabulary`));
+    expect(() => tokenizer.decode([tokenizer.vocabSize])).toThrow(
+      new RegExp(`id ${tokenizer.vocabSize} is outside the vocabulary`),
+    );
     expect(() => loadTokenizer(path.join(os.tmpdir(), "no-such-tokenizer"))).toThrow(/missing .*tokenizer.json/);
     const broken = fs.mkdtempSync(path.join(os.tmpdir(), "tok-"));
     fs.writeFileSync(path.join(broken, "tokenizer.json"), "{not json");
@@ -100,6 +106,8 @@ describe("byte-level BPE training", () => {
     const trained = trainWorldTokenizer(["a red circle", "a blue square", "a red square"], dir, 300);
     const loaded = loadTokenizer(dir);
     expect(loaded.encode("a red square")).toEqual(trained.encode("a red square"));
-    expect(JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")).chat_template).toContain("add_generation_prompt");
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")).chat_template).toContain(
+      "add_generation_prompt",
+    );
   });
 });

@@ -2,7 +2,17 @@ import { describe, expect, it } from "vitest";
 import { mapCompiledLine, stripMachinePaths, runtimeError } from "../src/kernel/traceback";
 
 describe("tracebacks", () => {
-  const cell = ['import * as tf from "@tensorflow/tfjs";', "", "interface Foo { a: number }", "const x: Foo = { a: 1 };", "function bad(n: number): number {", '  if (n > 0) throw new Error("bad " + n);', "  return n;", "}", "bad(x.a)"].join("\n");
+  const cell = [
+    'import * as tf from "@tensorflow/tfjs";',
+    "",
+    "interface Foo { a: number }",
+    "const x: Foo = { a: 1 };",
+    "function bad(n: number): number {",
+    '  if (n > 0) throw new Error("bad " + n);',
+    "  return n;",
+    "}",
+    "bad(x.a)",
+  ].join("\n");
   const compiled = [
     "var __importStar = function (mod) { return mod; };",
     'Object.defineProperty(exports, "__esModule", { value: true });',
@@ -27,7 +37,9 @@ describe("tracebacks", () => {
   });
 
   it("strips the project root and other absolute paths", () => {
-    expect(stripMachinePaths("at f (/home/ada/mllm-labs/dist/src/nn/linear.js:10:5)", "/home/ada/mllm-labs")).toBe("at f (dist/src/nn/linear.js:10:5)");
+    expect(stripMachinePaths("at f (/home/ada/mllm-labs/dist/src/nn/linear.js:10:5)", "/home/ada/mllm-labs")).toBe(
+      "at f (dist/src/nn/linear.js:10:5)",
+    );
     expect(stripMachinePaths("at g (/usr/lib/node/a/b/c.js:1:1)", "/home/ada/mllm-labs")).toBe("at g (…/b/c.js:1:1)");
   });
 
@@ -39,6 +51,11 @@ describe("tracebacks", () => {
     const content = runtimeError(error, { cellSource: cell, compiled, executionCount: 5, projectRoot: "/p" });
     expect(content.ename).toBe("TypeError");
     expect(content.evalue).toBe("bad secret/file.ts");
-    expect(content.traceback).toEqual(["TypeError: bad secret/file.ts", "  In [5], line 6:", '    if (n > 0) throw new Error("bad " + n);', "    at bad (cell line 6)"]);
+    expect(content.traceback).toEqual([
+      "TypeError: bad secret/file.ts",
+      "  In [5], line 6:",
+      '    if (n > 0) throw new Error("bad " + n);',
+      "    at bad (cell line 6)",
+    ]);
   });
 });

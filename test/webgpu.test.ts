@@ -19,7 +19,10 @@ const skip = skipWithout("WebGPU tests", LAVAPIPE);
 beforeAll(async () => {
   if (skip) return;
   const info = await initEngine({ backend: "webgpu", verbose: false });
-  expect(info.backend, `WebGPU did not start: ${info.notes.join("; ")} (Debian: mesa-vulkan-drivers from bookworm-backports)`).toBe("webgpu");
+  expect(
+    info.backend,
+    `WebGPU did not start: ${info.notes.join("; ")} (Debian: mesa-vulkan-drivers from bookworm-backports)`,
+  ).toBe("webgpu");
   registerNativeBackend();
 }, 120_000);
 
@@ -68,18 +71,23 @@ describe.skipIf(skip)("webgpu backend", () => {
 });
 
 describe.skipIf(skip)("parity on webgpu", () => {
-  it.each(["hf/llama", "hf/clip", "hf/llava", "hf/blip2", "hf/lora", "nf4"])("%s: every output within tolerance (WGSL dequantize kernel for nf4)", async (fixture) => {
-    await tf.setBackend("webgpu");
-    const report = await runParity(path.join(__dirname, "fixtures", fixture));
-    for (const result of report.results) expect(result.ok, formatReport(report)).toBe(true);
-    expect(report.results.length).toBeGreaterThan(0);
-  }, 120_000);
+  it.each(["hf/llama", "hf/clip", "hf/llava", "hf/blip2", "hf/lora", "nf4"])(
+    "%s: every output within tolerance (WGSL dequantize kernel for nf4)",
+    async (fixture) => {
+      await tf.setBackend("webgpu");
+      const report = await runParity(path.join(__dirname, "fixtures", fixture));
+      for (const result of report.results) expect(result.ok, formatReport(report)).toBe(true);
+      expect(report.results.length).toBeGreaterThan(0);
+    },
+    120_000,
+  );
 });
 
 describe.skipIf(skip)("display helpers on webgpu", () => {
   it("show webgpu tensors exactly as cpu tensors (they read with await t.data(), never synchronously)", async () => {
     const { image, video, heatmap, audio, patchAttention, sensorChart } = await import("../kernel-extensions/index");
-    const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919 + seed * 104729) % 997) / 997);
+    const values = (n: number, seed: number) =>
+      Float32Array.from({ length: n }, (_, i) => ((i * 7919 + seed * 104729) % 997) / 997);
     const bundles: Record<string, unknown>[][] = [];
     for (const backend of ["webgpu", "cpu"]) {
       await tf.setBackend(backend);
@@ -90,8 +98,12 @@ describe.skipIf(skip)("display helpers on webgpu", () => {
       const wave = tf.tensor1d(values(1600, 4).map((v) => v - 0.5));
       const flat = matrix.reshape([16]);
       const shown = [
-        await image(picture), await video(frames), await heatmap(matrix), await audio(wave, { sampleRate: 16000 }),
-        await patchAttention(picture, flat), await sensorChart(matrix, { sampleRate: 50 }),
+        await image(picture),
+        await video(frames),
+        await heatmap(matrix),
+        await audio(wave, { sampleRate: 16000 }),
+        await patchAttention(picture, flat),
+        await sensorChart(matrix, { sampleRate: 50 }),
       ];
       bundles.push(shown.map((rich) => rich.data));
       tf.dispose([picture, frames, matrix, wave, flat]);
@@ -99,7 +111,8 @@ describe.skipIf(skip)("display helpers on webgpu", () => {
     }
     const [webgpu, cpu] = bundles;
     for (let k = 0; k < cpu.length; k++) {
-      for (const mime of ["text/plain", "image/png", "image/svg+xml"]) expect(webgpu[k][mime], `output ${k} ${mime}`).toEqual(cpu[k][mime]);
+      for (const mime of ["text/plain", "image/png", "image/svg+xml"])
+        expect(webgpu[k][mime], `output ${k} ${mime}`).toEqual(cpu[k][mime]);
     }
   }, 60_000);
 });

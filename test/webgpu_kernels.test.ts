@@ -17,7 +17,10 @@ import { causalMask } from "../src/nn/attention";
 
 beforeAll(async () => {
   const info = await initEngine({ backend: "webgpu", verbose: false });
-  expect(info.backend, `WebGPU did not start: ${info.notes.join("; ")} (Debian: mesa-vulkan-drivers from bookworm-backports)`).toBe("webgpu");
+  expect(
+    info.backend,
+    `WebGPU did not start: ${info.notes.join("; ")} (Debian: mesa-vulkan-drivers from bookworm-backports)`,
+  ).toBe("webgpu");
 }, 120_000);
 
 async function expectClose(fused: tf.Tensor, composite: tf.Tensor, tolerance: number, what: string): Promise<void> {
@@ -27,14 +30,20 @@ async function expectClose(fused: tf.Tensor, composite: tf.Tensor, tolerance: nu
   let worst = 0;
   for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
   for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  expect(worst / Math.max(scale, 1e-12), `${what}: max |fused − composite| ${worst} over max |composite| ${scale}`).toBeLessThan(tolerance);
+  expect(worst / Math.max(scale, 1e-12), `${what}: max |fused − composite| ${worst} over max |composite| ${scale}`).toBeLessThan(
+    tolerance,
+  );
 }
 
 /** Runs the op's value and its gradients with respect to `wrt` (a non-uniform upstream gradient). */
 function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): tf.Tensor[] {
   const y = f(...inputs);
   const upstream = tf.randomNormal(y.shape, 0, 1, "float32", 99);
-  const grads = tf.grads((...xs: tf.Tensor[]) => f(...xs).mul(upstream).sum())(inputs);
+  const grads = tf.grads((...xs: tf.Tensor[]) =>
+    f(...xs)
+      .mul(upstream)
+      .sum(),
+  )(inputs);
   upstream.dispose();
   return [y, ...grads];
 }
@@ -45,7 +54,10 @@ describe("WGSL kernels of the fused ops", () => {
   });
 
   it("gelu and its gradient equal the composite", async () => {
-    for (const shape of [[7, 33], [3, 5, 129]]) {
+    for (const shape of [
+      [7, 33],
+      [3, 5, 129],
+    ]) {
       const x = tf.randomNormal(shape, 0, 3, "float32", 1);
       const fused = valueAndGrads(gelu, [x]);
       const composite = valueAndGrads(geluComposite, [x]);
@@ -55,7 +67,10 @@ describe("WGSL kernels of the fused ops", () => {
   });
 
   it("layerNorm and its gradients (x, gamma, beta) equal the composite", async () => {
-    for (const shape of [[3, 7, 37], [2, 70, 129]]) {
+    for (const shape of [
+      [3, 7, 37],
+      [2, 70, 129],
+    ]) {
       const D = shape[shape.length - 1];
       const x = tf.randomNormal(shape, 1, 3, "float32", 2);
       const gamma = tf.randomNormal([D], 1, 0.2, "float32", 3);
@@ -68,7 +83,10 @@ describe("WGSL kernels of the fused ops", () => {
   });
 
   it("rmsNorm and its gradients (x, weight) equal the composite", async () => {
-    for (const shape of [[3, 7, 37], [2, 70, 129]]) {
+    for (const shape of [
+      [3, 7, 37],
+      [2, 70, 129],
+    ]) {
       const D = shape[shape.length - 1];
       const x = tf.randomNormal(shape, 0.5, 2, "float32", 5);
       const weight = tf.randomNormal([D], 1, 0.3, "float32", 6);
@@ -80,14 +98,18 @@ describe("WGSL kernels of the fused ops", () => {
   });
 
   it("scaled masked softmax and its gradient equal the composite, with and without a mask", async () => {
-    for (const shape of [[2, 3, 9, 9], [1, 2, 5, 130]]) {
+    for (const shape of [
+      [2, 3, 9, 9],
+      [1, 2, 5, 130],
+    ]) {
       const [Tq, Tk] = shape.slice(-2);
       const x = tf.randomNormal(shape, 0, 2, "float32", 7);
       const mask = Tq === Tk ? causalMask(Tq) : tf.randomUniform([Tq, Tk], -3, 0, "float32", 8);
       for (const m of [mask, undefined]) {
         const fused = valueAndGrads((a) => scaledMaskedSoftmax(a, 0.35, m), [x]);
         const composite = valueAndGrads((a) => scaledMaskedSoftmaxComposite(a, 0.35, m), [x]);
-        for (let i = 0; i < fused.length; i++) await expectClose(fused[i], composite[i], 1e-5, `softmax [${shape}] ${m ? "masked" : "unmasked"} output ${i}`);
+        for (let i = 0; i < fused.length; i++)
+          await expectClose(fused[i], composite[i], 1e-5, `softmax [${shape}] ${m ? "masked" : "unmasked"} output ${i}`);
         tf.dispose([...fused, ...composite]);
       }
       tf.dispose([x, mask]);
@@ -102,7 +124,15 @@ describe("WGSL kernels of the fused ops", () => {
     state.composite = [param.clone(), tf.zeros(shape), tf.zeros(shape)];
     for (let step = 1; step <= 3; step++) {
       const grad = tf.randomNormal(shape, 0, 1, "float32", 10 + step);
-      const attrs = { learningRate: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, biasCorrection1: 1 - 0.9 ** step, biasCorrection2: 1 - 0.999 ** step };
+      const attrs = {
+        learningRate: 1e-2,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weightDecay: 0.01,
+        biasCorrection1: 1 - 0.9 ** step,
+        biasCorrection2: 1 - 0.999 ** step,
+      };
       const fused = adamwStep(state.fused[0], grad, state.fused[1], state.fused[2], attrs);
       const composite = adamwStepComposite(state.composite[0], grad, state.composite[1], state.composite[2], attrs);
       tf.dispose([grad, ...state.fused, ...state.composite]);
@@ -126,7 +156,19 @@ describe("WGSL kernels of the fused ops", () => {
     expect(dispatches(() => scaledMaskedSoftmax(x, 0.5))).toBe(1);
     expect(dispatches(() => layerNorm(x, gamma, beta))).toBe(1); // y, mean and rstd in one dispatch
     expect(dispatches(() => rmsNorm(x, gamma))).toBe(2); // y, rstd
-    expect(dispatches(() => adamwStep(x, x, x, x, { learningRate: 1, beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0, biasCorrection1: 1, biasCorrection2: 1 }))).toBe(1); // param', m' and v' in one dispatch
+    expect(
+      dispatches(() =>
+        adamwStep(x, x, x, x, {
+          learningRate: 1,
+          beta1: 0.9,
+          beta2: 0.99,
+          epsilon: 1e-8,
+          weightDecay: 0,
+          biasCorrection1: 1,
+          biasCorrection2: 1,
+        }),
+      ),
+    ).toBe(1); // param', m' and v' in one dispatch
     // The composite of gelu, for comparison: one dispatch per tfjs op.
     expect(dispatches(() => geluComposite(x))).toBeGreaterThan(5);
     tf.dispose([x, gamma, beta]);
@@ -136,8 +178,22 @@ describe("WGSL kernels of the fused ops", () => {
     const step = async () => {
       const model = new GPT({ vocabSize: 13, contextLength: 8, dim: 16, layers: 2, heads: 2, seed: 4 });
       const optimizer = new AdamW({ learningRate: 3e-3 });
-      const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7], [3, 4, 5, 6, 7, 8, 9]], undefined, "int32");
-      const targets = tf.tensor2d([[2, 3, 4, 5, 6, 7, 8], [4, 5, 6, 7, 8, 9, 10]], undefined, "int32");
+      const ids = tf.tensor2d(
+        [
+          [1, 2, 3, 4, 5, 6, 7],
+          [3, 4, 5, 6, 7, 8, 9],
+        ],
+        undefined,
+        "int32",
+      );
+      const targets = tf.tensor2d(
+        [
+          [2, 3, 4, 5, 6, 7, 8],
+          [4, 5, 6, 7, 8, 9, 10],
+        ],
+        undefined,
+        "int32",
+      );
       const counts: number[] = [];
       for (let i = 0; i < 3; i++) {
         const counted = startDispatchCount();
@@ -156,18 +212,24 @@ describe("WGSL kernels of the fused ops", () => {
     const fused = await step();
     // The same step with the fused ops' WGSL kernels unregistered (their composites run), then restored.
     const fusedOps = kernelDefinitions().filter((definition) => definition.op !== "dequantizeBlockwise");
-    for (const definition of fusedOps) for (const kernelName of Object.keys(definition.kernels)) tf.unregisterKernel(kernelName, "webgpu");
+    for (const definition of fusedOps)
+      for (const kernelName of Object.keys(definition.kernels)) tf.unregisterKernel(kernelName, "webgpu");
     let composite: number;
     try {
       composite = await step();
     } finally {
       for (const definition of fusedOps) {
-        for (const [kernelName, implementations] of Object.entries(definition.kernels)) tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc: implementations.webgpu as tf.KernelFunc });
+        for (const [kernelName, implementations] of Object.entries(definition.kernels))
+          tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc: implementations.webgpu as tf.KernelFunc });
       }
     }
     expect(fusedOps.every((definition) => hasFusedKernels(definition, "webgpu"))).toBe(true);
-    console.log(`GPT step (2 layers, dim 16) on webgpu: ${fused} GPU dispatches with the fused ops, ${composite} with their composites`);
-    expect(fused * 4, `${fused} fused against ${composite} composite dispatches (measured: 198 against 976)`).toBeLessThan(composite);
+    console.log(
+      `GPT step (2 layers, dim 16) on webgpu: ${fused} GPU dispatches with the fused ops, ${composite} with their composites`,
+    );
+    expect(fused * 4, `${fused} fused against ${composite} composite dispatches (measured: 198 against 976)`).toBeLessThan(
+      composite,
+    );
   }, 120_000);
 
   it("switches to native and back to webgpu, reusing the started GPU (a second Dawn instance aborted the process)", async () => {
@@ -180,4 +242,3 @@ describe("WGSL kernels of the fused ops", () => {
     y.dispose();
   });
 });
-

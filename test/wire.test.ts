@@ -33,9 +33,20 @@ describe("Jupyter wire protocol", () => {
   });
 
   it("rejects a forged signature, a missing delimiter, short and non-JSON messages", () => {
-    const frames = encode("right", { identities: [], header: makeHeader("x", "s"), parent_header: {}, metadata: {}, content: {} });
+    const frames = encode("right", {
+      identities: [],
+      header: makeHeader("x", "s"),
+      parent_header: {},
+      metadata: {},
+      content: {},
+    });
     expect(() => decode("wrong", frames)).toThrow(/invalid HMAC/);
-    expect(() => decode("right", frames.filter((f) => !f.equals(DELIMITER)))).toThrow(/delimiter/);
+    expect(() =>
+      decode(
+        "right",
+        frames.filter((f) => !f.equals(DELIMITER)),
+      ),
+    ).toThrow(/delimiter/);
     expect(() => decode("right", frames.slice(0, 4))).toThrow(/frames after the delimiter/);
     const bad = [...frames];
     bad[5] = Buffer.from("{not json");

@@ -49,26 +49,32 @@ function hexToRgb(hex: string): number[] {
 
 describe("world generation", () => {
   // The world's spoken words are made with espeak-ng: without it they cannot be regenerated.
-  it.skipIf(skipWithout("world regeneration test", ESPEAK_NG))("regenerates the committed world byte for byte (same seed, same bytes)", async () => {
-    expect(missingSystem("world regeneration test", ESPEAK_NG), "required (MLLM_REQUIRE_SYSTEM=1) but missing").toEqual([]);
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), "world-"));
-    try {
-      await generateWorld({ out, size: "small", seed: 0, log: () => {} });
-      const committed = listFiles(WORLD);
-      const fresh = listFiles(out);
-      expect(fresh).toEqual(committed);
-      const differing = committed.filter((file) => sha(path.join(WORLD, file)) !== sha(path.join(out, file)));
-      expect(differing, `files that differ from data/world: ${differing.slice(0, 10).join(", ")}`).toEqual([]);
-    } finally {
-      fs.rmSync(out, { recursive: true, force: true });
-    }
-  }, 300_000);
+  it.skipIf(skipWithout("world regeneration test", ESPEAK_NG))(
+    "regenerates the committed world byte for byte (same seed, same bytes)",
+    async () => {
+      expect(missingSystem("world regeneration test", ESPEAK_NG), "required (MLLM_REQUIRE_SYSTEM=1) but missing").toEqual([]);
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), "world-"));
+      try {
+        await generateWorld({ out, size: "small", seed: 0, log: () => {} });
+        const committed = listFiles(WORLD);
+        const fresh = listFiles(out);
+        expect(fresh).toEqual(committed);
+        const differing = committed.filter((file) => sha(path.join(WORLD, file)) !== sha(path.join(out, file)));
+        expect(differing, `files that differ from data/world: ${differing.slice(0, 10).join(", ")}`).toEqual([]);
+      } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
 
   it("a different seed gives a different world", async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "world-"));
     try {
       await generateWorld({ out, seed: 1, sets: ["code"], log: () => {} });
-      expect(fs.readFileSync(path.join(out, "code", "train.jsonl"), "utf8")).not.toEqual(fs.readFileSync(path.join(WORLD, "code", "train.jsonl"), "utf8"));
+      expect(fs.readFileSync(path.join(out, "code", "train.jsonl"), "utf8")).not.toEqual(
+        fs.readFileSync(path.join(WORLD, "code", "train.jsonl"), "utf8"),
+      );
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
@@ -76,7 +82,9 @@ describe("world generation", () => {
 
   it("rejects an unknown set or size by name", async () => {
     await expect(generateWorld({ out: os.tmpdir(), sets: ["smells"], log: () => {} })).rejects.toThrow(/unknown set "smells"/);
-    await expect(generateWorld({ out: os.tmpdir(), size: "huge" as any, log: () => {} })).rejects.toThrow(/size must be "small" or "large", got "huge"/);
+    await expect(generateWorld({ out: os.tmpdir(), size: "huge" as any, log: () => {} })).rejects.toThrow(
+      /size must be "small" or "large", got "huge"/,
+    );
   });
 });
 
@@ -89,7 +97,8 @@ describe("every record fits its set's schema", () => {
     for (const split of SPLITS) {
       const records = readJsonlFile(path.join(WORLD, set, `${split}.jsonl`));
       expect(records.length).toBe(manifest.sets[set][split]);
-      for (const record of records) expect(validate(record), `${set}/${split} ${record.id}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+      for (const record of records)
+        expect(validate(record), `${set}/${split} ${record.id}: ${ajv.errorsText(validate.errors)}`).toBe(true);
     }
     expect(fs.readFileSync(path.join(WORLD, set, "CARD.md"), "utf8")).toMatch(/Synthetic data/);
   });
@@ -98,7 +107,9 @@ describe("every record fits its set's schema", () => {
     const scenes = GENERATORS.scenes.schema as any;
     expect(scenes.properties.objects.items.properties.shape.enum).toEqual([...SHAPE_NAMES]);
     expect(scenes.properties.objects.items.properties.color.enum).toEqual([...COLOR_NAMES]);
-    expect((GENERATORS.stories.schema as any).properties.frames.items.properties.objects.items).toEqual(scenes.properties.objects.items);
+    expect((GENERATORS.stories.schema as any).properties.frames.items.properties.objects.items).toEqual(
+      scenes.properties.objects.items,
+    );
     expect((GENERATORS.sensors.schema as any).properties.activity.enum).toEqual([...ACTIVITIES]);
     expect((GENERATORS.points.schema as any).properties.color.enum).toEqual([...COLOR_NAMES]);
   });
@@ -114,7 +125,10 @@ describe("annotations match their media", () => {
         const at = (Math.round(o.y) * image.width + Math.round(o.x)) * 3;
         const pixel = [image.data[at], image.data[at + 1], image.data[at + 2]];
         const expected = hexToRgb(COLORS[o.color as keyof typeof COLORS]);
-        expect(pixel.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2), `${record.id}: ${o.color} ${o.shape} at (${o.x}, ${o.y}) shows rgb(${pixel})`).toBe(true);
+        expect(
+          pixel.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2),
+          `${record.id}: ${o.color} ${o.shape} at (${o.x}, ${o.y}) shows rgb(${pixel})`,
+        ).toBe(true);
         checked++;
       }
     }
@@ -132,7 +146,8 @@ describe("annotations match their media", () => {
         const shape = /^what shape is the (\w+) object\?$/.exec(q.question);
         if (shape) expect(q.answer).toBe(record.objects.find((o: any) => o.color === shape[1]).shape);
         const exist = /^is there an? (\w+) (\w+)\?$/.exec(q.question);
-        if (exist) expect(q.answer).toBe(record.objects.some((o: any) => o.color === exist[1] && o.shape === exist[2]) ? "yes" : "no");
+        if (exist)
+          expect(q.answer).toBe(record.objects.some((o: any) => o.color === exist[1] && o.shape === exist[2]) ? "yes" : "no");
         expect(q.answers).toHaveLength(10);
         checked++;
       }
@@ -141,18 +156,27 @@ describe("annotations match their media", () => {
   });
 
   it("stories and videos: objects are where the frames say", async () => {
-    for (const [set, field] of [["stories", "image"], ["videos", "video"]] as const) {
+    for (const [set, field] of [
+      ["stories", "image"],
+      ["videos", "video"],
+    ] as const) {
       const records = readJsonlFile(path.join(WORLD, set, "test.jsonl")).slice(0, 15);
       for (const record of records) {
         const strip = await decodeRgb(path.join(WORLD, set, record[field]));
-        const frames = set === "stories" ? record.frames.map((f: any) => f.objects) : [record.tracks.filter((t: any) => t.appear_at === 0).map((t: any) => t.object)];
+        const frames =
+          set === "stories"
+            ? record.frames.map((f: any) => f.objects)
+            : [record.tracks.filter((t: any) => t.appear_at === 0).map((t: any) => t.object)];
         expect(strip.width).toBe(64 * (set === "stories" ? 5 : record.frames));
         frames.forEach((objects: any[], f: number) => {
           for (const o of objects) {
             const at = (Math.round(o.y) * strip.width + f * 64 + Math.round(o.x)) * 3;
             const expected = hexToRgb(COLORS[o.color as keyof typeof COLORS]);
             const pixel = [strip.data[at], strip.data[at + 1], strip.data[at + 2]];
-            expect(pixel.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2), `${set} ${record.id} frame ${f}: ${o.color} ${o.shape} shows rgb(${pixel})`).toBe(true);
+            expect(
+              pixel.map((v, c) => Math.abs(v - expected[c])).every((d) => d <= 2),
+              `${set} ${record.id} frame ${f}: ${o.color} ${o.shape} shows rgb(${pixel})`,
+            ).toBe(true);
           }
         });
       }
@@ -162,17 +186,29 @@ describe("annotations match their media", () => {
   it("code: every answer program renders exactly its image, and scoring tells right from wrong", async () => {
     const records = readJsonlFile(path.join(WORLD, "code", "test.jsonl"));
     for (const record of records) {
-      const [image, drawn] = await Promise.all([decodeRgb(path.join(WORLD, "code", record.image)), svgToRgb(sceneSvg(parseProgram(record.program)))]);
-      expect(Buffer.from(drawn.data).equals(Buffer.from(image.data)), `${record.id}: program render differs from its image`).toBe(true);
+      const [image, drawn] = await Promise.all([
+        decodeRgb(path.join(WORLD, "code", record.image)),
+        svgToRgb(sceneSvg(parseProgram(record.program))),
+      ]);
+      expect(Buffer.from(drawn.data).equals(Buffer.from(image.data)), `${record.id}: program render differs from its image`).toBe(
+        true,
+      );
       expect(record.conversations[1].value).toBe(record.program);
     }
     const reference = records[0].program;
     expect(await scoreProgram(reference, reference)).toMatchObject({ runs: true, exactMatch: true, pixelAgreement: 1 });
-    const moved = reference.replace(/at (\d+) (\d+)/, (_: string, x: string, y: string) => `at ${Math.min(64, Number(x) + 9)} ${y}`);
+    const moved = reference.replace(
+      /at (\d+) (\d+)/,
+      (_: string, x: string, y: string) => `at ${Math.min(64, Number(x) + 9)} ${y}`,
+    );
     const score = await scoreProgram(moved, reference);
     expect(score.exactMatch).toBe(false);
     expect(score.pixelAgreement).toBeLessThan(1);
-    expect(await scoreProgram("circle red huge at 1 2", reference)).toMatchObject({ runs: false, pixelAgreement: 0, error: expect.stringMatching(/line 1 .*unknown size "huge"/) });
+    expect(await scoreProgram("circle red huge at 1 2", reference)).toMatchObject({
+      runs: false,
+      pixelAgreement: 0,
+      error: expect.stringMatching(/line 1 .*unknown size "huge"/),
+    });
   });
 
   it("code: program ↔ scene round trip", () => {
@@ -184,7 +220,9 @@ describe("annotations match their media", () => {
   });
 
   it("audio: an event clip's strongest pitch is its color's", () => {
-    const records = readJsonlFile(path.join(WORLD, "audio", "test.jsonl")).filter((r) => r.kind === "event").slice(0, 40);
+    const records = readJsonlFile(path.join(WORLD, "audio", "test.jsonl"))
+      .filter((r) => r.kind === "event")
+      .slice(0, 40);
     expect(records.length).toBeGreaterThan(20);
     for (const record of records) {
       const wave = readWav(path.join(WORLD, "audio", record.audio));
@@ -222,7 +260,8 @@ describe("annotations match their media", () => {
         // The organ's typical brightness: the median of the pixels brighter than the background.
         const organ = Array.from(image.data.filter((_, i) => i % 3 === 0 && image.data[i] > 80)).sort((a, b) => a - b);
         const typical = organ[Math.floor(organ.length / 2)];
-        const center = [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => gray(l.x + dx, l.y + dy))).reduce((a, b) => a + b, 0) / 9; // 3×3 mean: less pixel noise
+        const center =
+          [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => gray(l.x + dx, l.y + dy))).reduce((a, b) => a + b, 0) / 9; // 3×3 mean: less pixel noise
         if (l.appearance === "bright") expect(center - typical, record.id).toBeGreaterThan(25);
         else expect(typical - center, record.id).toBeGreaterThan(25);
         checked++;
@@ -270,7 +309,9 @@ describe("annotations match their media", () => {
         const [x, y, z] = [values[o], values[o + 1], values[o + 2]];
         if (r.solid === "sphere") expect(Math.abs(Math.hypot(x, y, z) / r.scale - 1)).toBeLessThan(0.05);
         if (r.solid === "cube") expect(Math.max(Math.abs(y)) / r.scale).toBeLessThan(1.05);
-        expect(Array.from(values.subarray(o + 3, o + 6)).map((v) => Math.round(v * 255))).toEqual(hexToRgb(COLORS[r.color as keyof typeof COLORS]));
+        expect(Array.from(values.subarray(o + 3, o + 6)).map((v) => Math.round(v * 255))).toEqual(
+          hexToRgb(COLORS[r.color as keyof typeof COLORS]),
+        );
       }
     });
     points.dispose();
@@ -278,7 +319,8 @@ describe("annotations match their media", () => {
   });
 
   it("sentiment: every label follows the rule from face and text", () => {
-    for (const r of readJsonlFile(path.join(WORLD, "sentiment", "train.jsonl"))) expect(r.label, r.id).toBe(combineSentiment(r.face, r.text_sentiment));
+    for (const r of readJsonlFile(path.join(WORLD, "sentiment", "train.jsonl")))
+      expect(r.label, r.id).toBe(combineSentiment(r.face, r.text_sentiment));
     expect(combineSentiment("positive", "negative")).toBe("neutral");
     expect(combineSentiment("neutral", "negative")).toBe("negative");
   });

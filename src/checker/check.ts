@@ -20,7 +20,15 @@
  */
 import { sanitize } from "./sanitize";
 import { compareEncodedImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
-import { cellTags, joinSource, PARTIAL_RUN_KEY, readNotebook, type CodeCell, type Notebook, type Output } from "../runner/notebook";
+import {
+  cellTags,
+  joinSource,
+  PARTIAL_RUN_KEY,
+  readNotebook,
+  type CodeCell,
+  type Notebook,
+  type Output,
+} from "../runner/notebook";
 
 /** One difference in a notebook, located. */
 export interface NotebookDifference {
@@ -93,8 +101,12 @@ async function compareOutput(got: Output, want: Output, tolerance: Tolerance, im
   }
   if ("data" in got && "data" in want) {
     const differences: Difference[] = [];
-    const gotTypes = Object.keys(got.data).filter((t) => !SKIPPED_TYPES.has(t)).sort();
-    const wantTypes = Object.keys(want.data).filter((t) => !SKIPPED_TYPES.has(t)).sort();
+    const gotTypes = Object.keys(got.data)
+      .filter((t) => !SKIPPED_TYPES.has(t))
+      .sort();
+    const wantTypes = Object.keys(want.data)
+      .filter((t) => !SKIPPED_TYPES.has(t))
+      .sort();
     if (gotTypes.join() !== wantTypes.join()) {
       differences.push({ where: "mime types", message: `got [${gotTypes.join(", ")}], want [${wantTypes.join(", ")}]` });
     }
@@ -102,7 +114,8 @@ async function compareOutput(got: Output, want: Output, tolerance: Tolerance, im
       const a = got.data[mime];
       const b = want.data[mime];
       let found: Difference[];
-      if (IMAGE_TYPES.includes(mime)) found = await compareEncodedImages(text(a).replace(/\s/g, ""), text(b).replace(/\s/g, ""), { threshold: imageThreshold });
+      if (IMAGE_TYPES.includes(mime))
+        found = await compareEncodedImages(text(a).replace(/\s/g, ""), text(b).replace(/\s/g, ""), { threshold: imageThreshold });
       else if (mime === "application/json" || mime.endsWith("+json")) found = compareJson(a, b, tolerance);
       else found = compareText(sanitize(text(a)), sanitize(text(b)), tolerance);
       differences.push(...found.map((d) => ({ ...d, where: `${mime} ${d.where}` })));
@@ -117,14 +130,23 @@ function codeCells(notebook: Notebook): CodeCell[] {
 }
 
 /** Compares two notebooks already read. */
-export async function compareNotebooks(executed: Notebook, reference: Notebook, args: CheckArgs = {}): Promise<NotebookDifference[]> {
+export async function compareNotebooks(
+  executed: Notebook,
+  reference: Notebook,
+  args: CheckArgs = {},
+): Promise<NotebookDifference[]> {
   const got = codeCells(executed);
   const want = codeCells(reference);
   const differences: NotebookDifference[] = [];
   const partialRun = executed.metadata?.[PARTIAL_RUN_KEY] as { failure?: string } | undefined;
   const partial = partialRun ? `the run stopped early: ${partialRun.failure ?? "unknown reason"}` : "";
   if (got.length !== want.length) {
-    differences.push({ cell: 0, cellHead: "", output: "notebook", difference: { where: "code cells", message: `got ${got.length} code cells, want ${want.length}` } });
+    differences.push({
+      cell: 0,
+      cellHead: "",
+      output: "notebook",
+      difference: { where: "code cells", message: `got ${got.length} code cells, want ${want.length}` },
+    });
   }
   for (let i = 0; i < Math.min(got.length, want.length); i++) {
     const tags = [...new Set([...cellTags(want[i]), ...cellTags(got[i])])];
@@ -135,8 +157,16 @@ export async function compareNotebooks(executed: Notebook, reference: Notebook, 
     }
     if (tags.includes("skip-execution")) continue;
     // A cell the run never reached is a difference even where outputs are ignored.
-    if (got[i].execution_count === null && got[i].outputs.length === 0 && (want[i].execution_count !== null || want[i].outputs.length > 0) && joinSource(want[i].source).trim() !== "") {
-      at("execution", { where: "not run", message: `the cell did not run (no execution count, no outputs); the reference ran it${partial ? ` (${partial})` : ""}` });
+    if (
+      got[i].execution_count === null &&
+      got[i].outputs.length === 0 &&
+      (want[i].execution_count !== null || want[i].outputs.length > 0) &&
+      joinSource(want[i].source).trim() !== ""
+    ) {
+      at("execution", {
+        where: "not run",
+        message: `the cell did not run (no execution count, no outputs); the reference ran it${partial ? ` (${partial})` : ""}`,
+      });
       continue;
     }
     if (tags.includes("check-ignore-output") || tags.includes("nbval-ignore-output")) continue;
@@ -165,7 +195,11 @@ export async function compareNotebooks(executed: Notebook, reference: Notebook, 
 }
 
 /** Reads and compares two notebook files. */
-export async function checkNotebooks(executedFile: string, referenceFile: string, args: CheckArgs = {}): Promise<NotebookDifference[]> {
+export async function checkNotebooks(
+  executedFile: string,
+  referenceFile: string,
+  args: CheckArgs = {},
+): Promise<NotebookDifference[]> {
   return compareNotebooks(readNotebook(executedFile), readNotebook(referenceFile), args);
 }
 
@@ -179,7 +213,12 @@ export interface ReportArgs {
  * The readable report: the first differences of each cell (then how many more),
  * and a summary line last (differences, cells, how many not shown).
  */
-export function formatReport(differences: NotebookDifference[], executedFile: string, referenceFile: string, args: ReportArgs = {}): string {
+export function formatReport(
+  differences: NotebookDifference[],
+  executedFile: string,
+  referenceFile: string,
+  args: ReportArgs = {},
+): string {
   if (differences.length === 0) return `${executedFile} matches ${referenceFile}\n`;
   const maxPerCell = args.maxPerCell ?? 10;
   const lines = [`${executedFile} differs from ${referenceFile}:`];
@@ -193,7 +232,9 @@ export function formatReport(differences: NotebookDifference[], executedFile: st
     }
     if (list.length > maxPerCell) {
       hidden += list.length - maxPerCell;
-      lines.push(`  cell ${cellIndex}: ... and ${list.length - maxPerCell} more difference${list.length - maxPerCell === 1 ? "" : "s"} in this cell`);
+      lines.push(
+        `  cell ${cellIndex}: ... and ${list.length - maxPerCell} more difference${list.length - maxPerCell === 1 ? "" : "s"} in this cell`,
+      );
     }
   }
   const cells = [...byCell.keys()].filter((cell) => cell > 0).length;

@@ -80,7 +80,10 @@ export function compareText(got: string, want: string, tolerance: Tolerance = DE
     const y = Number(b.numbers[i]);
     if (!tolerance.approxIntegers && INTEGER_LITERAL.test(b.numbers[i])) {
       if (!INTEGER_LITERAL.test(a.numbers[i]) || BigInt(a.numbers[i]) !== BigInt(b.numbers[i])) {
-        differences.push({ where: `number ${i + 1}`, message: `got ${a.numbers[i]}, want the integer ${b.numbers[i]} (integers compare exactly; tag the cell check-approx-integers to allow the tolerance)` });
+        differences.push({
+          where: `number ${i + 1}`,
+          message: `got ${a.numbers[i]}, want the integer ${b.numbers[i]} (integers compare exactly; tag the cell check-approx-integers to allow the tolerance)`,
+        });
       }
       continue;
     }
@@ -109,13 +112,22 @@ export function compareJson(got: unknown, want: unknown, tolerance: Tolerance = 
     return want.flatMap((item, i) => compareJson(got[i], item, tolerance, `${where}[${i}]`)).slice(0, 20);
   }
   if (want !== null && typeof want === "object") {
-    if (got === null || typeof got !== "object" || Array.isArray(got)) return [{ where, message: `got ${JSON.stringify(got)?.slice(0, 40)}, want an object` }];
+    if (got === null || typeof got !== "object" || Array.isArray(got))
+      return [{ where, message: `got ${JSON.stringify(got)?.slice(0, 40)}, want an object` }];
     const keys = new Set([...Object.keys(want), ...Object.keys(got as object)]);
     const differences: Difference[] = [];
     for (const key of [...keys].sort()) {
       if (!(key in (got as object))) differences.push({ where: `${where}.${key}`, message: "missing" });
       else if (!(key in want)) differences.push({ where: `${where}.${key}`, message: "unexpected" });
-      else differences.push(...compareJson((got as Record<string, unknown>)[key], (want as Record<string, unknown>)[key], tolerance, `${where}.${key}`));
+      else
+        differences.push(
+          ...compareJson(
+            (got as Record<string, unknown>)[key],
+            (want as Record<string, unknown>)[key],
+            tolerance,
+            `${where}.${key}`,
+          ),
+        );
     }
     return differences.slice(0, 20);
   }
@@ -135,7 +147,10 @@ export interface ImageComparison {
  * difference). Anti-aliasing and encoder differences stay well under 0.01;
  * a changed plot line or a different image scores far above 0.02.
  */
-export async function perceptualDistance(got: Buffer, want: Buffer): Promise<{ distance: number; gotSize: string; wantSize: string }> {
+export async function perceptualDistance(
+  got: Buffer,
+  want: Buffer,
+): Promise<{ distance: number; gotSize: string; wantSize: string }> {
   const sharp = require("sharp");
   const load = async (image: Buffer) => {
     const meta = await sharp(image).metadata();
@@ -164,13 +179,23 @@ export async function perceptualDistance(got: Buffer, want: Buffer): Promise<{ d
  * Compares two base64 images; an unreadable image is a difference, not a crash.
  * (Not the display helper `compareImages` of kernel-extensions, which shows images side by side.)
  */
-export async function compareEncodedImages(gotBase64: string, wantBase64: string, options: ImageComparison = { threshold: 0.02 }): Promise<Difference[]> {
+export async function compareEncodedImages(
+  gotBase64: string,
+  wantBase64: string,
+  options: ImageComparison = { threshold: 0.02 },
+): Promise<Difference[]> {
   try {
-    const { distance, gotSize, wantSize } = await perceptualDistance(Buffer.from(gotBase64, "base64"), Buffer.from(wantBase64, "base64"));
+    const { distance, gotSize, wantSize } = await perceptualDistance(
+      Buffer.from(gotBase64, "base64"),
+      Buffer.from(wantBase64, "base64"),
+    );
     const differences: Difference[] = [];
     if (gotSize !== wantSize) differences.push({ where: "image size", message: `got ${gotSize}, want ${wantSize}` });
     if (distance > options.threshold) {
-      differences.push({ where: "image", message: `perceptual distance ${distance.toFixed(4)} > threshold ${options.threshold}` });
+      differences.push({
+        where: "image",
+        message: `perceptual distance ${distance.toFixed(4)} > threshold ${options.threshold}`,
+      });
     }
     return differences;
   } catch (error) {

@@ -25,13 +25,29 @@ export const DEFAULT_SANITIZERS: readonly Sanitizer[] = [
     pattern: /\n?=+\nHi,? (?:there 👋\. )?[Ll]ooks like you are running TensorFlow\.js in Node\.js[^\n]*\n=+\n?/g,
     replacement: "\n",
   },
-  { name: "tfjs platform notes", pattern: /^(?:Platform \w+ has already been set\.|The kernel '[^']+' for backend '[^']+' is already registered|.*Overwriting the platform with \w+\.)[^\n]*\n?/gm, replacement: "" },
-  { name: "dates", pattern: /\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?/g, replacement: "<date>" },
+  {
+    name: "tfjs platform notes",
+    pattern:
+      /^(?:Platform \w+ has already been set\.|The kernel '[^']+' for backend '[^']+' is already registered|.*Overwriting the platform with \w+\.)[^\n]*\n?/gm,
+    replacement: "",
+  },
+  {
+    name: "dates",
+    pattern: /\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?/g,
+    replacement: "<date>",
+  },
   { name: "clock times", pattern: /\b(?:ETA|elapsed|eta|remaining)[: ]\s*(?:\d+:)?\d{1,2}:\d{2}\b/g, replacement: "<time>" },
-  { name: "compound durations", pattern: /\b\d+h\s?\d+m(?:\s?\d+(?:\.\d+)?s)?\b|\b\d+m\s?\d+(?:\.\d+)?s\b/g, replacement: "<time>" },
+  {
+    name: "compound durations",
+    pattern: /\b\d+h\s?\d+m(?:\s?\d+(?:\.\d+)?s)?\b|\b\d+m\s?\d+(?:\.\d+)?s\b/g,
+    replacement: "<time>",
+  },
   {
     name: "rates",
-    pattern: new RegExp(String.raw`\b${NUMBER}\s?(?:steps|it|samples|tokens|images|cells|examples|ex)\/s(?:ec)?\b|\b${NUMBER}\s?(?:s|ms|µs|us)\/(?:step|it|cell|token|batch|image)\b`, "g"),
+    pattern: new RegExp(
+      String.raw`\b${NUMBER}\s?(?:steps|it|samples|tokens|images|cells|examples|ex)\/s(?:ec)?\b|\b${NUMBER}\s?(?:s|ms|µs|us)\/(?:step|it|cell|token|batch|image)\b`,
+      "g",
+    ),
     replacement: "<time>",
   },
   {

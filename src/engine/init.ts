@@ -49,7 +49,8 @@ function tryRequire(name: string, load: () => any = () => require(name)): { modu
   try {
     return { module: load() };
   } catch (error) {
-    const message = (error as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" ? "not installed" : (error as Error).message.split("\n")[0];
+    const message =
+      (error as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" ? "not installed" : (error as Error).message.split("\n")[0];
     return { reason: `${name}: ${message}` };
   }
 }

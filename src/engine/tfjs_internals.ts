@@ -37,7 +37,8 @@ export interface DataStorage {
 export function dataStorage(backend: object): DataStorage {
   const storage = (backend as { data?: DataStorage }).data;
   for (const method of ["get", "set", "has", "delete"] as const) {
-    if (typeof storage?.[method] !== "function") throw changed(`a CPU backend's \`data\` (DataStorage) has no ${method}()`, storage?.[method]);
+    if (typeof storage?.[method] !== "function")
+      throw changed(`a CPU backend's \`data\` (DataStorage) has no ${method}()`, storage?.[method]);
   }
   return storage!;
 }
@@ -57,7 +58,8 @@ export function silenceCpuBanner(backend: object): void {
 /** Whether backend `name` has been started (instantiated), without starting it as `tf.findBackend` would. */
 export function isBackendStarted(name: string): boolean {
   const registry = (tf.engine() as unknown as { registry?: Record<string, unknown> }).registry;
-  if (typeof registry !== "object" || registry === null) throw changed("the engine has no `registry` of started backends", registry);
+  if (typeof registry !== "object" || registry === null)
+    throw changed("the engine has no `registry` of started backends", registry);
   return registry[name] !== undefined;
 }
 
@@ -87,7 +89,13 @@ export interface WebGpuUniform {
 }
 
 /** Runs a WGSL program on the webgpu backend (`runWebGPUProgram`); returns the output tensor info. */
-export function runWebGpuProgram(backend: object, program: WebGpuProgram, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: WebGpuUniform[]): tf.TensorInfo {
+export function runWebGpuProgram(
+  backend: object,
+  program: WebGpuProgram,
+  inputs: tf.TensorInfo[],
+  dtype: tf.DataType,
+  uniforms?: WebGpuUniform[],
+): tf.TensorInfo {
   const run = (backend as { runWebGPUProgram?: unknown }).runWebGPUProgram;
   if (typeof run !== "function") throw changed("the webgpu backend has no runWebGPUProgram()", run);
   return run.call(backend, program, inputs, dtype, uniforms);
@@ -117,7 +125,10 @@ export function countWebGpuDispatches(backend: object): () => number {
  * that call other kernels' functions directly count once. Returns a reader of the count.
  */
 export function countEngineKernels(): () => number {
-  const engine = tf.engine() as unknown as { runKernelFunc?: (params: { kernelName?: string }) => unknown; mllmKernels?: { count: number } };
+  const engine = tf.engine() as unknown as {
+    runKernelFunc?: (params: { kernelName?: string }) => unknown;
+    mllmKernels?: { count: number };
+  };
   if (engine.mllmKernels) return () => engine.mllmKernels!.count;
   const run = engine.runKernelFunc;
   if (typeof run !== "function") throw changed("the engine has no runKernelFunc()", run);
@@ -131,7 +142,15 @@ export function countEngineKernels(): () => number {
 }
 
 /** The webgpu backend's members a multi-output dispatch uses (tfjs-backend-webgpu 4.22's `WebGPUBackend`). */
-const MULTI_OUTPUT_MEMBERS = ["makeTensorInfo", "uploadToGPU", "tensorToBinding", "makeUniforms", "ensureCommandEncoderReady", "endComputePassEncoder", "submitQueue"] as const;
+const MULTI_OUTPUT_MEMBERS = [
+  "makeTensorInfo",
+  "uploadToGPU",
+  "tensorToBinding",
+  "makeUniforms",
+  "ensureCommandEncoderReady",
+  "endComputePassEncoder",
+  "submitQueue",
+] as const;
 
 /**
  * Runs a complete WGSL compute shader that writes several outputs, in one dispatch on the webgpu
@@ -150,17 +169,25 @@ export function runWebGpuMultiOutput(
   uniforms: WebGpuUniform[] = [],
 ): tf.TensorInfo[] {
   const b = backend as Record<string, any>;
-  for (const member of MULTI_OUTPUT_MEMBERS) if (typeof b[member] !== "function") throw changed(`the webgpu backend has no ${member}()`, b[member]);
-  for (const field of ["device", "pipelineCache", "commandQueueOwnedIds"]) if (typeof b[field] !== "object" || b[field] === null) throw changed(`the webgpu backend has no \`${field}\``, b[field]);
+  for (const member of MULTI_OUTPUT_MEMBERS)
+    if (typeof b[member] !== "function") throw changed(`the webgpu backend has no ${member}()`, b[member]);
+  for (const field of ["device", "pipelineCache", "commandQueueOwnedIds"])
+    if (typeof b[field] !== "object" || b[field] === null) throw changed(`the webgpu backend has no \`${field}\``, b[field]);
   const outputs: tf.TensorInfo[] = outputShapes.map((shape) => b.makeTensorInfo(shape, "float32"));
   for (const t of [...inputs, ...outputs]) b.uploadToGPU(t.dataId);
   const key = `mllm_multi_${shaderKey}`;
-  b.pipelineCache[key] ??= b.device.createComputePipeline({ layout: "auto", compute: { module: b.device.createShaderModule({ code: wgsl }), entryPoint: "main" } });
+  b.pipelineCache[key] ??= b.device.createComputePipeline({
+    layout: "auto",
+    compute: { module: b.device.createShaderModule({ code: wgsl }), entryPoint: "main" },
+  });
   const pipeline = b.pipelineCache[key];
   const resources = [...outputs, ...inputs].map((t) => b.tensorToBinding(t));
   if (uniforms.length > 0) resources.push(b.makeUniforms(uniforms));
   for (const t of [...inputs, ...outputs]) b.commandQueueOwnedIds.add(t.dataId);
-  const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: resources.map((resource, binding) => ({ binding, resource })) });
+  const bindGroup = b.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: resources.map((resource, binding) => ({ binding, resource })),
+  });
   b.ensureCommandEncoderReady();
   b.computePassEncoder ??= b.commandEncoder.beginComputePass({});
   b.computePassEncoder.setPipeline(pipeline);

@@ -27,7 +27,16 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { cellTags, joinSource, readNotebook, serializeNotebook, splitLines, writeFileAtomic, type Cell, type Notebook } from "../runner/notebook";
+import {
+  cellTags,
+  joinSource,
+  readNotebook,
+  serializeNotebook,
+  splitLines,
+  writeFileAtomic,
+  type Cell,
+  type Notebook,
+} from "../runner/notebook";
 
 const BEGIN = /^(\s*)\/\/\s*BEGIN SOLUTION\b\s*(.*)$/;
 const END = /^\s*\/\/\s*END SOLUTION\b/;
@@ -76,7 +85,11 @@ function pythonFloat(x: number): string {
  * `str(is_grade)`, `str(is_solution)`, `str(is_locked)`, the grade id, and for
  * a grade cell `str(float(points))`.
  */
-export function computeChecksum(source: string, cellType: string, grader: Omit<NbgraderMetadata, "checksum" | "cell_type" | "task" | "schema_version">): string {
+export function computeChecksum(
+  source: string,
+  cellType: string,
+  grader: Omit<NbgraderMetadata, "checksum" | "cell_type" | "task" | "schema_version">,
+): string {
   const md5 = createHash("md5");
   const python = (b: boolean) => (b ? "True" : "False");
   md5.update(source, "utf8");
@@ -102,7 +115,8 @@ export function stubSolutions(source: string, where = "cell"): { source: string;
       continue;
     }
     const end = lines.findIndex((line, k) => k > i && (END.test(line) || BEGIN.test(line)));
-    if (end < 0 || BEGIN.test(lines[end])) throw new ExerciseError(`${where}, line ${i + 1}: BEGIN SOLUTION without an END SOLUTION`);
+    if (end < 0 || BEGIN.test(lines[end]))
+      throw new ExerciseError(`${where}, line ${i + 1}: BEGIN SOLUTION without an END SOLUTION`);
     const [, indent, what] = begin;
     const task = what.replace(/^[(:\-–]\s*|\s*\)$/g, "").trim() || "your code here";
     out.push(`${indent}throw new Error(${JSON.stringify(`TODO: ${task}`)});`);
@@ -119,12 +133,14 @@ export function stripHiddenTests(source: string, where = "cell"): { source: stri
   let regions = 0;
   for (let i = 0; i < lines.length; i++) {
     if (!BEGIN_HIDDEN.test(lines[i])) {
-      if (END_HIDDEN.test(lines[i])) throw new ExerciseError(`${where}, line ${i + 1}: END HIDDEN TESTS without a BEGIN HIDDEN TESTS`);
+      if (END_HIDDEN.test(lines[i]))
+        throw new ExerciseError(`${where}, line ${i + 1}: END HIDDEN TESTS without a BEGIN HIDDEN TESTS`);
       out.push(lines[i]);
       continue;
     }
     const end = lines.findIndex((line, k) => k > i && (END_HIDDEN.test(line) || BEGIN_HIDDEN.test(line)));
-    if (end < 0 || BEGIN_HIDDEN.test(lines[end])) throw new ExerciseError(`${where}, line ${i + 1}: BEGIN HIDDEN TESTS without an END HIDDEN TESTS`);
+    if (end < 0 || BEGIN_HIDDEN.test(lines[end]))
+      throw new ExerciseError(`${where}, line ${i + 1}: BEGIN HIDDEN TESTS without an END HIDDEN TESTS`);
     regions++;
     i = end;
   }
@@ -137,7 +153,8 @@ function pointsOf(cell: Cell, where: string): number | undefined {
   if (tags.length === 0) return undefined;
   if (tags.length > 1) throw new ExerciseError(`${where}: several points tags (${tags.join(", ")}); expected one`);
   const value = Number(POINTS_TAG.exec(tags[0])![1]);
-  if (!Number.isFinite(value) || value <= 0) throw new ExerciseError(`${where}: tag "${tags[0]}" needs a positive number of points`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new ExerciseError(`${where}: tag "${tags[0]}" needs a positive number of points`);
   return value;
 }
 
@@ -168,21 +185,26 @@ function roles(solution: Notebook, name: string): Role[] {
   // The check of an exercise: the next code cell after its solution cell.
   solution.cells.forEach((cell, index) => {
     if (result[index].kind !== "solution") return;
-    const next = solution.cells.findIndex((c, k) => k > index && c.cell_type === "code" && !cellTags(c).includes("solution-only"));
+    const next = solution.cells.findIndex(
+      (c, k) => k > index && c.cell_type === "code" && !cellTags(c).includes("solution-only"),
+    );
     const where = `${name} cell ${index + 1}`;
     if (next < 0 || result[next].kind === "solution") {
       throw new ExerciseError(`${where}: the exercise has no check cell after it; expected a code cell that checks it`);
     }
     const points = pointsOf(solution.cells[next], `${name} cell ${next + 1}`);
     if (points === undefined) {
-      throw new ExerciseError(`${name} cell ${next + 1} (the check of the exercise in cell ${index + 1}) has no points: tag it "points=N"`);
+      throw new ExerciseError(
+        `${name} cell ${next + 1} (the check of the exercise in cell ${index + 1}) has no points: tag it "points=N"`,
+      );
     }
     result[next] = { kind: "grade", points };
   });
   solution.cells.forEach((cell, index) => {
     if (result[index].kind === "grade") return;
     const points = pointsOf(cell, `${name} cell ${index + 1}`);
-    if (points !== undefined) throw new ExerciseError(`${name} cell ${index + 1} has a points tag but is not the check right after an exercise`);
+    if (points !== undefined)
+      throw new ExerciseError(`${name} cell ${index + 1} has a points tag but is not the check right after an exercise`);
   });
   return result;
 }
@@ -224,7 +246,9 @@ export function exercisesOf(notebook: Notebook): ExerciseSpec[] {
 /** The solution notebook with grading metadata (what `build-exercises` writes back into `solutions/`). */
 export function annotateSolution(solution: Notebook, name = "notebook"): Notebook {
   const cellRoles = roles(solution, name);
-  const cells = solution.cells.map((cell, index) => withGrading(structuredClone(cell), cellRoles[index], joinSource(cell.source), index, name));
+  const cells = solution.cells.map((cell, index) =>
+    withGrading(structuredClone(cell), cellRoles[index], joinSource(cell.source), index, name),
+  );
   return { ...structuredClone(solution), cells };
 }
 
@@ -277,7 +301,13 @@ export function editedAnswers(existing: Notebook, built: Notebook): string[] {
     const meta = nbgraderMetadata(cell);
     const isAnswer = meta?.solution || answerIds.has(cell.id);
     if (isAnswer && cell.id && stubs.has(cell.id) && joinSource(cell.source) !== stubs.get(cell.id)) edited.push(cell.id);
-    if (isAnswer && meta?.solution && meta.checksum && meta.checksum !== computeChecksum(joinSource(cell.source), cell.cell_type, meta) && !edited.includes(cell.id ?? "")) {
+    if (
+      isAnswer &&
+      meta?.solution &&
+      meta.checksum &&
+      meta.checksum !== computeChecksum(joinSource(cell.source), cell.cell_type, meta) &&
+      !edited.includes(cell.id ?? "")
+    ) {
       edited.push(cell.id ?? "(no id)");
     }
   }
@@ -299,9 +329,16 @@ export interface BuildExercisesArgs {
  * An exercise notebook whose answer cells differ from the stubs (a student's
  * or an instructor's edits) is not overwritten unless `force`.
  */
-export function buildExercises(solutionsDir: string, exercisesDir: string, options: BuildExercisesArgs = {}): { built: BuiltExercise[]; orphans: string[] } {
+export function buildExercises(
+  solutionsDir: string,
+  exercisesDir: string,
+  options: BuildExercisesArgs = {},
+): { built: BuiltExercise[]; orphans: string[] } {
   if (!fs.existsSync(solutionsDir)) throw new ExerciseError(`solutions folder "${solutionsDir}" does not exist`);
-  const names = fs.readdirSync(solutionsDir).filter((f) => f.endsWith(".ipynb")).sort();
+  const names = fs
+    .readdirSync(solutionsDir)
+    .filter((f) => f.endsWith(".ipynb"))
+    .sort();
   const built: BuiltExercise[] = [];
   for (const name of names) {
     const solution = path.join(solutionsDir, name);
@@ -322,7 +359,8 @@ export function buildExercises(solutionsDir: string, exercisesDir: string, optio
         refused = `it is not a readable notebook (${(error as Error).message.split("\n")[0]})`;
       }
       const edited = existing ? editedAnswers(existing, notebook) : [];
-      if (edited.length > 0) refused = `answer cell${edited.length === 1 ? "" : "s"} ${edited.join(", ")} differ${edited.length === 1 ? "s" : ""} from the stubs (someone's work)`;
+      if (edited.length > 0)
+        refused = `answer cell${edited.length === 1 ? "" : "s"} ${edited.join(", ")} differ${edited.length === 1 ? "s" : ""} from the stubs (someone's work)`;
     }
     if (!options.check) {
       if (solutionChanged) writeFileAtomic(solution, annotated);
@@ -331,7 +369,10 @@ export function buildExercises(solutionsDir: string, exercisesDir: string, optio
     built.push({ solution, exercise, regions, changed, solutionChanged, ...(refused ? { refused } : {}) });
   }
   const orphans = fs.existsSync(exercisesDir)
-    ? fs.readdirSync(exercisesDir).filter((f) => f.endsWith(".ipynb") && !names.includes(f)).map((f) => path.join(exercisesDir, f))
+    ? fs
+        .readdirSync(exercisesDir)
+        .filter((f) => f.endsWith(".ipynb") && !names.includes(f))
+        .map((f) => path.join(exercisesDir, f))
     : [];
   return { built, orphans };
 }

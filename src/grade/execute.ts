@@ -125,7 +125,12 @@ export function capOutputs(outputs: Output[], limit: number): Output[] {
     }
     dropped += size;
   }
-  if (dropped > 0) kept.push({ output_type: "stream", name: "stderr", text: `[grader: ${dropped} more bytes of output were cut; each cell keeps ${limit} bytes]\n` });
+  if (dropped > 0)
+    kept.push({
+      output_type: "stream",
+      name: "stderr",
+      text: `[grader: ${dropped} more bytes of output were cut; each cell keeps ${limit} bytes]\n`,
+    });
   return kept;
 }
 
@@ -157,9 +162,17 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
   // Warm-up: the lab's imports, run once per kernel before any timed cell (the
   // first cell that imports TensorFlow.js compiles its types: seconds, not a
   // student's fault).
-  const warmUp = restored.cells.flatMap((c) => (c.role === "locked" || c.role === "grade" ? importLines(c.source) : [])).join("\n");
+  const warmUp = restored.cells
+    .flatMap((c) => (c.role === "locked" || c.role === "grade" ? importLines(c.source) : []))
+    .join("\n");
   const start = async (): Promise<KernelClient> => {
-    const kernel = await KernelClient.start({ argv, transport: "ipc", connectionDir, connectionFileOwner: { uid: args.uid, gid: args.uid }, startTimeout: 120 });
+    const kernel = await KernelClient.start({
+      argv,
+      transport: "ipc",
+      connectionDir,
+      connectionFileOwner: { uid: args.uid, gid: args.uid },
+      startTimeout: 120,
+    });
     if (warmUp) {
       const left = (deadline - Date.now()) / 1000;
       try {
@@ -237,7 +250,11 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
             cut = true;
             return;
           }
-          if (message.header.msg_type === "stream" && typeof message.content.text === "string" && message.content.text.length > room) {
+          if (
+            message.header.msg_type === "stream" &&
+            typeof message.content.text === "string" &&
+            message.content.text.length > room
+          ) {
             message = { ...message, content: { ...message.content, text: message.content.text.slice(0, room) } };
             cut = true;
           }
@@ -248,7 +265,11 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
       history.push(source);
       const outputs = capOutputs(recorder.current, args.outputLimit);
       if (cut && !outputs.some((o) => o.output_type === "stream" && String(o.text).startsWith("[grader"))) {
-        outputs.push({ output_type: "stream", name: "stderr", text: `[grader: output past ${args.outputLimit} bytes was cut]\n` });
+        outputs.push({
+          output_type: "stream",
+          name: "stderr",
+          text: `[grader: output past ${args.outputLimit} bytes was cut]\n`,
+        });
       }
       if (reply.content.status === "error") {
         return { status: "error", outputs, message: `${reply.content.ename}: ${reply.content.evalue}` };
@@ -257,13 +278,17 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
     } catch (error) {
       const outputs = capOutputs(recorder.current, args.outputLimit);
       if (error instanceof KernelError && error.kind === "timeout") {
-        const message = timeout < args.cellTimeout ? `the notebook's time limit (${args.notebookTimeout} s) was reached in this cell` : `the cell ran longer than ${args.cellTimeout} s and was stopped`;
+        const message =
+          timeout < args.cellTimeout
+            ? `the notebook's time limit (${args.notebookTimeout} s) was reached in this cell`
+            : `the cell ran longer than ${args.cellTimeout} s and was stopped`;
         await restart(message);
         return { status: "timeout", outputs, message };
       }
-      const message = error instanceof KernelError && error.kind === "died"
-        ? `the kernel died in this cell (${error.message}): memory or process limit, or the code exited`
-        : `the kernel failed: ${(error as Error).message.split("\n")[0]}`;
+      const message =
+        error instanceof KernelError && error.kind === "died"
+          ? `the kernel died in this cell (${error.message}): memory or process limit, or the code exited`
+          : `the kernel failed: ${(error as Error).message.split("\n")[0]}`;
       await restart(message);
       return { status: "died", outputs, message };
     }
@@ -276,14 +301,19 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
 
   try {
     let sealed = false;
-    const codeCells = restored.cells.map((cell, index) => ({ cell, index })).filter((c): c is { cell: PlannedCell; index: number } => c.cell.role !== "markdown");
+    const codeCells = restored.cells
+      .map((cell, index) => ({ cell, index }))
+      .filter((c): c is { cell: PlannedCell; index: number } => c.cell.role !== "markdown");
     for (const [k, { cell, index }] of codeCells.entries()) {
       if (!sealed && (cell.role === "solution" || cell.role === "added")) {
         await internal("seal", SEAL_SOURCE);
         sealed = true;
       }
       if (cell.role === "grade" && sealed) {
-        const earlier = codeCells.slice(0, k).filter((c) => c.cell.role === "locked").map((c) => c.cell);
+        const earlier = codeCells
+          .slice(0, k)
+          .filter((c) => c.cell.role === "locked")
+          .map((c) => c.cell);
         const imports = earlier.flatMap((c) => importLines(c.source));
         if (imports.length > 0) await internal("imports", imports.join("\n"));
         for (const helper of earlier.filter((c) => c.helper)) await internal(`helpers ${helper.id}`, helper.source);
@@ -294,7 +324,8 @@ export async function executeSubmission(restored: Restored, args: ExecuteArgs): 
       if (cell.role === "grade" && cell.exercise !== undefined) {
         passed[cell.exercise] = run.status === "ok";
         const reference = restored.exercises[cell.exercise].reference;
-        if (run.status !== "ok" && reference) await internal(`reference for ${restored.exercises[cell.exercise].name}`, reference);
+        if (run.status !== "ok" && reference)
+          await internal(`reference for ${restored.exercises[cell.exercise].name}`, reference);
       }
     }
   } finally {

@@ -16,7 +16,14 @@ import { readNotebook, writeFileAtomic, type Notebook } from "../runner/notebook
 import { serializeNotebook } from "../runner/notebook";
 import { projectRoot } from "../util/project_root";
 import { executeSubmission, type CellRun } from "./execute";
-import { hidePaths as withoutPaths, feedbackHtml, gradebookCsv, gradebookJson, type ExerciseGrade, type StudentGrade } from "./report";
+import {
+  hidePaths as withoutPaths,
+  feedbackHtml,
+  gradebookCsv,
+  gradebookJson,
+  type ExerciseGrade,
+  type StudentGrade,
+} from "./report";
 import { planExercises, restoreSubmission, type Restored } from "./restore";
 import { resolveLimits, sandboxUnavailable, type SandboxLimits } from "./sandbox";
 
@@ -58,8 +65,16 @@ export function resolveLab(lab: string, root = projectRoot()): string {
   if (/^\d{1,2}$/.test(lab)) {
     const dir = path.join(root, "solutions");
     const prefix = lab.padStart(2, "0") + "-";
-    const found = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith(prefix) && f.endsWith(".ipynb")).sort() : [];
-    if (found.length !== 1) throw new Error(`lab ${lab}: expected one solutions/${prefix}*.ipynb, found ${found.length === 0 ? "none" : found.join(", ")}`);
+    const found = fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => f.startsWith(prefix) && f.endsWith(".ipynb"))
+          .sort()
+      : [];
+    if (found.length !== 1)
+      throw new Error(
+        `lab ${lab}: expected one solutions/${prefix}*.ipynb, found ${found.length === 0 ? "none" : found.join(", ")}`,
+      );
     return path.join(dir, found[0]);
   }
   if (!fs.existsSync(lab)) throw new Error(`lab "${lab}" is neither a lab number nor an existing solution notebook`);
@@ -80,10 +95,16 @@ export function findSubmissions(args: string[], labFile: string): Submission[] {
   const labName = path.basename(labFile);
   const found: Submission[] = [];
   const studentFolder = (dir: string): Submission => {
-    const notebooks = fs.readdirSync(dir).filter((f) => f.toLowerCase().endsWith(".ipynb") && !f.startsWith(".")).sort();
+    const notebooks = fs
+      .readdirSync(dir)
+      .filter((f) => f.toLowerCase().endsWith(".ipynb") && !f.startsWith("."))
+      .sort();
     const chosen = notebooks.includes(labName) ? labName : notebooks.length === 1 ? notebooks[0] : undefined;
     if (!chosen) {
-      const problem = notebooks.length === 0 ? "the folder holds no notebook" : `the folder holds ${notebooks.length} notebooks and none is named ${labName}`;
+      const problem =
+        notebooks.length === 0
+          ? "the folder holds no notebook"
+          : `the folder holds ${notebooks.length} notebooks and none is named ${labName}`;
       return { student: path.basename(dir), file: dir, problem };
     }
     return { student: path.basename(dir), file: path.join(dir, chosen) };
@@ -97,7 +118,10 @@ export function findSubmissions(args: string[], labFile: string): Submission[] {
       continue;
     }
     if (stat.isFile()) {
-      found.push({ student: path.basename(arg) === labName ? path.basename(path.dirname(path.resolve(arg))) : stem(arg), file: arg });
+      found.push({
+        student: path.basename(arg) === labName ? path.basename(path.dirname(path.resolve(arg))) : stem(arg),
+        file: arg,
+      });
       continue;
     }
     const entries = fs.readdirSync(arg).sort();
@@ -134,7 +158,10 @@ const REVIEW_PATTERNS: [RegExp, string][] = [
   [/\bregisterKernel\b|\bunregisterKernel\b|\bregisterBackend\b|\bsetBackend\b/, "changes TensorFlow.js kernels or backends"],
   [/\bfunction\s+(check|maxAbsDiff)\b|\b(check|maxAbsDiff)\s*=[^=]/, "redefines the lab's check helpers"],
   [/\beval\s*\(|\bnew\s+Function\b/, "evaluates code from strings"],
-  [/from\s+["'](fs|net|http|https|dgram|dns|tls|vm)["']|require\(["'](fs|net|http|https|dgram|dns|tls|vm)["']\)/, "imports a system module"],
+  [
+    /from\s+["'](fs|net|http|https|dgram|dns|tls|vm)["']|require\(["'](fs|net|http|https|dgram|dns|tls|vm)["']\)/,
+    "imports a system module",
+  ],
 ];
 
 function reviewFlags(restored: Restored): string[] {
@@ -164,7 +191,8 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
   const labName = stem(labFile);
   const solution: Notebook = readNotebook(labFile);
   const { exercises } = planExercises(solution, path.basename(labFile));
-  if (exercises.length === 0) throw new Error(`${labFile} has no graded exercises (solution regions followed by a check cell tagged points=N)`);
+  if (exercises.length === 0)
+    throw new Error(`${labFile} has no graded exercises (solution regions followed by a check cell tagged points=N)`);
   const unavailable = sandboxUnavailable();
   if (unavailable) throw new Error(`cannot grade: ${unavailable}`);
   const limits = resolveLimits(args.limits);
@@ -197,7 +225,12 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
     try {
       student = readNotebook(submission.file);
     } catch (error) {
-      return { grade: { ...base, status: `error: ${(error as Error).message.split("\n")[0].split(path.resolve(submission.file)).join(path.basename(submission.file))}` } };
+      return {
+        grade: {
+          ...base,
+          status: `error: ${(error as Error).message.split("\n")[0].split(path.resolve(submission.file)).join(path.basename(submission.file))}`,
+        },
+      };
     }
     let restored: Restored;
     try {
@@ -228,16 +261,27 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
         const answer = result.runs.get(answerIndex);
         let reason = "passed";
         if (!result.passed[k]) {
-          reason = check ? `check ${check.status === "error" ? "failed" : check.status}: ${check.message ?? ""}` : "check not run";
-          if (answer && answer.status !== "ok") reason += ` (your answer cell: ${answer.status}${answer.message ? `: ${answer.message}` : ""})`;
+          reason = check
+            ? `check ${check.status === "error" ? "failed" : check.status}: ${check.message ?? ""}`
+            : "check not run";
+          if (answer && answer.status !== "ok")
+            reason += ` (your answer cell: ${answer.status}${answer.message ? `: ${answer.message}` : ""})`;
         }
-        return { name: exercise.name, gradeId: exercise.gradeId, points: result.passed[k] ? exercise.points : 0, max: exercise.points, reason: withoutPaths(reason, hidePaths) };
+        return {
+          name: exercise.name,
+          gradeId: exercise.gradeId,
+          points: result.passed[k] ? exercise.points : 0,
+          max: exercise.points,
+          reason: withoutPaths(reason, hidePaths),
+        };
       });
       const total = grades.reduce((sum, g) => sum + g.points, 0);
       const incomplete = [...result.runs.values()].some((r) => r.status === "not run");
       const status = incomplete
         ? `graded (incomplete: ${[...result.runs.values()].find((r) => r.status === "not run")!.message})`
-        : restored.tampering.length > 0 ? "graded (tampering undone)" : "graded";
+        : restored.tampering.length > 0
+          ? "graded (tampering undone)"
+          : "graded";
       const grade: StudentGrade = {
         ...base,
         exercises: grades,
@@ -250,7 +294,9 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
       };
       return { grade, restored, runs: result.runs };
     } catch (error) {
-      return { grade: { ...base, status: `error: the grader failed on this submission: ${(error as Error).message.split("\n")[0]}` } };
+      return {
+        grade: { ...base, status: `error: the grader failed on this submission: ${(error as Error).message.split("\n")[0]}` },
+      };
     } finally {
       fs.rmSync(workDir, { recursive: true, force: true });
     }
@@ -269,7 +315,9 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
       results[index] = graded;
       done++;
       const g = graded.grade;
-      log(`[${done}/${submissions.length}] ${g.student}: ${g.total}/${g.max} — ${g.status} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      log(
+        `[${done}/${submissions.length}] ${g.student}: ${g.total}/${g.max} — ${g.status} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      );
     }
   };
   try {
@@ -282,10 +330,15 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
   writeFileAtomic(path.join(outDir, "gradebook.csv"), gradebookCsv(rows, exercises));
   writeFileAtomic(path.join(outDir, "gradebook.json"), gradebookJson(labName, rows));
   for (const result of results) {
-    writeFileAtomic(path.join(outDir, "feedback", `${safeFileName(result.grade.student)}.html`), feedbackHtml(result.grade, result.restored, result.runs, hidePaths));
+    writeFileAtomic(
+      path.join(outDir, "feedback", `${safeFileName(result.grade.student)}.html`),
+      feedbackHtml(result.grade, result.restored, result.runs, hidePaths),
+    );
   }
   const graded = rows.filter((r) => !r.status.startsWith("error"));
   const mean = graded.length > 0 ? graded.reduce((s, r) => s + r.total, 0) / graded.length : 0;
-  log(`${rows.length} submissions: ${graded.length} graded (mean ${mean.toFixed(2)} / ${maxPoints}), ${rows.length - graded.length} not gradable; tampering in ${rows.filter((r) => r.tampering.length > 0).length}; for review: ${rows.filter((r) => r.review.length > 0).length}`);
+  log(
+    `${rows.length} submissions: ${graded.length} graded (mean ${mean.toFixed(2)} / ${maxPoints}), ${rows.length - graded.length} not gradable; tampering in ${rows.filter((r) => r.tampering.length > 0).length}; for review: ${rows.filter((r) => r.review.length > 0).length}`,
+  );
   return rows;
 }

@@ -40,6 +40,7 @@ export interface StudentGrade {
   events: string[];
 }
 
+// eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /** Text for a student: colour codes out, the grader's host paths hidden. */
@@ -56,7 +57,9 @@ export function clean(text: string, paths: string[]): string {
 
 function csvField(value: string | number): string {
   const text = String(value);
-  return /[",\n\r]/.test(text) || /^[=+\-@\t]/.test(text) ? `"${(/^[=+\-@\t]/.test(text) ? "'" : "") + text.replace(/"/g, '""')}"` : text;
+  return /[",\n\r]/.test(text) || /^[=+\-@\t]/.test(text)
+    ? `"${(/^[=+\-@\t]/.test(text) ? "'" : "") + text.replace(/"/g, '""')}"`
+    : text;
 }
 
 /** gradebook.csv: student, lab, each exercise's points, total, max, status. */
@@ -115,20 +118,32 @@ pre.error{background:#fff0f0}pre.stderr{background:#fff8e6}.cell{border-left:4px
 .cell.answer{border-color:#0969da}.cell.grade{border-color:#8250df}.label{font-size:.8rem;color:#666}img{max-width:100%}`;
 
 /** The feedback page of one student. */
-export function feedbackHtml(grade: StudentGrade, restored: Restored | undefined, runs: Map<number, CellRun> | undefined, paths: string[]): string {
+export function feedbackHtml(
+  grade: StudentGrade,
+  restored: Restored | undefined,
+  runs: Map<number, CellRun> | undefined,
+  paths: string[],
+): string {
   const parts: string[] = [];
-  parts.push(`<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`${grade.lab} — ${grade.student}`)}</title><style>${STYLE}</style></head><body>`);
+  parts.push(
+    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`${grade.lab} — ${grade.student}`)}</title><style>${STYLE}</style></head><body>`,
+  );
   parts.push(`<h1>${escapeHtml(grade.lab)}: feedback for ${escapeHtml(grade.student)}</h1>`);
   parts.push(`<p><strong>Score: ${grade.total} / ${grade.max}</strong> — ${escapeHtml(grade.status)}</p>`);
   if (grade.exercises.length > 0) {
     parts.push("<table><tr><th>exercise</th><th>points</th><th>result</th></tr>");
     for (const e of grade.exercises) {
       const ok = e.points === e.max;
-      parts.push(`<tr><td>${escapeHtml(e.name)}</td><td>${e.points} / ${e.max}</td><td class="${ok ? "pass" : "fail"}">${escapeHtml(hidePaths(e.reason, paths))}</td></tr>`);
+      parts.push(
+        `<tr><td>${escapeHtml(e.name)}</td><td>${e.points} / ${e.max}</td><td class="${ok ? "pass" : "fail"}">${escapeHtml(hidePaths(e.reason, paths))}</td></tr>`,
+      );
     }
     parts.push("</table>");
   }
-  for (const [title, lines] of [["What the grader undid", grade.tampering], ["Notes", [...grade.notes, ...grade.events]]] as const) {
+  for (const [title, lines] of [
+    ["What the grader undid", grade.tampering],
+    ["Notes", [...grade.notes, ...grade.events]],
+  ] as const) {
     if (lines.length === 0) continue;
     parts.push(`<h2>${title}</h2><ul>${lines.map((l) => `<li>${escapeHtml(hidePaths(l, paths))}</li>`).join("")}</ul>`);
   }
@@ -137,11 +152,22 @@ export function feedbackHtml(grade: StudentGrade, restored: Restored | undefined
     restored.cells.forEach((cell, index) => {
       if (cell.role === "markdown") return;
       const run = runs.get(index);
-      const label = cell.role === "solution" ? `your answer (${restored.exercises[cell.exercise!].name})`
-        : cell.role === "grade" ? `check of ${restored.exercises[cell.exercise!].name}`
-        : cell.role === "added" ? "a cell you added" : "lab code";
-      const state = !run ? "not run" : run.status === "ok" ? "" : ` — ${run.status}${run.message ? `: ${hidePaths(run.message, paths)}` : ""}`;
-      parts.push(`<div class="cell ${cell.role === "solution" ? "answer" : cell.role}"><div class="label">${escapeHtml(`[${cell.id}] ${label}${state}`)}</div>`);
+      const label =
+        cell.role === "solution"
+          ? `your answer (${restored.exercises[cell.exercise!].name})`
+          : cell.role === "grade"
+            ? `check of ${restored.exercises[cell.exercise!].name}`
+            : cell.role === "added"
+              ? "a cell you added"
+              : "lab code";
+      const state = !run
+        ? "not run"
+        : run.status === "ok"
+          ? ""
+          : ` — ${run.status}${run.message ? `: ${hidePaths(run.message, paths)}` : ""}`;
+      parts.push(
+        `<div class="cell ${cell.role === "solution" ? "answer" : cell.role}"><div class="label">${escapeHtml(`[${cell.id}] ${label}${state}`)}</div>`,
+      );
       parts.push(`<pre><code>${escapeHtml(cell.source)}</code></pre>`);
       for (const output of run?.outputs ?? []) parts.push(renderOutput(output, paths));
       parts.push("</div>");

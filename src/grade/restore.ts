@@ -61,7 +61,10 @@ export function planExercises(solution: Notebook, name: string): { annotated: No
   annotated.cells.forEach((cell, index) => {
     const meta = nbgraderMetadata(cell);
     if (!meta?.grade) return;
-    const answer = annotated.cells.slice(0, index).reverse().find((c) => c.cell_type === "code")!;
+    const answer = annotated.cells
+      .slice(0, index)
+      .reverse()
+      .find((c) => c.cell_type === "code")!;
     const reference = (answer.metadata as { mllm_labs?: { reference?: unknown } }).mllm_labs?.reference;
     exercises.push({
       name: `exercise ${exercises.length + 1}`,
@@ -82,7 +85,9 @@ export function restoreSubmission(solution: Notebook, student: Notebook, name = 
   const notes: string[] = [];
   const exerciseOfSolution = new Map(exercises.map((e, i) => [e.solutionId, i]));
   const exerciseOfGrade = new Map(exercises.map((e, i) => [e.gradeId, i]));
-  const solutionIds = new Set(annotated.cells.filter((c) => c.cell_type === "code" && !cellTags(c).includes("solution-only")).map((c) => c.id!));
+  const solutionIds = new Set(
+    annotated.cells.filter((c) => c.cell_type === "code" && !cellTags(c).includes("solution-only")).map((c) => c.id!),
+  );
 
   // The student's code cells by id (the first of duplicates), and their order.
   const studentById = new Map<string, CodeCell>();
@@ -117,7 +122,8 @@ export function restoreSubmission(solution: Notebook, student: Notebook, name = 
       const isGrade = exerciseOfGrade.has(id);
       const what = isGrade ? `check cell ${id} (${exercises[exercise!].name})` : `locked cell ${id}`;
       if (!theirs) tampering.push(`${what} was deleted: restored`);
-      else if (joinSource(theirs.source) !== joinSource(released.get(id)?.source ?? "")) tampering.push(`${what} was edited: restored`);
+      else if (joinSource(theirs.source) !== joinSource(released.get(id)?.source ?? ""))
+        tampering.push(`${what} was edited: restored`);
       else {
         const meta = nbgraderMetadata(theirs);
         const want = nbgraderMetadata(released.get(id)!);
@@ -125,14 +131,21 @@ export function restoreSubmission(solution: Notebook, student: Notebook, name = 
           tampering.push(`${what}: its grading metadata was edited: the solution's is used`);
         }
       }
-      cells.push({ id, role: isGrade ? "grade" : "locked", exercise, source: joinSource(cell.source), ...(cellTags(cell).includes("grade-helpers") ? { helper: true } : {}) });
+      cells.push({
+        id,
+        role: isGrade ? "grade" : "locked",
+        exercise,
+        source: joinSource(cell.source),
+        ...(cellTags(cell).includes("grade-helpers") ? { helper: true } : {}),
+      });
     }
     // The student's added cells that followed this one.
     for (const extra of added.filter((a) => a.after === id)) {
       const source = joinSource(extra.cell.source);
       const label = `added code cell ${extra.position + 1}${extra.cell.id ? ` (${extra.cell.id})` : ""}`;
       if (exerciseOfSolution.has(id)) {
-        if (source.trim() !== "") tampering.push(`${label} sits between ${exercises[exerciseOfSolution.get(id)!].name} and its check: not run`);
+        if (source.trim() !== "")
+          tampering.push(`${label} sits between ${exercises[exerciseOfSolution.get(id)!].name} and its check: not run`);
         continue;
       }
       if (source.trim() === "") continue;

@@ -47,7 +47,8 @@ export function resolveLimits(limits: SandboxLimits = {}): ResolvedSandboxLimits
     openFiles: limits.openFiles ?? 1024,
   };
   for (const [name, value] of Object.entries(resolved)) {
-    if (!Number.isInteger(value) || value <= 0) throw new Error(`sandbox limit ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(value) || value <= 0)
+      throw new Error(`sandbox limit ${name} must be a positive integer, got ${JSON.stringify(value)}`);
   }
   return resolved;
 }
@@ -91,7 +92,11 @@ export function sandboxUnavailable(): string | undefined {
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
     return "the grader must run as root: it starts each sandbox as an unprivileged user id of its own";
   }
-  const probe = spawnSync("setpriv", ["--reuid=60999", "--regid=60999", "--clear-groups", "bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], { encoding: "utf8" });
+  const probe = spawnSync(
+    "setpriv",
+    ["--reuid=60999", "--regid=60999", "--clear-groups", "bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"],
+    { encoding: "utf8" },
+  );
   if (probe.status !== 0) return `bubblewrap cannot create namespaces here: ${(probe.stderr || `exit ${probe.status}`).trim()}`;
   return undefined;
 }
@@ -116,34 +121,80 @@ export function sandboxedKernelArgv(spec: SandboxSpec, nodePath = process.execPa
     ...spec.dataDirs.filter((d) => fs.existsSync(d)),
   ];
   const argv = [
-    "setpriv", `--reuid=${spec.uid}`, `--regid=${spec.uid}`, "--clear-groups", "--inh-caps=-all",
-    "prlimit", `--as=${bytes(limits.memoryMiB)}`, `--nproc=${limits.processes}`, `--fsize=${bytes(limits.diskMiB)}`, `--nofile=${limits.openFiles}`, `--core=0`, "--",
+    "setpriv",
+    `--reuid=${spec.uid}`,
+    `--regid=${spec.uid}`,
+    "--clear-groups",
+    "--inh-caps=-all",
+    "prlimit",
+    `--as=${bytes(limits.memoryMiB)}`,
+    `--nproc=${limits.processes}`,
+    `--fsize=${bytes(limits.diskMiB)}`,
+    `--nofile=${limits.openFiles}`,
+    `--core=0`,
+    "--",
     "bwrap",
-    "--unshare-all", "--die-with-parent", "--new-session",
-    "--hostname", "sandbox",
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--hostname",
+    "sandbox",
     "--clearenv",
-    "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-    "--setenv", "HOME", work,
-    "--setenv", "TMPDIR", "/tmp",
-    "--setenv", "LANG", "C.UTF-8",
-    "--proc", "/proc",
-    "--dev", "/dev",
-    "--size", bytes(limits.diskMiB), "--tmpfs", "/dev/shm",
-    "--remount-ro", "/dev",
-    "--size", bytes(limits.diskMiB), "--tmpfs", "/tmp",
+    "--setenv",
+    "PATH",
+    "/usr/local/bin:/usr/bin:/bin",
+    "--setenv",
+    "HOME",
+    work,
+    "--setenv",
+    "TMPDIR",
+    "/tmp",
+    "--setenv",
+    "LANG",
+    "C.UTF-8",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--size",
+    bytes(limits.diskMiB),
+    "--tmpfs",
+    "/dev/shm",
+    "--remount-ro",
+    "/dev",
+    "--size",
+    bytes(limits.diskMiB),
+    "--tmpfs",
+    "/tmp",
   ];
   for (const p of readOnly) argv.push("--ro-bind", p, p);
   argv.push(
-    "--size", bytes(limits.diskMiB), "--tmpfs", work,
-    "--ro-bind", spec.notebook.hostPath, path.join(work, spec.notebook.name),
-    "--ro-bind", path.join(spec.guardDir, "package.json"), path.join(work, "package.json"),
-    "--ro-bind", path.join(spec.guardDir, "node_modules"), path.join(work, "node_modules"),
-    "--bind", spec.connectionDir, spec.connectionDir,
+    "--size",
+    bytes(limits.diskMiB),
+    "--tmpfs",
+    work,
+    "--ro-bind",
+    spec.notebook.hostPath,
+    path.join(work, spec.notebook.name),
+    "--ro-bind",
+    path.join(spec.guardDir, "package.json"),
+    path.join(work, "package.json"),
+    "--ro-bind",
+    path.join(spec.guardDir, "node_modules"),
+    path.join(work, "node_modules"),
+    "--bind",
+    spec.connectionDir,
+    spec.connectionDir,
     // The sandbox's own root (a tmpfs bubblewrap builds) holds only mount points: read-only.
-    "--remount-ro", "/",
-    "--chdir", work,
+    "--remount-ro",
+    "/",
+    "--chdir",
+    work,
     "--",
-    nodePath, path.join(projectRoot, "dist", "src", "kernel", "main.js"), "--connection-file", "{connection_file}",
+    nodePath,
+    path.join(projectRoot, "dist", "src", "kernel", "main.js"),
+    "--connection-file",
+    "{connection_file}",
   );
   return argv;
 }

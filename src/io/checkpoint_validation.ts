@@ -55,7 +55,8 @@ const NESTED = ["text_config", "vision_config", "qformer_config", "audio_config"
  */
 export function validateConfigValues(config: HFConfig): void {
   const json = config.json;
-  const bad = (key: string, expected: string) => new Error(`config: ${config.where}: "${key}" must be ${expected}, got ${JSON.stringify(json[key])}`);
+  const bad = (key: string, expected: string) =>
+    new Error(`config: ${config.where}: "${key}" must be ${expected}, got ${JSON.stringify(json[key])}`);
   for (const key of POSITIVE_INTEGERS) {
     if (json[key] === undefined || json[key] === null) continue;
     if (!Number.isInteger(json[key]) || json[key] < 1) throw bad(key, "a positive integer");
@@ -66,22 +67,33 @@ export function validateConfigValues(config: HFConfig): void {
   }
   const heads = json.num_attention_heads;
   if (Number.isInteger(heads) && Number.isInteger(json.hidden_size) && json.head_dim == null && json.hidden_size % heads !== 0) {
-    throw new Error(`config: ${config.where}: "hidden_size" ${json.hidden_size} is not divisible by "num_attention_heads" ${heads} (and no "head_dim" is given)`);
+    throw new Error(
+      `config: ${config.where}: "hidden_size" ${json.hidden_size} is not divisible by "num_attention_heads" ${heads} (and no "head_dim" is given)`,
+    );
   }
   if (Number.isInteger(heads) && Number.isInteger(json.num_key_value_heads) && heads % json.num_key_value_heads !== 0) {
-    throw new Error(`config: ${config.where}: "num_attention_heads" ${heads} is not divisible by "num_key_value_heads" ${json.num_key_value_heads}`);
+    throw new Error(
+      `config: ${config.where}: "num_attention_heads" ${heads} is not divisible by "num_key_value_heads" ${json.num_key_value_heads}`,
+    );
   }
   if (Number.isInteger(json.image_size) && Number.isInteger(json.patch_size) && json.image_size % json.patch_size !== 0) {
-    throw new Error(`config: ${config.where}: "image_size" ${json.image_size} is not divisible by "patch_size" ${json.patch_size}`);
+    throw new Error(
+      `config: ${config.where}: "image_size" ${json.image_size} is not divisible by "patch_size" ${json.patch_size}`,
+    );
   }
   for (const key of NESTED) {
     const nested = json[key];
-    if (nested && typeof nested === "object" && !Array.isArray(nested)) validateConfigValues({ json: nested, where: `${config.where} → ${key}` });
+    if (nested && typeof nested === "object" && !Array.isArray(nested))
+      validateConfigValues({ json: nested, where: `${config.where} → ${key}` });
   }
 }
 
 /** Checkpoint entries no model uses (buffers older transformers saved): never an error. */
-export const IGNORED_UNUSED_WEIGHTS: readonly RegExp[] = [/(^|\.)rotary_emb\.inv_freq$/, /(^|\.)position_ids$/, /(^|\.)num_batches_tracked$/];
+export const IGNORED_UNUSED_WEIGHTS: readonly RegExp[] = [
+  /(^|\.)rotary_emb\.inv_freq$/,
+  /(^|\.)position_ids$/,
+  /(^|\.)num_batches_tracked$/,
+];
 
 /** Options for {@link checkUnusedWeights}. */
 export interface UnusedWeightsArgs {

@@ -49,21 +49,24 @@ export function subConfig(config: HFConfig, key: string): HFConfig {
 /** A required integer field. */
 export function hfInteger(config: HFConfig, key: string): number {
   const value = config.json[key];
-  if (!Number.isInteger(value)) throw new Error(`config: ${config.where}: "${key}" must be an integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(value))
+    throw new Error(`config: ${config.where}: "${key}" must be an integer, got ${JSON.stringify(value)}`);
   return value;
 }
 
 /** A required finite number. */
 export function hfNumber(config: HFConfig, key: string): number {
   const value = config.json[key];
-  if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`config: ${config.where}: "${key}" must be a number, got ${JSON.stringify(value)}`);
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new Error(`config: ${config.where}: "${key}" must be a number, got ${JSON.stringify(value)}`);
   return value;
 }
 
 /** A required string. */
 export function hfText(config: HFConfig, key: string): string {
   const value = config.json[key];
-  if (typeof value !== "string") throw new Error(`config: ${config.where}: "${key}" must be a string, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string")
+    throw new Error(`config: ${config.where}: "${key}" must be a string, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -86,7 +89,8 @@ export function hfOptionalText(config: HFConfig, key: string): string | undefine
 export function hfOptionalBoolean(config: HFConfig, key: string): boolean | undefined {
   const value = config.json[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "boolean") throw new Error(`config: ${config.where}: "${key}" must be true or false, got ${JSON.stringify(value)}`);
+  if (typeof value !== "boolean")
+    throw new Error(`config: ${config.where}: "${key}" must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -95,7 +99,8 @@ export function hfIds(config: HFConfig, key: string): number[] | undefined {
   const value = config.json[key];
   if (value === null || value === undefined) return undefined;
   const list = Array.isArray(value) ? value : [value];
-  if (!list.every(Number.isInteger)) throw new Error(`config: ${config.where}: "${key}" must be an integer or a list of integers, got ${JSON.stringify(value)}`);
+  if (!list.every(Number.isInteger))
+    throw new Error(`config: ${config.where}: "${key}" must be an integer or a list of integers, got ${JSON.stringify(value)}`);
   return list;
 }
 

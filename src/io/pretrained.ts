@@ -44,7 +44,13 @@ const CLIP_TEXT_TOWER = [/^text_model\./, /^text_projection\./, /^visual_project
  * @param special optional hook for parameters a layout stores differently (return undefined to fall through)
  * @returns the checkpoint keys nothing used (transformers warns about these too)
  */
-export function loadWeights(model: Module, checkpoint: Checkpoint, aliases: KeyAliases = [], special?: SpecialKeyReader, unusedArgs: UnusedWeightsArgs = {}): string[] {
+export function loadWeights(
+  model: Module,
+  checkpoint: Checkpoint,
+  aliases: KeyAliases = [],
+  special?: SpecialKeyReader,
+  unusedArgs: UnusedWeightsArgs = {},
+): string[] {
   const used = new Set<string>();
   const read = (key: string): tf.Tensor | undefined => {
     if (!checkpoint.has(key)) return undefined;
@@ -85,7 +91,9 @@ function disposeOnError<M extends Module>(model: M, load: () => unknown): M {
 /** Builds `spec`'s model from `<directory>/config.json` and loads its weights. */
 export function loadWithSpec<C, M extends Module>(directory: string, spec: ModelSpec<C, M>): M {
   const model = spec.create(spec.fromHF(readHFConfig(directory)));
-  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, spec.keyAliases, spec.specialKeys)));
+  return disposeOnError(model, () =>
+    withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, spec.keyAliases, spec.specialKeys)),
+  );
 }
 
 /** A `LlamaForCausalLM` checkpoint directory (config.json + model.safetensors or shards). */
@@ -103,7 +111,11 @@ export function loadCLIPVision(directory: string): CLIPVisionTransformer {
   const config = readHFConfig(directory);
   const visionJson = config.json.vision_config ? subConfig(config, "vision_config") : config;
   const model = new CLIPVisionTransformer(clipVisionConfigFromHF(visionJson));
-  return disposeOnError(model, () => withCheckpoint(directory, (checkpoint) => loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES, undefined, { ignore: CLIP_TEXT_TOWER })));
+  return disposeOnError(model, () =>
+    withCheckpoint(directory, (checkpoint) =>
+      loadWeights(model, checkpoint, CLIP_VISION_KEY_ALIASES, undefined, { ignore: CLIP_TEXT_TOWER }),
+    ),
+  );
 }
 
 /** A `LlavaForConditionalGeneration` checkpoint directory (any of the layouts). */

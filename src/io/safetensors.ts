@@ -120,7 +120,8 @@ function decode(info: TensorInfo, bytes: Uint8Array, where: string): RawTensor["
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const value = wide[i];
-        if (value > 2147483647n || value < -2147483648n) throw new Error(`${where}: I64 value ${value} at element ${i} does not fit int32 (tfjs's integer type)`);
+        if (value > 2147483647n || value < -2147483648n)
+          throw new Error(`${where}: I64 value ${value} at element ${i} does not fit int32 (tfjs's integer type)`);
         out[i] = Number(value);
       }
       return out;
@@ -142,7 +143,13 @@ export class SafetensorsFile {
   private readonly dataStart: number;
   private fd: number | undefined;
 
-  private constructor(filePath: string, fd: number, entries: Map<string, TensorInfo>, metadata: Record<string, string>, dataStart: number) {
+  private constructor(
+    filePath: string,
+    fd: number,
+    entries: Map<string, TensorInfo>,
+    metadata: Record<string, string>,
+    dataStart: number,
+  ) {
     this.path = filePath;
     this.fd = fd;
     this.entries = entries;
@@ -156,7 +163,9 @@ export class SafetensorsFile {
     try {
       fd = fs.openSync(filePath, "r");
     } catch (error) {
-      throw new Error(`safetensors: cannot open ${filePath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new Error(
+        `safetensors: cannot open ${filePath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
     }
     try {
       const fileSize = fs.fstatSync(fd).size;
@@ -165,7 +174,9 @@ export class SafetensorsFile {
       fs.readSync(fd, lengthBytes, 0, 8, 0);
       const headerLength = Number(lengthBytes.readBigUInt64LE(0));
       if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileSize) {
-        throw new Error(`safetensors: ${filePath} declares a ${headerLength}-byte header but the file is ${fileSize} bytes (truncated or not a safetensors file)`);
+        throw new Error(
+          `safetensors: ${filePath} declares a ${headerLength}-byte header but the file is ${fileSize} bytes (truncated or not a safetensors file)`,
+        );
       }
       const headerBytes = Buffer.alloc(headerLength);
       fs.readSync(fd, headerBytes, 0, headerLength, 8);
@@ -175,7 +186,8 @@ export class SafetensorsFile {
       } catch (error) {
         throw new Error(`safetensors: ${filePath} has a header that is not valid JSON (${(error as Error).message})`);
       }
-      if (header === null || typeof header !== "object" || Array.isArray(header)) throw new Error(`safetensors: ${filePath} header is not a JSON object`);
+      if (header === null || typeof header !== "object" || Array.isArray(header))
+        throw new Error(`safetensors: ${filePath} header is not a JSON object`);
       const dataStart = 8 + headerLength;
       const dataSize = fileSize - dataStart;
       const entries = new Map<string, TensorInfo>();
@@ -190,22 +202,35 @@ export class SafetensorsFile {
         if (!entry || typeof entry !== "object") throw new Error(`${where}: header entry is not an object`);
         const { dtype, shape, data_offsets: offsets } = entry;
         // Own keys only: a dtype like "toString" or "constructor" is not a dtype.
-        if (typeof dtype !== "string" || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, dtype)) throw new Error(`${where}: unsupported dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
-        if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(shape)}`);
-        if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o: unknown) => Number.isInteger(o) && (o as number) >= 0) || offsets[0] > offsets[1]) {
+        if (typeof dtype !== "string" || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, dtype))
+          throw new Error(
+            `${where}: unsupported dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`,
+          );
+        if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0))
+          throw new Error(`${where}: bad shape ${JSON.stringify(shape)}`);
+        if (
+          !Array.isArray(offsets) ||
+          offsets.length !== 2 ||
+          !offsets.every((o: unknown) => Number.isInteger(o) && (o as number) >= 0) ||
+          offsets[0] > offsets[1]
+        ) {
           throw new Error(`${where}: bad data_offsets ${JSON.stringify(offsets)}`);
         }
         const expected = elementCount(shape) * DTYPE_BYTES[dtype as SafetensorsDtype];
         if (offsets[1] - offsets[0] !== expected) {
-          throw new Error(`${where}: data_offsets ${JSON.stringify(offsets)} span ${offsets[1] - offsets[0]} bytes but ${dtype} [${shape}] needs ${expected}`);
+          throw new Error(
+            `${where}: data_offsets ${JSON.stringify(offsets)} span ${offsets[1] - offsets[0]} bytes but ${dtype} [${shape}] needs ${expected}`,
+          );
         }
-        if (offsets[1] > dataSize) throw new Error(`${where}: data ends at byte ${offsets[1]} but the file has ${dataSize} bytes of data (truncated)`);
+        if (offsets[1] > dataSize)
+          throw new Error(`${where}: data ends at byte ${offsets[1]} but the file has ${dataSize} bytes of data (truncated)`);
         entries.set(name, { dtype: dtype as SafetensorsDtype, shape: shape.slice(), dataOffsets: [offsets[0], offsets[1]] });
         if (expected > 0) ranges.push([offsets[0], offsets[1], name]);
       }
       ranges.sort((a, b) => a[0] - b[0]);
       for (let i = 1; i < ranges.length; i++) {
-        if (ranges[i][0] < ranges[i - 1][1]) throw new Error(`safetensors: ${filePath}: tensors "${ranges[i - 1][2]}" and "${ranges[i][2]}" overlap`);
+        if (ranges[i][0] < ranges[i - 1][1])
+          throw new Error(`safetensors: ${filePath}: tensors "${ranges[i - 1][2]}" and "${ranges[i][2]}" overlap`);
       }
       return new SafetensorsFile(filePath, fd, entries, metadata, dataStart);
     } catch (error) {
@@ -238,7 +263,10 @@ export class SafetensorsFile {
     // A fresh ArrayBuffer per tensor: aligned for the typed views, read once, not copied again.
     const bytes = new Uint8Array(end - begin);
     const read = fs.readSync(this.fd, bytes, 0, bytes.length, this.dataStart + begin);
-    if (read !== bytes.length) throw new Error(`safetensors: ${this.path}, tensor "${name}": read ${read} of ${bytes.length} bytes (file changed or truncated)`);
+    if (read !== bytes.length)
+      throw new Error(
+        `safetensors: ${this.path}, tensor "${name}": read ${read} of ${bytes.length} bytes (file changed or truncated)`,
+      );
     return { dtype: info.dtype, shape: info.shape, data: decode(info, bytes, `safetensors: ${this.path}, tensor "${name}"`) };
   }
 
@@ -262,11 +290,18 @@ export function rawToTensor(raw: RawTensor): tf.Tensor {
 }
 
 /** What {@link saveSafetensors} writes: a tfjs tensor (stored as F32/I32/BOOL unless `dtype` says otherwise) or raw values. */
-export type TensorToSave = tf.Tensor | { dtype: SafetensorsDtype; shape: readonly number[]; data: ArrayLike<number> | BigInt64Array };
+export type TensorToSave =
+  tf.Tensor | { dtype: SafetensorsDtype; shape: readonly number[]; data: ArrayLike<number> | BigInt64Array };
 
-function encode(name: string, dtype: SafetensorsDtype, shape: readonly number[], values: ArrayLike<number> | BigInt64Array): Uint8Array {
+function encode(
+  name: string,
+  dtype: SafetensorsDtype,
+  shape: readonly number[],
+  values: ArrayLike<number> | BigInt64Array,
+): Uint8Array {
   const n = elementCount(shape);
-  if (values.length !== n) throw new Error(`saveSafetensors: tensor "${name}" has ${values.length} values but shape [${shape}] needs ${n}`);
+  if (values.length !== n)
+    throw new Error(`saveSafetensors: tensor "${name}" has ${values.length} values but shape [${shape}] needs ${n}`);
   const num = (i: number) => Number(values[i] as number | bigint);
   switch (dtype) {
     case "F32":
@@ -312,15 +347,29 @@ export async function saveSafetensors(
     let shape: readonly number[];
     let bytes: Uint8Array;
     if (value instanceof tf.Tensor) {
-      const requested = options.dtypes && Object.prototype.hasOwnProperty.call(options.dtypes, name) ? options.dtypes[name] : undefined;
+      const requested =
+        options.dtypes && Object.prototype.hasOwnProperty.call(options.dtypes, name) ? options.dtypes[name] : undefined;
       if (requested !== undefined && !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, requested)) {
-        throw new Error(`saveSafetensors: tensor "${name}": unsupported dtype ${JSON.stringify(requested)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
+        throw new Error(
+          `saveSafetensors: tensor "${name}": unsupported dtype ${JSON.stringify(requested)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`,
+        );
       }
-      dtype = requested ?? (value.dtype === "float32" ? "F32" : value.dtype === "bool" ? "BOOL" : value.dtype === "int32" ? "I32" : (() => { throw new Error(`saveSafetensors: tensor "${name}" has dtype ${value.dtype}, which safetensors cannot store`); })());
+      dtype =
+        requested ??
+        (value.dtype === "float32"
+          ? "F32"
+          : value.dtype === "bool"
+            ? "BOOL"
+            : value.dtype === "int32"
+              ? "I32"
+              : (() => {
+                  throw new Error(`saveSafetensors: tensor "${name}" has dtype ${value.dtype}, which safetensors cannot store`);
+                })());
       shape = value.shape;
       bytes = encode(name, dtype, shape, (await value.data()) as ArrayLike<number>);
     } else {
-      if (!Object.prototype.hasOwnProperty.call(DTYPE_BYTES, value.dtype)) throw new Error(`saveSafetensors: tensor "${name}" has unsupported dtype ${JSON.stringify(value.dtype)}`);
+      if (!Object.prototype.hasOwnProperty.call(DTYPE_BYTES, value.dtype))
+        throw new Error(`saveSafetensors: tensor "${name}" has unsupported dtype ${JSON.stringify(value.dtype)}`);
       dtype = value.dtype;
       shape = value.shape;
       bytes = encode(name, dtype, shape, value.data);
@@ -369,7 +418,10 @@ export class Checkpoint {
   static open(location: string, base = "model"): Checkpoint {
     if (location.endsWith(".safetensors")) {
       const file = SafetensorsFile.open(location);
-      const checkpoint = new Checkpoint(path.dirname(location), new Map(file.keys().map((key) => [key, path.basename(location)])));
+      const checkpoint = new Checkpoint(
+        path.dirname(location),
+        new Map(file.keys().map((key) => [key, path.basename(location)])),
+      );
       checkpoint.open.set(path.basename(location), file);
       return checkpoint;
     }
@@ -384,17 +436,31 @@ export class Checkpoint {
         throw new Error(`checkpoint: ${index} is not valid JSON (${(error as Error).message})`);
       }
       if (!parsed || typeof parsed.weight_map !== "object" || parsed.weight_map === null || Array.isArray(parsed.weight_map)) {
-        throw new Error(`checkpoint: ${index} has no "weight_map" object (got ${JSON.stringify(parsed?.weight_map)?.slice(0, 60)})`);
+        throw new Error(
+          `checkpoint: ${index} has no "weight_map" object (got ${JSON.stringify(parsed?.weight_map)?.slice(0, 60)})`,
+        );
       }
       const weightMap = new Map<string, string>();
       for (const [name, shard] of Object.entries(parsed.weight_map)) {
         // A shard is a plain file name in the checkpoint folder: no folders, not "." or "..".
-        if (typeof shard !== "string" || shard === "" || shard === "." || shard === ".." || shard.includes("/") || shard.includes("\\") || shard.includes("\0")) {
-          throw new Error(`checkpoint: ${index} maps "${name}" to a bad shard ${JSON.stringify(shard)} (expected a file name in ${location}, like "model-00001-of-00002.safetensors")`);
+        if (
+          typeof shard !== "string" ||
+          shard === "" ||
+          shard === "." ||
+          shard === ".." ||
+          shard.includes("/") ||
+          shard.includes("\\") ||
+          shard.includes("\0")
+        ) {
+          throw new Error(
+            `checkpoint: ${index} maps "${name}" to a bad shard ${JSON.stringify(shard)} (expected a file name in ${location}, like "model-00001-of-00002.safetensors")`,
+          );
         }
         const shardPath = path.join(location, shard);
-        if (!fs.existsSync(shardPath)) throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${shardPath} is missing`);
-        if (!fs.statSync(shardPath).isFile()) throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${shardPath} is not a file`);
+        if (!fs.existsSync(shardPath))
+          throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${shardPath} is missing`);
+        if (!fs.statSync(shardPath).isFile())
+          throw new Error(`checkpoint: ${index} lists shard ${shard} for "${name}", but ${shardPath} is not a file`);
         weightMap.set(name, shard);
       }
       return new Checkpoint(location, weightMap);
@@ -418,7 +484,8 @@ export class Checkpoint {
       file = SafetensorsFile.open(path.join(this.directory, shard));
       this.open.set(shard, file);
     }
-    if (!file.has(name)) throw new Error(`checkpoint: the index of ${this.directory} puts "${name}" in ${shard}, which does not hold it`);
+    if (!file.has(name))
+      throw new Error(`checkpoint: the index of ${this.directory} puts "${name}" in ${shard}, which does not hold it`);
     return file;
   }
 
@@ -445,7 +512,11 @@ export class Checkpoint {
  * `model-0000k-of-0000n.safetensors` and `model.safetensors.index.json`, as
  * `save_pretrained(max_shard_size=...)` does. One shard → `model.safetensors`.
  */
-export async function saveCheckpoint(directory: string, tensors: Record<string, tf.Tensor>, options: { maxShardBytes?: number; base?: string } = {}): Promise<string[]> {
+export async function saveCheckpoint(
+  directory: string,
+  tensors: Record<string, tf.Tensor>,
+  options: { maxShardBytes?: number; base?: string } = {},
+): Promise<string[]> {
   const base = options.base ?? "model";
   const limit = options.maxShardBytes ?? 5 * 1024 ** 3;
   const shards: string[][] = [[]];
@@ -480,7 +551,10 @@ export async function saveCheckpoint(directory: string, tensors: Record<string, 
     files.push(file);
   }
   const index = path.join(directory, `${base}.safetensors.index.json`);
-  fs.writeFileSync(`${index}.tmp`, JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + "\n");
+  fs.writeFileSync(
+    `${index}.tmp`,
+    JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + "\n",
+  );
   fs.renameSync(`${index}.tmp`, index);
   return files;
 }

@@ -21,7 +21,12 @@ const IEEE_FLOAT = 0x0003;
 const EXTENSIBLE = 0xfffe;
 
 function fourCC(view: DataView, offset: number): string {
-  return String.fromCharCode(view.getUint8(offset), view.getUint8(offset + 1), view.getUint8(offset + 2), view.getUint8(offset + 3));
+  return String.fromCharCode(
+    view.getUint8(offset),
+    view.getUint8(offset + 1),
+    view.getUint8(offset + 2),
+    view.getUint8(offset + 3),
+  );
 }
 
 interface Format {
@@ -41,14 +46,18 @@ function readFormat(view: DataView, offset: number, size: number, name: string):
   const bitsPerSample = view.getUint16(offset + 14, true);
   // WAVE_FORMAT_EXTENSIBLE: the real format tag is the first 2 bytes of the sub-format GUID.
   if (tag === EXTENSIBLE && size >= 40) tag = view.getUint16(offset + 24, true);
-  if (tag !== PCM && tag !== IEEE_FLOAT) throw new Error(`${name} has WAV format tag 0x${tag.toString(16)}; expected PCM (1) or IEEE float (3)`);
+  if (tag !== PCM && tag !== IEEE_FLOAT)
+    throw new Error(`${name} has WAV format tag 0x${tag.toString(16)}; expected PCM (1) or IEEE float (3)`);
   const float = tag === IEEE_FLOAT;
   const supported = float ? [32, 64] : [8, 16, 24, 32];
-  if (!supported.includes(bitsPerSample)) throw new Error(`${name} has ${bitsPerSample}-bit ${float ? "float" : "PCM"} samples; expected ${supported.join(", ")} bits`);
+  if (!supported.includes(bitsPerSample))
+    throw new Error(`${name} has ${bitsPerSample}-bit ${float ? "float" : "PCM"} samples; expected ${supported.join(", ")} bits`);
   if (channels < 1) throw new Error(`${name} is a corrupt WAV file: it declares ${channels} channels`);
   if (sampleRate < 1) throw new Error(`${name} is a corrupt WAV file: it declares a sample rate of ${sampleRate} Hz`);
   if (blockAlign !== (channels * bitsPerSample) / 8) {
-    throw new Error(`${name} is a corrupt WAV file: block size ${blockAlign} bytes does not match ${channels} channels × ${bitsPerSample} bits`);
+    throw new Error(
+      `${name} is a corrupt WAV file: block size ${blockAlign} bytes does not match ${channels} channels × ${bitsPerSample} bits`,
+    );
   }
   return { float, channels, sampleRate, blockAlign, bitsPerSample };
 }
@@ -76,7 +85,9 @@ function sampleReader(view: DataView, format: Format): (offset: number) => numbe
 export function decodeWav(bytes: Uint8Array, name = "WAV data"): Waveform {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 44 || fourCC(view, 0) !== "RIFF" || fourCC(view, 8) !== "WAVE") {
-    throw new Error(`${name} is not a WAV file (expected a RIFF/WAVE header, got ${bytes.length} bytes starting ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 4)))})`);
+    throw new Error(
+      `${name} is not a WAV file (expected a RIFF/WAVE header, got ${bytes.length} bytes starting ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 4)))})`,
+    );
   }
   let format: Format | undefined;
   let offset = 12;
@@ -86,15 +97,22 @@ export function decodeWav(bytes: Uint8Array, name = "WAV data"): Waveform {
     const start = offset + 8;
     const available = bytes.length - start;
     if (id === "fmt ") {
-      if (size > available) throw new Error(`${name} is a corrupt WAV file: its "fmt " chunk says ${size} bytes, but only ${available} remain (truncated, or a wrong size)`);
+      if (size > available)
+        throw new Error(
+          `${name} is a corrupt WAV file: its "fmt " chunk says ${size} bytes, but only ${available} remain (truncated, or a wrong size)`,
+        );
       format = readFormat(view, start, size, name);
     } else if (id === "data") {
       if (!format) throw new Error(`${name} is a corrupt WAV file: the "data" chunk comes before any "fmt " chunk`);
       if (size > available) {
-        throw new Error(`${name} is a corrupt WAV file: its "data" chunk says ${size} bytes, but only ${available} remain (truncated, or a wrong size)`);
+        throw new Error(
+          `${name} is a corrupt WAV file: its "data" chunk says ${size} bytes, but only ${available} remain (truncated, or a wrong size)`,
+        );
       }
       if (size % format.blockAlign !== 0) {
-        throw new Error(`${name} is a corrupt WAV file: its "data" chunk of ${size} bytes is not a whole number of ${format.blockAlign}-byte sample frames`);
+        throw new Error(
+          `${name} is a corrupt WAV file: its "data" chunk of ${size} bytes is not a whole number of ${format.blockAlign}-byte sample frames`,
+        );
       }
       const frames = size / format.blockAlign;
       const read = sampleReader(view, format);
@@ -108,7 +126,9 @@ export function decodeWav(bytes: Uint8Array, name = "WAV data"): Waveform {
       }
       return { sampleRate: format.sampleRate, channels };
     } else if (size > available) {
-      throw new Error(`${name} is a corrupt WAV file: its ${JSON.stringify(id)} chunk says ${size} bytes, but only ${available} remain (truncated, or a wrong size)`);
+      throw new Error(
+        `${name} is a corrupt WAV file: its ${JSON.stringify(id)} chunk says ${size} bytes, but only ${available} remain (truncated, or a wrong size)`,
+      );
     }
     offset = start + size + (size % 2); // chunks are padded to an even size
   }
@@ -121,7 +141,9 @@ export function readWav(file: string): Waveform {
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    throw new Error(`cannot read WAV file "${file}": ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "it does not exist" : (error as Error).message}`);
+    throw new Error(
+      `cannot read WAV file "${file}": ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "it does not exist" : (error as Error).message}`,
+    );
   }
   return decodeWav(bytes, `"${file}"`);
 }
@@ -140,11 +162,14 @@ export function monoSamples(wave: Waveform, name: string, downmix: Downmix = "er
     for (const channel of wave.channels) for (let i = 0; i < out.length; i++) out[i] += channel[i] / wave.channels.length;
     return out;
   }
-  throw new Error(`${name} has ${wave.channels.length} channels; expected mono (pass downmix: "average" or "first" to use it anyway)`);
+  throw new Error(
+    `${name} has ${wave.channels.length} channels; expected mono (pass downmix: "average" or "first" to use it anyway)`,
+  );
 }
 
 /** 16-bit PCM WAV bytes of mono samples in [-1, 1]. */
 export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
-  if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw new Error(`encodeWav: sampleRate must be a positive integer, got ${sampleRate}`);
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0)
+    throw new Error(`encodeWav: sampleRate must be a positive integer, got ${sampleRate}`);
   return Buffer.from(require("node-wav").encode([samples], { sampleRate, float: false, bitDepth: 16 }));
 }

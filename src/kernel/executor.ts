@@ -86,7 +86,12 @@ export class LabExecutor {
       error: (first: unknown, ...rest: unknown[]) => {
         if (typeof first === "string" && first.startsWith("%s%d:%d") && rest.length === 4) {
           const [fileName, line, column, message] = rest as [string, number, number, string];
-          this.diagnostics.push({ fileName: fileName ? String(fileName).trim() : undefined, line, column, message: String(message) });
+          this.diagnostics.push({
+            fileName: fileName ? String(fileName).trim() : undefined,
+            line,
+            column,
+            message: String(message),
+          });
         } else if (this.thrown === undefined) {
           this.thrown = { value: first };
         }
@@ -117,11 +122,23 @@ export class LabExecutor {
     }
     const thrown = (this.thrown as { value: unknown } | undefined)?.value;
     if (thrown instanceof Error && thrown.message === "Interrupted asynchronously") {
-      return { status: "error", error: { ename: "KeyboardInterrupt", evalue: "the cell was interrupted", traceback: ["KeyboardInterrupt: the cell was interrupted"] } };
+      return {
+        status: "error",
+        error: {
+          ename: "KeyboardInterrupt",
+          evalue: "the cell was interrupted",
+          traceback: ["KeyboardInterrupt: the cell was interrupted"],
+        },
+      };
     }
     return {
       status: "error",
-      error: runtimeError(thrown, { cellSource: source, compiled: this.lastCompiled, executionCount, projectRoot: this.projectRoot }),
+      error: runtimeError(thrown, {
+        cellSource: source,
+        compiled: this.lastCompiled,
+        executionCount,
+        projectRoot: this.projectRoot,
+      }),
     };
   }
 

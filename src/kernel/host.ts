@@ -34,7 +34,9 @@ export const hostHook = {
   install(host: KernelHost): void {
     (globalThis as Record<symbol, unknown>)[KEY] = host;
     // tslab's public `display` writes through a module-level hook (nothing to wire when tslab is not installed next to this copy).
-    wireTslabDisplay((content, update) => host.display({ data: content.data, metadata: content.metadata, displayId: content.transient?.display_id, update }));
+    wireTslabDisplay((content, update) =>
+      host.display({ data: content.data, metadata: content.metadata, displayId: content.transient?.display_id, update }),
+    );
   },
   /** The running kernel's host, or undefined outside a kernel. */
   current(): KernelHost | undefined {

@@ -63,7 +63,8 @@ export function installKernelspec(projectRoot: string, nodePath = process.execPa
       const before = existing.metadata && typeof existing.metadata === "object" ? existing.metadata : {};
       merged.metadata = { ...before, ...value };
       for (const [inner, innerValue] of Object.entries(value as object)) {
-        if (inner in before && !same(before[inner], innerValue)) replaced.push(`metadata.${inner} (was ${JSON.stringify(before[inner])})`);
+        if (inner in before && !same(before[inner], innerValue))
+          replaced.push(`metadata.${inner} (was ${JSON.stringify(before[inner])})`);
       }
       continue;
     }

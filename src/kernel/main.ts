@@ -10,7 +10,6 @@ import { KernelServer } from "./server";
 import { preload } from "./preload";
 import { watchParent } from "./parent_watch";
 
-
 export async function startKernel(connectionFile: string): Promise<KernelServer> {
   watchParent(connectionFile);
   const notes: string[] = [];
@@ -23,7 +22,9 @@ export async function startKernel(connectionFile: string): Promise<KernelServer>
   });
   // A promise rejected or an exception thrown outside any cell's await chain must not kill the kernel.
   process.on("uncaughtException", (error) => process.stderr.write(`Uncaught exception: ${error?.stack ?? error}\n`));
-  process.on("unhandledRejection", (reason) => process.stderr.write(`Unhandled promise rejection: ${(reason as Error)?.stack ?? reason}\n`));
+  process.on("unhandledRejection", (reason) =>
+    process.stderr.write(`Unhandled promise rejection: ${(reason as Error)?.stack ?? reason}\n`),
+  );
   return server;
 }
 

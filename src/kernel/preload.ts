@@ -9,7 +9,8 @@ export async function preload(notes: string[]): Promise<void> {
   process.env.MLLM_LABS_KERNEL = "1";
   try {
     const { ensurePackageLink } = await import("../util/package_link");
-    if (ensurePackageLink() === "created") notes.push("[mllm-labs] restored node_modules/mllm-labs (npm removes it when packages are added)");
+    if (ensurePackageLink() === "created")
+      notes.push("[mllm-labs] restored node_modules/mllm-labs (npm removes it when packages are added)");
   } catch (error) {
     notes.push(`[mllm-labs] notebooks cannot import "mllm-labs": ${(error as Error).message}`);
   }

@@ -14,7 +14,16 @@
  * Reference: https://jupyter-client.readthedocs.io/en/latest/messaging.html
  */
 import { readFileSync } from "fs";
-import { decode, encode, makeHeader, socketAddress, checkSignatureScheme, PROTOCOL_VERSION, type ConnectionInfo, type JupyterMessage } from "../jupyter/wire";
+import {
+  decode,
+  encode,
+  makeHeader,
+  socketAddress,
+  checkSignatureScheme,
+  PROTOCOL_VERSION,
+  type ConnectionInfo,
+  type JupyterMessage,
+} from "../jupyter/wire";
 import { LabExecutor, isCompleteCode, printQuickInfo } from "./executor";
 import { valueBundle, type MimeBundle } from "./value_bundle";
 import { hostHook, type DisplayRequest } from "./host";
@@ -108,9 +117,11 @@ export class KernelServer {
           await this.handle(socket, message);
         } else {
           // Shell requests run one at a time, in arrival order; a failure never cancels the next.
-          this.queue = this.queue.then(() => this.handle(socket, message)).catch((error) => {
-            process.stderr.write(`[mllm-labs kernel] internal error: ${(error as Error)?.stack ?? error}\n`);
-          });
+          this.queue = this.queue
+            .then(() => this.handle(socket, message))
+            .catch((error) => {
+              process.stderr.write(`[mllm-labs kernel] internal error: ${(error as Error)?.stack ?? error}\n`);
+            });
         }
       }
     } catch (error) {
@@ -256,7 +267,12 @@ export class KernelServer {
         }
         await this.publish(message, "execute_result", { execution_count: count, data: bundle.data, metadata: bundle.metadata });
       }
-      await this.send(socket, message, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
+      await this.send(socket, message, "execute_reply", {
+        status: "ok",
+        execution_count: count,
+        user_expressions: {},
+        payload: [],
+      });
     } else {
       if (!silent) await this.publish(message, "error", outcome.error);
       await this.send(socket, message, "execute_reply", { status: "error", execution_count: count, ...outcome.error });

@@ -108,7 +108,7 @@ function describeThrown(thrown: unknown): { name: string; message: string; stack
     const error = thrown as Error;
     return { name: error.name || "Error", message: String(error.message), stack: error.stack };
   }
-  return { name: "Thrown", message: typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown) };
+  return { name: "Thrown", message: typeof thrown === "string" ? thrown : (JSON.stringify(thrown) ?? String(thrown)) };
 }
 
 /** Options for {@link runtimeError}. */
@@ -148,7 +148,12 @@ export function runtimeError(thrown: unknown, context: RuntimeErrorContext): Err
       continue;
     }
     // Frames of the kernel itself and of Node's internals teach nothing.
-    if (/node:internal|node:vm|sigintHandlersWrap|tslab[\\/]dist[\\/]|dist[\\/]src[\\/]kernel[\\/]|\(<anonymous>\)|at new Promise/.test(frame)) continue;
+    if (
+      /node:internal|node:vm|sigintHandlersWrap|tslab[\\/]dist[\\/]|dist[\\/]src[\\/]kernel[\\/]|\(<anonymous>\)|at new Promise/.test(
+        frame,
+      )
+    )
+      continue;
     kept.push(stripMachinePaths(frame, context.projectRoot).replace(/^\s+at /, "    at "));
   }
   const evalue = stripMachinePaths(message, context.projectRoot);

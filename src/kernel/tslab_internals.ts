@@ -32,14 +32,18 @@ function internal<T>(name: string, exported: readonly string[], type: "function"
   const module = require(`tslab/dist/${name}`);
   for (const key of exported) {
     const value = module[key];
-    const ok = type === "function" ? typeof value === "function" : key in module && (value === null || typeof value === "function");
+    const ok =
+      type === "function" ? typeof value === "function" : key in module && (value === null || typeof value === "function");
     if (!ok) throw changed(`tslab/dist/${name} has no ${type === "function" ? "function" : "hook"} \`${key}\``, value);
   }
   return module as T;
 }
 
 /** tslab's TypeScript-to-JavaScript converter module. */
-export function tslabConverter(): { createConverter(options: { isJS: boolean; isBrowser: boolean }): any; isCompleteCode(code: string): { completed: boolean; indent?: string } } {
+export function tslabConverter(): {
+  createConverter(options: { isJS: boolean; isBrowser: boolean }): any;
+  isCompleteCode(code: string): { completed: boolean; indent?: string };
+} {
   return internal("converter", ["createConverter", "isCompleteCode"]);
 }
 

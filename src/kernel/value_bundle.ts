@@ -28,7 +28,9 @@ export function isDisplayable(value: unknown): value is Displayable {
   return typeof value === "object" && value !== null && typeof (value as Displayable).toMimeBundle === "function";
 }
 
-function isTensorLike(value: unknown): value is { shape: number[]; dtype: string; toString(verbose?: boolean): string; isDisposed?: boolean } {
+function isTensorLike(
+  value: unknown,
+): value is { shape: number[]; dtype: string; toString(verbose?: boolean): string; isDisposed?: boolean } {
   return (
     typeof value === "object" &&
     value !== null &&

@@ -6,7 +6,27 @@
 export { GELU, gelu, geluComposite, GELU_KERNEL, GELU_GRAD_KERNEL } from "./gelu";
 export { LAYER_NORM, layerNorm, layerNormComposite, LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL } from "./layer_norm";
 export { RMS_NORM, rmsNorm, rmsNormComposite, RMS_NORM_KERNEL, RMS_NORM_GRAD_KERNEL } from "./rms_norm";
-export { SCALED_MASKED_SOFTMAX, scaledMaskedSoftmax, scaledMaskedSoftmaxComposite, MASKED_SOFTMAX_KERNEL, SOFTMAX_GRAD_KERNEL } from "./masked_softmax";
+export {
+  SCALED_MASKED_SOFTMAX,
+  scaledMaskedSoftmax,
+  scaledMaskedSoftmaxComposite,
+  MASKED_SOFTMAX_KERNEL,
+  SOFTMAX_GRAD_KERNEL,
+} from "./masked_softmax";
 export { ADAMW, adamwStep, adamwStepComposite, ADAMW_KERNEL, type AdamWStepAttrs } from "./adamw";
-export { DEQUANTIZE, dequantizeBlockwise, dequantizeComposite, bytesToWords, DEQUANTIZE_KERNEL, type DequantizeAttrs } from "./dequantize";
-export { defineKernel, kernelDefinitions, hasFusedKernels, fusedBackends, type KernelDefinition, type KernelBackend } from "./registry";
+export {
+  DEQUANTIZE,
+  dequantizeBlockwise,
+  dequantizeComposite,
+  bytesToWords,
+  DEQUANTIZE_KERNEL,
+  type DequantizeAttrs,
+} from "./dequantize";
+export {
+  defineKernel,
+  kernelDefinitions,
+  hasFusedKernels,
+  fusedBackends,
+  type KernelDefinition,
+  type KernelBackend,
+} from "./registry";

@@ -42,11 +42,16 @@ const definitions = new Map<string, KernelDefinition>();
 export function defineKernel<Definition extends KernelDefinition>(definition: Definition): Definition {
   const known = definitions.get(definition.op);
   if (known && known !== definition && Object.keys(known.kernels).join() !== Object.keys(definition.kernels).join()) {
-    throw new Error(`defineKernel: op "${definition.op}" is defined twice, with kernels ${Object.keys(known.kernels)} and ${Object.keys(definition.kernels)}`);
+    throw new Error(
+      `defineKernel: op "${definition.op}" is defined twice, with kernels ${Object.keys(known.kernels)} and ${Object.keys(definition.kernels)}`,
+    );
   }
   definitions.set(definition.op, definition);
   for (const [kernelName, implementations] of Object.entries(definition.kernels)) {
-    if (!/^Mllm[A-Z]\w*$/.test(kernelName)) throw new Error(`defineKernel: kernel name "${kernelName}" of op "${definition.op}" must start with "Mllm" (tfjs's own names are reserved)`);
+    if (!/^Mllm[A-Z]\w*$/.test(kernelName))
+      throw new Error(
+        `defineKernel: kernel name "${kernelName}" of op "${definition.op}" must start with "Mllm" (tfjs's own names are reserved)`,
+      );
     for (const [backendName, kernelFunc] of Object.entries(implementations)) {
       if (!kernelFunc || tf.getKernel(kernelName, backendName)) continue;
       tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as tf.KernelFunc });
@@ -69,5 +74,7 @@ export function hasFusedKernels(definition: KernelDefinition, backend: string = 
 /** The backends with an implementation of every kernel of the op. */
 export function fusedBackends(definition: KernelDefinition): KernelBackend[] {
   const all: KernelBackend[] = ["cpu", "native", "webgpu"];
-  return all.filter((backend) => Object.values(definition.kernels).every((implementations) => implementations[backend] !== undefined));
+  return all.filter((backend) =>
+    Object.values(definition.kernels).every((implementations) => implementations[backend] !== undefined),
+  );
 }

@@ -35,7 +35,14 @@ const flat = (shape: number[]) => ({ x: shape.map((_, axis) => axis) });
  * An element-wise program: `body` computes `value` from the inputs at `index` (flat, same shape as the
  * output), e.g. `let value = x[index] * 2.0;`.
  */
-export function runElementwise(backend: object, key: string, inputs: Record<string, tf.TensorInfo>, shape: number[], body: string, uniforms: readonly Uniform[] = []): tf.TensorInfo {
+export function runElementwise(
+  backend: object,
+  key: string,
+  inputs: Record<string, tf.TensorInfo>,
+  shape: number[],
+  body: string,
+  uniforms: readonly Uniform[] = [],
+): tf.TensorInfo {
   const { declaration, values } = uniformParts(uniforms);
   const program: WebGpuProgram = {
     variableNames: Object.keys(inputs),
@@ -75,8 +82,21 @@ function reduceSnippet(op: "+" | "max"): string {
  * reduce a per-thread value over the workgroup (call them in uniform control flow). It writes with
  * `setOutputAtIndex`.
  */
-export function runRowwise(backend: object, key: string, inputs: Record<string, tf.TensorInfo>, shape: number[], rows: number, cols: number, body: string, uniforms: readonly Uniform[] = []): tf.TensorInfo {
-  const { declaration, values } = uniformParts([{ name: "rows", type: "i32", value: rows }, { name: "cols", type: "i32", value: cols }, ...uniforms]);
+export function runRowwise(
+  backend: object,
+  key: string,
+  inputs: Record<string, tf.TensorInfo>,
+  shape: number[],
+  rows: number,
+  cols: number,
+  body: string,
+  uniforms: readonly Uniform[] = [],
+): tf.TensorInfo {
+  const { declaration, values } = uniformParts([
+    { name: "rows", type: "i32", value: rows },
+    { name: "cols", type: "i32", value: cols },
+    ...uniforms,
+  ]);
   const program: WebGpuProgram = {
     variableNames: Object.keys(inputs),
     outputShape: shape,
@@ -121,7 +141,15 @@ export function runRowwise(backend: object, key: string, inputs: Record<string, 
  * A column-wise program: output [cols]; invocation `col` runs `body`, in which `col`, `rows` and `cols`
  * are defined, and writes `value` (e.g. a sum over rows of dy·x̂ for a norm's weight gradient).
  */
-export function runColumnwise(backend: object, key: string, inputs: Record<string, tf.TensorInfo>, rows: number, cols: number, body: string, uniforms: readonly Uniform[] = []): tf.TensorInfo {
+export function runColumnwise(
+  backend: object,
+  key: string,
+  inputs: Record<string, tf.TensorInfo>,
+  rows: number,
+  cols: number,
+  body: string,
+  uniforms: readonly Uniform[] = [],
+): tf.TensorInfo {
   const { declaration, values } = uniformParts([{ name: "rows", type: "i32", value: rows }, ...uniforms]);
   const program: WebGpuProgram = {
     variableNames: Object.keys(inputs),

@@ -40,24 +40,30 @@ export function metricTable(rows: readonly MetricRow[], columns: readonly Metric
   if (!Array.isArray(rows) || rows.length === 0) throw new Error("metricTable: no rows given");
   if (!Array.isArray(columns) || columns.length === 0) throw new Error("metricTable: no columns given");
   const digits = args.digits ?? 3;
-  if (!(Number.isInteger(digits) && digits >= 0 && digits <= 10)) throw new Error(`metricTable: digits must be an integer in 0…10, got ${digits}`);
+  if (!(Number.isInteger(digits) && digits >= 0 && digits <= 10))
+    throw new Error(`metricTable: digits must be an integer in 0…10, got ${digits}`);
   const missing = args.missing ?? "—";
   for (const row of rows) {
     if (!columns.some((column) => column.values[row.key] !== undefined)) {
-      throw new Error(`metricTable: no column has the metric "${row.key}" (row "${row.label}"); the columns have ${[...new Set(columns.flatMap((c) => Object.keys(c.values)))].join(", ")}`);
+      throw new Error(
+        `metricTable: no column has the metric "${row.key}" (row "${row.label}"); the columns have ${[...new Set(columns.flatMap((c) => Object.keys(c.values)))].join(", ")}`,
+      );
     }
   }
   const cells = rows.map((row) =>
     columns.map((column) => {
       const value = column.values[row.key];
       if (value === undefined) return missing;
-      if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`metricTable: column "${column.name}", metric "${row.key}" must be a finite number, got ${value}`);
+      if (typeof value !== "number" || !Number.isFinite(value))
+        throw new Error(`metricTable: column "${column.name}", metric "${row.key}" must be a finite number, got ${value}`);
       return value.toFixed(digits);
     }),
   );
   const labelWidth = Math.max(...rows.map((r) => r.label.length));
   const widths = columns.map((column, c) => Math.max(column.name.length, ...cells.map((line) => line[c].length)));
   const header = [" ".repeat(labelWidth), ...columns.map((column, c) => column.name.padStart(widths[c]))].join("  ");
-  const lines = rows.map((row, r) => [row.label.padEnd(labelWidth), ...cells[r].map((cell, c) => cell.padStart(widths[c]))].join("  "));
+  const lines = rows.map((row, r) =>
+    [row.label.padEnd(labelWidth), ...cells[r].map((cell, c) => cell.padStart(widths[c]))].join("  "),
+  );
   return [...(args.title ? [args.title] : []), header, ...lines].join("\n");
 }

@@ -57,7 +57,12 @@ function countCandidate(candidate: readonly string[], references: readonly (read
 }
 
 /** BLEU-1..N from summed counts: cumulative geometric means of the precisions times the brevity penalty. */
-function scoresFromCounts(candidateLength: number, referenceLength: number, guessed: readonly number[], correct: readonly number[]): number[] {
+function scoresFromCounts(
+  candidateLength: number,
+  referenceLength: number,
+  guessed: readonly number[],
+  correct: readonly number[],
+): number[] {
   const scores: number[] = [];
   let product = 1;
   for (let k = 0; k < guessed.length; k++) {

@@ -37,7 +37,8 @@ type ResolvedCiderDArgs = Required<CiderDArgs>;
 
 function resolveArgs(args: CiderDArgs): ResolvedCiderDArgs {
   const resolved = { maxN: args.maxN ?? 4, sigma: args.sigma ?? 6 };
-  if (!Number.isInteger(resolved.maxN) || resolved.maxN < 1) throw new Error(`ciderD: maxN must be an integer ≥ 1, got ${resolved.maxN}`);
+  if (!Number.isInteger(resolved.maxN) || resolved.maxN < 1)
+    throw new Error(`ciderD: maxN must be an integer ≥ 1, got ${resolved.maxN}`);
   if (!(resolved.sigma > 0)) throw new Error(`ciderD: sigma must be > 0, got ${resolved.sigma}`);
   return resolved;
 }
@@ -104,7 +105,11 @@ function similarity(candidate: TfIdfVector, reference: TfIdfVector, sigma: numbe
  * against the images' reference captions, exactly as pycocoevalcap's `Cider`
  * (its per-image `scores`). Document frequencies come from these references.
  */
-export function ciderDPerImage(candidates: readonly string[], references: readonly (readonly string[])[], args: CiderDArgs = {}): number[] {
+export function ciderDPerImage(
+  candidates: readonly string[],
+  references: readonly (readonly string[])[],
+  args: CiderDArgs = {},
+): number[] {
   const { maxN, sigma } = resolveArgs(args);
   const corpus = tokenizeCorpus("ciderD", candidates, references);
   const referenceCounts = corpus.references.map((image) => image.map((tokens) => countNgramsUpTo(tokens, maxN)));

@@ -42,7 +42,11 @@ export function parseClass(answer: string, classes: readonly string[]): string |
 }
 
 /** P/R/F1 from counts. */
-export function precisionRecallF1(truePositives: number, falsePositives: number, falseNegatives: number): Omit<PrecisionRecallF1, "support"> {
+export function precisionRecallF1(
+  truePositives: number,
+  falsePositives: number,
+  falseNegatives: number,
+): Omit<PrecisionRecallF1, "support"> {
   const precision = truePositives + falsePositives ? truePositives / (truePositives + falsePositives) : 0;
   const recall = truePositives + falseNegatives ? truePositives / (truePositives + falseNegatives) : 0;
   const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
@@ -53,18 +57,30 @@ export function precisionRecallF1(truePositives: number, falsePositives: number,
  * Scores predicted class names (undefined: no class) against true ones.
  * @param classes every class (macro-F1 averages over all of them, present or not in this sample)
  */
-export function classificationMetrics(predictions: readonly (string | undefined)[], labels: readonly string[], classes: readonly string[]): ClassificationMetrics {
-  if (predictions.length !== labels.length) throw new Error(`classificationMetrics: ${predictions.length} predictions but ${labels.length} labels`);
+export function classificationMetrics(
+  predictions: readonly (string | undefined)[],
+  labels: readonly string[],
+  classes: readonly string[],
+): ClassificationMetrics {
+  if (predictions.length !== labels.length)
+    throw new Error(`classificationMetrics: ${predictions.length} predictions but ${labels.length} labels`);
   if (labels.length === 0) throw new Error("classificationMetrics: no items");
-  if (new Set(classes).size !== classes.length || classes.length === 0) throw new Error(`classificationMetrics: classes must be distinct and non-empty, got ${JSON.stringify(classes)}`);
+  if (new Set(classes).size !== classes.length || classes.length === 0)
+    throw new Error(`classificationMetrics: classes must be distinct and non-empty, got ${JSON.stringify(classes)}`);
   labels.forEach((label, k) => {
-    if (!classes.includes(label)) throw new Error(`classificationMetrics: label ${k} is ${JSON.stringify(label)}; expected one of ${classes.join(", ")}`);
+    if (!classes.includes(label))
+      throw new Error(`classificationMetrics: label ${k} is ${JSON.stringify(label)}; expected one of ${classes.join(", ")}`);
   });
   predictions.forEach((p, k) => {
-    if (p !== undefined && !classes.includes(p)) throw new Error(`classificationMetrics: prediction ${k} is ${JSON.stringify(p)}; expected one of ${classes.join(", ")} or undefined`);
+    if (p !== undefined && !classes.includes(p))
+      throw new Error(
+        `classificationMetrics: prediction ${k} is ${JSON.stringify(p)}; expected one of ${classes.join(", ")} or undefined`,
+      );
   });
   const none = "(none)";
-  const confusion: Record<string, Record<string, number>> = Object.fromEntries(classes.map((c) => [c, Object.fromEntries([...classes, none].map((p) => [p, 0]))]));
+  const confusion: Record<string, Record<string, number>> = Object.fromEntries(
+    classes.map((c) => [c, Object.fromEntries([...classes, none].map((p) => [p, 0]))]),
+  );
   labels.forEach((label, k) => confusion[label][predictions[k] ?? none]++);
   const perClass: Record<string, PrecisionRecallF1> = {};
   for (const c of classes) {
@@ -74,7 +90,13 @@ export function classificationMetrics(predictions: readonly (string | undefined)
     perClass[c] = { ...precisionRecallF1(tp, fp, support - tp), support };
   }
   const correct = labels.reduce((sum, label, k) => sum + (predictions[k] === label ? 1 : 0), 0);
-  return { accuracy: correct / labels.length, macroF1: classes.reduce((sum, c) => sum + perClass[c].f1, 0) / classes.length, perClass, confusion, count: labels.length };
+  return {
+    accuracy: correct / labels.length,
+    macroF1: classes.reduce((sum, c) => sum + perClass[c].f1, 0) / classes.length,
+    perClass,
+    confusion,
+    count: labels.length,
+  };
 }
 
 /** A sentiment item: the model's answer and the record's annotations. */
@@ -88,8 +110,16 @@ export interface SentimentItem {
 export const SENTIMENT_CLASSES = ["positive", "negative", "neutral"] as const;
 
 /** Sentiment accuracy and macro-F1 on all items and on those where face and text disagree. */
-export function sentimentMetrics(items: readonly SentimentItem[]): { all: ClassificationMetrics; disagreeing: ClassificationMetrics | undefined } {
-  const score = (subset: readonly SentimentItem[]) => classificationMetrics(subset.map((i) => parseClass(i.answer, SENTIMENT_CLASSES)), subset.map((i) => i.label), SENTIMENT_CLASSES);
+export function sentimentMetrics(items: readonly SentimentItem[]): {
+  all: ClassificationMetrics;
+  disagreeing: ClassificationMetrics | undefined;
+} {
+  const score = (subset: readonly SentimentItem[]) =>
+    classificationMetrics(
+      subset.map((i) => parseClass(i.answer, SENTIMENT_CLASSES)),
+      subset.map((i) => i.label),
+      SENTIMENT_CLASSES,
+    );
   const disagreeing = items.filter((i) => i.face !== i.textSentiment);
   return { all: score(items), disagreeing: disagreeing.length ? score(disagreeing) : undefined };
 }
@@ -101,7 +131,10 @@ export function sentimentMetrics(items: readonly SentimentItem[]): { all: Classi
  * decides the label; on the disagreeing items the combined label follows
  * neither side alone half the time or more.
  */
-export function sentimentRuleBaselines(items: readonly Omit<SentimentItem, "answer">[]): { textOnly: ReturnType<typeof sentimentMetrics>; faceOnly: ReturnType<typeof sentimentMetrics> } {
+export function sentimentRuleBaselines(items: readonly Omit<SentimentItem, "answer">[]): {
+  textOnly: ReturnType<typeof sentimentMetrics>;
+  faceOnly: ReturnType<typeof sentimentMetrics>;
+} {
   return {
     textOnly: sentimentMetrics(items.map((i) => ({ ...i, answer: i.textSentiment }))),
     faceOnly: sentimentMetrics(items.map((i) => ({ ...i, answer: i.face }))),

@@ -42,7 +42,8 @@ const LESION = /\b(small|large)\s+(bright|dark)\s+lesion\s+in\s+the\s+(upper|low
 export function parseFindings(text: string): ParsedFindings {
   const lower = String(text).toLowerCase();
   const lesions: FindingLesion[] = [];
-  for (const match of lower.matchAll(LESION)) lesions.push({ size: match[1], appearance: match[2], location: `${match[3]} ${match[4]}` });
+  for (const match of lower.matchAll(LESION))
+    lesions.push({ size: match[1], appearance: match[2], location: `${match[3]} ${match[4]}` });
   const stated = /^\s*(no|zero|one|two|three|four|\d+)\s+lesions?\b/.exec(lower);
   const count = stated ? (COUNT_WORDS[stated[1]] ?? Number(stated[1])) : lesions.length ? lesions.length : undefined;
   return { count, lesions };
@@ -63,11 +64,18 @@ export interface MedicalFindingsMetrics {
 }
 
 /** Scores generated findings against each report's annotated lesions. */
-export function medicalFindingsMetrics(predictions: readonly string[], truths: readonly (readonly FindingLesion[])[]): MedicalFindingsMetrics {
-  if (predictions.length !== truths.length) throw new Error(`medicalFindingsMetrics: ${predictions.length} reports but ${truths.length} annotations`);
+export function medicalFindingsMetrics(
+  predictions: readonly string[],
+  truths: readonly (readonly FindingLesion[])[],
+): MedicalFindingsMetrics {
+  if (predictions.length !== truths.length)
+    throw new Error(`medicalFindingsMetrics: ${predictions.length} reports but ${truths.length} annotations`);
   if (predictions.length === 0) throw new Error("medicalFindingsMetrics: no reports");
   const fields = ["location", "size", "appearance", "lesion"] as const;
-  const counts = Object.fromEntries(fields.map((f) => [f, { tp: 0, fp: 0, support: 0 }])) as Record<(typeof fields)[number], { tp: number; fp: number; support: number }>;
+  const counts = Object.fromEntries(fields.map((f) => [f, { tp: 0, fp: 0, support: 0 }])) as Record<
+    (typeof fields)[number],
+    { tp: number; fp: number; support: number }
+  >;
   let [countRight, absoluteError, stated, parsed] = [0, 0, 0, 0];
   predictions.forEach((prediction, k) => {
     const truth = truths[k];
@@ -83,7 +91,12 @@ export function medicalFindingsMetrics(predictions: readonly string[], truths: r
       if (seen.has(lesion.location)) continue; // a quadrant named twice counts once
       seen.add(lesion.location);
       const there = truth.find((t) => t.location === lesion.location);
-      const right = { location: !!there, size: there?.size === lesion.size, appearance: there?.appearance === lesion.appearance, lesion: there?.size === lesion.size && there?.appearance === lesion.appearance };
+      const right = {
+        location: !!there,
+        size: there?.size === lesion.size,
+        appearance: there?.appearance === lesion.appearance,
+        lesion: there?.size === lesion.size && there?.appearance === lesion.appearance,
+      };
       for (const f of fields) {
         if (right[f]) counts[f].tp++;
         else counts[f].fp++;
@@ -91,7 +104,10 @@ export function medicalFindingsMetrics(predictions: readonly string[], truths: r
     }
     for (const f of fields) counts[f].support += truth.length;
   });
-  const score = (f: (typeof fields)[number]) => ({ ...precisionRecallF1(counts[f].tp, counts[f].fp, counts[f].support - counts[f].tp), support: counts[f].support });
+  const score = (f: (typeof fields)[number]) => ({
+    ...precisionRecallF1(counts[f].tp, counts[f].fp, counts[f].support - counts[f].tp),
+    support: counts[f].support,
+  });
   return {
     countAccuracy: countRight / predictions.length,
     countMeanAbsoluteError: stated ? absoluteError / stated : NaN,

@@ -21,7 +21,23 @@
 
 /** Tokens coco-caption removes after PTB tokenisation (`PUNCTUATIONS`). */
 export const PTB_PUNCTUATION: ReadonlySet<string> = new Set([
-  "''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";",
+  "''",
+  "'",
+  "``",
+  "`",
+  "-LRB-",
+  "-RRB-",
+  "-LCB-",
+  "-RCB-",
+  ".",
+  "?",
+  "!",
+  ",",
+  ":",
+  "-",
+  "--",
+  "...",
+  ";",
 ]);
 
 /** PTB's names for brackets and quotes (PTBTokenizer normalises them this way). */
@@ -119,14 +135,19 @@ export function tokenizeCorpus(
   candidates: readonly string[],
   references: readonly (readonly string[])[],
 ): { candidates: string[][]; references: string[][][] } {
-  if (!Array.isArray(candidates)) throw new Error(`${metric}: candidates must be an array of strings, got ${JSON.stringify(candidates)}`);
-  if (!Array.isArray(references)) throw new Error(`${metric}: references must be an array of string arrays, got ${JSON.stringify(references)}`);
+  if (!Array.isArray(candidates))
+    throw new Error(`${metric}: candidates must be an array of strings, got ${JSON.stringify(candidates)}`);
+  if (!Array.isArray(references))
+    throw new Error(`${metric}: references must be an array of string arrays, got ${JSON.stringify(references)}`);
   if (candidates.length !== references.length) {
-    throw new Error(`${metric}: expected one list of references per candidate, got ${candidates.length} candidates and ${references.length} reference lists`);
+    throw new Error(
+      `${metric}: expected one list of references per candidate, got ${candidates.length} candidates and ${references.length} reference lists`,
+    );
   }
   if (candidates.length === 0) throw new Error(`${metric}: no candidates to score (empty corpus)`);
   const tokenizedCandidates = candidates.map((candidate, i) => {
-    if (typeof candidate !== "string") throw new Error(`${metric}: candidate ${i} must be a string, got ${JSON.stringify(candidate)}`);
+    if (typeof candidate !== "string")
+      throw new Error(`${metric}: candidate ${i} must be a string, got ${JSON.stringify(candidate)}`);
     return ptbTokenize(candidate);
   });
   const tokenizedReferences = references.map((refs, i) => {
@@ -134,7 +155,8 @@ export function tokenizeCorpus(
       throw new Error(`${metric}: image ${i} needs at least one reference caption, got ${JSON.stringify(refs)}`);
     }
     return refs.map((ref, j) => {
-      if (typeof ref !== "string") throw new Error(`${metric}: reference ${j} of image ${i} must be a string, got ${JSON.stringify(ref)}`);
+      if (typeof ref !== "string")
+        throw new Error(`${metric}: reference ${j} of image ${i} must be a string, got ${JSON.stringify(ref)}`);
       const tokens = ptbTokenize(ref);
       if (tokens.length === 0) throw new Error(`${metric}: reference ${j} of image ${i} has no words: ${JSON.stringify(ref)}`);
       return tokens;

@@ -22,7 +22,14 @@
  */
 import { Random } from "../util/random";
 import { withArticle } from "../data/captions";
-import { COLOR_NAMES, CONFUSABLE_COLORS, CONFUSABLE_SHAPES, SHAPE_NAMES, type ColorName, type ShapeName } from "../data/vocabulary";
+import {
+  COLOR_NAMES,
+  CONFUSABLE_COLORS,
+  CONFUSABLE_SHAPES,
+  SHAPE_NAMES,
+  type ColorName,
+  type ShapeName,
+} from "../data/vocabulary";
 import { precisionRecallF1 } from "./classification";
 
 export const POPE_NEGATIVES = ["random", "popular", "adversarial"] as const;
@@ -67,19 +74,29 @@ const ALL_PAIRS = COLOR_NAMES.flatMap((color) => SHAPE_NAMES.map((shape) => ({ c
 
 /** Balanced yes/no questions for each image (k present objects, k absent ones). */
 export function buildPopeQuestions(images: readonly PopeImage[], args: PopeArgs): PopeQuestion[] {
-  if (!POPE_NEGATIVES.includes(args.negatives)) throw new Error(`buildPopeQuestions: negatives must be one of ${POPE_NEGATIVES.join(", ")}, got ${JSON.stringify(args.negatives)}`);
+  if (!POPE_NEGATIVES.includes(args.negatives))
+    throw new Error(
+      `buildPopeQuestions: negatives must be one of ${POPE_NEGATIVES.join(", ")}, got ${JSON.stringify(args.negatives)}`,
+    );
   const perImage = args.perImage ?? 3;
-  if (!Number.isInteger(perImage) || perImage <= 0) throw new Error(`buildPopeQuestions: perImage must be a positive integer, got ${perImage}`);
+  if (!Number.isInteger(perImage) || perImage <= 0)
+    throw new Error(`buildPopeQuestions: perImage must be a positive integer, got ${perImage}`);
   const random = new Random(args.seed ?? 0);
   for (const image of images) {
     for (const o of image.objects) {
-      if (!COLOR_NAMES.includes(o.color as ColorName) || !SHAPE_NAMES.includes(o.shape as ShapeName)) throw new Error(`buildPopeQuestions: image ${JSON.stringify(image.id)} has an object ${JSON.stringify(o)}; expected a color of ${COLOR_NAMES.join(", ")} and a shape of ${SHAPE_NAMES.join(", ")}`);
+      if (!COLOR_NAMES.includes(o.color as ColorName) || !SHAPE_NAMES.includes(o.shape as ShapeName))
+        throw new Error(
+          `buildPopeQuestions: image ${JSON.stringify(image.id)} has an object ${JSON.stringify(o)}; expected a color of ${COLOR_NAMES.join(", ")} and a shape of ${SHAPE_NAMES.join(", ")}`,
+        );
     }
   }
   // Images containing each pair, for "popular" (ties: vocabulary order).
   const frequency = new Map<string, number>();
-  for (const image of images) for (const k of new Set(image.objects.map((o) => key(o.color, o.shape)))) frequency.set(k, (frequency.get(k) ?? 0) + 1);
-  const byPopularity = ALL_PAIRS.map((p, order) => ({ ...p, order, count: frequency.get(key(p.color, p.shape)) ?? 0 })).sort((a, b) => b.count - a.count || a.order - b.order);
+  for (const image of images)
+    for (const k of new Set(image.objects.map((o) => key(o.color, o.shape)))) frequency.set(k, (frequency.get(k) ?? 0) + 1);
+  const byPopularity = ALL_PAIRS.map((p, order) => ({ ...p, order, count: frequency.get(key(p.color, p.shape)) ?? 0 })).sort(
+    (a, b) => b.count - a.count || a.order - b.order,
+  );
   const out: PopeQuestion[] = [];
   for (const image of images) {
     const present = new Set(image.objects.map((o) => key(o.color, o.shape)));
@@ -90,14 +107,35 @@ export function buildPopeQuestions(images: readonly PopeImage[], args: PopeArgs)
     if (args.negatives === "random") ranked = random.shuffle(ALL_PAIRS.filter(absent));
     else if (args.negatives === "popular") ranked = byPopularity.filter(absent);
     else {
-      const swaps = random.shuffle(presentPairs.flatMap((p) => [{ color: CONFUSABLE_COLORS[p.color], shape: p.shape }, { color: p.color, shape: CONFUSABLE_SHAPES[p.shape] }]));
-      const sharing = random.shuffle(ALL_PAIRS.filter((p) => presentPairs.some((q) => q.color === p.color || q.shape === p.shape)));
+      const swaps = random.shuffle(
+        presentPairs.flatMap((p) => [
+          { color: CONFUSABLE_COLORS[p.color], shape: p.shape },
+          { color: p.color, shape: CONFUSABLE_SHAPES[p.shape] },
+        ]),
+      );
+      const sharing = random.shuffle(
+        ALL_PAIRS.filter((p) => presentPairs.some((q) => q.color === p.color || q.shape === p.shape)),
+      );
       ranked = [...swaps, ...sharing, ...random.shuffle(ALL_PAIRS)].filter(absent);
     }
     const negatives = [...new Map(ranked.map((p) => [key(p.color, p.shape), p])).values()].slice(0, positives.length);
-    if (negatives.length < positives.length) throw new Error(`buildPopeQuestions: image ${JSON.stringify(image.id)} leaves only ${negatives.length} absent pairs for ${positives.length} present ones`);
-    for (const [answer, pairs] of [["yes", positives], ["no", negatives]] as const) {
-      for (const p of pairs) out.push({ imageId: image.id, question: popeQuestion(p.color, p.shape), answer, color: p.color, shape: p.shape, negatives: args.negatives });
+    if (negatives.length < positives.length)
+      throw new Error(
+        `buildPopeQuestions: image ${JSON.stringify(image.id)} leaves only ${negatives.length} absent pairs for ${positives.length} present ones`,
+      );
+    for (const [answer, pairs] of [
+      ["yes", positives],
+      ["no", negatives],
+    ] as const) {
+      for (const p of pairs)
+        out.push({
+          imageId: image.id,
+          question: popeQuestion(p.color, p.shape),
+          answer,
+          color: p.color,
+          shape: p.shape,
+          negatives: args.negatives,
+        });
     }
   }
   return out;
@@ -105,7 +143,10 @@ export function buildPopeQuestions(images: readonly PopeImage[], args: PopeArgs)
 
 /** POPE's answer rule: the word "no" or "not" → "no", anything else → "yes". */
 export function parseYesNo(answer: string): "yes" | "no" {
-  const words = String(answer).toLowerCase().replace(/[.,!?;:]/g, " ").split(/\s+/);
+  const words = String(answer)
+    .toLowerCase()
+    .replace(/[.,!?;:]/g, " ")
+    .split(/\s+/);
   return words.includes("no") || words.includes("not") ? "no" : "yes";
 }
 
@@ -127,7 +168,8 @@ export function popeMetrics(answers: readonly string[], truths: readonly ("yes" 
   if (answers.length === 0) throw new Error("popeMetrics: no answers");
   let [tp, fp, tn, fn] = [0, 0, 0, 0];
   answers.forEach((answer, k) => {
-    if (truths[k] !== "yes" && truths[k] !== "no") throw new Error(`popeMetrics: truth ${k} is ${JSON.stringify(truths[k])}; expected "yes" or "no"`);
+    if (truths[k] !== "yes" && truths[k] !== "no")
+      throw new Error(`popeMetrics: truth ${k} is ${JSON.stringify(truths[k])}; expected "yes" or "no"`);
     const said = parseYesNo(answer);
     if (said === "yes") {
       if (truths[k] === "yes") tp++;

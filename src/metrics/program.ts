@@ -46,8 +46,13 @@ export function normalizeProgram(program: string): string {
 }
 
 /** Scores each generated program against its reference; @returns the metrics and each item's `scoreProgram` result. */
-export async function programMetrics(predictions: readonly string[], references: readonly string[], args: ProgramMetricsArgs = {}): Promise<{ metrics: ProgramMetrics; scores: ProgramScore[] }> {
-  if (predictions.length !== references.length) throw new Error(`programMetrics: ${predictions.length} programs but ${references.length} references`);
+export async function programMetrics(
+  predictions: readonly string[],
+  references: readonly string[],
+  args: ProgramMetricsArgs = {},
+): Promise<{ metrics: ProgramMetrics; scores: ProgramScore[] }> {
+  if (predictions.length !== references.length)
+    throw new Error(`programMetrics: ${predictions.length} programs but ${references.length} references`);
   if (predictions.length === 0) throw new Error("programMetrics: no programs");
   const threshold = args.pixelThreshold ?? 0.99;
   if (!(threshold > 0 && threshold <= 1)) throw new Error(`programMetrics: pixelThreshold must be in (0, 1], got ${threshold}`);

@@ -19,16 +19,22 @@ import { argmax } from "../models/sampling";
 /** Rows of a similarity matrix, checked: rectangular, non-empty, finite. Returns the number of columns. */
 function checkSimilarity(where: string, similarity: readonly (readonly number[])[]): number {
   if (!Array.isArray(similarity) || similarity.length === 0) {
-    throw new Error(`${where}: similarity must be a non-empty array of rows (queries × candidates), got ${JSON.stringify(similarity)}`);
+    throw new Error(
+      `${where}: similarity must be a non-empty array of rows (queries × candidates), got ${JSON.stringify(similarity)}`,
+    );
   }
   const columns = similarity[0]?.length;
-  if (!columns) throw new Error(`${where}: similarity rows must be non-empty arrays of numbers, row 0 is ${JSON.stringify(similarity[0])}`);
+  if (!columns)
+    throw new Error(`${where}: similarity rows must be non-empty arrays of numbers, row 0 is ${JSON.stringify(similarity[0])}`);
   similarity.forEach((row, r) => {
     if (!Array.isArray(row) || row.length !== columns) {
-      throw new Error(`${where}: every similarity row must have ${columns} entries (as row 0), row ${r} has ${Array.isArray(row) ? row.length : JSON.stringify(row)}`);
+      throw new Error(
+        `${where}: every similarity row must have ${columns} entries (as row 0), row ${r} has ${Array.isArray(row) ? row.length : JSON.stringify(row)}`,
+      );
     }
     row.forEach((value, c) => {
-      if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`${where}: similarity[${r}][${c}] must be a finite number, got ${value}`);
+      if (typeof value !== "number" || !Number.isFinite(value))
+        throw new Error(`${where}: similarity[${r}][${c}] must be a finite number, got ${value}`);
     });
   });
   return columns;
@@ -48,10 +54,16 @@ function bestPositiveRank(row: readonly number[], positives: readonly number[]):
   return rank;
 }
 
-function positivesOf(where: string, positives: (row: number) => readonly number[] | number, row: number, columns: number): readonly number[] {
+function positivesOf(
+  where: string,
+  positives: (row: number) => readonly number[] | number,
+  row: number,
+  columns: number,
+): readonly number[] {
   const given = positives(row);
   const list = typeof given === "number" ? [given] : given;
-  if (!Array.isArray(list) || list.length === 0) throw new Error(`${where}: row ${row} has no positive candidates, got ${JSON.stringify(given)}`);
+  if (!Array.isArray(list) || list.length === 0)
+    throw new Error(`${where}: row ${row} has no positive candidates, got ${JSON.stringify(given)}`);
   for (const p of list) {
     if (!Number.isInteger(p) || p < 0 || p >= columns) {
       throw new Error(`${where}: positive ${JSON.stringify(p)} of row ${row} is not a column index in [0, ${columns})`);
@@ -90,7 +102,8 @@ export function recallAtK(
  */
 export function chanceRecallAtK(candidates: number, positives: number, k: number): number {
   checkK("chanceRecallAtK", k);
-  if (!Number.isInteger(candidates) || candidates < 1) throw new Error(`chanceRecallAtK: candidates must be an integer ≥ 1, got ${candidates}`);
+  if (!Number.isInteger(candidates) || candidates < 1)
+    throw new Error(`chanceRecallAtK: candidates must be an integer ≥ 1, got ${candidates}`);
   if (!Number.isInteger(positives) || positives < 1 || positives > candidates) {
     throw new Error(`chanceRecallAtK: positives must be an integer in [1, ${candidates}], got ${positives}`);
   }
@@ -124,7 +137,9 @@ export function imageTextRecall(
   const texts = checkSimilarity("imageTextRecall", similarity);
   const images = similarity.length;
   if (!Array.isArray(imageOfText) || imageOfText.length !== texts) {
-    throw new Error(`imageTextRecall: imageOfText must give one image index per caption (${texts} columns), got ${Array.isArray(imageOfText) ? `${imageOfText.length} entries` : JSON.stringify(imageOfText)}`);
+    throw new Error(
+      `imageTextRecall: imageOfText must give one image index per caption (${texts} columns), got ${Array.isArray(imageOfText) ? `${imageOfText.length} entries` : JSON.stringify(imageOfText)}`,
+    );
   }
   const textsOfImage: number[][] = Array.from({ length: images }, () => []);
   imageOfText.forEach((image, t) => {
@@ -157,7 +172,9 @@ export function imageTextRecall(
  */
 export function itmAccuracy(predicted: readonly number[] | readonly (readonly number[])[], labels: readonly number[]): number {
   if (!Array.isArray(predicted) || !Array.isArray(labels) || predicted.length !== labels.length) {
-    throw new Error(`itmAccuracy: expected one prediction per label, got ${Array.isArray(predicted) ? predicted.length : JSON.stringify(predicted)} predictions and ${Array.isArray(labels) ? labels.length : JSON.stringify(labels)} labels`);
+    throw new Error(
+      `itmAccuracy: expected one prediction per label, got ${Array.isArray(predicted) ? predicted.length : JSON.stringify(predicted)} predictions and ${Array.isArray(labels) ? labels.length : JSON.stringify(labels)} labels`,
+    );
   }
   if (labels.length === 0) throw new Error("itmAccuracy: no pairs to score (empty labels)");
   let correct = 0;
@@ -166,17 +183,24 @@ export function itmAccuracy(predicted: readonly number[] | readonly (readonly nu
     let predictedClass: number;
     if (Array.isArray(prediction)) {
       if (prediction.length === 0 || prediction.some((v) => typeof v !== "number" || Number.isNaN(v))) {
-        throw new Error(`itmAccuracy: logits of pair ${i} must be a non-empty array of numbers, got ${JSON.stringify(prediction)}`);
+        throw new Error(
+          `itmAccuracy: logits of pair ${i} must be a non-empty array of numbers, got ${JSON.stringify(prediction)}`,
+        );
       }
       if (!Number.isInteger(label) || label < 0 || label >= prediction.length) {
-        throw new Error(`itmAccuracy: label ${i} must be a class index in [0, ${prediction.length}), got ${JSON.stringify(label)}`);
+        throw new Error(
+          `itmAccuracy: label ${i} must be a class index in [0, ${prediction.length}), got ${JSON.stringify(label)}`,
+        );
       }
       predictedClass = argmax(prediction);
     } else {
       if (!Number.isInteger(prediction) || (prediction as number) < 0) {
-        throw new Error(`itmAccuracy: prediction ${i} must be a class index (integer ≥ 0) or an array of logits, got ${JSON.stringify(prediction)}`);
+        throw new Error(
+          `itmAccuracy: prediction ${i} must be a class index (integer ≥ 0) or an array of logits, got ${JSON.stringify(prediction)}`,
+        );
       }
-      if (!Number.isInteger(label) || label < 0) throw new Error(`itmAccuracy: label ${i} must be a class index (integer ≥ 0), got ${JSON.stringify(label)}`);
+      if (!Number.isInteger(label) || label < 0)
+        throw new Error(`itmAccuracy: label ${i} must be a class index (integer ≥ 0), got ${JSON.stringify(label)}`);
       predictedClass = prediction as number;
     }
     if (predictedClass === label) correct++;

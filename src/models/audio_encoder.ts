@@ -64,11 +64,24 @@ export function resolveAudioEncoderConfig(config: AudioEncoderConfig): ResolvedA
     labels: config.labels ?? [],
     seed: config.seed ?? 0,
   };
-  for (const key of ["numMelBins", "maxFrames", "framesPerToken", "hiddenSize", "intermediateSize", "numLayers", "numHeads"] as const) {
-    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0) throw new Error(`AudioEncoder: config.${key} must be a positive integer, got ${resolved[key]}`);
+  for (const key of [
+    "numMelBins",
+    "maxFrames",
+    "framesPerToken",
+    "hiddenSize",
+    "intermediateSize",
+    "numLayers",
+    "numHeads",
+  ] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0)
+      throw new Error(`AudioEncoder: config.${key} must be a positive integer, got ${resolved[key]}`);
   }
-  if (resolved.maxFrames % resolved.framesPerToken !== 0) throw new Error(`AudioEncoder: maxFrames ${resolved.maxFrames} must be a multiple of framesPerToken ${resolved.framesPerToken}`);
-  if (!resolved.labels.every((label) => typeof label === "string")) throw new Error(`AudioEncoder: config.labels must be strings, got ${JSON.stringify(resolved.labels)}`);
+  if (resolved.maxFrames % resolved.framesPerToken !== 0)
+    throw new Error(
+      `AudioEncoder: maxFrames ${resolved.maxFrames} must be a multiple of framesPerToken ${resolved.framesPerToken}`,
+    );
+  if (!resolved.labels.every((label) => typeof label === "string"))
+    throw new Error(`AudioEncoder: config.labels must be strings, got ${JSON.stringify(resolved.labels)}`);
   return resolved;
 }
 
@@ -106,19 +119,37 @@ export class AudioEncoder extends Module {
     this.framesPerToken = config.framesPerToken;
     const random = new Random(config.seed);
     const D = config.hiddenSize;
-    this.frameProjection = this.module("frame_projection", new Linear({ inFeatures: this.melBins * this.framesPerToken, outFeatures: D, seed: random.nextSeed() }));
-    this.positionEmbedding = this.module("position_embedding", new Embedding({ numEmbeddings: this.maxFrames / this.framesPerToken, embeddingDim: D, seed: random.nextSeed() }));
-    const sizes = { dim: D, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct, eps: config.layerNormEps };
+    this.frameProjection = this.module(
+      "frame_projection",
+      new Linear({ inFeatures: this.melBins * this.framesPerToken, outFeatures: D, seed: random.nextSeed() }),
+    );
+    this.positionEmbedding = this.module(
+      "position_embedding",
+      new Embedding({ numEmbeddings: this.maxFrames / this.framesPerToken, embeddingDim: D, seed: random.nextSeed() }),
+    );
+    const sizes = {
+      dim: D,
+      heads: config.numHeads,
+      intermediate: config.intermediateSize,
+      hiddenAct: config.hiddenAct,
+      eps: config.layerNormEps,
+    };
     this.encoder = this.module("encoder", new CLIPEncoder(sizes, config.numLayers, random.nextSeed()));
     this.finalLayerNorm = this.module("final_layer_norm", new LayerNorm({ dim: D, eps: config.layerNormEps }));
-    if (config.labels.length) this.classifier = this.module("classifier", new Linear({ inFeatures: D, outFeatures: config.labels.length, seed: random.nextSeed() }));
+    if (config.labels.length)
+      this.classifier = this.module(
+        "classifier",
+        new Linear({ inFeatures: D, outFeatures: config.labels.length, seed: random.nextSeed() }),
+      );
   }
 
   /** logMel: [B, melBins, frames] (Whisper's layout; frames ≤ maxFrames, a multiple of framesPerToken). */
   forward(logMel: tf.Tensor): AudioEncoderOutput {
-    if (logMel.rank !== 3 || logMel.shape[1] !== this.melBins) throw new Error(`AudioEncoder: logMel must be [B, ${this.melBins}, frames], got [${logMel.shape}]`);
+    if (logMel.rank !== 3 || logMel.shape[1] !== this.melBins)
+      throw new Error(`AudioEncoder: logMel must be [B, ${this.melBins}, frames], got [${logMel.shape}]`);
     const [B, , frames] = logMel.shape;
-    if (frames > this.maxFrames || frames % this.framesPerToken !== 0) throw new Error(`AudioEncoder: frames must be a multiple of ${this.framesPerToken} up to ${this.maxFrames}, got ${frames}`);
+    if (frames > this.maxFrames || frames % this.framesPerToken !== 0)
+      throw new Error(`AudioEncoder: frames must be a multiple of ${this.framesPerToken} up to ${this.maxFrames}, got ${frames}`);
     const Ta = frames / this.framesPerToken;
     return tidy(() => {
       // [B, M, F] → [B, F, M] → [B, Ta, framesPerToken·M]: consecutive frames side by side

@@ -4,7 +4,12 @@
  * {@link AudioEncoderConfig}. No parity fixture: it has no reference implementation.
  */
 import { hfInteger, hfOptionalInteger, hfOptionalNumber, hfOptionalText, type HFConfig } from "../io/hf_config";
-import { AudioEncoder, resolveAudioEncoderConfig, type AudioEncoderConfig, type ResolvedAudioEncoderConfig } from "./audio_encoder";
+import {
+  AudioEncoder,
+  resolveAudioEncoderConfig,
+  type AudioEncoderConfig,
+  type ResolvedAudioEncoderConfig,
+} from "./audio_encoder";
 import type { ModelSpec } from "./model_spec";
 
 /** `config.json` → {@link AudioEncoderConfig}. */

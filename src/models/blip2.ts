@@ -97,7 +97,8 @@ export interface ResolvedBlip2Config {
 function checkPositive(model: string, config: Record<string, unknown>, keys: readonly string[]): void {
   for (const key of keys) {
     const value = config[key];
-    if (!Number.isInteger(value) || (value as number) <= 0) throw new Error(`${model}: config.${key} must be a positive integer, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(value) || (value as number) <= 0)
+      throw new Error(`${model}: config.${key} must be a positive integer, got ${JSON.stringify(value)}`);
   }
 }
 
@@ -115,7 +116,8 @@ export function resolveBlip2VisionConfig(config: Blip2VisionConfig): ResolvedBli
     qkvBias: config.qkvBias ?? true,
   };
   checkPositive("BLIP-2 vision", resolved, ["hiddenSize", "intermediateSize", "numLayers", "numHeads", "imageSize", "patchSize"]);
-  if (resolved.imageSize % resolved.patchSize !== 0) throw new Error(`BLIP-2 vision: imageSize (${resolved.imageSize}) must be a multiple of patchSize (${resolved.patchSize})`);
+  if (resolved.imageSize % resolved.patchSize !== 0)
+    throw new Error(`BLIP-2 vision: imageSize (${resolved.imageSize}) must be a multiple of patchSize (${resolved.patchSize})`);
   return resolved;
 }
 
@@ -131,7 +133,14 @@ export function resolveBlip2QFormerConfig(config: Blip2QFormerConfig): ResolvedB
     crossAttentionFrequency: config.crossAttentionFrequency ?? 2,
     encoderHiddenSize: config.encoderHiddenSize ?? 1408,
   };
-  checkPositive("Q-Former", resolved, ["hiddenSize", "intermediateSize", "numLayers", "numHeads", "crossAttentionFrequency", "encoderHiddenSize"]);
+  checkPositive("Q-Former", resolved, [
+    "hiddenSize",
+    "intermediateSize",
+    "numLayers",
+    "numHeads",
+    "crossAttentionFrequency",
+    "encoderHiddenSize",
+  ]);
   return resolved;
 }
 
@@ -140,7 +149,10 @@ export function resolveBlip2Config(config: Blip2Config): ResolvedBlip2Config {
   const vision = resolveBlip2VisionConfig(config.vision);
   return {
     vision,
-    qformer: resolveBlip2QFormerConfig({ ...config.qformer, encoderHiddenSize: config.qformer.encoderHiddenSize ?? vision.hiddenSize }),
+    qformer: resolveBlip2QFormerConfig({
+      ...config.qformer,
+      encoderHiddenSize: config.qformer.encoderHiddenSize ?? vision.hiddenSize,
+    }),
     text: resolveLlamaConfig(config.text),
     numQueryTokens: config.numQueryTokens ?? 32,
     imageTokenId: config.imageTokenId,
@@ -154,7 +166,12 @@ export class Blip2Attention extends Module {
   readonly projection: Linear;
 
   /** @param qkvBias a bias on the fused projection (its k part stays 0 in checkpoints) */
-  constructor(private readonly heads: number, dim: number, qkvBias: boolean, seed: number) {
+  constructor(
+    private readonly heads: number,
+    dim: number,
+    qkvBias: boolean,
+    seed: number,
+  ) {
     super();
     const random = new Random(seed);
     this.qkv = this.module("qkv", new Linear({ inFeatures: dim, outFeatures: 3 * dim, bias: qkvBias, seed: random.nextSeed() }));
@@ -178,7 +195,12 @@ export class Blip2EncoderLayer extends PreNormEncoderLayer<Blip2Attention> {
     const D = resolved.hiddenSize;
     const attention = new Blip2Attention(resolved.numHeads, D, resolved.qkvBias, random.nextSeed());
     const mlpSeeds = [random.nextSeed(), random.nextSeed()] as const; // fc1, fc2: the order this layer always drew them in
-    super({ dim: D, eps: resolved.layerNormEps, attention, mlp: new FeedForward(D, resolved.intermediateSize, resolved.hiddenAct, mlpSeeds) });
+    super({
+      dim: D,
+      eps: resolved.layerNormEps,
+      attention,
+      mlp: new FeedForward(D, resolved.intermediateSize, resolved.hiddenAct, mlpSeeds),
+    });
   }
 
   /** The MLP's first linear layer (`mlp.fc1`). */
@@ -210,17 +232,28 @@ export class Blip2VisionModel extends Module {
     const random = new Random(seed);
     const D = config.hiddenSize;
     const patches = (config.imageSize / config.patchSize) ** 2;
-    this.classEmbedding = this.parameter("embeddings.class_embedding", tf.randomNormal([1, 1, D], 0, 0.02, "float32", random.nextSeed()));
-    this.patchEmbedding = this.module("embeddings.patch_embedding", new PatchEmbedding({ patchSize: config.patchSize, dim: D, bias: true, seed: random.nextSeed() }));
-    this.positionEmbedding = this.parameter("embeddings.position_embedding", tf.randomNormal([1, patches + 1, D], 0, 0.02, "float32", random.nextSeed()));
-    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`encoder.layers.${i}`, new Blip2EncoderLayer(config, random.nextSeed())));
+    this.classEmbedding = this.parameter(
+      "embeddings.class_embedding",
+      tf.randomNormal([1, 1, D], 0, 0.02, "float32", random.nextSeed()),
+    );
+    this.patchEmbedding = this.module(
+      "embeddings.patch_embedding",
+      new PatchEmbedding({ patchSize: config.patchSize, dim: D, bias: true, seed: random.nextSeed() }),
+    );
+    this.positionEmbedding = this.parameter(
+      "embeddings.position_embedding",
+      tf.randomNormal([1, patches + 1, D], 0, 0.02, "float32", random.nextSeed()),
+    );
+    for (let i = 0; i < config.numLayers; i++)
+      this.layers.push(this.module(`encoder.layers.${i}`, new Blip2EncoderLayer(config, random.nextSeed())));
     this.postLayerNorm = this.module("post_layernorm", new LayerNorm({ dim: D, eps: config.layerNormEps }));
   }
 
   /** pixels: [B, 3, S, S] → lastHiddenState [B, 1 + N, D] (after the post-LayerNorm, as transformers returns it) */
   apply(pixels: tf.Tensor): tf.Tensor {
     const S = this.config.imageSize;
-    if (pixels.rank !== 4 || pixels.shape[2] !== S || pixels.shape[3] !== S) throw new Error(`BLIP-2 vision: expected pixels [B, 3, ${S}, ${S}], got [${pixels.shape}]`);
+    if (pixels.rank !== 4 || pixels.shape[2] !== S || pixels.shape[3] !== S)
+      throw new Error(`BLIP-2 vision: expected pixels [B, 3, ${S}, ${S}], got [${pixels.shape}]`);
     return tf.tidy(() => {
       const [B] = pixels.shape;
       const patches = this.patchEmbedding.apply(pixels); // [B, N, D]
@@ -239,12 +272,21 @@ export class Blip2QFormerAttention extends Module {
   readonly outputDense: Linear;
   readonly outputNorm: LayerNorm;
 
-  constructor(private readonly heads: number, dim: number, keyValueDim: number, eps: number, seed: number) {
+  constructor(
+    private readonly heads: number,
+    dim: number,
+    keyValueDim: number,
+    eps: number,
+    seed: number,
+  ) {
     super();
     const random = new Random(seed);
     this.query = this.module("attention.query", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
     this.key = this.module("attention.key", new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }));
-    this.value = this.module("attention.value", new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }));
+    this.value = this.module(
+      "attention.value",
+      new Linear({ inFeatures: keyValueDim, outFeatures: dim, seed: random.nextSeed() }),
+    );
     this.outputDense = this.module("output.dense", new Linear({ inFeatures: dim, outFeatures: dim, seed: random.nextSeed() }));
     this.outputNorm = this.module("output.LayerNorm", new LayerNorm({ dim, eps }));
   }
@@ -283,8 +325,14 @@ export class Blip2QFormerLayer extends Module {
       index % config.crossAttentionFrequency === 0
         ? this.module("crossattention", new Blip2QFormerAttention(config.numHeads, Dq, config.encoderHiddenSize, eps, crossSeed))
         : undefined;
-    this.intermediate = this.module("intermediate_query.dense", new Linear({ inFeatures: Dq, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
-    this.outputDense = this.module("output_query.dense", new Linear({ inFeatures: config.intermediateSize, outFeatures: Dq, seed: random.nextSeed() }));
+    this.intermediate = this.module(
+      "intermediate_query.dense",
+      new Linear({ inFeatures: Dq, outFeatures: config.intermediateSize, seed: random.nextSeed() }),
+    );
+    this.outputDense = this.module(
+      "output_query.dense",
+      new Linear({ inFeatures: config.intermediateSize, outFeatures: Dq, seed: random.nextSeed() }),
+    );
     this.outputNorm = this.module("output_query.LayerNorm", new LayerNorm({ dim: Dq, eps }));
   }
 
@@ -310,12 +358,14 @@ export class Blip2QFormerModel extends Module {
     const config = (this.config = resolveBlip2QFormerConfig(options));
     const random = new Random(seed);
     this.layernorm = this.module("layernorm", new LayerNorm({ dim: config.hiddenSize, eps: config.layerNormEps }));
-    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`encoder.layer.${i}`, new Blip2QFormerLayer(config, i, random.nextSeed())));
+    for (let i = 0; i < config.numLayers; i++)
+      this.layers.push(this.module(`encoder.layer.${i}`, new Blip2QFormerLayer(config, i, random.nextSeed())));
   }
 
   /** queryEmbeds: [B, Nq, Dq]; image: [B, Tk, Dv] → lastHiddenState [B, Nq, Dq] */
   apply(queryEmbeds: tf.Tensor, image: tf.Tensor): tf.Tensor {
-    if (image.shape[2] !== this.config.encoderHiddenSize) throw new Error(`Q-Former: image features must have width ${this.config.encoderHiddenSize}, got [${image.shape}]`);
+    if (image.shape[2] !== this.config.encoderHiddenSize)
+      throw new Error(`Q-Former: image features must have width ${this.config.encoderHiddenSize}, got [${image.shape}]`);
     return tf.tidy(() => {
       let x = this.layernorm.apply(queryEmbeds);
       for (const layer of this.layers) x = layer.apply(x, image);
@@ -350,9 +400,15 @@ export class Blip2ForConditionalGeneration extends Module {
     const config = (this.config = resolveBlip2Config(options));
     const random = new Random(config.seed);
     this.visionModel = this.module("vision_model", new Blip2VisionModel(config.vision, random.nextSeed()));
-    this.queryTokens = this.parameter("query_tokens", tf.randomNormal([1, config.numQueryTokens, config.qformer.hiddenSize], 0, 0.02, "float32", random.nextSeed()));
+    this.queryTokens = this.parameter(
+      "query_tokens",
+      tf.randomNormal([1, config.numQueryTokens, config.qformer.hiddenSize], 0, 0.02, "float32", random.nextSeed()),
+    );
     this.qformer = this.module("qformer", new Blip2QFormerModel(config.qformer, random.nextSeed()));
-    this.languageProjection = this.module("language_projection", new Linear({ inFeatures: config.qformer.hiddenSize, outFeatures: config.text.hiddenSize, seed: random.nextSeed() }));
+    this.languageProjection = this.module(
+      "language_projection",
+      new Linear({ inFeatures: config.qformer.hiddenSize, outFeatures: config.text.hiddenSize, seed: random.nextSeed() }),
+    );
     this.languageModel = this.module("language_model", new LlamaForCausalLM({ ...config.text, seed: random.nextSeed() }));
   }
 
@@ -370,7 +426,8 @@ export class Blip2ForConditionalGeneration extends Module {
 
   private imageTokenId(): number {
     const id = this.config.imageTokenId;
-    if (id === undefined) throw new Error("BLIP-2: config.imageTokenId is not set: the text needs Nq image placeholder tokens per image");
+    if (id === undefined)
+      throw new Error("BLIP-2: config.imageTokenId is not set: the text needs Nq image placeholder tokens per image");
     return id;
   }
 
@@ -381,7 +438,13 @@ export class Blip2ForConditionalGeneration extends Module {
 
   /** inputIds hold Nq placeholders per image. */
   forward(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }): Blip2Output {
-    assertImageTokenCount(inputs.inputIds, this.imageTokenId(), this.config.numQueryTokens, inputs.pixelValues.shape[0] as number, "BLIP-2 forward");
+    assertImageTokenCount(
+      inputs.inputIds,
+      this.imageTokenId(),
+      this.config.numQueryTokens,
+      inputs.pixelValues.shape[0] as number,
+      "BLIP-2 forward",
+    );
     return tidy(() => {
       const image = this.encodeImage(inputs.pixelValues);
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, image.languageModelInputs);
@@ -394,13 +457,23 @@ export class Blip2ForConditionalGeneration extends Module {
   async checkInputs(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor }): Promise<void> {
     checkPromptNotEmpty(inputs.inputIds, "BLIP-2");
     await checkTokenIds(inputs.inputIds, this.config.text.vocabSize, "BLIP-2", [this.imageTokenId()]);
-    await checkImageTokens(inputs.inputIds, this.imageTokenId(), this.config.numQueryTokens, inputs.pixelValues.shape[0] as number);
+    await checkImageTokens(
+      inputs.inputIds,
+      this.imageTokenId(),
+      this.config.numQueryTokens,
+      inputs.pixelValues.shape[0] as number,
+    );
   }
 
   /** Generates from an image-and-text prompt; returns the new tokens of each row. */
-  async generate(inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor }, options: GenerateOptions = {}): Promise<number[][]> {
+  async generate(
+    inputs: { pixelValues: tf.Tensor; inputIds: tf.Tensor; attentionMask?: tf.Tensor },
+    options: GenerateOptions = {},
+  ): Promise<number[][]> {
     await this.checkInputs(inputs);
-    const inputsEmbeds = tf.tidy(() => this.inputEmbeddings(inputs.inputIds, this.encodeImage(inputs.pixelValues).languageModelInputs));
+    const inputsEmbeds = tf.tidy(() =>
+      this.inputEmbeddings(inputs.inputIds, this.encodeImage(inputs.pixelValues).languageModelInputs),
+    );
     try {
       return await this.languageModel.generate(undefined, { ...options, inputsEmbeds, attentionMask: inputs.attentionMask });
     } finally {

@@ -20,9 +20,15 @@ import { Random } from "../util/random";
 const MASKED = -1e9;
 
 /** Which (row, column) pairs of [queries; text] may attend, as 0/1 [B, 1, L, L]; `rule` decides among non-padding keys. */
-function sequenceMask(numQueries: number, textPadding: tf.Tensor, rule: "unimodal" | "bidirectional" | "multimodal-causal"): tf.Tensor {
-  if (textPadding.rank !== 2) throw new Error(`BLIP-2 mask: textPadding must be [B, T] (1 real token, 0 padding), got [${textPadding.shape}]`);
-  if (!(Number.isInteger(numQueries) && numQueries >= 0)) throw new Error(`BLIP-2 mask: numQueries must be a non-negative integer, got ${numQueries}`);
+function sequenceMask(
+  numQueries: number,
+  textPadding: tf.Tensor,
+  rule: "unimodal" | "bidirectional" | "multimodal-causal",
+): tf.Tensor {
+  if (textPadding.rank !== 2)
+    throw new Error(`BLIP-2 mask: textPadding must be [B, T] (1 real token, 0 padding), got [${textPadding.shape}]`);
+  if (!(Number.isInteger(numQueries) && numQueries >= 0))
+    throw new Error(`BLIP-2 mask: numQueries must be a non-negative integer, got ${numQueries}`);
   const [B, T] = textPadding.shape;
   const Nq = numQueries;
   const L = Nq + T;
@@ -33,7 +39,8 @@ function sequenceMask(numQueries: number, textPadding: tf.Tensor, rule: "unimoda
       const colIsQuery = j < Nq;
       let ok: boolean;
       if (rule === "bidirectional") ok = true;
-      else if (rule === "unimodal") ok = rowIsQuery === colIsQuery; // queries ↔ queries, text ↔ text
+      else if (rule === "unimodal")
+        ok = rowIsQuery === colIsQuery; // queries ↔ queries, text ↔ text
       else ok = colIsQuery || (!rowIsQuery && j <= i); // queries see queries; text sees queries and earlier text
       allowed[i * L + j] = ok ? 1 : 0;
     }
@@ -76,10 +83,14 @@ export function itgAttentionMask(numQueries: number, textPadding: tf.Tensor): tf
  */
 export function itcSimilarity(imageFeatures: tf.Tensor, textFeatures: tf.Tensor, temperature: tf.Tensor | number): tf.Tensor2D {
   const [B, Nq, E] = imageFeatures.shape;
-  if (textFeatures.rank !== 2 || textFeatures.shape[1] !== E) throw new Error(`ITC: textFeatures must be [B, ${E}], got [${textFeatures.shape}]`);
+  if (textFeatures.rank !== 2 || textFeatures.shape[1] !== E)
+    throw new Error(`ITC: textFeatures must be [B, ${E}], got [${textFeatures.shape}]`);
   return tf.tidy(() => {
     const perQuery = tf.matMul(imageFeatures.reshape([B * Nq, E]), textFeatures, false, true); // [B·Nq, E]·[Bt, E]ᵀ → [B·Nq, Bt]
-    return perQuery.reshape([B, Nq, textFeatures.shape[0] as number]).max(1).div(temperature) as tf.Tensor2D; // [B, Bt]
+    return perQuery
+      .reshape([B, Nq, textFeatures.shape[0] as number])
+      .max(1)
+      .div(temperature) as tf.Tensor2D; // [B, Bt]
   });
 }
 
@@ -89,7 +100,12 @@ export function itcSimilarity(imageFeatures: tf.Tensor, textFeatures: tf.Tensor,
  * multi-positive targets when texts repeat (an image's target spread over
  * every text identical to its own).
  */
-export function itcLoss(imageFeatures: tf.Tensor, textFeatures: tf.Tensor, temperature: tf.Tensor | number, targets?: tf.Tensor): tf.Scalar {
+export function itcLoss(
+  imageFeatures: tf.Tensor,
+  textFeatures: tf.Tensor,
+  temperature: tf.Tensor | number,
+  targets?: tf.Tensor,
+): tf.Scalar {
   return tf.tidy(() => {
     const sim = itcSimilarity(imageFeatures, textFeatures, temperature); // [B, B]
     const B = sim.shape[0];
@@ -108,14 +124,21 @@ export function itcLoss(imageFeatures: tf.Tensor, textFeatures: tf.Tensor, tempe
  * isPositive(row, column) says which are excluded. Seeded by `random`.
  * A row without any negative is an error (the batch has nothing to tell apart).
  */
-export function sampleHardNegatives(similarity: ArrayLike<number>, columns: number, isPositive: (row: number, column: number) => boolean, random: Random): number[] {
-  if (!(Number.isInteger(columns) && columns > 0) || similarity.length % columns !== 0) throw new Error(`sampleHardNegatives: ${similarity.length} similarities do not make rows of ${columns} columns`);
+export function sampleHardNegatives(
+  similarity: ArrayLike<number>,
+  columns: number,
+  isPositive: (row: number, column: number) => boolean,
+  random: Random,
+): number[] {
+  if (!(Number.isInteger(columns) && columns > 0) || similarity.length % columns !== 0)
+    throw new Error(`sampleHardNegatives: ${similarity.length} similarities do not make rows of ${columns} columns`);
   const rows = similarity.length / columns;
   const out: number[] = [];
   for (let row = 0; row < rows; row++) {
     let best = -Infinity;
     for (let c = 0; c < columns; c++) if (!isPositive(row, c)) best = Math.max(best, similarity[row * columns + c]);
-    if (best === -Infinity) throw new Error(`sampleHardNegatives: row ${row} has no negative (every one of its ${columns} columns is a positive)`);
+    if (best === -Infinity)
+      throw new Error(`sampleHardNegatives: row ${row} has no negative (every one of its ${columns} columns is a positive)`);
     const weights: number[] = [];
     let total = 0;
     for (let c = 0; c < columns; c++) {
@@ -142,10 +165,19 @@ export function sampleHardNegatives(similarity: ArrayLike<number>, columns: numb
  * (bi-directional mask); head: [.., Dq] → [.., 2]; labels: [N] int32.
  * Returns the loss and the logits [N, 2].
  */
-export function itmLoss(queryOutputs: tf.Tensor, head: (x: tf.Tensor) => tf.Tensor, labels: tf.Tensor): { loss: tf.Scalar; logits: tf.Tensor2D } {
+export function itmLoss(
+  queryOutputs: tf.Tensor,
+  head: (x: tf.Tensor) => tf.Tensor,
+  labels: tf.Tensor,
+): { loss: tf.Scalar; logits: tf.Tensor2D } {
   return tf.tidy(() => {
     const logits = head(queryOutputs).mean(1) as tf.Tensor2D; // [N, Nq, 2] → [N, 2]
-    const loss = tf.logSoftmax(logits).mul(tf.oneHot(labels, 2, 1, 0, "float32")).sum(1).neg().mean() as tf.Scalar;
+    const loss = tf
+      .logSoftmax(logits)
+      .mul(tf.oneHot(labels, 2, 1, 0, "float32"))
+      .sum(1)
+      .neg()
+      .mean() as tf.Scalar;
     return { loss, logits } as unknown as tf.TensorContainer;
   }) as unknown as { loss: tf.Scalar; logits: tf.Tensor2D };
 }
@@ -157,7 +189,8 @@ export function itmLoss(queryOutputs: tf.Tensor, head: (x: tf.Tensor) => tf.Tens
  */
 export function shiftedLanguageModelLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   const [B, L, V] = logits.shape;
-  if (labels.shape[0] !== B || labels.shape[1] !== L) throw new Error(`LM loss: labels [${labels.shape}] do not match logits [${logits.shape}]`);
+  if (labels.shape[0] !== B || labels.shape[1] !== L)
+    throw new Error(`LM loss: labels [${labels.shape}] do not match logits [${logits.shape}]`);
   return tf.tidy(() => {
     const predicted = logits.slice([0, 0, 0], [B, L - 1, V]); // [B, L − 1, V]
     const next = labels.slice([0, 1], [B, L - 1]); // [B, L − 1]
@@ -175,7 +208,9 @@ export function shiftedLanguageModelLoss(logits: tf.Tensor, labels: tf.Tensor): 
  * logits: [B, T, V] for the text positions; inputIds, textPadding: [B, T].
  */
 export function itgLoss(logits: tf.Tensor, inputIds: tf.Tensor, textPadding: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => shiftedLanguageModelLoss(logits, tf.where(textPadding.equal(1), inputIds, tf.fill(inputIds.shape, -100, "int32"))));
+  return tf.tidy(() =>
+    shiftedLanguageModelLoss(logits, tf.where(textPadding.equal(1), inputIds, tf.fill(inputIds.shape, -100, "int32"))),
+  );
 }
 
 /** What {@link assembleSoftPrompt} returns. */
@@ -195,11 +230,20 @@ export interface SoftPrompt {
  * textMask: [B, T] (1 real, 0 padding); textLabels: [B, T] int32 (−100 where
  * not to learn: the prompt and padding).
  */
-export function assembleSoftPrompt(projectedQueries: tf.Tensor, textEmbeds: tf.Tensor, textMask: tf.Tensor, textLabels?: tf.Tensor): SoftPrompt {
+export function assembleSoftPrompt(
+  projectedQueries: tf.Tensor,
+  textEmbeds: tf.Tensor,
+  textMask: tf.Tensor,
+  textLabels?: tf.Tensor,
+): SoftPrompt {
   const [B, Nq, D] = projectedQueries.shape;
-  if (textEmbeds.rank !== 3 || textEmbeds.shape[0] !== B || textEmbeds.shape[2] !== D) throw new Error(`soft prompt: textEmbeds must be [${B}, T, ${D}] like the queries [${projectedQueries.shape}], got [${textEmbeds.shape}]`);
+  if (textEmbeds.rank !== 3 || textEmbeds.shape[0] !== B || textEmbeds.shape[2] !== D)
+    throw new Error(
+      `soft prompt: textEmbeds must be [${B}, T, ${D}] like the queries [${projectedQueries.shape}], got [${textEmbeds.shape}]`,
+    );
   const T = textEmbeds.shape[1] as number;
-  if (textMask.shape[0] !== B || textMask.shape[1] !== T) throw new Error(`soft prompt: textMask must be [${B}, ${T}], got [${textMask.shape}]`);
+  if (textMask.shape[0] !== B || textMask.shape[1] !== T)
+    throw new Error(`soft prompt: textMask must be [${B}, ${T}], got [${textMask.shape}]`);
   return tf.tidy(() => {
     const inputsEmbeds = tf.concat([projectedQueries, textEmbeds], 1); // [B, Nq + T, D]
     const attentionMask = tf.concat([tf.ones([B, Nq], "int32"), textMask.toInt()], 1); // [B, Nq + T]

@@ -21,7 +21,12 @@ import { Linear } from "../nn/linear";
 import { LayerNorm } from "../nn/layer_norm";
 import { activation } from "../nn/activations";
 import { Random } from "../util/random";
-import { Blip2QFormerWithText, resolveBlip2QFormerTextConfig, type Blip2QFormerTextConfig, type ResolvedBlip2QFormerTextConfig } from "./blip2_qformer";
+import {
+  Blip2QFormerWithText,
+  resolveBlip2QFormerTextConfig,
+  type Blip2QFormerTextConfig,
+  type ResolvedBlip2QFormerTextConfig,
+} from "./blip2_qformer";
 import { itcAttentionMask, itmAttentionMask, itgAttentionMask, itcSimilarity, itcLoss, itmLoss, itgLoss } from "./blip2_losses";
 
 /** The bridge's shape. */
@@ -53,7 +58,8 @@ export function resolveBlip2PretrainingConfig(config: Blip2PretrainingConfig): R
     seed: config.seed ?? 0,
   };
   for (const key of ["numQueryTokens", "embedDim", "languageHiddenSize"] as const) {
-    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0) throw new Error(`BLIP-2 bridge: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
+    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0)
+      throw new Error(`BLIP-2 bridge: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
   }
   return resolved;
 }
@@ -77,9 +83,15 @@ export class Blip2QueryBridge extends Module {
     super();
     const config = (this.qformerConfig = resolveBlip2QFormerTextConfig(qformerConfig));
     const random = new Random(seed);
-    this.queryTokens = this.parameter("query_tokens", tf.randomNormal([1, numQueryTokens, config.hiddenSize], 0, 0.02, "float32", random.nextSeed()));
+    this.queryTokens = this.parameter(
+      "query_tokens",
+      tf.randomNormal([1, numQueryTokens, config.hiddenSize], 0, 0.02, "float32", random.nextSeed()),
+    );
     this.qformer = this.module("qformer", new Blip2QFormerWithText(config, random.nextSeed()));
-    this.languageProjection = this.module("language_projection", new Linear({ inFeatures: config.hiddenSize, outFeatures: languageHiddenSize, seed: random.nextSeed() }));
+    this.languageProjection = this.module(
+      "language_projection",
+      new Linear({ inFeatures: config.hiddenSize, outFeatures: languageHiddenSize, seed: random.nextSeed() }),
+    );
   }
 
   get numQueries(): number {
@@ -91,7 +103,11 @@ export class Blip2QueryBridge extends Module {
    * join the queries in self-attention (bi-directional mask) → queries [B, Nq, Dq] and,
    * when asked, each cross-attending layer's weights [B, H, Nq, Tk]
    */
-  queryOutputs(image: tf.Tensor, instruction?: QFormerText, outputCrossAttentions = false): { queries: tf.Tensor; crossAttentions?: tf.Tensor[] } {
+  queryOutputs(
+    image: tf.Tensor,
+    instruction?: QFormerText,
+    outputCrossAttentions = false,
+  ): { queries: tf.Tensor; crossAttentions?: tf.Tensor[] } {
     const [B] = image.shape;
     const Nq = this.numQueries;
     return tf.tidy(() => {
@@ -99,7 +115,9 @@ export class Blip2QueryBridge extends Module {
       const mask = instruction ? itmAttentionMask(Nq, instruction.padding) : undefined;
       const out = this.qformer.forward({ queryEmbeds, inputIds: instruction?.inputIds, image, mask, outputCrossAttentions });
       const queries = out.lastHiddenState.slice([0, 0, 0], [B, Nq, this.qformerConfig.hiddenSize]); // [B, Nq, Dq]
-      return (outputCrossAttentions ? { queries, crossAttentions: out.crossAttentions } : { queries }) as unknown as tf.TensorContainer;
+      return (outputCrossAttentions
+        ? { queries, crossAttentions: out.crossAttentions }
+        : { queries }) as unknown as tf.TensorContainer;
     }) as unknown as { queries: tf.Tensor; crossAttentions?: tf.Tensor[] };
   }
 
@@ -139,15 +157,29 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
     const random = new Random(config.seed + 1);
     const Dq = config.qformer.hiddenSize;
     const E = config.embedDim;
-    this.visionProjection = this.module("vision_projection", new Linear({ inFeatures: Dq, outFeatures: E, seed: random.nextSeed() }));
+    this.visionProjection = this.module(
+      "vision_projection",
+      new Linear({ inFeatures: Dq, outFeatures: E, seed: random.nextSeed() }),
+    );
     this.textProjection = this.module("text_projection", new Linear({ inFeatures: Dq, outFeatures: E, seed: random.nextSeed() }));
     this.itmHead = this.module("itm_head", new Linear({ inFeatures: Dq, outFeatures: 2, seed: random.nextSeed() }));
     this.temp = this.parameter("temp", tf.scalar(0.07));
-    this.lmTransform = this.module("cls.predictions.transform.dense", new Linear({ inFeatures: Dq, outFeatures: Dq, seed: random.nextSeed() }));
-    this.lmNorm = this.module("cls.predictions.transform.LayerNorm", new LayerNorm({ dim: Dq, eps: config.qformer.layerNormEps }));
+    this.lmTransform = this.module(
+      "cls.predictions.transform.dense",
+      new Linear({ inFeatures: Dq, outFeatures: Dq, seed: random.nextSeed() }),
+    );
+    this.lmNorm = this.module(
+      "cls.predictions.transform.LayerNorm",
+      new LayerNorm({ dim: Dq, eps: config.qformer.layerNormEps }),
+    );
     this.lmBias = this.parameter("cls.predictions.bias", tf.zeros([config.qformer.vocabSize]));
     const instructSeed = random.nextSeed();
-    this.instruct = config.instructionAware ? this.module("instruct", new Blip2QueryBridge(config.qformer, config.numQueryTokens, config.languageHiddenSize, instructSeed)) : undefined;
+    this.instruct = config.instructionAware
+      ? this.module(
+          "instruct",
+          new Blip2QueryBridge(config.qformer, config.numQueryTokens, config.languageHiddenSize, instructSeed),
+        )
+      : undefined;
   }
 
   /** The query path a variant uses: BLIP-2's, or InstructBLIP's (instruction-aware). */
@@ -187,7 +219,10 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
   itcSimilarities(image: tf.Tensor, text: QFormerText): tf.Tensor2D {
     return tf.tidy(() => {
       const imageFeatures = this.imageItcFeatures(this.queryOutputs(image).queries); // [Bi, Nq, E]
-      const textHidden = this.qformer.forward({ inputIds: text.inputIds, mask: itcAttentionMask(0, text.padding) }).lastHiddenState; // [Bt, T, Dq]
+      const textHidden = this.qformer.forward({
+        inputIds: text.inputIds,
+        mask: itcAttentionMask(0, text.padding),
+      }).lastHiddenState; // [Bt, T, Dq]
       return itcSimilarity(imageFeatures, this.textItcFeatures(textHidden), this.temp);
     });
   }
@@ -200,7 +235,12 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
   private itmForward(image: tf.Tensor, text: QFormerText, labels: tf.Tensor): { loss: tf.Scalar; logits: tf.Tensor2D } {
     const [B] = image.shape;
     const Nq = this.numQueries;
-    const hidden = this.qformer.forward({ queryEmbeds: this.queryTokens.tile([B, 1, 1]), inputIds: text.inputIds, image, mask: itmAttentionMask(Nq, text.padding) }).lastHiddenState; // [B, Nq + T, Dq]
+    const hidden = this.qformer.forward({
+      queryEmbeds: this.queryTokens.tile([B, 1, 1]),
+      inputIds: text.inputIds,
+      image,
+      mask: itmAttentionMask(Nq, text.padding),
+    }).lastHiddenState; // [B, Nq + T, Dq]
     const queries = hidden.slice([0, 0, 0], [B, Nq, this.config.qformer.hiddenSize]); // [B, Nq, Dq]
     return itmLoss(queries, (x) => this.itmHead.apply(x), labels);
   }
@@ -211,14 +251,25 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
    * text for image i that does not match, negativeImageOf[j]: an image for text j
    * (from {@link sampleHardNegatives} on the ITC similarities).
    */
-  stage1Losses(image: tf.Tensor, text: QFormerText, itcTargets: tf.Tensor, negativeTextOf: readonly number[], negativeImageOf: readonly number[]): Stage1Losses {
+  stage1Losses(
+    image: tf.Tensor,
+    text: QFormerText,
+    itcTargets: tf.Tensor,
+    negativeTextOf: readonly number[],
+    negativeImageOf: readonly number[],
+  ): Stage1Losses {
     const [B] = image.shape;
     const Nq = this.numQueries;
     const Dq = this.config.qformer.hiddenSize;
     return tf.tidy(() => {
       const queryEmbeds = this.queryTokens.tile([B, 1, 1]); // [B, Nq, Dq]
       // ITC: one pass under the uni-modal mask (queries and text apart).
-      const unimodal = this.qformer.forward({ queryEmbeds, inputIds: text.inputIds, image, mask: itcAttentionMask(Nq, text.padding) }).lastHiddenState; // [B, Nq + T, Dq]
+      const unimodal = this.qformer.forward({
+        queryEmbeds,
+        inputIds: text.inputIds,
+        image,
+        mask: itcAttentionMask(Nq, text.padding),
+      }).lastHiddenState; // [B, Nq + T, Dq]
       const T = text.inputIds.shape[1] as number;
       const imageFeatures = this.imageItcFeatures(unimodal.slice([0, 0, 0], [B, Nq, Dq])); // [B, Nq, E]
       const textFeatures = this.textItcFeatures(unimodal.slice([0, Nq, 0], [B, T, Dq])); // [B, E]
@@ -230,7 +281,12 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
       const labels = tf.tensor1d([...new Array(B).fill(1), ...new Array(2 * B).fill(0)], "int32");
       const itm = this.itmForward(tf.gather(image, imageIndex), itmText, labels).loss;
       // ITG: the text decoder under the multi-modal causal mask.
-      const causal = this.qformer.forward({ queryEmbeds, inputIds: text.inputIds, image, mask: itgAttentionMask(Nq, text.padding) }).lastHiddenState;
+      const causal = this.qformer.forward({
+        queryEmbeds,
+        inputIds: text.inputIds,
+        image,
+        mask: itgAttentionMask(Nq, text.padding),
+      }).lastHiddenState;
       const itg = itgLoss(this.lmLogits(causal.slice([0, Nq, 0], [B, T, Dq])), text.inputIds, text.padding);
       return { itc, itm, itg } as unknown as tf.TensorContainer;
     }) as unknown as Stage1Losses;

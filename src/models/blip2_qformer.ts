@@ -25,7 +25,13 @@ import { LayerNorm } from "../nn/layer_norm";
 import { Embedding } from "../nn/embedding";
 import { activation } from "../nn/activations";
 import { scaledDotProductAttention, splitHeads, mergeHeads } from "../nn/attention";
-import { Blip2QFormerLayer, resolveBlip2QFormerConfig, type Blip2QFormerAttention, type Blip2QFormerConfig, type ResolvedBlip2QFormerConfig } from "./blip2";
+import {
+  Blip2QFormerLayer,
+  resolveBlip2QFormerConfig,
+  type Blip2QFormerAttention,
+  type Blip2QFormerConfig,
+  type ResolvedBlip2QFormerConfig,
+} from "./blip2";
 import { Random } from "../util/random";
 
 /** The Q-Former with a text side. Extends `Blip2QFormerConfig` (width, layers, heads, cross-attention frequency, image width). */
@@ -43,9 +49,14 @@ export interface ResolvedBlip2QFormerTextConfig extends ResolvedBlip2QFormerConf
 
 /** Fills every default of a {@link Blip2QFormerTextConfig} once (the Q-Former's from {@link resolveBlip2QFormerConfig}) and checks it. */
 export function resolveBlip2QFormerTextConfig(config: Blip2QFormerTextConfig): ResolvedBlip2QFormerTextConfig {
-  const resolved = { ...resolveBlip2QFormerConfig(config), vocabSize: config.vocabSize, maxPositionEmbeddings: config.maxPositionEmbeddings ?? 40 };
+  const resolved = {
+    ...resolveBlip2QFormerConfig(config),
+    vocabSize: config.vocabSize,
+    maxPositionEmbeddings: config.maxPositionEmbeddings ?? 40,
+  };
   for (const key of ["vocabSize", "maxPositionEmbeddings"] as const) {
-    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0) throw new Error(`Q-Former: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
+    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0)
+      throw new Error(`Q-Former: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
   }
   return resolved;
 }
@@ -58,7 +69,13 @@ export function resolveBlip2QFormerTextConfig(config: Blip2QFormerTextConfig): R
  * x: [B, Tq, Dq]; context: [B, Tk, Dk]; mask: additive, broadcastable to [B, H, Tq, Tk]
  * → output LayerNorm(x + dense(attention)) [B, Tq, Dq], weights [B, H, Tq, Tk]
  */
-export function qformerAttention(attention: Blip2QFormerAttention, heads: number, x: tf.Tensor, context: tf.Tensor, mask?: tf.Tensor): { output: tf.Tensor; weights: tf.Tensor } {
+export function qformerAttention(
+  attention: Blip2QFormerAttention,
+  heads: number,
+  x: tf.Tensor,
+  context: tf.Tensor,
+  mask?: tf.Tensor,
+): { output: tf.Tensor; weights: tf.Tensor } {
   return tf.tidy(() => {
     const q = splitHeads(attention.query.apply(x), heads); // [B, H, Tq, Dh]
     const k = splitHeads(attention.key.apply(context), heads); // [B, H, Tk, Dh]
@@ -83,8 +100,14 @@ export class Blip2QFormerMultimodalLayer extends Blip2QFormerLayer {
     const Dq = config.hiddenSize;
     this.heads = config.numHeads;
     this.hiddenAct = activation(config.hiddenAct);
-    this.textIntermediate = this.module("intermediate.dense", new Linear({ inFeatures: Dq, outFeatures: config.intermediateSize, seed: random.nextSeed() }));
-    this.textOutputDense = this.module("output.dense", new Linear({ inFeatures: config.intermediateSize, outFeatures: Dq, seed: random.nextSeed() }));
+    this.textIntermediate = this.module(
+      "intermediate.dense",
+      new Linear({ inFeatures: Dq, outFeatures: config.intermediateSize, seed: random.nextSeed() }),
+    );
+    this.textOutputDense = this.module(
+      "output.dense",
+      new Linear({ inFeatures: config.intermediateSize, outFeatures: Dq, seed: random.nextSeed() }),
+    );
     this.textOutputNorm = this.module("output.LayerNorm", new LayerNorm({ dim: Dq, eps: config.layerNormEps }));
   }
 
@@ -93,7 +116,12 @@ export class Blip2QFormerMultimodalLayer extends Blip2QFormerLayer {
    * mask: additive [B, 1, Nq + T, Nq + T] or [Nq + T, Nq + T]
    * → hidden [B, Nq + T, Dq] and the queries' cross-attention weights [B, H, Nq, Tk] (when this layer cross-attends)
    */
-  forward(hidden: tf.Tensor, numQueries: number, image: tf.Tensor | undefined, mask?: tf.Tensor): { hidden: tf.Tensor; crossWeights?: tf.Tensor } {
+  forward(
+    hidden: tf.Tensor,
+    numQueries: number,
+    image: tf.Tensor | undefined,
+    mask?: tf.Tensor,
+  ): { hidden: tf.Tensor; crossWeights?: tf.Tensor } {
     const [B, L, Dq] = hidden.shape;
     const T = L - numQueries;
     return tf.tidy(() => {
@@ -145,28 +173,47 @@ export class Blip2QFormerWithText extends Module {
     const random = new Random(seed);
     this.maxPositions = config.maxPositionEmbeddings;
     const Dq = config.hiddenSize;
-    this.wordEmbeddings = this.module("embeddings.word_embeddings", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: Dq, seed: random.nextSeed() }));
-    this.positionEmbeddings = this.module("embeddings.position_embeddings", new Embedding({ numEmbeddings: this.maxPositions, embeddingDim: Dq, seed: random.nextSeed() }));
+    this.wordEmbeddings = this.module(
+      "embeddings.word_embeddings",
+      new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: Dq, seed: random.nextSeed() }),
+    );
+    this.positionEmbeddings = this.module(
+      "embeddings.position_embeddings",
+      new Embedding({ numEmbeddings: this.maxPositions, embeddingDim: Dq, seed: random.nextSeed() }),
+    );
     this.layernorm = this.module("layernorm", new LayerNorm({ dim: Dq, eps: config.layerNormEps }));
-    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`encoder.layer.${i}`, new Blip2QFormerMultimodalLayer(config, i, random.nextSeed())));
+    for (let i = 0; i < config.numLayers; i++)
+      this.layers.push(this.module(`encoder.layer.${i}`, new Blip2QFormerMultimodalLayer(config, i, random.nextSeed())));
   }
 
   /** inputIds: [B, T] int32 → word + position embeddings [B, T, Dq] (before the LayerNorm) */
   embedText(inputIds: tf.Tensor): tf.Tensor {
     const [B, T] = inputIds.shape;
-    if (inputIds.rank !== 2 || inputIds.dtype !== "int32") throw new Error(`Q-Former: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
+    if (inputIds.rank !== 2 || inputIds.dtype !== "int32")
+      throw new Error(`Q-Former: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
     if (T > this.maxPositions) throw new Error(`Q-Former: text of ${T} tokens exceeds its ${this.maxPositions} positions`);
-    return tf.tidy(() => this.wordEmbeddings.apply(inputIds).add(this.positionEmbeddings.apply(tf.range(0, T, 1, "int32").reshape([1, T])).tile([B, 1, 1])));
+    return tf.tidy(() =>
+      this.wordEmbeddings
+        .apply(inputIds)
+        .add(this.positionEmbeddings.apply(tf.range(0, T, 1, "int32").reshape([1, T])).tile([B, 1, 1])),
+    );
   }
 
   /**
    * queryEmbeds: [B, Nq, Dq] (optional); inputIds: [B, T] int32 (optional); image: [B, Tk, Dv];
    * mask: additive [B, 1, Nq + T, Nq + T] (see `blip2_losses.ts`), none = everyone sees everyone.
    */
-  forward(inputs: { queryEmbeds?: tf.Tensor; inputIds?: tf.Tensor; image?: tf.Tensor; mask?: tf.Tensor; outputCrossAttentions?: boolean }): QFormerOutput {
+  forward(inputs: {
+    queryEmbeds?: tf.Tensor;
+    inputIds?: tf.Tensor;
+    image?: tf.Tensor;
+    mask?: tf.Tensor;
+    outputCrossAttentions?: boolean;
+  }): QFormerOutput {
     const { queryEmbeds, inputIds, image, mask } = inputs;
     if (!queryEmbeds && !inputIds) throw new Error("Q-Former: give queryEmbeds, inputIds or both");
-    if (image && image.shape[2] !== this.config.encoderHiddenSize) throw new Error(`Q-Former: image features must have width ${this.config.encoderHiddenSize}, got [${image.shape}]`);
+    if (image && image.shape[2] !== this.config.encoderHiddenSize)
+      throw new Error(`Q-Former: image features must have width ${this.config.encoderHiddenSize}, got [${image.shape}]`);
     const Nq = queryEmbeds ? (queryEmbeds.shape[1] as number) : 0;
     return tf.tidy(() => {
       const parts: tf.Tensor[] = [];
@@ -179,7 +226,9 @@ export class Blip2QFormerWithText extends Module {
         x = out.hidden;
         if (out.crossWeights) crossAttentions.push(out.crossWeights);
       }
-      return (inputs.outputCrossAttentions ? { lastHiddenState: x, crossAttentions } : { lastHiddenState: x }) as unknown as tf.TensorContainer;
+      return (inputs.outputCrossAttentions
+        ? { lastHiddenState: x, crossAttentions }
+        : { lastHiddenState: x }) as unknown as tf.TensorContainer;
     }) as unknown as QFormerOutput;
   }
 }

@@ -6,15 +6,24 @@
  * Reference: transformers `models/blip_2/configuration_blip_2.py`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { hfOptionalBoolean, hfOptionalInteger, hfOptionalNumber, hfOptionalText, subConfig, type HFConfig } from "../io/hf_config";
 import {
-  Blip2ForConditionalGeneration,
-  resolveBlip2Config,
-  type Blip2Config,
-  type ResolvedBlip2Config,
-} from "./blip2";
+  hfOptionalBoolean,
+  hfOptionalInteger,
+  hfOptionalNumber,
+  hfOptionalText,
+  subConfig,
+  type HFConfig,
+} from "../io/hf_config";
+import { Blip2ForConditionalGeneration, resolveBlip2Config, type Blip2Config, type ResolvedBlip2Config } from "./blip2";
 import { llamaConfigFromHF, llamaConfigToHF } from "./llama_spec";
-import { candidateKeys, type KeyAliases, type ModelSpec, type ParityOutputs, type SpecialKeyReader, type StoredTensors } from "./model_spec";
+import {
+  candidateKeys,
+  type KeyAliases,
+  type ModelSpec,
+  type ParityOutputs,
+  type SpecialKeyReader,
+  type StoredTensors,
+} from "./model_spec";
 
 /** `config.json` → {@link Blip2Config} with a Llama-style decoder-only language model. */
 export function blip2ConfigFromHF(config: HFConfig): ResolvedBlip2Config {
@@ -23,7 +32,9 @@ export function blip2ConfigFromHF(config: HFConfig): ResolvedBlip2Config {
   const text = subConfig(config, "text_config");
   const textType = hfOptionalText(text, "model_type") ?? "llama";
   if (textType !== "llama") {
-    throw new Error(`config: ${text.where}: only Llama-style language models are supported in BLIP-2 here, got ${JSON.stringify(textType)} (OPT and Flan-T5 are not implemented)`);
+    throw new Error(
+      `config: ${text.where}: only Llama-style language models are supported in BLIP-2 here, got ${JSON.stringify(textType)} (OPT and Flan-T5 are not implemented)`,
+    );
   }
   return resolveBlip2Config({
     vision: {

@@ -95,7 +95,8 @@ export interface ResolvedCLIPConfig extends Required<Omit<CLIPConfig, "text" | "
 function checkPositive(model: string, config: Record<string, unknown>, keys: readonly string[]): void {
   for (const key of keys) {
     const value = config[key];
-    if (!Number.isInteger(value) || (value as number) <= 0) throw new Error(`${model}: config.${key} must be a positive integer, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(value) || (value as number) <= 0)
+      throw new Error(`${model}: config.${key} must be a positive integer, got ${JSON.stringify(value)}`);
   }
 }
 
@@ -113,8 +114,17 @@ export function resolveCLIPVisionConfig(config: CLIPVisionConfig): ResolvedCLIPV
     layerNormEps: config.layerNormEps ?? 1e-5,
     seed: config.seed ?? 0,
   };
-  checkPositive("CLIP vision", resolved, ["hiddenSize", "intermediateSize", "numLayers", "numHeads", "numChannels", "imageSize", "patchSize"]);
-  if (resolved.imageSize % resolved.patchSize !== 0) throw new Error(`CLIP vision: imageSize (${resolved.imageSize}) must be a multiple of patchSize (${resolved.patchSize})`);
+  checkPositive("CLIP vision", resolved, [
+    "hiddenSize",
+    "intermediateSize",
+    "numLayers",
+    "numHeads",
+    "numChannels",
+    "imageSize",
+    "patchSize",
+  ]);
+  if (resolved.imageSize % resolved.patchSize !== 0)
+    throw new Error(`CLIP vision: imageSize (${resolved.imageSize}) must be a multiple of patchSize (${resolved.patchSize})`);
   return resolved;
 }
 
@@ -132,7 +142,14 @@ export function resolveCLIPTextConfig(config: CLIPTextConfig): ResolvedCLIPTextC
     eosTokenId: config.eosTokenId ?? 2,
     seed: config.seed ?? 0,
   };
-  checkPositive("CLIP text", resolved, ["vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads", "maxPositionEmbeddings"]);
+  checkPositive("CLIP text", resolved, [
+    "vocabSize",
+    "hiddenSize",
+    "intermediateSize",
+    "numLayers",
+    "numHeads",
+    "maxPositionEmbeddings",
+  ]);
   return resolved;
 }
 
@@ -163,7 +180,13 @@ export interface EncoderSizes {
 
 /** A resolved tower's encoder settings. */
 function encoderSizes(config: ResolvedCLIPVisionConfig | ResolvedCLIPTextConfig): EncoderSizes {
-  return { dim: config.hiddenSize, heads: config.numHeads, intermediate: config.intermediateSize, hiddenAct: config.hiddenAct, eps: config.layerNormEps };
+  return {
+    dim: config.hiddenSize,
+    heads: config.numHeads,
+    intermediate: config.intermediateSize,
+    hiddenAct: config.hiddenAct,
+    eps: config.layerNormEps,
+  };
 }
 
 /** Multi-head self-attention with biases. HF: `CLIPAttention`. */
@@ -173,7 +196,11 @@ export class CLIPAttention extends Module {
   readonly valueProjection: Linear;
   readonly outputProjection: Linear;
 
-  constructor(private readonly heads: number, dim: number, seed: number) {
+  constructor(
+    private readonly heads: number,
+    dim: number,
+    seed: number,
+  ) {
     super();
     if (dim % heads !== 0) throw new Error(`CLIPAttention: heads (${heads}) must divide the width (${dim})`);
     const random = new Random(seed);
@@ -205,7 +232,12 @@ export class CLIPEncoderLayer extends PreNormEncoderLayer<CLIPAttention> {
   constructor(sizes: EncoderSizes, seed: number) {
     const random = new Random(seed);
     const attention = new CLIPAttention(sizes.heads, sizes.dim, random.nextSeed());
-    super({ dim: sizes.dim, eps: sizes.eps, attention, mlp: new FeedForward(sizes.dim, sizes.intermediate, sizes.hiddenAct, random.nextSeed()) });
+    super({
+      dim: sizes.dim,
+      eps: sizes.eps,
+      attention,
+      mlp: new FeedForward(sizes.dim, sizes.intermediate, sizes.hiddenAct, random.nextSeed()),
+    });
   }
 }
 
@@ -216,7 +248,8 @@ export class CLIPEncoder extends Module {
   constructor(sizes: EncoderSizes, numLayers: number, seed: number) {
     super();
     const random = new Random(seed);
-    for (let i = 0; i < numLayers; i++) this.layers.push(this.module(`layers.${i}`, new CLIPEncoderLayer(sizes, random.nextSeed())));
+    for (let i = 0; i < numLayers; i++)
+      this.layers.push(this.module(`layers.${i}`, new CLIPEncoderLayer(sizes, random.nextSeed())));
   }
 
   /** x: [B, T, D]; mask (default none) → every hidden state: the input, then each layer's output (numLayers + 1 of [B, T, D]) */
@@ -245,8 +278,14 @@ export class CLIPVisionEmbeddings extends Module {
     const D = config.hiddenSize;
     const patches = (config.imageSize / config.patchSize) ** 2;
     this.classEmbedding = this.parameter("class_embedding", tf.randomNormal([D], 0, 0.02, "float32", random.nextSeed()));
-    this.patchEmbedding = this.module("patch_embedding", new PatchEmbedding({ channels: config.numChannels, patchSize: config.patchSize, dim: D, seed: random.nextSeed() }));
-    this.positionEmbedding = this.module("position_embedding", new Embedding({ numEmbeddings: patches + 1, embeddingDim: D, seed: random.nextSeed() }));
+    this.patchEmbedding = this.module(
+      "patch_embedding",
+      new PatchEmbedding({ channels: config.numChannels, patchSize: config.patchSize, dim: D, seed: random.nextSeed() }),
+    );
+    this.positionEmbedding = this.module(
+      "position_embedding",
+      new Embedding({ numEmbeddings: patches + 1, embeddingDim: D, seed: random.nextSeed() }),
+    );
   }
 
   /** pixels: [B, C, S, S] with S = imageSize → [B, 1 + N, D] */
@@ -329,8 +368,14 @@ export class CLIPTextTransformer extends Module {
     const config = (this.config = resolveCLIPTextConfig(options));
     const random = new Random(config.seed);
     const eps = config.layerNormEps;
-    this.tokenEmbedding = this.module("embeddings.token_embedding", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
-    this.positionEmbedding = this.module("embeddings.position_embedding", new Embedding({ numEmbeddings: config.maxPositionEmbeddings, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
+    this.tokenEmbedding = this.module(
+      "embeddings.token_embedding",
+      new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }),
+    );
+    this.positionEmbedding = this.module(
+      "embeddings.position_embedding",
+      new Embedding({ numEmbeddings: config.maxPositionEmbeddings, embeddingDim: config.hiddenSize, seed: random.nextSeed() }),
+    );
     this.encoder = this.module("encoder", new CLIPEncoder(encoderSizes(config), config.numLayers, random.nextSeed()));
     this.finalLayerNorm = this.module("final_layer_norm", new LayerNorm({ dim: config.hiddenSize, eps }));
   }
@@ -351,9 +396,11 @@ export class CLIPTextTransformer extends Module {
 
   /** inputIds: [B, T] int32; attentionMask (optional): [B, T] 1 real / 0 padding */
   forward(inputIds: tf.Tensor, attentionMaskIds?: tf.Tensor): CLIPTextOutput {
-    if (inputIds.rank !== 2 || inputIds.dtype !== "int32") throw new Error(`CLIP text: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
+    if (inputIds.rank !== 2 || inputIds.dtype !== "int32")
+      throw new Error(`CLIP text: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
     const [B, T] = inputIds.shape;
-    if (T > this.config.maxPositionEmbeddings) throw new Error(`CLIP text: ${T} tokens exceed maxPositionEmbeddings ${this.config.maxPositionEmbeddings}`);
+    if (T > this.config.maxPositionEmbeddings)
+      throw new Error(`CLIP text: ${T} tokens exceed maxPositionEmbeddings ${this.config.maxPositionEmbeddings}`);
     return tidy(() => {
       const x = this.tokenEmbedding.apply(inputIds).add(this.positionEmbedding.weight.slice([0, 0], [T, this.config.hiddenSize])); // [B, T, D]
       const mask = attentionMask({ queries: T, keys: T, causal: true, padding: attentionMaskIds });
@@ -397,8 +444,19 @@ export class CLIPModel extends Module {
     const random = new Random(config.seed);
     this.textModel = this.module("text_model", new CLIPTextTransformer({ ...config.text, seed: random.nextSeed() }));
     this.visionModel = this.module("vision_model", new CLIPVisionTransformer({ ...config.vision, seed: random.nextSeed() }));
-    this.visualProjection = this.module("visual_projection", new Linear({ inFeatures: config.vision.hiddenSize, outFeatures: config.projectionDim, bias: false, seed: random.nextSeed() }));
-    this.textProjection = this.module("text_projection", new Linear({ inFeatures: config.text.hiddenSize, outFeatures: config.projectionDim, bias: false, seed: random.nextSeed() }));
+    this.visualProjection = this.module(
+      "visual_projection",
+      new Linear({
+        inFeatures: config.vision.hiddenSize,
+        outFeatures: config.projectionDim,
+        bias: false,
+        seed: random.nextSeed(),
+      }),
+    );
+    this.textProjection = this.module(
+      "text_projection",
+      new Linear({ inFeatures: config.text.hiddenSize, outFeatures: config.projectionDim, bias: false, seed: random.nextSeed() }),
+    );
     this.logitScale = this.parameter("logit_scale", tf.scalar(config.logitScaleInit));
   }
 

@@ -120,7 +120,11 @@ async function clipParity(model: CLIPModel, stored: StoredTensors): Promise<Pari
   output.vision.hiddenStates.forEach((state, index) => (tensors[`vision_hidden_states.${index}`] = state));
   // transformers 5 reports CLIPModel's vision pooler output after the visual projection (width P, unnormalised).
   const { projectionDim } = model.config;
-  if (stored.has("vision_pooler_output") && stored.shape("vision_pooler_output")[1] === projectionDim && projectionDim !== model.config.vision.hiddenSize) {
+  if (
+    stored.has("vision_pooler_output") &&
+    stored.shape("vision_pooler_output")[1] === projectionDim &&
+    projectionDim !== model.config.vision.hiddenSize
+  ) {
     tensors.vision_pooler_output = model.visualProjection.apply(output.vision.poolerOutput);
     output.vision.poolerOutput.dispose();
   }

@@ -37,10 +37,18 @@ export type ResolvedGPTConfig = Required<GPTConfig>;
 /** Fills GPT's defaults once and checks the sizes (idempotent). */
 export function resolveGPTConfig(config: GPTConfig): ResolvedGPTConfig {
   for (const key of ["vocabSize", "contextLength", "dim", "layers", "heads"] as const) {
-    if (!Number.isInteger(config[key]) || config[key] <= 0) throw new Error(`GPT: config.${key} must be a positive integer, got ${config[key]}`);
+    if (!Number.isInteger(config[key]) || config[key] <= 0)
+      throw new Error(`GPT: config.${key} must be a positive integer, got ${config[key]}`);
   }
   if (config.dim % config.heads !== 0) throw new Error(`GPT: heads (${config.heads}) must divide dim (${config.dim})`);
-  return { vocabSize: config.vocabSize, contextLength: config.contextLength, dim: config.dim, layers: config.layers, heads: config.heads, seed: config.seed ?? 0 };
+  return {
+    vocabSize: config.vocabSize,
+    contextLength: config.contextLength,
+    dim: config.dim,
+    layers: config.layers,
+    heads: config.heads,
+    seed: config.seed ?? 0,
+  };
 }
 
 /** Options of {@link GPT.forward}. */
@@ -79,14 +87,25 @@ export class GPT extends Module {
     super();
     const config = (this.config = resolveGPTConfig(options));
     const random = new Random(config.seed);
-    this.tokenEmbedding = this.module("tokenEmbedding", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.dim, seed: random.nextSeed() }));
-    this.positionEmbedding = this.module("positionEmbedding", new Embedding({ numEmbeddings: config.contextLength, embeddingDim: config.dim, seed: random.nextSeed() }));
+    this.tokenEmbedding = this.module(
+      "tokenEmbedding",
+      new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.dim, seed: random.nextSeed() }),
+    );
+    this.positionEmbedding = this.module(
+      "positionEmbedding",
+      new Embedding({ numEmbeddings: config.contextLength, embeddingDim: config.dim, seed: random.nextSeed() }),
+    );
     this.blocks = [];
     for (let i = 0; i < config.layers; i++) {
-      this.blocks.push(this.module(`blocks.${i}`, new TransformerBlock({ dim: config.dim, heads: config.heads, seed: random.nextSeed() })));
+      this.blocks.push(
+        this.module(`blocks.${i}`, new TransformerBlock({ dim: config.dim, heads: config.heads, seed: random.nextSeed() })),
+      );
     }
     this.finalNorm = this.module("finalNorm", new LayerNorm({ dim: config.dim }));
-    this.head = this.module("head", new Linear({ inFeatures: config.dim, outFeatures: config.vocabSize, bias: false, seed: random.nextSeed() }));
+    this.head = this.module(
+      "head",
+      new Linear({ inFeatures: config.dim, outFeatures: config.vocabSize, bias: false, seed: random.nextSeed() }),
+    );
   }
 
   /** ids: [B, T] int32 → logits [B, T, V] */
@@ -101,7 +120,8 @@ export class GPT extends Module {
   forward(ids: tf.Tensor, options: GPTForwardOptions = {}): GPTOutput {
     if (ids.rank !== 2) throw new Error(`GPT: expected ids [B, T], got [${ids.shape.join(", ")}]`);
     const [, T] = ids.shape;
-    if (T > this.config.contextLength) throw new Error(`GPT: sequence length ${T} exceeds contextLength ${this.config.contextLength}`);
+    if (T > this.config.contextLength)
+      throw new Error(`GPT: sequence length ${T} exceeds contextLength ${this.config.contextLength}`);
     return tidy(() => {
       const positions = tf.range(0, T, 1, "int32"); // [T]
       let x = this.tokenEmbedding.apply(ids).add(this.positionEmbedding.apply(positions)); // [B, T, D] + [T, D]

@@ -27,18 +27,26 @@ export function validateGenerateOptions(options: GenerationSettings, vocabSize: 
   if (temperature !== undefined && !(typeof temperature === "number" && Number.isFinite(temperature) && temperature >= 0)) {
     throw new Error(`${who}: temperature must be a finite number ≥ 0 (0 = greedy), got ${JSON.stringify(temperature)}`);
   }
-  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1)) throw new Error(`${who}: topK must be a positive integer, got ${JSON.stringify(topK)}`);
-  if (topP !== undefined && !(typeof topP === "number" && topP > 0 && topP <= 1)) throw new Error(`${who}: topP must be in (0, 1], got ${JSON.stringify(topP)}`);
-  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${who}: seed must be an integer, got ${JSON.stringify(seed)}`);
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
+    throw new Error(`${who}: topK must be a positive integer, got ${JSON.stringify(topK)}`);
+  if (topP !== undefined && !(typeof topP === "number" && topP > 0 && topP <= 1))
+    throw new Error(`${who}: topP must be in (0, 1], got ${JSON.stringify(topP)}`);
+  if (seed !== undefined && !Number.isInteger(seed))
+    throw new Error(`${who}: seed must be an integer, got ${JSON.stringify(seed)}`);
   for (const id of stopTokens ?? []) {
-    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new Error(`${who}: stop token ${JSON.stringify(id)} is outside the vocabulary of ${vocabSize} tokens (ids 0..${vocabSize - 1})`);
+    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize))
+      throw new Error(
+        `${who}: stop token ${JSON.stringify(id)} is outside the vocabulary of ${vocabSize} tokens (ids 0..${vocabSize - 1})`,
+      );
   }
 }
 
 /** Throws for a prompt with no tokens: `prompt` is [B, T] ids or [B, T, D] embeddings. */
 export function checkPromptNotEmpty(prompt: tf.Tensor, who = "generate"): void {
   if (prompt.rank < 2 || prompt.shape[0] === 0 || prompt.shape[1] === 0) {
-    throw new Error(`${who}: the prompt is empty (shape [${prompt.shape.join(", ")}]); give at least one token per row (e.g. the BOS token)`);
+    throw new Error(
+      `${who}: the prompt is empty (shape [${prompt.shape.join(", ")}]); give at least one token per row (e.g. the BOS token)`,
+    );
   }
 }
 
@@ -48,14 +56,21 @@ export function checkPromptNotEmpty(prompt: tf.Tensor, who = "generate"): void {
  * (placeholders such as LLaVA's image token, replaced before the embedding)
  * pass. Reads the ids with an async read (safe on every backend).
  */
-export async function checkTokenIds(inputIds: tf.Tensor, vocabSize: number, who = "generate", allowed: readonly number[] = []): Promise<void> {
+export async function checkTokenIds(
+  inputIds: tf.Tensor,
+  vocabSize: number,
+  who = "generate",
+  allowed: readonly number[] = [],
+): Promise<void> {
   if (inputIds.dtype !== "int32") throw new Error(`${who}: inputIds must be int32, got ${inputIds.dtype}`);
   const values = await inputIds.data();
   const T = inputIds.rank >= 2 ? (inputIds.shape[inputIds.rank - 1] as number) : values.length;
   for (let i = 0; i < values.length; i++) {
     const id = values[i];
     if ((id < 0 || id >= vocabSize) && !allowed.includes(id)) {
-      throw new Error(`${who}: token id ${id} (row ${Math.floor(i / T)}, position ${i % T}) is outside the vocabulary of ${vocabSize} tokens (ids 0..${vocabSize - 1})`);
+      throw new Error(
+        `${who}: token id ${id} (row ${Math.floor(i / T)}, position ${i % T}) is outside the vocabulary of ${vocabSize} tokens (ids 0..${vocabSize - 1})`,
+      );
     }
   }
 }
@@ -70,7 +85,13 @@ export async function checkTokenIds(inputIds: tf.Tensor, vocabSize: number, who 
  * (`generate` always does).
  * inputIds: [B, T] int32; `expected` = images × feature vectors per image.
  */
-export function assertImageTokenCount(inputIds: tf.Tensor, imageTokenId: number, featuresPerImage: number, images: number, who: string): void {
+export function assertImageTokenCount(
+  inputIds: tf.Tensor,
+  imageTokenId: number,
+  featuresPerImage: number,
+  images: number,
+  who: string,
+): void {
   const expected = featuresPerImage * images;
   try {
     tf.tidy(() => {

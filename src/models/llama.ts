@@ -73,13 +73,16 @@ export interface ResolvedLlamaConfig extends Required<Omit<LlamaConfig, "rope" |
 /** Fills every default of a {@link LlamaConfig} once and checks the sizes (idempotent). */
 export function resolveLlamaConfig(config: LlamaConfig): ResolvedLlamaConfig {
   for (const key of ["vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads"] as const) {
-    if (!Number.isInteger(config[key]) || config[key] <= 0) throw new Error(`Llama: config.${key} must be a positive integer, got ${config[key]}`);
+    if (!Number.isInteger(config[key]) || config[key] <= 0)
+      throw new Error(`Llama: config.${key} must be a positive integer, got ${config[key]}`);
   }
   const H = config.numHeads;
   const Hkv = config.numKeyValueHeads ?? H;
-  if (!Number.isInteger(Hkv) || Hkv <= 0 || H % Hkv !== 0) throw new Error(`Llama: numKeyValueHeads (${Hkv}) must divide numHeads (${H})`);
+  if (!Number.isInteger(Hkv) || Hkv <= 0 || H % Hkv !== 0)
+    throw new Error(`Llama: numKeyValueHeads (${Hkv}) must divide numHeads (${H})`);
   const Dh = config.headDim ?? config.hiddenSize / H;
-  if (!Number.isInteger(Dh) || Dh % 2 !== 0) throw new Error(`Llama: head dimension must be an even integer, got ${Dh} (hiddenSize ${config.hiddenSize} / numHeads ${H})`);
+  if (!Number.isInteger(Dh) || Dh % 2 !== 0)
+    throw new Error(`Llama: head dimension must be an even integer, got ${Dh} (hiddenSize ${config.hiddenSize} / numHeads ${H})`);
   return {
     vocabSize: config.vocabSize,
     hiddenSize: config.hiddenSize,
@@ -127,7 +130,8 @@ export class LlamaAttention extends Module {
     this.heads = H;
     this.keyValueHeads = Hkv;
     const random = new Random(seed);
-    const linear = (inFeatures: number, outFeatures: number) => new Linear({ inFeatures, outFeatures, bias: config.attentionBias, seed: random.nextSeed() });
+    const linear = (inFeatures: number, outFeatures: number) =>
+      new Linear({ inFeatures, outFeatures, bias: config.attentionBias, seed: random.nextSeed() });
     this.queryProjection = this.module("q_proj", linear(D, H * Dh));
     this.keyProjection = this.module("k_proj", linear(D, Hkv * Dh));
     this.valueProjection = this.module("v_proj", linear(D, Hkv * Dh));
@@ -139,7 +143,12 @@ export class LlamaAttention extends Module {
    * (over Tk = cached + T keys); cache: appended to when given.
    * @returns [B, T, D]
    */
-  apply(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: AttentionMask, cache?: { cache: KVCache; layer: number }): tf.Tensor {
+  apply(
+    x: tf.Tensor,
+    rope: { cos: tf.Tensor; sin: tf.Tensor },
+    mask: AttentionMask,
+    cache?: { cache: KVCache; layer: number },
+  ): tf.Tensor {
     const { heads: H, keyValueHeads: Hkv } = this;
     return tf.tidy(() => {
       const q = applyRotary(splitHeads(this.queryProjection.apply(x), H), rope.cos, rope.sin); // [B, H, T, Dh]
@@ -163,9 +172,15 @@ export class LlamaMLP extends Module {
   constructor(D: number, hidden: number, bias: boolean, hiddenAct: string, seed: number) {
     super();
     const random = new Random(seed);
-    this.gateProjection = this.module("gate_proj", new Linear({ inFeatures: D, outFeatures: hidden, bias, seed: random.nextSeed() }));
+    this.gateProjection = this.module(
+      "gate_proj",
+      new Linear({ inFeatures: D, outFeatures: hidden, bias, seed: random.nextSeed() }),
+    );
     this.upProjection = this.module("up_proj", new Linear({ inFeatures: D, outFeatures: hidden, bias, seed: random.nextSeed() }));
-    this.downProjection = this.module("down_proj", new Linear({ inFeatures: hidden, outFeatures: D, bias, seed: random.nextSeed() }));
+    this.downProjection = this.module(
+      "down_proj",
+      new Linear({ inFeatures: hidden, outFeatures: D, bias, seed: random.nextSeed() }),
+    );
     this.act = activation(hiddenAct);
   }
 
@@ -193,7 +208,12 @@ export class LlamaDecoderLayer extends Module {
   }
 
   /** x: [B, T, D] → [B, T, D] */
-  apply(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: AttentionMask, cache?: { cache: KVCache; layer: number }): tf.Tensor {
+  apply(
+    x: tf.Tensor,
+    rope: { cos: tf.Tensor; sin: tf.Tensor },
+    mask: AttentionMask,
+    cache?: { cache: KVCache; layer: number },
+  ): tf.Tensor {
     return tf.tidy(() => {
       const h = x.add(this.selfAttention.apply(this.inputNorm.apply(x), rope, mask, cache));
       return h.add(this.mlp.apply(this.postAttentionNorm.apply(h)));
@@ -244,8 +264,12 @@ export class LlamaModel extends Module {
     super();
     this.config = resolveLlamaConfig(config);
     const random = new Random(this.config.seed);
-    this.embedTokens = this.module("embed_tokens", new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }));
-    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.module(`layers.${i}`, new LlamaDecoderLayer(this.config, random.nextSeed())));
+    this.embedTokens = this.module(
+      "embed_tokens",
+      new Embedding({ numEmbeddings: config.vocabSize, embeddingDim: config.hiddenSize, seed: random.nextSeed() }),
+    );
+    for (let i = 0; i < config.numLayers; i++)
+      this.layers.push(this.module(`layers.${i}`, new LlamaDecoderLayer(this.config, random.nextSeed())));
     this.norm = this.module("norm", new RMSNorm({ dim: config.hiddenSize, eps: this.config.rmsNormEps }));
   }
 
@@ -253,7 +277,8 @@ export class LlamaModel extends Module {
   forward(inputs: LlamaInputs): LlamaModelOutput {
     const { inputIds, inputsEmbeds, attentionMask: padding, cache } = inputs;
     if (!inputIds === !inputsEmbeds) throw new Error("Llama: give exactly one of inputIds and inputsEmbeds");
-    if (inputIds && (inputIds.rank !== 2 || inputIds.dtype !== "int32")) throw new Error(`Llama: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
+    if (inputIds && (inputIds.rank !== 2 || inputIds.dtype !== "int32"))
+      throw new Error(`Llama: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
     if (inputsEmbeds && (inputsEmbeds.rank !== 3 || inputsEmbeds.shape[2] !== this.config.hiddenSize)) {
       throw new Error(`Llama: inputsEmbeds must be [B, T, ${this.config.hiddenSize}], got [${inputsEmbeds.shape}]`);
     }
@@ -264,7 +289,12 @@ export class LlamaModel extends Module {
     }
     return tidy(() => {
       let x = inputsEmbeds ?? this.embedTokens.apply(inputIds!); // [B, T, D]
-      const positions = inputs.positionIds ?? tf.range(past, past + T, 1, "int32").reshape([1, T]).tile([B, 1]); // [B, T]
+      const positions =
+        inputs.positionIds ??
+        tf
+          .range(past, past + T, 1, "int32")
+          .reshape([1, T])
+          .tile([B, 1]); // [B, T]
       const rope = rotaryTables(positions, this.config.headDim, this.config.rope); // [B, 1, T, Dh] each
       const mask = attentionMask({ queries: T, keys: past + T, causal: true, padding }); // [T, Tk] or [B, 1, T, Tk]
       const hiddenStates: tf.Tensor[] = [x];
@@ -305,7 +335,12 @@ export class LlamaForCausalLM extends Module {
     super();
     this.model = this.module("model", new LlamaModel(config));
     this.config = this.model.config;
-    this.lmHead = this.config.tieWordEmbeddings ? undefined : this.module("lm_head", new Linear({ inFeatures: config.hiddenSize, outFeatures: config.vocabSize, bias: false, seed: this.config.seed + 1 }));
+    this.lmHead = this.config.tieWordEmbeddings
+      ? undefined
+      : this.module(
+          "lm_head",
+          new Linear({ inFeatures: config.hiddenSize, outFeatures: config.vocabSize, bias: false, seed: this.config.seed + 1 }),
+        );
   }
 
   /** hidden: [..., D] → logits [..., V] */
@@ -314,7 +349,9 @@ export class LlamaForCausalLM extends Module {
     return tf.tidy(() => {
       const D = this.config.hiddenSize;
       // [N, D] · [V, D]ᵀ → [N, V]
-      return tf.matMul(hidden.reshape([-1, D]), this.model.embedTokens.weight, false, true).reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
+      return tf
+        .matMul(hidden.reshape([-1, D]), this.model.embedTokens.weight, false, true)
+        .reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
     });
   }
 
@@ -350,7 +387,9 @@ export class LlamaForCausalLM extends Module {
     const random = new Random(options.seed ?? 0);
     const rows: number[][] = inputIds ? ((await inputIds.array()) as number[][]) : Array.from({ length: B }, () => []);
     // The attention mask so far, one row per sequence; grows by a 1 per generated token.
-    const maskRows = options.attentionMask ? ((await options.attentionMask.array()) as number[][]) : Array.from({ length: B }, () => new Array(T).fill(1));
+    const maskRows = options.attentionMask
+      ? ((await options.attentionMask.array()) as number[][])
+      : Array.from({ length: B }, () => new Array(T).fill(1));
     const done = new Array(B).fill(false);
     const newTokens: number[][] = Array.from({ length: B }, () => []);
     const cache = useCache ? new KVCache(this.config.numLayers) : undefined;
@@ -384,7 +423,9 @@ export class LlamaForCausalLM extends Module {
         lastLogits.dispose();
         for (let b = 0; b < B; b++) {
           const V = this.config.vocabSize;
-          const token = done[b] ? this.config.padTokenId ?? 0 /* no pad id: 0 */ : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
+          const token = done[b]
+            ? (this.config.padTokenId ?? 0) /* no pad id: 0 */
+            : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
           newTokens[b].push(token);
           if (!done[b] && stop.has(token)) done[b] = true;
           maskRows[b].push(1);
@@ -393,12 +434,22 @@ export class LlamaForCausalLM extends Module {
         stepIds?.dispose();
         stepEmbeds = undefined;
         if (useCache) {
-          stepIds = tf.tensor2d(newTokens.map((tokens) => [tokens[tokens.length - 1]]), [B, 1], "int32");
+          stepIds = tf.tensor2d(
+            newTokens.map((tokens) => [tokens[tokens.length - 1]]),
+            [B, 1],
+            "int32",
+          );
         } else if (inputIds) {
-          stepIds = tf.tensor2d(rows.map((row, b) => [...row, ...newTokens[b]]), [B, T + newTokens[0].length], "int32");
+          stepIds = tf.tensor2d(
+            rows.map((row, b) => [...row, ...newTokens[b]]),
+            [B, T + newTokens[0].length],
+            "int32",
+          );
         } else {
           const embeds = options.inputsEmbeds!;
-          stepEmbeds = tf.tidy(() => tf.concat([embeds, this.model.embedTokens.apply(tf.tensor2d(newTokens, [B, newTokens[0].length], "int32"))], 1));
+          stepEmbeds = tf.tidy(() =>
+            tf.concat([embeds, this.model.embedTokens.apply(tf.tensor2d(newTokens, [B, newTokens[0].length], "int32"))], 1),
+          );
         }
       }
     } finally {

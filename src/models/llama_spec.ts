@@ -6,7 +6,15 @@
  * and both `rope_parameters` and the older `rope_theta` + `rope_scaling`).
  */
 import * as tf from "@tensorflow/tfjs";
-import { hfIds, hfInteger, hfOptionalBoolean, hfOptionalInteger, hfOptionalNumber, hfOptionalText, type HFConfig } from "../io/hf_config";
+import {
+  hfIds,
+  hfInteger,
+  hfOptionalBoolean,
+  hfOptionalInteger,
+  hfOptionalNumber,
+  hfOptionalText,
+  type HFConfig,
+} from "../io/hf_config";
 import type { RopeConfig } from "../nn/rotary";
 import { LlamaForCausalLM, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig } from "./llama";
 import type { ModelSpec, ParityOutputs } from "./model_spec";
@@ -76,7 +84,11 @@ export function llamaConfigToHF(config: LlamaConfig): Record<string, unknown> {
             rope_type: rope.type,
             factor: rope.factor,
             ...(rope.type === "llama3"
-              ? { low_freq_factor: rope.lowFreqFactor, high_freq_factor: rope.highFreqFactor, original_max_position_embeddings: rope.originalMaxPositionEmbeddings }
+              ? {
+                  low_freq_factor: rope.lowFreqFactor,
+                  high_freq_factor: rope.highFreqFactor,
+                  original_max_position_embeddings: rope.originalMaxPositionEmbeddings,
+                }
               : {}),
           },
     attention_bias: resolved.attentionBias,
@@ -93,7 +105,10 @@ export function llamaConfigToHF(config: LlamaConfig): Record<string, unknown> {
  * Parity: logits (and hidden states, padded logits) of `input_ids`; greedy
  * generation from `greedy_prompt` with and without the KV cache.
  */
-async function llamaParity(model: LlamaForCausalLM, stored: Parameters<NonNullable<ModelSpec["parity"]>>[1]): Promise<ParityOutputs> {
+async function llamaParity(
+  model: LlamaForCausalLM,
+  stored: Parameters<NonNullable<ModelSpec["parity"]>>[1],
+): Promise<ParityOutputs> {
   const inputIds = stored.get("input_ids");
   const tensors: Record<string, tf.Tensor> = {};
   const forward = model.forward({ inputIds, outputHiddenStates: stored.has("hidden_states.0") });

@@ -71,10 +71,14 @@ export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
     seed: config.seed ?? 0,
   };
   if (!resolved.visionFeatureLayers.length || !resolved.visionFeatureLayers.every(Number.isInteger)) {
-    throw new Error(`LLaVA: visionFeatureLayers must be a non-empty list of integers, got ${JSON.stringify(resolved.visionFeatureLayers)}`);
+    throw new Error(
+      `LLaVA: visionFeatureLayers must be a non-empty list of integers, got ${JSON.stringify(resolved.visionFeatureLayers)}`,
+    );
   }
   if (resolved.visionFeatureSelectStrategy !== "default" && resolved.visionFeatureSelectStrategy !== "full") {
-    throw new Error(`LLaVA: visionFeatureSelectStrategy must be "default" or "full", got ${JSON.stringify(resolved.visionFeatureSelectStrategy)}`);
+    throw new Error(
+      `LLaVA: visionFeatureSelectStrategy must be "default" or "full", got ${JSON.stringify(resolved.visionFeatureSelectStrategy)}`,
+    );
   }
   return resolved;
 }
@@ -90,14 +94,25 @@ export class LlavaMultiModalProjector extends Module {
   readonly linear2: Linear | undefined;
   private readonly act: (x: tf.Tensor) => tf.Tensor;
 
-  constructor(inFeatures: number, outFeatures: number, hiddenAct: string, bias: boolean, seed: number, type: LlavaProjectorType = "mlp2x_gelu") {
+  constructor(
+    inFeatures: number,
+    outFeatures: number,
+    hiddenAct: string,
+    bias: boolean,
+    seed: number,
+    type: LlavaProjectorType = "mlp2x_gelu",
+  ) {
     super();
-    if (!LLAVA_PROJECTOR_TYPES.includes(type)) throw new Error(`LLaVA: projectorType must be one of ${LLAVA_PROJECTOR_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
+    if (!LLAVA_PROJECTOR_TYPES.includes(type))
+      throw new Error(`LLaVA: projectorType must be one of ${LLAVA_PROJECTOR_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
     const random = new Random(seed);
     this.act = activation(hiddenAct);
     this.linear1 = this.module("linear_1", new Linear({ inFeatures, outFeatures, bias, seed: random.nextSeed() }));
     const secondSeed = random.nextSeed(); // drawn either way: the first layer starts the same in both designs
-    this.linear2 = type === "linear" ? undefined : this.module("linear_2", new Linear({ inFeatures: outFeatures, outFeatures, bias, seed: secondSeed }));
+    this.linear2 =
+      type === "linear"
+        ? undefined
+        : this.module("linear_2", new Linear({ inFeatures: outFeatures, outFeatures, bias, seed: secondSeed }));
   }
 
   /** x: [..., Dvision·layers] → [..., Dtext] */
@@ -142,7 +157,14 @@ export class LlavaForConditionalGeneration extends Module {
     const inFeatures = config.vision.hiddenSize * config.visionFeatureLayers.length;
     this.projector = this.module(
       "multi_modal_projector",
-      new LlavaMultiModalProjector(inFeatures, config.text.hiddenSize, config.projectorHiddenAct, config.projectorBias, random.nextSeed(), config.projectorType),
+      new LlavaMultiModalProjector(
+        inFeatures,
+        config.text.hiddenSize,
+        config.projectorHiddenAct,
+        config.projectorBias,
+        random.nextSeed(),
+        config.projectorType,
+      ),
     );
     this.languageModel = this.module("language_model", new LlamaForCausalLM({ ...config.text, seed: random.nextSeed() }));
   }
@@ -169,7 +191,8 @@ export class LlavaForConditionalGeneration extends Module {
       const { hiddenStates } = this.visionTower.forward(pixels); // numLayers + 1 of [Bimg, 1 + N, Dv]
       const selected = this.config.visionFeatureLayers.map((layer) => {
         const index = layer < 0 ? hiddenStates.length + layer : layer;
-        if (index < 0 || index >= hiddenStates.length) throw new Error(`LLaVA: vision_feature_layer ${layer} is out of range for ${hiddenStates.length} hidden states`);
+        if (index < 0 || index >= hiddenStates.length)
+          throw new Error(`LLaVA: vision_feature_layer ${layer} is out of range for ${hiddenStates.length} hidden states`);
         const state = hiddenStates[index];
         const [B, tokens, Dv] = state.shape;
         // `default` drops the class token: [Bimg, 1 + N, Dv] → [Bimg, N, Dv]
@@ -187,7 +210,9 @@ export class LlavaForConditionalGeneration extends Module {
     if (pixelValues && visionFeatures) throw new Error("LLaVA: give pixelValues or visionFeatures, not both");
     const width = this.projector.linear1.inFeatures;
     if (visionFeatures && (visionFeatures.rank !== 3 || visionFeatures.shape[2] !== width)) {
-      throw new Error(`LLaVA: visionFeatures must be [Bimg, Nimg, ${width}] (the tower's selected layers), got [${visionFeatures.shape}]`);
+      throw new Error(
+        `LLaVA: visionFeatures must be [Bimg, Nimg, ${width}] (the tower's selected layers), got [${visionFeatures.shape}]`,
+      );
     }
     return tf.tidy(() => {
       const features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projector.apply(visionFeatures); // [Bimg, Nimg, Dtext]
@@ -197,7 +222,13 @@ export class LlavaForConditionalGeneration extends Module {
 
   /** @returns logits [B, T, V] */
   forward(inputs: LlavaInputs): LlavaOutput {
-    assertImageTokenCount(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0, "LLaVA forward");
+    assertImageTokenCount(
+      inputs.inputIds,
+      this.config.imageTokenId,
+      this.imageTokensPerImage,
+      (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0,
+      "LLaVA forward",
+    );
     return tf.tidy(() => {
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures);
       return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };

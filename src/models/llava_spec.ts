@@ -7,7 +7,13 @@
  * `image_token_id` and the older `image_token_index`).
  */
 import { hfOptionalBoolean, hfOptionalInteger, hfOptionalText, subConfig, type HFConfig } from "../io/hf_config";
-import { LlavaForConditionalGeneration, resolveLlavaConfig, type LlavaConfig, type LlavaProjectorType, type ResolvedLlavaConfig } from "./llava";
+import {
+  LlavaForConditionalGeneration,
+  resolveLlavaConfig,
+  type LlavaConfig,
+  type LlavaProjectorType,
+  type ResolvedLlavaConfig,
+} from "./llava";
 import { clipVisionConfigFromHF, clipVisionConfigToHF } from "./clip_spec";
 import { llamaConfigFromHF, llamaConfigToHF } from "./llama_spec";
 import type { KeyAliases, ModelSpec, StoredTensors } from "./model_spec";
@@ -16,14 +22,22 @@ import type { KeyAliases, ModelSpec, StoredTensors } from "./model_spec";
 export function llavaConfigFromHF(config: HFConfig): ResolvedLlavaConfig {
   const layer = config.json.vision_feature_layer;
   const layers = layer === undefined || layer === null ? undefined : Array.isArray(layer) ? layer : [layer];
-  if (layers && !layers.every(Number.isInteger)) throw new Error(`config: ${config.where}: "vision_feature_layer" must be an integer or a list of integers, got ${JSON.stringify(layer)}`);
+  if (layers && !layers.every(Number.isInteger))
+    throw new Error(
+      `config: ${config.where}: "vision_feature_layer" must be an integer or a list of integers, got ${JSON.stringify(layer)}`,
+    );
   const strategy = hfOptionalText(config, "vision_feature_select_strategy");
   if (strategy !== undefined && strategy !== "default" && strategy !== "full") {
-    throw new Error(`config: ${config.where}: "vision_feature_select_strategy" must be "default" or "full", got ${JSON.stringify(strategy)}`);
+    throw new Error(
+      `config: ${config.where}: "vision_feature_select_strategy" must be "default" or "full", got ${JSON.stringify(strategy)}`,
+    );
   }
   const vision = subConfig(config, "vision_config");
   const visionType = hfOptionalText(vision, "model_type") ?? "clip_vision_model";
-  if (visionType !== "clip_vision_model") throw new Error(`config: ${vision.where}: only CLIP vision towers are supported, got model_type ${JSON.stringify(visionType)}`);
+  if (visionType !== "clip_vision_model")
+    throw new Error(
+      `config: ${vision.where}: only CLIP vision towers are supported, got model_type ${JSON.stringify(visionType)}`,
+    );
   return resolveLlavaConfig({
     vision: clipVisionConfigFromHF(vision),
     text: llamaConfigFromHF(subConfig(config, "text_config")),
@@ -46,7 +60,8 @@ export function llavaConfigToHF(config: LlavaConfig): Record<string, unknown> {
     vision_config: clipVisionConfigToHF(resolved.vision),
     text_config: text,
     image_token_id: resolved.imageTokenId,
-    vision_feature_layer: resolved.visionFeatureLayers.length === 1 ? resolved.visionFeatureLayers[0] : resolved.visionFeatureLayers,
+    vision_feature_layer:
+      resolved.visionFeatureLayers.length === 1 ? resolved.visionFeatureLayers[0] : resolved.visionFeatureLayers,
     vision_feature_select_strategy: resolved.visionFeatureSelectStrategy,
     projector_hidden_act: resolved.projectorHiddenAct,
     multimodal_projector_bias: resolved.projectorBias,

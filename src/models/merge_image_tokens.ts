@@ -19,16 +19,26 @@ import type { Embedding } from "../nn/embedding";
  * The count of placeholders must equal the count of feature vectors: check it
  * with {@link countImageTokens} (an async read) where inputs come from users.
  */
-export function mergeImageTokens(textEmbeds: tf.Tensor, inputIds: tf.Tensor, imageFeatures: tf.Tensor, imageTokenId: number): tf.Tensor {
+export function mergeImageTokens(
+  textEmbeds: tf.Tensor,
+  inputIds: tf.Tensor,
+  imageFeatures: tf.Tensor,
+  imageTokenId: number,
+): tf.Tensor {
   const [B, T, D] = textEmbeds.shape;
   if (imageFeatures.shape[imageFeatures.rank - 1] !== D) {
-    throw new Error(`mergeImageTokens: image features have width ${imageFeatures.shape[imageFeatures.rank - 1]} but the text embeddings ${D}`);
+    throw new Error(
+      `mergeImageTokens: image features have width ${imageFeatures.shape[imageFeatures.rank - 1]} but the text embeddings ${D}`,
+    );
   }
   return tf.tidy(() => {
     const features = imageFeatures.reshape([-1, D]); // [N, D]
     const isImage = inputIds.reshape([B * T]).equal(imageTokenId); // [B·T]
     // The k-th placeholder (in reading order) takes feature k: index = (number of placeholders so far) − 1.
-    const order = tf.cumsum(isImage.toInt(), 0).sub(tf.scalar(1, "int32")).clipByValue(0, Math.max(0, features.shape[0] - 1)); // [B·T] int32
+    const order = tf
+      .cumsum(isImage.toInt(), 0)
+      .sub(tf.scalar(1, "int32"))
+      .clipByValue(0, Math.max(0, features.shape[0] - 1)); // [B·T] int32
     const gathered = tf.gather(features, order); // [B·T, D]
     const merged = tf.where(isImage.reshape([B * T, 1]).tile([1, D]), gathered, textEmbeds.reshape([B * T, D]));
     return merged.reshape([B, T, D]);
@@ -41,7 +51,12 @@ export function mergeImageTokens(textEmbeds: tf.Tensor, inputIds: tf.Tensor, ima
  * vocabulary, so it is embedded as id 0 (and replaced).
  * inputIds: [B, T] int32; imageFeatures: see {@link mergeImageTokens}, or none for text only → [B, T, D]
  */
-export function embedWithImageFeatures(embedTokens: Embedding, inputIds: tf.Tensor, imageFeatures: tf.Tensor | undefined, imageTokenId: number): tf.Tensor {
+export function embedWithImageFeatures(
+  embedTokens: Embedding,
+  inputIds: tf.Tensor,
+  imageFeatures: tf.Tensor | undefined,
+  imageTokenId: number,
+): tf.Tensor {
   return tf.tidy(() => {
     const isImage = inputIds.equal(imageTokenId);
     const textEmbeds = embedTokens.apply(tf.where(isImage, tf.zerosLike(inputIds), inputIds)); // [B, T, D]
@@ -61,7 +76,12 @@ export async function countImageTokens(inputIds: tf.Tensor, imageTokenId: number
  * Rejects a batch whose placeholders do not match the image features, with
  * the counts in the message (transformers: "Image features and image tokens do not match").
  */
-export async function checkImageTokens(inputIds: tf.Tensor, imageTokenId: number, featuresPerImage: number, images: number): Promise<void> {
+export async function checkImageTokens(
+  inputIds: tf.Tensor,
+  imageTokenId: number,
+  featuresPerImage: number,
+  images: number,
+): Promise<void> {
   const counts = await countImageTokens(inputIds, imageTokenId);
   const total = counts.reduce((sum, count) => sum + count, 0);
   if (total !== featuresPerImage * images) {

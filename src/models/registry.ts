@@ -17,7 +17,14 @@ import { AUDIO_ENCODER_SPEC } from "./audio_encoder_spec";
 import { GPT_SPEC } from "./gpt_spec";
 
 /** Every registered architecture. */
-export const MODEL_SPECS: readonly ModelSpec<any, any>[] = [LLAMA_SPEC, CLIP_SPEC, LLAVA_SPEC, BLIP2_SPEC, AUDIO_ENCODER_SPEC, GPT_SPEC];
+export const MODEL_SPECS: readonly ModelSpec<any, any>[] = [
+  LLAMA_SPEC,
+  CLIP_SPEC,
+  LLAVA_SPEC,
+  BLIP2_SPEC,
+  AUDIO_ENCODER_SPEC,
+  GPT_SPEC,
+];
 
 /** Every `model_type` the registry reads, in registry order. */
 export function registeredModelTypes(): string[] {
@@ -35,6 +42,9 @@ export function findModelSpec(modelType: string): ModelSpec<any, any> | undefine
  */
 export function modelSpec(modelType: string, where = "config.json"): ModelSpec<any, any> {
   const spec = findModelSpec(modelType);
-  if (!spec) throw new Error(`${where} has model_type ${JSON.stringify(modelType)}; the model registry knows ${registeredModelTypes().join(", ")}`);
+  if (!spec)
+    throw new Error(
+      `${where} has model_type ${JSON.stringify(modelType)}; the model registry knows ${registeredModelTypes().join(", ")}`,
+    );
   return spec;
 }

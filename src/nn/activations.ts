@@ -42,6 +42,7 @@ const ACTIVATIONS: Record<ActivationName, (x: tf.Tensor) => tf.Tensor> = {
 /** The activation named `name` (a config's `hidden_act`); an unknown name is an error that lists the known ones. */
 export function activation(name: string): (x: tf.Tensor) => tf.Tensor {
   const fn = ACTIVATIONS[name as ActivationName];
-  if (!fn) throw new Error(`activation: unknown hidden_act ${JSON.stringify(name)} (known: ${Object.keys(ACTIVATIONS).join(", ")})`);
+  if (!fn)
+    throw new Error(`activation: unknown hidden_act ${JSON.stringify(name)} (known: ${Object.keys(ACTIVATIONS).join(", ")})`);
   return fn;
 }

@@ -25,7 +25,9 @@ export { causalMask };
  */
 export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask?: tf.Tensor): AttentionResult {
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
-    throw new Error(`scaledDotProductAttention: expected rank-4 q, k, v [B, H, T, Dh], got [${q.shape}], [${k.shape}], [${v.shape}]`);
+    throw new Error(
+      `scaledDotProductAttention: expected rank-4 q, k, v [B, H, T, Dh], got [${q.shape}], [${k.shape}], [${v.shape}]`,
+    );
   }
   const Dh = q.shape[3] as number;
   if (k.shape[3] !== Dh) throw new Error(`scaledDotProductAttention: q has Dh=${Dh} but k has ${k.shape[3]}`);

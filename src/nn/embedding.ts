@@ -24,7 +24,10 @@ export class Embedding extends Module {
   constructor(args: EmbeddingArgs) {
     super();
     this.numEmbeddings = args.numEmbeddings;
-    this.weight = this.parameter("weight", tf.randomNormal([args.numEmbeddings, args.embeddingDim], 0, args.initStd ?? 0.02, "float32", args.seed));
+    this.weight = this.parameter(
+      "weight",
+      tf.randomNormal([args.numEmbeddings, args.embeddingDim], 0, args.initStd ?? 0.02, "float32", args.seed),
+    );
   }
 
   /** ids: [...] int32 → [..., D] */
@@ -40,7 +43,9 @@ export class Embedding extends Module {
       // The CPU backends check gather indices ("GatherV2: the index value 7 is not in [0, 4]"): say it in the model's terms.
       const match = /index value (-?\d+) is not in/.exec((error as Error).message);
       if (!match) throw error;
-      throw new Error(`Embedding: token id ${match[1]} is outside the vocabulary of ${this.numEmbeddings} tokens (ids 0..${this.numEmbeddings - 1})`);
+      throw new Error(
+        `Embedding: token id ${match[1]} is outside the vocabulary of ${this.numEmbeddings} tokens (ids 0..${this.numEmbeddings - 1})`,
+      );
     }
   }
 }

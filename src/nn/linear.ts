@@ -50,17 +50,22 @@ export class Linear extends Module {
   constructor(args: LinearArgs) {
     super();
     for (const key of ["inFeatures", "outFeatures"] as const) {
-      if (!Number.isInteger(args[key]) || args[key] <= 0) throw new Error(`Linear: ${key} must be a positive integer, got ${args[key]}`);
+      if (!Number.isInteger(args[key]) || args[key] <= 0)
+        throw new Error(`Linear: ${key} must be a positive integer, got ${args[key]}`);
     }
     this.inFeatures = args.inFeatures;
     this.outFeatures = args.outFeatures;
-    this.storedWeight = this.parameter("weight", tf.randomNormal([args.outFeatures, args.inFeatures], 0, args.initStd ?? 0.02, "float32", args.seed));
-    this.bias = args.bias ?? true ? this.parameter("bias", tf.zeros([args.outFeatures])) : undefined;
+    this.storedWeight = this.parameter(
+      "weight",
+      tf.randomNormal([args.outFeatures, args.inFeatures], 0, args.initStd ?? 0.02, "float32", args.seed),
+    );
+    this.bias = (args.bias ?? true) ? this.parameter("bias", tf.zeros([args.outFeatures])) : undefined;
   }
 
   /** [outFeatures, inFeatures]. Throws when the weight is quantized (see {@link quantizedWeight}). */
   get weight(): tf.Variable {
-    if (!this.storedWeight) throw new Error(`Linear [${this.outFeatures}×${this.inFeatures}]: the weight is quantized; use dequantizedWeight()`);
+    if (!this.storedWeight)
+      throw new Error(`Linear [${this.outFeatures}×${this.inFeatures}]: the weight is quantized; use dequantizedWeight()`);
     return this.storedWeight;
   }
 

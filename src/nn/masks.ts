@@ -16,7 +16,8 @@ import * as tf from "@tensorflow/tfjs";
  */
 export function causalMask(queries: number, keys = queries): tf.Tensor2D {
   if (!(Number.isInteger(queries) && queries > 0)) throw new Error(`causalMask: T must be a positive integer, got ${queries}`);
-  if (!(Number.isInteger(keys) && keys >= queries)) throw new Error(`causalMask: keys must be an integer ≥ queries (${queries}), got ${keys}`);
+  if (!(Number.isInteger(keys) && keys >= queries))
+    throw new Error(`causalMask: keys must be an integer ≥ queries (${queries}), got ${keys}`);
   // Written directly: tf.linalg.bandPart builds it from int32 broadcasts, which run on slow generic paths.
   const past = keys - queries;
   const values = new Float32Array(queries * keys);

@@ -35,7 +35,10 @@ export class PatchEmbedding extends Module {
     this.channels = args.channels ?? 3;
     this.patchSize = args.patchSize;
     this.dim = args.dim;
-    this.weight = this.parameter("weight", tf.randomNormal([args.dim, this.channels, args.patchSize, args.patchSize], 0, 0.02, "float32", args.seed));
+    this.weight = this.parameter(
+      "weight",
+      tf.randomNormal([args.dim, this.channels, args.patchSize, args.patchSize], 0, 0.02, "float32", args.seed),
+    );
     this.bias = args.bias ? this.parameter("bias", tf.zeros([args.dim])) : undefined;
   }
 
@@ -44,7 +47,9 @@ export class PatchEmbedding extends Module {
     const [B, C, height, width] = pixels.shape;
     const P = this.patchSize;
     if (pixels.rank !== 4 || C !== this.channels || height % P !== 0 || width % P !== 0) {
-      throw new Error(`PatchEmbedding: expected pixels [B, ${this.channels}, H, W] with H and W multiples of ${P}, got [${pixels.shape}]`);
+      throw new Error(
+        `PatchEmbedding: expected pixels [B, ${this.channels}, H, W] with H and W multiples of ${P}, got [${pixels.shape}]`,
+      );
     }
     const rows = height / P;
     const columns = width / P;
@@ -54,7 +59,12 @@ export class PatchEmbedding extends Module {
         .transpose([0, 2, 4, 1, 3, 5]) // [B, Gh, Gw, C, P, P]
         .reshape([B * rows * columns, C * P * P]); // [B·N, C·P·P]
       // [B·N, C·P·P] · [D, C·P·P]ᵀ → [B·N, D]
-      const embedded = tf.fused.matMul({ a: patches, b: this.weight.reshape([this.dim, C * P * P]), transposeB: true, bias: this.bias });
+      const embedded = tf.fused.matMul({
+        a: patches,
+        b: this.weight.reshape([this.dim, C * P * P]),
+        transposeB: true,
+        bias: this.bias,
+      });
       return embedded.reshape([B, rows * columns, this.dim]);
     });
   }

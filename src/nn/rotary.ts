@@ -40,7 +40,8 @@ const ROPE_TYPES = ["default", "linear", "llama3"];
 /** Fills RoPE's defaults once; rejects unknown types (naming the bad value). */
 export function resolveRopeConfig(rope: RopeConfig = {}): ResolvedRopeConfig {
   const type = rope.type ?? "default";
-  if (!ROPE_TYPES.includes(type)) throw new Error(`rotary: unsupported rope_type ${JSON.stringify(type)} (supported: ${ROPE_TYPES.join(", ")})`);
+  if (!ROPE_TYPES.includes(type))
+    throw new Error(`rotary: unsupported rope_type ${JSON.stringify(type)} (supported: ${ROPE_TYPES.join(", ")})`);
   const theta = rope.theta ?? 10000;
   if (!(theta > 0)) throw new Error(`rotary: theta must be positive, got ${theta}`);
   if (type === "default") return { theta, type };
@@ -92,7 +93,10 @@ export function rotaryTables(positions: tf.Tensor, headDim: number, rope: RopeCo
   return tf.tidy(() => {
     const [B, T] = positions.shape;
     // angles[b, t, i] = position[b, t] · inverse[i]: [B, T, 1] · [1, Dh/2] → [B, T, Dh/2]
-    const angles = positions.toFloat().reshape([B, T, 1]).mul(tf.tensor(inverse, [1, 1, headDim / 2]));
+    const angles = positions
+      .toFloat()
+      .reshape([B, T, 1])
+      .mul(tf.tensor(inverse, [1, 1, headDim / 2]));
     const both = tf.concat([angles, angles], -1).reshape([B, 1, T, headDim]); // [B, 1, T, Dh]
     return { cos: tf.cos(both), sin: tf.sin(both) };
   });

@@ -35,7 +35,10 @@ export class TransformerBlock extends Module {
     super();
     const random = new Random(args.seed);
     this.norm1 = this.module("norm1", new LayerNorm({ dim: args.dim }));
-    this.attention = this.module("attention", new MultiHeadAttention({ dim: args.dim, heads: args.heads, seed: random.nextSeed() }));
+    this.attention = this.module(
+      "attention",
+      new MultiHeadAttention({ dim: args.dim, heads: args.heads, seed: random.nextSeed() }),
+    );
     this.norm2 = this.module("norm2", new LayerNorm({ dim: args.dim }));
     this.mlp = this.module("mlp", new MLP({ dim: args.dim, hiddenDim: args.hiddenDim, seed: random.nextSeed() }));
   }

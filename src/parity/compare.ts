@@ -20,13 +20,26 @@ export interface ParityResult {
 }
 
 /** Compares float values (read asynchronously: every backend). */
-export async function compareTensors(name: string, output: tf.Tensor | Float32Array, reference: tf.Tensor | Float32Array, tolerance: number, shape?: readonly number[]): Promise<ParityResult> {
+export async function compareTensors(
+  name: string,
+  output: tf.Tensor | Float32Array,
+  reference: tf.Tensor | Float32Array,
+  tolerance: number,
+  shape?: readonly number[],
+): Promise<ParityResult> {
   const got = output instanceof tf.Tensor ? ((await output.data()) as Float32Array) : output;
   const want = reference instanceof tf.Tensor ? ((await reference.data()) as Float32Array) : reference;
-  const outShape = output instanceof tf.Tensor ? output.shape : shape ?? [got.length];
-  const refShape = reference instanceof tf.Tensor ? reference.shape : shape ?? [want.length];
+  const outShape = output instanceof tf.Tensor ? output.shape : (shape ?? [got.length]);
+  const refShape = reference instanceof tf.Tensor ? reference.shape : (shape ?? [want.length]);
   if (outShape.join() !== refShape.join()) {
-    return { name: `${name} (shape [${outShape}] vs reference [${refShape}])`, maxAbs: Infinity, relative: Infinity, tolerance, ok: false, shape: refShape };
+    return {
+      name: `${name} (shape [${outShape}] vs reference [${refShape}])`,
+      maxAbs: Infinity,
+      relative: Infinity,
+      tolerance,
+      ok: false,
+      shape: refShape,
+    };
   }
   let maxAbs = 0;
   let difference = 0;
@@ -43,7 +56,12 @@ export async function compareTensors(name: string, output: tf.Tensor | Float32Ar
 }
 
 /** Compares integer sequences exactly (generated tokens, packed bytes). */
-export function compareExact(name: string, output: ArrayLike<number>, reference: ArrayLike<number>, shape: readonly number[]): ParityResult {
+export function compareExact(
+  name: string,
+  output: ArrayLike<number>,
+  reference: ArrayLike<number>,
+  shape: readonly number[],
+): ParityResult {
   let differing = Math.abs(output.length - reference.length);
   for (let i = 0; i < Math.min(output.length, reference.length); i++) if (output[i] !== reference[i]) differing++;
   return { name, maxAbs: differing, relative: differing ? 1 : 0, tolerance: 0, ok: differing === 0, shape };

@@ -37,7 +37,12 @@ export async function runLoraParity(directory: string, tolerance: number): Promi
       const match = /^merged\.(\w+)\.(\d+)$/.exec(key);
       if (!match) continue;
       const [, projection, layer] = match;
-      const found = model.namedModules().find(([name, module]) => module instanceof Linear && name.startsWith(`model.layers.${layer}.`) && name.endsWith(`.${projection}`));
+      const found = model
+        .namedModules()
+        .find(
+          ([name, module]) =>
+            module instanceof Linear && name.startsWith(`model.layers.${layer}.`) && name.endsWith(`.${projection}`),
+        );
       if (!found) throw new Error(`parity: ${key} names no linear layer of the model`);
       results.push(await compareTensors(key, (found[1] as Linear).weight, stored(key), tolerance));
     }

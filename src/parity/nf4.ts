@@ -23,7 +23,14 @@ export async function runNf4Parity(directory: string): Promise<ParityResult[]> {
   const results: ParityResult[] = [];
   if (Array.isArray(fixture.nf4_code)) {
     const codeDifference = Math.max(...fixture.nf4_code.map((value: number, i: number) => Math.abs(value - NF4_CODE[i])));
-    results.push({ name: "nf4_code", maxAbs: codeDifference, relative: codeDifference, tolerance: 0, ok: codeDifference === 0 && fixture.nf4_code.length === 16, shape: [16] });
+    results.push({
+      name: "nf4_code",
+      maxAbs: codeDifference,
+      relative: codeDifference,
+      tolerance: 0,
+      ok: codeDifference === 0 && fixture.nf4_code.length === 16,
+      shape: [16],
+    });
   }
   for (const [name, data] of Object.entries<any>(fixture.cases)) {
     for (const field of ["weight", "shape", "blocksize", "packed", "absmax", "dequantized"]) {
@@ -32,7 +39,9 @@ export async function runNf4Parity(directory: string): Promise<ParityResult[]> {
     const state = quantize4bit(Float32Array.from(data.weight), data.shape, { type: "nf4", blockSize: data.blocksize });
     results.push(compareExact(`${name}.packed`, state.packed, data.packed, [state.packed.length]));
     results.push(compareExact(`${name}.absmax`, state.absmax!, Float32Array.from(data.absmax), [state.absmax!.length]));
-    const weight = new QuantizedWeight4bit(data.shape.length === 2 ? state : { ...state, shape: [1, state.shape.reduce((a: number, b: number) => a * b, 1)] });
+    const weight = new QuantizedWeight4bit(
+      data.shape.length === 2 ? state : { ...state, shape: [1, state.shape.reduce((a: number, b: number) => a * b, 1)] },
+    );
     const restored = weight.dequantize();
     const values = (await restored.data()) as Float32Array;
     tf.dispose(restored);
@@ -41,7 +50,14 @@ export async function runNf4Parity(directory: string): Promise<ParityResult[]> {
     let maxAbs = 0;
     for (let i = 0; i < expected.length; i++) maxAbs = Math.max(maxAbs, Math.abs(values[i] - expected[i]));
     if (values.length !== expected.length) maxAbs = Infinity;
-    results.push({ name: `${name}.dequantized (${tf.getBackend()})`, maxAbs, relative: maxAbs, tolerance: 1e-7, ok: maxAbs <= 1e-7, shape: [expected.length] });
+    results.push({
+      name: `${name}.dequantized (${tf.getBackend()})`,
+      maxAbs,
+      relative: maxAbs,
+      tolerance: 1e-7,
+      ok: maxAbs <= 1e-7,
+      shape: [expected.length],
+    });
   }
   return results;
 }

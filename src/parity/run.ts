@@ -47,13 +47,16 @@ export interface ParityReport {
 
 /** Recognises a fixture folder's kind (see the module comment). */
 export function fixtureKind(directory: string): FixtureKind {
-  if (!fs.existsSync(directory) || !fs.statSync(directory).isDirectory()) throw new Error(`parity: ${directory} is not a directory`);
+  if (!fs.existsSync(directory) || !fs.statSync(directory).isDirectory())
+    throw new Error(`parity: ${directory} is not a directory`);
   const has = (name: string) => fs.existsSync(path.join(directory, name));
   if (has("model/config.json")) {
     const type = modelType(readHFConfig(path.join(directory, "model")));
     const spec = findModelSpec(type);
     if (spec?.parity) return spec.modelType;
-    throw new Error(`parity: ${path.join(directory, "model/config.json")} has model_type ${JSON.stringify(type)}; supported: ${parityModelTypes().join(", ")}`);
+    throw new Error(
+      `parity: ${path.join(directory, "model/config.json")} has model_type ${JSON.stringify(type)}; supported: ${parityModelTypes().join(", ")}`,
+    );
   }
   if (has("base/config.json") && has("adapter/adapter_config.json")) return "lora";
   if (has("nf4.json")) return "nf4";
@@ -61,7 +64,8 @@ export function fixtureKind(directory: string): FixtureKind {
     const io = SafetensorsFile.open(path.join(directory, "io.safetensors"));
     try {
       if (io.has("input_features") && io.has("waveform")) return "whisper_mel";
-      if (io.has("pixel_values") && fs.readdirSync(directory).some((name) => /\.(png|jpe?g|webp)$/i.test(name))) return "clip_preprocess";
+      if (io.has("pixel_values") && fs.readdirSync(directory).some((name) => /\.(png|jpe?g|webp)$/i.test(name)))
+        return "clip_preprocess";
     } finally {
       io.close();
     }
@@ -119,7 +123,10 @@ export async function runParity(directory: string): Promise<ParityReport> {
     default: {
       const io = new FixtureTensors(directory);
       try {
-        results = kind === "whisper_mel" || kind === "clip_preprocess" ? await PREPROCESSING[kind](io, directory) : await runModelParity(kind, io, directory);
+        results =
+          kind === "whisper_mel" || kind === "clip_preprocess"
+            ? await PREPROCESSING[kind](io, directory)
+            : await runModelParity(kind, io, directory);
       } finally {
         io.close();
       }
@@ -131,7 +138,10 @@ export async function runParity(directory: string): Promise<ParityReport> {
 /** Loads `<fixture>/model` through the registry, runs its spec's parity hook and compares every stored output. */
 async function runModelParity(kind: string, io: FixtureTensors, directory: string): Promise<ParityResult[]> {
   const spec = MODEL_SPECS.find((candidate) => candidate.modelType === kind && candidate.parity);
-  if (!spec) throw new Error(`parity: no model spec with a parity hook for ${JSON.stringify(kind)}; supported: ${parityModelTypes().join(", ")}`);
+  if (!spec)
+    throw new Error(
+      `parity: no model spec with a parity hook for ${JSON.stringify(kind)}; supported: ${parityModelTypes().join(", ")}`,
+    );
   const model = loadWithSpec(path.join(directory, "model"), spec);
   try {
     const { tensors, exact = [] } = await spec.parity!(model, io);
@@ -147,10 +157,15 @@ async function runModelParity(kind: string, io: FixtureTensors, directory: strin
 }
 
 /** Compares `outputs[name]` with the stored `name` for every name the fixture stores (others are skipped), then frees all outputs. */
-async function compareStored(io: FixtureTensors, outputs: Record<string, tf.Tensor>, tolerance = MODEL_TOLERANCE): Promise<ParityResult[]> {
+async function compareStored(
+  io: FixtureTensors,
+  outputs: Record<string, tf.Tensor>,
+  tolerance = MODEL_TOLERANCE,
+): Promise<ParityResult[]> {
   const results: ParityResult[] = [];
   try {
-    for (const [name, tensor] of Object.entries(outputs)) if (io.has(name)) results.push(await compareTensors(name, tensor, io.get(name), tolerance));
+    for (const [name, tensor] of Object.entries(outputs))
+      if (io.has(name)) results.push(await compareTensors(name, tensor, io.get(name), tolerance));
   } finally {
     tf.dispose(Object.values(outputs));
   }
@@ -191,6 +206,10 @@ export function formatReport(report: ParityReport): string {
     lines.push(`  ${result.ok ? "ok  " : "FAIL"}  ${result.name.padEnd(width)}  [${result.shape.join(", ")}]  ${numbers}`);
   }
   const failed = report.results.filter((result) => !result.ok).length;
-  lines.push(report.ok ? `parity ${report.kind}: all ${report.results.length} outputs within tolerance` : `parity ${report.kind}: ${failed} of ${report.results.length} outputs outside tolerance`);
+  lines.push(
+    report.ok
+      ? `parity ${report.kind}: all ${report.results.length} outputs within tolerance`
+      : `parity ${report.kind}: ${failed} of ${report.results.length} outputs outside tolerance`,
+  );
   return lines.join("\n");
 }

@@ -89,7 +89,10 @@ export class LoraModel<M extends Module = Module> {
     const matched: string[] = [];
     for (const [modulePath, module] of this.model.namedModules()) {
       if (!modulePath || isAdapterPath(modulePath) || !matchesTarget(modulePath, config.targetModules)) continue;
-      if (!(module instanceof Linear)) throw new Error(`LoRA: target "${modulePath}" is a ${module.constructor.name}; only Linear layers can take LoRA adapters`);
+      if (!(module instanceof Linear))
+        throw new Error(
+          `LoRA: target "${modulePath}" is a ${module.constructor.name}; only Linear layers can take LoRA adapters`,
+        );
       let layer = this.layers.get(modulePath);
       if (!layer) {
         layer = new LoraLayer(module);
@@ -106,7 +109,8 @@ export class LoraModel<M extends Module = Module> {
       });
       matched.push(modulePath);
     }
-    if (!matched.length) throw new Error(`LoRA: target modules ${JSON.stringify(config.targetModules)} match no layer of the model`);
+    if (!matched.length)
+      throw new Error(`LoRA: target modules ${JSON.stringify(config.targetModules)} match no layer of the model`);
     this.configs.set(name, config);
     this.setActiveAdapters([name]);
     return this;
@@ -114,7 +118,8 @@ export class LoraModel<M extends Module = Module> {
 
   /** Which adapters contribute; only they are trainable. */
   setActiveAdapters(names: readonly string[]): void {
-    for (const name of names) if (!this.configs.has(name)) throw new Error(`LoRA: no adapter "${name}" (have: ${[...this.configs.keys()].join(", ")})`);
+    for (const name of names)
+      if (!this.configs.has(name)) throw new Error(`LoRA: no adapter "${name}" (have: ${[...this.configs.keys()].join(", ")})`);
     this.model.setTrainable(false);
     for (const layer of this.layers.values()) {
       layer.active = new Set(names.filter((name) => layer.names().includes(name)));
@@ -142,7 +147,8 @@ export class LoraModel<M extends Module = Module> {
 
   /** Merges the active adapters into the base weights. */
   async merge(names?: readonly string[]): Promise<void> {
-    for (const layer of this.layers.values()) for (const name of names ?? [...layer.active]) if (layer.names().includes(name)) await layer.merge(name);
+    for (const layer of this.layers.values())
+      for (const name of names ?? [...layer.active]) if (layer.names().includes(name)) await layer.merge(name);
   }
 
   /** Subtracts merged adapters from the base weights. */
@@ -173,11 +179,17 @@ export class LoraModel<M extends Module = Module> {
   }
 
   /** Writes `<dir>/adapter_config.json` and `<dir>/adapter_model.safetensors` as peft's `save_pretrained`. */
-  async save(directory: string, name = "default", extra: { baseModelNameOrPath?: string; taskType?: string } = {}): Promise<void> {
+  async save(
+    directory: string,
+    name = "default",
+    extra: { baseModelNameOrPath?: string; taskType?: string } = {},
+  ): Promise<void> {
     const config = this.configs.get(name);
     if (!config) throw new Error(`LoRA: no adapter "${name}" to save`);
     fs.mkdirSync(directory, { recursive: true });
-    await saveSafetensors(path.join(directory, "adapter_model.safetensors"), this.adapterStateDict(name), { metadata: { format: "pt" } });
+    await saveSafetensors(path.join(directory, "adapter_model.safetensors"), this.adapterStateDict(name), {
+      metadata: { format: "pt" },
+    });
     const peftConfig = {
       peft_type: "LORA",
       task_type: extra.taskType ?? "CAUSAL_LM",
@@ -212,15 +224,22 @@ export class LoraModel<M extends Module = Module> {
       for (const [modulePath, layer] of this.layers) {
         if (!layer.names().includes(name)) continue;
         const { A, B } = layer.weights(name);
-        for (const [part, variable] of [["lora_A", A], ["lora_B", B]] as const) {
-          const candidates = [`base_model.model.${modulePath}.${part}.weight`, `base_model.model.${modulePath}.${part}.${name}.weight`];
+        for (const [part, variable] of [
+          ["lora_A", A],
+          ["lora_B", B],
+        ] as const) {
+          const candidates = [
+            `base_model.model.${modulePath}.${part}.weight`,
+            `base_model.model.${modulePath}.${part}.${name}.weight`,
+          ];
           const key = candidates.find((candidate) => file.has(candidate));
           if (!key) {
             problems.push(`missing ${candidates[0]}`);
             continue;
           }
           const tensor = file.tensor(key);
-          if (tensor.shape.join() !== variable.shape.join()) problems.push(`${key} is [${tensor.shape}] but the layer needs [${variable.shape}]`);
+          if (tensor.shape.join() !== variable.shape.join())
+            problems.push(`${key} is [${tensor.shape}] but the layer needs [${variable.shape}]`);
           else variable.assign(tensor);
           tensor.dispose();
           used.add(key);
@@ -265,7 +284,11 @@ export function readAdapterConfig(directory: string): ResolvedLoraConfig {
     dropout: absent(json.lora_dropout) ? undefined : json.lora_dropout,
     targetModules: json.target_modules,
     useRslora: absent(json.use_rslora) ? undefined : Boolean(json.use_rslora),
-    initLoraWeights: absent(json.init_lora_weights) ? undefined : json.init_lora_weights === "gaussian" ? "gaussian" : Boolean(json.init_lora_weights),
+    initLoraWeights: absent(json.init_lora_weights)
+      ? undefined
+      : json.init_lora_weights === "gaussian"
+        ? "gaussian"
+        : Boolean(json.init_lora_weights),
     rankPattern: absent(json.rank_pattern) ? undefined : json.rank_pattern,
     alphaPattern: absent(json.alpha_pattern) ? undefined : json.alpha_pattern,
   });

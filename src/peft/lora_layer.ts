@@ -86,9 +86,15 @@ export class LoraLayer implements LinearAdapter {
     const bound = 1 / Math.sqrt(inFeatures);
     tf.tidy(() => {
       A.weight.assign(
-        init === "gaussian" ? tf.randomNormal([args.r, inFeatures], 0, 1 / args.r, "float32", random.nextSeed()) : tf.randomUniform([args.r, inFeatures], -bound, bound, "float32", random.nextSeed()),
+        init === "gaussian"
+          ? tf.randomNormal([args.r, inFeatures], 0, 1 / args.r, "float32", random.nextSeed())
+          : tf.randomUniform([args.r, inFeatures], -bound, bound, "float32", random.nextSeed()),
       );
-      B.weight.assign(init === false ? tf.randomUniform([outFeatures, args.r], -bound, bound, "float32", random.nextSeed()) : tf.zeros([outFeatures, args.r]));
+      B.weight.assign(
+        init === false
+          ? tf.randomUniform([outFeatures, args.r], -bound, bound, "float32", random.nextSeed())
+          : tf.zeros([outFeatures, args.r]),
+      );
     });
     this.base.addModule(`lora_A.${name}`, A);
     this.base.addModule(`lora_B.${name}`, B);
@@ -134,7 +140,8 @@ export class LoraLayer implements LinearAdapter {
       for (const name of this.active) {
         if (this.merged.has(name)) continue;
         const adapter = this.adapters.get(name)!;
-        const x = this.training && adapter.dropout > 0 ? tf.dropout(input, adapter.dropout, undefined, adapter.random.nextSeed()) : input;
+        const x =
+          this.training && adapter.dropout > 0 ? tf.dropout(input, adapter.dropout, undefined, adapter.random.nextSeed()) : input;
         // [N, in] · [r, in]ᵀ → [N, r]; · [out, r]ᵀ → [N, out]
         y = y.add(adapter.B.apply(adapter.A.apply(x)).mul(adapter.scale));
       }

@@ -27,6 +27,7 @@ export function isAdapterPath(modulePath: string): boolean {
 /** peft's `get_pattern_key`: the value of the first pattern p with `(.*\.)?(p)$` matching the path. */
 export function patternValue(patterns: Readonly<Record<string, number>> | undefined, modulePath: string): number | undefined {
   if (!patterns) return undefined;
-  for (const [pattern, value] of Object.entries(patterns)) if (new RegExp(`^(.*\\.)?(?:${pattern})$`).test(modulePath)) return value;
+  for (const [pattern, value] of Object.entries(patterns))
+    if (new RegExp(`^(.*\\.)?(?:${pattern})$`).test(modulePath)) return value;
   return undefined;
 }

@@ -48,12 +48,21 @@ export async function quantize(model: Module, options: QuantizeOptions = {}): Pr
     const errors = tf.tidy(() => {
       const restored = quantized.dequantize();
       const difference = weight.sub(restored);
-      return tf.stack([difference.abs().max(), difference.square().sum().sqrt().div(weight.square().sum().sqrt().maximum(1e-30))]);
+      return tf.stack([
+        difference.abs().max(),
+        difference.square().sum().sqrt().div(weight.square().sum().sqrt().maximum(1e-30)),
+      ]);
     });
     const [maxAbsError, relativeError] = Array.from(await errors.data());
     errors.dispose();
     module.setQuantizedWeight(quantized);
-    reports.push({ name, shape: quantized.shape, maxAbsError, relativeError, bitsPerParameter: (quantized.bytes * 8) / (quantized.shape[0] * quantized.shape[1]) });
+    reports.push({
+      name,
+      shape: quantized.shape,
+      maxAbsError,
+      relativeError,
+      bitsPerParameter: (quantized.bytes * 8) / (quantized.shape[0] * quantized.shape[1]),
+    });
   }
   if (!reports.length) throw new Error("quantize: the model has no float Linear layers to quantize");
   return reports;

@@ -20,13 +20,15 @@
 
 /** The NF4 code: quantiles of N(0, 1) normalised to [−1, 1] (bitsandbytes `get_4bit_type("nf4")`). */
 export const NF4_CODE = Float32Array.from([
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
+  -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ]);
 
 /** bitsandbytes' FP4 (e2m1, no inf/nan) code, normalised to [−1, 1]; index bit 3 is the sign. */
 export const FP4_CODE = Float32Array.from([
-  0, 0.0052083333, 0.6666667, 1.0, 0.3333333, 0.5, 0.16666667, 0.25, -0, -0.0052083333, -0.6666667, -1.0, -0.3333333, -0.5, -0.16666667, -0.25,
+  0, 0.0052083333, 0.6666667, 1.0, 0.3333333, 0.5, 0.16666667, 0.25, -0, -0.0052083333, -0.6666667, -1.0, -0.3333333, -0.5,
+  -0.16666667, -0.25,
 ]);
 
 export type QuantType = "nf4" | "fp4";
@@ -85,7 +87,8 @@ function blockAbsmax(values: Float32Array, blockSize: number): Float32Array {
   const absmax = new Float32Array(blocks);
   for (let b = 0; b < blocks; b++) {
     let maximum = 0;
-    for (let i = b * blockSize; i < Math.min(values.length, (b + 1) * blockSize); i++) maximum = Math.max(maximum, Math.abs(values[i]));
+    for (let i = b * blockSize; i < Math.min(values.length, (b + 1) * blockSize); i++)
+      maximum = Math.max(maximum, Math.abs(values[i]));
     absmax[b] = maximum;
   }
   return absmax;
@@ -145,17 +148,25 @@ export function doubleQuantize(absmax: Float32Array, blockSize = 256): NestedSta
 /** The block constants back from their 8-bit form. */
 export function doubleDequantize(nested: NestedState): Float32Array {
   const map = (dynamicMapCache ??= dynamicMap());
-  return Float32Array.from(nested.quantized, (q, i) => f32(f32(map[q] * nested.absmax[Math.floor(i / nested.blockSize)]) + nested.offset));
+  return Float32Array.from(nested.quantized, (q, i) =>
+    f32(f32(map[q] * nested.absmax[Math.floor(i / nested.blockSize)]) + nested.offset),
+  );
 }
 
 /** Quantizes float values (any shape, flattened row-major) to 4 bits. */
-export function quantize4bit(values: Float32Array, shape: readonly number[], options: { type?: QuantType; blockSize?: number; doubleQuant?: boolean } = {}): QuantState4bit {
+export function quantize4bit(
+  values: Float32Array,
+  shape: readonly number[],
+  options: { type?: QuantType; blockSize?: number; doubleQuant?: boolean } = {},
+): QuantState4bit {
   const type = options.type ?? "nf4";
   const blockSize = options.blockSize ?? 64;
-  if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2 !== 0) throw new Error(`quantize4bit: blockSize must be an even integer ≥ 2, got ${blockSize}`);
+  if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2 !== 0)
+    throw new Error(`quantize4bit: blockSize must be an even integer ≥ 2, got ${blockSize}`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== values.length) throw new Error(`quantize4bit: shape [${shape}] needs ${count} values, got ${values.length}`);
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw new Error(`quantize4bit: value ${values[i]} at index ${i} is not finite`);
+  for (let i = 0; i < values.length; i++)
+    if (!Number.isFinite(values[i])) throw new Error(`quantize4bit: value ${values[i]} at index ${i} is not finite`);
   const code = code4bit(type);
   const absmax = blockAbsmax(values, blockSize);
   const packed = new Uint8Array(Math.ceil(values.length / 2));
@@ -194,6 +205,8 @@ export function dequantize4bit(state: QuantState4bit): Float32Array {
 /** Storage of a state in bits per weight: 4 + block constants (32/block, or 8/block + 32/(block·256) + offset). */
 export function bitsPerParameter(state: QuantState4bit): number {
   const count = state.shape.reduce((a, b) => a * b, 1);
-  const constants = state.nested ? state.nested.quantized.length * 8 + state.nested.absmax.length * 32 + 32 : state.absmax!.length * 32;
+  const constants = state.nested
+    ? state.nested.quantized.length * 8 + state.nested.absmax.length * 32 + 32
+    : state.absmax!.length * 32;
   return (state.packed.length * 8 + constants) / count;
 }

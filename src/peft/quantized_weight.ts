@@ -23,7 +23,8 @@ export class QuantizedWeight4bit implements WeightSource {
   /** float32 [blocks] (no double quantization). */
   private readonly absmax: tf.Tensor1D | undefined;
   /** Double quantization: 8-bit codes as int32 words, float32 [ceil(blocks / 256)], scalar offset. */
-  private readonly nested: { packed: tf.Tensor1D; absmax: tf.Tensor1D; offset: tf.Scalar; blockSize: number; count: number } | undefined;
+  private readonly nested:
+    { packed: tf.Tensor1D; absmax: tf.Tensor1D; offset: tf.Scalar; blockSize: number; count: number } | undefined;
 
   constructor(readonly state: QuantState4bit) {
     if (state.shape.length !== 2) throw new Error(`QuantizedWeight4bit: expected a 2-D weight, got shape [${state.shape}]`);
@@ -48,7 +49,10 @@ export class QuantizedWeight4bit implements WeightSource {
   }
 
   /** Quantizes a float weight [out, in] (its values are read asynchronously). */
-  static async fromTensor(weight: tf.Tensor, options: { type?: QuantType; blockSize?: number; doubleQuant?: boolean } = {}): Promise<QuantizedWeight4bit> {
+  static async fromTensor(
+    weight: tf.Tensor,
+    options: { type?: QuantType; blockSize?: number; doubleQuant?: boolean } = {},
+  ): Promise<QuantizedWeight4bit> {
     const values = (await weight.data()) as Float32Array;
     return new QuantizedWeight4bit(quantize4bit(values, weight.shape, options));
   }
@@ -58,24 +62,38 @@ export class QuantizedWeight4bit implements WeightSource {
     if (this.absmax) return this.absmax;
     const nested = this.nested!;
     // The 256-entry code table is uploaded per call: a few hundred bytes, and nothing outlives the forward pass.
-    return tf.tidy(() => dequantizeBlockwise(nested.packed, tf.tensor1d(DYNAMIC_MAP), nested.absmax, { bits: 8, count: nested.count, blockSize: nested.blockSize }).add(nested.offset));
+    return tf.tidy(() =>
+      dequantizeBlockwise(nested.packed, tf.tensor1d(DYNAMIC_MAP), nested.absmax, {
+        bits: 8,
+        count: nested.count,
+        blockSize: nested.blockSize,
+      }).add(nested.offset),
+    );
   }
 
   /** → float32 [out, in] (a new tensor: dispose it, or call inside tf.tidy). */
   dequantize(): tf.Tensor2D {
     return tf.tidy(() => {
       const count = this.shape[0] * this.shape[1];
-      return dequantizeBlockwise(this.packed, tf.tensor1d(code4bit(this.type)), this.blockConstants(), { bits: 4, count, blockSize: this.blockSize }).reshape([...this.shape]) as tf.Tensor2D;
+      return dequantizeBlockwise(this.packed, tf.tensor1d(code4bit(this.type)), this.blockConstants(), {
+        bits: 4,
+        count,
+        blockSize: this.blockSize,
+      }).reshape([...this.shape]) as tf.Tensor2D;
     });
   }
 
   /** Bytes held by this weight's tensors (the engine's accounting: 4 bytes per int32 or float32 element). */
   get bytes(): number {
-    const tensors = [this.packed, this.absmax, this.nested?.packed, this.nested?.absmax, this.nested?.offset].filter(Boolean) as tf.Tensor[];
+    const tensors = [this.packed, this.absmax, this.nested?.packed, this.nested?.absmax, this.nested?.offset].filter(
+      Boolean,
+    ) as tf.Tensor[];
     return tensors.reduce((sum, tensor) => sum + tensor.size * 4, 0);
   }
 
   dispose(): void {
-    tf.dispose([this.packed, this.absmax, this.nested?.packed, this.nested?.absmax, this.nested?.offset].filter(Boolean) as tf.Tensor[]);
+    tf.dispose(
+      [this.packed, this.absmax, this.nested?.packed, this.nested?.absmax, this.nested?.offset].filter(Boolean) as tf.Tensor[],
+    );
   }
 }

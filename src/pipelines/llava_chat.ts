@@ -57,27 +57,46 @@ export function chatStopTokens(tokenizer: TextTokenizer): number[] {
  * `<image>\n` opens the first user message (LLaVA's convention); each
  * placeholder becomes `imageTokens` ids.
  */
-export function chatPromptIds(tokenizer: TextTokenizer, messages: readonly ChatMessage[], imageTokens: number, hasImage: boolean, system?: string): number[] {
+export function chatPromptIds(
+  tokenizer: TextTokenizer,
+  messages: readonly ChatMessage[],
+  imageTokens: number,
+  hasImage: boolean,
+  system?: string,
+): number[] {
   if (!Array.isArray(messages) || messages.length === 0) throw new Error("chat: no messages");
   const last = messages[messages.length - 1];
-  if (last.role !== "user") throw new Error(`chat: the last message is from ${JSON.stringify(last.role)}; expected "user" (the model answers it)`);
+  if (last.role !== "user")
+    throw new Error(`chat: the last message is from ${JSON.stringify(last.role)}; expected "user" (the model answers it)`);
   let placed = messages.map((m) => ({ ...m }));
   const placeholders = placed.reduce((sum, m) => sum + m.content.split(IMAGE_PLACEHOLDER).length - 1, 0);
   if (hasImage && placeholders === 0) {
     const first = placed.findIndex((m) => m.role === "user");
     placed = placed.map((m, k) => (k === first ? { ...m, content: `${IMAGE_PLACEHOLDER}\n${m.content}` } : m));
   } else if (placeholders !== (hasImage ? 1 : 0)) {
-    throw new Error(`chat: the messages hold ${placeholders} ${IMAGE_PLACEHOLDER} placeholder(s) but ${hasImage ? "one image was" : "no image was"} given`);
+    throw new Error(
+      `chat: the messages hold ${placeholders} ${IMAGE_PLACEHOLDER} placeholder(s) but ${hasImage ? "one image was" : "no image was"} given`,
+    );
   }
   if (system !== undefined) placed.unshift({ role: "system", content: system });
-  return expandImageTokens(tokenizer.encode(tokenizer.applyChatTemplate(placed, { addGenerationPrompt: true })), tokenizer.tokenId(IMAGE_PLACEHOLDER), imageTokens);
+  return expandImageTokens(
+    tokenizer.encode(tokenizer.applyChatTemplate(placed, { addGenerationPrompt: true })),
+    tokenizer.tokenId(IMAGE_PLACEHOLDER),
+    imageTokens,
+  );
 }
 
 /**
  * Replies to `messages` about `image` (see {@link ChatImage}).
  * @example const reply = await chat(model, tokenizer, "data/world/scenes/test/000000.png", [{ role: "user", content: "what color is the star?" }]);
  */
-export async function chat(model: LlavaForConditionalGeneration, tokenizer: TextTokenizer, image: ChatImage, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatReply> {
+export async function chat(
+  model: LlavaForConditionalGeneration,
+  tokenizer: TextTokenizer,
+  image: ChatImage,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+): Promise<ChatReply> {
   const pixels = await pixelsOf(image, model.config.vision.imageSize);
   try {
     const [reply] = await chatBatch(model, tokenizer, [messages], pixels ? { pixelValues: pixels } : {}, options);
@@ -100,11 +119,21 @@ export async function chatBatch(
   options: ChatOptions = {},
 ): Promise<ChatReply[]> {
   const given = images.pixelValues ?? images.visionFeatures;
-  if (given && given.shape[0] !== conversations.length) throw new Error(`chatBatch: ${conversations.length} conversation(s) but ${given.shape[0]} image(s); give one image per conversation or none`);
+  if (given && given.shape[0] !== conversations.length)
+    throw new Error(
+      `chatBatch: ${conversations.length} conversation(s) but ${given.shape[0]} image(s); give one image per conversation or none`,
+    );
   const maxNewTokens = options.maxNewTokens ?? 64;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens <= 0) throw new Error(`chat: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
-  const prompts = conversations.map((messages) => chatPromptIds(tokenizer, messages, model.imageTokensPerImage, given !== undefined, options.system));
-  const padded = padConversations(prompts.map((ids) => ({ inputIds: ids, labels: ids })), tokenizer.padTokenId, "left");
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens <= 0)
+    throw new Error(`chat: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+  const prompts = conversations.map((messages) =>
+    chatPromptIds(tokenizer, messages, model.imageTokensPerImage, given !== undefined, options.system),
+  );
+  const padded = padConversations(
+    prompts.map((ids) => ({ inputIds: ids, labels: ids })),
+    tokenizer.padTokenId,
+    "left",
+  );
   const [B, T] = [prompts.length, padded.inputIds[0].length];
   const inputIds = tf.tensor2d(padded.inputIds, [B, T], "int32");
   const attentionMask = tf.tensor2d(padded.attentionMask, [B, T], "int32");
@@ -117,7 +146,11 @@ export async function chatBatch(
     return rows.map((row) => {
       const end = row.findIndex((id) => stops.includes(id));
       const tokens = end >= 0 ? row.slice(0, end + 1) : row;
-      return { text: tokenizer.decode(end >= 0 ? row.slice(0, end) : row, { skipSpecialTokens: true }), tokens, stopped: end >= 0 };
+      return {
+        text: tokenizer.decode(end >= 0 ? row.slice(0, end) : row, { skipSpecialTokens: true }),
+        tokens,
+        stopped: end >= 0,
+      };
     });
   } finally {
     tf.dispose([inputIds, attentionMask]);
@@ -131,7 +164,9 @@ async function pixelsOf(image: ChatImage, imageSize: number): Promise<tf.Tensor 
   const [n, c, h, w] = pixels.shape;
   if (pixels.rank !== 4 || n !== 1 || c !== 3 || h !== imageSize || w !== imageSize) {
     pixels.dispose();
-    throw new Error(`chat: the image is [${typeof image === "string" ? `${image} decoded to ${[n, c, h, w]}` : image.shape}]; expected pixels [3, ${imageSize}, ${imageSize}] or [1, 3, ${imageSize}, ${imageSize}] (or a ${imageSize}×${imageSize} PNG path)`);
+    throw new Error(
+      `chat: the image is [${typeof image === "string" ? `${image} decoded to ${[n, c, h, w]}` : image.shape}]; expected pixels [3, ${imageSize}, ${imageSize}] or [1, 3, ${imageSize}, ${imageSize}] (or a ${imageSize}×${imageSize} PNG path)`,
+    );
   }
   return pixels;
 }

@@ -70,9 +70,16 @@ export function clipImageProcessorFromHF(json: Record<string, any>): ClipImagePr
   const size = json.size ?? { shortest_edge: 224 };
   const crop = json.crop_size ?? { height: 224, width: 224 };
   const shortestEdge = typeof size === "number" ? size : size.shortest_edge;
-  if (!Number.isInteger(shortestEdge)) throw new Error(`CLIP preprocessing: size must give shortest_edge, got ${JSON.stringify(size)}`);
+  if (!Number.isInteger(shortestEdge))
+    throw new Error(`CLIP preprocessing: size must give shortest_edge, got ${JSON.stringify(size)}`);
   const cropSize: [number, number] = typeof crop === "number" ? [crop, crop] : [crop.height, crop.width];
-  return { shortestEdge, cropSize, mean: json.image_mean ?? CLIP_MEAN, std: json.image_std ?? CLIP_STD, rescaleFactor: json.rescale_factor ?? 1 / 255 };
+  return {
+    shortestEdge,
+    cropSize,
+    mean: json.image_mean ?? CLIP_MEAN,
+    std: json.image_std ?? CLIP_STD,
+    rescaleFactor: json.rescale_factor ?? 1 / 255,
+  };
 }
 
 /**
@@ -80,7 +87,11 @@ export function clipImageProcessorFromHF(json: Record<string, any>): ClipImagePr
  * present, else CLIP's defaults with the crop taken from the stored output
  * and the shortest edge equal to the crop's shorter side (as CLIP configures it).
  */
-export function clipImageProcessorFromFixture(directory: string, cropHeight: number, cropWidth: number): ClipImageProcessorConfig {
+export function clipImageProcessorFromFixture(
+  directory: string,
+  cropHeight: number,
+  cropWidth: number,
+): ClipImageProcessorConfig {
   const file = path.join(directory, "preprocessor_config.json");
   if (fs.existsSync(file)) return clipImageProcessorFromHF(JSON.parse(fs.readFileSync(file, "utf8")));
   return { shortestEdge: Math.min(cropHeight, cropWidth), cropSize: [cropHeight, cropWidth] };
@@ -92,12 +103,23 @@ export async function decodeRgb(source: string | Uint8Array, maxPixels = MAX_IMA
   const name = typeof source === "string" ? source : "image data";
   if (typeof source === "string" && !fs.existsSync(source)) throw new Error(`image: ${source} does not exist`);
   try {
-    const { data, info } = await sharp(source, { limitInputPixels: maxPixels }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(source, { limitInputPixels: maxPixels })
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
-    return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    return {
+      width: info.width,
+      height: info.height,
+      channels: 3,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    };
   } catch (error) {
     if (/pixel limit/i.test((error as Error).message)) {
-      throw new Error(`image: ${name} has more than ${megapixels(maxPixels)} (maxPixels); it was not decoded, to keep the process's memory (${(error as Error).message})`);
+      throw new Error(
+        `image: ${name} has more than ${megapixels(maxPixels)} (maxPixels); it was not decoded, to keep the process's memory (${(error as Error).message})`,
+      );
     }
     throw new Error(`image: cannot decode ${name} as an image (${(error as Error).message})`);
   }
@@ -116,15 +138,25 @@ export interface PreprocessedImage {
 }
 
 /** One image file or decoded image → normalised [3, cropH, cropW] values. */
-export async function preprocessClipImage(source: string | Uint8Array | PixelImage<Uint8Array>, config: ClipImageProcessorConfig): Promise<PreprocessedImage> {
+export async function preprocessClipImage(
+  source: string | Uint8Array | PixelImage<Uint8Array>,
+  config: ClipImageProcessorConfig,
+): Promise<PreprocessedImage> {
   const maxPixels = config.maxPixels ?? MAX_IMAGE_PIXELS;
   const image = typeof source === "string" || source instanceof Uint8Array ? await decodeRgb(source, maxPixels) : source;
   const target = shortestEdgeSize(image.width, image.height, config.shortestEdge);
-  checkImageSize(target.width, target.height, `CLIP preprocessing: the ${image.width}×${image.height} image resized to a shortest edge of ${config.shortestEdge}`, maxPixels);
+  checkImageSize(
+    target.width,
+    target.height,
+    `CLIP preprocessing: the ${image.width}×${image.height} image resized to a shortest edge of ${config.shortestEdge}`,
+    maxPixels,
+  );
   const resized = resizeUint8(image, target.width, target.height, config.resample ?? "bicubic");
   const [cropHeight, cropWidth] = config.cropSize;
   if (cropHeight > resized.height || cropWidth > resized.width) {
-    throw new Error(`CLIP preprocessing: crop ${cropHeight}×${cropWidth} is larger than the resized image ${resized.height}×${resized.width}`);
+    throw new Error(
+      `CLIP preprocessing: crop ${cropHeight}×${cropWidth} is larger than the resized image ${resized.height}×${resized.width}`,
+    );
   }
   // transformers' center_crop: top = (H − h) // 2, left = (W − w) // 2
   const top = Math.floor((resized.height - cropHeight) / 2);
@@ -145,7 +177,10 @@ export async function preprocessClipImage(source: string | Uint8Array | PixelIma
 }
 
 /** Several images → pixel values [B, 3, cropH, cropW] for a CLIP-style vision tower. */
-export async function clipPixelValues(sources: readonly (string | Uint8Array)[], config: ClipImageProcessorConfig): Promise<tf.Tensor4D> {
+export async function clipPixelValues(
+  sources: readonly (string | Uint8Array)[],
+  config: ClipImageProcessorConfig,
+): Promise<tf.Tensor4D> {
   const images = [];
   for (const source of sources) images.push(await preprocessClipImage(source, config));
   const [C, H, W] = images[0].shape;

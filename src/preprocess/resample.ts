@@ -66,7 +66,11 @@ function coefficients(inSize: number, outSize: number, filter: ResampleFilter): 
 const PRECISION_BITS = 32 - 8 - 2;
 
 function fixedPoint(weights: Float64Array[]): Int32Array[] {
-  return weights.map((row) => Int32Array.from(row, (w) => (w < 0 ? Math.trunc(-0.5 + w * (1 << PRECISION_BITS)) : Math.trunc(0.5 + w * (1 << PRECISION_BITS)))));
+  return weights.map((row) =>
+    Int32Array.from(row, (w) =>
+      w < 0 ? Math.trunc(-0.5 + w * (1 << PRECISION_BITS)) : Math.trunc(0.5 + w * (1 << PRECISION_BITS)),
+    ),
+  );
 }
 
 /** An image as interleaved channels, row-major. */
@@ -82,7 +86,12 @@ export interface PixelImage<T extends Uint8Array = Uint8Array> {
  * `ImagingResampleHorizontal_8bpc` / `…Vertical_8bpc`: fixed-point weights,
  * rounded and clamped to 8 bits.
  */
-function resamplePass(image: PixelImage<Uint8Array>, size: number, horizontal: boolean, filter: ResampleFilter): PixelImage<Uint8Array> {
+function resamplePass(
+  image: PixelImage<Uint8Array>,
+  size: number,
+  horizontal: boolean,
+  filter: ResampleFilter,
+): PixelImage<Uint8Array> {
   const { width, height, channels, data } = image;
   const { start, weights } = coefficients(horizontal ? width : height, size, filter);
   const fixed = fixedPoint(weights);
@@ -107,7 +116,12 @@ function resamplePass(image: PixelImage<Uint8Array>, size: number, horizontal: b
 }
 
 /** Resizes an 8-bit image exactly as Pillow does: the horizontal pass, then the vertical one. */
-export function resizeUint8(image: PixelImage<Uint8Array>, width: number, height: number, filter: ResampleFilter = "bicubic"): PixelImage<Uint8Array> {
+export function resizeUint8(
+  image: PixelImage<Uint8Array>,
+  width: number,
+  height: number,
+  filter: ResampleFilter = "bicubic",
+): PixelImage<Uint8Array> {
   const wide = width === image.width ? image : resamplePass(image, width, true, filter);
   return height === wide.height ? wide : resamplePass(wide, height, false, filter);
 }

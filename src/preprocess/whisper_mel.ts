@@ -42,11 +42,17 @@ function melToHertz(mel: number): number {
  * `mel_filter_bank(norm="slaney", mel_scale="slaney")`.
  * @returns [frequencyBins][melBins], row-major Float64Array
  */
-export function melFilterBank(frequencyBins: number, melBins: number, minHertz: number, maxHertz: number, sampleRate: number): Float64Array {
+export function melFilterBank(
+  frequencyBins: number,
+  melBins: number,
+  minHertz: number,
+  maxHertz: number,
+  sampleRate: number,
+): Float64Array {
   const melMin = hertzToMel(minHertz);
   const melMax = hertzToMel(maxHertz);
   const filterHertz = Array.from({ length: melBins + 2 }, (_, i) => melToHertz(melMin + ((melMax - melMin) * i) / (melBins + 1)));
-  const fftHertz = Array.from({ length: frequencyBins }, (_, i) => ((Math.floor(sampleRate / 2)) * i) / (frequencyBins - 1));
+  const fftHertz = Array.from({ length: frequencyBins }, (_, i) => (Math.floor(sampleRate / 2) * i) / (frequencyBins - 1));
   const filters = new Float64Array(frequencyBins * melBins);
   for (let f = 0; f < frequencyBins; f++) {
     for (let m = 0; m < melBins; m++) {
@@ -75,7 +81,8 @@ export function whisperLogMelValues(waveform: Float32Array, args: WhisperMelArgs
   const nFft = args.nFft ?? 400;
   const hop = args.hopLength ?? 160;
   for (const [name, value] of Object.entries({ melBins, frames, sampleRate, nFft, hop })) {
-    if (!Number.isInteger(value) || value <= 0) throw new Error(`whisperLogMel: ${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value <= 0)
+      throw new Error(`whisperLogMel: ${name} must be a positive integer, got ${value}`);
   }
   // Pad with zeros (or trim) to frames · hop samples, as `padding="max_length"` does.
   const samples = frames * hop;
@@ -147,6 +154,7 @@ export function whisperLogMelValues(waveform: Float32Array, args: WhisperMelArgs
 export function whisperLogMelFromWav(file: string, args: WhisperMelArgs & { downmix?: Downmix } = {}): tf.Tensor3D {
   const wav = readWav(file);
   const rate = args.sampleRate ?? 16000;
-  if (wav.sampleRate !== rate) throw new Error(`whisperLogMel: ${file} is sampled at ${wav.sampleRate} Hz, expected ${rate} Hz (resample it first)`);
+  if (wav.sampleRate !== rate)
+    throw new Error(`whisperLogMel: ${file} is sampled at ${wav.sampleRate} Hz, expected ${rate} Hz (resample it first)`);
   return whisperLogMel(monoSamples(wav, `whisperLogMel: ${file}`, args.downmix), args);
 }

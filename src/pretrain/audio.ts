@@ -23,12 +23,18 @@ import { audioEncoderConfigToHF } from "../models/audio_encoder_spec";
 import type { PretrainArgs } from "./vision";
 
 /** The classes: every "<color> <shape>" event, then every word. */
-export const AUDIO_LABELS: readonly string[] = [...COLOR_NAMES.flatMap((c) => SHAPE_NAMES.map((s) => `${c} ${s}`)), ...COLOR_NAMES, ...SHAPE_NAMES];
+export const AUDIO_LABELS: readonly string[] = [
+  ...COLOR_NAMES.flatMap((c) => SHAPE_NAMES.map((s) => `${c} ${s}`)),
+  ...COLOR_NAMES,
+  ...SHAPE_NAMES,
+];
 
 /** Log-mel [80, 100] of a 1 s clip. */
 const logMel = (samples: Float32Array) => whisperLogMelValues(samples, { frames: 100 });
 
-export async function pretrainAudio(args: PretrainArgs & { syntheticClips?: number }): Promise<{ model: AudioEncoder; card: CheckpointCard }> {
+export async function pretrainAudio(
+  args: PretrainArgs & { syntheticClips?: number },
+): Promise<{ model: AudioEncoder; card: CheckpointCard }> {
   const log = args.log ?? console.log;
   const steps = args.steps ?? 1500;
   const batchSize = args.batchSize ?? 32;
@@ -56,7 +62,9 @@ export async function pretrainAudio(args: PretrainArgs & { syntheticClips?: numb
     features.push(logMel(readClip(path.join(train.dir, r.audio))));
     labels.push(AUDIO_LABELS.indexOf(r.label));
   }
-  log(`audio: ${features.length} training clips (${synthetic} synthesised${speech ? " with speech" : ", no espeak-ng: events only"})`);
+  log(
+    `audio: ${features.length} training clips (${synthetic} synthesised${speech ? " with speech" : ", no espeak-ng: events only"})`,
+  );
   const all = tf.tensor3d(concat(features), [features.length, 80, 100]);
   const allLabels = tf.tensor1d(labels, "int32");
   const model = new AudioEncoder({ ...AUDIO_ENCODER_PRESETS["audio-nano"], labels: AUDIO_LABELS, seed });
@@ -64,24 +72,43 @@ export async function pretrainAudio(args: PretrainArgs & { syntheticClips?: numb
   const indices = features.map((_, k) => k);
   let epoch = 0;
   let order = [...recordBatches(indices, batchSize, { seed, epoch, dropLast: true })];
-  const run = await runTraining("audio", steps, optimizer, 1e-3, () => {
-    if (order.length === 0) order = [...recordBatches(indices, batchSize, { seed, epoch: ++epoch, dropLast: true })];
-    const rows = tf.tensor1d(order.shift()!, "int32");
-    const inputs = tf.gather(all, rows);
-    const targets = tf.gather(allLabels, rows);
-    const loss = optimizer.minimize(() => crossEntropy(model.forward(inputs).logits!, targets), model.trainableParameters());
-    tf.dispose([rows, inputs, targets]);
-    return loss;
-  }, log);
+  const run = await runTraining(
+    "audio",
+    steps,
+    optimizer,
+    1e-3,
+    () => {
+      if (order.length === 0) order = [...recordBatches(indices, batchSize, { seed, epoch: ++epoch, dropLast: true })];
+      const rows = tf.tensor1d(order.shift()!, "int32");
+      const inputs = tf.gather(all, rows);
+      const targets = tf.gather(allLabels, rows);
+      const loss = optimizer.minimize(() => crossEntropy(model.forward(inputs).logits!, targets), model.trainableParameters());
+      tf.dispose([rows, inputs, targets]);
+      return loss;
+    },
+    log,
+  );
   tf.dispose([all, allLabels]);
   optimizer.dispose();
   const metrics = await evaluateAudio(model, args.world);
   const card: CheckpointCard = {
-    name: "audio", title: "mllm-labs audio backbone: tiny audio encoder on the world's sounds",
-    description: "A transformer over Whisper log-mel frames (80 bins, 4 frames per token, 3 layers, width 128, mean pooling) with a 41-way head (30 sound events, 11 spoken words). The VideoLLaMA lab freezes it as the audio encoder.",
-    model_type: "mllm_audio_encoder", parameters: model.parameterCount(), steps, batch_size: batchSize, train_seconds: Math.round(run.seconds), ...machineRecord(), seed,
-    data: `${synthetic} clips synthesised by the world's generators (seed ${0x5eed + seed}${speech ? ", speech by espeak-ng" : ", no speech"}) + data/world/audio train split`, loss_curve: run.curve, loss_every: run.every, metrics,
-    metric_notes: AUDIO_METRIC_NOTES, command: "npm run pretrain -- audio",
+    name: "audio",
+    title: "mllm-labs audio backbone: tiny audio encoder on the world's sounds",
+    description:
+      "A transformer over Whisper log-mel frames (80 bins, 4 frames per token, 3 layers, width 128, mean pooling) with a 41-way head (30 sound events, 11 spoken words). The VideoLLaMA lab freezes it as the audio encoder.",
+    model_type: "mllm_audio_encoder",
+    parameters: model.parameterCount(),
+    steps,
+    batch_size: batchSize,
+    train_seconds: Math.round(run.seconds),
+    ...machineRecord(),
+    seed,
+    data: `${synthetic} clips synthesised by the world's generators (seed ${0x5eed + seed}${speech ? ", speech by espeak-ng" : ", no speech"}) + data/world/audio train split`,
+    loss_curve: run.curve,
+    loss_every: run.every,
+    metrics,
+    metric_notes: AUDIO_METRIC_NOTES,
+    command: "npm run pretrain -- audio",
   };
   if (!args.dryRun) await writeCheckpoint(args.out, model, audioEncoderConfigToHF(model.config), card);
   return { model, card };
@@ -109,7 +136,13 @@ export const AUDIO_METRIC_NOTES: Record<string, string> = {
 export async function evaluateAudio(model: AudioEncoder, world: string): Promise<Record<string, number>> {
   const test = openSplit(world, "audio", "test");
   const labels = model.config.labels;
-  let right = 0, events = 0, eventRight = 0, colorRight = 0, shapeRight = 0, words = 0, wordRight = 0;
+  let right = 0,
+    events = 0,
+    eventRight = 0,
+    colorRight = 0,
+    shapeRight = 0,
+    words = 0,
+    wordRight = 0;
   for (const rows of recordBatches(test.records, 64)) {
     const inputs = logMelTensor(rows.map((r) => path.join(test.dir, r.audio)));
     const best = tf.tidy(() => model.forward(inputs).logits!.argMax(1));
@@ -130,7 +163,13 @@ export async function evaluateAudio(model: AudioEncoder, world: string): Promise
       }
     });
   }
-  const metrics: Record<string, number> = { test_accuracy: right / test.records.length, event_accuracy: eventRight / Math.max(1, events), event_color_accuracy: colorRight / Math.max(1, events), event_shape_accuracy: shapeRight / Math.max(1, events), test_clips: test.records.length };
+  const metrics: Record<string, number> = {
+    test_accuracy: right / test.records.length,
+    event_accuracy: eventRight / Math.max(1, events),
+    event_color_accuracy: colorRight / Math.max(1, events),
+    event_shape_accuracy: shapeRight / Math.max(1, events),
+    test_clips: test.records.length,
+  };
   if (words) metrics.speech_accuracy = wordRight / words;
   return metrics;
 }

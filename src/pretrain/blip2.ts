@@ -22,7 +22,14 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Blip2ForPretraining, type Blip2PretrainingConfig } from "../models/blip2_pretraining";
-import { Blip2Pipeline, languageText, qformerText, CAPTION_INSTRUCTION, vqaPrompt, frozenImageFeatures } from "../pipelines/blip2";
+import {
+  Blip2Pipeline,
+  languageText,
+  qformerText,
+  CAPTION_INSTRUCTION,
+  vqaPrompt,
+  frozenImageFeatures,
+} from "../pipelines/blip2";
 import { sampleHardNegatives } from "../models/blip2_losses";
 import type { CLIPVisionTransformer } from "../models/clip";
 import { AdamW } from "../train/adamw";
@@ -35,7 +42,6 @@ import { SCENE_COUNT_WEIGHTS } from "../data/world";
 import { loadCLIPVision, loadLlama, loadWeights } from "../io/pretrained";
 import { Checkpoint } from "../io/safetensors";
 import { readHFConfig } from "../io/hf_config";
-import { llamaConfigToHF } from "../models/llama_spec";
 import { loadTokenizer } from "../tokenizer/tokenizer";
 import { bleu4, ciderD, recallAtK, chanceRecallAtK, itmAccuracy } from "../metrics";
 import { learningRateAt, machineRecord, writeCheckpoint, mean, type CheckpointCard } from "./common";
@@ -45,9 +51,23 @@ import { sameTextTargets, type PretrainArgs } from "./vision";
 export const BLIP2_BACKBONES = { vision: "../vision", language: "../language" } as const;
 
 /** The bridge's shape for the labs' backbones (≈ 1.3M parameters with both query paths). */
-export function blip2BridgeConfig(vocabSize: number, visionWidth: number, languageWidth: number, seed = 0): Blip2PretrainingConfig {
+export function blip2BridgeConfig(
+  vocabSize: number,
+  visionWidth: number,
+  languageWidth: number,
+  seed = 0,
+): Blip2PretrainingConfig {
   return {
-    qformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4, crossAttentionFrequency: 1, encoderHiddenSize: visionWidth, vocabSize, maxPositionEmbeddings: 40 },
+    qformer: {
+      hiddenSize: 128,
+      intermediateSize: 256,
+      numLayers: 2,
+      numHeads: 4,
+      crossAttentionFrequency: 1,
+      encoderHiddenSize: visionWidth,
+      vocabSize,
+      maxPositionEmbeddings: 40,
+    },
     numQueryTokens: 8,
     embedDim: 128,
     languageHiddenSize: languageWidth,
@@ -84,10 +104,18 @@ async function featuresOf(vision: CLIPVisionTransformer, pixels: tf.Tensor4D): P
 }
 
 /** A stored split's scenes (the first `limit`, default all) with their frozen features. */
-export async function splitFeatures(vision: CLIPVisionTransformer, world: string, split: "train" | "val" | "test", limit?: number): Promise<SceneFeatures> {
+export async function splitFeatures(
+  vision: CLIPVisionTransformer,
+  world: string,
+  split: "train" | "val" | "test",
+  limit?: number,
+): Promise<SceneFeatures> {
   const all = openSplit(world, "scenes", split);
   const data = limit === undefined ? all : { ...all, records: all.records.slice(0, limit) };
-  const pixels = await imageTensor(data.records.map((r) => path.join(data.dir, r.image)), "clip");
+  const pixels = await imageTensor(
+    data.records.map((r) => path.join(data.dir, r.image)),
+    "clip",
+  );
   const features = await featuresOf(vision, pixels);
   pixels.dispose();
   return { features, captions: data.records.map((r) => r.captions), vqa: data.records.map((r) => r.vqa) };
@@ -146,7 +174,12 @@ export interface StageResult {
 }
 
 /** The shared loop: scheduled learning rate, one `step` per batch (returns named scalar losses, already applied), means reported `reports` times. */
-async function runStage(stage: StageProgress["stage"], args: StageArgs, optimizer: AdamW, step: (index: number) => Promise<Record<string, tf.Scalar>>): Promise<StageResult> {
+async function runStage(
+  stage: StageProgress["stage"],
+  args: StageArgs,
+  optimizer: AdamW,
+  step: (index: number) => Promise<Record<string, tf.Scalar>>,
+): Promise<StageResult> {
   const started = Date.now();
   const every = Math.max(1, Math.floor(args.steps / (args.reports ?? 40)));
   const pending: Record<string, number[]> = {};
@@ -175,7 +208,14 @@ function batchStream(count: number, batchSize: number, seed: number): () => numb
   let epoch = 0;
   let order: number[][] = [];
   return () => {
-    if (order.length === 0) order = [...recordBatches(Array.from({ length: count }, (_, k) => k), batchSize, { seed, epoch: epoch++, dropLast: true })];
+    if (order.length === 0)
+      order = [
+        ...recordBatches(
+          Array.from({ length: count }, (_, k) => k),
+          batchSize,
+          { seed, epoch: epoch++, dropLast: true },
+        ),
+      ];
     return order.shift()!;
   };
 }
@@ -185,12 +225,24 @@ function batchStream(count: number, batchSize: number, seed: number): () => numb
  * bridge's queries, Q-Former and stage-1 heads. Each step first scores the
  * batch with ITC (no gradient) to draw the ITM hard negatives.
  */
-export async function trainStage1(model: Blip2ForPretraining, tokenizer: import("../tokenizer/tokenizer").TextTokenizer, data: SceneFeatures, args: StageArgs): Promise<StageResult> {
+export async function trainStage1(
+  model: Blip2ForPretraining,
+  tokenizer: import("../tokenizer/tokenizer").TextTokenizer,
+  data: SceneFeatures,
+  args: StageArgs,
+): Promise<StageResult> {
   const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay: 0.05 });
   const random = new Random(args.seed);
   const next = batchStream(data.captions.length, args.batchSize, args.seed);
-  const variables = model.trainableParameters().filter((v) => !v.name.includes("instruct") && !v.name.includes("language_projection"));
-  const parameters = new Set(model.namedParameters().filter(([name]) => !name.startsWith("instruct.") && !name.startsWith("language_projection.")).map(([, v]) => v));
+  const variables = model
+    .trainableParameters()
+    .filter((v) => !v.name.includes("instruct") && !v.name.includes("language_projection"));
+  const parameters = new Set(
+    model
+      .namedParameters()
+      .filter(([name]) => !name.startsWith("instruct.") && !name.startsWith("language_projection."))
+      .map(([, v]) => v),
+  );
   try {
     return await runStage("stage1", args, optimizer, async () => {
       const rows = next();
@@ -207,11 +259,14 @@ export async function trainStage1(model: Blip2ForPretraining, tokenizer: import(
       const negativeTextOf = sampleHardNegatives(imageToText, B, same, random);
       const negativeImageOf = sampleHardNegatives(textToImage, B, same, random);
       let parts: Record<string, tf.Scalar> = {};
-      const total = optimizer.minimize(() => {
-        const losses = model.stage1Losses(image, text, targets, negativeTextOf, negativeImageOf);
-        parts = { itc: tf.keep(losses.itc.clone()), itm: tf.keep(losses.itm.clone()), itg: tf.keep(losses.itg.clone()) };
-        return losses.itc.add(losses.itm).add(losses.itg) as tf.Scalar;
-      }, [...parameters].filter((v) => variables.includes(v)));
+      const total = optimizer.minimize(
+        () => {
+          const losses = model.stage1Losses(image, text, targets, negativeTextOf, negativeImageOf);
+          parts = { itc: tf.keep(losses.itc.clone()), itm: tf.keep(losses.itm.clone()), itg: tf.keep(losses.itg.clone()) };
+          return losses.itc.add(losses.itm).add(losses.itg) as tf.Scalar;
+        },
+        [...parameters].filter((v) => variables.includes(v)),
+      );
       model.clampTemperature();
       total.dispose();
       tf.dispose([image, targets, text.inputIds, text.padding]);
@@ -230,17 +285,25 @@ export async function trainStage1(model: Blip2ForPretraining, tokenizer: import(
  * in three steps of four, and from captions (instruction {@link CAPTION_INSTRUCTION}) in the fourth
  * (batches of one kind are shorter: no caption pads a question).
  */
-export async function trainStage2(pipeline: Blip2Pipeline, data: SceneFeatures, args: StageArgs & { readonly instructionAware?: boolean }): Promise<StageResult> {
+export async function trainStage2(
+  pipeline: Blip2Pipeline,
+  data: SceneFeatures,
+  args: StageArgs & { readonly instructionAware?: boolean },
+): Promise<StageResult> {
   const aware = args.instructionAware ?? false;
   const bridge = pipeline.bridge.bridge(aware);
-  const variables = aware ? bridge.trainableParameters() : [bridge.queryTokens, ...bridge.qformer.trainableParameters(), ...bridge.languageProjection.trainableParameters()];
+  const variables = aware
+    ? bridge.trainableParameters()
+    : [bridge.queryTokens, ...bridge.qformer.trainableParameters(), ...bridge.languageProjection.trainableParameters()];
   const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay: 0.05 });
   const random = new Random(args.seed);
   const next = batchStream(data.captions.length, args.batchSize, args.seed);
   try {
     return await runStage(aware ? "instruct" : "stage2", args, optimizer, async (index) => {
       const rows = next();
-      const prompts: string[] = [], targets: string[] = [], instructions: string[] = [];
+      const prompts: string[] = [],
+        targets: string[] = [],
+        instructions: string[] = [];
       const questionStep = aware && index % 4 !== 0; // InstructBLIP: three steps of questions, then one of captions
       for (const k of rows) {
         if (questionStep) {
@@ -257,7 +320,10 @@ export async function trainStage2(pipeline: Blip2Pipeline, data: SceneFeatures, 
       const text = languageText(pipeline.tokenizer, prompts, targets);
       const instructionText = aware ? qformerText(pipeline.tokenizer, instructions) : undefined;
       const image = tf.tidy(() => tf.gather(data.features, tf.tensor1d(rows, "int32")));
-      const loss = optimizer.minimize(() => pipeline.languageModelLoss(image, text, { instructionAware: aware, instructions: instructionText }), variables);
+      const loss = optimizer.minimize(
+        () => pipeline.languageModelLoss(image, text, { instructionAware: aware, instructions: instructionText }),
+        variables,
+      );
       tf.dispose([image, text.inputIds, text.attentionMask, text.labels, instructionText?.inputIds, instructionText?.padding]);
       return { lm: loss };
     });
@@ -277,13 +343,23 @@ export function loadBlip2Pipeline(directory: string): Blip2Pipeline {
   const config = readHFConfig(directory);
   const labs = config.json.mllm_labs;
   if (config.json.model_type !== "blip-2" || !labs?.vision_checkpoint || !labs?.language_checkpoint) {
-    throw new Error(`loadBlip2Pipeline: ${config.where} is not an mllm-labs BLIP-2 bridge (expected model_type "blip-2" with mllm_labs.vision_checkpoint and language_checkpoint)`);
+    throw new Error(
+      `loadBlip2Pipeline: ${config.where} is not an mllm-labs BLIP-2 bridge (expected model_type "blip-2" with mllm_labs.vision_checkpoint and language_checkpoint)`,
+    );
   }
   const q = config.json.qformer_config;
   const model = new Blip2ForPretraining({
     qformer: {
-      hiddenSize: q.hidden_size, intermediateSize: q.intermediate_size, numLayers: q.num_hidden_layers, numHeads: q.num_attention_heads, hiddenAct: q.hidden_act, layerNormEps: q.layer_norm_eps,
-      crossAttentionFrequency: q.cross_attention_frequency, encoderHiddenSize: q.encoder_hidden_size, vocabSize: q.vocab_size, maxPositionEmbeddings: q.max_position_embeddings,
+      hiddenSize: q.hidden_size,
+      intermediateSize: q.intermediate_size,
+      numLayers: q.num_hidden_layers,
+      numHeads: q.num_attention_heads,
+      hiddenAct: q.hidden_act,
+      layerNormEps: q.layer_norm_eps,
+      crossAttentionFrequency: q.cross_attention_frequency,
+      encoderHiddenSize: q.encoder_hidden_size,
+      vocabSize: q.vocab_size,
+      maxPositionEmbeddings: q.max_position_embeddings,
     },
     numQueryTokens: config.json.num_query_tokens,
     embedDim: config.json.image_text_hidden_size,
@@ -315,9 +391,17 @@ function bridgeConfigToHF(model: Blip2ForPretraining, visionDir: string, languag
     image_text_hidden_size: model.config.embedDim ?? 128,
     instruction_aware: Boolean(model.config.instructionAware),
     qformer_config: {
-      model_type: "blip_2_qformer", hidden_size: q.hiddenSize, intermediate_size: q.intermediateSize, num_hidden_layers: q.numLayers, num_attention_heads: q.numHeads,
-      hidden_act: q.hiddenAct ?? "gelu", layer_norm_eps: q.layerNormEps ?? 1e-12, cross_attention_frequency: q.crossAttentionFrequency, encoder_hidden_size: q.encoderHiddenSize,
-      vocab_size: q.vocabSize, max_position_embeddings: q.maxPositionEmbeddings ?? 40,
+      model_type: "blip_2_qformer",
+      hidden_size: q.hiddenSize,
+      intermediate_size: q.intermediateSize,
+      num_hidden_layers: q.numLayers,
+      num_attention_heads: q.numHeads,
+      hidden_act: q.hiddenAct ?? "gelu",
+      layer_norm_eps: q.layerNormEps ?? 1e-12,
+      cross_attention_frequency: q.crossAttentionFrequency,
+      encoder_hidden_size: q.encoderHiddenSize,
+      vocab_size: q.vocabSize,
+      max_position_embeddings: q.maxPositionEmbeddings ?? 40,
     },
     vision_config: readHFConfig(visionDir).json.vision_config,
     text_config: readHFConfig(languageDir).json,
@@ -350,17 +434,28 @@ export const BLIP2_PLAN: Blip2Plan = {
   freshScenes: 2000,
 };
 
-export async function pretrainBlip2(args: PretrainArgs, plan: Blip2Plan = BLIP2_PLAN): Promise<{ model: Blip2ForPretraining; card: CheckpointCard }> {
+export async function pretrainBlip2(
+  args: PretrainArgs,
+  plan: Blip2Plan = BLIP2_PLAN,
+): Promise<{ model: Blip2ForPretraining; card: CheckpointCard }> {
   const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
   const scale = args.steps ? args.steps / plan.steps.stage1 : 1; // --steps N sets stage 1's steps, the others in proportion
-  const steps = { stage1: Math.round(plan.steps.stage1 * scale), stage2: Math.round(plan.steps.stage2 * scale), instruct: Math.round(plan.steps.instruct * scale) };
+  const steps = {
+    stage1: Math.round(plan.steps.stage1 * scale),
+    stage2: Math.round(plan.steps.stage2 * scale),
+    instruct: Math.round(plan.steps.instruct * scale),
+  };
   const batchSize = args.batchSize ?? plan.batchSize;
   const freshCount = plan.freshScenes;
   const checkpoints = path.resolve(args.out, "..");
   const visionDir = path.resolve(args.out, BLIP2_BACKBONES.vision);
   const languageDir = path.resolve(args.out, BLIP2_BACKBONES.language);
-  for (const dir of [visionDir, languageDir]) if (!fs.existsSync(path.join(dir, "config.json"))) throw new Error(`pretrain blip2: the frozen backbone ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the blip2 folder must sit beside it (${checkpoints})`);
+  for (const dir of [visionDir, languageDir])
+    if (!fs.existsSync(path.join(dir, "config.json")))
+      throw new Error(
+        `pretrain blip2: the frozen backbone ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the blip2 folder must sit beside it (${checkpoints})`,
+      );
   const tokenizerDir = path.join(args.world, "tokenizer");
   const tokenizer = loadTokenizer(tokenizerDir);
   const started = Date.now();
@@ -368,15 +463,46 @@ export async function pretrainBlip2(args: PretrainArgs, plan: Blip2Plan = BLIP2_
   const language = loadLlama(languageDir);
   vision.setTrainable(false);
   language.setTrainable(false);
-  const model = new Blip2ForPretraining(blip2BridgeConfig(tokenizer.vocabSize, vision.config.hiddenSize, language.config.hiddenSize, seed));
+  const model = new Blip2ForPretraining(
+    blip2BridgeConfig(tokenizer.vocabSize, vision.config.hiddenSize, language.config.hiddenSize, seed),
+  );
   const pipeline = new Blip2Pipeline(vision, model, language, tokenizer);
-  const data = joinScenes(await splitFeatures(vision, args.world, "train"), await freshSceneFeatures(vision, freshCount, seed + 3));
-  log(`blip2: features of ${data.captions.length} scenes [${data.features.shape}] in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const report = (p: StageProgress) => log(`blip2 ${p.stage} step ${p.step}/${p.steps}: ${Object.entries(p.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")} (${p.seconds.toFixed(0)} s)`);
-  const stage1 = await trainStage1(model, tokenizer, data, { steps: steps.stage1, batchSize: plan.stage1BatchSize, learningRate: plan.learningRates.stage1, seed: seed + 11, onProgress: report });
-  const stage2 = await trainStage2(pipeline, data, { steps: steps.stage2, batchSize, learningRate: plan.learningRates.stage2, seed: seed + 12, onProgress: report });
+  const data = joinScenes(
+    await splitFeatures(vision, args.world, "train"),
+    await freshSceneFeatures(vision, freshCount, seed + 3),
+  );
+  log(
+    `blip2: features of ${data.captions.length} scenes [${data.features.shape}] in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
+  const report = (p: StageProgress) =>
+    log(
+      `blip2 ${p.stage} step ${p.step}/${p.steps}: ${Object.entries(p.losses)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join(", ")} (${p.seconds.toFixed(0)} s)`,
+    );
+  const stage1 = await trainStage1(model, tokenizer, data, {
+    steps: steps.stage1,
+    batchSize: plan.stage1BatchSize,
+    learningRate: plan.learningRates.stage1,
+    seed: seed + 11,
+    onProgress: report,
+  });
+  const stage2 = await trainStage2(pipeline, data, {
+    steps: steps.stage2,
+    batchSize,
+    learningRate: plan.learningRates.stage2,
+    seed: seed + 12,
+    onProgress: report,
+  });
   initialiseInstructPath(model);
-  const instruct = await trainStage2(pipeline, data, { steps: steps.instruct, batchSize, learningRate: plan.learningRates.instruct, seed: seed + 13, instructionAware: true, onProgress: report });
+  const instruct = await trainStage2(pipeline, data, {
+    steps: steps.instruct,
+    batchSize,
+    learningRate: plan.learningRates.instruct,
+    seed: seed + 13,
+    instructionAware: true,
+    onProgress: report,
+  });
   data.features.dispose();
   const trainSeconds = (Date.now() - started) / 1000;
   log(`blip2: trained in ${trainSeconds.toFixed(0)} s; evaluating`);
@@ -403,12 +529,19 @@ export async function pretrainBlip2(args: PretrainArgs, plan: Blip2Plan = BLIP2_
     metric_notes: BLIP2_METRIC_NOTES,
     command: "npm run pretrain -- blip2",
     stage_losses: { stage1: stage1.curves, stage2: stage2.curves.lm, instruct: instruct.curves.lm },
-    stage_seconds: { stage1: Math.round(stage1.seconds), stage2: Math.round(stage2.seconds), instruct: Math.round(instruct.seconds) },
+    stage_seconds: {
+      stage1: Math.round(stage1.seconds),
+      stage2: Math.round(stage2.seconds),
+      instruct: Math.round(instruct.seconds),
+    },
     baselines: evaluation.baselines,
   };
   if (!args.dryRun) {
     await writeCheckpoint(args.out, model, bridgeConfigToHF(model, visionDir, languageDir), card, tokenizerDir);
-    fs.appendFileSync(path.join(args.out, "README.md"), baselineTable(evaluation) + stageTable(card.stage_seconds as Record<string, number>, steps));
+    fs.appendFileSync(
+      path.join(args.out, "README.md"),
+      baselineTable(evaluation) + stageTable(card.stage_seconds as Record<string, number>, steps),
+    );
   }
   vision.dispose();
   language.dispose();
@@ -416,14 +549,17 @@ export async function pretrainBlip2(args: PretrainArgs, plan: Blip2Plan = BLIP2_
 }
 
 export const BLIP2_METRIC_NOTES: Record<string, string> = {
-  itc_image_to_text_recall_at_1: "test images against all 900 test captions by ITC similarity; a hit is any caption with the same text as one of the image's",
+  itc_image_to_text_recall_at_1:
+    "test images against all 900 test captions by ITC similarity; a hit is any caption with the same text as one of the image's",
   itc_image_to_text_recall_at_5: "same, among the 5 most similar",
   itc_text_to_image_recall_at_1: "test captions against the 300 test images; a hit is any image that has this caption text",
   itc_text_to_image_recall_at_5: "same, among the 5 most similar",
-  itm_accuracy: "ITM head on each test image with its first caption (match) and with another image's different first caption (no match); chance 0.5",
+  itm_accuracy:
+    "ITM head on each test image with its first caption (match) and with another image's different first caption (no match); chance 0.5",
   caption_bleu4: "greedy captions of the 300 test images against their three references (BLEU-4, pycocoevalcap)",
   caption_cider_d: "same, CIDEr-D (×10 as coco-caption reports it)",
-  vqa_accuracy: "BLIP-2 zero-shot VQA soft accuracy over the 900 test questions (prompt 'question: {q} answer:', first word of the greedy answer)",
+  vqa_accuracy:
+    "BLIP-2 zero-shot VQA soft accuracy over the 900 test questions (prompt 'question: {q} answer:', first word of the greedy answer)",
   instruct_vqa_accuracy: "InstructBLIP (instruction-aware queries) VQA soft accuracy over the same questions",
 };
 
@@ -437,18 +573,42 @@ export interface Blip2Evaluation {
 function baselineTable(evaluation: Blip2Evaluation): string {
   const columns = Object.keys(evaluation.baselines);
   const cell = (value: number | undefined) => (value === undefined ? "" : value.toFixed(3));
-  const rows = Object.entries(evaluation.metrics).map(([name, value]) => `| ${name} | ${cell(value)} | ${columns.map((c) => cell(evaluation.baselines[c][name])).join(" | ")} |`);
-  return ["", "## Baselines", "", "Blind: the frozen LLM with no image. captions_as_text: the frozen LLM with no image but the scene's three true captions written before the question (its ceiling for zero-shot VQA from a caption-like prompt). other_image: the model given a random other test image's features (a derangement, seed 2024). Chance: random ranking, a fair coin for ITM, a uniform guess among each question type's answers.", "", `| metric | model | ${columns.join(" | ")} |`, `|---|---|${columns.map(() => "---").join("|")}|`, ...rows, ""].join("\n");
+  const rows = Object.entries(evaluation.metrics).map(
+    ([name, value]) => `| ${name} | ${cell(value)} | ${columns.map((c) => cell(evaluation.baselines[c][name])).join(" | ")} |`,
+  );
+  return [
+    "",
+    "## Baselines",
+    "",
+    "Blind: the frozen LLM with no image. captions_as_text: the frozen LLM with no image but the scene's three true captions written before the question (its ceiling for zero-shot VQA from a caption-like prompt). other_image: the model given a random other test image's features (a derangement, seed 2024). Chance: random ranking, a fair coin for ITM, a uniform guess among each question type's answers.",
+    "",
+    `| metric | model | ${columns.join(" | ")} |`,
+    `|---|---|${columns.map(() => "---").join("|")}|`,
+    ...rows,
+    "",
+  ].join("\n");
 }
 
 function stageTable(seconds: Record<string, number>, steps: Record<string, number>): string {
-  return ["", "## Stages", "", "| stage | steps | seconds |", "|---|---|---|", ...Object.keys(steps).map((stage) => `| ${stage} | ${steps[stage]} | ${seconds[stage]} |`), ""].join("\n");
+  return [
+    "",
+    "## Stages",
+    "",
+    "| stage | steps | seconds |",
+    "|---|---|---|",
+    ...Object.keys(steps).map((stage) => `| ${stage} | ${steps[stage]} | ${seconds[stage]} |`),
+    "",
+  ].join("\n");
 }
 
 const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
 
 /** VQA soft accuracy overall and per type. */
-function vqaScores(prefix: string, answers: readonly string[], questions: readonly { type: QuestionType; answers: readonly string[] }[]): Record<string, number> {
+function vqaScores(
+  prefix: string,
+  answers: readonly string[],
+  questions: readonly { type: QuestionType; answers: readonly string[] }[],
+): Record<string, number> {
   const out: Record<string, number> = {};
   const scores = questions.map((q, k) => vqaAccuracy(answers[k], q.answers));
   out[`${prefix}vqa_accuracy`] = mean(scores);
@@ -512,7 +672,10 @@ export async function evaluateBlip2(pipeline: Blip2Pipeline, world: string): Pro
     metrics.itm_accuracy = itmAccuracy(logits, [...new Array(N).fill(1), ...new Array(N).fill(0)]);
     // Captions and VQA, in batches.
     const questions = test.vqa.flatMap((qs, i) => qs.map((q) => ({ ...q, image: i })));
-    const run = async (image: tf.Tensor | undefined, instructionAware: boolean): Promise<{ captions: string[]; answers: string[] }> => {
+    const run = async (
+      image: tf.Tensor | undefined,
+      instructionAware: boolean,
+    ): Promise<{ captions: string[]; answers: string[] }> => {
       const captions: string[] = [];
       const answers: string[] = [];
       for (let start = 0; start < N; start += 100) {
@@ -523,16 +686,41 @@ export async function evaluateBlip2(pipeline: Blip2Pipeline, world: string): Pro
       }
       for (let start = 0; start < questions.length; start += 150) {
         const qs = questions.slice(start, start + 150);
-        const batch = image ? tf.tidy(() => tf.gather(image, tf.tensor1d(qs.map((q) => q.image), "int32"))) : undefined;
-        answers.push(...(await pipeline.answer(batch, qs.map((q) => q.question), { instructionAware })));
+        const batch = image
+          ? tf.tidy(() =>
+              tf.gather(
+                image,
+                tf.tensor1d(
+                  qs.map((q) => q.image),
+                  "int32",
+                ),
+              ),
+            )
+          : undefined;
+        answers.push(
+          ...(await pipeline.answer(
+            batch,
+            qs.map((q) => q.question),
+            { instructionAware },
+          )),
+        );
         batch?.dispose();
       }
       return { captions, answers };
     };
-    const captionScores = (prefix: string, captions: string[]) => ({ [`${prefix}caption_bleu4`]: bleu4(captions, test.captions), [`${prefix}caption_cider_d`]: ciderD(captions, test.captions) });
+    const captionScores = (prefix: string, captions: string[]) => ({
+      [`${prefix}caption_bleu4`]: bleu4(captions, test.captions),
+      [`${prefix}caption_cider_d`]: ciderD(captions, test.captions),
+    });
     const blip2 = await run(test.features, false);
     const instruct = await run(test.features, true);
-    Object.assign(metrics, captionScores("", blip2.captions), vqaScores("", blip2.answers, questions), captionScores("instruct_", instruct.captions), vqaScores("instruct_", instruct.answers, questions));
+    Object.assign(
+      metrics,
+      captionScores("", blip2.captions),
+      vqaScores("", blip2.answers, questions),
+      captionScores("instruct_", instruct.captions),
+      vqaScores("instruct_", instruct.answers, questions),
+    );
     const blind = await run(undefined, false);
     const otherBlip2 = await run(other, false);
     const otherInstruct = await run(other, true);
@@ -542,10 +730,14 @@ export async function evaluateBlip2(pipeline: Blip2Pipeline, world: string): Pro
     for (let start = 0; start < questions.length; start += 150) {
       const qs = questions.slice(start, start + 150);
       const prompts = qs.map((q) => `${test.captions[q.image].join("<|eos|><|bos|>")}<|eos|><|bos|>${vqaPrompt(q.question)}`);
-      withCaptions.push(...(await pipeline.generate(undefined, prompts, { maxNewTokens: 4 })).map((a) => a.split(/\s+/)[0] ?? ""));
+      withCaptions.push(
+        ...(await pipeline.generate(undefined, prompts, { maxNewTokens: 4 })).map((a) => a.split(/\s+/)[0] ?? ""),
+      );
     }
     // Chance: a uniform guess among the answers the split's annotators gave to each question type.
-    const answerSets = new Map<QuestionType, string[]>(QUESTION_TYPES.map((t) => [t, [...new Set(questions.filter((q) => q.type === t).flatMap((q) => q.answers))]]));
+    const answerSets = new Map<QuestionType, string[]>(
+      QUESTION_TYPES.map((t) => [t, [...new Set(questions.filter((q) => q.type === t).flatMap((q) => q.answers))]]),
+    );
     const chanceVqa: Record<string, number> = {};
     const chanceScores = questions.map((q) => mean(answerSets.get(q.type)!.map((a) => vqaAccuracy(a, q.answers))));
     chanceVqa.vqa_accuracy = mean(chanceScores);
@@ -559,9 +751,19 @@ export async function evaluateBlip2(pipeline: Blip2Pipeline, world: string): Pro
       metrics,
       baselines: {
         // Without an image the Q-Former is not used: the blind LLM is the baseline of both paths.
-        blind: { ...captionScores("", blind.captions), ...vqaScores("", blind.answers, questions), ...captionScores("instruct_", blind.captions), ...vqaScores("instruct_", blind.answers, questions) },
+        blind: {
+          ...captionScores("", blind.captions),
+          ...vqaScores("", blind.answers, questions),
+          ...captionScores("instruct_", blind.captions),
+          ...vqaScores("instruct_", blind.answers, questions),
+        },
         captions_as_text: vqaScores("", withCaptions, questions),
-        other_image: { ...captionScores("", otherBlip2.captions), ...vqaScores("", otherBlip2.answers, questions), ...captionScores("instruct_", otherInstruct.captions), ...vqaScores("instruct_", otherInstruct.answers, questions) },
+        other_image: {
+          ...captionScores("", otherBlip2.captions),
+          ...vqaScores("", otherBlip2.answers, questions),
+          ...captionScores("instruct_", otherInstruct.captions),
+          ...vqaScores("instruct_", otherInstruct.answers, questions),
+        },
         chance: {
           itc_image_to_text_recall_at_1: chanceRecall(imagePositiveCounts, texts.length, 1),
           itc_image_to_text_recall_at_5: chanceRecall(imagePositiveCounts, texts.length, 5),

@@ -52,17 +52,29 @@ export interface CheckpointCard {
 /** The engine and machine in one record, for the card. */
 export function machineRecord(): { backend: string; device: string; threads: string } {
   const info = engineInfo();
-  return { backend: info?.backend ?? "unknown", device: info?.device ?? "unknown", threads: process.env.MLLM_THREADS ?? `${os.cpus().length} (all cores)` };
+  return {
+    backend: info?.backend ?? "unknown",
+    device: info?.device ?? "unknown",
+    threads: process.env.MLLM_THREADS ?? `${os.cpus().length} (all cores)`,
+  };
 }
 
 /** Writes config.json, model.safetensors, card.json and README.md (the model card); copies tokenizer files when given. */
-export async function writeCheckpoint(directory: string, model: Module, config: Record<string, unknown>, card: CheckpointCard, tokenizerDir?: string): Promise<void> {
+export async function writeCheckpoint(
+  directory: string,
+  model: Module,
+  config: Record<string, unknown>,
+  card: CheckpointCard,
+  tokenizerDir?: string,
+): Promise<void> {
   // Written into a temporary folder and renamed into place whole (pretrain/checkpoint_folder).
   await writeFolderAtomically(directory, async (folder) => {
     const write = (name: string, text: string) => fs.writeFileSync(path.join(folder, name), text);
     await saveCheckpoint(folder, model.stateDict());
     write("config.json", JSON.stringify(config, null, 2) + "\n");
-    if (tokenizerDir) for (const name of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(tokenizerDir, name), path.join(folder, name));
+    if (tokenizerDir)
+      for (const name of ["tokenizer.json", "tokenizer_config.json"])
+        fs.copyFileSync(path.join(tokenizerDir, name), path.join(folder, name));
     write("card.json", JSON.stringify(card, null, 2) + "\n");
     write("README.md", cardMarkdown(card));
   });
@@ -89,7 +101,10 @@ function cardMarkdown(card: CheckpointCard): string {
     "",
     "## Metrics (`mllm-labs eval <this folder>` recomputes them)",
     "",
-    ...Object.entries(card.metrics).map(([name, value]) => `- **${name}**: ${Number.isInteger(value) ? value : value.toFixed(4)}${card.metric_notes[name] ? ` (${card.metric_notes[name]})` : ""}`),
+    ...Object.entries(card.metrics).map(
+      ([name, value]) =>
+        `- **${name}**: ${Number.isInteger(value) ? value : value.toFixed(4)}${card.metric_notes[name] ? ` (${card.metric_notes[name]})` : ""}`,
+    ),
     "",
     "## Training loss",
     "",
@@ -114,7 +129,14 @@ export interface TrainingRun {
  * (which returns the step's loss and disposes its own inputs), reads the loss
  * after the step, and logs the mean loss 40 times over the run.
  */
-export async function runTraining(name: string, steps: number, optimizer: AdamW, peakLearningRate: number, step: (index: number) => tf.Scalar, log: (line: string) => void): Promise<TrainingRun> {
+export async function runTraining(
+  name: string,
+  steps: number,
+  optimizer: AdamW,
+  peakLearningRate: number,
+  step: (index: number) => tf.Scalar,
+  log: (line: string) => void,
+): Promise<TrainingRun> {
   const started = Date.now();
   const losses: number[] = [];
   const curve: number[] = [];
@@ -126,7 +148,9 @@ export async function runTraining(name: string, steps: number, optimizer: AdamW,
     loss.dispose();
     if ((index + 1) % every === 0) {
       curve.push(Number(mean(losses.splice(0)).toFixed(5)));
-      log(`${name} step ${index + 1}/${steps}: loss ${curve[curve.length - 1].toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      log(
+        `${name} step ${index + 1}/${steps}: loss ${curve[curve.length - 1].toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+      );
     }
   }
   return { curve, every, seconds: (Date.now() - started) / 1000 };

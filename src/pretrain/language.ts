@@ -46,14 +46,23 @@ export function packedWindows(tokenizer: TextTokenizer, texts: readonly string[]
   const stream: number[] = [];
   for (const text of texts) stream.push(...tokenizer.encode(text, { addBos: true, addEos: true }));
   const windows: number[][] = [];
-  for (let start = 0; start + context + 1 <= stream.length; start += context) windows.push(stream.slice(start, start + context + 1));
+  for (let start = 0; start + context + 1 <= stream.length; start += context)
+    windows.push(stream.slice(start, start + context + 1));
   return windows;
 }
 
 /** Inputs [B, T] and targets [B, T] of windows. */
 function windowTensors(windows: readonly number[][]): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
-  const inputs = tf.tensor2d(windows.map((w) => w.slice(0, -1)), undefined, "int32");
-  const targets = tf.tensor2d(windows.map((w) => w.slice(1)), undefined, "int32");
+  const inputs = tf.tensor2d(
+    windows.map((w) => w.slice(0, -1)),
+    undefined,
+    "int32",
+  );
+  const targets = tf.tensor2d(
+    windows.map((w) => w.slice(1)),
+    undefined,
+    "int32",
+  );
   return { inputs, targets };
 }
 
@@ -65,26 +74,47 @@ export async function pretrainLanguage(args: PretrainArgs): Promise<{ model: Lla
   const tokenizerDir = path.join(args.world, "tokenizer");
   const tokenizer = loadTokenizer(tokenizerDir);
   const train = openSplit(args.world, "text", "train");
-  const windows = packedWindows(tokenizer, train.records.map((r) => r.text));
+  const windows = packedWindows(
+    tokenizer,
+    train.records.map((r) => r.text),
+  );
   const model = new LlamaForCausalLM(languageBackboneConfig(tokenizer, seed));
   const optimizer = new AdamW({ learningRate: 3e-3, weightDecay: 0.1, beta2: 0.99 });
   let epoch = 0;
   let order = [...recordBatches(windows, batchSize, { seed, epoch, dropLast: true })];
-  const run = await runTraining("language", steps, optimizer, 3e-3, () => {
-    if (order.length === 0) order = [...recordBatches(windows, batchSize, { seed, epoch: ++epoch, dropLast: true })];
-    const { inputs, targets } = windowTensors(order.shift()!);
-    const loss = optimizer.minimize(() => crossEntropy(model.apply(inputs), targets), model.trainableParameters());
-    tf.dispose([inputs, targets]);
-    return loss;
-  }, log);
+  const run = await runTraining(
+    "language",
+    steps,
+    optimizer,
+    3e-3,
+    () => {
+      if (order.length === 0) order = [...recordBatches(windows, batchSize, { seed, epoch: ++epoch, dropLast: true })];
+      const { inputs, targets } = windowTensors(order.shift()!);
+      const loss = optimizer.minimize(() => crossEntropy(model.apply(inputs), targets), model.trainableParameters());
+      tf.dispose([inputs, targets]);
+      return loss;
+    },
+    log,
+  );
   optimizer.dispose();
   const metrics = await evaluateLanguage(model, tokenizer, args.world);
   const card: CheckpointCard = {
-    name: "language", title: "mllm-labs language backbone: tiny Llama on the world's text",
+    name: "language",
+    title: "mllm-labs language backbone: tiny Llama on the world's text",
     description: `A Llama-architecture causal LM (4 layers, width 128, 4 query / 2 key-value heads, SwiGLU, RoPE, tied embeddings) pretrained on the world's text with context ${LANGUAGE_CONTEXT}. The labs freeze it as the LLM of BLIP-2, LLaVA and VideoLLaMA.`,
-    model_type: "llama", parameters: model.parameterCount(), steps, batch_size: batchSize, train_seconds: Math.round(run.seconds), ...machineRecord(), seed,
-    data: `data/world/text train split, ${windows.length} packed windows of ${LANGUAGE_CONTEXT + 1} tokens`, loss_curve: run.curve, loss_every: run.every, metrics,
-    metric_notes: LANGUAGE_METRIC_NOTES, command: "npm run pretrain -- language",
+    model_type: "llama",
+    parameters: model.parameterCount(),
+    steps,
+    batch_size: batchSize,
+    train_seconds: Math.round(run.seconds),
+    ...machineRecord(),
+    seed,
+    data: `data/world/text train split, ${windows.length} packed windows of ${LANGUAGE_CONTEXT + 1} tokens`,
+    loss_curve: run.curve,
+    loss_every: run.every,
+    metrics,
+    metric_notes: LANGUAGE_METRIC_NOTES,
+    command: "npm run pretrain -- language",
   };
   if (!args.dryRun) await writeCheckpoint(args.out, model, llamaConfigToHF(model.config), card, tokenizerDir);
   return { model, card };
@@ -96,9 +126,16 @@ export const LANGUAGE_METRIC_NOTES: Record<string, string> = {
 };
 
 /** Test perplexity. */
-export async function evaluateLanguage(model: LlamaForCausalLM, tokenizer: TextTokenizer, world: string): Promise<Record<string, number>> {
+export async function evaluateLanguage(
+  model: LlamaForCausalLM,
+  tokenizer: TextTokenizer,
+  world: string,
+): Promise<Record<string, number>> {
   const test = openSplit(world, "text", "test");
-  const windows = packedWindows(tokenizer, test.records.map((r) => r.text));
+  const windows = packedWindows(
+    tokenizer,
+    test.records.map((r) => r.text),
+  );
   let total = 0;
   let tokens = 0;
   for (const batch of recordBatches(windows, 64)) {

@@ -33,7 +33,10 @@ export interface LlavaFromBackbonesArgs {
 }
 
 /** The backbones joined by a new projector; the tokenizer is the language backbone's. */
-export function llavaFromBackbones(args: LlavaFromBackbonesArgs = {}): { model: LlavaForConditionalGeneration; tokenizer: TextTokenizer } {
+export function llavaFromBackbones(args: LlavaFromBackbonesArgs = {}): {
+  model: LlavaForConditionalGeneration;
+  tokenizer: TextTokenizer;
+} {
   const root = args.root ?? ".";
   const visionDir = args.vision ?? path.join(root, "data/checkpoints/vision");
   const languageDir = args.language ?? path.join(root, "data/checkpoints/language");
@@ -49,7 +52,10 @@ export function llavaFromBackbones(args: LlavaFromBackbonesArgs = {}): { model: 
     throw error;
   }
   try {
-    if (language.config.vocabSize !== tokenizer.vocabSize) throw new Error(`llavaFromBackbones: ${languageDir} has vocab_size ${language.config.vocabSize} but its tokenizer ${tokenizer.vocabSize} tokens`);
+    if (language.config.vocabSize !== tokenizer.vocabSize)
+      throw new Error(
+        `llavaFromBackbones: ${languageDir} has vocab_size ${language.config.vocabSize} but its tokenizer ${tokenizer.vocabSize} tokens`,
+      );
     const config: LlavaConfig = {
       vision: vision.config,
       text: language.config,

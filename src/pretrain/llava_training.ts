@@ -57,7 +57,8 @@ export class VisionFeatureCache {
     private readonly load: (keys: readonly string[]) => Promise<tf.Tensor>,
     private readonly batchSize = 64,
   ) {
-    if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`VisionFeatureCache: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize <= 0)
+      throw new Error(`VisionFeatureCache: batchSize must be a positive integer, got ${batchSize}`);
   }
 
   /** Images cached. */
@@ -74,7 +75,9 @@ export class VisionFeatureCache {
       if (pixels.rank !== 4 || pixels.shape[0] !== chunk.length) {
         const shape = pixels.shape;
         pixels.dispose();
-        throw new Error(`VisionFeatureCache: load gave pixels [${shape}] for ${chunk.length} image(s); expected [${chunk.length}, C, S, S]`);
+        throw new Error(
+          `VisionFeatureCache: load gave pixels [${shape}] for ${chunk.length} image(s); expected [${chunk.length}, C, S, S]`,
+        );
       }
       const features = this.model.visionFeatures(pixels); // [n, Nimg, Dv·layers]
       pixels.dispose();
@@ -118,10 +121,15 @@ export interface LlavaTrainingBatch {
  * Pads tokenized examples into a batch. `visionFeatures` must hold one
  * feature set per image of the examples, in order (taken over, not copied).
  */
-export function llavaBatch(examples: readonly TokenizedConversation[], padTokenId: number, visionFeatures?: tf.Tensor3D): LlavaTrainingBatch {
+export function llavaBatch(
+  examples: readonly TokenizedConversation[],
+  padTokenId: number,
+  visionFeatures?: tf.Tensor3D,
+): LlavaTrainingBatch {
   const images = examples.reduce((sum, e) => sum + e.images, 0);
   const given = visionFeatures?.shape[0] ?? 0;
-  if (images !== given) throw new Error(`llavaBatch: the examples hold ${images} image(s) but ${given} feature set(s) were given`);
+  if (images !== given)
+    throw new Error(`llavaBatch: the examples hold ${images} image(s) but ${given} feature set(s) were given`);
   const padded = padConversations(examples, padTokenId, "right");
   const [B, T] = [examples.length, padded.inputIds[0].length];
   return {
@@ -140,7 +148,11 @@ export function disposeBatch(batch: LlavaTrainingBatch): void {
 /** Mean next-token cross-entropy over the supervised positions (logits at t predict the label at t + 1). */
 export function llavaLoss(model: LlavaForConditionalGeneration, batch: LlavaTrainingBatch): tf.Scalar {
   return tf.tidy(() => {
-    const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, visionFeatures: batch.visionFeatures }); // [B, T, V]
+    const { logits } = model.forward({
+      inputIds: batch.inputIds,
+      attentionMask: batch.attentionMask,
+      visionFeatures: batch.visionFeatures,
+    }); // [B, T, V]
     const [B, T, V] = logits.shape;
     const predicted = logits.slice([0, 0, 0], [B, T - 1, V]); // [B, T−1, V]: positions 0…T−2
     const next = batch.labels.slice([0, 1], [B, T - 1]); // [B, T−1]: labels 1…T−1
@@ -175,7 +187,11 @@ export class LlavaTrainer {
   ) {
     this.stage = args.stage;
     this.variables = freezeForStage(model, args.stage);
-    this.optimizer = new AdamW({ learningRate: args.learningRate ?? (args.stage === 1 ? 1e-3 : 5e-4), weightDecay: args.weightDecay ?? 0, beta2: args.beta2 });
+    this.optimizer = new AdamW({
+      learningRate: args.learningRate ?? (args.stage === 1 ? 1e-3 : 5e-4),
+      weightDecay: args.weightDecay ?? 0,
+      beta2: args.beta2,
+    });
   }
 
   get learningRate(): number {
@@ -183,7 +199,8 @@ export class LlavaTrainer {
   }
 
   set learningRate(value: number) {
-    if (!(value >= 0 && Number.isFinite(value))) throw new Error(`LlavaTrainer: learningRate must be a finite number ≥ 0, got ${value}`);
+    if (!(value >= 0 && Number.isFinite(value)))
+      throw new Error(`LlavaTrainer: learningRate must be a finite number ≥ 0, got ${value}`);
     this.optimizer.learningRate = value;
   }
 

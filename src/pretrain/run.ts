@@ -26,9 +26,12 @@ export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
 export async function pretrain(name: string, args: PretrainArgs & { force?: boolean }): Promise<CheckpointCard> {
-  if (!(PRETRAINED as readonly string[]).includes(name)) throw new Error(`pretrain: unknown model ${JSON.stringify(name)}; expected one of ${PRETRAINED.join(", ")}`);
+  if (!(PRETRAINED as readonly string[]).includes(name))
+    throw new Error(`pretrain: unknown model ${JSON.stringify(name)}; expected one of ${PRETRAINED.join(", ")}`);
   if (!args.dryRun) refuseExistingCheckpoint(args.out, args.force); // before training, so no run is wasted
-  const run = { vision: pretrainVision, language: pretrainLanguage, audio: pretrainAudio, blip2: pretrainBlip2 }[name as PretrainedName];
+  const run = { vision: pretrainVision, language: pretrainLanguage, audio: pretrainAudio, blip2: pretrainBlip2 }[
+    name as PretrainedName
+  ];
   const { model, card } = await run(args);
   model.dispose();
   return card;
@@ -41,7 +44,9 @@ interface Measured {
 }
 
 /** Loads a checkpoint through the model registry (models/registry.ts), measures it, disposes it. */
-function registryModel<M extends Module>(measure: (model: M, directory: string, world: string) => Promise<Record<string, number>>) {
+function registryModel<M extends Module>(
+  measure: (model: M, directory: string, world: string) => Promise<Record<string, number>>,
+) {
   return async (directory: string, world: string): Promise<Measured> => {
     const { model } = loadPretrained(directory);
     try {
@@ -85,12 +90,22 @@ export interface EvalResult {
 
 /** Recomputes the metrics of a backbone checkpoint on the world's test split. */
 export async function evaluateCheckpoint(directory: string, world: string): Promise<EvalResult> {
-  if (!fs.existsSync(path.join(directory, "config.json"))) throw new Error(`eval: ${directory} is not a checkpoint folder (no config.json)`);
+  if (!fs.existsSync(path.join(directory, "config.json")))
+    throw new Error(`eval: ${directory} is not a checkpoint folder (no config.json)`);
   const type = modelType(readHFConfig(directory));
   const evaluate = EVALUATORS[type];
-  if (!evaluate) throw new Error(`eval: ${directory} has model_type ${JSON.stringify(type)}; eval knows ${Object.keys(EVALUATORS).join(", ")}`);
+  if (!evaluate)
+    throw new Error(
+      `eval: ${directory} has model_type ${JSON.stringify(type)}; eval knows ${Object.keys(EVALUATORS).join(", ")}`,
+    );
   const { metrics, baselines } = await evaluate(directory, world);
   const cardFile = path.join(directory, "card.json");
   const card = fs.existsSync(cardFile) ? (JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard) : undefined;
-  return { checkpoint: directory, model_type: type, metrics, ...(baselines ? { baselines } : {}), ...(card ? { card_metrics: card.metrics } : {}) };
+  return {
+    checkpoint: directory,
+    model_type: type,
+    metrics,
+    ...(baselines ? { baselines } : {}),
+    ...(card ? { card_metrics: card.metrics } : {}),
+  };
 }

@@ -36,8 +36,25 @@ import { clipConfigToHF } from "../models/clip_spec";
 /** The backbone's shape (≈ 0.9M parameters with the world tokenizer). */
 export function visionBackboneConfig(vocabSize: number, eosTokenId: number, seed = 0): CLIPConfig {
   return {
-    vision: { hiddenSize: 128, intermediateSize: 256, numLayers: 3, numHeads: 4, imageSize: 64, patchSize: 8, hiddenAct: "quick_gelu" },
-    text: { vocabSize, hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4, maxPositionEmbeddings: 40, hiddenAct: "quick_gelu", eosTokenId },
+    vision: {
+      hiddenSize: 128,
+      intermediateSize: 256,
+      numLayers: 3,
+      numHeads: 4,
+      imageSize: 64,
+      patchSize: 8,
+      hiddenAct: "quick_gelu",
+    },
+    text: {
+      vocabSize,
+      hiddenSize: 128,
+      intermediateSize: 256,
+      numLayers: 2,
+      numHeads: 4,
+      maxPositionEmbeddings: 40,
+      hiddenAct: "quick_gelu",
+      eosTokenId,
+    },
     projectionDim: 128,
     seed,
   };
@@ -51,7 +68,10 @@ export function visionBackboneConfig(vocabSize: number, eosTokenId: number, seed
  * that sees those alone learns their shapes (0.95 on train) better than shape
  * (0.85 on test).
  */
-export async function hardNegativePool(perColor: number, seed: number): Promise<{ pixels: tf.Tensor4D; captions: string[]; byColor: Map<string, number[]> }> {
+export async function hardNegativePool(
+  perColor: number,
+  seed: number,
+): Promise<{ pixels: tf.Tensor4D; captions: string[]; byColor: Map<string, number[]> }> {
   const random = new Random(seed);
   const size = 64;
   const scenes = [];
@@ -88,9 +108,14 @@ export interface PretrainArgs {
 }
 
 /** Caption token ids: `<|bos|> caption <|eos|>`, padded to the longest in the batch. */
-export function captionBatch(tokenizer: TextTokenizer, captions: readonly string[], maxLength = 40): { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } {
+export function captionBatch(
+  tokenizer: TextTokenizer,
+  captions: readonly string[],
+  maxLength = 40,
+): { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } {
   const { inputIds, attentionMask } = tokenizer.encodeBatch(captions, { addBos: true, addEos: true });
-  if (inputIds[0].length > maxLength) throw new Error(`caption of ${inputIds[0].length} tokens exceeds the text tower's ${maxLength} positions`);
+  if (inputIds[0].length > maxLength)
+    throw new Error(`caption of ${inputIds[0].length} tokens exceeds the text tower's ${maxLength} positions`);
   return { inputIds: tf.tensor2d(inputIds, undefined, "int32"), attentionMask: tf.tensor2d(attentionMask, undefined, "int32") };
 }
 
@@ -115,52 +140,89 @@ export async function pretrainVision(args: PretrainArgs): Promise<{ model: CLIPM
   const tokenizer = loadTokenizer(tokenizerDir);
   const train = openSplit(args.world, "scenes", "train");
   const model = new CLIPModel(visionBackboneConfig(tokenizer.vocabSize, tokenizer.eosTokenId, seed));
-  const pixelsAll = await imageTensor(train.records.map((r) => path.join(train.dir, r.image)), "clip"); // [N, 3, 64, 64]
+  const pixelsAll = await imageTensor(
+    train.records.map((r) => path.join(train.dir, r.image)),
+    "clip",
+  ); // [N, 3, 64, 64]
   const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 0.05 });
   const random = new Random(seed + 1);
   const randomPart = Math.floor(batchSize / 4);
   const groupSize = 8;
   const hard = await hardNegativePool(800, seed + 2);
   let epoch = 0;
-  let order = [...recordBatches(train.records.map((_, k) => k), randomPart, { seed, epoch, dropLast: true })];
-  const run = await runTraining("vision", steps, optimizer, 1e-3, (step) => {
-    if (order.length === 0) order = [...recordBatches(train.records.map((_, k) => k), randomPart, { seed, epoch: ++epoch, dropLast: true })];
-    const rows = step < steps / 2 ? [] : order.shift()!; // shape first: all hard negatives in the first half
-    const captions = rows.map((k) => train.records[k].captions[random.int(0, train.records[k].captions.length)]);
-    const hardRows: number[] = [];
-    while (rows.length + hardRows.length < batchSize) {
-      // A hard-negative group: one-object scenes of one color.
-      const pool = hard.byColor.get(COLOR_NAMES[random.int(0, COLOR_NAMES.length)])!;
-      for (let k = 0; k < groupSize && rows.length + hardRows.length < batchSize; k++) {
-        const row = pool[random.int(0, pool.length)];
-        hardRows.push(row);
-        captions.push(hard.captions[row]);
+  let order = [
+    ...recordBatches(
+      train.records.map((_, k) => k),
+      randomPart,
+      { seed, epoch, dropLast: true },
+    ),
+  ];
+  const run = await runTraining(
+    "vision",
+    steps,
+    optimizer,
+    1e-3,
+    (step) => {
+      if (order.length === 0)
+        order = [
+          ...recordBatches(
+            train.records.map((_, k) => k),
+            randomPart,
+            { seed, epoch: ++epoch, dropLast: true },
+          ),
+        ];
+      const rows = step < steps / 2 ? [] : order.shift()!; // shape first: all hard negatives in the first half
+      const captions = rows.map((k) => train.records[k].captions[random.int(0, train.records[k].captions.length)]);
+      const hardRows: number[] = [];
+      while (rows.length + hardRows.length < batchSize) {
+        // A hard-negative group: one-object scenes of one color.
+        const pool = hard.byColor.get(COLOR_NAMES[random.int(0, COLOR_NAMES.length)])!;
+        for (let k = 0; k < groupSize && rows.length + hardRows.length < batchSize; k++) {
+          const row = pool[random.int(0, pool.length)];
+          hardRows.push(row);
+          captions.push(hard.captions[row]);
+        }
       }
-    }
-    const text = captionBatch(tokenizer, captions);
-    const targets = sameTextTargets(captions);
-    const pixels = tf.tidy(() => {
-      const hardPixels = tf.gather(hard.pixels, tf.tensor1d(hardRows, "int32"));
-      return rows.length === 0 ? hardPixels : tf.concat([tf.gather(pixelsAll, tf.tensor1d(rows, "int32")), hardPixels]);
-    });
-    const loss = optimizer.minimize(() => {
-      const out = model.forward({ pixelValues: pixels, inputIds: text.inputIds, attentionMask: text.attentionMask });
-      return softCrossEntropy(out.logitsPerImage, targets).add(softCrossEntropy(out.logitsPerText, targets)).div(2) as tf.Scalar;
-    }, model.trainableParameters());
-    // CLIP clips the learned temperature at 100.
-    tf.tidy(() => model.logitScale.assign(tf.minimum(model.logitScale, Math.log(100))));
-    tf.dispose([text.inputIds, text.attentionMask, targets, pixels]);
-    return loss;
-  }, log);
+      const text = captionBatch(tokenizer, captions);
+      const targets = sameTextTargets(captions);
+      const pixels = tf.tidy(() => {
+        const hardPixels = tf.gather(hard.pixels, tf.tensor1d(hardRows, "int32"));
+        return rows.length === 0 ? hardPixels : tf.concat([tf.gather(pixelsAll, tf.tensor1d(rows, "int32")), hardPixels]);
+      });
+      const loss = optimizer.minimize(() => {
+        const out = model.forward({ pixelValues: pixels, inputIds: text.inputIds, attentionMask: text.attentionMask });
+        return softCrossEntropy(out.logitsPerImage, targets)
+          .add(softCrossEntropy(out.logitsPerText, targets))
+          .div(2) as tf.Scalar;
+      }, model.trainableParameters());
+      // CLIP clips the learned temperature at 100.
+      tf.tidy(() => model.logitScale.assign(tf.minimum(model.logitScale, Math.log(100))));
+      tf.dispose([text.inputIds, text.attentionMask, targets, pixels]);
+      return loss;
+    },
+    log,
+  );
   tf.dispose([pixelsAll, hard.pixels]);
   optimizer.dispose();
   const metrics = await evaluateVision(model, tokenizer, args.world);
   const card: CheckpointCard = {
-    name: "vision", title: "mllm-labs vision backbone: tiny CLIP on the scenes world",
-    description: "A CLIP model (ViT-8/64 image tower, 3 layers, width 128; 2-layer text tower; 128-d joint space) trained contrastively on the scenes set's images and captions. The labs freeze its image tower as the vision encoder of BLIP-2, LLaVA and VideoLLaMA.",
-    model_type: "clip", parameters: model.parameterCount(), steps, batch_size: batchSize, train_seconds: Math.round(run.seconds), ...machineRecord(), seed,
-    data: `data/world/scenes train split (images + their three captions, one drawn per step); in the first half of the steps all of each batch, then three quarters, are groups of 8 same-color one-object scenes captioned 'a <color> <shape>' (hard negatives), drawn from 4800 scenes (800 per color) rendered at the start by the world's scene generator with seed ${seed + 2}, apart from the stored splits`, loss_curve: run.curve, loss_every: run.every, metrics,
-    metric_notes: VISION_METRIC_NOTES, command: "npm run pretrain -- vision",
+    name: "vision",
+    title: "mllm-labs vision backbone: tiny CLIP on the scenes world",
+    description:
+      "A CLIP model (ViT-8/64 image tower, 3 layers, width 128; 2-layer text tower; 128-d joint space) trained contrastively on the scenes set's images and captions. The labs freeze its image tower as the vision encoder of BLIP-2, LLaVA and VideoLLaMA.",
+    model_type: "clip",
+    parameters: model.parameterCount(),
+    steps,
+    batch_size: batchSize,
+    train_seconds: Math.round(run.seconds),
+    ...machineRecord(),
+    seed,
+    data: `data/world/scenes train split (images + their three captions, one drawn per step); in the first half of the steps all of each batch, then three quarters, are groups of 8 same-color one-object scenes captioned 'a <color> <shape>' (hard negatives), drawn from 4800 scenes (800 per color) rendered at the start by the world's scene generator with seed ${seed + 2}, apart from the stored splits`,
+    loss_curve: run.curve,
+    loss_every: run.every,
+    metrics,
+    metric_notes: VISION_METRIC_NOTES,
+    command: "npm run pretrain -- vision",
   };
   if (!args.dryRun) await writeCheckpoint(args.out, model, clipConfigToHF(model.config), card, tokenizerDir);
   return { model, card };
@@ -191,13 +253,26 @@ function textEmbeddings(model: CLIPModel, tokenizer: TextTokenizer, texts: reado
 export async function evaluateVision(model: CLIPModel, tokenizer: TextTokenizer, world: string): Promise<Record<string, number>> {
   const test = openSplit(world, "scenes", "test");
   const prompts: { color: string; shape: string; text: string }[] = [];
-  for (const color of COLOR_NAMES) for (const shape of SHAPE_NAMES) prompts.push({ color, shape, text: withArticle(`${color} ${shape}`) }); // as captions say it: "an orange star"
+  for (const color of COLOR_NAMES)
+    for (const shape of SHAPE_NAMES) prompts.push({ color, shape, text: withArticle(`${color} ${shape}`) }); // as captions say it: "an orange star"
   const captions = [...new Set(test.records.map((r) => r.captions[0] as string))];
-  const promptEmbeds = textEmbeddings(model, tokenizer, prompts.map((p) => p.text));
+  const promptEmbeds = textEmbeddings(
+    model,
+    tokenizer,
+    prompts.map((p) => p.text),
+  );
   const captionEmbeds = textEmbeddings(model, tokenizer, captions);
-  let colorRight = 0, shapeRight = 0, bothRight = 0, singles = 0, recall1 = 0, recall5 = 0;
+  let colorRight = 0,
+    shapeRight = 0,
+    bothRight = 0,
+    singles = 0,
+    recall1 = 0,
+    recall5 = 0;
   for (const rows of recordBatches(test.records, 64)) {
-    const pixels = await imageTensor(rows.map((r) => path.join(test.dir, r.image)), "clip");
+    const pixels = await imageTensor(
+      rows.map((r) => path.join(test.dir, r.image)),
+      "clip",
+    );
     const imageEmbeds = model.imageFeatures(pixels);
     const promptScores = tf.matMul(imageEmbeds, promptEmbeds, false, true);
     const captionScores = tf.matMul(imageEmbeds, captionEmbeds, false, true);

@@ -156,7 +156,8 @@ export class KernelClient {
     };
     this.connectionFile = path.join(folder, "connection.json");
     fs.writeFileSync(this.connectionFile, JSON.stringify(this.info), { mode: 0o600 });
-    if (this.args.connectionFileOwner) fs.chownSync(this.connectionFile, this.args.connectionFileOwner.uid, this.args.connectionFileOwner.gid);
+    if (this.args.connectionFileOwner)
+      fs.chownSync(this.connectionFile, this.args.connectionFileOwner.uid, this.args.connectionFileOwner.gid);
     const [command, ...rest] = substitute(this.args.argv, this.connectionFile);
     this.exit = undefined;
     this.stderrTail = "";
@@ -211,7 +212,10 @@ export class KernelClient {
     while (Date.now() < deadline) {
       const exit = this.exit as { code: number | null; signal: NodeJS.Signals | null } | undefined;
       if (exit) {
-        throw new KernelError(`the kernel exited during start-up (${exit.signal ?? `code ${exit.code}`}):\n${this.stderrTail.trim()}`, "died");
+        throw new KernelError(
+          `the kernel exited during start-up (${exit.signal ?? `code ${exit.code}`}):\n${this.stderrTail.trim()}`,
+          "died",
+        );
       }
       try {
         let sawIopub = false;
@@ -223,15 +227,24 @@ export class KernelClient {
         lastError = error as Error;
         if (error instanceof KernelError && error.kind === "died") {
           // Let the kernel's stderr drain: it says why it died.
-          await Promise.race([new Promise((resolve) => child.once("close", resolve)), new Promise((resolve) => setTimeout(resolve, 1000))]);
+          await Promise.race([
+            new Promise((resolve) => child.once("close", resolve)),
+            new Promise((resolve) => setTimeout(resolve, 1000)),
+          ]);
           await this.close();
           const exit = this.exit as { code: number | null; signal: NodeJS.Signals | null } | undefined;
-          throw new KernelError(`the kernel exited during start-up (${exit?.signal ?? `code ${exit?.code}`}):\n${this.stderrTail.trim()}`, "died");
+          throw new KernelError(
+            `the kernel exited during start-up (${exit?.signal ?? `code ${exit?.code}`}):\n${this.stderrTail.trim()}`,
+            "died",
+          );
         }
       }
     }
     await this.close();
-    throw new KernelError(`the kernel did not answer within ${this.args.startTimeout ?? 60} s${lastError ? ` (${lastError.message})` : ""}:\n${this.stderrTail.trim()}`, "timeout");
+    throw new KernelError(
+      `the kernel did not answer within ${this.args.startTimeout ?? 60} s${lastError ? ` (${lastError.message})` : ""}:\n${this.stderrTail.trim()}`,
+      "timeout",
+    );
   }
 
   private async listen(socket: Socket, channel: "reply" | "iopub"): Promise<void> {
@@ -293,10 +306,15 @@ export class KernelClient {
         },
       });
       if (options.timeout !== undefined) {
-        timer = setTimeout(() => finish(new KernelError(`no reply to ${msgType} within ${options.timeout} s`, "timeout")), options.timeout * 1000);
+        timer = setTimeout(
+          () => finish(new KernelError(`no reply to ${msgType} within ${options.timeout} s`, "timeout")),
+          options.timeout * 1000,
+        );
       }
       if (this.exit) return onDeath("the kernel process is not running");
-      socket.send(encode(this.info.key, { identities: [], header, parent_header: {}, metadata: {}, content })).catch((error: Error) => finish(error));
+      socket
+        .send(encode(this.info.key, { identities: [], header, parent_header: {}, metadata: {}, content }))
+        .catch((error: Error) => finish(error));
     });
   }
 
@@ -330,7 +348,13 @@ export class KernelClient {
     if (first !== "timeout") return { reply: first, messages };
     await this.interrupt();
     // Let the interrupted cell finish its reply, but not forever.
-    const settled = await Promise.race([pending.then(() => "settled", () => "settled"), new Promise((resolve) => setTimeout(() => resolve("stuck"), 5000))]);
+    const settled = await Promise.race([
+      pending.then(
+        () => "settled",
+        () => "settled",
+      ),
+      new Promise((resolve) => setTimeout(() => resolve("stuck"), 5000)),
+    ]);
     throw new KernelError(
       `the cell ran longer than ${options.timeout} s and was interrupted${settled === "stuck" ? " (the kernel did not stop; it will be restarted)" : ""}`,
       "timeout",
@@ -384,7 +408,10 @@ export class KernelClient {
       } catch {
         // Killed below.
       }
-      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceSeconds * 1000))]);
+      const done = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceSeconds * 1000)),
+      ]);
       if (!done && this.alive) {
         this.killProcessGroup();
         await exited;
@@ -419,7 +446,8 @@ export class KernelClient {
       fs.rmSync(path.dirname(this.connectionFile), { recursive: true, force: true });
     } else {
       fs.rmSync(this.connectionFile, { force: true });
-      if (this.info.transport === "ipc") for (let port = 1; port <= 5; port++) fs.rmSync(`${this.info.ip}-${port}`, { force: true });
+      if (this.info.transport === "ipc")
+        for (let port = 1; port <= 5; port++) fs.rmSync(`${this.info.ip}-${port}`, { force: true });
     }
   }
 }

@@ -131,7 +131,7 @@ function fieldName(instancePath: string): string {
 /** The most specific schema error, in one phrase: `field "outputs[0].data": must be object`. */
 function describeErrors(errors: SchemaError[] | null | undefined): string {
   const list = (errors ?? []).filter((e) => !/^must match (exactly one|a schema in anyOf)/.test(e.message ?? ""));
-  const chosen = (list.length > 0 ? list : errors ?? []).reduce<SchemaError | undefined>(
+  const chosen = (list.length > 0 ? list : (errors ?? [])).reduce<SchemaError | undefined>(
     (best, e) => (!best || e.instancePath.length > best.instancePath.length ? e : best),
     undefined,
   );
@@ -204,7 +204,8 @@ function upgradeCellId(index: number, taken: Set<string>): string {
  * every cell gets an id (here deterministic, so reruns give the same file).
  */
 export function upgradeNotebook(data: any): void {
-  if (data?.nbformat !== 4 || typeof data.nbformat_minor !== "number" || data.nbformat_minor >= 5 || !Array.isArray(data.cells)) return;
+  if (data?.nbformat !== 4 || typeof data.nbformat_minor !== "number" || data.nbformat_minor >= 5 || !Array.isArray(data.cells))
+    return;
   const taken = new Set<string>(data.cells.map((cell: any) => cell?.id).filter((id: unknown) => typeof id === "string"));
   data.cells.forEach((cell: any, i: number) => {
     if (cell && typeof cell === "object" && typeof cell.id !== "string") {
@@ -222,7 +223,9 @@ export function readNotebook(file: string): Notebook {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new NotebookError(code === "ENOENT" ? `notebook "${file}" does not exist` : `notebook "${file}" cannot be read: ${(error as Error).message}`);
+    throw new NotebookError(
+      code === "ENOENT" ? `notebook "${file}" does not exist` : `notebook "${file}" cannot be read: ${(error as Error).message}`,
+    );
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let data: any;

@@ -35,7 +35,12 @@ export function validOutput(output: Output): Output {
   const problem = outputProblem(output);
   if (!problem) return output;
   const evalue = `the cell produced an output that is not valid nbformat 4.5 and was dropped: ${problem}`;
-  const error: ErrorOutput = { output_type: "error", ename: "InvalidOutputError", evalue, traceback: [`InvalidOutputError: ${evalue}`] };
+  const error: ErrorOutput = {
+    output_type: "error",
+    ename: "InvalidOutputError",
+    evalue,
+    traceback: [`InvalidOutputError: ${evalue}`],
+  };
   return error;
 }
 
@@ -106,7 +111,12 @@ export class OutputRecorder {
         };
         break;
       case "error":
-        output = { output_type: "error", ename: String(content.ename), evalue: String(content.evalue), traceback: (content.traceback ?? []).map(String) };
+        output = {
+          output_type: "error",
+          ename: String(content.ename),
+          evalue: String(content.evalue),
+          traceback: (content.traceback ?? []).map(String),
+        };
         break;
       default:
         return false;

@@ -83,8 +83,6 @@ interface PreparedRun {
   notebook: Notebook;
 }
 
-
-
 function firstLine(source: string): string {
   const line = source.split("\n").find((l) => l.trim() !== "") ?? "";
   return line.length > 60 ? line.slice(0, 57) + "..." : line;
@@ -122,7 +120,9 @@ export function checkTimeout(timeout: number | undefined): number {
     throw new RunArgumentError(`--timeout must be a positive number of seconds, got ${JSON.stringify(seconds)}`);
   }
   if (seconds > MAX_TIMEOUT_SECONDS) {
-    throw new RunArgumentError(`--timeout ${seconds} s is more than a timer can hold; the most is ${MAX_TIMEOUT_SECONDS} s (about 24.8 days)`);
+    throw new RunArgumentError(
+      `--timeout ${seconds} s is more than a timer can hold; the most is ${MAX_TIMEOUT_SECONDS} s (about 24.8 days)`,
+    );
   }
   return seconds;
 }
@@ -151,7 +151,9 @@ function prepareRuns(inputs: string[], args: RunArgs): PreparedRun[] {
     const key = path.resolve(run.output);
     const earlier = seen.get(key);
     if (earlier !== undefined) {
-      throw new RunArgumentError(`"${earlier}" and "${run.input}" would both be written to "${run.output}"; run them with different --out folders`);
+      throw new RunArgumentError(
+        `"${earlier}" and "${run.input}" would both be written to "${run.output}"; run them with different --out folders`,
+      );
     }
     seen.set(key, run.input);
   }
@@ -171,7 +173,11 @@ export async function runNotebook(input: string, args: RunArgs = {}): Promise<Ru
  * Runs notebooks in order, stopping at the first that fails. Every notebook
  * and argument is checked before the first cell runs.
  */
-export async function runNotebooks(inputs: string[], args: RunArgs = {}, onResult?: (result: RunResult) => void): Promise<RunResult[]> {
+export async function runNotebooks(
+  inputs: string[],
+  args: RunArgs = {},
+  onResult?: (result: RunResult) => void,
+): Promise<RunResult[]> {
   const results: RunResult[] = [];
   for (const prepared of prepareRuns(inputs, args)) {
     const result = await runPrepared(prepared, args);
@@ -232,7 +238,8 @@ async function runPrepared({ input, output, notebook }: PreparedRun, args: RunAr
       result.failure = `stopped by ${result.signal} after ${result.cellsRun} of ${codeCells.length} code cells${result.failure ? ` (${result.failure})` : ""}`;
     }
     result.seconds = (Date.now() - started) / 1000;
-    if (!result.ok) notebook.metadata[PARTIAL_RUN_KEY] = { cells_run: result.cellsRun, code_cells: codeCells.length, failure: result.failure };
+    if (!result.ok)
+      notebook.metadata[PARTIAL_RUN_KEY] = { cells_run: result.cellsRun, code_cells: codeCells.length, failure: result.failure };
     try {
       if (!result.ok && args.inPlace && !args.overwriteOnFailure) {
         result.output = partialPath(input);
@@ -286,7 +293,9 @@ async function runCells(
       cell.execution_count = reply.content.execution_count ?? null;
       result.cellsRun++;
       const elapsed = ((Date.now() - started) / 1000).toFixed(1);
-      log(`${name}: cell ${index}/${codeCells.length} done in ${((Date.now() - cellStart) / 1000).toFixed(1)} s (total ${elapsed} s)`);
+      log(
+        `${name}: cell ${index}/${codeCells.length} done in ${((Date.now() - cellStart) / 1000).toFixed(1)} s (total ${elapsed} s)`,
+      );
       if (result.signal) return;
       if (reply.content.status === "error" && !tags.includes("raises-exception")) {
         result.ok = false;
@@ -301,11 +310,21 @@ async function runCells(
     } catch (error) {
       result.ok = false;
       if (error instanceof KernelError && error.kind === "timeout") {
-        cell.outputs.push({ output_type: "error", ename: "CellTimeoutError", evalue: error.message, traceback: [`CellTimeoutError: ${error.message}`] });
+        cell.outputs.push({
+          output_type: "error",
+          ename: "CellTimeoutError",
+          evalue: error.message,
+          traceback: [`CellTimeoutError: ${error.message}`],
+        });
         result.failure = `cell ${index} timed out: ${error.message}`;
       } else if (error instanceof KernelError && error.kind === "died") {
         const tail = client.kernelStderr.trim().split("\n").slice(-8).join("\n");
-        cell.outputs.push({ output_type: "error", ename: "DeadKernelError", evalue: error.message, traceback: [`DeadKernelError: ${error.message}`, ...(tail ? tail.split("\n") : [])] });
+        cell.outputs.push({
+          output_type: "error",
+          ename: "DeadKernelError",
+          evalue: error.message,
+          traceback: [`DeadKernelError: ${error.message}`, ...(tail ? tail.split("\n") : [])],
+        });
         result.failure = `the kernel died while running cell ${index} (${firstLine(source)}): ${error.message}${tail ? `\nkernel stderr:\n${tail}` : ""}`;
       } else {
         result.failure = `cell ${index}: ${(error as Error).message}`;

@@ -37,12 +37,31 @@ export interface TokenizerJson {
   version: string;
   truncation: null;
   padding: null;
-  added_tokens: { id: number; content: string; single_word: boolean; lstrip: boolean; rstrip: boolean; normalized: boolean; special: boolean }[];
+  added_tokens: {
+    id: number;
+    content: string;
+    single_word: boolean;
+    lstrip: boolean;
+    rstrip: boolean;
+    normalized: boolean;
+    special: boolean;
+  }[];
   normalizer: null;
   pre_tokenizer: Record<string, unknown>;
   post_processor: Record<string, unknown>;
   decoder: Record<string, unknown>;
-  model: { type: "BPE"; dropout: null; unk_token: null; continuing_subword_prefix: null; end_of_word_suffix: null; fuse_unk: boolean; byte_fallback: boolean; ignore_merges: boolean; vocab: Record<string, number>; merges: [string, string][] };
+  model: {
+    type: "BPE";
+    dropout: null;
+    unk_token: null;
+    continuing_subword_prefix: null;
+    end_of_word_suffix: null;
+    fuse_unk: boolean;
+    byte_fallback: boolean;
+    ignore_merges: boolean;
+    vocab: Record<string, number>;
+    merges: [string, string][];
+  };
 }
 
 /** Trains byte-level BPE on `texts`. */
@@ -50,7 +69,8 @@ export function trainByteLevelBpe(texts: Iterable<string>, args: TrainBpeArgs = 
   const vocabSize = args.vocabSize ?? 1024;
   const special = args.specialTokens ?? [];
   const minFrequency = args.minFrequency ?? 2;
-  if (!Number.isInteger(vocabSize) || vocabSize < 256 + special.length) throw new Error(`trainByteLevelBpe: vocabSize must be an integer ≥ 256 + ${special.length} special tokens, got ${vocabSize}`);
+  if (!Number.isInteger(vocabSize) || vocabSize < 256 + special.length)
+    throw new Error(`trainByteLevelBpe: vocabSize must be an integer ≥ 256 + ${special.length} special tokens, got ${vocabSize}`);
   const byteChars = bytesToUnicode();
   const encoder = new TextEncoder();
   // Word frequencies after pre-tokenization, each word as its byte characters.
@@ -99,11 +119,30 @@ export function trainByteLevelBpe(texts: Iterable<string>, args: TrainBpeArgs = 
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: special.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: special.map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
   };
 }

@@ -12,7 +12,18 @@ import * as path from "path";
 import { trainByteLevelBpe, type TokenizerJson } from "./bpe_trainer";
 
 /** Special tokens of the world tokenizer, in id order. `<image>` etc. are the placeholders VLM labs expand into features. */
-export const SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<image>", "<|eos|>", "<audio>", "<video>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"] as const;
+export const SPECIAL_TOKENS = [
+  "<|pad|>",
+  "<|bos|>",
+  "<image>",
+  "<|eos|>",
+  "<audio>",
+  "<video>",
+  "<|system|>",
+  "<|user|>",
+  "<|assistant|>",
+  "<|end|>",
+] as const;
 
 /** The world tokenizer's chat template: `<|bos|>` then `<|role|>\ncontent<|end|>\n` per message; a generation prompt opens the assistant's turn. */
 export const CHAT_TEMPLATE =
@@ -47,7 +58,10 @@ export class TextTokenizer {
   private readonly template: any;
   private readonly idToToken: Map<number, string>;
 
-  constructor(readonly tokenizerJson: TokenizerJson | Record<string, any>, readonly config: Record<string, any>) {
+  constructor(
+    readonly tokenizerJson: TokenizerJson | Record<string, any>,
+    readonly config: Record<string, any>,
+  ) {
     const { Tokenizer } = require("@huggingface/tokenizers");
     this.tokenizer = new Tokenizer(tokenizerJson, config);
     const model = (tokenizerJson as any).model;
@@ -91,7 +105,9 @@ export class TextTokenizer {
 
   /** Text of token ids; special tokens dropped when `skipSpecialTokens` (default false). */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
-    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`tokenizer.decode: id ${id} is outside the vocabulary 0…${this.vocabSize - 1}`);
+    for (const id of ids)
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+        throw new Error(`tokenizer.decode: id ${id} is outside the vocabulary 0…${this.vocabSize - 1}`);
     if (ids.length === 0) return "";
     return this.tokenizer.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? false });
   }
@@ -100,13 +116,22 @@ export class TextTokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     if (!this.template) throw new Error("tokenizer: tokenizer_config.json has no chat_template");
     for (const m of messages) {
-      if (!["system", "user", "assistant"].includes(m.role)) throw new Error(`applyChatTemplate: role must be system, user or assistant, got ${JSON.stringify(m.role)}`);
+      if (!["system", "user", "assistant"].includes(m.role))
+        throw new Error(`applyChatTemplate: role must be system, user or assistant, got ${JSON.stringify(m.role)}`);
     }
-    return this.template.render({ messages, add_generation_prompt: options.addGenerationPrompt ?? false, bos_token: this.idToToken.get(this.bosTokenId), eos_token: this.idToToken.get(this.eosTokenId) });
+    return this.template.render({
+      messages,
+      add_generation_prompt: options.addGenerationPrompt ?? false,
+      bos_token: this.idToToken.get(this.bosTokenId),
+      eos_token: this.idToToken.get(this.eosTokenId),
+    });
   }
 
   /** Encodes texts to one length: truncated to `maxLength` (default the longest), padded right (or left). */
-  encodeBatch(texts: readonly string[], options: EncodeOptions & { maxLength?: number; padSide?: "left" | "right" } = {}): BatchEncoding {
+  encodeBatch(
+    texts: readonly string[],
+    options: EncodeOptions & { maxLength?: number; padSide?: "left" | "right" } = {},
+  ): BatchEncoding {
     const encoded = texts.map((t) => this.encode(t, options));
     const length = options.maxLength ?? Math.max(1, ...encoded.map((e) => e.length));
     const inputIds: number[][] = [];
@@ -158,7 +183,12 @@ export function worldTokenizerConfig(modelMaxLength = 128): Record<string, unkno
     clean_up_tokenization_spaces: false,
     model_max_length: modelMaxLength,
     chat_template: CHAT_TEMPLATE,
-    added_tokens_decoder: Object.fromEntries(SPECIAL_TOKENS.map((content, id) => [String(id), { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }])),
+    added_tokens_decoder: Object.fromEntries(
+      SPECIAL_TOKENS.map((content, id) => [
+        String(id),
+        { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true },
+      ]),
+    ),
   };
 }
 
@@ -167,7 +197,10 @@ export function trainWorldTokenizer(texts: Iterable<string>, directory: string, 
   const json = trainByteLevelBpe(texts, { vocabSize, specialTokens: SPECIAL_TOKENS });
   const config = worldTokenizerConfig();
   fs.mkdirSync(directory, { recursive: true });
-  for (const [name, value] of [["tokenizer.json", json], ["tokenizer_config.json", config]] as const) {
+  for (const [name, value] of [
+    ["tokenizer.json", json],
+    ["tokenizer_config.json", config],
+  ] as const) {
     const file = path.join(directory, name);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(value, null, 2) + "\n");
     fs.renameSync(`${file}.tmp`, file);

@@ -44,7 +44,11 @@ export class AdamW {
     this.beta2 = args.beta2 ?? 0.999;
     this.epsilon = args.epsilon ?? 1e-8;
     this.weightDecay = args.weightDecay ?? 0.01;
-    for (const [name, value, low, high] of [["learningRate", this.learningRate, 0, Infinity], ["beta1", this.beta1, 0, 1], ["beta2", this.beta2, 0, 1]] as const) {
+    for (const [name, value, low, high] of [
+      ["learningRate", this.learningRate, 0, Infinity],
+      ["beta1", this.beta1, 0, 1],
+      ["beta2", this.beta2, 0, 1],
+    ] as const) {
       if (!(value >= low && value < high)) throw new Error(`AdamW: ${name} must be in [${low}, ${high}), got ${value}`);
     }
   }

@@ -19,7 +19,8 @@ export function ensurePackageLink(root = projectRoot()): "present" | "created" {
     existing = undefined;
   }
   if (existing?.isSymbolicLink() && path.resolve(path.dirname(link), fs.readlinkSync(link)) === root) return "present";
-  if (existing && !existing.isSymbolicLink()) throw new Error(`${link} exists and is not a link to the project; remove it and run npm install again`);
+  if (existing && !existing.isSymbolicLink())
+    throw new Error(`${link} exists and is not a link to the project; remove it and run npm install again`);
   fs.mkdirSync(path.dirname(link), { recursive: true });
   if (existing) fs.unlinkSync(link);
   fs.symlinkSync("..", link, "dir");

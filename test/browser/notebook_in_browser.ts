@@ -17,11 +17,24 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
-export const CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+export const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 
 /** The Chromium binary, or undefined. */
 export function findChromium(): string | undefined {
-  for (const candidate of [process.env.CHROMIUM_PATH, "/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]) {
+  for (const candidate of [
+    process.env.CHROMIUM_PATH,
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+  ]) {
     if (candidate && fs.existsSync(candidate)) return candidate;
   }
   return undefined;
@@ -43,7 +56,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 250): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined | false>,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -91,12 +109,19 @@ async function inkPixels(png: Buffer): Promise<number> {
   const background = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
   const [r, g, b] = [background >> 16, (background >> 8) & 255, background & 255];
   let ink = 0;
-  for (let i = 0; i < data.length; i += 3) if (Math.abs(data[i] - r) > 24 || Math.abs(data[i + 1] - g) > 24 || Math.abs(data[i + 2] - b) > 24) ink++;
+  for (let i = 0; i < data.length; i += 3)
+    if (Math.abs(data[i] - r) > 24 || Math.abs(data[i + 1] - g) > 24 || Math.abs(data[i + 2] - b) > 24) ink++;
   return ink;
 }
 
 /** Runs `notebook` (a path inside `root`) in the browser and reports. */
-export async function runNotebookInBrowser(args: { root: string; notebook: string; artifacts: string; timeoutMs?: number; log?: (line: string) => void }): Promise<BrowserReport> {
+export async function runNotebookInBrowser(args: {
+  root: string;
+  notebook: string;
+  artifacts: string;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}): Promise<BrowserReport> {
   const started = Date.now();
   const log = args.log ?? (() => {});
   const chromium = findChromium();
@@ -116,7 +141,21 @@ export async function runNotebookInBrowser(args: { root: string; notebook: strin
     JUPYTER_RUNTIME_DIR: path.join(work, ".runtime"),
     MLLM_BACKEND: process.env.MLLM_BACKEND ?? "native",
   };
-  const jupyter: ChildProcess = spawn("jupyter", ["notebook", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", `--notebook-dir=${work}`, "--NotebookApp.token=", "--NotebookApp.password=", "--allow-root"], { env, cwd: work, stdio: ["ignore", "pipe", "pipe"] });
+  const jupyter: ChildProcess = spawn(
+    "jupyter",
+    [
+      "notebook",
+      "--no-browser",
+      "--ip=127.0.0.1",
+      `--port=${port}`,
+      "--port-retries=0",
+      `--notebook-dir=${work}`,
+      "--NotebookApp.token=",
+      "--NotebookApp.password=",
+      "--allow-root",
+    ],
+    { env, cwd: work, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let jupyterLog = "";
   jupyter.stdout!.on("data", (d) => (jupyterLog += d));
   jupyter.stderr!.on("data", (d) => (jupyterLog += d));
@@ -144,7 +183,9 @@ export async function runNotebookInBrowser(args: { root: string; notebook: strin
     page.on("requestfailed", (request: any) => {
       const initiator = request.initiator?.();
       const frame = initiator?.stack?.callFrames?.[0];
-      record(`request failed: ${request.url()} (${request.failure()?.errorText ?? "?"}; started by ${initiator?.type ?? "?"} ${frame ? `${frame.functionName || "(anonymous)"} at ${frame.url}:${frame.lineNumber}:${frame.columnNumber}` : initiator?.url ?? ""})`);
+      record(
+        `request failed: ${request.url()} (${request.failure()?.errorText ?? "?"}; started by ${initiator?.type ?? "?"} ${frame ? `${frame.functionName || "(anonymous)"} at ${frame.url}:${frame.lineNumber}:${frame.columnNumber}` : (initiator?.url ?? "")})`,
+      );
     });
     // Only 127.0.0.1 may be reached.
     await page.setRequestInterception(true);
@@ -156,19 +197,32 @@ export async function runNotebookInBrowser(args: { root: string; notebook: strin
         request.abort();
       }
     });
-    await page.goto(`http://127.0.0.1:${port}/notebooks/${relative.split(path.sep).map(encodeURIComponent).join("/")}`, { waitUntil: "load" });
-    await waitFor("the kernel to start", 60_000, () => page.evaluate(() => {
-      const J = (window as any).Jupyter;
-      return !!(J && J.notebook && J.notebook.kernel && J.notebook.kernel.is_connected() && J.notebook.kernel_selector?.current_selection === "mllm-labs");
-    }));
+    await page.goto(`http://127.0.0.1:${port}/notebooks/${relative.split(path.sep).map(encodeURIComponent).join("/")}`, {
+      waitUntil: "load",
+    });
+    await waitFor("the kernel to start", 60_000, () =>
+      page.evaluate(() => {
+        const J = (window as any).Jupyter;
+        return !!(
+          J &&
+          J.notebook &&
+          J.notebook.kernel &&
+          J.notebook.kernel.is_connected() &&
+          J.notebook.kernel_selector?.current_selection === "mllm-labs"
+        );
+      }),
+    );
     // Let the page finish its own loading (fonts, MathJax, extensions) before the run starts.
     await page.evaluate(() => document.fonts.ready.then(() => true));
     // MathJax (the Notebook's) typesets the markdown and probes fonts with an about:blank @font-face: let it finish.
-    await page.evaluate(() => new Promise((resolve) => {
-      const hub = (window as any).MathJax?.Hub;
-      if (hub) hub.Queue(() => resolve(true));
-      else resolve(true);
-    }));
+    await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const hub = (window as any).MathJax?.Hub;
+          if (hub) hub.Queue(() => resolve(true));
+          else resolve(true);
+        }),
+    );
     await page.waitForNetworkIdle({ idleTime: 1000, timeout: 30_000 }).catch(() => {});
     running = true;
     log("kernel connected; running all cells");
@@ -177,20 +231,38 @@ export async function runNotebookInBrowser(args: { root: string; notebook: strin
       J.notebook.set_autosave_interval(0);
       J.notebook.clear_all_output();
       // Code cells only: markdown cells stay as rendered at load.
-      const indices = J.notebook.get_cells().map((c: any, k: number) => (c.cell_type === "code" ? k : -1)).filter((k: number) => k >= 0);
+      const indices = J.notebook
+        .get_cells()
+        .map((c: any, k: number) => (c.cell_type === "code" ? k : -1))
+        .filter((k: number) => k >= 0);
       J.notebook.execute_cells(indices);
     });
-    const codeCells: number = await page.evaluate(() => (window as any).Jupyter.notebook.get_cells().filter((c: any) => c.cell_type === "code").length);
-    await waitFor("every cell to run", args.timeoutMs ?? 300_000, () => page.evaluate(() => {
-      const J = (window as any).Jupyter;
-      const cells = J.notebook.get_cells().filter((c: any) => c.cell_type === "code");
-      const done = cells.every((c: any) => typeof c.input_prompt_number === "number" || c.output_area.outputs.some((o: any) => o.output_type === "error"));
-      return done && J.notebook.kernel_busy === false && !document.querySelector(".kernel_busy_icon");
-    }), 500);
+    const codeCells: number = await page.evaluate(
+      () => (window as any).Jupyter.notebook.get_cells().filter((c: any) => c.cell_type === "code").length,
+    );
+    await waitFor(
+      "every cell to run",
+      args.timeoutMs ?? 300_000,
+      () =>
+        page.evaluate(() => {
+          const J = (window as any).Jupyter;
+          const cells = J.notebook.get_cells().filter((c: any) => c.cell_type === "code");
+          const done = cells.every(
+            (c: any) =>
+              typeof c.input_prompt_number === "number" || c.output_area.outputs.some((o: any) => o.output_type === "error"),
+          );
+          return done && J.notebook.kernel_busy === false && !document.querySelector(".kernel_busy_icon");
+        }),
+      500,
+    );
     // Let front-end libraries finish drawing (plotly and tfjs-vis draw asynchronously).
     await new Promise((r) => setTimeout(r, 3000));
     const errorCells: number[] = await page.evaluate(() =>
-      (window as any).Jupyter.notebook.get_cells().filter((c: any) => c.cell_type === "code").map((c: any, k: number) => (c.output_area.outputs.some((o: any) => o.output_type === "error") ? k + 1 : 0)).filter((k: number) => k > 0),
+      (window as any).Jupyter.notebook
+        .get_cells()
+        .filter((c: any) => c.cell_type === "code")
+        .map((c: any, k: number) => (c.output_area.outputs.some((o: any) => o.output_type === "error") ? k + 1 : 0))
+        .filter((k: number) => k > 0),
     );
     const screenshots: string[] = [];
     const full = path.join(args.artifacts, "notebook.png");
@@ -214,20 +286,41 @@ export async function runNotebookInBrowser(args: { root: string; notebook: strin
     const images = await inspect("image", ".output_png img");
     const plotly = await inspect("plotly", ".mllm-plot.js-plotly-plot"); // Plotly.newPlot marks the element it drew into
     const tfvis = await inspect("tfvis", ".mllm-tfvis:has(canvas)"); // drawn by tfjs-vis (vega, on a canvas), not the static SVG
-    const progress = { ...(await inspect("progress", ".mllm-progress")), texts: await page.$$eval(".mllm-progress", (els: Element[]) => els.map((e) => (e.textContent ?? "").slice(0, 120))) };
+    const progress = {
+      ...(await inspect("progress", ".mllm-progress")),
+      texts: await page.$$eval(".mllm-progress", (els: Element[]) => els.map((e) => (e.textContent ?? "").slice(0, 120))),
+    };
     const audioElements = await inspect("audio", ".output_html figure:has(audio)");
     const playable: number = await page.evaluate(async () => {
       const players = [...document.querySelectorAll("audio")] as HTMLAudioElement[];
-      const ready = await Promise.all(players.map((a) => new Promise<boolean>((resolve) => {
-        if (a.readyState >= 1) return resolve(a.duration > 0);
-        a.addEventListener("loadedmetadata", () => resolve(a.duration > 0), { once: true });
-        a.addEventListener("error", () => resolve(false), { once: true });
-        a.load();
-        setTimeout(() => resolve(false), 10_000);
-      })));
+      const ready = await Promise.all(
+        players.map(
+          (a) =>
+            new Promise<boolean>((resolve) => {
+              if (a.readyState >= 1) return resolve(a.duration > 0);
+              a.addEventListener("loadedmetadata", () => resolve(a.duration > 0), { once: true });
+              a.addEventListener("error", () => resolve(false), { once: true });
+              a.load();
+              setTimeout(() => resolve(false), 10_000);
+            }),
+        ),
+      );
       return ready.filter(Boolean).length;
     });
-    return { notebook: relative, cellsRun: codeCells, errorCells, images, audio: { ...audioElements, playable }, plotly, tfvis, progress, javascriptErrors, pageLoadErrors, screenshots, seconds: (Date.now() - started) / 1000 };
+    return {
+      notebook: relative,
+      cellsRun: codeCells,
+      errorCells,
+      images,
+      audio: { ...audioElements, playable },
+      plotly,
+      tfvis,
+      progress,
+      javascriptErrors,
+      pageLoadErrors,
+      screenshots,
+      seconds: (Date.now() - started) / 1000,
+    };
   } catch (error) {
     throw new Error(`${(error as Error).message}\n--- jupyter log (last 3000 characters) ---\n${jupyterLog.slice(-3000)}`);
   } finally {

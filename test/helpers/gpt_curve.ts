@@ -18,10 +18,20 @@ export async function gptLossCurve(backend: string, optimizerKind: "tfjs-adam" |
       const start = data.int(0, 13);
       return Array.from({ length: 8 }, (_, i) => (start + i) % 13);
     });
-    const ids = tf.tensor2d(rows.map((r) => r.slice(0, 7)), undefined, "int32");
-    const targets = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, "int32");
+    const ids = tf.tensor2d(
+      rows.map((r) => r.slice(0, 7)),
+      undefined,
+      "int32",
+    );
+    const targets = tf.tensor2d(
+      rows.map((r) => r.slice(1)),
+      undefined,
+      "int32",
+    );
     const lossFn = () => crossEntropy(model.apply(ids), targets);
-    const loss = adam ? adam.minimize(lossFn, true, model.trainableParameters())! : adamw!.minimize(lossFn, model.trainableParameters());
+    const loss = adam
+      ? adam.minimize(lossFn, true, model.trainableParameters())!
+      : adamw!.minimize(lossFn, model.trainableParameters());
     losses.push((await loss.data())[0]);
     tf.dispose([ids, targets, loss]);
     if (step === 0) tensorsAfterFirst = tf.memory().numTensors;

@@ -87,7 +87,9 @@ export const CHROMIUM: SystemRequirement = {
 export const JUPYTER_NOTEBOOK: SystemRequirement = {
   name: "jupyter-notebook",
   install: "apt-get install jupyter-notebook",
-  probe: () => spawnSync("jupyter", ["notebook", "--version"], { encoding: "utf8" }).status === 0 || "`jupyter notebook --version` does not run",
+  probe: () =>
+    spawnSync("jupyter", ["notebook", "--version"], { encoding: "utf8" }).status === 0 ||
+    "`jupyter notebook --version` does not run",
 };
 
 /** Mesa's lavapipe: a Vulkan driver on the CPU, so that Dawn finds a WebGPU adapter. */
@@ -95,7 +97,9 @@ export const LAVAPIPE: SystemRequirement = {
   name: "mesa-vulkan-drivers (lavapipe, Mesa ≥ 25)",
   install: "apt-get install -t bookworm-backports mesa-vulkan-drivers",
   probe: () => {
-    const icds = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].flatMap((dir) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []));
+    const icds = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].flatMap((dir) =>
+      fs.existsSync(dir) ? fs.readdirSync(dir) : [],
+    );
     return icds.some((name) => /lvp/.test(name)) || "no lavapipe Vulkan driver (lvp_icd*.json) in /usr/share/vulkan/icd.d";
   },
 };

@@ -6,9 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { projectRoot } from "../../util/project_root";
-import type { opCode } from "./op_codes";
 
-/** The addon's functions (see native/addon.cc). Shapes are arrays of numbers; op codes and reduce kinds come from {@link opCode}. */
+/** The addon's functions (see native/addon.cc). Shapes are arrays of numbers; op codes and reduce kinds come from `opCode` (./op_codes). */
 export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, strideA: number, strideB: number, strideC: number): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;

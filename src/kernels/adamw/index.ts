@@ -24,7 +24,13 @@ export const ADAMW = defineKernel({
 });
 
 /** param, grad, m, v: one shape → [param', m', v'] (new tensors; the inputs are not disposed). */
-export function adamwStep(param: tf.Tensor, grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWStepAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+export function adamwStep(
+  param: tf.Tensor,
+  grad: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  attrs: AdamWStepAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   if (param.dtype === "float32" && hasFusedKernels(ADAMW)) {
     return tf.engine().runKernel(ADAMW_KERNEL, { param, grad, m, v }, { ...attrs }) as [tf.Tensor, tf.Tensor, tf.Tensor];
   }

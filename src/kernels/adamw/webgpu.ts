@@ -53,7 +53,26 @@ export function adamwWebGpu({ inputs, backend, attrs }: Args): tf.TensorInfo[] {
   const uniforms = [
     { type: "int32" as const, data: [n] },
     { type: "int32" as const, data: [groupsX] },
-    ...[a.learningRate, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.epsilon, a.weightDecay, a.biasCorrection1, a.biasCorrection2, 0].map(f32),
+    ...[
+      a.learningRate,
+      a.beta1,
+      1 - a.beta1,
+      a.beta2,
+      1 - a.beta2,
+      a.epsilon,
+      a.weightDecay,
+      a.biasCorrection1,
+      a.biasCorrection2,
+      0,
+    ].map(f32),
   ];
-  return runWebGpuMultiOutput(backend, "adamw", SHADER, [groupsX, Math.ceil(groups / groupsX), 1], [param, grad, m, v], [param.shape, param.shape, param.shape], uniforms);
+  return runWebGpuMultiOutput(
+    backend,
+    "adamw",
+    SHADER,
+    [groupsX, Math.ceil(groups / groupsX), 1],
+    [param, grad, m, v],
+    [param.shape, param.shape, param.shape],
+    uniforms,
+  );
 }

@@ -20,6 +20,9 @@ export function dequantizeComposite(packed: tf.Tensor, code: tf.Tensor, absmax: 
     const values = tf.gather(code, codes.slice([0], [attrs.count])); // [count]
     const blocks = absmax.shape[0] as number;
     const padded = tf.pad(values, [[0, blocks * attrs.blockSize - attrs.count]]).reshape([blocks, attrs.blockSize]);
-    return padded.mul(absmax.reshape([blocks, 1])).reshape([-1]).slice([0], [attrs.count]) as tf.Tensor1D;
+    return padded
+      .mul(absmax.reshape([blocks, 1]))
+      .reshape([-1])
+      .slice([0], [attrs.count]) as tf.Tensor1D;
   });
 }

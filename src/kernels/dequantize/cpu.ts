@@ -20,10 +20,27 @@ function dequantizeValues(words: Int32Array, code: Float32Array, absmax: Float32
 }
 
 /** inputs packed int32 [W], code [16 or 256], absmax [blocks]; attrs DequantizeAttrs → float32 [count]. */
-export function dequantizeCpu({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: object; attrs: Record<string, unknown> }): tf.TensorInfo {
+export function dequantizeCpu({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: object;
+  attrs: Record<string, unknown>;
+}): tf.TensorInfo {
   const { packed, code, absmax } = inputs;
   const read = (t: tf.TensorInfo) => storedValues(backend, t.dataId) as ArrayLike<number>;
   const settings = attrs as unknown as DequantizeAttrs;
-  const out = dequantizeValues(read(packed) as Int32Array, Float32Array.from(read(code)), Float32Array.from(read(absmax)), settings);
-  return (backend as { makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo }).makeTensorInfo([settings.count], "float32", out);
+  const out = dequantizeValues(
+    read(packed) as Int32Array,
+    Float32Array.from(read(code)),
+    Float32Array.from(read(absmax)),
+    settings,
+  );
+  return (backend as { makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo }).makeTensorInfo(
+    [settings.count],
+    "float32",
+    out,
+  );
 }

@@ -4,7 +4,15 @@ import { runWebGpuProgram, type WebGpuProgram } from "../../engine/tfjs_internal
 import type { DequantizeAttrs } from "./attrs";
 
 /** inputs packed int32 [W], code [16 or 256], absmax [blocks]; attrs DequantizeAttrs → float32 [count]. */
-export function dequantizeWebGpu({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: object; attrs: Record<string, unknown> }): tf.TensorInfo {
+export function dequantizeWebGpu({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: object;
+  attrs: Record<string, unknown>;
+}): tf.TensorInfo {
   const { packed, code, absmax } = inputs;
   const { bits, count, blockSize } = attrs as unknown as DequantizeAttrs;
   const body =

@@ -14,6 +14,14 @@ export const geluNative: NativeKernelFunc = ({ inputs, backend }) => {
 export const geluGradNative: NativeKernelFunc = ({ inputs, backend }) => {
   const { x, dy } = inputs;
   const out = backend.allocate(size(x.shape));
-  backend.addon.binary(opCode("binary", "GeluTanhGrad"), values(backend, x), x.shape, values(backend, dy), dy.shape, out, x.shape);
+  backend.addon.binary(
+    opCode("binary", "GeluTanhGrad"),
+    values(backend, x),
+    x.shape,
+    values(backend, dy),
+    dy.shape,
+    out,
+    x.shape,
+  );
   return output(backend, x.shape, out);
 };

@@ -9,7 +9,13 @@ const INNER = "let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);";
 
 /** inputs x → gelu(x), same shape. */
 export function geluWebGpu({ inputs, backend }: Args): tf.TensorInfo {
-  return runElementwise(backend, "gelu", { x: inputs.x }, inputs.x.shape, `let v = x[index]; ${INNER} let value = v / (1.0 + exp(-2.0 * u));`);
+  return runElementwise(
+    backend,
+    "gelu",
+    { x: inputs.x },
+    inputs.x.shape,
+    `let v = x[index]; ${INNER} let value = v / (1.0 + exp(-2.0 * u));`,
+  );
 }
 
 /** inputs x, dy (same shape) → dy · gelu'(x) = dy · (0.5(1 + t) + 0.5·x·(1 − t²)·√(2/π)(1 + 3·0.044715·x²)), t = tanh(u). */

@@ -5,6 +5,10 @@ import * as tf from "@tensorflow/tfjs";
 export function layerNormComposite(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true); // [..., 1] each
-    return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(gamma).add(beta);
+    return x
+      .sub(mean)
+      .mul(tf.rsqrt(variance.add(eps)))
+      .mul(gamma)
+      .add(beta);
   });
 }

@@ -17,7 +17,8 @@ export const LAYER_NORM_GRAD_KERNEL = "MllmLayerNormGrad";
 
 export const LAYER_NORM = defineKernel({
   op: "layerNorm",
-  summary: "LayerNorm over the last axis; (x, gamma, beta) → (y, mean, rstd), gradient (dy, x, gamma, mean, rstd) → (dx, dgamma, dbeta)",
+  summary:
+    "LayerNorm over the last axis; (x, gamma, beta) → (y, mean, rstd), gradient (dy, x, gamma, mean, rstd) → (dx, dgamma, dbeta)",
   composite: layerNormComposite,
   kernels: {
     [LAYER_NORM_KERNEL]: { native: layerNormNative, webgpu: layerNormWebGpu },
@@ -33,13 +34,21 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
   }
   if (x.dtype !== "float32" || !hasFusedKernels(LAYER_NORM)) return layerNormComposite(x, gamma, beta, eps);
   const fused = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x: input, gamma: scale, beta: shift }, { eps }) as tf.Tensor[];
+    const [y, mean, rstd] = tf
+      .engine()
+      .runKernel(LAYER_NORM_KERNEL, { x: input, gamma: scale, beta: shift }, { eps }) as tf.Tensor[];
     save([input, scale, mean, rstd]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedX, savedGamma, savedMean, savedRstd] = saved;
-        return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd }) as tf.Tensor[];
+        return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, {
+          dy,
+          x: savedX,
+          gamma: savedGamma,
+          mean: savedMean,
+          rstd: savedRstd,
+        }) as tf.Tensor[];
       },
     };
   }) as any);

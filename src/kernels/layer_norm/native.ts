@@ -21,6 +21,17 @@ export const layerNormGradNative: NativeKernelFunc = ({ inputs, backend }) => {
   const dx = backend.allocate(size(x.shape));
   const dgamma = new Float32Array(D);
   const dbeta = new Float32Array(D);
-  backend.addon.layerNormGrad(values(backend, dy), values(backend, x), values(backend, gamma), values(backend, mean), values(backend, rstd), rows, D, dx, dgamma, dbeta);
+  backend.addon.layerNormGrad(
+    values(backend, dy),
+    values(backend, x),
+    values(backend, gamma),
+    values(backend, mean),
+    values(backend, rstd),
+    rows,
+    D,
+    dx,
+    dgamma,
+    dbeta,
+  );
   return [output(backend, x.shape, dx), output(backend, [D], dgamma), output(backend, [D], dbeta)];
 };

@@ -114,7 +114,14 @@ export function layerNormGradWebGpu({ inputs, backend }: Args): tf.TensorInfo[] 
   const D = x.shape[x.shape.length - 1];
   const rows = size(x.shape) / D;
   // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), g = dy · gamma, x̂ = (x − mean) · rstd.
-  const dx = runRowwise(backend, "layer_norm_dx", { dy, x, gamma, mean, rstd }, x.shape, rows, D, `
+  const dx = runRowwise(
+    backend,
+    "layer_norm_dx",
+    { dy, x, gamma, mean, rstd },
+    x.shape,
+    rows,
+    D,
+    `
       let m = mean[row];
       let inv = rstd[row];
       var partialG = 0.0;
@@ -129,10 +136,19 @@ export function layerNormGradWebGpu({ inputs, backend }: Args): tf.TensorInfo[] 
       for (var c = tid; c < cols; c += ${ROW_THREADS}) {
         let xhat = (x[base + c] - m) * inv;
         put(base + c, inv * (dy[base + c] * gamma[c] - meanG - xhat * meanGx));
-      }`);
-  const [dgamma, dbeta] = runWebGpuMultiOutput(backend, "layer_norm_weight_grads", WEIGHT_GRADIENTS, [Math.ceil(D / ROW_THREADS), 1, 1], [dy, x, mean, rstd], [[D], [D]], [
-    { type: "int32", data: [rows] },
-    { type: "int32", data: [D] },
-  ]);
+      }`,
+  );
+  const [dgamma, dbeta] = runWebGpuMultiOutput(
+    backend,
+    "layer_norm_weight_grads",
+    WEIGHT_GRADIENTS,
+    [Math.ceil(D / ROW_THREADS), 1, 1],
+    [dy, x, mean, rstd],
+    [[D], [D]],
+    [
+      { type: "int32", data: [rows] },
+      { type: "int32", data: [D] },
+    ],
+  );
   return [dx, dgamma, dbeta];
 }

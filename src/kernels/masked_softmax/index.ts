@@ -42,7 +42,8 @@ export function scaledMaskedSoftmax(x: tf.Tensor, scale: number, mask?: tf.Tenso
     save([y]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y: saved[0], dy }, { scale }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y: saved[0], dy }, { scale }) as tf.Tensor,
     };
   }) as any);
   return fused(x);

@@ -38,5 +38,7 @@ export function scaledSoftmaxGradWebGpu({ inputs, backend, attrs }: Args): tf.Te
       for (var c = tid; c < cols; c += ${ROW_THREADS}) { localDot += dy[base + c] * y[base + c]; }
       let dot = sum(localDot);
       for (var c = tid; c < cols; c += ${ROW_THREADS}) { put(base + c, uniforms.scale * y[base + c] * (dy[base + c] - dot)); }`;
-  return runRowwise(backend, "softmax_grad", { y, dy }, y.shape, rows, cols, body, [{ name: "scale", type: "f32", value: attrs.scale }]);
+  return runRowwise(backend, "softmax_grad", { y, dy }, y.shape, rows, cols, body, [
+    { name: "scale", type: "f32", value: attrs.scale },
+  ]);
 }

@@ -39,7 +39,9 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-6): tf.Tensor 
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedX, savedWeight, savedRstd] = saved;
-        return tf.engine().runKernel(RMS_NORM_GRAD_KERNEL, { dy, x: savedX, weight: savedWeight, rstd: savedRstd }) as tf.Tensor[];
+        return tf
+          .engine()
+          .runKernel(RMS_NORM_GRAD_KERNEL, { dy, x: savedX, weight: savedWeight, rstd: savedRstd }) as tf.Tensor[];
       },
     };
   }) as any);

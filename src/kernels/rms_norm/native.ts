@@ -19,6 +19,15 @@ export const rmsNormGradNative: NativeKernelFunc = ({ inputs, backend }) => {
   const rows = size(x.shape) / D;
   const dx = backend.allocate(size(x.shape));
   const dweight = new Float32Array(D);
-  backend.addon.rmsNormGrad(values(backend, dy), values(backend, x), values(backend, weight), values(backend, rstd), rows, D, dx, dweight);
+  backend.addon.rmsNormGrad(
+    values(backend, dy),
+    values(backend, x),
+    values(backend, weight),
+    values(backend, rstd),
+    rows,
+    D,
+    dx,
+    dweight,
+  );
   return [output(backend, x.shape, dx), output(backend, [D], dweight)];
 };
