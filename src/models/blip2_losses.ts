@@ -15,6 +15,7 @@
  * Padded text keys are never seen.
  */
 import * as tf from "@tensorflow/tfjs";
+import { tidy } from "../util/tidy";
 import { Random } from "../util/random";
 
 const MASKED = -1e9;
@@ -170,7 +171,7 @@ export function itmLoss(
   head: (x: tf.Tensor) => tf.Tensor,
   labels: tf.Tensor,
 ): { loss: tf.Scalar; logits: tf.Tensor2D } {
-  return tf.tidy(() => {
+  return tidy<{ loss: tf.Scalar; logits: tf.Tensor2D }>(() => {
     const logits = head(queryOutputs).mean(1) as tf.Tensor2D; // [N, Nq, 2] → [N, 2]
     const loss = tf
       .logSoftmax(logits)
@@ -178,8 +179,8 @@ export function itmLoss(
       .sum(1)
       .neg()
       .mean() as tf.Scalar;
-    return { loss, logits } as unknown as tf.TensorContainer;
-  }) as unknown as { loss: tf.Scalar; logits: tf.Tensor2D };
+    return { loss, logits };
+  });
 }
 
 /**
@@ -244,11 +245,11 @@ export function assembleSoftPrompt(
   const T = textEmbeds.shape[1] as number;
   if (textMask.shape[0] !== B || textMask.shape[1] !== T)
     throw new Error(`soft prompt: textMask must be [${B}, ${T}], got [${textMask.shape}]`);
-  return tf.tidy(() => {
+  return tidy<SoftPrompt>(() => {
     const inputsEmbeds = tf.concat([projectedQueries, textEmbeds], 1); // [B, Nq + T, D]
     const attentionMask = tf.concat([tf.ones([B, Nq], "int32"), textMask.toInt()], 1); // [B, Nq + T]
-    if (!textLabels) return { inputsEmbeds, attentionMask } as unknown as tf.TensorContainer;
+    if (!textLabels) return { inputsEmbeds, attentionMask };
     const labels = tf.concat([tf.fill([B, Nq], -100, "int32"), textLabels.toInt()], 1); // [B, Nq + T]
-    return { inputsEmbeds, attentionMask, labels } as unknown as tf.TensorContainer;
-  }) as unknown as SoftPrompt;
+    return { inputsEmbeds, attentionMask, labels };
+  });
 }

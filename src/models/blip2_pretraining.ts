@@ -16,6 +16,7 @@
  * `language_projection`); LAVIS's for the rest (`temp`, `cls.predictions.*`).
  */
 import * as tf from "@tensorflow/tfjs";
+import { tidy } from "../util/tidy";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
 import { LayerNorm } from "../nn/layer_norm";
@@ -110,15 +111,13 @@ export class Blip2QueryBridge extends Module {
   ): { queries: tf.Tensor; crossAttentions?: tf.Tensor[] } {
     const [B] = image.shape;
     const Nq = this.numQueries;
-    return tf.tidy(() => {
+    return tidy<{ queries: tf.Tensor; crossAttentions?: tf.Tensor[] }>(() => {
       const queryEmbeds = this.queryTokens.tile([B, 1, 1]); // [B, Nq, Dq]
       const mask = instruction ? itmAttentionMask(Nq, instruction.padding) : undefined;
       const out = this.qformer.forward({ queryEmbeds, inputIds: instruction?.inputIds, image, mask, outputCrossAttentions });
       const queries = out.lastHiddenState.slice([0, 0, 0], [B, Nq, this.qformerConfig.hiddenSize]); // [B, Nq, Dq]
-      return (outputCrossAttentions
-        ? { queries, crossAttentions: out.crossAttentions }
-        : { queries }) as unknown as tf.TensorContainer;
-    }) as unknown as { queries: tf.Tensor; crossAttentions?: tf.Tensor[] };
+      return outputCrossAttentions ? { queries, crossAttentions: out.crossAttentions } : { queries };
+    });
   }
 
   /** image: [B, Tk, Dv] → the LLM's soft prompt [B, Nq, Dtext] */
@@ -261,7 +260,7 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
     const [B] = image.shape;
     const Nq = this.numQueries;
     const Dq = this.config.qformer.hiddenSize;
-    return tf.tidy(() => {
+    return tidy<Stage1Losses>(() => {
       const queryEmbeds = this.queryTokens.tile([B, 1, 1]); // [B, Nq, Dq]
       // ITC: one pass under the uni-modal mask (queries and text apart).
       const unimodal = this.qformer.forward({
@@ -288,8 +287,8 @@ export class Blip2ForPretraining extends Blip2QueryBridge {
         mask: itgAttentionMask(Nq, text.padding),
       }).lastHiddenState;
       const itg = itgLoss(this.lmLogits(causal.slice([0, Nq, 0], [B, T, Dq])), text.inputIds, text.padding);
-      return { itc, itm, itg } as unknown as tf.TensorContainer;
-    }) as unknown as Stage1Losses;
+      return { itc, itm, itg };
+    });
   }
 }
 

@@ -19,6 +19,7 @@
  * and the attention mask.
  */
 import * as tf from "@tensorflow/tfjs";
+import { tidy } from "../util/tidy";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
 import { LayerNorm } from "../nn/layer_norm";
@@ -124,7 +125,7 @@ export class Blip2QFormerMultimodalLayer extends Blip2QFormerLayer {
   ): { hidden: tf.Tensor; crossWeights?: tf.Tensor } {
     const [B, L, Dq] = hidden.shape;
     const T = L - numQueries;
-    return tf.tidy(() => {
+    return tidy<{ hidden: tf.Tensor; crossWeights?: tf.Tensor }>(() => {
       const h = qformerAttention(this.selfAttention, this.heads, hidden, hidden, mask).output; // [B, Nq + T, Dq]
       const parts: tf.Tensor[] = [];
       let crossWeights: tf.Tensor | undefined;
@@ -143,8 +144,8 @@ export class Blip2QFormerMultimodalLayer extends Blip2QFormerLayer {
         parts.push(this.textOutputNorm.apply(this.textOutputDense.apply(this.hiddenAct(this.textIntermediate.apply(t))).add(t)));
       }
       const out = parts.length === 1 ? parts[0] : tf.concat(parts, 1); // [B, Nq + T, Dq]
-      return (crossWeights ? { hidden: out, crossWeights } : { hidden: out }) as unknown as tf.TensorContainer;
-    }) as unknown as { hidden: tf.Tensor; crossWeights?: tf.Tensor };
+      return crossWeights ? { hidden: out, crossWeights } : { hidden: out };
+    });
   }
 }
 
@@ -215,7 +216,7 @@ export class Blip2QFormerWithText extends Module {
     if (image && image.shape[2] !== this.config.encoderHiddenSize)
       throw new Error(`Q-Former: image features must have width ${this.config.encoderHiddenSize}, got [${image.shape}]`);
     const Nq = queryEmbeds ? (queryEmbeds.shape[1] as number) : 0;
-    return tf.tidy(() => {
+    return tidy<QFormerOutput>(() => {
       const parts: tf.Tensor[] = [];
       if (queryEmbeds) parts.push(queryEmbeds);
       if (inputIds) parts.push(this.embedText(inputIds));
@@ -226,9 +227,7 @@ export class Blip2QFormerWithText extends Module {
         x = out.hidden;
         if (out.crossWeights) crossAttentions.push(out.crossWeights);
       }
-      return (inputs.outputCrossAttentions
-        ? { lastHiddenState: x, crossAttentions }
-        : { lastHiddenState: x }) as unknown as tf.TensorContainer;
-    }) as unknown as QFormerOutput;
+      return inputs.outputCrossAttentions ? { lastHiddenState: x, crossAttentions } : { lastHiddenState: x };
+    });
   }
 }

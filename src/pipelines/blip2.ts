@@ -15,6 +15,7 @@
  * `InstructBlipForConditionalGeneration.generate`; LAVIS `blip2_opt.py`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { tidy } from "../util/tidy";
 import type { CLIPVisionTransformer } from "../models/clip";
 import type { LlamaForCausalLM } from "../models/llama";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
@@ -132,19 +133,19 @@ export class Blip2Pipeline {
     text: LanguageText,
     args: { instructionAware?: boolean; instructions?: QFormerText } = {},
   ): SoftPrompt {
-    return tf.tidy(() => {
+    return tidy<SoftPrompt>(() => {
       const textEmbeds = this.language.model.embedTokens.apply(text.inputIds); // [B, T, D]
       if (!image)
         return {
           inputsEmbeds: textEmbeds,
           attentionMask: text.attentionMask.clone(),
           labels: text.labels.clone(),
-        } as unknown as tf.TensorContainer;
+        };
       const queries = this.bridge
         .bridge(args.instructionAware ?? false)
         .softPrompt(image, args.instructionAware ? args.instructions : undefined); // [B, Nq, D]
-      return assembleSoftPrompt(queries, textEmbeds, text.attentionMask, text.labels) as unknown as tf.TensorContainer;
-    }) as unknown as SoftPrompt;
+      return assembleSoftPrompt(queries, textEmbeds, text.attentionMask, text.labels);
+    });
   }
 
   /** Stage 2's loss: next-token cross-entropy of the frozen LLM on the targets, given the soft prompt. Gradients reach the bridge only. */
