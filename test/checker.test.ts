@@ -9,7 +9,7 @@ import {
   splitNumbers,
 } from "../src/checker/compare";
 import { compareNotebooks, formatReport } from "../src/checker/check";
-import type { Notebook, Output } from "../src/runner/notebook";
+import { notebook, stdout } from "./helpers/notebook_builder";
 
 const sharp = require("sharp");
 
@@ -95,23 +95,6 @@ describe("image comparison", () => {
     expect(difference.message).toMatch(/cannot decode/);
   });
 });
-
-function notebook(cells: { source: string; outputs: Output[]; tags?: string[] }[]): Notebook {
-  return {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {},
-    cells: cells.map((c, i) => ({
-      cell_type: "code",
-      id: `c${i}`,
-      source: c.source,
-      metadata: c.tags ? { tags: c.tags } : {},
-      execution_count: i + 1,
-      outputs: c.outputs,
-    })),
-  };
-}
-const stdout = (text: string): Output => ({ output_type: "stream", name: "stdout", text });
 
 describe("notebook check", () => {
   const reference = notebook([

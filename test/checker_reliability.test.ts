@@ -10,25 +10,9 @@ import * as os from "os";
 import * as path from "path";
 import { compareJson, compareText } from "../src/checker/compare";
 import { compareNotebooks, formatReport } from "../src/checker/check";
-import { writeNotebook, type Notebook, type Output } from "../src/runner/notebook";
+import { writeNotebook, type Notebook } from "../src/runner/notebook";
 import { projectRoot } from "../src/util/project_root";
-
-function notebook(cells: { source: string; outputs: Output[]; tags?: string[] }[]): Notebook {
-  return {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {},
-    cells: cells.map((c, i) => ({
-      cell_type: "code",
-      id: `c${i}`,
-      source: c.source,
-      metadata: c.tags ? { tags: c.tags } : {},
-      execution_count: i + 1,
-      outputs: c.outputs,
-    })),
-  };
-}
-const stdout = (text: string): Output => ({ output_type: "stream", name: "stdout", text });
+import { notebook, stdout } from "./helpers/notebook_builder";
 
 describe("integers compare exactly", () => {
   it("in text: a token id or count one off is a difference even where the tolerance would hide it", () => {
