@@ -46,6 +46,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   runner: ["jupyter", "kernel", "util"],
   checker: ["runner", "jupyter", "kernel", "util"],
   exercises: ["runner", "jupyter", "kernel", "util"],
+  grade: ["runner", "checker", "exercises", "jupyter", "kernel", "util"],
   cli: ["*"],
 };
 
