@@ -15,6 +15,13 @@ import * as tf from "@tensorflow/tfjs";
 /** The backends a project kernel may be implemented for. */
 export type KernelBackend = "cpu" | "native" | "webgpu";
 
+/** What tfjs passes a kernel function: its named inputs, the backend running it, and the op's attributes. */
+export interface KernelArgs {
+  readonly inputs: Record<string, tf.TensorInfo>;
+  readonly backend: object;
+  readonly attrs: Record<string, any>;
+}
+
 /** One tfjs kernel's implementation per backend (a backend without one runs the composite). */
 export type KernelImplementations = Readonly<Partial<Record<KernelBackend, (args: any) => tf.TensorInfo | tf.TensorInfo[]>>>;
 

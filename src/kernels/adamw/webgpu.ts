@@ -1,3 +1,4 @@
+import type { KernelArgs } from "../registry";
 /**
  * AdamW on the `webgpu` backend: one WGSL dispatch per parameter that writes param', m' and v' (a
  * shader with three read-write outputs, run by `runWebGpuMultiOutput`: tfjs's own programs write one
@@ -7,7 +8,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { runWebGpuMultiOutput } from "../../engine/tfjs_internals";
 import type { AdamWStepAttrs } from "./attrs";
 
-type Args = { inputs: Record<string, tf.TensorInfo>; backend: object; attrs: Record<string, any> };
+type Args = KernelArgs;
 
 const THREADS = 64;
 /** The most workgroups in one dispatch dimension (WebGPU's default limit). */

@@ -2,6 +2,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { storedValues } from "../../engine/tfjs_internals";
 import type { DequantizeAttrs } from "./attrs";
+import type { KernelArgs } from "../registry";
 
 /** The loop: words (bytes little-endian, 4-bit codes high nibble first) → code[q] · absmax[block]. */
 function dequantizeValues(words: Int32Array, code: Float32Array, absmax: Float32Array, attrs: DequantizeAttrs): Float32Array {
@@ -20,15 +21,7 @@ function dequantizeValues(words: Int32Array, code: Float32Array, absmax: Float32
 }
 
 /** inputs packed int32 [W], code [16 or 256], absmax [blocks]; attrs DequantizeAttrs → float32 [count]. */
-export function dequantizeCpu({
-  inputs,
-  backend,
-  attrs,
-}: {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: object;
-  attrs: Record<string, unknown>;
-}): tf.TensorInfo {
+export function dequantizeCpu({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { packed, code, absmax } = inputs;
   const read = (t: tf.TensorInfo) => storedValues(backend, t.dataId) as ArrayLike<number>;
   const settings = attrs as unknown as DequantizeAttrs;

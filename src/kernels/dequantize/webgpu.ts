@@ -2,17 +2,10 @@
 import type * as tf from "@tensorflow/tfjs";
 import { runWebGpuProgram, type WebGpuProgram } from "../../engine/tfjs_internals";
 import type { DequantizeAttrs } from "./attrs";
+import type { KernelArgs } from "../registry";
 
 /** inputs packed int32 [W], code [16 or 256], absmax [blocks]; attrs DequantizeAttrs → float32 [count]. */
-export function dequantizeWebGpu({
-  inputs,
-  backend,
-  attrs,
-}: {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: object;
-  attrs: Record<string, unknown>;
-}): tf.TensorInfo {
+export function dequantizeWebGpu({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { packed, code, absmax } = inputs;
   const { bits, count, blockSize } = attrs as unknown as DequantizeAttrs;
   const body =

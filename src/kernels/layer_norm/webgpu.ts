@@ -1,3 +1,4 @@
+import type { KernelArgs } from "../registry";
 /**
  * LayerNorm on the `webgpu` backend, in WGSL (two-pass statistics, as native/norms.cc computes them).
  * Forward: one dispatch, a workgroup per row, writing y, mean and rstd (a shader with three outputs,
@@ -8,7 +9,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { runWebGpuMultiOutput } from "../../engine/tfjs_internals";
 import { ROW_THREADS, runRowwise } from "../webgpu_programs";
 
-type Args = { inputs: Record<string, tf.TensorInfo>; backend: object; attrs: Record<string, any> };
+type Args = KernelArgs;
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 

@@ -1,8 +1,9 @@
+import type { KernelArgs } from "../registry";
 /** Scaled masked softmax on the `webgpu` backend: one row-wise WGSL program forward (a workgroup per row), one backward. */
 import type * as tf from "@tensorflow/tfjs";
 import { ROW_THREADS, runRowwise } from "../webgpu_programs";
 
-type Args = { inputs: Record<string, tf.TensorInfo>; backend: object; attrs: Record<string, any> };
+type Args = KernelArgs;
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 

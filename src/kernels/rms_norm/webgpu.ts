@@ -1,3 +1,4 @@
+import type { KernelArgs } from "../registry";
 /**
  * RMSNorm on the `webgpu` backend: row-wise WGSL programs (a workgroup per row). Forward: y and rstd
  * (a program writes one output; each recomputes the row's mean square). Backward: dx row-wise,
@@ -6,7 +7,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { ROW_THREADS, runColumnwise, runRowwise } from "../webgpu_programs";
 
-type Args = { inputs: Record<string, tf.TensorInfo>; backend: object; attrs: Record<string, any> };
+type Args = KernelArgs;
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
