@@ -601,10 +601,10 @@ function stageTable(seconds: Record<string, number>, steps: Record<string, numbe
   ].join("\n");
 }
 
-const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
+export const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
 
 /** VQA soft accuracy overall and per type. */
-function vqaScores(
+export function vqaScores(
   prefix: string,
   answers: readonly string[],
   questions: readonly { type: QuestionType; answers: readonly string[] }[],
