@@ -309,6 +309,7 @@ export {
   LLAVA_METRIC_NOTES,
   FRESH_SENTIMENT_ITEMS,
   FRESH_SENTIMENT_SEED,
+  QUICK_EVAL_LIMIT,
   type LoadedLlava,
   type LlavaPlan,
   type LlavaPretrainArgs,

@@ -95,11 +95,13 @@ export interface LlavaPlan {
   readonly projectorType: LlavaProjectorType;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
+  /** Stored training records used per set (the first N; smoke tests). Default all. */
+  readonly storedRecords?: number;
 }
 
 /** The card's run (docs/lab02-plan.md: ≈ 24 min on 2 idle cores). */
 export const LLAVA_PLAN: LlavaPlan = {
-  steps: { stage1: 400, stage2: 1200 },
+  steps: { stage1: 300, stage2: 1000 },
   learningRates: { stage1: 1e-3, stage2: 1e-3 },
   batchSize: 32,
   freshScenes: 3000,
@@ -189,8 +191,9 @@ async function llavaTrainingData(
 ): Promise<LlavaTrainingData> {
   const random = new Random(seed + 3); // apart from the stored splits' seeds and from the eval's
   const [sceneRandom, medicalRandom, codeRandom, sentimentRandom] = [0, 1, 2, 3].map(() => new Random(random.nextSeed()));
+  const records = <R>(all: readonly R[]) => (plan.storedRecords === undefined ? all : all.slice(0, plan.storedRecords));
   const stored = openSplit(world, "scenes", "train");
-  const scenes: Omit<TrainingScene, "existence">[] = stored.records.map((r) => ({
+  const scenes: Omit<TrainingScene, "existence">[] = records(stored.records).map((r) => ({
     image: { key: path.join(stored.dir, r.image) },
     id: r.id,
     objects: r.objects,
@@ -235,7 +238,8 @@ async function llavaTrainingData(
     fresh: (k: number) => Promise<{ rgb?: Uint8Array; pairs: { instruction: string; response: string }[] }>,
   ) => {
     const split = openSplit(world, set, "train");
-    for (const r of split.records) {
+    const own = records(split.records);
+    for (const r of own) {
       const turns = storedConversation(set, r);
       stage2.push({ image: { key: path.join(split.dir, r.image) }, kind: set, conversation: () => turns });
     }
@@ -244,7 +248,7 @@ async function llavaTrainingData(
       const turns = conversationFromPairs(pairs);
       stage2.push({ image: { key: `fresh/${set}/${k}`, rgb }, kind: set, conversation: () => turns });
     }
-    counts[set] = split.records.length + plan.freshPerDomain;
+    counts[set] = own.length + plan.freshPerDomain;
   };
   if (plan.stage2Data === "mixture") {
     await domain("medical", async () => {
@@ -454,8 +458,12 @@ export async function pretrainLlava(
   const blindDir = path.resolve(args.out, LLAVA_NEIGHBOURS.blind);
   if (!blind && !args.ablation && fs.existsSync(path.join(blindDir, "config.json"))) blindTwin = loadLlava(blindDir);
   let evaluation: LlavaEvaluation;
+  let quick: LlavaEvaluation | undefined;
   try {
     evaluation = await evaluateLlava(model, tokenizer, args.world, { blind, blindModel: blindTwin, log, limit: args.evalLimit });
+    // The first QUICK_EVAL_LIMIT records of each set as well: what the checkpoint test reproduces within its time budget.
+    if (args.evalLimit === undefined && !args.ablation)
+      quick = await evaluateLlava(model, tokenizer, args.world, { blind, blindModel: blindTwin, limit: QUICK_EVAL_LIMIT });
   } finally {
     blindTwin?.model.dispose();
   }
@@ -475,6 +483,7 @@ export async function pretrainLlava(
     evalSeconds,
     evaluation,
     hasBlindTwin: !!blindTwin,
+    quick,
   });
   if (!args.dryRun) {
     if (args.ablation) {
@@ -560,6 +569,9 @@ export interface LlavaEvaluation {
   readonly metrics: Record<string, number>;
   readonly baselines?: Record<string, Record<string, number>>;
 }
+
+/** Test records per set of the card's quick eval (`quick_eval`, reproduced by test/llava_checkpoint.test.ts). */
+export const QUICK_EVAL_LIMIT = 20;
 
 /** Fresh sentiment items the eval adds (the stored test split has only 17 where face and text disagree). */
 export const FRESH_SENTIMENT_ITEMS = 600;
@@ -935,6 +947,7 @@ interface CardInputs {
   readonly trainSeconds: number;
   readonly evalSeconds: number;
   readonly evaluation: LlavaEvaluation;
+  readonly quick?: LlavaEvaluation;
   readonly hasBlindTwin: boolean;
 }
 
@@ -982,6 +995,7 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
     ...(c.blind ? {} : { baseline_checkpoints: { blind: LLAVA_NEIGHBOURS.blind } }),
     ...(c.blind || c.ablation ? {} : { blind_twin_measured: c.hasBlindTwin }),
     ...(c.ablation ? { ablation: c.ablation } : {}),
+    ...(c.quick ? { quick_eval: { limit: QUICK_EVAL_LIMIT, ...c.quick } } : {}),
   };
 }
 
