@@ -176,8 +176,8 @@ describe("notebook check", () => {
     ]);
     const untagged = await compareNotebooks(run, reference);
     expect(untagged.map((d) => `${d.cell} ${d.difference.message}`)).toEqual([
-      expect.stringMatching(/^1 got 15\.0, want 12\.3 /),
-      expect.stringMatching(/^2 got 52\.0, want 40\.5 /),
+      expect.stringMatching(/^1 got 15\.0, want 12\.3 .*only durations differ: tag the cell check-sanitize-time if/),
+      expect.stringMatching(/^2 got 52\.0, want 40\.5 .*only memory sizes differ: tag the cell check-sanitize-bytes if/),
     ]);
     // The path differs too, but paths are sanitized in every cell: only the numbers are reported.
     expect(untagged).toHaveLength(2);
@@ -198,6 +198,13 @@ describe("notebook check", () => {
     swapped.cells[0].metadata = { tags: ["check-sanitize-bytes"] };
     swapped.cells[1].metadata = { tags: ["check-sanitize-time"] };
     expect((await compareNotebooks(run, swapped)).map((d) => d.cell)).toEqual([1, 2]);
+    // A changed result next to a duration gets no hint: sanitizing would not make it match.
+    const [changed] = await compareNotebooks(
+      notebook([{ source: "time()", outputs: [stdout("loss 0.7 in 15.0 s\n")] }]),
+      notebook([{ source: "time()", outputs: [stdout("loss 0.5 in 12.3 s\n")] }]),
+    );
+    expect(changed.difference.message).toMatch(/got 0\.7, want 0\.5/);
+    expect(changed.difference.message).not.toMatch(/check-sanitize/);
   });
 
   it("rejects a malformed tolerance tag with the tag quoted", async () => {

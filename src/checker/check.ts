@@ -25,7 +25,7 @@
  *   `<bytes>`; elsewhere a changed size is a difference like any number;
  * - `skip-execution`: the cell is not compared.
  */
-import { ALWAYS_SANITIZERS, sanitize, sanitizersFor, type Sanitizer } from "./sanitize";
+import { ALWAYS_SANITIZERS, sanitize, SANITIZE_BYTES_TAG, SANITIZE_TIME_TAG, sanitizersFor, type Sanitizer } from "./sanitize";
 import { compareEncodedImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
 import {
   cellTags,
@@ -145,6 +145,23 @@ async function compareOutput(
   return [];
 }
 
+/**
+ * For an output that differs: when the cell's missing sanitize tags would
+ * make it match (only durations or sizes differ), a note saying which tag to
+ * add if they may differ between honest runs; "" otherwise.
+ */
+async function sanitizeTagHint(got: Output, want: Output, rules: CellRules, tags: string[]): Promise<string> {
+  const missing = [SANITIZE_TIME_TAG, SANITIZE_BYTES_TAG].filter((tag) => !tags.includes(tag));
+  const kinds: Record<string, string> = { [SANITIZE_TIME_TAG]: "durations", [SANITIZE_BYTES_TAG]: "memory sizes" };
+  for (const added of [...missing.map((tag) => [tag]), ...(missing.length > 1 ? [missing] : [])]) {
+    const sanitizers = sanitizersFor([...tags, ...added]);
+    if ((await compareOutput(got, want, { ...rules, sanitizers })).length === 0) {
+      return ` (only ${added.map((tag) => kinds[tag]).join(" and ")} differ: tag the cell ${added.join(" and ")} if they may differ between honest runs)`;
+    }
+  }
+  return "";
+}
+
 function codeCells(notebook: Notebook): CodeCell[] {
   return notebook.cells.filter((cell): cell is CodeCell => cell.cell_type === "code");
 }
@@ -205,9 +222,14 @@ export async function compareNotebooks(
         message: `got ${a.length} outputs [${a.map(describe).join(", ")}], want ${b.length} [${b.map(describe).join(", ")}]`,
       });
     }
+    const rules: CellRules = { tolerance, imageThreshold, sanitizers: sanitizersFor(tags) };
     for (let k = 0; k < Math.min(a.length, b.length); k++) {
-      for (const difference of await compareOutput(a[k], b[k], { tolerance, imageThreshold, sanitizers: sanitizersFor(tags) })) {
-        at(`output ${k + 1} (${describe(b[k])})`, difference);
+      const found = await compareOutput(a[k], b[k], rules);
+      // Sanitizers cannot change an image: no hint to look for then.
+      const textOnly = found.length > 0 && !found.some((d) => IMAGE_TYPES.some((type) => d.where.startsWith(type)));
+      const hint = textOnly ? await sanitizeTagHint(a[k], b[k], rules, tags) : "";
+      for (const difference of found) {
+        at(`output ${k + 1} (${describe(b[k])})`, { ...difference, message: difference.message + hint });
       }
     }
   }
