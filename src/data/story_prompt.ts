@@ -29,7 +29,7 @@ export function multiImagePrompt(frames: number, args: MultiImagePromptArgs = {}
   const separator = args.frameSeparator ?? "";
   if (separator.includes(IMAGE_PLACEHOLDER) || (args.instruction ?? "").includes(IMAGE_PLACEHOLDER))
     throw new Error(`multiImagePrompt: the separator and instruction must not hold ${IMAGE_PLACEHOLDER} (one per frame is placed for you)`);
-  const parts = Array.from({ length: frames }, (_, k) => `${separator.replaceAll("{k}", String(k + 1))}${IMAGE_PLACEHOLDER}`);
+  const parts = Array.from({ length: frames }, (_, k) => `${separator.split("{k}").join(String(k + 1))}${IMAGE_PLACEHOLDER}`);
   return `${parts.join("")}\n${args.instruction ?? ""}`;
 }
 

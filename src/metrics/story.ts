@@ -24,10 +24,11 @@
  *
  * Corpus values are micro-averages (summed counts), as CHAIR-i is.
  */
-import type { ColorName, ShapeName } from "../data/vocabulary";
+import type { ColorName, ShapeName, SizeName } from "../data/vocabulary";
+import { objectRadius } from "../data/scene";
 import type { Story, StoryEvent } from "../data/story";
 import { storyMentions, type ObjectMention, type SentenceMentions } from "./story_mentions";
-import { ngramKey, ngrams } from "./ngrams";
+import { ngrams } from "./ngrams";
 import { bleu4 } from "./bleu";
 import { ciderD } from "./cider";
 import { rougeL } from "./rouge";
@@ -36,6 +37,8 @@ import { rougeL } from "./rouge";
 export interface FrameObject {
   readonly color: ColorName;
   readonly shape: ShapeName;
+  /** With x, y: tells which object a "meet" went to. */
+  readonly size?: SizeName;
   readonly x?: number;
   readonly y?: number;
 }
@@ -64,7 +67,7 @@ function names(mention: ObjectMention, object: FrameObject): boolean {
  * frame before); move → the one whose position changed; meet → that one and
  * the object it went to (the nearest other one).
  */
-export function frameActors(frames: readonly FrameAnnotation[]): FrameObject[][] {
+export function frameActors(frames: readonly FrameAnnotation[], canvas = 64): FrameObject[][] {
   return frames.map((frame, k) => {
     const previous = k > 0 ? frames[k - 1].objects : [];
     const before = new Map(previous.map((object) => [key(object), object]));
@@ -83,10 +86,17 @@ export function frameActors(frames: readonly FrameAnnotation[]): FrameObject[][]
           return old !== undefined && (old.x !== object.x || old.y !== object.y);
         });
         if (frame.event === "move" || moved.length !== 1 || moved[0].x === undefined) return moved;
+        // The generator puts the mover at radius(a) + radius(b) + 4 from its target b (data/story.ts): the
+        // target is the object nearest that gap (the nearest object when sizes are unknown).
         const actor = moved[0];
         const others = frame.objects.filter((object) => object !== actor);
-        const distance = (object: FrameObject) => Math.hypot((object.x ?? 0) - actor.x!, (object.y ?? 0) - actor.y!);
-        const target = others.reduce<FrameObject | undefined>((best, o) => (!best || distance(o) < distance(best) ? o : best), undefined);
+        const gap = (object: FrameObject) => {
+          const distance = Math.hypot((object.x ?? 0) - actor.x!, (object.y ?? 0) - actor.y!);
+          const meeting =
+            actor.size && object.size ? objectRadius(actor.size, canvas) + objectRadius(object.size, canvas) + 4 : 0;
+          return Math.abs(distance - meeting);
+        };
+        const target = others.reduce<FrameObject | undefined>((best, o) => (!best || gap(o) < gap(best) ? o : best), undefined);
         return target ? [actor, target] : [actor];
       }
     }
@@ -128,7 +138,8 @@ const zeroCounts = (): GroundingCounts => ({
 
 /** Checks an annotation at the boundary, naming the bad frame. */
 function checkAnnotations(frames: readonly FrameAnnotation[], where: string): void {
-  if (!Array.isArray(frames) || frames.length === 0) throw new Error(`${where}: expected a non-empty list of frame annotations, got ${JSON.stringify(frames)}`);
+  if (!Array.isArray(frames) || frames.length === 0)
+    throw new Error(`${where}: expected a non-empty list of frame annotations, got ${JSON.stringify(frames)}`);
   frames.forEach((frame, k) => {
     if (!frame || !Array.isArray(frame.objects) || typeof frame.event !== "string")
       throw new Error(`${where}: frame ${k} must be { event, objects: [...] }, got ${JSON.stringify(frame)}`);
@@ -148,7 +159,9 @@ export function storyGrounding(story: string | readonly SentenceMentions[], fram
     counts.requiredEvents = 1;
     if (!sentence) return counts;
     counts.objectMentions = sentence.objects.length;
-    counts.groundedObjectMentions = sentence.objects.filter((mention) => supported.some((object) => names(mention, object))).length;
+    counts.groundedObjectMentions = sentence.objects.filter((mention) =>
+      supported.some((object) => names(mention, object)),
+    ).length;
     counts.foundObjects = actors[k].filter((object) => sentence.objects.some((mention) => names(mention, object))).length;
     counts.eventMentions = sentence.events.length;
     counts.correctEventMentions = sentence.events.filter((event) => event === frame.event).length;
@@ -290,7 +303,9 @@ export function storyMetrics(
   args: StoryMetricsArgs = {},
 ): StoryMetrics {
   if (!Array.isArray(stories) || !Array.isArray(annotations) || stories.length !== annotations.length)
-    throw new Error(`storyMetrics: expected one annotation list per story, got ${stories?.length} stories and ${annotations?.length} annotation lists`);
+    throw new Error(
+      `storyMetrics: expected one annotation list per story, got ${stories?.length} stories and ${annotations?.length} annotation lists`,
+    );
   if (stories.length === 0) throw new Error("storyMetrics: no stories to score");
   const grounding: GroundingCounts[] = [];
   let repeated = 0;

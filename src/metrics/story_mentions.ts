@@ -42,7 +42,9 @@ export const EVENT_WORDS: Readonly<Record<Exclude<StoryEvent, "start">, readonly
 const COLORS = new Set<string>(COLOR_NAMES);
 const SIZES = new Set<string>(SIZE_NAMES);
 const COUNTS = new Set<string>(NUMBER_WORDS);
-const SHAPE_OF = new Map<string, ShapeName>(SHAPE_NAMES.flatMap((shape) => [[shape, shape] as const, [`${shape}s`, shape] as const]));
+const SHAPE_OF = new Map<string, ShapeName>(
+  SHAPE_NAMES.flatMap((shape) => [[shape, shape] as const, [`${shape}s`, shape] as const]),
+);
 
 /** A story's sentences: split after ".", "!" or "?" (empty pieces dropped). */
 export function splitSentences(story: string): string[] {
