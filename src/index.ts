@@ -360,3 +360,53 @@ export { programMetrics, normalizeProgram, type ProgramMetrics, type ProgramMetr
 // Metrics for the labs' evaluations (BLEU, CIDEr-D, Recall@K, ITM accuracy) and a table that prints them beside their baselines.
 export { bleu, bleu4, ciderD, ciderDPerImage, recallAtK, chanceRecallAtK, imageTextRecall, itmAccuracy } from "./metrics";
 export { metricTable, type MetricColumn, type MetricRow, type MetricTableArgs } from "./lab/metric_table";
+
+// Lab 05 — visual storytelling: multi-image prompts (LlavaInputs.framesPerRow, LlavaConfig.frameEmbeddings), the decoding a
+// storyteller needs (GenerateOptions: numBeams, lengthPenalty, earlyStopping, repetitionPenalty, noRepeatNgramSize), and story metrics.
+export { multiImagePrompt, countImagePlaceholders, storyText, type MultiImagePromptArgs } from "./data/story_prompt";
+export {
+  applyRepetitionPenalty,
+  applyNoRepeatNgram,
+  bannedNgramTokens,
+  processLogits,
+  logSoftmaxInPlace,
+  validateLogitsProcessorOptions,
+  type LogitsProcessorOptions,
+} from "./models/logits_processors";
+export {
+  beamSearch,
+  validateBeamSearchOptions,
+  type BeamSearchOptions,
+  type BeamSearchResult,
+  type BeamStep,
+  type EarlyStopping,
+} from "./models/beam_search";
+export { rougeL, rougeLPerItem, rougeLTokens, longestCommonSubsequence, ROUGE_L_BETA } from "./metrics/rouge";
+export {
+  sentenceMentions,
+  splitSentences,
+  storyMentions,
+  mentionName,
+  EVENT_WORDS,
+  type ObjectMention,
+  type SentenceMentions,
+} from "./metrics/story_mentions";
+export {
+  storyMetrics,
+  storyGrounding,
+  storyRepetition,
+  storyOrder,
+  frameActors,
+  frameAnnotations,
+  groundingRates,
+  sumGroundingCounts,
+  type StoryMetrics,
+  type StoryMetricsArgs,
+  type FrameAnnotation,
+  type FrameObject,
+  type GroundingCounts,
+  type GroundingRates,
+  type StoryGrounding,
+  type RepetitionCounts,
+  type OrderCounts,
+} from "./metrics/story";
