@@ -201,3 +201,60 @@ export function runWebGpuMultiOutput(
   }
   return outputs;
 }
+
+/** One recorded kernel call on tfjs's gradient tape (tfjs-core 4.22 `tape.ts` `TapeNode`). */
+export interface TapeNode {
+  readonly id: number;
+  readonly kernelName: string;
+  readonly inputs: Record<string, tf.Tensor>;
+  readonly outputs: tf.Tensor[];
+  /** Given the outputs' gradients (null where an output has none), the inputs' gradient thunks. */
+  readonly gradient?: (dys: (tf.Tensor | null)[]) => Record<string, () => tf.Tensor>;
+  /** The tensors the gradient reads (kept clones: the walk that consumes the node frees them). */
+  readonly saved?: tf.Tensor[];
+}
+
+interface TapeEngine {
+  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  startTape(): void;
+  endTape(): void;
+  scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
+  tidy<T>(name: string, f: () => T): T;
+}
+
+function tapeEngine(): TapeEngine {
+  const engine = tf.engine() as unknown as TapeEngine;
+  for (const method of ["startTape", "endTape", "scopedRun", "tidy"] as const)
+    if (typeof engine[method] !== "function") throw changed(`the engine has no ${method}()`, engine[method]);
+  if (typeof engine.state?.gradientDepth !== "number")
+    throw changed("the engine state has no numeric `gradientDepth`", engine.state?.gradientDepth);
+  return engine;
+}
+
+/** How many gradient computations enclose this point (0: none; a walk at depth 0 may free what it consumes). */
+export function gradientDepth(): number {
+  return tapeEngine().state.gradientDepth;
+}
+
+/**
+ * Runs `f` with tfjs's gradient tape recording, as `engine.gradients` does (in a tidy named "forward"), and
+ * returns its value with the recorded tape. Call only at gradient depth 0; hand the tape back with
+ * {@link releaseTape} once walked.
+ */
+export function recordTape<T extends tf.Tensor>(f: () => T): { value: T; tape: TapeNode[] } {
+  const engine = tapeEngine();
+  const value = engine.scopedRun(
+    () => engine.startTape(),
+    () => engine.endTape(),
+    () => engine.tidy("forward", f),
+  );
+  const tape = engine.state.activeTape;
+  if (!Array.isArray(tape)) throw changed("the engine recorded no `activeTape` array", tape);
+  return { value, tape };
+}
+
+/** Drops the engine's reference to a walked tape (what `engine.gradients` does at depth 0 after freeing `saved`). */
+export function releaseTape(): void {
+  const engine = tapeEngine();
+  if (engine.state.gradientDepth === 0) engine.state.activeTape = null;
+}
