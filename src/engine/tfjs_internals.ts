@@ -258,3 +258,54 @@ export function releaseTape(): void {
   const engine = tapeEngine();
   if (engine.state.gradientDepth === 0) engine.state.activeTape = null;
 }
+
+/** What the engine records per tensor buffer (tfjs-core 4.22 `EngineState.tensorInfo` values). */
+interface BufferInfo {
+  bytes: number;
+}
+
+/** Live counts of the buffers created since a {@link BufferMeter} started. */
+export interface BufferCounts {
+  /** Bytes of the live buffers (each once, however many tensors view it). */
+  bytes: number;
+  /** The most `bytes` has been since the last reset. */
+  peak: number;
+}
+
+type PatchedInfoMap = WeakMap<object, BufferInfo> & { mllmBuffers?: BufferCounts };
+
+/**
+ * Counts tensor buffers rather than tensors: tfjs's `numBytes` adds a tensor's size for every tensor, so a
+ * reshape, a clone (what the gradient tape saves) or a variable's snapshot of one buffer count again,
+ * while the memory is held once. Wraps the engine's buffer table (`state.tensorInfo`, one entry per
+ * data id, removed when the backend frees the buffer), so the counts follow every allocation and free as
+ * they happen, on every backend. Buffers created before the first call are not counted.
+ */
+export function bufferCounts(): BufferCounts {
+  const state = (tf.engine() as unknown as { state?: { tensorInfo?: PatchedInfoMap } }).state;
+  const table = state?.tensorInfo;
+  if (!table || typeof table.set !== "function" || typeof table.delete !== "function" || typeof table.has !== "function")
+    throw changed("the engine state has no `tensorInfo` table", table);
+  if (table.mllmBuffers) return table.mllmBuffers;
+  const counts: BufferCounts = { bytes: 0, peak: 0 };
+  const counted = new WeakSet<object>();
+  const set = table.set.bind(table);
+  const remove = table.delete.bind(table);
+  table.set = (dataId: object, info: BufferInfo) => {
+    if (!table.has(dataId) && typeof info?.bytes === "number") {
+      counted.add(dataId);
+      counts.bytes += info.bytes;
+      if (counts.bytes > counts.peak) counts.peak = counts.bytes;
+    }
+    return set(dataId, info);
+  };
+  table.delete = (dataId: object) => {
+    if (counted.has(dataId) && table.has(dataId)) {
+      counted.delete(dataId);
+      counts.bytes -= table.get(dataId)!.bytes;
+    }
+    return remove(dataId);
+  };
+  table.mllmBuffers = counts;
+  return counts;
+}
