@@ -2,8 +2,8 @@
  * `quantizedMatMul(x, W)`: x · Wᵀ with W a 4-bit blockwise-quantized weight (NF4 or FP4, optionally with
  * double-quantized block constants), the product of a QLoRA linear layer, differentiable in x. On `native`
  * it never materialises the float weight: the C++ kernel dequantizes W a panel at a time into the GEMM,
- * forward (x · Wᵀ) and backward (dy · W) alike. Elsewhere the composite dequantizes the whole weight and
- * multiplies. Either way nothing but the quantized weight is kept for the backward pass (the gradient
+ * forward (x · Wᵀ) and backward (dy · W) alike; on `webgpu` a WGSL program dequantizes each value it
+ * reads. On `cpu` the composite dequantizes the whole weight and multiplies. Either way nothing but the quantized weight is kept for the backward pass (the gradient
  * dequantizes again), so a QLoRA step never holds a float copy of its frozen weights.
  *
  * Paper: Dettmers et al., "QLoRA: Efficient Finetuning of Quantized LLMs" (2023).
@@ -15,6 +15,7 @@ import { defineKernel, hasFusedKernels } from "../registry";
 import type { Quantized4bitTensors, QuantizedMatMulAttrs } from "./attrs";
 import { dequantize4bit, quantizedMatMulComposite } from "./composite";
 import { quantizedMatMulGradNative, quantizedMatMulNative } from "./native";
+import { quantizedMatMulGradWebGpu, quantizedMatMulWebGpu } from "./webgpu";
 
 export { dequantize4bit, quantizedMatMulComposite, type Quantized4bitTensors, type QuantizedMatMulAttrs };
 
@@ -26,8 +27,8 @@ export const QUANTIZED_MATMUL = defineKernel({
   summary: "x · Wᵀ with W 4-bit blockwise-quantized (NF4, + double quantization); gradient dy · W; no float W",
   composite: quantizedMatMulComposite,
   kernels: {
-    [QUANTIZED_MATMUL_KERNEL]: { native: quantizedMatMulNative },
-    [QUANTIZED_MATMUL_GRAD_KERNEL]: { native: quantizedMatMulGradNative },
+    [QUANTIZED_MATMUL_KERNEL]: { native: quantizedMatMulNative, webgpu: quantizedMatMulWebGpu },
+    [QUANTIZED_MATMUL_GRAD_KERNEL]: { native: quantizedMatMulGradNative, webgpu: quantizedMatMulGradWebGpu },
   },
 });
 
