@@ -14,6 +14,9 @@ import { quantize } from "../src/peft/quantize";
 import { crossEntropy } from "../src/train/loss";
 import { AdamW } from "../src/train/adamw";
 import type { Module } from "../src/nn/module";
+import { Linear } from "../src/nn/linear";
+import { LoraLayer } from "../src/peft/lora_layer";
+import { recordTape, releaseTape } from "../src/engine/tfjs_internals";
 
 const LLAMA: LlamaConfig = {
   vocabSize: 48,
@@ -174,6 +177,37 @@ describe.each(["cpu", "native"])("valueAndGradients on %s", (backend) => {
     tf.dispose([reference.value, mine.value, ...Object.values(reference.grads), ...(mine.grads as tf.Tensor[])]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b]);
+  });
+
+  it("a LoRA layer saves no [N, out] activation for its sum, with the gradients of tfjs's add and mul bit for bit", async () => {
+    const base = new Linear({ inFeatures: 24, outFeatures: 20, bias: false, seed: 1 });
+    const lora = new LoraLayer(base);
+    lora.add("default", { r: 4, alpha: 8, seed: 2, init: false });
+    base.adapter = lora;
+    const { A, B, scale } = lora.weights("default");
+    const x = tf.randomNormal([5, 24], 0, 1, "float32", 3) as tf.Tensor2D;
+    const probe = tf.randomNormal([5, 20], 0, 1, "float32", 4);
+    const loss = (f: () => tf.Tensor) => () => f().mul(probe).sum() as tf.Scalar;
+    // The formula before: output + B(A(x))·scale in plain tfjs ops.
+    const before = tf.variableGrads(
+      loss(() => tf.matMul(x, base.weight, false, true).add(tf.matMul(tf.matMul(x, A, false, true), B, false, true).mul(scale))),
+      [A, B],
+    );
+    const after = valueAndGradients(
+      loss(() => base.apply(x)),
+      [A, B],
+    );
+    for (const [i, v] of [A, B].entries())
+      expect(Array.from(await after.grads[i]!.data()), v.name).toEqual(Array.from(await before.grads[v.name].data()));
+    const { tape, value } = recordTape(() => base.apply(x).sum() as tf.Scalar);
+    const savedBySum = tape
+      .filter((node) => node.kernelName === "Add" || node.kernelName === "Multiply")
+      .flatMap((node) => (node.saved ?? []).map((t) => t.shape.join("x")));
+    expect(savedBySum, "no [5, 20] tensor kept by an add or a mul").not.toContain("5x20");
+    for (const node of tape) tf.dispose(node.saved ?? []);
+    releaseTape();
+    tf.dispose([value, x, probe, before.value, after.value, ...Object.values(before.grads), ...(after.grads as tf.Tensor[])]);
+    base.dispose();
   });
 
   it("AdamW.minimize keeps no gradient and no optimizer state for frozen weights", async () => {
