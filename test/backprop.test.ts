@@ -210,6 +210,28 @@ describe.each(["cpu", "native"])("valueAndGradients on %s", (backend) => {
     base.dispose();
   });
 
+  it("a frozen Linear: the same output and input gradient as the fused product, bit for bit, and no weight gradient computed", async () => {
+    const layer = new Linear({ inFeatures: 37, outFeatures: 29, bias: false, seed: 6 });
+    layer.weight.trainable = false;
+    const x = tf.variable(tf.randomNormal([11, 37], 0, 1, "float32", 7));
+    const probe = tf.randomNormal([11, 29], 0, 1, "float32", 8);
+    const fused = () => tf.fused.matMul({ a: x, b: layer.weight, transposeB: true });
+    const reference = tf.variableGrads(() => fused().mul(probe).sum() as tf.Scalar, [x]);
+    const mine = valueAndGradients(() => layer.apply(x).mul(probe).sum() as tf.Scalar, [x]);
+    expect(Array.from(await mine.grads[0]!.data())).toEqual(Array.from(await reference.grads[x.name].data()));
+    const [outFused, outPlain] = [fused(), layer.apply(x)];
+    expect(Array.from(await outPlain.data())).toEqual(Array.from(await outFused.data()));
+    // The plain product on the tape, not tfjs's fused one (whose custom gradient computes dW eagerly).
+    const { tape, value } = recordTape(() => layer.apply(x).sum() as tf.Scalar);
+    const kernels = tape.map((node) => node.kernelName);
+    expect(kernels).toContain("BatchMatMul"); // its gradient's thunks are lazy: dW is never asked for
+    expect(kernels.filter((name) => /fused/i.test(name))).toEqual([]);
+    for (const node of tape) tf.dispose(node.saved ?? []);
+    releaseTape();
+    tf.dispose([value, x, probe, outFused, outPlain, reference.value, mine.value, reference.grads[x.name], mine.grads[0]!]);
+    layer.dispose();
+  });
+
   it("AdamW.minimize keeps no gradient and no optimizer state for frozen weights", async () => {
     const model = new LlamaForCausalLM(LLAMA);
     getLoraModel(model, LORA);

@@ -109,6 +109,10 @@ export class Linear extends Module {
         // The source's own product (QLoRA: the 4-bit weight is never held in float, nor saved for the backward pass).
         y = this.weightSource.matMul(flat); // [N, in] · [out, in]ᵀ → [N, out]
         if (this.bias) y = y.add(this.bias);
+      } else if (!this.bias && this.storedWeight && !this.storedWeight.trainable) {
+        // A frozen weight (LoRA's base): the plain product, whose gradient computes dx alone when asked and keeps
+        // x and W (tfjs's fused product computes dW too, eagerly, and keeps its output). Same kernel values.
+        y = tf.matMul(flat, this.storedWeight, false, true); // [N, in] · [out, in]ᵀ → [N, out]
       } else {
         const weight = this.dequantizedWeight(); // a quantized weight is freed when the tidy ends
         // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
