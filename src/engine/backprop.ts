@@ -78,16 +78,21 @@ export function valueAndGradients<T extends tf.Tensor>(f: () => T, xs: readonly 
     return { value, grads };
   } finally {
     // Whatever the walk did not reach (nodes off the path, or all of them after an error) is freed here.
-    for (const node of tape) tf.dispose(node.saved ?? []);
+    for (const node of tape) freeSaved(node);
     releaseTape();
   }
+}
+
+/** Frees a node's saved tensors (not the shape stand-ins {@link recordTape} leaves, nor a tensor held as a gradient). */
+function freeSaved(node: TapeNode, held?: ReadonlyMap<tf.Tensor, number>): void {
+  for (const saved of node.saved ?? []) if (saved instanceof tf.Tensor && !held?.has(saved)) saved.dispose();
 }
 
 /** The backward walk over the tape; runs inside a tidy (which frees what an error leaves behind). */
 function walk(tape: TapeNode[], xs: readonly tf.Tensor[], y: tf.Tensor): (tf.Tensor | undefined)[] {
   const path = nodesFromXsToY(tape, xs, y);
   const onPath = new Set(path.map((node) => node.id));
-  for (const node of tape) if (!onPath.has(node.id)) tf.dispose(node.saved ?? []);
+  for (const node of tape) if (!onPath.has(node.id)) freeSaved(node);
 
   const requested = new Set(xs.map((x) => x.id));
   /** Tensor id → its gradient so far. */
@@ -154,7 +159,7 @@ function walk(tape: TapeNode[], xs: readonly tf.Tensor[], y: tf.Tensor): (tf.Ten
     });
     for (const dy of dys) if (dy && !dxs.includes(dy)) free(dy);
     // The node's saved activations are read by its gradient only.
-    for (const saved of node.saved ?? []) if (!held.has(saved)) saved.dispose();
+    freeSaved(node, held);
   }
   const grads = xs.map((x) => accumulated.get(x.id));
   for (const [id, gradient] of accumulated) if (!requested.has(id)) free(gradient);

@@ -210,12 +210,25 @@ export interface TapeNode {
   readonly outputs: tf.Tensor[];
   /** Given the outputs' gradients (null where an output has none), the inputs' gradient thunks. */
   readonly gradient?: (dys: (tf.Tensor | null)[]) => Record<string, () => tf.Tensor>;
-  /** The tensors the gradient reads (kept clones: the walk that consumes the node frees them). */
-  readonly saved?: tf.Tensor[];
+  /** The tensors the gradient reads (kept clones: the walk that consumes the node frees them); see {@link recordTape}. */
+  readonly saved?: (tf.Tensor | { readonly shape: number[] })[];
 }
+
+/** tfjs's kernels whose registered gradients read only the shapes of the inputs they save (tfjs-core 4.22 `gradients/`). */
+export const SHAPE_ONLY_GRADIENTS: ReadonlySet<string> = new Set(["Reshape", "Add", "Sub", "ExpandDims"]);
+
+type AddTapeNode = (
+  kernelName: string,
+  inputs: Record<string, tf.Tensor>,
+  outputs: tf.Tensor[],
+  gradientsFunc: unknown,
+  saved: unknown[],
+  attrs: unknown,
+) => void;
 
 interface TapeEngine {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  addTapeNode: AddTapeNode;
   startTape(): void;
   endTape(): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
@@ -224,7 +237,7 @@ interface TapeEngine {
 
 function tapeEngine(): TapeEngine {
   const engine = tf.engine() as unknown as TapeEngine;
-  for (const method of ["startTape", "endTape", "scopedRun", "tidy"] as const)
+  for (const method of ["startTape", "endTape", "scopedRun", "tidy", "addTapeNode"] as const)
     if (typeof engine[method] !== "function") throw changed(`the engine has no ${method}()`, engine[method]);
   if (typeof engine.state?.gradientDepth !== "number")
     throw changed("the engine state has no numeric `gradientDepth`", engine.state?.gradientDepth);
@@ -240,17 +253,38 @@ export function gradientDepth(): number {
  * Runs `f` with tfjs's gradient tape recording, as `engine.gradients` does (in a tidy named "forward"), and
  * returns its value with the recorded tape. Call only at gradient depth 0; hand the tape back with
  * {@link releaseTape} once walked.
+ *
+ * Kernels in {@link SHAPE_ONLY_GRADIENTS} save no tensor: tfjs saves a reshape's or an addition's inputs
+ * although their gradients read only the shapes, which keeps activations alive that PyTorch frees; their
+ * nodes get the shapes instead (the same gradient function, so the same gradients). Their `saved` then
+ * holds shape stand-ins, not tensors.
  */
 export function recordTape<T extends tf.Tensor>(f: () => T): { value: T; tape: TapeNode[] } {
   const engine = tapeEngine();
-  const value = engine.scopedRun(
-    () => engine.startTape(),
-    () => engine.endTape(),
-    () => engine.tidy("forward", f),
-  );
-  const tape = engine.state.activeTape;
-  if (!Array.isArray(tape)) throw changed("the engine recorded no `activeTape` array", tape);
-  return { value, tape };
+  const addTapeNode = engine.addTapeNode;
+  engine.addTapeNode = function (this: unknown, kernelName, inputs, outputs, gradientsFunc, saved, attrs) {
+    if (SHAPE_ONLY_GRADIENTS.has(kernelName) && Array.isArray(saved) && saved.length > 0) {
+      const standIns = saved.map((tensor) => {
+        const { shape, rank, dtype } = tensor as tf.Tensor;
+        return { shape: shape.slice(), rank, dtype };
+      });
+      tf.dispose(saved as tf.Tensor[]);
+      saved = standIns;
+    }
+    return addTapeNode.call(this, kernelName, inputs, outputs, gradientsFunc, saved, attrs);
+  };
+  try {
+    const value = engine.scopedRun(
+      () => engine.startTape(),
+      () => engine.endTape(),
+      () => engine.tidy("forward", f),
+    );
+    const tape = engine.state.activeTape;
+    if (!Array.isArray(tape)) throw changed("the engine recorded no `activeTape` array", tape);
+    return { value, tape };
+  } finally {
+    engine.addTapeNode = addTapeNode;
+  }
 }
 
 /** Drops the engine's reference to a walked tape (what `engine.gradients` does at depth 0 after freeing `saved`). */

@@ -156,8 +156,10 @@ export class LoraLayer implements LinearAdapter {
         const adapter = this.adapters.get(name)!;
         const x =
           this.training && adapter.dropout > 0 ? tf.dropout(input, adapter.dropout, undefined, adapter.random.nextSeed()) : input;
-        // [N, in] · [r, in]ᵀ → [N, r]; · [out, r]ᵀ → [N, out]
-        y = addScaled(y, adapter.B.apply(adapter.A.apply(x)) as tf.Tensor2D, adapter.scale);
+        // [N, in] · [r, in]ᵀ → [N, r]; · [out, r]ᵀ → [N, out]. Plain products (tfjs's fused one, which Linear uses,
+        // would keep its [N, out] output for the backward pass; the values are the same).
+        const update = tf.matMul(tf.matMul(x, adapter.A.weight, false, true), adapter.B.weight, false, true) as tf.Tensor2D;
+        y = addScaled(y, update, adapter.scale);
       }
       return y;
     });
