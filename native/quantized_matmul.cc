@@ -11,9 +11,10 @@ namespace mllm {
 
 namespace {
 
-// Rows (forward) or columns (gradient) of W dequantized at a time: the scratch is at most
-// kPanel · max(in, out) floats, whatever the size of the weight.
-constexpr int64_t kPanel = 128;
+// Values of W dequantized at a time (1 MiB of floats), whatever the size of the weight: whole rows (forward)
+// or columns (gradient) of W, at least one. Few panels matter: each is one parallel GEMM (a barrier of the
+// thread pool, slow on a loaded machine), and the dequantization itself runs on the calling thread.
+constexpr int64_t kPanelValues = int64_t{1} << 18;
 
 // The float32 constant of block b (two roundings with double quantization, as the tfjs composite does).
 inline float block_constant(const Quantized4bitWeight& w, int64_t b) {
@@ -32,7 +33,9 @@ inline float element(const Quantized4bitWeight& w, int64_t i, float constant) {
 // W[r0:r1, :] → panel [r1 − r0, in], row-major.
 void dequantize_rows(const Quantized4bitWeight& w, int64_t r0, int64_t r1, float* panel) {
   const int64_t in = w.in_features;
-  chunked((r1 - r0) * in, kGrain, [&](int64_t s, int64_t e) {
+  const int64_t s = 0;
+  const int64_t e = (r1 - r0) * in;
+  {
     const int64_t base = r0 * in;
     for (int64_t i = s; i < e;) {
       const int64_t flat = base + i;
@@ -41,17 +44,17 @@ void dequantize_rows(const Quantized4bitWeight& w, int64_t r0, int64_t r1, float
       const float constant = block_constant(w, block);
       for (; i < end; ++i) panel[i] = element(w, base + i, constant);
     }
-  });
+  }
 }
 
 // W[:, c0:c1] → panel [out, c1 − c0], row-major.
 void dequantize_columns(const Quantized4bitWeight& w, int64_t c0, int64_t c1, float* panel) {
   const int64_t in = w.in_features;
   const int64_t width = c1 - c0;
-  chunked(w.out_features * width, kGrain, [&](int64_t s, int64_t e) {
-    for (int64_t row = s / width; row * width < e; ++row) {
-      const int64_t k0 = std::max(s - row * width, int64_t{0});
-      const int64_t k1 = std::min(e - row * width, width);
+  for (int64_t row = 0; row < w.out_features; ++row) {
+    {
+      const int64_t k0 = 0;
+      const int64_t k1 = width;
       for (int64_t k = k0; k < k1;) {
         const int64_t flat = row * in + c0 + k;
         const int64_t block = flat / w.block_size;
@@ -60,7 +63,7 @@ void dequantize_columns(const Quantized4bitWeight& w, int64_t c0, int64_t c1, fl
         for (; k < end; ++k) panel[row * width + k] = element(w, row * in + c0 + k, constant);
       }
     }
-  });
+  }
 }
 
 // out[:, c0:c0 + width] = part [rows, width].
@@ -73,10 +76,11 @@ void scatter_columns(const float* part, int64_t rows, int64_t width, float* out,
 void quantized_matmul_xwt(const float* x, int64_t rows, const Quantized4bitWeight& w, float* y) {
   const int64_t in = w.in_features;
   const int64_t out = w.out_features;
-  std::vector<float> panel(std::min(kPanel, out) * in);
-  std::vector<float> part(rows * std::min(kPanel, out));
-  for (int64_t r0 = 0; r0 < out; r0 += kPanel) {
-    const int64_t r1 = std::min(out, r0 + kPanel);
+  const int64_t step = std::min(out, std::max<int64_t>(1, kPanelValues / in));  // rows per panel
+  std::vector<float> panel(step * in);
+  std::vector<float> part(rows * step);
+  for (int64_t r0 = 0; r0 < out; r0 += step) {
+    const int64_t r1 = std::min(out, r0 + step);
     dequantize_rows(w, r0, r1, panel.data());
     // [rows, in] · [r1 − r0, in]ᵀ → [rows, r1 − r0]
     sgemm_batched({1, rows, r1 - r0, in, x, panel.data(), part.data(), false, true, 0, 0, 0});
@@ -87,10 +91,11 @@ void quantized_matmul_xwt(const float* x, int64_t rows, const Quantized4bitWeigh
 void quantized_matmul_xw(const float* dy, int64_t rows, const Quantized4bitWeight& w, float* dx) {
   const int64_t in = w.in_features;
   const int64_t out = w.out_features;
-  std::vector<float> panel(out * std::min(kPanel, in));
-  std::vector<float> part(rows * std::min(kPanel, in));
-  for (int64_t c0 = 0; c0 < in; c0 += kPanel) {
-    const int64_t c1 = std::min(in, c0 + kPanel);
+  const int64_t step = std::min(in, std::max<int64_t>(1, kPanelValues / out));  // columns per panel
+  std::vector<float> panel(out * step);
+  std::vector<float> part(rows * step);
+  for (int64_t c0 = 0; c0 < in; c0 += step) {
+    const int64_t c1 = std::min(in, c0 + step);
     dequantize_columns(w, c0, c1, panel.data());
     // [rows, out] · [out, c1 − c0] → [rows, c1 − c0]
     sgemm_batched({1, rows, c1 - c0, out, dy, panel.data(), part.data(), false, false, 0, 0, 0});

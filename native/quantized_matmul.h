@@ -1,6 +1,6 @@
 // Matrix products with a 4-bit blockwise-quantized weight (QLoRA's NF4 / FP4), float32, without
 // materialising the float weight: the weight is dequantized one panel at a time into a scratch buffer
-// (at most kPanel rows or columns of it) that the blocked GEMM (gemm.h) consumes.
+// (at most 2^18 values — 1 MiB — of it, in whole rows or columns) that the blocked GEMM (gemm.h) consumes.
 //
 // The weight W [out, in] is stored as bitsandbytes stores it (src/peft/quantize_4bit.ts): element i of the
 // row-major flattening has code q = high nibble of byte i/2 for even i, low nibble for odd i, and value

@@ -41,13 +41,14 @@ async function relativeDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return value;
 }
 
-// [N, out, in, blockSize]: odd sizes, a block straddling rows, panels (128) with a remainder, one row.
+// [N, out, in, blockSize]: odd sizes, a block straddling rows, one row, several panels with a remainder.
 const SHAPES: [number, number, number, number][] = [
   [3, 5, 7, 64],
   [17, 130, 33, 64],
   [64, 257, 129, 64],
   [1, 300, 200, 128],
   [9, 96, 190, 6],
+  [5, 1100, 300, 64], // over 2^18 values: two panels each way, the second partial
 ];
 
 describe("quantizedMatMul on native", () => {
