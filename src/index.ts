@@ -6,6 +6,15 @@
  */
 export { initEngine, engineInfo, closeEngine, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
 export { startDispatchCount, dispatchUnit } from "./engine/dispatch_count";
+// Training memory as in PyTorch (issue 18): the freeing backward walk, buffer-based accounting, the fused 4-bit product.
+export { valueAndGradients, type ValueAndGradients } from "./engine/backprop";
+export { startMemoryMeter, bufferBytes, measurePeakBytes } from "./engine/memory";
+export {
+  quantizedMatMul,
+  quantizedMatMulComposite,
+  QUANTIZED_MATMUL,
+  type Quantized4bitTensors,
+} from "./kernels/quantized_matmul";
 export { Random } from "./util/random";
 export { tidy } from "./util/tidy";
 
