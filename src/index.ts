@@ -345,6 +345,7 @@ export {
   resolveQFormerBridgeConfig,
   stepKeyMask,
   meanOverSteps,
+  attentionOverSteps,
   type QFormerBridgeConfig,
   type ResolvedQFormerBridgeConfig,
   type QFormerBridgeOutput,

@@ -20,7 +20,7 @@ import {
   type VideoLlamaConfig,
 } from "../src/models/video_llama";
 import { VIDEO_LLAMA_SPEC } from "../src/models/video_llama_spec";
-import { stepKeyMask, meanOverSteps } from "../src/models/qformer_bridge";
+import { stepKeyMask, meanOverSteps, attentionOverSteps } from "../src/models/qformer_bridge";
 import {
   sampleFrameIndices,
   segmentAudio,
@@ -191,7 +191,7 @@ describe("VideoLLaMA", () => {
     );
   });
 
-  it("gives the documented shapes through both branches and into the LLM", () => {
+  it("gives the documented shapes through both branches and into the LLM", async () => {
     const model = new VideoLlamaForConditionalGeneration(tinyConfig());
     const [pixels, mel, inputIds] = [frames(), logMel(), ids()];
     try {
@@ -205,6 +205,11 @@ describe("VideoLLaMA", () => {
         [B, 2, 3, F * 5],
         [B, 2, 3, F * 5],
       ]); // 2 layers, both cross-attend
+      const heatmap = attentionOverSteps(video.crossAttentions![1], F); // the frame-by-query map of the last layer
+      expect(heatmap.shape).toEqual([B, 3, F]);
+      const rowSums = heatmap.sum(-1);
+      for (const total of await rowSums.data()) expect(total).toBeCloseTo(1, 5);
+      tf.dispose([heatmap, rowSums]);
       const segments = model.segmentFeatures(mel);
       expect(segments.shape).toEqual([B, 3, 1, 12]);
       const audio = model.audioPrompt(segments);

@@ -112,6 +112,26 @@ export function meanOverSteps(features: tf.Tensor, lengths?: readonly number[]):
   return tf.tidy(() => features.mul(tf.tensor4d(weights, [B, P, 1, 1])).sum(1)) as tf.Tensor3D; // [B, K, D]
 }
 
+/**
+ * How much each query reads each step (the frame-by-query heatmap over time): cross-attention
+ * weights summed over each step's K tokens and averaged over heads.
+ * weights: [B, H, Nq, P·K] (step-major keys, as {@link QFormerBridge.keys} lays them out) → [B, Nq, P], rows summing to 1
+ */
+export function attentionOverSteps(weights: tf.Tensor, steps: number): tf.Tensor3D {
+  if (weights.rank !== 4) throw new Error(`attentionOverSteps: weights must be [B, H, Nq, P·K], got [${weights.shape}]`);
+  const [B, H, Nq, keys] = weights.shape;
+  if (!Number.isInteger(steps) || steps <= 0 || keys % steps !== 0)
+    throw new Error(
+      `attentionOverSteps: steps must be a positive integer dividing the ${keys} keys, got ${JSON.stringify(steps)}`,
+    );
+  return tf.tidy(() =>
+    weights
+      .reshape([B, H, Nq, steps, keys / steps]) // [B, H, Nq, P, K]
+      .sum(4)
+      .mean(1),
+  ) as tf.Tensor3D; // [B, Nq, P]
+}
+
 /** What {@link QFormerBridge.forward} returns. */
 export interface QFormerBridgeOutput {
   /** [B, Nq, Dq]: the queries after the Q-Former. */

@@ -348,7 +348,9 @@ export class VideoLlamaForConditionalGeneration extends Module {
     options: { segmentCounts?: readonly number[]; outputCrossAttentions?: boolean } = {},
   ): QFormerBridgeOutput {
     if (features.rank !== 4) throw new Error(`VideoLLaMA: segment features must be [B, S, Ka, Da], got [${features.shape}]`);
-    const [, S, K] = features.shape;
+    const [B, S, K] = features.shape;
+    if (options.segmentCounts && options.segmentCounts.length !== B)
+      throw new Error(`VideoLLaMA: ${options.segmentCounts.length} segment counts for a batch of ${B}`);
     return tidy<QFormerBridgeOutput>(() => {
       const keyMask = options.segmentCounts ? stepKeyMask(options.segmentCounts, S, K) : undefined; // [B, 1, 1, S·Ka]
       return this.audioBridge.forward(features, { keyMask, outputCrossAttentions: options.outputCrossAttentions });
