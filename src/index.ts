@@ -419,3 +419,84 @@ export {
   type RepetitionCounts,
   type OrderCounts,
 } from "./metrics/story";
+// Lab 03: VideoLLaMA (video and audio branches) and the same bridge for IMU windows and point clouds.
+export {
+  QFormerBridge,
+  resolveQFormerBridgeConfig,
+  stepKeyMask,
+  meanOverSteps,
+  attentionOverSteps,
+  type QFormerBridgeConfig,
+  type ResolvedQFormerBridgeConfig,
+  type QFormerBridgeOutput,
+} from "./models/qformer_bridge";
+export {
+  VideoLlamaForConditionalGeneration,
+  resolveVideoLlamaConfig,
+  VIDEO_LLAMA_PRESETS,
+  TEMPORAL_MODELS,
+  type VideoLlamaConfig,
+  type ResolvedVideoLlamaConfig,
+  type VideoLlamaInputs,
+  type VideoLlamaOutput,
+  type VideoLlamaBackbones,
+  type TemporalModel,
+  type AudioSegmentTokens,
+} from "./models/video_llama";
+export { VIDEO_LLAMA_SPEC, videoLlamaConfigFromHF, videoLlamaConfigToHF } from "./models/video_llama_spec";
+export {
+  ImuEncoder,
+  resolveImuEncoderConfig,
+  imuTokenCount,
+  IMU_ENCODER_PRESETS,
+  type ImuEncoderConfig,
+  type ImuEncoderOutput,
+} from "./models/imu_encoder";
+export {
+  PointEncoder,
+  resolvePointEncoderConfig,
+  POINT_ENCODER_PRESETS,
+  type PointEncoderConfig,
+  type PointEncoderOutput,
+} from "./models/point_encoder";
+export {
+  ModalityLlm,
+  resolveModalityLlmConfig,
+  MODALITIES,
+  MODALITY_LLM_PRESETS,
+  type Modality,
+  type ModalityLlmConfig,
+  type ResolvedModalityLlmConfig,
+  type ModalityLlmOutput,
+} from "./models/modality_bridge";
+export { MODALITY_LLM_SPEC, modalityLlmConfigFromHF, modalityLlmConfigToHF } from "./models/modality_bridge_spec";
+export {
+  sampleFrameIndices,
+  segmentAudio,
+  segmentLogMel,
+  shuffledFrameOrder,
+  singleMiddleFrame,
+  selectFrames,
+  VIDEO_FRAMES_PER_SECOND,
+  type FrameSample,
+  type AudioSegments,
+  type LastSegment,
+  type SegmentLogMelArgs,
+} from "./data/temporal_sampling";
+export {
+  videoQuestionType,
+  videoQaAccuracyByType,
+  VIDEO_QUESTION_TYPES,
+  type VideoQuestionType,
+  type VideoQaItem,
+  type TypeAccuracy,
+} from "./metrics/video_qa";
+export {
+  audioEventAccuracy,
+  sensorActivityMetrics,
+  pointCloudMetrics,
+  parseCadence,
+  type AudioEventItem,
+  type SensorItem,
+  type PointCloudItem,
+} from "./metrics/modality_answers";
