@@ -130,14 +130,13 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
   const card = hasCheckpoint ? JSON.parse(fs.readFileSync(path.join(CHECKPOINT, "card.json"), "utf8")) : undefined;
 
   it.runIf(hasCheckpoint)(
-    "fit the size and time budgets, and evaluateLlava reproduces the card's quick eval (blind twin included) without leaks",
+    "fit the size budget, and evaluateLlava reproduces the card's quick eval (blind twin included) without leaks",
     async () => {
       const size = ["llava", "llava-blind"].reduce(
         (sum, name) => sum + fs.statSync(path.join(ROOT, "data/checkpoints", name, "model.safetensors")).size,
         0,
       );
       expect(size).toBeLessThanOrEqual(10e6);
-      expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
       expect(blindTwinOf(CHECKPOINT)).toBe(BLIND);
       const llava = loadLlava(CHECKPOINT);
       const blind = loadLlava(BLIND);
@@ -159,6 +158,10 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     },
     300_000,
   );
+
+  it.runIf(hasCheckpoint)("trained in under 30 minutes (the card's train_seconds, on the machine that made it)", () => {
+    expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+  });
 
   it.runIf(hasCheckpoint)("the card's full eval measured the blind twin and every metric of the issue", () => {
     expect(card.blind_twin_measured).toBe(true);
