@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sanitize } from "../src/checker/sanitize";
+import { ALWAYS_SANITIZERS, sanitize, sanitizersFor } from "../src/checker/sanitize";
 import {
   compareEncodedImages,
   compareJson,
@@ -28,6 +28,19 @@ describe("sanitizers", () => {
 
   it("leave numbers that are results alone", () => {
     expect(sanitize("loss 0.4123 accuracy 97.5% step 150")).toBe("loss 0.4123 accuracy 97.5% step 150");
+  });
+
+  it("replace durations only for check-sanitize-time and sizes only for check-sanitize-bytes; paths and dates always", () => {
+    const text = "saved /home/ada/out.ipynb at 2026-11-26T05:24:17Z in 12.5 s (3.2 steps/s, ETA 01:02), used 12.3 MB";
+    expect(sanitize(text, ALWAYS_SANITIZERS)).toBe("saved <path> at <date> in 12.5 s (3.2 steps/s, ETA 01:02), used 12.3 MB");
+    expect(sanitize(text, sanitizersFor([]))).toBe(sanitize(text, ALWAYS_SANITIZERS));
+    expect(sanitize(text, sanitizersFor(["check-sanitize-time"]))).toBe(
+      "saved <path> at <date> in <time> (<time>, <time>), used 12.3 MB",
+    );
+    expect(sanitize(text, sanitizersFor(["check-sanitize-bytes"]))).toBe(
+      "saved <path> at <date> in 12.5 s (3.2 steps/s, ETA 01:02), used <bytes>",
+    );
+    expect(sanitize(text, sanitizersFor(["check-sanitize-time", "check-sanitize-bytes"]))).toBe(sanitize(text));
   });
 });
 
@@ -98,7 +111,11 @@ describe("image comparison", () => {
 
 describe("notebook check", () => {
   const reference = notebook([
-    { source: "train()", outputs: [stdout("step 1 loss 2.3456 (0.8 s)\n"), stdout("step 2 loss 1.2345 (0.7 s)\n")] },
+    {
+      source: "train()",
+      outputs: [stdout("step 1 loss 2.3456 (0.8 s)\n"), stdout("step 2 loss 1.2345 (0.7 s)\n")],
+      tags: ["check-sanitize-time"],
+    },
     {
       source: "accuracy()",
       outputs: [{ output_type: "execute_result", execution_count: 2, data: { "text/plain": ["0.91"] }, metadata: {} }],
@@ -144,6 +161,50 @@ describe("notebook check", () => {
       { source: "b", outputs: [stdout("random 0.123\n")] },
     ]);
     expect((await compareNotebooks(run, strict)).length).toBe(2);
+  });
+
+  it("compares durations and sizes like any number unless the cell's tags (in either notebook) say to sanitize them", async () => {
+    const cells = (timing: string, memory: string, tags: string[] = []) =>
+      notebook([
+        { source: "time()", outputs: [stdout(`trained in ${timing}\n`)], tags },
+        { source: "memory()", outputs: [stdout(`weights ${memory} in /tmp/run-1/model\n`)], tags },
+      ]);
+    const reference = cells("12.3 s", "40.5 MB");
+    const run = notebook([
+      { source: "time()", outputs: [stdout("trained in 15.0 s\n")] },
+      { source: "memory()", outputs: [stdout("weights 52.0 MB in /home/ada/run-2/model\n")] },
+    ]);
+    const untagged = await compareNotebooks(run, reference);
+    expect(untagged.map((d) => `${d.cell} ${d.difference.message}`)).toEqual([
+      expect.stringMatching(/^1 got 15\.0, want 12\.3 .*only durations differ: tag the cell check-sanitize-time if/),
+      expect.stringMatching(/^2 got 52\.0, want 40\.5 .*only memory sizes differ: tag the cell check-sanitize-bytes if/),
+    ]);
+    // The path differs too, but paths are sanitized in every cell: only the numbers are reported.
+    expect(untagged).toHaveLength(2);
+
+    const timeTagged = notebook([
+      { source: "time()", outputs: [stdout("trained in 12.3 s\n")], tags: ["check-sanitize-time"] },
+      { source: "memory()", outputs: [stdout("weights 40.5 MB in /tmp/run-1/model\n")], tags: ["check-sanitize-bytes"] },
+    ]);
+    expect(await compareNotebooks(run, timeTagged)).toEqual([]);
+    // Tags in the executed notebook count as well.
+    const runTagged = notebook([
+      { source: "time()", outputs: [stdout("trained in 15.0 s\n")], tags: ["check-sanitize-time"] },
+      { source: "memory()", outputs: [stdout("weights 52.0 MB in /home/ada/run-2/model\n")], tags: ["check-sanitize-bytes"] },
+    ]);
+    expect(await compareNotebooks(runTagged, reference)).toEqual([]);
+    // One tag does not sanitize the other kind: a size in a time-tagged cell still compares.
+    const swapped = cells("12.3 s", "40.5 MB", []);
+    swapped.cells[0].metadata = { tags: ["check-sanitize-bytes"] };
+    swapped.cells[1].metadata = { tags: ["check-sanitize-time"] };
+    expect((await compareNotebooks(run, swapped)).map((d) => d.cell)).toEqual([1, 2]);
+    // A changed result next to a duration gets no hint: sanitizing would not make it match.
+    const [changed] = await compareNotebooks(
+      notebook([{ source: "time()", outputs: [stdout("loss 0.7 in 15.0 s\n")] }]),
+      notebook([{ source: "time()", outputs: [stdout("loss 0.5 in 12.3 s\n")] }]),
+    );
+    expect(changed.difference.message).toMatch(/got 0\.7, want 0\.5/);
+    expect(changed.difference.message).not.toMatch(/check-sanitize/);
   });
 
   it("rejects a malformed tolerance tag with the tag quoted", async () => {

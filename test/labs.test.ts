@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { runNotebook } from "../src/runner/run";
+import { readNotebook } from "../src/runner/notebook";
 import { checkNotebooks, formatReport } from "../src/checker/check";
 import { buildExercises } from "../src/exercises/build";
 import { projectRoot } from "../src/util/project_root";
@@ -41,6 +42,9 @@ describe("labs", () => {
       expect(result.cellsRun).toBe(result.codeCells);
       const differences = await checkNotebooks(result.output, path.join(root, "solutions", name));
       expect(differences, formatReport(differences, result.output, name)).toEqual([]);
+      // A re-executed lab keeps its cells' metadata: the check-* tags and nbgrader's grading metadata.
+      const metadata = (file: string) => readNotebook(file).cells.map((cell) => ({ id: cell.id, metadata: cell.metadata }));
+      expect(metadata(result.output)).toEqual(metadata(path.join(root, "solutions", name)));
     }, 400_000);
 
     it(`${name}: the exercise version stops at its first TODO`, async () => {

@@ -16,6 +16,7 @@ import { readNotebook, validateNotebook, writeNotebook, type Notebook } from "..
 import { OutputRecorder } from "../src/runner/outputs";
 import { compareNotebooks, formatReport } from "../src/checker/check";
 import { projectRoot } from "../src/util/project_root";
+import { missingSystem, privateMountNamespace, READ_ONLY_BIND_SCRIPT, READ_ONLY_MOUNT, skipWithout } from "./helpers/system";
 
 const BIN = path.join(projectRoot(), "bin", "mllm-labs.js");
 
@@ -205,13 +206,39 @@ describe("bad arguments are refused before any cell runs", () => {
     expect(fs.existsSync(path.join(dir, "ran.txt"))).toBe(false);
   });
 
-  it.skipIf(process.getuid?.() === 0)("a read-only --out folder", async () => {
-    const dir = tempDir();
-    const file = markingNotebook(dir);
-    const readOnly = path.join(dir, "ro");
-    fs.mkdirSync(readOnly, { mode: 0o555 });
-    await expect(runNotebook(file, { outDir: readOnly })).rejects.toThrow(/--out ".*ro" is not writable: .*EACCES/);
-  });
+  // Root ignores permission bits: as root the folder is made read-only by a bind mount in a private mount namespace.
+  const asRoot = process.getuid?.() === 0;
+  const readOnlyMountTest = "read-only --out test as root";
+  it.skipIf(asRoot && skipWithout(readOnlyMountTest, READ_ONLY_MOUNT))(
+    "a read-only --out folder",
+    async () => {
+      const dir = tempDir();
+      const file = markingNotebook(dir);
+      const readOnly = path.join(dir, "ro");
+      if (!asRoot) {
+        fs.mkdirSync(readOnly, { mode: 0o555 });
+        await expect(runNotebook(file, { outDir: readOnly })).rejects.toThrow(/--out ".*ro" is not writable: .*EACCES/);
+        return;
+      }
+      expect(missingSystem(readOnlyMountTest, READ_ONLY_MOUNT), "required (MLLM_REQUIRE_SYSTEM=1) but missing").toEqual([]);
+      fs.mkdirSync(readOnly);
+      const { unshareFlags } = privateMountNamespace() as { unshareFlags: string[] };
+      // unshare [-m|-rm] sh -c "mount ro; exec node mllm-labs run t.ipynb --out ro": the CLI sees the folder read-only.
+      const cli = [process.execPath, BIN, "run", file, "--out", readOnly];
+      const runner = spawn("unshare", [...unshareFlags, "sh", "-c", READ_ONLY_BIND_SCRIPT, "sh", readOnly, ...cli], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      runner.stderr.on("data", (chunk) => (stderr += chunk));
+      const code = await new Promise((resolve) => runner.on("exit", resolve));
+      expect(stderr).toMatch(/--out ".*ro" is not writable: .*EROFS/);
+      expect(code, stderr).toBe(2);
+      expect(fs.existsSync(path.join(dir, "ran.txt"))).toBe(false);
+      expect(fs.readdirSync(readOnly)).toEqual([]);
+    },
+    120_000,
+  );
 
   it("a notebook for another kernel language", async () => {
     const dir = tempDir();

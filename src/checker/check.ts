@@ -3,11 +3,12 @@
  * notebook with its reference cell by cell, as nbval does, and reports every
  * difference.
  *
- * Per output type: stream and text outputs after {@link sanitize}, with the
- * numbers inside compared within a tolerance; images (PNG, JPEG, GIF, WebP)
- * by perceptual distance; JSON outputs (application/json, *+json such as
- * Plotly's) structurally; SVG and HTML as sanitized text; errors by name and
- * message.
+ * Per output type: stream and text outputs after {@link sanitize} (paths,
+ * dates and the tfjs banner everywhere; durations and memory sizes only where
+ * the cell's tags say so), with the numbers inside compared within a
+ * tolerance; images (PNG, JPEG, GIF, WebP) by perceptual distance; JSON
+ * outputs (application/json, *+json such as Plotly's) structurally; SVG and
+ * HTML as sanitized text; errors by name and message.
  *
  * Cell tags (in the reference notebook, or the executed one):
  * - `check-ignore-output` (or nbval's `nbval-ignore-output`): outputs not compared;
@@ -16,9 +17,15 @@
  * - `check-approx-integers`: integers within the tolerance too (by default
  *   they compare exactly: token ids and counts must not pass by being close);
  * - `check-image-threshold=X`: perceptual distance allowed for images;
+ * - `check-sanitize-time`: durations, rates and clock times (`12.3 s`,
+ *   `3.1 steps/s`, `ETA 00:12`) become `<time>` before comparing; elsewhere a
+ *   changed duration is a difference like any number (within the cell's
+ *   tolerance), so a result printed with a unit is never hidden as a "time";
+ * - `check-sanitize-bytes`: memory sizes (`12.5 MB`, `2048 bytes`) become
+ *   `<bytes>`; elsewhere a changed size is a difference like any number;
  * - `skip-execution`: the cell is not compared.
  */
-import { sanitize } from "./sanitize";
+import { ALWAYS_SANITIZERS, sanitize, SANITIZE_BYTES_TAG, SANITIZE_TIME_TAG, sanitizersFor, type Sanitizer } from "./sanitize";
 import { compareEncodedImages, compareJson, compareText, DEFAULT_TOLERANCE, type Difference, type Tolerance } from "./compare";
 import {
   cellTags,
@@ -80,24 +87,37 @@ function normalizeOutputs(outputs: Output[], ignoreStderr: boolean): Output[] {
     merged.push(output);
   }
   // A stream that is empty once sanitized (only a tfjs banner) is no output.
-  return merged.filter((o) => o.output_type !== "stream" || sanitize(text(o.text)).trim() !== "");
+  return merged.filter((o) => o.output_type !== "stream" || sanitize(text(o.text), ALWAYS_SANITIZERS).trim() !== "");
 }
 
 function describe(output: Output): string {
   return output.output_type === "stream" ? `stream ${output.name}` : output.output_type;
 }
 
-async function compareOutput(got: Output, want: Output, tolerance: Tolerance, imageThreshold: number): Promise<Difference[]> {
+/** How one cell's outputs are compared (from its tags and the arguments). */
+interface CellRules {
+  tolerance: Tolerance;
+  imageThreshold: number;
+  /** What is sanitized in its text: {@link sanitizersFor} its tags. */
+  sanitizers: readonly Sanitizer[];
+}
+
+async function compareOutput(
+  got: Output,
+  want: Output,
+  { tolerance, imageThreshold, sanitizers }: CellRules,
+): Promise<Difference[]> {
+  const clean = (value: string) => sanitize(value, sanitizers);
   if (got.output_type !== want.output_type) {
     return [{ where: "type", message: `got ${describe(got)}, want ${describe(want)}` }];
   }
   if (got.output_type === "stream" && want.output_type === "stream") {
     if (got.name !== want.name) return [{ where: "stream", message: `got ${got.name}, want ${want.name}` }];
-    return compareText(sanitize(text(got.text)), sanitize(text(want.text)), tolerance);
+    return compareText(clean(text(got.text)), clean(text(want.text)), tolerance);
   }
   if (got.output_type === "error" && want.output_type === "error") {
     if (got.ename !== want.ename) return [{ where: "ename", message: `got ${got.ename}, want ${want.ename}` }];
-    return compareText(sanitize(got.evalue), sanitize(want.evalue), tolerance).map((d) => ({ ...d, where: `evalue ${d.where}` }));
+    return compareText(clean(got.evalue), clean(want.evalue), tolerance).map((d) => ({ ...d, where: `evalue ${d.where}` }));
   }
   if ("data" in got && "data" in want) {
     const differences: Difference[] = [];
@@ -117,12 +137,29 @@ async function compareOutput(got: Output, want: Output, tolerance: Tolerance, im
       if (IMAGE_TYPES.includes(mime))
         found = await compareEncodedImages(text(a).replace(/\s/g, ""), text(b).replace(/\s/g, ""), { threshold: imageThreshold });
       else if (mime === "application/json" || mime.endsWith("+json")) found = compareJson(a, b, tolerance);
-      else found = compareText(sanitize(text(a)), sanitize(text(b)), tolerance);
+      else found = compareText(clean(text(a)), clean(text(b)), tolerance);
       differences.push(...found.map((d) => ({ ...d, where: `${mime} ${d.where}` })));
     }
     return differences;
   }
   return [];
+}
+
+/**
+ * For an output that differs: when the cell's missing sanitize tags would
+ * make it match (only durations or sizes differ), a note saying which tag to
+ * add if they may differ between honest runs; "" otherwise.
+ */
+async function sanitizeTagHint(got: Output, want: Output, rules: CellRules, tags: string[]): Promise<string> {
+  const missing = [SANITIZE_TIME_TAG, SANITIZE_BYTES_TAG].filter((tag) => !tags.includes(tag));
+  const kinds: Record<string, string> = { [SANITIZE_TIME_TAG]: "durations", [SANITIZE_BYTES_TAG]: "memory sizes" };
+  for (const added of [...missing.map((tag) => [tag]), ...(missing.length > 1 ? [missing] : [])]) {
+    const sanitizers = sanitizersFor([...tags, ...added]);
+    if ((await compareOutput(got, want, { ...rules, sanitizers })).length === 0) {
+      return ` (only ${added.map((tag) => kinds[tag]).join(" and ")} differ: tag the cell ${added.join(" and ")} if they may differ between honest runs)`;
+    }
+  }
+  return "";
 }
 
 function codeCells(notebook: Notebook): CodeCell[] {
@@ -185,9 +222,14 @@ export async function compareNotebooks(
         message: `got ${a.length} outputs [${a.map(describe).join(", ")}], want ${b.length} [${b.map(describe).join(", ")}]`,
       });
     }
+    const rules: CellRules = { tolerance, imageThreshold, sanitizers: sanitizersFor(tags) };
     for (let k = 0; k < Math.min(a.length, b.length); k++) {
-      for (const difference of await compareOutput(a[k], b[k], tolerance, imageThreshold)) {
-        at(`output ${k + 1} (${describe(b[k])})`, difference);
+      const found = await compareOutput(a[k], b[k], rules);
+      // Sanitizers cannot change an image: no hint to look for then.
+      const textOnly = found.length > 0 && !found.some((d) => IMAGE_TYPES.some((type) => d.where.startsWith(type)));
+      const hint = textOnly ? await sanitizeTagHint(a[k], b[k], rules, tags) : "";
+      for (const difference of found) {
+        at(`output ${k + 1} (${describe(b[k])})`, { ...difference, message: difference.message + hint });
       }
     }
   }

@@ -50,7 +50,7 @@ export function hidePaths(text: string, paths: string[]): string {
   return out;
 }
 
-/** A cell's output for the feedback: paths hidden, then what differs between honest runs (times, sizes, absolute paths) sanitized as `mllm-labs check` does. */
+/** A cell's output for the feedback: paths hidden, then what differs between honest runs (times, sizes, absolute paths) sanitized with all of the checker's sanitizers (the feedback is read, not compared, so times and sizes are hidden in every cell). */
 export function clean(text: string, paths: string[]): string {
   return sanitize(hidePaths(text, paths));
 }

@@ -9,6 +9,8 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { findChromium } from "../browser/notebook_in_browser";
 
 /** One system package a test needs. */
@@ -101,5 +103,51 @@ export const LAVAPIPE: SystemRequirement = {
       fs.existsSync(dir) ? fs.readdirSync(dir) : [],
     );
     return icds.some((name) => /lvp/.test(name)) || "no lavapipe Vulkan driver (lvp_icd*.json) in /usr/share/vulkan/icd.d";
+  },
+};
+
+/** Shell: makes the folder `$1` read-only by a bind mount onto itself, in the mount namespace the shell runs in. */
+const MAKE_READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"';
+
+/** For `sh -c READ_ONLY_BIND_SCRIPT sh DIR COMMAND ARGS…`: makes DIR read-only, then runs the command there. */
+export const READ_ONLY_BIND_SCRIPT = `${MAKE_READ_ONLY} && shift && exec "$@"`;
+
+let namespace: { unshareFlags: string[] } | { reason: string } | undefined;
+
+/**
+ * How to run a command in a private mount namespace where it may bind-mount
+ * (`unshare -m` as root; `unshare -rm` where only user namespaces are
+ * allowed), checked once by making a folder read-only there; or why neither
+ * works. The host's mounts are untouched (unshare makes the new namespace's
+ * mounts private).
+ */
+export function privateMountNamespace(): { unshareFlags: string[] } | { reason: string } {
+  if (namespace) return namespace;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-mount-probe-"));
+  const probe = `${MAKE_READ_ONLY} && if touch "$1/written" 2>/dev/null; then echo "the folder stayed writable after a read-only bind mount" >&2; exit 1; fi`;
+  const reasons: string[] = [];
+  try {
+    for (const flags of [["-m"], ["-rm"]]) {
+      const result = spawnSync("unshare", [...flags, "sh", "-c", probe, "sh", dir], { encoding: "utf8" });
+      if (result.status === 0) return (namespace = { unshareFlags: flags });
+      if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT")
+        return (namespace = { reason: "unshare is not on PATH" });
+      const why = result.error ? result.error.message : (result.stderr.trim().split("\n")[0] ?? "") || `exit ${result.status}`;
+      reasons.push(`unshare ${flags.join(" ")}: ${why}`);
+    }
+    return (namespace = { reason: reasons.join("; ") });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A read-only bind mount in a private mount namespace: how a test as root gets a folder it cannot write (root ignores permission bits). */
+export const READ_ONLY_MOUNT: SystemRequirement = {
+  name: "a read-only bind mount (util-linux's unshare and mount, mount or user namespaces)",
+  install:
+    "apt-get install util-linux mount; in a container, allow namespaces (e.g. docker run --cap-add SYS_ADMIN --security-opt seccomp=unconfined)",
+  probe: () => {
+    const found = privateMountNamespace();
+    return "unshareFlags" in found || found.reason;
   },
 };
