@@ -160,7 +160,7 @@ export {
   loadLlama,
   loadCLIP,
   loadCLIPVision,
-  loadLlava,
+  loadLlava as loadLlavaModel,
   loadBlip2,
   loadPretrained,
   loadWeights,
@@ -295,6 +295,28 @@ export {
   type LlavaTrainingBatch,
 } from "./pretrain/llava_training";
 export { llavaFromBackbones, type LlavaFromBackbonesArgs } from "./pretrain/llava_setup";
+// Lab 02: the llava checkpoint, its blind twin and eval (`loadLlava` returns the model and its tokenizer;
+// `loadLlavaModel` above loads any transformers LLaVA folder as a model alone).
+export {
+  pretrainLlava,
+  loadLlava,
+  evaluateLlava,
+  blindTwinOf,
+  llavaPlanFor,
+  LLAVA_PLAN,
+  LLAVA_ABLATIONS,
+  LLAVA_NEIGHBOURS,
+  LLAVA_METRIC_NOTES,
+  FRESH_SENTIMENT_ITEMS,
+  FRESH_SENTIMENT_SEED,
+  QUICK_EVAL_LIMIT,
+  type LoadedLlava,
+  type LlavaPlan,
+  type LlavaPretrainArgs,
+  type EvaluateLlavaOptions,
+  type LlavaEvaluation,
+} from "./pretrain/llava";
+export { conversationFromPairs, CODE_INSTRUCTIONS, sentimentInstruction } from "./data/llava_instructions";
 export {
   chat,
   chatBatch,

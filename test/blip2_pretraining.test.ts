@@ -25,6 +25,7 @@ import {
 import { Blip2ForPretraining } from "../src/models/blip2_pretraining";
 import { Blip2Pipeline, languageText, qformerText } from "../src/pipelines/blip2";
 import { loadBlip2Pipeline, evaluateBlip2 } from "../src/pretrain/blip2";
+import { vqaAccuracy } from "../src/data/vqa";
 import { LlamaForCausalLM } from "../src/models/llama";
 import { AdamW } from "../src/train/adamw";
 import { Random } from "../src/util/random";
@@ -449,6 +450,31 @@ describe("the committed checkpoint (data/checkpoints/blip2)", () => {
       }
     },
     600_000,
+  );
+
+  it.runIf(hasCheckpoint)(
+    "evaluateBlip2 with a limit measures only the first test scenes and returns what it generated",
+    async () => {
+      const pipeline = loadBlip2Pipeline(CHECKPOINT);
+      try {
+        await expect(evaluateBlip2(pipeline, WORLD, { limit: 1 })).rejects.toThrow(/limit must be an integer ≥ 2 .*got 1/);
+        await expect(evaluateBlip2(pipeline, WORLD, { limit: 2.5 })).rejects.toThrow(/got 2.5/);
+        const before = tf.memory().numTensors;
+        const { metrics, outputs } = await evaluateBlip2(pipeline, WORLD, { limit: 6 });
+        expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
+        expect(outputs.references).toHaveLength(6);
+        for (const path of ["blip2", "instruct", "blind"] as const) expect(outputs.captions[path]).toHaveLength(6);
+        expect(outputs.questions.length).toBe(outputs.references.length * 3);
+        expect(outputs.questions.every((q) => q.image >= 0 && q.image < 6)).toBe(true);
+        for (const answers of Object.values(outputs.answers)) expect(answers).toHaveLength(outputs.questions.length);
+        // The metrics are those of the outputs: VQA accuracy recomputed from the returned answers.
+        const scores = outputs.questions.map((q, k) => vqaAccuracy(outputs.answers.blip2[k], q.answers));
+        expect(metrics.vqa_accuracy).toBeCloseTo(scores.reduce((a, b) => a + b, 0) / scores.length, 6);
+      } finally {
+        pipeline.dispose();
+      }
+    },
+    300_000,
   );
 
   it.runIf(hasCheckpoint)("beats its baselines: captions (CIDEr-D ≥ 2× blind, > another image's), color VQA, retrieval", () => {

@@ -7,7 +7,7 @@
  *   mllm-labs grade <lab> <submission...> --out DIR [--jobs N] [--cell-timeout S] [--notebook-timeout S] [--memory MB]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio|blip2> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force]
+ *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -278,29 +278,46 @@ export async function main(argv: string[]): Promise<number> {
     .description(
       "train a backbone on the world and write its checkpoint with config, tokenizer and card (npm run pretrain -- <name>)",
     )
-    .argument("<name>", "vision, language, audio or blip2 (needs vision and language beside its folder)")
+    .argument(
+      "<name>",
+      "vision, language, audio, blip2, llava or llava-blind (the last three need vision and language beside their folder)",
+    )
     .option("--out <dir>", "checkpoint folder (default data/checkpoints/<name>)")
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
     .option("--steps <n>", "optimiser steps (default: the card's)", positiveNumber("--steps"))
     .option("--seed <n>", "seed", nonNegativeNumber("--seed"), 0)
     .option("--backend <name>", "tensor backend (default: the engine's choice or MLLM_BACKEND; the cards were made on native)")
     .option("--force", "replace an existing checkpoint folder")
+    .option(
+      "--ablation <name>",
+      "llava only: one ablation row (default, layer-1, linear, no-stage1, code-only) on the shorter common schedule; writes only card.json (default --out data/checkpoints/llava-ablation-<name>)",
+    )
     .action(
       async (
         name: string,
-        options: { out?: string; data: string; steps?: number; seed: number; backend?: string; force?: boolean },
+        options: {
+          out?: string;
+          data: string;
+          steps?: number;
+          seed: number;
+          backend?: string;
+          force?: boolean;
+          ablation?: string;
+        },
       ) => {
         const { initEngine, closeEngine } = await import("../engine/init");
         const { pretrain } = await import("../pretrain/run");
         await initEngine({ backend: options.backend as any });
         try {
-          const out = options.out ?? path.join(PROJECT_ROOT, "data", "checkpoints", name);
+          const folder = options.ablation === undefined ? name : `${name}-ablation-${options.ablation}`;
+          const out = options.out ?? path.join(PROJECT_ROOT, "data", "checkpoints", folder);
           const card = await pretrain(name, {
             world: options.data,
             out,
             steps: options.steps,
             seed: options.seed,
             force: options.force,
+            ablation: options.ablation,
           });
           process.stdout.write(
             JSON.stringify({

@@ -46,10 +46,24 @@ export function sceneConversation(record: SceneRecordForLlava, random: Random, a
   if (args.captionTurn ?? true) pairs.push({ instruction: BRIEF_DESCRIPTION_PROMPTS[random.int(0, BRIEF_DESCRIPTION_PROMPTS.length)], response: sceneCaption(record, random) });
   for (const q of record.vqa ?? []) pairs.push({ instruction: q.question, response: q.answer });
   if (pairs.length === 0) throw new Error(`scenes record ${JSON.stringify(record.id)} has no questions and no caption turn was asked for`);
+  return conversationFromPairs(pairs);
+}
+
+/** Instruction–response pairs as LLaVA turns; `<image>` opens the first human turn (the world's stored conversations have this form). */
+export function conversationFromPairs(pairs: readonly { readonly instruction: string; readonly response: string }[]): ConversationTurn[] {
+  if (pairs.length === 0) throw new Error("conversationFromPairs: no instruction-response pairs");
   return pairs.flatMap((p, k) => [
     { from: "human" as const, value: k === 0 ? `${IMAGE_PLACEHOLDER}\n${p.instruction}` : p.instruction },
     { from: "gpt" as const, value: p.response },
   ]);
+}
+
+/** The code set's requests for a drawing program (one is drawn per record). */
+export const CODE_INSTRUCTIONS = ["write the drawing program for this image.", "write code in the drawing language that draws this picture.", "what program draws this scene?"] as const;
+
+/** The sentiment set's question about a picture posted with `text`. */
+export function sentimentInstruction(text: string): string {
+  return `the person posted this picture with the text "${text}" what is the overall sentiment: positive, negative or neutral?`;
 }
 
 /** A medical, code or sentiment record's stored conversation (validated). */

@@ -25,6 +25,7 @@ import { samplePointCloud } from "./point_cloud";
 import { sampleScan, scanInstructions, scanPng } from "./medical";
 import { sceneToProgram } from "./drawing_language";
 import { sampleSentiment } from "./sentiment";
+import { CODE_INSTRUCTIONS, conversationFromPairs, sentimentInstruction } from "./llava_instructions";
 import { COLOR_NAMES, SHAPE_NAMES } from "./vocabulary";
 import { saveSafetensors } from "../io/safetensors";
 import { trainWorldTokenizer } from "../tokenizer/tokenizer";
@@ -102,14 +103,6 @@ function recordSchema(set: string): JsonSchema {
 }
 
 const id = (split: Split, k: number) => `${split}-${String(k).padStart(6, "0")}`;
-
-/** LLaVA-style conversation turns from instruction pairs; the first human turn carries the image placeholder. */
-function conversation(pairs: { instruction: string; response: string }[], placeholder = "<image>"): { from: string; value: string }[] {
-  return pairs.flatMap((p, k) => [
-    { from: "human", value: k === 0 ? `${placeholder}\n${p.instruction}` : p.instruction },
-    { from: "gpt", value: p.response },
-  ]);
-}
 
 export const GENERATORS: Record<string, SetGenerator> = {
   scenes: {
@@ -257,7 +250,7 @@ export const GENERATORS: Record<string, SetGenerator> = {
         const scan = sampleScan(random);
         const image = `${split}/${String(k).padStart(6, "0")}.png`;
         writeFileAtomic(path.join(dir, image), await scanPng(scan));
-        out.push({ id: id(split, k), image, lesions: scan.lesions, findings: scan.findings, conversations: conversation(scanInstructions(scan, random)), synthetic: true });
+        out.push({ id: id(split, k), image, lesions: scan.lesions, findings: scan.findings, conversations: conversationFromPairs(scanInstructions(scan, random)), synthetic: true });
       }
       return out;
     },
@@ -277,8 +270,8 @@ export const GENERATORS: Record<string, SetGenerator> = {
         const image = `${split}/${String(k).padStart(6, "0")}.png`;
         writeFileAtomic(path.join(dir, image), await renderScene(scene));
         const program = sceneToProgram(scene);
-        const ask = ["write the drawing program for this image.", "write code in the drawing language that draws this picture.", "what program draws this scene?"][random.int(0, 3)];
-        out.push({ id: id(split, k), image, program, conversations: conversation([{ instruction: ask, response: program }]), synthetic: true });
+        const ask = CODE_INSTRUCTIONS[random.int(0, CODE_INSTRUCTIONS.length)];
+        out.push({ id: id(split, k), image, program, conversations: conversationFromPairs([{ instruction: ask, response: program }]), synthetic: true });
       }
       return out;
     },
@@ -297,8 +290,8 @@ export const GENERATORS: Record<string, SetGenerator> = {
         const sample = sampleSentiment(random);
         const image = `${split}/${String(k).padStart(6, "0")}.png`;
         writeFileAtomic(path.join(dir, image), await svgToPng(sample.svg));
-        const ask = `the person posted this picture with the text "${sample.text}" what is the overall sentiment: positive, negative or neutral?`;
-        out.push({ id: id(split, k), image, face: sample.face, text: sample.text, text_sentiment: sample.textSentiment, label: sample.label, conversations: conversation([{ instruction: ask, response: sample.label }]), synthetic: true });
+        const ask = sentimentInstruction(sample.text);
+        out.push({ id: id(split, k), image, face: sample.face, text: sample.text, text_sentiment: sample.textSentiment, label: sample.label, conversations: conversationFromPairs([{ instruction: ask, response: sample.label }]), synthetic: true });
       }
       return out;
     },

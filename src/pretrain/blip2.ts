@@ -567,6 +567,35 @@ export const BLIP2_METRIC_NOTES: Record<string, string> = {
 export interface Blip2Evaluation {
   readonly metrics: Record<string, number>;
   readonly baselines: Record<string, Record<string, number>>;
+  /** What was generated, per test image and per question (for galleries and error analysis). */
+  readonly outputs: Blip2EvaluationOutputs;
+}
+
+/** The generated text behind {@link Blip2Evaluation}'s metrics. */
+export interface Blip2EvaluationOutputs {
+  /** Per test image: its three reference captions. */
+  readonly references: readonly (readonly string[])[];
+  /** Per test image: the caption of BLIP-2, InstructBLIP and the blind LLM. */
+  readonly captions: {
+    readonly blip2: readonly string[];
+    readonly instruct: readonly string[];
+    readonly blind: readonly string[];
+  };
+  /** Every test question with the index of its image. */
+  readonly questions: readonly (SceneQuestion & { readonly image: number })[];
+  /** Per question: the first word of each path's answer (captions_as_text: the LLM with the image's three captions as text before the question). */
+  readonly answers: {
+    readonly blip2: readonly string[];
+    readonly instruct: readonly string[];
+    readonly blind: readonly string[];
+    readonly captions_as_text: readonly string[];
+  };
+}
+
+/** Options of {@link evaluateBlip2}. */
+export interface Blip2EvaluationArgs {
+  /** Only the first `limit` test scenes (a quick look in a notebook). Default all 300: the card's numbers. */
+  readonly limit?: number;
 }
 
 /** The card's table of every metric beside its baselines. */
@@ -601,10 +630,10 @@ function stageTable(seconds: Record<string, number>, steps: Record<string, numbe
   ].join("\n");
 }
 
-const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
+export const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
 
 /** VQA soft accuracy overall and per type. */
-function vqaScores(
+export function vqaScores(
   prefix: string,
   answers: readonly string[],
   questions: readonly { type: QuestionType; answers: readonly string[] }[],
@@ -629,8 +658,14 @@ function chanceRecall(positiveCounts: readonly number[], columns: number, k: num
  * a skeptic asks for: the blind LLM (no image), the model given a random other
  * image's features, and chance.
  */
-export async function evaluateBlip2(pipeline: Blip2Pipeline, world: string): Promise<Blip2Evaluation> {
-  const test = await splitFeatures(pipeline.vision, world, "test");
+export async function evaluateBlip2(
+  pipeline: Blip2Pipeline,
+  world: string,
+  args: Blip2EvaluationArgs = {},
+): Promise<Blip2Evaluation> {
+  if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit >= 2))
+    throw new Error(`evaluateBlip2: limit must be an integer ≥ 2 (test scenes), got ${JSON.stringify(args.limit)}`);
+  const test = await splitFeatures(pipeline.vision, world, "test", args.limit);
   try {
     const N = test.captions.length;
     const random = new Random(2024);
@@ -773,6 +808,12 @@ export async function evaluateBlip2(pipeline: Blip2Pipeline, world: string): Pro
           ...chanceVqa,
           ...Object.fromEntries(Object.entries(chanceVqa).map(([name, value]) => [`instruct_${name}`, value])),
         },
+      },
+      outputs: {
+        references: test.captions,
+        captions: { blip2: blip2.captions, instruct: instruct.captions, blind: blind.captions },
+        questions,
+        answers: { blip2: blip2.answers, instruct: instruct.answers, blind: blind.answers, captions_as_text: withCaptions },
       },
     };
   } finally {

@@ -80,7 +80,7 @@ export async function writeCheckpoint(
   });
 }
 
-function cardMarkdown(card: CheckpointCard): string {
+export function cardMarkdown(card: CheckpointCard): string {
   const curve = card.loss_curve.map((l, k) => `${(k + 1) * card.loss_every}: ${l.toFixed(4)}`).join(", ");
   return [
     `# ${card.title}`,

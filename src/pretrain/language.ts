@@ -7,6 +7,11 @@
  *
  * Documents are `<|bos|> text <|eos|>`, concatenated and cut into windows of
  * T + 1 tokens (input: the first T, target: the last T).
+ *
+ * Evaluation also asks the test scenes' questions after the scene's first
+ * caption in one document, and alone: whether the model answers from the
+ * context before a question, which is what BLIP-2's soft prompt needs of a
+ * frozen LLM (the soft prompt stands where the caption would be).
  * Evaluation: perplexity exp(mean next-token cross-entropy) over the test
  * split packed the same way.
  */
@@ -17,7 +22,8 @@ import { AdamW } from "../train/adamw";
 import { crossEntropy } from "../train/loss";
 import { openSplit, recordBatches } from "../data/loaders";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
-import { runTraining, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
+import { vqaAccuracy, type QuestionType, type VqaPair } from "../data/vqa";
+import { runTraining, machineRecord, writeCheckpoint, mean, type CheckpointCard } from "./common";
 import { llamaConfigToHF } from "../models/llama_spec";
 import type { PretrainArgs } from "./vision";
 
@@ -49,6 +55,19 @@ export function packedWindows(tokenizer: TextTokenizer, texts: readonly string[]
   for (let start = 0; start + context + 1 <= stream.length; start += context)
     windows.push(stream.slice(start, start + context + 1));
   return windows;
+}
+
+const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
+
+/** A scene's descriptions as the grounded documents read them. */
+export interface DescribedScene {
+  readonly captions: readonly string[];
+  readonly vqa: readonly Pick<VqaPair, "question" | "answer">[];
+}
+
+/** The text after a scene's description: `question: {q} answer:` (the world corpus's format; the answer follows after a space). */
+export function questionPrompt(question: string): string {
+  return `question: ${question} answer:`;
 }
 
 /** Inputs [B, T] and targets [B, T] of windows. */
@@ -123,9 +142,49 @@ export async function pretrainLanguage(args: PretrainArgs): Promise<{ model: Lla
 export const LANGUAGE_METRIC_NOTES: Record<string, string> = {
   test_perplexity: `exp of the mean next-token cross-entropy on the test split's text packed in windows of ${LANGUAGE_CONTEXT}; a uniform guess scores the vocabulary size`,
   test_tokens: "tokens scored",
+  grounded_vqa_accuracy:
+    "VQA soft accuracy on the test scenes' questions asked after the scene's first caption in one document ('{caption} question: {q} answer:', first word of the greedy answer): answering from context",
+  question_only_vqa_accuracy:
+    "the same questions with no caption before them (the question's prior alone: the blind baseline of the grounded rows)",
 };
+for (const type of QUESTION_TYPES) {
+  LANGUAGE_METRIC_NOTES[`grounded_vqa_${type}_accuracy`] = `grounded VQA, ${type} questions`;
+  LANGUAGE_METRIC_NOTES[`question_only_vqa_${type}_accuracy`] = `question only, ${type} questions`;
+}
 
-/** Test perplexity. */
+/** Greedy first words of the answers to `prompts` (left-padded batches of 128, 3 new tokens). */
+async function firstWords(model: LlamaForCausalLM, tokenizer: TextTokenizer, prompts: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (let start = 0; start < prompts.length; start += 128) {
+    const { inputIds, attentionMask } = tokenizer.encodeBatch(prompts.slice(start, start + 128), {
+      addBos: true,
+      padSide: "left",
+    });
+    const ids = tf.tensor2d(inputIds, undefined, "int32");
+    const mask = tf.tensor2d(attentionMask, undefined, "int32");
+    try {
+      const rows = await model.generate(ids, { attentionMask: mask, maxNewTokens: 3 });
+      const T = inputIds[0].length; // rows hold the prompt, then the new tokens
+      for (const row of rows) out.push(tokenizer.decode(row.slice(T), { skipSpecialTokens: true }).trim().split(/\s+/)[0] ?? "");
+    } finally {
+      tf.dispose([ids, mask]);
+    }
+  }
+  return out;
+}
+
+/** VQA soft accuracy overall and per question type, named `{prefix}vqa_accuracy`, `{prefix}vqa_{type}_accuracy`. */
+function vqaByType(prefix: string, predictions: readonly string[], questions: readonly VqaPair[]): Record<string, number> {
+  const scores = questions.map((q, k) => vqaAccuracy(predictions[k], q.answers));
+  const out: Record<string, number> = { [`${prefix}vqa_accuracy`]: mean(scores) };
+  for (const type of QUESTION_TYPES) {
+    const own = scores.filter((_, k) => questions[k].type === type);
+    if (own.length) out[`${prefix}vqa_${type}_accuracy`] = mean(own);
+  }
+  return out;
+}
+
+/** Test perplexity, and VQA from a caption in context against the question alone. */
 export async function evaluateLanguage(
   model: LlamaForCausalLM,
   tokenizer: TextTokenizer,
@@ -146,5 +205,14 @@ export async function evaluateLanguage(
     tokens += n;
     tf.dispose([loss, inputs, targets]);
   }
-  return { test_perplexity: Math.exp(total / tokens), test_tokens: tokens };
+  const scenes = openSplit(world, "scenes", "test").records as (DescribedScene & { vqa: VqaPair[] })[];
+  const questions = scenes.flatMap((scene) => scene.vqa);
+  const grounded = scenes.flatMap((scene) => scene.vqa.map((q) => `${scene.captions[0]} ${questionPrompt(q.question)}`));
+  const alone = questions.map((q) => questionPrompt(q.question));
+  return {
+    test_perplexity: Math.exp(total / tokens),
+    test_tokens: tokens,
+    ...vqaByType("grounded_", await firstWords(model, tokenizer, grounded), questions),
+    ...vqaByType("question_only_", await firstWords(model, tokenizer, alone), questions),
+  };
 }

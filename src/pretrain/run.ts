@@ -15,23 +15,34 @@ import { pretrainVision, evaluateVision, type PretrainArgs } from "./vision";
 import { pretrainLanguage, evaluateLanguage } from "./language";
 import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
+import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
 import type { CheckpointCard } from "./common";
 import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
 /** What `npm run pretrain -- NAME` makes: the backbones, then the labs' models built on them. */
-export const PRETRAINED = [...BACKBONES, "blip2"] as const;
+export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind"] as const;
 export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
-export async function pretrain(name: string, args: PretrainArgs & { force?: boolean }): Promise<CheckpointCard> {
+export async function pretrain(
+  name: string,
+  args: PretrainArgs & { force?: boolean; ablation?: string },
+): Promise<CheckpointCard> {
   if (!(PRETRAINED as readonly string[]).includes(name))
     throw new Error(`pretrain: unknown model ${JSON.stringify(name)}; expected one of ${PRETRAINED.join(", ")}`);
+  if (args.ablation !== undefined && name !== "llava")
+    throw new Error(`pretrain: --ablation applies to llava only, got it with ${JSON.stringify(name)}`);
   if (!args.dryRun) refuseExistingCheckpoint(args.out, args.force); // before training, so no run is wasted
-  const run = { vision: pretrainVision, language: pretrainLanguage, audio: pretrainAudio, blip2: pretrainBlip2 }[
-    name as PretrainedName
-  ];
+  const run = {
+    vision: pretrainVision,
+    language: pretrainLanguage,
+    audio: pretrainAudio,
+    blip2: pretrainBlip2,
+    llava: pretrainLlava,
+    "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
+  }[name as PretrainedName];
   const { model, card } = await run(args);
   model.dispose();
   return card;
@@ -57,6 +68,16 @@ function registryModel<M extends Module>(
   };
 }
 
+/** Loads a LLaVA checkpoint (or blind twin), measures it, disposes it. */
+async function withLlava<T>(directory: string, measure: (llava: LoadedLlava) => Promise<T>): Promise<T> {
+  const llava = loadLlava(directory);
+  try {
+    return await measure(llava);
+  } finally {
+    llava.model.dispose();
+  }
+}
+
 /**
  * model_type → how a checkpoint is measured. Backbones are built and loaded by
  * the model registry, so a new architecture needs only its evaluator here; the
@@ -64,8 +85,21 @@ function registryModel<M extends Module>(
  * backbones they sit on).
  */
 const EVALUATORS: Record<string, (directory: string, world: string) => Promise<Measured>> = {
+  // The labs' LLaVA: its blind twin (card.json baseline_checkpoints.blind) is measured beside it.
+  llava: async (directory, world) => {
+    const twinDir = blindTwinOf(directory);
+    return withLlava(directory, (llava) =>
+      twinDir
+        ? withLlava(twinDir, (twin) => evaluateLlava(llava.model, llava.tokenizer, world, { blindModel: twin }))
+        : evaluateLlava(llava.model, llava.tokenizer, world),
+    );
+  },
   clip: registryModel<CLIPModel>((model, directory, world) => evaluateVision(model, loadTokenizer(directory), world)),
-  llama: registryModel<LlamaForCausalLM>((model, directory, world) => evaluateLanguage(model, loadTokenizer(directory), world)),
+  // A Llama is the language backbone, or LLaVA's blind twin (config.json mllm_labs.blind_twin_of), measured on llava's metrics with no image.
+  llama: async (directory, world) =>
+    readHFConfig(directory).json.mllm_labs?.blind_twin_of
+      ? withLlava(directory, (twin) => evaluateLlava(twin.model, twin.tokenizer, world, { blind: true }))
+      : registryModel<LlamaForCausalLM>((model, dir, w) => evaluateLanguage(model, loadTokenizer(dir), w))(directory, world),
   mllm_audio_encoder: registryModel<AudioEncoder>((model, _directory, world) => evaluateAudio(model, world)),
   // The labs' BLIP-2 bridge; a transformers BLIP-2 checkpoint is refused with a message.
   "blip-2": async (directory, world) => {
