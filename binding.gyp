@@ -11,7 +11,8 @@
         "native/softmax.cc",
         "native/reductions.cc",
         "native/data_movement.cc",
-        "native/optimizer.cc"
+        "native/optimizer.cc",
+        "native/quantized_matmul.cc"
       ],
       "actions": [
         {

@@ -11,6 +11,7 @@
 #include "gemm.h"
 #include "norms.h"
 #include "optimizer.h"
+#include "quantized_matmul.h"
 #include "reductions.h"
 #include "softmax.h"
 #include "thread_pool.h"
@@ -176,6 +177,67 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// quantizedMatmul(x, rows, packed, code, absmax | null, absmaxCodes | null, nestedCode | null, nestedAbsmax | null,
+//                 offset, outFeatures, inFeatures, blockSize, nestedBlockSize, transposeWeight, out)
+// transposeWeight: out [rows, outFeatures] = x · Wᵀ; otherwise out [rows, inFeatures] = x · W. Packed codes and
+// 8-bit absmax codes arrive as the int32 words that hold their bytes (little-endian).
+Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
+  if (!check_args(info, 15, "quantizedMatmul")) return info.Env().Undefined();
+  auto fail = [&](const std::string& message) {
+    Napi::TypeError::New(info.Env(), "quantizedMatmul: " + message).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  };
+  mllm::Quantized4bitWeight w{};
+  const int64_t rows = int_of(info[1]);
+  w.out_features = int_of(info[9]);
+  w.in_features = int_of(info[10]);
+  w.block_size = int_of(info[11]);
+  w.nested_block_size = int_of(info[12]);
+  const bool transpose_weight = info[13].As<Napi::Boolean>().Value();
+  if (rows < 0 || w.out_features <= 0 || w.in_features <= 0 || w.block_size <= 0)
+    return fail("rows " + std::to_string(rows) + ", outFeatures " + std::to_string(w.out_features) + ", inFeatures " + std::to_string(w.in_features) +
+                ", blockSize " + std::to_string(w.block_size) + ": expected rows ≥ 0 and the others > 0");
+  const int64_t count = w.out_features * w.in_features;
+  const int64_t blocks = (count + w.block_size - 1) / w.block_size;
+  size_t n = 0;
+  const float* x = data_of<float>(info[0], "x", &n);
+  const int64_t x_cols = transpose_weight ? w.in_features : w.out_features;
+  if (static_cast<int64_t>(n) != rows * x_cols)
+    return fail("x has " + std::to_string(n) + " values; expected rows · " + std::to_string(x_cols) + " = " + std::to_string(rows * x_cols));
+  w.packed = reinterpret_cast<const uint8_t*>(data_of<int32_t>(info[2], "packed", &n));
+  if (static_cast<int64_t>(n) * 4 < (count + 1) / 2)
+    return fail("packed holds " + std::to_string(n * 4) + " bytes; a [" + std::to_string(w.out_features) + ", " + std::to_string(w.in_features) +
+                "] weight needs " + std::to_string((count + 1) / 2));
+  w.code = data_of<float>(info[3], "code", &n);
+  if (n != 16) return fail("code has " + std::to_string(n) + " values; expected 16");
+  if (!info[4].IsNull()) {
+    w.absmax = data_of<float>(info[4], "absmax", &n);
+    if (static_cast<int64_t>(n) < blocks) return fail("absmax has " + std::to_string(n) + " values; expected " + std::to_string(blocks));
+  } else {
+    if (info[5].IsNull() || info[6].IsNull() || info[7].IsNull()) return fail("without absmax, absmaxCodes, nestedCode and nestedAbsmax are required");
+    if (w.nested_block_size <= 0) return fail("nestedBlockSize " + std::to_string(w.nested_block_size) + ": expected > 0");
+    w.absmax_codes = reinterpret_cast<const uint8_t*>(data_of<int32_t>(info[5], "absmaxCodes", &n));
+    if (static_cast<int64_t>(n) * 4 < blocks) return fail("absmaxCodes holds " + std::to_string(n * 4) + " bytes; expected " + std::to_string(blocks));
+    w.nested_code = data_of<float>(info[6], "nestedCode", &n);
+    if (n != 256) return fail("nestedCode has " + std::to_string(n) + " values; expected 256");
+    w.nested_absmax = data_of<float>(info[7], "nestedAbsmax", &n);
+    const int64_t nested_blocks = (blocks + w.nested_block_size - 1) / w.nested_block_size;
+    if (static_cast<int64_t>(n) < nested_blocks)
+      return fail("nestedAbsmax has " + std::to_string(n) + " values; expected " + std::to_string(nested_blocks));
+  }
+  w.offset = static_cast<float>(info[8].As<Napi::Number>().DoubleValue());
+  float* out = data_of<float>(info[14], "out", &n);
+  const int64_t out_cols = transpose_weight ? w.out_features : w.in_features;
+  if (static_cast<int64_t>(n) != rows * out_cols)
+    return fail("out has " + std::to_string(n) + " values; expected " + std::to_string(rows * out_cols));
+  if (rows == 0) return info.Env().Undefined();
+  if (transpose_weight)
+    mllm::quantized_matmul_xwt(x, rows, w, out);
+  else
+    mllm::quantized_matmul_xw(x, rows, w, out);
+  return info.Env().Undefined();
+}
+
 // rmsNorm(x, weight, rows, D, eps, y, rstd)
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   if (!check_args(info, 7, "rmsNorm")) return info.Env().Undefined();
@@ -239,6 +301,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("rmsNormGrad", Napi::Function::New(env, RmsNormGrad));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
+  exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   return exports;

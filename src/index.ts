@@ -6,6 +6,15 @@
  */
 export { initEngine, engineInfo, closeEngine, type BackendName, type EngineArgs, type EngineInfo } from "./engine/init";
 export { startDispatchCount, dispatchUnit } from "./engine/dispatch_count";
+// Training memory as in PyTorch (issue 18): the freeing backward walk, buffer-based accounting, the fused 4-bit product.
+export { valueAndGradients, type ValueAndGradients } from "./engine/backprop";
+export { startMemoryMeter, bufferBytes, measurePeakBytes } from "./engine/memory";
+export {
+  quantizedMatMul,
+  quantizedMatMulComposite,
+  QUANTIZED_MATMUL,
+  type Quantized4bitTensors,
+} from "./kernels/quantized_matmul";
 export { Random } from "./util/random";
 export { tidy } from "./util/tidy";
 
@@ -360,3 +369,134 @@ export { programMetrics, normalizeProgram, type ProgramMetrics, type ProgramMetr
 // Metrics for the labs' evaluations (BLEU, CIDEr-D, Recall@K, ITM accuracy) and a table that prints them beside their baselines.
 export { bleu, bleu4, ciderD, ciderDPerImage, recallAtK, chanceRecallAtK, imageTextRecall, itmAccuracy } from "./metrics";
 export { metricTable, type MetricColumn, type MetricRow, type MetricTableArgs } from "./lab/metric_table";
+
+// Lab 05 — visual storytelling: multi-image prompts (LlavaInputs.framesPerRow, LlavaConfig.frameEmbeddings), the decoding a
+// storyteller needs (GenerateOptions: numBeams, lengthPenalty, earlyStopping, repetitionPenalty, noRepeatNgramSize), and story metrics.
+export { multiImagePrompt, countImagePlaceholders, storyText, type MultiImagePromptArgs } from "./data/story_prompt";
+export {
+  applyRepetitionPenalty,
+  applyNoRepeatNgram,
+  bannedNgramTokens,
+  processLogits,
+  logSoftmaxInPlace,
+  validateLogitsProcessorOptions,
+  type LogitsProcessorOptions,
+} from "./models/logits_processors";
+export {
+  beamSearch,
+  validateBeamSearchOptions,
+  type BeamSearchOptions,
+  type BeamSearchResult,
+  type BeamStep,
+  type EarlyStopping,
+} from "./models/beam_search";
+export { rougeL, rougeLPerItem, rougeLTokens, longestCommonSubsequence, ROUGE_L_BETA } from "./metrics/rouge";
+export {
+  sentenceMentions,
+  splitSentences,
+  storyMentions,
+  mentionName,
+  EVENT_WORDS,
+  type ObjectMention,
+  type SentenceMentions,
+} from "./metrics/story_mentions";
+export {
+  storyMetrics,
+  storyGrounding,
+  storyRepetition,
+  storyOrder,
+  frameActors,
+  frameAnnotations,
+  groundingRates,
+  sumGroundingCounts,
+  type StoryMetrics,
+  type StoryMetricsArgs,
+  type FrameAnnotation,
+  type FrameObject,
+  type GroundingCounts,
+  type GroundingRates,
+  type StoryGrounding,
+  type RepetitionCounts,
+  type OrderCounts,
+} from "./metrics/story";
+// Lab 03: VideoLLaMA (video and audio branches) and the same bridge for IMU windows and point clouds.
+export {
+  QFormerBridge,
+  resolveQFormerBridgeConfig,
+  stepKeyMask,
+  meanOverSteps,
+  attentionOverSteps,
+  type QFormerBridgeConfig,
+  type ResolvedQFormerBridgeConfig,
+  type QFormerBridgeOutput,
+} from "./models/qformer_bridge";
+export {
+  VideoLlamaForConditionalGeneration,
+  resolveVideoLlamaConfig,
+  VIDEO_LLAMA_PRESETS,
+  TEMPORAL_MODELS,
+  type VideoLlamaConfig,
+  type ResolvedVideoLlamaConfig,
+  type VideoLlamaInputs,
+  type VideoLlamaOutput,
+  type VideoLlamaBackbones,
+  type TemporalModel,
+  type AudioSegmentTokens,
+} from "./models/video_llama";
+export { VIDEO_LLAMA_SPEC, videoLlamaConfigFromHF, videoLlamaConfigToHF } from "./models/video_llama_spec";
+export {
+  ImuEncoder,
+  resolveImuEncoderConfig,
+  imuTokenCount,
+  IMU_ENCODER_PRESETS,
+  type ImuEncoderConfig,
+  type ImuEncoderOutput,
+} from "./models/imu_encoder";
+export {
+  PointEncoder,
+  resolvePointEncoderConfig,
+  POINT_ENCODER_PRESETS,
+  type PointEncoderConfig,
+  type PointEncoderOutput,
+} from "./models/point_encoder";
+export {
+  ModalityLlm,
+  resolveModalityLlmConfig,
+  MODALITIES,
+  MODALITY_LLM_PRESETS,
+  type Modality,
+  type ModalityLlmConfig,
+  type ResolvedModalityLlmConfig,
+  type ModalityLlmOutput,
+} from "./models/modality_bridge";
+export { MODALITY_LLM_SPEC, modalityLlmConfigFromHF, modalityLlmConfigToHF } from "./models/modality_bridge_spec";
+export {
+  sampleFrameIndices,
+  segmentAudio,
+  segmentLogMel,
+  shuffledFrameOrder,
+  singleMiddleFrame,
+  selectFrames,
+  VIDEO_FRAMES_PER_SECOND,
+  type FrameSample,
+  type AudioSegments,
+  type LastSegment,
+  type SegmentLogMelArgs,
+} from "./data/temporal_sampling";
+export {
+  videoQuestionType,
+  videoQaAccuracyByType,
+  VIDEO_QUESTION_TYPES,
+  type VideoQuestionType,
+  type VideoQaItem,
+  type TypeAccuracy,
+} from "./metrics/video_qa";
+export {
+  audioEventAccuracy,
+  sensorActivityMetrics,
+  pointCloudMetrics,
+  parseCadence,
+  type AudioEventItem,
+  type SensorItem,
+  type PointCloudItem,
+} from "./metrics/modality_answers";

@@ -17,6 +17,9 @@ import {
   runWebGpuMultiOutput,
   silenceCpuBanner,
   storedValues,
+  recordTape,
+  releaseTape,
+  bufferCounts,
 } from "../src/engine/tfjs_internals";
 import {
   TSLAB_INTERNALS_VERSION,
@@ -141,6 +144,34 @@ describe("tfjs internals (src/engine/tfjs_internals.ts)", () => {
     );
     expect(() => silenceCpuBanner({})).toThrow(/tfjs internals changed: the CPU backend has no boolean `firstUse`/);
     expect(() => countWebGpuDispatches({})).toThrow(/no recordAndSubmit/);
+  });
+});
+
+describe("tfjs tape and buffer internals (src/engine/tfjs_internals.ts)", () => {
+  it("recordTape records the kernels with their saved tensors, and shape-only gradients keep shapes", () => {
+    const x = tf.variable(tf.tensor2d([[1, 2, 3]]));
+    const { value, tape } = recordTape(() => x.reshape([3]).square().sum());
+    const reshape = tape.find((node) => node.kernelName === "Reshape")!;
+    const square = tape.find((node) => node.kernelName === "Square")!;
+    expect(reshape.saved!.length).toBeGreaterThan(0);
+    expect(reshape.saved!.every((saved) => !(saved instanceof tf.Tensor) && saved.shape.join() === "1,3")).toBe(true);
+    expect(square.saved!.length).toBeGreaterThan(0);
+    expect(square.saved!.every((saved) => saved instanceof tf.Tensor)).toBe(true);
+    for (const node of tape) tf.dispose((node.saved ?? []).filter((t) => t instanceof tf.Tensor) as tf.Tensor[]);
+    releaseTape();
+    tf.dispose([value, x]);
+  });
+
+  it("bufferCounts counts a buffer once however many tensors view it, and frees it with the last", () => {
+    const counts = bufferCounts();
+    const start = counts.bytes;
+    const a = tf.zeros([4, 8]);
+    const b = a.reshape([32]);
+    expect(counts.bytes - start).toBe(4 * 8 * 4);
+    a.dispose();
+    expect(counts.bytes - start).toBe(4 * 8 * 4);
+    b.dispose();
+    expect(counts.bytes).toBe(start);
   });
 });
 

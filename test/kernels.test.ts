@@ -20,7 +20,15 @@ describe("kernel registry", () => {
   it("lists every fused op once, each with a composite and its kernels registered where implemented", () => {
     registerNativeBackend();
     const ops = kernelDefinitions().map((definition) => definition.op);
-    expect(ops).toEqual(["gelu", "layerNorm", "rmsNorm", "scaledMaskedSoftmax", "adamwStep", "dequantizeBlockwise"]);
+    expect(ops).toEqual([
+      "gelu",
+      "layerNorm",
+      "rmsNorm",
+      "scaledMaskedSoftmax",
+      "adamwStep",
+      "dequantizeBlockwise",
+      "quantizedMatMul",
+    ]);
     for (const definition of kernelDefinitions()) {
       expect(typeof definition.composite, definition.op).toBe("function");
       expect(Object.keys(definition.kernels).length, definition.op).toBeGreaterThan(0);

@@ -76,7 +76,15 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     expect(lines.some((l) => l.includes("stage 2 step 3/3"))).toBe(true);
     for (const name of ISSUE_METRICS) expect(Number.isFinite(card.metrics[name]), name).toBe(true);
     const baselines = (card as unknown as { baselines: Record<string, Record<string, number>> }).baselines;
-    expect(Object.keys(baselines).sort()).toEqual(["chance", "empty_program", "face_only", "majority", "text_only"]);
+    // The blind twin is measured when a llava-blind folder sits beside --out (as the committed one does).
+    expect(Object.keys(baselines).sort()).toEqual([
+      ...(fs.existsSync(path.join(BLIND, "config.json")) ? ["blind"] : []),
+      "chance",
+      "empty_program",
+      "face_only",
+      "majority",
+      "text_only",
+    ]);
     // Always "yes" on balanced questions: accuracy 1/2, recall 1, F1 2/3.
     for (const negatives of POPE_NEGATIVES) {
       expect(baselines.chance[`pope_${negatives}_accuracy`]).toBeCloseTo(0.5, 10);
@@ -130,14 +138,13 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
   const card = hasCheckpoint ? JSON.parse(fs.readFileSync(path.join(CHECKPOINT, "card.json"), "utf8")) : undefined;
 
   it.runIf(hasCheckpoint)(
-    "fit the size and time budgets, and evaluateLlava reproduces the card's quick eval (blind twin included) without leaks",
+    "fit the size budget, and evaluateLlava reproduces the card's quick eval (blind twin included) without leaks",
     async () => {
       const size = ["llava", "llava-blind"].reduce(
         (sum, name) => sum + fs.statSync(path.join(ROOT, "data/checkpoints", name, "model.safetensors")).size,
         0,
       );
       expect(size).toBeLessThanOrEqual(10e6);
-      expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
       expect(blindTwinOf(CHECKPOINT)).toBe(BLIND);
       const llava = loadLlava(CHECKPOINT);
       const blind = loadLlava(BLIND);
@@ -159,6 +166,10 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     },
     300_000,
   );
+
+  it.runIf(hasCheckpoint)("trained in under 30 minutes (the card's train_seconds, on the machine that made it)", () => {
+    expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+  });
 
   it.runIf(hasCheckpoint)("the card's full eval measured the blind twin and every metric of the issue", () => {
     expect(card.blind_twin_measured).toBe(true);

@@ -72,6 +72,24 @@ const TINY: Record<string, object> = {
     labels: ["a", "b"],
   },
   mllm_gpt: { vocabSize: 11, contextLength: 6, dim: 8, layers: 1, heads: 2 },
+  mllm_video_llama: {
+    vision: clipVision,
+    audio: { hiddenSize: 12, intermediateSize: 16, numLayers: 1, numHeads: 2, numMelBins: 8, maxFrames: 8, framesPerToken: 2 },
+    text: llama,
+    videoQformer: { hiddenSize: 12, intermediateSize: 20, numHeads: 2 },
+    audioQformer: { hiddenSize: 12, intermediateSize: 20, numLayers: 1, numHeads: 2 },
+    numVideoQueryTokens: 3,
+    numAudioQueryTokens: 2,
+    maxFrames: 4,
+    maxAudioSegments: 3,
+    framePatchPool: 2,
+  },
+  mllm_modality_llm: {
+    modality: "imu",
+    imu: { windowLength: 20, kernelSize: 4, stride: 2, hiddenSize: 8, intermediateSize: 12, numLayers: 1, numHeads: 2 },
+    qformer: { hiddenSize: 8, intermediateSize: 12, numLayers: 1, numHeads: 2 },
+    text: llama,
+  },
 };
 
 describe("model registry", () => {

@@ -14,6 +14,14 @@ import { rmsNorm, rmsNormComposite } from "../src/kernels/rms_norm";
 import { scaledMaskedSoftmax, scaledMaskedSoftmaxComposite } from "../src/kernels/masked_softmax";
 import { adamwStep, adamwStepComposite } from "../src/kernels/adamw";
 import { causalMask } from "../src/nn/attention";
+import { quantizedMatMul, quantizedMatMulComposite } from "../src/kernels/quantized_matmul";
+import { QuantizedWeight4bit } from "../src/peft/quantized_weight";
+import { quantize4bit } from "../src/peft/quantize_4bit";
+import { valueAndGradients } from "../src/engine/backprop";
+import { measurePeakBytes, startMemoryMeter } from "../src/engine/memory";
+import { LlamaForCausalLM } from "../src/models/llama";
+import { getLoraModel } from "../src/peft/lora";
+import { quantize } from "../src/peft/quantize";
 
 beforeAll(async () => {
   const info = await initEngine({ backend: "webgpu", verbose: false });
@@ -241,4 +249,66 @@ describe("WGSL kernels of the fused ops", () => {
     expect(Array.from(await y.data()).map((v) => +v.toFixed(4))).toEqual([-0.1588, 0, 1.9546]);
     y.dispose();
   });
+
+  it("quantizedMatMul (NF4, with and without double quantization) and its input gradient equal the composite", async () => {
+    for (const [N, out, inFeatures, doubleQuant] of [
+      [3, 5, 7, false],
+      [9, 70, 131, true],
+    ] as const) {
+      const values = Float32Array.from({ length: out * inFeatures }, (_, i) => Math.sin(i * 0.37) * 0.1);
+      const weight = new QuantizedWeight4bit(quantize4bit(values, [out, inFeatures], { doubleQuant }));
+      const x = tf.randomNormal([N, inFeatures], 0, 1, "float32", 5) as tf.Tensor2D;
+      const [fusedY, fusedDx] = valueAndGrads((a) => quantizedMatMul(a as tf.Tensor2D, weight.tensors), [x]);
+      const [compositeY, compositeDx] = valueAndGrads(
+        (a) => quantizedMatMulComposite(a as tf.Tensor2D, weight.tensors, true),
+        [x],
+      );
+      await expectClose(fusedY, compositeY, 1e-5, `x·Wᵀ [${N}, ${out}, ${inFeatures}] dq ${doubleQuant}`);
+      await expectClose(fusedDx, compositeDx, 1e-5, `dy·W [${N}, ${out}, ${inFeatures}] dq ${doubleQuant}`);
+      const counted = startDispatchCount();
+      tf.dispose(quantizedMatMul(x, weight.tensors));
+      expect(counted(), "one dispatch, no float weight written").toBe(1);
+      tf.dispose([x, fusedY, fusedDx, compositeY, compositeDx]);
+      weight.dispose();
+    }
+  });
+
+  it("training memory: the engine's backward walk gives tfjs's gradients bit for bit at a lower buffer peak (QLoRA)", async () => {
+    startMemoryMeter();
+    const model = new LlamaForCausalLM({
+      vocabSize: 40,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKeyValueHeads: 2,
+      seed: 3,
+    });
+    await quantize(model, { doubleQuant: true });
+    getLoraModel(model, { r: 4, alpha: 8, targetModules: ["q_proj", "v_proj", "down_proj"], init: false });
+    const ids = tf.tensor2d([[1, 5, 9, 13, 17, 21, 25, 29]], [1, 8], "int32");
+    const targets = tf.tensor2d([[5, 9, 13, 17, 21, 25, 29, 33]], [1, 8], "int32");
+    const loss = () => crossEntropy(model.apply(ids), targets);
+    const variables = model.trainableParameters();
+    const before = tf.memory().numTensors;
+    const reference = await measurePeakBytes(() => tf.variableGrads(loss, variables));
+    const mine = await measurePeakBytes(() => valueAndGradients(loss, variables));
+    for (const [i, variable] of variables.entries()) {
+      const [a, b] = [await mine.result.grads[i]!.data(), await reference.result.grads[variable.name].data()];
+      expect(
+        Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+        variable.name,
+      ).toBe(true);
+    }
+    expect(mine.peakBytes - mine.startBytes).toBeLessThan(reference.peakBytes - reference.startBytes);
+    tf.dispose([
+      reference.result.value,
+      ...Object.values(reference.result.grads),
+      mine.result.value,
+      ...(mine.result.grads as tf.Tensor[]),
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([ids, targets]);
+    model.dispose();
+  }, 60_000);
 });

@@ -201,3 +201,145 @@ export function runWebGpuMultiOutput(
   }
   return outputs;
 }
+
+/** One recorded kernel call on tfjs's gradient tape (tfjs-core 4.22 `tape.ts` `TapeNode`). */
+export interface TapeNode {
+  readonly id: number;
+  readonly kernelName: string;
+  readonly inputs: Record<string, tf.Tensor>;
+  readonly outputs: tf.Tensor[];
+  /** Given the outputs' gradients (null where an output has none), the inputs' gradient thunks. */
+  readonly gradient?: (dys: (tf.Tensor | null)[]) => Record<string, () => tf.Tensor>;
+  /** The tensors the gradient reads (kept clones: the walk that consumes the node frees them); see {@link recordTape}. */
+  readonly saved?: (tf.Tensor | { readonly shape: number[] })[];
+}
+
+/** tfjs's kernels whose registered gradients read only the shapes of the inputs they save (tfjs-core 4.22 `gradients/`). */
+export const SHAPE_ONLY_GRADIENTS: ReadonlySet<string> = new Set(["Reshape", "Add", "Sub", "ExpandDims"]);
+
+type AddTapeNode = (
+  kernelName: string,
+  inputs: Record<string, tf.Tensor>,
+  outputs: tf.Tensor[],
+  gradientsFunc: unknown,
+  saved: unknown[],
+  attrs: unknown,
+) => void;
+
+interface TapeEngine {
+  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  addTapeNode: AddTapeNode;
+  startTape(): void;
+  endTape(): void;
+  scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
+  tidy<T>(name: string, f: () => T): T;
+}
+
+function tapeEngine(): TapeEngine {
+  const engine = tf.engine() as unknown as TapeEngine;
+  for (const method of ["startTape", "endTape", "scopedRun", "tidy", "addTapeNode"] as const)
+    if (typeof engine[method] !== "function") throw changed(`the engine has no ${method}()`, engine[method]);
+  if (typeof engine.state?.gradientDepth !== "number")
+    throw changed("the engine state has no numeric `gradientDepth`", engine.state?.gradientDepth);
+  return engine;
+}
+
+/** How many gradient computations enclose this point (0: none; a walk at depth 0 may free what it consumes). */
+export function gradientDepth(): number {
+  return tapeEngine().state.gradientDepth;
+}
+
+/**
+ * Runs `f` with tfjs's gradient tape recording, as `engine.gradients` does (in a tidy named "forward"), and
+ * returns its value with the recorded tape. Call only at gradient depth 0; hand the tape back with
+ * {@link releaseTape} once walked.
+ *
+ * Kernels in {@link SHAPE_ONLY_GRADIENTS} save no tensor: tfjs saves a reshape's or an addition's inputs
+ * although their gradients read only the shapes, which keeps activations alive that PyTorch frees; their
+ * nodes get the shapes instead (the same gradient function, so the same gradients). Their `saved` then
+ * holds shape stand-ins, not tensors.
+ */
+export function recordTape<T extends tf.Tensor>(f: () => T): { value: T; tape: TapeNode[] } {
+  const engine = tapeEngine();
+  const addTapeNode = engine.addTapeNode;
+  engine.addTapeNode = function (this: unknown, kernelName, inputs, outputs, gradientsFunc, saved, attrs) {
+    if (SHAPE_ONLY_GRADIENTS.has(kernelName) && Array.isArray(saved) && saved.length > 0) {
+      const standIns = saved.map((tensor) => {
+        const { shape, rank, dtype } = tensor as tf.Tensor;
+        return { shape: shape.slice(), rank, dtype };
+      });
+      tf.dispose(saved as tf.Tensor[]);
+      saved = standIns;
+    }
+    return addTapeNode.call(this, kernelName, inputs, outputs, gradientsFunc, saved, attrs);
+  };
+  try {
+    const value = engine.scopedRun(
+      () => engine.startTape(),
+      () => engine.endTape(),
+      () => engine.tidy("forward", f),
+    );
+    const tape = engine.state.activeTape;
+    if (!Array.isArray(tape)) throw changed("the engine recorded no `activeTape` array", tape);
+    return { value, tape };
+  } finally {
+    engine.addTapeNode = addTapeNode;
+  }
+}
+
+/** Drops the engine's reference to a walked tape (what `engine.gradients` does at depth 0 after freeing `saved`). */
+export function releaseTape(): void {
+  const engine = tapeEngine();
+  if (engine.state.gradientDepth === 0) engine.state.activeTape = null;
+}
+
+/** What the engine records per tensor buffer (tfjs-core 4.22 `EngineState.tensorInfo` values). */
+interface BufferInfo {
+  bytes: number;
+}
+
+/** Live counts of the buffers created since a {@link BufferMeter} started. */
+export interface BufferCounts {
+  /** Bytes of the live buffers (each once, however many tensors view it). */
+  bytes: number;
+  /** The most `bytes` has been since the last reset. */
+  peak: number;
+}
+
+type PatchedInfoMap = WeakMap<object, BufferInfo> & { mllmBuffers?: BufferCounts };
+
+/**
+ * Counts tensor buffers rather than tensors: tfjs's `numBytes` adds a tensor's size for every tensor, so a
+ * reshape, a clone (what the gradient tape saves) or a variable's snapshot of one buffer count again,
+ * while the memory is held once. Wraps the engine's buffer table (`state.tensorInfo`, one entry per
+ * data id, removed when the backend frees the buffer), so the counts follow every allocation and free as
+ * they happen, on every backend. Buffers created before the first call are not counted.
+ */
+export function bufferCounts(): BufferCounts {
+  const state = (tf.engine() as unknown as { state?: { tensorInfo?: PatchedInfoMap } }).state;
+  const table = state?.tensorInfo;
+  if (!table || typeof table.set !== "function" || typeof table.delete !== "function" || typeof table.has !== "function")
+    throw changed("the engine state has no `tensorInfo` table", table);
+  if (table.mllmBuffers) return table.mllmBuffers;
+  const counts: BufferCounts = { bytes: 0, peak: 0 };
+  const counted = new WeakSet<object>();
+  const set = table.set.bind(table);
+  const remove = table.delete.bind(table);
+  table.set = (dataId: object, info: BufferInfo) => {
+    if (!table.has(dataId) && typeof info?.bytes === "number") {
+      counted.add(dataId);
+      counts.bytes += info.bytes;
+      if (counts.bytes > counts.peak) counts.peak = counts.bytes;
+    }
+    return set(dataId, info);
+  };
+  table.delete = (dataId: object) => {
+    if (counted.has(dataId) && table.has(dataId)) {
+      counted.delete(dataId);
+      counts.bytes -= table.get(dataId)!.bytes;
+    }
+    return remove(dataId);
+  };
+  table.mllmBuffers = counts;
+  return counts;
+}

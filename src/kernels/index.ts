@@ -23,6 +23,17 @@ export {
   type DequantizeAttrs,
 } from "./dequantize";
 export {
+  QUANTIZED_MATMUL,
+  quantizedMatMul,
+  quantizedMatMulGrad,
+  quantizedMatMulComposite,
+  dequantize4bit,
+  QUANTIZED_MATMUL_KERNEL,
+  QUANTIZED_MATMUL_GRAD_KERNEL,
+  type Quantized4bitTensors,
+  type QuantizedMatMulAttrs,
+} from "./quantized_matmul";
+export {
   defineKernel,
   kernelDefinitions,
   hasFusedKernels,

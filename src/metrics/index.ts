@@ -1,7 +1,7 @@
 /**
  * Evaluation metrics of the labs: caption metrics as the COCO caption
  * evaluation (pycocoevalcap) computes them, retrieval Recall@K and
- * image–text matching accuracy. VQA soft accuracy lives with the VQA data
+ * image–text matching accuracy, ROUGE-L and the story metrics of lab 05. VQA soft accuracy lives with the VQA data
  * (`data/vqa.ts`, `vqaAccuracy`).
  */
 export {
@@ -19,3 +19,5 @@ export {
 export { bleu, bleu4, bleuScores, type BleuResult } from "./bleu";
 export { ciderD, ciderDPerImage, type CiderDArgs } from "./cider";
 export { recallAtK, chanceRecallAtK, imageTextRecall, itmAccuracy, type ImageTextRecall } from "./retrieval";
+export { rougeL, rougeLPerItem, longestCommonSubsequence } from "./rouge";
+export { storyMetrics, storyGrounding, storyRepetition, storyOrder, type StoryMetrics, type FrameAnnotation } from "./story";

@@ -108,3 +108,32 @@ export function assertImageTokenCount(
     );
   }
 }
+
+/**
+ * Multi-image prompts: every row of `inputIds` [B, T] must hold `frames` × `featuresPerImage`
+ * placeholders. Synchronous, by the same bounds-checked gather as {@link assertImageTokenCount}
+ * (WebGPU: call the model's async `checkInputs`, which names the row).
+ */
+export function assertImageTokensPerRow(
+  inputIds: tf.Tensor,
+  imageTokenId: number,
+  featuresPerImage: number,
+  frames: number,
+  who: string,
+): void {
+  const expected = featuresPerImage * frames;
+  try {
+    tf.tidy(() => {
+      const counts = inputIds.equal(imageTokenId).toInt().sum(-1); // [B] placeholders per row
+      const difference = counts.sub(tf.scalar(expected, "int32")); // [B], 0 where a row matches
+      return tf.gather(tf.zeros([1]), difference);
+    }).dispose();
+  } catch (error) {
+    const match = /index value (-?\d+) is not in \[0, 0\]/.exec((error as Error).message);
+    if (!match) throw error;
+    const count = expected + Number(match[1]);
+    throw new Error(
+      `${who}: a row holds ${count} image token(s) (id ${imageTokenId}) but ${frames} frames per row need ${frames} × ${featuresPerImage} = ${expected}`,
+    );
+  }
+}

@@ -25,6 +25,13 @@ import { KVCache } from "../nn/kv_cache";
 import { Random } from "../util/random";
 import { tidy } from "../util/tidy";
 import { sampleToken, type SamplingOptions } from "./sampling";
+import {
+  hasLogitsProcessors,
+  processLogits,
+  validateLogitsProcessorOptions,
+  type LogitsProcessorOptions,
+} from "./logits_processors";
+import { beamSearch, validateBeamSearchOptions, type BeamStep, type EarlyStopping } from "./beam_search";
 
 /** A Llama model's configuration (Hugging Face's `LlamaConfig`, camel-cased). Defaults are filled by {@link resolveLlamaConfig}. */
 export interface LlamaConfig {
@@ -311,7 +318,7 @@ export class LlamaModel extends Module {
 }
 
 /** Options of {@link LlamaForCausalLM.generate}. */
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, LogitsProcessorOptions {
   /** New tokens at most. Default 20. */
   maxNewTokens?: number;
   /** Ids that end a row (included in the output). Default the config's `eosTokenIds`. */
@@ -322,6 +329,17 @@ export interface GenerateOptions extends SamplingOptions {
   inputsEmbeds?: tf.Tensor;
   /** Use the KV cache (default true); false recomputes the whole sequence each step. */
   useCache?: boolean;
+  /** Beam search with this many beams per row (`beam_search.ts`); 1 (default) = greedy or sampling. Not with temperature > 0. */
+  numBeams?: number;
+  /** Beam search: score = Σ log p / (new tokens)^lengthPenalty. Default 1. */
+  lengthPenalty?: number;
+  /** Beam search's stopping rule (see {@link EarlyStopping}). Default false. */
+  earlyStopping?: EarlyStopping;
+  /**
+   * Per row, the prompt ids the repetition penalty and n-gram ban count when the prompt is given as
+   * `inputsEmbeds` (e.g. LLaVA's text ids). Default none (an ids prompt counts itself).
+   */
+  promptIds?: readonly (readonly number[])[];
 }
 
 /** Llama with its language-model head. HF: `LlamaForCausalLM`. */
@@ -369,8 +387,9 @@ export class LlamaForCausalLM extends Module {
   }
 
   /**
-   * Autoregressive generation: greedy (default) or sampled (temperature,
-   * top-k, top-p, seeded), with the KV cache, left-padded batches and stop tokens.
+   * Autoregressive generation: greedy (default), sampled (temperature,
+   * top-k, top-p, seeded) or beam search (`numBeams`), after the repetition
+   * penalty and n-gram ban when asked, with the KV cache, left-padded batches and stop tokens.
    * @param inputIds [B, T] int32 prompt (or undefined with `options.inputsEmbeds`)
    * @returns one array per row: prompt ids then new ids (only new ids for an embeddings prompt); rows that stop early are padded with `padTokenId`
    */
@@ -381,9 +400,15 @@ export class LlamaForCausalLM extends Module {
     const prompt = inputIds ?? options.inputsEmbeds;
     if (!prompt) throw new Error("generate: give inputIds or options.inputsEmbeds");
     validateGenerateOptions(options, this.config.vocabSize);
+    validateLogitsProcessorOptions(options);
+    validateBeamSearchOptions(options);
     checkPromptNotEmpty(prompt);
     if (inputIds) await checkTokenIds(inputIds, this.config.vocabSize);
     const [B, T] = prompt.shape;
+    if (options.promptIds && options.promptIds.length !== B)
+      throw new Error(`generate: promptIds holds ${options.promptIds.length} rows but the prompt ${B}`);
+    if ((options.numBeams ?? 1) > 1) return this.generateWithBeams(inputIds, options);
+    const processed = hasLogitsProcessors(options);
     const random = new Random(options.seed ?? 0);
     const rows: number[][] = inputIds ? ((await inputIds.array()) as number[][]) : Array.from({ length: B }, () => []);
     // The attention mask so far, one row per sequence; grows by a 1 per generated token.
@@ -397,35 +422,17 @@ export class LlamaForCausalLM extends Module {
     let stepEmbeds: tf.Tensor | undefined = inputIds ? undefined : options.inputsEmbeds!.clone();
     try {
       for (let step = 0; step < maxNewTokens && !done.every(Boolean); step++) {
-        const lastLogits = tf.tidy(() => {
-          const width = maskRows[0].length;
-          const stepLength = (stepIds ?? stepEmbeds)!.shape[1] as number;
-          // Positions count real tokens only (transformers' generate: cumsum(mask) − 1, padding at 1).
-          const positions = maskRows.map((row) => {
-            const all: number[] = [];
-            let count = 0;
-            for (const value of row) {
-              all.push(value ? count : 1);
-              count += value;
-            }
-            return all.slice(width - stepLength);
-          });
-          const { logits } = this.forward({
-            inputIds: stepIds,
-            inputsEmbeds: stepEmbeds,
-            attentionMask: tf.tensor2d(maskRows, [B, width], "int32"),
-            positionIds: tf.tensor2d(positions, [B, stepLength], "int32"),
-            cache,
-          });
-          return logits.slice([0, stepLength - 1, 0], [B, 1, this.config.vocabSize]).reshape([B, this.config.vocabSize]); // [B, V]
-        });
+        const lastLogits = this.nextTokenLogits(stepIds, stepEmbeds, maskRows, cache); // [B, V]
         const values = (await lastLogits.data()) as Float32Array;
         lastLogits.dispose();
         for (let b = 0; b < B; b++) {
           const V = this.config.vocabSize;
-          const token = done[b]
-            ? (this.config.padTokenId ?? 0) /* no pad id: 0 */
-            : sampleToken(values.subarray(b * V, (b + 1) * V), options, random);
+          let scores = values.subarray(b * V, (b + 1) * V);
+          if (!done[b] && processed) {
+            scores = scores.slice();
+            processLogits(scores, [...(inputIds ? rows[b] : (options.promptIds?.[b] ?? [])), ...newTokens[b]], options);
+          }
+          const token = done[b] ? (this.config.padTokenId ?? 0) /* no pad id: 0 */ : sampleToken(scores, options, random);
           newTokens[b].push(token);
           if (!done[b] && stop.has(token)) done[b] = true;
           maskRows[b].push(1);
@@ -458,5 +465,117 @@ export class LlamaForCausalLM extends Module {
       cache?.dispose();
     }
     return rows.map((row, b) => [...row, ...newTokens[b]]);
+  }
+
+  /**
+   * The next-token logits of each row after feeding this step's ids [N, Tstep] or embeddings [N, Tstep, D].
+   * maskRows: the attention mask so far, one row per sequence (its width = cached + Tstep). → [N, V]
+   */
+  private nextTokenLogits(
+    stepIds: tf.Tensor | undefined,
+    stepEmbeds: tf.Tensor | undefined,
+    maskRows: readonly number[][],
+    cache: KVCache | undefined,
+  ): tf.Tensor {
+    return tf.tidy(() => {
+      const N = maskRows.length;
+      const width = maskRows[0].length;
+      const stepLength = (stepIds ?? stepEmbeds)!.shape[1] as number;
+      // Positions count real tokens only (transformers' generate: cumsum(mask) − 1, padding at 1).
+      const positions = maskRows.map((row) => {
+        const all: number[] = [];
+        let count = 0;
+        for (const value of row) {
+          all.push(value ? count : 1);
+          count += value;
+        }
+        return all.slice(width - stepLength);
+      });
+      const { logits } = this.forward({
+        inputIds: stepIds,
+        inputsEmbeds: stepEmbeds,
+        attentionMask: tf.tensor2d(maskRows as number[][], [N, width], "int32"),
+        positionIds: tf.tensor2d(positions, [N, stepLength], "int32"),
+        cache,
+      });
+      return logits.slice([0, stepLength - 1, 0], [N, 1, this.config.vocabSize]).reshape([N, this.config.vocabSize]); // [N, V]
+    });
+  }
+
+  /** {@link generate} with `numBeams` > 1: each prompt row repeated K times (row b·K + k), searched by {@link beamSearch}. */
+  private async generateWithBeams(inputIds: tf.Tensor | undefined, options: GenerateOptions): Promise<number[][]> {
+    const K = options.numBeams!;
+    if ((options.temperature ?? 0) > 0)
+      throw new Error(
+        `generate: beam search samples nothing; use temperature 0 with numBeams ${K} (got temperature ${options.temperature})`,
+      );
+    const prompt = (inputIds ?? options.inputsEmbeds)!;
+    const [B, T] = prompt.shape;
+    const useCache = options.useCache ?? true;
+    const rows: number[][] = inputIds ? ((await inputIds.array()) as number[][]) : Array.from({ length: B }, () => []);
+    const promptMask = options.attentionMask
+      ? ((await options.attentionMask.array()) as number[][])
+      : Array.from({ length: B }, () => new Array<number>(T).fill(1));
+    let maskRows = promptMask.flatMap((row) => Array.from({ length: K }, () => row.slice())); // [B·K, width]
+    let beamTokens: number[][] = Array.from({ length: B * K }, () => []);
+    const expanded = tf.tidy(() =>
+      tf.gather(
+        prompt,
+        tf.tensor1d(
+          Array.from({ length: B * K }, (_, i) => Math.floor(i / K)),
+          "int32",
+        ),
+      ),
+    ); // [B·K, T(, D)]
+    const cache = useCache ? new KVCache(this.config.numLayers) : undefined;
+    const step: BeamStep = async (origins, tokens) => {
+      let stepIds: tf.Tensor | undefined;
+      let stepEmbeds: tf.Tensor | undefined;
+      if (!origins || !tokens) {
+        if (inputIds) stepIds = expanded;
+        else stepEmbeds = expanded;
+      } else {
+        maskRows = origins.map((row) => [...maskRows[row], 1]);
+        beamTokens = origins.map((row, i) => [...beamTokens[row], tokens[i]]);
+        if (cache) {
+          cache.reorder(origins);
+          stepIds = tf.tensor2d(tokens as number[], [B * K, 1], "int32");
+        } else if (inputIds) {
+          const rowsK = beamTokens.map((row, i) => [...rows[Math.floor(i / K)], ...row]);
+          stepIds = tf.tensor2d(rowsK, [B * K, T + beamTokens[0].length], "int32");
+        } else {
+          stepEmbeds = tf.tidy(() =>
+            tf.concat(
+              [expanded, this.model.embedTokens.apply(tf.tensor2d(beamTokens, [B * K, beamTokens[0].length], "int32"))],
+              1,
+            ),
+          );
+        }
+      }
+      const logits = this.nextTokenLogits(stepIds, stepEmbeds, maskRows, cache); // [B·K, V]
+      if (stepIds !== expanded) stepIds?.dispose();
+      if (stepEmbeds !== expanded) stepEmbeds?.dispose();
+      const values = (await logits.data()) as Float32Array;
+      logits.dispose();
+      return values;
+    };
+    const pad = this.config.padTokenId ?? 0;
+    try {
+      const { tokens } = await beamSearch(step, inputIds ? rows : (options.promptIds ?? rows), this.config.vocabSize, {
+        numBeams: K,
+        maxNewTokens: options.maxNewTokens ?? 20,
+        lengthPenalty: options.lengthPenalty,
+        earlyStopping: options.earlyStopping,
+        stopTokens: options.stopTokens ?? this.config.eosTokenIds,
+        padTokenId: pad,
+        repetitionPenalty: options.repetitionPenalty,
+        noRepeatNgramSize: options.noRepeatNgramSize,
+      });
+      const longest = Math.max(...tokens.map((row) => row.length));
+      return rows.map((row, b) => [...row, ...tokens[b], ...new Array<number>(longest - tokens[b].length).fill(pad)]);
+    } finally {
+      expanded.dispose();
+      cache?.dispose();
+    }
   }
 }

@@ -11,14 +11,15 @@
  * (`vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
  * `language_model.lm_head.*`); `loadLlava` also reads the other layouts.
  */
-import { assertImageTokenCount, checkPromptNotEmpty, checkTokenIds } from "./input_validation";
+import { assertImageTokenCount, assertImageTokensPerRow, checkPromptNotEmpty, checkTokenIds } from "./input_validation";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/linear";
 import { activation } from "../nn/activations";
 import { CLIPVisionTransformer, resolveCLIPVisionConfig, type CLIPVisionConfig, type ResolvedCLIPVisionConfig } from "./clip";
 import { LlamaForCausalLM, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type GenerateOptions } from "./llama";
-import { embedWithImageFeatures, checkImageTokens } from "./merge_image_tokens";
+import { embedWithImageFeatures, checkImageTokens, countImageTokens } from "./merge_image_tokens";
+import { Embedding } from "../nn/embedding";
 import { Random } from "../util/random";
 
 /** `LlavaConfig`. Defaults as transformers' ({@link resolveLlavaConfig}). */
@@ -44,6 +45,15 @@ export interface LlavaConfig {
    * one Linear). Default `mlp2x_gelu`. Original LLaVA's `mm_projector_type`.
    */
   readonly projectorType?: LlavaProjectorType;
+  /**
+   * Learned frame-index embeddings for multi-image prompts (lab 05's stories): this many
+   * vectors [F, Dtext]; vector f is added to every projected feature of the f-th image of
+   * a row, so the LLM can tell the frames apart beyond their order in the text. 0 (default)
+   * = off: no parameter, the checkpoint and transformers' LLaVA unchanged. Initialised at
+   * zero, so a trained bridge behaves as before until they learn. Stored as
+   * `frame_embeddings.weight`, config.json key `frame_embeddings` (ours; written only when on).
+   */
+  readonly frameEmbeddings?: number;
   /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
 }
@@ -68,8 +78,11 @@ export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
     projectorHiddenAct: config.projectorHiddenAct ?? "gelu",
     projectorBias: config.projectorBias ?? true,
     projectorType: config.projectorType ?? "mlp2x_gelu",
+    frameEmbeddings: config.frameEmbeddings ?? 0,
     seed: config.seed ?? 0,
   };
+  if (!Number.isInteger(resolved.frameEmbeddings) || resolved.frameEmbeddings < 0)
+    throw new Error(`LLaVA: frameEmbeddings must be an integer ≥ 0 (0 = off), got ${JSON.stringify(resolved.frameEmbeddings)}`);
   if (!resolved.visionFeatureLayers.length || !resolved.visionFeatureLayers.every(Number.isInteger)) {
     throw new Error(
       `LLaVA: visionFeatureLayers must be a non-empty list of integers, got ${JSON.stringify(resolved.visionFeatureLayers)}`,
@@ -141,12 +154,20 @@ export interface LlavaInputs {
   visionFeatures?: tf.Tensor;
   /** [B, T] 1 real, 0 padding. */
   attentionMask?: tf.Tensor;
+  /**
+   * Images per text row F (multi-image prompts): the images are [B·F, …], row b's frames at
+   * b·F … b·F + F − 1, and every row must hold F·Nimg placeholders (checked per row). Default
+   * unset: only the batch's total is checked, and frame embeddings count F = images / B.
+   */
+  framesPerRow?: number;
 }
 
 export class LlavaForConditionalGeneration extends Module {
   readonly visionTower: CLIPVisionTransformer;
   readonly projector: LlavaMultiModalProjector;
   readonly languageModel: LlamaForCausalLM;
+  /** Learned frame-index embeddings [F, Dtext] (config `frameEmbeddings`); undefined when off. */
+  readonly frameEmbedding: Embedding | undefined;
   readonly config: ResolvedLlavaConfig;
 
   constructor(options: LlavaConfig) {
@@ -167,6 +188,13 @@ export class LlavaForConditionalGeneration extends Module {
       ),
     );
     this.languageModel = this.module("language_model", new LlamaForCausalLM({ ...config.text, seed: random.nextSeed() }));
+    // Zero-initialised (no seed drawn from `random`: the other modules start as without it).
+    this.frameEmbedding = config.frameEmbeddings
+      ? this.module(
+          "frame_embeddings",
+          new Embedding({ numEmbeddings: config.frameEmbeddings, embeddingDim: config.text.hiddenSize, seed: 0, initStd: 0 }),
+        )
+      : undefined;
   }
 
   /** Feature vectors each image contributes (and placeholders it needs). */
@@ -205,8 +233,9 @@ export class LlavaForConditionalGeneration extends Module {
   /**
    * The language model's input: token embeddings with image features in the placeholders. → [B, T, Dtext]
    * @param visionFeatures the tower's features ({@link visionFeatures}) instead of pixels
+   * @param framesPerRow images per row F, for the frame embeddings (see {@link LlavaInputs.framesPerRow})
    */
-  inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor, visionFeatures?: tf.Tensor): tf.Tensor {
+  inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor, visionFeatures?: tf.Tensor, framesPerRow?: number): tf.Tensor {
     if (pixelValues && visionFeatures) throw new Error("LLaVA: give pixelValues or visionFeatures, not both");
     const width = this.projector.linear1.inFeatures;
     if (visionFeatures && (visionFeatures.rank !== 3 || visionFeatures.shape[2] !== width)) {
@@ -215,13 +244,56 @@ export class LlavaForConditionalGeneration extends Module {
       );
     }
     return tf.tidy(() => {
-      const features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projector.apply(visionFeatures); // [Bimg, Nimg, Dtext]
+      let features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projector.apply(visionFeatures); // [Bimg, Nimg, Dtext]
+      if (features && this.frameEmbedding)
+        features = features.add(this.frameVectors(features.shape[0], inputIds.shape[0], framesPerRow));
       return embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, features, this.config.imageTokenId);
     });
   }
 
+  /**
+   * The frame embedding of each image, images in row-major order (row b's frame f is image b·F + f).
+   * → [Bimg, 1, Dtext], to add to the features [Bimg, Nimg, Dtext]
+   */
+  private frameVectors(images: number, rows: number, framesPerRow: number | undefined): tf.Tensor {
+    const F = framesPerRow ?? images / rows;
+    if (!Number.isInteger(F) || F * rows !== images)
+      throw new Error(`LLaVA: ${images} image(s) cannot be split evenly over ${rows} row(s); give framesPerRow`);
+    const available = this.frameEmbedding!.numEmbeddings;
+    if (F > available)
+      throw new Error(`LLaVA: ${F} frames per row but the model has ${available} frame embeddings (config frameEmbeddings)`);
+    return tf.tidy(() => {
+      const frameIndex = tf.tensor1d(
+        Array.from({ length: images }, (_, i) => i % F),
+        "int32",
+      ); // [Bimg]
+      return this.frameEmbedding!.apply(frameIndex).expandDims(1); // [Bimg, D] → [Bimg, 1, D]
+    });
+  }
+
+  /** With `framesPerRow`: the image count must be B·F (a shape check; the per-row placeholder counts are checked apart). */
+  private checkFrameCount(inputs: LlavaInputs): void {
+    const F = inputs.framesPerRow;
+    if (F === undefined) return;
+    if (!Number.isInteger(F) || F < 1)
+      throw new Error(`LLaVA: framesPerRow must be a positive integer, got ${JSON.stringify(F)}`);
+    const images = (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0;
+    const rows = inputs.inputIds.shape[0];
+    if (images !== rows * F)
+      throw new Error(`LLaVA: ${rows} row(s) × ${F} frames per row need ${rows * F} images, got ${images} (images are [B·F, …])`);
+  }
+
   /** @returns logits [B, T, V] */
   forward(inputs: LlavaInputs): LlavaOutput {
+    this.checkFrameCount(inputs);
+    if (inputs.framesPerRow !== undefined)
+      assertImageTokensPerRow(
+        inputs.inputIds,
+        this.config.imageTokenId,
+        this.imageTokensPerImage,
+        inputs.framesPerRow,
+        "LLaVA forward",
+      );
     assertImageTokenCount(
       inputs.inputIds,
       this.config.imageTokenId,
@@ -230,7 +302,7 @@ export class LlavaForConditionalGeneration extends Module {
       "LLaVA forward",
     );
     return tf.tidy(() => {
-      const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures);
+      const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures, inputs.framesPerRow);
       return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };
     });
   }
@@ -239,16 +311,36 @@ export class LlavaForConditionalGeneration extends Module {
   async checkInputs(inputs: LlavaInputs): Promise<void> {
     checkPromptNotEmpty(inputs.inputIds, "LLaVA");
     await checkTokenIds(inputs.inputIds, this.config.text.vocabSize, "LLaVA", [this.config.imageTokenId]);
+    this.checkFrameCount(inputs);
+    if (inputs.framesPerRow !== undefined) {
+      const counts = await countImageTokens(inputs.inputIds, this.config.imageTokenId);
+      const expected = inputs.framesPerRow * this.imageTokensPerImage;
+      const row = counts.findIndex((count) => count !== expected);
+      if (row >= 0) {
+        throw new Error(
+          `LLaVA: row ${row} holds ${counts[row]} image token(s) (${counts[row] / this.imageTokensPerImage} <image> placeholder(s) of ${this.imageTokensPerImage} tokens) but ${inputs.framesPerRow} frames per row need ${expected}`,
+        );
+      }
+    }
     const images = (inputs.pixelValues ?? inputs.visionFeatures)?.shape[0] ?? 0;
     await checkImageTokens(inputs.inputIds, this.config.imageTokenId, this.imageTokensPerImage, images);
   }
 
-  /** Generates from an image-and-text prompt; returns the new tokens of each row. */
+  /**
+   * Generates from an image-and-text prompt (one image or F frames per row); returns the new tokens of each row.
+   * The repetition penalty and n-gram ban count the prompt's text ids, as transformers' LLaVA does.
+   */
   async generate(inputs: LlavaInputs, options: GenerateOptions = {}): Promise<number[][]> {
     await this.checkInputs(inputs);
-    const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures);
+    const promptIds = options.promptIds ?? ((await inputs.inputIds.array()) as number[][]);
+    const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures, inputs.framesPerRow);
     try {
-      return await this.languageModel.generate(undefined, { ...options, inputsEmbeds, attentionMask: inputs.attentionMask });
+      return await this.languageModel.generate(undefined, {
+        ...options,
+        inputsEmbeds,
+        attentionMask: inputs.attentionMask,
+        promptIds,
+      });
     } finally {
       inputsEmbeds.dispose();
     }

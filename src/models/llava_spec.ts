@@ -47,6 +47,7 @@ export function llavaConfigFromHF(config: HFConfig): ResolvedLlavaConfig {
     projectorHiddenAct: hfOptionalText(config, "projector_hidden_act"),
     projectorBias: hfOptionalBoolean(config, "multimodal_projector_bias"),
     projectorType: hfOptionalText(config, "mm_projector_type") as LlavaProjectorType | undefined,
+    frameEmbeddings: hfOptionalInteger(config, "frame_embeddings"),
   });
 }
 
@@ -67,6 +68,8 @@ export function llavaConfigToHF(config: LlavaConfig): Record<string, unknown> {
     multimodal_projector_bias: resolved.projectorBias,
     // Original LLaVA's key (transformers ignores it): written only for LLaVA-1's single Linear.
     ...(resolved.projectorType === "linear" ? { mm_projector_type: resolved.projectorType } : {}),
+    // Ours (lab 05's frame-index embeddings): written only when on, so other configs stay transformers'.
+    ...(resolved.frameEmbeddings > 0 ? { frame_embeddings: resolved.frameEmbeddings } : {}),
     torch_dtype: "float32",
   };
 }

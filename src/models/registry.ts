@@ -15,6 +15,8 @@ import { LLAVA_SPEC } from "./llava_spec";
 import { BLIP2_SPEC } from "./blip2_spec";
 import { AUDIO_ENCODER_SPEC } from "./audio_encoder_spec";
 import { GPT_SPEC } from "./gpt_spec";
+import { VIDEO_LLAMA_SPEC } from "./video_llama_spec";
+import { MODALITY_LLM_SPEC } from "./modality_bridge_spec";
 
 /** Every registered architecture. */
 export const MODEL_SPECS: readonly ModelSpec<any, any>[] = [
@@ -24,6 +26,8 @@ export const MODEL_SPECS: readonly ModelSpec<any, any>[] = [
   BLIP2_SPEC,
   AUDIO_ENCODER_SPEC,
   GPT_SPEC,
+  VIDEO_LLAMA_SPEC,
+  MODALITY_LLM_SPEC,
 ];
 
 /** Every `model_type` the registry reads, in registry order. */

@@ -41,6 +41,25 @@ export class KVCache {
     return { key: allKeys, value: allValues };
   }
 
+  /**
+   * Keeps, for each new row i, the cached keys and values of row `rows[i]`
+   * (beam search: beams follow their parents; HF: `DynamicCache.reorder_cache`).
+   * [B, Hkv, Tpast, Dh] → [rows.length, Hkv, Tpast, Dh] per layer.
+   */
+  reorder(rows: readonly number[]): void {
+    const batch = this.keys[0]?.shape[0] ?? 0;
+    const bad = rows.find((row) => !Number.isInteger(row) || row < 0 || row >= batch);
+    if (bad !== undefined) throw new Error(`KVCache.reorder: row ${bad} is outside the cached batch of ${batch} rows`);
+    for (let i = 0; i < this.layers; i++) {
+      const [key, value] = [this.keys[i], this.values[i]];
+      if (!key || !value) continue;
+      this.keys[i] = tf.keep(tf.tidy(() => tf.gather(key, tf.tensor1d(rows as number[], "int32"), 0)));
+      this.values[i] = tf.keep(tf.tidy(() => tf.gather(value, tf.tensor1d(rows as number[], "int32"), 0)));
+      key.dispose();
+      value.dispose();
+    }
+  }
+
   /** Frees every cached tensor. */
   dispose(): void {
     for (let i = 0; i < this.layers; i++) {

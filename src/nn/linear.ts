@@ -34,6 +34,8 @@ export interface LinearAdapter {
 export interface WeightSource {
   readonly shape: readonly [number, number];
   dequantize(): tf.Tensor2D;
+  /** x: [N, in] → x · Wᵀ [N, out] without a float copy of W (forward or backward); when absent, `dequantize` then multiply. */
+  matMul?(x: tf.Tensor2D): tf.Tensor2D;
   dispose(): void;
 }
 
@@ -102,9 +104,20 @@ export class Linear extends Module {
     return tf.tidy(() => {
       // Flatten to 2D: tfjs's gradient of a rank-3 × rank-2 matMul fails.
       const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D; // [N, in]
-      const weight = this.dequantizedWeight(); // a quantized weight is freed when the tidy ends
-      // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
-      let y = tf.fused.matMul({ a: flat, b: weight, transposeB: true, bias: this.bias }) as tf.Tensor2D;
+      let y: tf.Tensor2D;
+      if (this.weightSource?.matMul) {
+        // The source's own product (QLoRA: the 4-bit weight is never held in float, nor saved for the backward pass).
+        y = this.weightSource.matMul(flat); // [N, in] · [out, in]ᵀ → [N, out]
+        if (this.bias) y = y.add(this.bias);
+      } else if (!this.bias && this.storedWeight && !this.storedWeight.trainable) {
+        // A frozen weight (LoRA's base): the plain product, whose gradient computes dx alone when asked and keeps
+        // x and W (tfjs's fused product computes dW too, eagerly, and keeps its output). Same kernel values.
+        y = tf.matMul(flat, this.storedWeight, false, true); // [N, in] · [out, in]ᵀ → [N, out]
+      } else {
+        const weight = this.dequantizedWeight(); // a quantized weight is freed when the tidy ends
+        // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
+        y = tf.fused.matMul({ a: flat, b: weight, transposeB: true, bias: this.bias }) as tf.Tensor2D;
+      }
       if (this.adapter) y = this.adapter.apply(flat, y);
       return y.reshape([...shape.slice(0, -1), this.outFeatures]);
     });

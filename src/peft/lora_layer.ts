@@ -12,6 +12,20 @@ import * as tf from "@tensorflow/tfjs";
 import { Linear, type LinearAdapter } from "../nn/linear";
 import { Random } from "../util/random";
 
+/**
+ * output + update·scale (both [N, out]), with tfjs's gradients of `add` and `mul` (dy; dy·scale, the same
+ * kernels, so the same bits) but nothing saved for the backward pass: tfjs's Add and Multiply keep their
+ * inputs (Add only for their shapes), two [N, out] activations per adapted layer that PyTorch's
+ * `result + lora_B(lora_A(x)) * scaling` does not keep.
+ */
+function addScaled(output: tf.Tensor2D, update: tf.Tensor2D, scale: number): tf.Tensor2D {
+  const sum = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [y, u] = args as tf.Tensor[];
+    return { value: y.add(u.mul(scale)), gradFunc: (dy: tf.Tensor) => [dy, dy.mul(scale)] };
+  });
+  return sum(output, update) as tf.Tensor2D;
+}
+
 /** One adapter's settings on one layer. */
 export interface LoraAdapterArgs {
   /** Rank r. */
@@ -142,8 +156,10 @@ export class LoraLayer implements LinearAdapter {
         const adapter = this.adapters.get(name)!;
         const x =
           this.training && adapter.dropout > 0 ? tf.dropout(input, adapter.dropout, undefined, adapter.random.nextSeed()) : input;
-        // [N, in] · [r, in]ᵀ → [N, r]; · [out, r]ᵀ → [N, out]
-        y = y.add(adapter.B.apply(adapter.A.apply(x)).mul(adapter.scale));
+        // [N, in] · [r, in]ᵀ → [N, r]; · [out, r]ᵀ → [N, out]. Plain products (tfjs's fused one, which Linear uses,
+        // would keep its [N, out] output for the backward pass; the values are the same).
+        const update = tf.matMul(tf.matMul(x, adapter.A.weight, false, true), adapter.B.weight, false, true) as tf.Tensor2D;
+        y = addScaled(y, update, adapter.scale);
       }
       return y;
     });

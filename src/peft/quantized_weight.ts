@@ -10,7 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WeightSource } from "../nn/linear";
 import { code4bit, dynamicMap, quantize4bit, type QuantState4bit, type QuantType } from "./quantize_4bit";
-import { bytesToWords, dequantizeBlockwise } from "../kernels/dequantize";
+import { bytesToWords } from "../kernels/dequantize";
+import { dequantize4bit, quantizedMatMul, type Quantized4bitTensors } from "../kernels/quantized_matmul";
 
 const DYNAMIC_MAP = dynamicMap();
 
@@ -57,30 +58,37 @@ export class QuantizedWeight4bit implements WeightSource {
     return new QuantizedWeight4bit(quantize4bit(values, weight.shape, options));
   }
 
-  /** The block constants as float32 [blocks]. */
-  private blockConstants(): tf.Tensor1D {
-    if (this.absmax) return this.absmax;
-    const nested = this.nested!;
-    // The 256-entry code table is uploaded per call: a few hundred bytes, and nothing outlives the forward pass.
-    return tf.tidy(() =>
-      dequantizeBlockwise(nested.packed, tf.tensor1d(DYNAMIC_MAP), nested.absmax, {
-        bits: 8,
-        count: nested.count,
+  /** The weight's tensors as the quantized product reads them (the code tables are the format's constants, not tensors). */
+  get tensors(): Quantized4bitTensors {
+    const nested = this.nested;
+    return {
+      shape: this.shape,
+      blockSize: this.blockSize,
+      packed: this.packed,
+      code: code4bit(this.type),
+      absmax: this.absmax,
+      nested: nested && {
+        packed: nested.packed,
+        code: DYNAMIC_MAP,
+        absmax: nested.absmax,
+        offset: this.state.nested!.offset,
         blockSize: nested.blockSize,
-      }).add(nested.offset),
-    );
+      },
+    };
   }
 
   /** → float32 [out, in] (a new tensor: dispose it, or call inside tf.tidy). */
   dequantize(): tf.Tensor2D {
-    return tf.tidy(() => {
-      const count = this.shape[0] * this.shape[1];
-      return dequantizeBlockwise(this.packed, tf.tensor1d(code4bit(this.type)), this.blockConstants(), {
-        bits: 4,
-        count,
-        blockSize: this.blockSize,
-      }).reshape([...this.shape]) as tf.Tensor2D;
-    });
+    return dequantize4bit(this.tensors);
+  }
+
+  /**
+   * x: [N, in] → x · Wᵀ [N, out], differentiable in x, without a float copy of W: on `native` one C++ kernel
+   * dequantizes W panel by panel into the product; elsewhere W is dequantized, multiplied and freed, and
+   * dequantized again for the gradient (src/kernels/quantized_matmul/).
+   */
+  matMul(x: tf.Tensor2D): tf.Tensor2D {
+    return quantizedMatMul(x, this.tensors);
   }
 
   /** Bytes held by this weight's tensors (the engine's accounting: 4 bytes per int32 or float32 element). */

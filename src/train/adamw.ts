@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { adamwStep } from "../kernels/adamw";
+import { valueAndGradients } from "../engine/backprop";
 
 /** Options for {@link AdamW}. */
 export interface AdamWArgs {
@@ -60,6 +61,11 @@ export class AdamW {
 
   /** Applies one update from gradients keyed by variable (the gradients are not disposed). */
   applyGradients(gradients: Map<tf.Variable, tf.Tensor>): void {
+    this.update(gradients, false);
+  }
+
+  /** One step; with `consume`, each gradient is freed as soon as its variable is updated (the peak holds one fewer copy). */
+  private update(gradients: Map<tf.Variable, tf.Tensor>, consume: boolean): void {
     this.steps++;
     const biasCorrection1 = 1 - this.beta1 ** this.steps;
     const biasCorrection2 = 1 - this.beta2 ** this.steps;
@@ -85,22 +91,34 @@ export class AdamW {
       slot.v.dispose();
       slot.m = tf.keep(m);
       slot.v = tf.keep(v);
+      if (consume) grad.dispose();
     }
   }
 
   /**
-   * Computes the loss and its gradients with respect to `variables`, applies
-   * one update, and returns the loss (the caller disposes it).
+   * Computes the loss and its gradients with respect to the trainable ones of `variables`, applies one
+   * update, and returns the loss (the caller disposes it). Memory behaves as in PyTorch: the backward walk
+   * (src/engine/backprop.ts) frees each intermediate gradient and saved activation once consumed, frozen
+   * variables (`trainable` false) get neither a gradient nor optimizer state, and each gradient is freed
+   * once its variable is updated. The gradients are bit-identical to `tf.variableGrads`'.
    */
   minimize(loss: () => tf.Scalar, variables: tf.Variable[]): tf.Scalar {
-    const { value, grads } = tf.variableGrads(loss, variables);
+    const trainable = variables.filter((variable) => variable.trainable);
+    if (trainable.length === 0)
+      throw new Error(`AdamW.minimize: none of the ${variables.length} variables is trainable; there is nothing to update`);
+    const { value, grads } = valueAndGradients(loss, trainable);
     const byVariable = new Map<tf.Variable, tf.Tensor>();
-    for (const variable of variables) {
-      const grad = grads[variable.name];
+    trainable.forEach((variable, i) => {
+      const grad = grads[i];
       if (grad) byVariable.set(variable, grad);
+    });
+    if (byVariable.size === 0) {
+      value.dispose();
+      throw new Error(
+        "AdamW.minimize: the loss does not depend on any of the trainable variables; compute it from them inside loss()",
+      );
     }
-    this.applyGradients(byVariable);
-    tf.dispose(Object.values(grads));
+    this.update(byVariable, true);
     return value;
   }
 

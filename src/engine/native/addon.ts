@@ -25,6 +25,7 @@ export interface NativeAddon {
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, D: number, eps: number, y: Float32Array, rstd: Float32Array): void;
   rmsNormGrad(dy: Float32Array, x: Float32Array, weight: Float32Array, rstd: Float32Array, rows: number, D: number, dx: Float32Array, dweight: Float32Array): void;
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, biasCorrection1: number, biasCorrection2: number, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array): void;
+  quantizedMatmul(x: Float32Array, rows: number, packed: Int32Array, code: Float32Array, absmax: Float32Array | null, absmaxCodes: Int32Array | null, nestedCode: Float32Array | null, nestedAbsmax: Float32Array | null, offset: number, outFeatures: number, inFeatures: number, blockSize: number, nestedBlockSize: number, transposeWeight: boolean, out: Float32Array): void;
   info(): { gemmKernel: string; threads: number };
   setThreads(n: number): void;
 }

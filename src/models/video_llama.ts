@@ -1,0 +1,420 @@
+/**
+ * VideoLLaMA: a frozen image encoder per frame → learned frame position
+ * embeddings → a video Q-Former (cross-attention in every layer) → a linear
+ * projection into a frozen LLM; and an audio branch: a frozen audio encoder
+ * per segment of the soundtrack → segment position embeddings → an audio
+ * Q-Former → a projection. Each branch's projected queries are a soft prompt;
+ * with both, the video's come first, then the audio's, then the text
+ * (Video-LLaMA concatenates them the same way for audio-visual input).
+ *
+ * Paper: Zhang, Li & Bing, "Video-LLaMA: An Instruction-tuned Audio-Visual
+ * Language Model for Video Understanding" (EMNLP 2023 demo), §2.
+ * Reference: DAMO-NLP-SG/Video-LLaMA `video_llama/models/video_llama.py`
+ * (`VideoLLAMA.encode_videoQformer_visual`: `frame_position_embeddings`
+ * added to every query token of a frame, `einops.rearrange(..., 'b t q h -> b (t q) h')`,
+ * `video_Qformer.bert(query_embeds=video_query_tokens, encoder_hidden_states=...)`,
+ * `llama_proj`; `encode_audioQformer`: `audio_position_embedding`,
+ * `audio_Qformer`, `audio_llama_proj`; `init_video_Qformer`: 2 layers,
+ * `cross_attention_freq = 1`).
+ *
+ * Per-frame features: Video-LLaMA runs BLIP-2's image Q-Former on each frame
+ * (32 queries of a 768-wide Q-Former over 257 EVA-CLIP tokens) and the video
+ * Q-Former reads those. Here the video Q-Former reads the frozen CLIP tower's
+ * tokens directly (class token + patch grid after the post-LayerNorm, the
+ * features lab 01's Q-Former reads), average-pooled over `framePatchPool`²
+ * patches. Why, at these sizes: (1) the answers need *where* an object is in
+ * each frame (direction, bounces, order); lab 01's image Q-Former was trained
+ * to caption and answer color/shape/count questions, so its 8 queries keep what
+ * captions need and may drop exact positions, while patch tokens carry the
+ * position by construction; (2) BLIP-2 compressed 257 tokens to 32 to keep the
+ * video Q-Former's keys few (8 frames × 257 = 2056); the tiny tower has 65
+ * tokens per frame, and 2×2 pooling leaves 17, so 12 frames give 204 keys, as
+ * many as 25 frames of 8 queries would; (3) one frozen stage less to load and
+ * cache. The measurement behind (1) is in docs/lab03-plan.md.
+ *
+ * Not a Hugging Face architecture: model_type `mllm_video_llama`, parameters
+ * named in HF style (`vision_model.*`, `video_bridge.*`, `audio_encoder.*`,
+ * `audio_bridge.*`, `language_model.*`; see qformer_bridge.ts for the bridge's
+ * names and their Video-LLaMA counterparts).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "../nn/module";
+import { Random } from "../util/random";
+import { tidy } from "../util/tidy";
+import { CLIPVisionTransformer, resolveCLIPVisionConfig, type CLIPVisionConfig, type ResolvedCLIPVisionConfig } from "./clip";
+import {
+  AudioEncoder,
+  resolveAudioEncoderConfig,
+  type AudioEncoderConfig,
+  type ResolvedAudioEncoderConfig,
+} from "./audio_encoder";
+import { LlamaForCausalLM, resolveLlamaConfig, type GenerateOptions, type LlamaConfig, type ResolvedLlamaConfig } from "./llama";
+import { resolveBlip2QFormerConfig, type Blip2QFormerConfig, type ResolvedBlip2QFormerConfig } from "./blip2";
+import { assembleSoftPrompt, shiftedLanguageModelLoss } from "./blip2_losses";
+import { QFormerBridge, meanOverSteps, stepKeyMask, type QFormerBridgeOutput } from "./qformer_bridge";
+
+/**
+ * How the video branch uses time.
+ * - `"positions"`: frame position embeddings + the video Q-Former (Video-LLaMA).
+ * - `"attention-pool"`: the same Q-Former without positions: its cross-attention is a weighted sum over every frame's tokens, blind to their order.
+ * - `"mean-pool"`: the frames averaged token by token, then the Q-Former over that one averaged frame.
+ */
+export type TemporalModel = "positions" | "attention-pool" | "mean-pool";
+export const TEMPORAL_MODELS: readonly TemporalModel[] = ["positions", "attention-pool", "mean-pool"];
+
+/** What of each audio segment the audio Q-Former reads: its encoder's mean-pooled vector, or all its tokens. */
+export type AudioSegmentTokens = "pooled" | "all";
+
+/** VideoLLaMA. Defaults are filled by {@link resolveVideoLlamaConfig}. */
+export interface VideoLlamaConfig {
+  /** The frozen image encoder (CLIP's vision tower). */
+  readonly vision: CLIPVisionConfig;
+  /** The frozen audio encoder (the labs' `AudioEncoder`; ImageBind's audio tower in Video-LLaMA). */
+  readonly audio: AudioEncoderConfig;
+  /** The frozen language model. */
+  readonly text: LlamaConfig;
+  /** The video Q-Former. Defaults: 2 layers and cross-attention in every layer (Video-LLaMA's `init_video_Qformer`), reading the vision width; the rest BLIP-2's. */
+  readonly videoQformer: Blip2QFormerConfig;
+  /** The audio Q-Former. Defaults as the video Q-Former's, reading the audio width. */
+  readonly audioQformer: Blip2QFormerConfig;
+  /** Video queries Nv. Default 32 (Video-LLaMA's `num_video_query_token`). */
+  readonly numVideoQueryTokens?: number;
+  /** Audio queries Na. Default 8 (Video-LLaMA's `num_audio_query_token`). */
+  readonly numAudioQueryTokens?: number;
+  /** Rows of the frame position table: the most frames a clip may have. Default 32 (Video-LLaMA's `max_frame_pos`). */
+  readonly maxFrames?: number;
+  /** Rows of the segment position table: the most audio segments. Default 8 (Video-LLaMA's audio positions). */
+  readonly maxAudioSegments?: number;
+  /** Average-pool the patch grid of each frame by this factor (1 = every patch). Default 1. Must divide the grid side. */
+  readonly framePatchPool?: number;
+  /** See {@link TemporalModel}. Default `"positions"`. */
+  readonly temporalModel?: TemporalModel;
+  /** See {@link AudioSegmentTokens}. Default `"pooled"` (one embedding per segment, as ImageBind gives Video-LLaMA). */
+  readonly audioSegmentTokens?: AudioSegmentTokens;
+  /** Initialisation seed. Default 0. */
+  readonly seed?: number;
+}
+
+export interface ResolvedVideoLlamaConfig {
+  readonly vision: ResolvedCLIPVisionConfig;
+  readonly audio: ResolvedAudioEncoderConfig;
+  readonly text: ResolvedLlamaConfig;
+  readonly videoQformer: ResolvedBlip2QFormerConfig;
+  readonly audioQformer: ResolvedBlip2QFormerConfig;
+  readonly numVideoQueryTokens: number;
+  readonly numAudioQueryTokens: number;
+  readonly maxFrames: number;
+  readonly maxAudioSegments: number;
+  readonly framePatchPool: number;
+  readonly temporalModel: TemporalModel;
+  readonly audioSegmentTokens: AudioSegmentTokens;
+  readonly seed: number;
+}
+
+/** Fills every default of a {@link VideoLlamaConfig} once and checks it (idempotent). */
+export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideoLlamaConfig {
+  const vision = resolveCLIPVisionConfig(config.vision);
+  const audio = resolveAudioEncoderConfig(config.audio);
+  const qformer = (q: Blip2QFormerConfig, width: number) =>
+    resolveBlip2QFormerConfig({
+      ...q,
+      numLayers: q.numLayers ?? 2,
+      crossAttentionFrequency: q.crossAttentionFrequency ?? 1,
+      encoderHiddenSize: q.encoderHiddenSize ?? width,
+    });
+  const resolved: ResolvedVideoLlamaConfig = {
+    vision,
+    audio,
+    text: resolveLlamaConfig(config.text),
+    videoQformer: qformer(config.videoQformer, vision.hiddenSize),
+    audioQformer: qformer(config.audioQformer, audio.hiddenSize),
+    numVideoQueryTokens: config.numVideoQueryTokens ?? 32,
+    numAudioQueryTokens: config.numAudioQueryTokens ?? 8,
+    maxFrames: config.maxFrames ?? 32,
+    maxAudioSegments: config.maxAudioSegments ?? 8,
+    framePatchPool: config.framePatchPool ?? 1,
+    temporalModel: config.temporalModel ?? "positions",
+    audioSegmentTokens: config.audioSegmentTokens ?? "pooled",
+    seed: config.seed ?? 0,
+  };
+  for (const key of ["numVideoQueryTokens", "numAudioQueryTokens", "maxFrames", "maxAudioSegments", "framePatchPool"] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] <= 0)
+      throw new Error(`VideoLLaMA: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
+  }
+  const grid = vision.imageSize / vision.patchSize;
+  if (grid % resolved.framePatchPool !== 0)
+    throw new Error(`VideoLLaMA: config.framePatchPool (${resolved.framePatchPool}) must divide the ${grid}×${grid} patch grid`);
+  if (!TEMPORAL_MODELS.includes(resolved.temporalModel))
+    throw new Error(
+      `VideoLLaMA: config.temporalModel must be one of ${TEMPORAL_MODELS.join(", ")}, got ${JSON.stringify(resolved.temporalModel)}`,
+    );
+  if (resolved.audioSegmentTokens !== "pooled" && resolved.audioSegmentTokens !== "all")
+    throw new Error(
+      `VideoLLaMA: config.audioSegmentTokens must be "pooled" or "all", got ${JSON.stringify(resolved.audioSegmentTokens)}`,
+    );
+  return resolved;
+}
+
+/**
+ * The bridges' sizes for the labs' backbones (vision, audio and language all
+ * 128 wide): what `npm run pretrain -- videollama` trains. ≈ 0.63M bridge
+ * parameters (video Q-Former 2 layers, audio 1; see test/video_llama.test.ts).
+ */
+export const VIDEO_LLAMA_PRESETS = {
+  "video-llama-nano": {
+    videoQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4 },
+    audioQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 1, numHeads: 4 },
+    numVideoQueryTokens: 8,
+    numAudioQueryTokens: 4,
+    maxFrames: 16,
+    maxAudioSegments: 8,
+    framePatchPool: 2,
+  },
+} as const;
+
+/** Frozen backbones to build a model around (their own configs replace `vision`, `audio`, `text`). */
+export interface VideoLlamaBackbones {
+  readonly vision?: CLIPVisionTransformer;
+  readonly audio?: AudioEncoder;
+  readonly language?: LlamaForCausalLM;
+}
+
+/** The inputs of {@link VideoLlamaForConditionalGeneration.forward}: a clip's frames, its sound, or both, and text. */
+export interface VideoLlamaInputs {
+  /** [B, F, 3, S, S] CLIP-normalised frames (or give `frameFeatures`). */
+  readonly pixelValues?: tf.Tensor;
+  /** [B, F, K, Dv] from {@link VideoLlamaForConditionalGeneration.frameFeatures} (cached features). */
+  readonly frameFeatures?: tf.Tensor;
+  /** Real frames per row (the rest is padding the Q-Former never sees). Default all F. */
+  readonly frameCounts?: readonly number[];
+  /** [B, S, M, Fs] log-mel of each audio segment (`segmentLogMel`), or give `segmentFeatures`. */
+  readonly audioLogMel?: tf.Tensor;
+  /** [B, S, Ka, Da] from {@link VideoLlamaForConditionalGeneration.segmentFeatures}. */
+  readonly segmentFeatures?: tf.Tensor;
+  /** Real segments per row. Default all S. */
+  readonly segmentCounts?: readonly number[];
+  /** [B, T] int32 text after the soft prompt. */
+  readonly inputIds: tf.Tensor;
+  /** [B, T] 1 for real text, 0 for padding. Default all ones. */
+  readonly attentionMask?: tf.Tensor;
+  /** [B, T] int32 targets, −100 where not to learn (prompt, padding). With them, `loss` is returned. */
+  readonly labels?: tf.Tensor;
+}
+
+/** What {@link VideoLlamaForConditionalGeneration.forward} returns. */
+export interface VideoLlamaOutput {
+  /** [B, Nv + Na + T, V] (Nv or Na is 0 when that branch has no input). */
+  logits: tf.Tensor;
+  /** [B, Nv + Na + T] int32: the language model's attention mask (soft prompt always seen). */
+  attentionMask: tf.Tensor;
+  /** The next-token loss on the labelled text (when labels are given). */
+  loss?: tf.Scalar;
+  /** [B, Nv, Dtext] when the clip's frames were given. */
+  videoPrompt?: tf.Tensor;
+  /** [B, Na, Dtext] when its sound was given. */
+  audioPrompt?: tf.Tensor;
+}
+
+export class VideoLlamaForConditionalGeneration extends Module {
+  readonly visionModel: CLIPVisionTransformer;
+  readonly videoBridge: QFormerBridge;
+  readonly audioEncoder: AudioEncoder;
+  readonly audioBridge: QFormerBridge;
+  readonly languageModel: LlamaForCausalLM;
+  readonly config: ResolvedVideoLlamaConfig;
+
+  /** Builds the model; given backbones are used as they are (and frozen), the others are initialised from the config. */
+  constructor(options: VideoLlamaConfig, backbones: VideoLlamaBackbones = {}) {
+    super();
+    const config = (this.config = resolveVideoLlamaConfig({
+      ...options,
+      vision: backbones.vision?.config ?? options.vision,
+      audio: backbones.audio?.config ?? options.audio,
+      text: backbones.language?.config ?? options.text,
+    }));
+    const random = new Random(config.seed);
+    const seeds = Array.from({ length: 5 }, () => random.nextSeed());
+    const Dtext = config.text.hiddenSize;
+    this.visionModel = this.module(
+      "vision_model",
+      backbones.vision ?? new CLIPVisionTransformer({ ...config.vision, seed: seeds[0] }),
+    );
+    this.videoBridge = this.module(
+      "video_bridge",
+      new QFormerBridge({
+        qformer: config.videoQformer,
+        numQueryTokens: config.numVideoQueryTokens,
+        maxPositions: config.temporalModel === "positions" ? config.maxFrames : 0,
+        outputSize: Dtext,
+        seed: seeds[1],
+      }),
+    );
+    this.audioEncoder = this.module("audio_encoder", backbones.audio ?? new AudioEncoder({ ...config.audio, seed: seeds[2] }));
+    this.audioBridge = this.module(
+      "audio_bridge",
+      new QFormerBridge({
+        qformer: config.audioQformer,
+        numQueryTokens: config.numAudioQueryTokens,
+        maxPositions: config.maxAudioSegments,
+        outputSize: Dtext,
+        seed: seeds[3],
+      }),
+    );
+    this.languageModel = this.module(
+      "language_model",
+      backbones.language ?? new LlamaForCausalLM({ ...config.text, seed: seeds[4] }),
+    );
+    for (const frozen of [this.visionModel, this.audioEncoder, this.languageModel]) frozen.setTrainable(false);
+  }
+
+  /** Tokens per frame the video Q-Former reads: the class token and the pooled patch grid, 1 + (G / pool)². */
+  get tokensPerFrame(): number {
+    const grid = this.config.vision.imageSize / this.config.vision.patchSize / this.config.framePatchPool;
+    return 1 + grid * grid;
+  }
+
+  /**
+   * The frozen per-frame features: every frame through the image tower, its
+   * last layer after the post-LayerNorm, the patch grid average-pooled.
+   * pixels: [B, F, 3, S, S] → [B, F, K, Dv] (K = {@link tokensPerFrame})
+   */
+  frameFeatures(pixels: tf.Tensor): tf.Tensor4D {
+    const { imageSize: S, patchSize, hiddenSize: Dv } = this.config.vision;
+    if (pixels.rank !== 5 || pixels.shape[3] !== S || pixels.shape[4] !== S)
+      throw new Error(`VideoLLaMA: pixelValues must be [B, F, 3, ${S}, ${S}], got [${pixels.shape}]`);
+    const [B, F, C] = pixels.shape;
+    if (F > this.config.maxFrames) throw new Error(`VideoLLaMA: ${F} frames exceed config.maxFrames ${this.config.maxFrames}`);
+    const G = S / patchSize;
+    const pool = this.config.framePatchPool;
+    return tf.tidy(() => {
+      const frames = pixels.reshape([B * F, C, S, S]); // [B·F, 3, S, S]: frames as a batch of images
+      const tokens = this.visionModel.postLayerNorm.apply(this.visionModel.forward(frames).lastHiddenState); // [B·F, 1 + G², Dv]
+      const classToken = tokens.slice([0, 0, 0], [B * F, 1, Dv]); // [B·F, 1, Dv]
+      let patches = tokens.slice([0, 1, 0], [B * F, G * G, Dv]); // [B·F, G², Dv], row-major grid
+      if (pool > 1) {
+        const grid = patches.reshape([B * F, G, G, Dv]) as tf.Tensor4D; // [B·F, G, G, Dv] (NHWC)
+        patches = tf.avgPool(grid, pool, pool, "valid").reshape([B * F, (G / pool) ** 2, Dv]); // [B·F, (G/pool)², Dv]
+      }
+      return tf.concat([classToken, patches], 1).reshape([B, F, this.tokensPerFrame, Dv]); // [B, F, K, Dv]
+    }) as tf.Tensor4D;
+  }
+
+  /**
+   * The video branch's soft prompt. features: [B, F, K, Dv]; frameCounts: real frames per row (default all)
+   * → the bridge's output: queries [B, Nv, Dq], projected [B, Nv, Dtext], cross-attention weights [B, H, Nv, F′·K] when asked
+   * (F′ = F, or 1 for `"mean-pool"`)
+   */
+  videoPrompt(
+    features: tf.Tensor,
+    options: { frameCounts?: readonly number[]; outputCrossAttentions?: boolean } = {},
+  ): QFormerBridgeOutput {
+    if (features.rank !== 4 || features.shape[2] !== this.tokensPerFrame)
+      throw new Error(`VideoLLaMA: frame features must be [B, F, ${this.tokensPerFrame}, Dv], got [${features.shape}]`);
+    const [B, F, K] = features.shape;
+    if (options.frameCounts && options.frameCounts.length !== B)
+      throw new Error(`VideoLLaMA: ${options.frameCounts.length} frame counts for a batch of ${B}`);
+    return tidy<QFormerBridgeOutput>(() => {
+      if (this.config.temporalModel === "mean-pool") {
+        const pooled = meanOverSteps(features, options.frameCounts).expandDims(1); // [B, 1, K, Dv]
+        return this.videoBridge.forward(pooled, { outputCrossAttentions: options.outputCrossAttentions });
+      }
+      const keyMask = options.frameCounts ? stepKeyMask(options.frameCounts, F, K) : undefined; // [B, 1, 1, F·K]
+      return this.videoBridge.forward(features, { keyMask, outputCrossAttentions: options.outputCrossAttentions });
+    });
+  }
+
+  /**
+   * The frozen per-segment audio features. logMel: [B, S, M, Fs] → [B, S, Ka, Da]
+   * (Ka = 1 for `"pooled"`, else Fs / framesPerToken)
+   */
+  segmentFeatures(logMel: tf.Tensor): tf.Tensor4D {
+    const M = this.config.audio.numMelBins;
+    if (logMel.rank !== 4 || logMel.shape[2] !== M)
+      throw new Error(`VideoLLaMA: audioLogMel must be [B, S, ${M}, frames], got [${logMel.shape}]`);
+    const [B, S, , Fs] = logMel.shape;
+    if (S > this.config.maxAudioSegments)
+      throw new Error(`VideoLLaMA: ${S} audio segments exceed config.maxAudioSegments ${this.config.maxAudioSegments}`);
+    return tf.tidy(() => {
+      const encoded = this.audioEncoder.forward(logMel.reshape([B * S, M, Fs])); // segments as a batch of clips
+      if (this.config.audioSegmentTokens === "pooled") return encoded.pooled.reshape([B, S, 1, -1]); // [B, S, 1, Da]
+      const [, Ta, Da] = encoded.lastHiddenState.shape;
+      return encoded.lastHiddenState.reshape([B, S, Ta, Da]); // [B, S, Ta, Da]
+    }) as tf.Tensor4D;
+  }
+
+  /** The audio branch's soft prompt. features: [B, S, Ka, Da] → queries [B, Na, Dq], projected [B, Na, Dtext] (+ weights when asked) */
+  audioPrompt(
+    features: tf.Tensor,
+    options: { segmentCounts?: readonly number[]; outputCrossAttentions?: boolean } = {},
+  ): QFormerBridgeOutput {
+    if (features.rank !== 4) throw new Error(`VideoLLaMA: segment features must be [B, S, Ka, Da], got [${features.shape}]`);
+    const [B, S, K] = features.shape;
+    if (options.segmentCounts && options.segmentCounts.length !== B)
+      throw new Error(`VideoLLaMA: ${options.segmentCounts.length} segment counts for a batch of ${B}`);
+    return tidy<QFormerBridgeOutput>(() => {
+      const keyMask = options.segmentCounts ? stepKeyMask(options.segmentCounts, S, K) : undefined; // [B, 1, 1, S·Ka]
+      return this.audioBridge.forward(features, { keyMask, outputCrossAttentions: options.outputCrossAttentions });
+    });
+  }
+
+  /** The soft prompt of whatever the inputs hold: [video; audio] → { prompt [B, Nv + Na, Dtext], each part } */
+  softPrompt(inputs: Omit<VideoLlamaInputs, "inputIds" | "attentionMask" | "labels">): {
+    prompt: tf.Tensor;
+    videoPrompt?: tf.Tensor;
+    audioPrompt?: tf.Tensor;
+  } {
+    if (inputs.pixelValues && inputs.frameFeatures) throw new Error("VideoLLaMA: give pixelValues or frameFeatures, not both");
+    if (inputs.audioLogMel && inputs.segmentFeatures)
+      throw new Error("VideoLLaMA: give audioLogMel or segmentFeatures, not both");
+    return tidy(() => {
+      const frames = inputs.frameFeatures ?? (inputs.pixelValues ? this.frameFeatures(inputs.pixelValues) : undefined);
+      const segments = inputs.segmentFeatures ?? (inputs.audioLogMel ? this.segmentFeatures(inputs.audioLogMel) : undefined);
+      if (!frames && !segments) throw new Error("VideoLLaMA: give the clip's frames, its sound, or both");
+      const videoPrompt = frames ? this.videoPrompt(frames, { frameCounts: inputs.frameCounts }).languageInputs : undefined;
+      const audioPrompt = segments
+        ? this.audioPrompt(segments, { segmentCounts: inputs.segmentCounts }).languageInputs
+        : undefined;
+      const parts = [videoPrompt, audioPrompt].filter((part): part is tf.Tensor => part !== undefined);
+      if (parts.length === 2 && parts[0].shape[0] !== parts[1].shape[0])
+        throw new Error(`VideoLLaMA: ${parts[0].shape[0]} clips of frames but ${parts[1].shape[0]} of sound`);
+      const prompt = parts.length === 1 ? parts[0] : tf.concat(parts, 1); // [B, Nv + Na, Dtext]
+      return { prompt, ...(videoPrompt ? { videoPrompt } : {}), ...(audioPrompt ? { audioPrompt } : {}) };
+    });
+  }
+
+  /** The soft prompt, then the text; the loss on the labelled text when labels are given. */
+  forward(inputs: VideoLlamaInputs): VideoLlamaOutput {
+    const { inputIds } = inputs;
+    if (inputIds.rank !== 2 || inputIds.dtype !== "int32")
+      throw new Error(`VideoLLaMA: inputIds must be int32 [B, T], got ${inputIds.dtype} [${inputIds.shape}]`);
+    return tidy<VideoLlamaOutput>(() => {
+      const { prompt, videoPrompt, audioPrompt } = this.softPrompt(inputs);
+      if (prompt.shape[0] !== inputIds.shape[0])
+        throw new Error(`VideoLLaMA: ${prompt.shape[0]} clips but ${inputIds.shape[0]} rows of text`);
+      const textEmbeds = this.languageModel.model.embedTokens.apply(inputIds); // [B, T, Dtext]
+      const textMask = inputs.attentionMask ?? tf.onesLike(inputIds);
+      const soft = assembleSoftPrompt(prompt, textEmbeds, textMask, inputs.labels);
+      const { logits } = this.languageModel.forward({ inputsEmbeds: soft.inputsEmbeds, attentionMask: soft.attentionMask });
+      const out: VideoLlamaOutput = { logits, attentionMask: soft.attentionMask };
+      if (soft.labels) out.loss = shiftedLanguageModelLoss(logits, soft.labels);
+      if (videoPrompt) out.videoPrompt = videoPrompt;
+      if (audioPrompt) out.audioPrompt = audioPrompt;
+      return out;
+    });
+  }
+
+  /** Generates from the soft prompt and a text prompt (left-padded ids [B, T]); returns the new tokens of each row. */
+  async generate(inputs: Omit<VideoLlamaInputs, "labels">, options: GenerateOptions = {}): Promise<number[][]> {
+    const { inputsEmbeds, attentionMask } = tidy(() => {
+      const { prompt } = this.softPrompt(inputs);
+      const textEmbeds = this.languageModel.model.embedTokens.apply(inputs.inputIds);
+      return assembleSoftPrompt(prompt, textEmbeds, inputs.attentionMask ?? tf.onesLike(inputs.inputIds));
+    });
+    try {
+      return await this.languageModel.generate(undefined, { ...options, inputsEmbeds, attentionMask });
+    } finally {
+      inputsEmbeds.dispose();
+      attentionMask.dispose();
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * VideoLLaMA in the model registry (model_type `mllm_video_llama`, not a
+ * Hugging Face architecture): `config.json` ↔ {@link VideoLlamaConfig}, with
+ * the backbones' configs as sub-documents in their own formats
+ * (`vision_config` as CLIP's, `audio_config` as the labs' audio encoder's,
+ * `text_config` as Llama's) and the two Q-Formers as BLIP-2's `qformer_config`.
+ * No parity fixture: Video-LLaMA's reference needs EVA-CLIP, ImageBind and a
+ * 7B LLaMA. Also the Q-Former sub-config reader and writer the other bridges share.
+ */
+import { hfOptionalInteger, hfOptionalNumber, hfOptionalText, subConfig, type HFConfig } from "../io/hf_config";
+import { resolveBlip2QFormerConfig, type Blip2QFormerConfig, type ResolvedBlip2QFormerConfig } from "./blip2";
+import { clipVisionConfigFromHF, clipVisionConfigToHF } from "./clip_spec";
+import { audioEncoderConfigFromHF, audioEncoderConfigToHF } from "./audio_encoder_spec";
+import { llamaConfigFromHF, llamaConfigToHF } from "./llama_spec";
+import {
+  VideoLlamaForConditionalGeneration,
+  resolveVideoLlamaConfig,
+  type AudioSegmentTokens,
+  type ResolvedVideoLlamaConfig,
+  type TemporalModel,
+  type VideoLlamaConfig,
+} from "./video_llama";
+import type { ModelSpec } from "./model_spec";
+
+/** A `qformer_config` document → {@link Blip2QFormerConfig} (absent fields stay undefined for the model's resolver). */
+export function qformerConfigFromHF(config: HFConfig): Blip2QFormerConfig {
+  return {
+    hiddenSize: hfOptionalInteger(config, "hidden_size"),
+    intermediateSize: hfOptionalInteger(config, "intermediate_size"),
+    numLayers: hfOptionalInteger(config, "num_hidden_layers"),
+    numHeads: hfOptionalInteger(config, "num_attention_heads"),
+    hiddenAct: hfOptionalText(config, "hidden_act"),
+    layerNormEps: hfOptionalNumber(config, "layer_norm_eps"),
+    crossAttentionFrequency: hfOptionalInteger(config, "cross_attention_frequency"),
+    encoderHiddenSize: hfOptionalInteger(config, "encoder_hidden_size"),
+  };
+}
+
+/** A resolved Q-Former config → its `qformer_config` document (BLIP-2's field names). */
+export function qformerConfigToHF(config: ResolvedBlip2QFormerConfig): Record<string, unknown> {
+  const q = resolveBlip2QFormerConfig(config);
+  return {
+    model_type: "blip_2_qformer",
+    hidden_size: q.hiddenSize,
+    intermediate_size: q.intermediateSize,
+    num_hidden_layers: q.numLayers,
+    num_attention_heads: q.numHeads,
+    hidden_act: q.hiddenAct,
+    layer_norm_eps: q.layerNormEps,
+    cross_attention_frequency: q.crossAttentionFrequency,
+    encoder_hidden_size: q.encoderHiddenSize,
+  };
+}
+
+/** A sub-document without the keys that belong to a whole checkpoint. */
+function nested(document: Record<string, unknown>): Record<string, unknown> {
+  const { architectures: _architectures, torch_dtype: _dtype, ...rest } = document;
+  return rest;
+}
+
+/** `config.json` → {@link VideoLlamaConfig}. */
+export function videoLlamaConfigFromHF(config: HFConfig): ResolvedVideoLlamaConfig {
+  return resolveVideoLlamaConfig({
+    vision: clipVisionConfigFromHF(subConfig(config, "vision_config")),
+    audio: audioEncoderConfigFromHF(subConfig(config, "audio_config")),
+    text: llamaConfigFromHF(subConfig(config, "text_config")),
+    videoQformer: qformerConfigFromHF(subConfig(config, "video_qformer_config")),
+    audioQformer: qformerConfigFromHF(subConfig(config, "audio_qformer_config")),
+    numVideoQueryTokens: hfOptionalInteger(config, "num_video_query_tokens"),
+    numAudioQueryTokens: hfOptionalInteger(config, "num_audio_query_tokens"),
+    maxFrames: hfOptionalInteger(config, "max_frames"),
+    maxAudioSegments: hfOptionalInteger(config, "max_audio_segments"),
+    framePatchPool: hfOptionalInteger(config, "frame_patch_pool"),
+    temporalModel: hfOptionalText(config, "temporal_model") as TemporalModel | undefined,
+    audioSegmentTokens: hfOptionalText(config, "audio_segment_tokens") as AudioSegmentTokens | undefined,
+  });
+}
+
+/** {@link VideoLlamaConfig} → its config.json document. */
+export function videoLlamaConfigToHF(config: VideoLlamaConfig): Record<string, unknown> {
+  const resolved = resolveVideoLlamaConfig(config);
+  return {
+    architectures: ["VideoLlamaForConditionalGeneration"],
+    model_type: "mllm_video_llama",
+    vision_config: clipVisionConfigToHF(resolved.vision),
+    audio_config: nested(audioEncoderConfigToHF(resolved.audio)),
+    text_config: nested(llamaConfigToHF(resolved.text)),
+    video_qformer_config: qformerConfigToHF(resolved.videoQformer),
+    audio_qformer_config: qformerConfigToHF(resolved.audioQformer),
+    num_video_query_tokens: resolved.numVideoQueryTokens,
+    num_audio_query_tokens: resolved.numAudioQueryTokens,
+    max_frames: resolved.maxFrames,
+    max_audio_segments: resolved.maxAudioSegments,
+    frame_patch_pool: resolved.framePatchPool,
+    temporal_model: resolved.temporalModel,
+    audio_segment_tokens: resolved.audioSegmentTokens,
+    torch_dtype: "float32",
+  };
+}
+
+export const VIDEO_LLAMA_SPEC: ModelSpec<ResolvedVideoLlamaConfig, VideoLlamaForConditionalGeneration> = {
+  modelType: "mllm_video_llama",
+  fromHF: videoLlamaConfigFromHF,
+  toHF: videoLlamaConfigToHF,
+  keyAliases: [],
+  create: (config) => new VideoLlamaForConditionalGeneration(config),
+};
