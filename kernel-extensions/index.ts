@@ -24,6 +24,7 @@ export { video, animate, type VideoArgs } from "./video";
 export { linePlot, scatterPlot, barPlot, heatmap, type Series, type PlotArgs, type HeatmapArgs } from "./plot";
 export { sensorChart, type SensorChartArgs } from "./sensors";
 export { tokenAttention, patchAttention, type TokenAttentionArgs, type PatchAttentionArgs } from "./attention";
+export { lossMask, type LossMaskArgs } from "./tokens";
 export { modelSummary, summaryRows, type ModelSummaryArgs, type SummaryRow } from "./model_summary";
 export { trainingProgress, TrainingProgress, type ProgressArgs, type StepMetrics } from "./progress";
 export { historyChart, confusionMatrix, confusionCounts, type TfvisArgs } from "./tfvis";

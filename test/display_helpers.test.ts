@@ -19,6 +19,7 @@ import {
   image,
   imageGrid,
   linePlot,
+  lossMask,
   modelSummary,
   patchAttention,
   resetFrontend,
@@ -309,6 +310,23 @@ describe("audio, sensors, attention", () => {
     expect(overlay.data["text/plain"]).toMatch(/2×2 patches; strongest patch \(row 1, column 1\)/);
     await expect(patchAttention(picture, [1, 2, 3])).rejects.toThrow(/3 weights do not make a 2×2 patch grid/);
     picture.dispose();
+  });
+
+  it("lossMask: a chip per token colored by the mask, runs of an ignored token collapsed, bad input named", () => {
+    const tokens = ["<|user|>", "\n", ...new Array(6).fill("<image>"), " red", "<|end|>", "<b>"];
+    const supervised = [false, false, ...new Array(6).fill(false), true, true, false];
+    const rich = lossMask(tokens, supervised, { title: "example" });
+    const html = rich.data["text/html"] as string;
+    expect(html.match(/<span style="display:inline-block/g)).toHaveLength(6); // 6 image tokens in one chip
+    expect(html).toContain("&lt;image&gt; <b>×6</b>");
+    expect(html).toContain("&lt;b&gt;"); // token text escaped
+    expect(html.match(/background:#c8f0c8;border-radius/g)).toHaveLength(2); // the two supervised tokens
+    expect(rich.data["text/plain"]).toBe(
+      "example: 2 of 11 tokens supervised ([x] = in the loss)\n<|user|>|↵|<image>×6|[ red]|[<|end|>]|<b>",
+    );
+    expect(lossMask(["a", "a"], [false, false], { collapseRuns: 4 }).data["text/plain"]).toMatch(/\na\|a$/); // short runs stay
+    expect(() => lossMask(["a", "b"], [true])).toThrow(/2 tokens but 1 mask values/);
+    expect(() => lossMask([], [])).toThrow(/no tokens given/);
   });
 });
 
