@@ -8,6 +8,7 @@
  * captions, and an independent re-implementation from the published formulas.
  */
 import { describe, expect, it } from "vitest";
+import { vqaScores, chanceVqaScores } from "../src/data/vqa";
 import {
   bleu,
   bleu4,
@@ -387,3 +388,34 @@ const WORLD_REFERENCES = [
   ["the image shows a large green triangle in the center", "a green triangle"],
   ["a drawing of a blue diamond", "the image shows a large blue diamond in the center"],
 ];
+
+describe("VQA scores by question type", () => {
+  const ten = (answer: string, other = answer, others = 0) => [
+    ...new Array(10 - others).fill(answer),
+    ...new Array(others).fill(other),
+  ];
+  const questions = [
+    { type: "color" as const, answers: ten("red") },
+    { type: "color" as const, answers: ten("blue", "red", 2) },
+    { type: "shape" as const, answers: ten("star") },
+  ];
+
+  it("averages soft accuracy overall and per type present", () => {
+    // red vs ten "red": 1; red vs 8 blue + 2 red: each left-out subset holds ≤ 2 "red" → (2·1/3 + 8·2/3)/10 = 0.6; circle: 0.
+    const scores = vqaScores("p_", ["red", "red", "circle"], questions);
+    expect(Object.keys(scores).sort()).toEqual(["p_vqa_accuracy", "p_vqa_color_accuracy", "p_vqa_shape_accuracy"]);
+    expect(scores.p_vqa_color_accuracy).toBeCloseTo((1 + 0.6) / 2, 10);
+    expect(scores.p_vqa_shape_accuracy).toBe(0);
+    expect(scores.p_vqa_accuracy).toBeCloseTo(1.6 / 3, 10);
+    expect(() => vqaScores("", ["red"], questions)).toThrow(/1 answers for 3 questions/);
+  });
+
+  it("chance is the mean score of a uniform guess among each type's annotated answers", () => {
+    // Color answers {red, blue}: q1 red 1, blue 0 → 0.5; q2 red 0.6, blue 1 → 0.8. Shape answers {star}: 1.
+    const chance = chanceVqaScores(questions);
+    expect(chance.vqa_color_accuracy).toBeCloseTo((0.5 + 0.8) / 2, 10);
+    expect(chance.vqa_shape_accuracy).toBe(1);
+    expect(chance.vqa_accuracy).toBeCloseTo((0.5 + 0.8 + 1) / 3, 10);
+    expect(chanceVqaScores([])).toEqual({});
+  });
+});

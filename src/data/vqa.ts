@@ -15,6 +15,9 @@ import { COLOR_NAMES, CONFUSABLE_COLORS, CONFUSABLE_SHAPES, SHAPE_NAMES, plural,
 
 export type QuestionType = "color" | "shape" | "count" | "exist" | "relation";
 
+/** Every question type, in the order tables and `askQuestions` list them. */
+export const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
+
 export interface VqaPair {
   readonly question: string;
   readonly type: QuestionType;
@@ -49,6 +52,43 @@ export function vqaAccuracy(prediction: string, answers: readonly string[]): num
     total += Math.min(1, matches / 3);
   }
   return total / refs.length;
+}
+
+/** Per-question scores averaged overall and per question type: `{prefix}vqa_accuracy`, `{prefix}vqa_{type}_accuracy` (types present only). */
+function scoresByType(prefix: string, scores: readonly number[], questions: readonly { type: QuestionType }[]): Record<string, number> {
+  const mean = (values: readonly number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+  const out: Record<string, number> = {};
+  if (scores.length === 0) return out;
+  out[`${prefix}vqa_accuracy`] = mean(scores);
+  for (const type of QUESTION_TYPES) {
+    const own = scores.filter((_, k) => questions[k].type === type);
+    if (own.length) out[`${prefix}vqa_${type}_accuracy`] = mean(own);
+  }
+  return out;
+}
+
+/** VQA soft accuracy of `answers` (one per question) overall and per question type. */
+export function vqaScores(
+  prefix: string,
+  answers: readonly string[],
+  questions: readonly Pick<VqaPair, "type" | "answers">[],
+): Record<string, number> {
+  if (answers.length !== questions.length) throw new Error(`vqaScores: ${answers.length} answers for ${questions.length} questions`);
+  return scoresByType(
+    prefix,
+    questions.map((q, k) => vqaAccuracy(answers[k], q.answers)),
+    questions,
+  );
+}
+
+/** Chance: the expected soft accuracy of a uniform guess among the answers the annotators gave each question type. */
+export function chanceVqaScores(questions: readonly Pick<VqaPair, "type" | "answers">[]): Record<string, number> {
+  const answerSets = new Map(QUESTION_TYPES.map((t) => [t, [...new Set(questions.filter((q) => q.type === t).flatMap((q) => q.answers))]]));
+  const expected = questions.map((q) => {
+    const guesses = answerSets.get(q.type)!;
+    return guesses.reduce((sum, guess) => sum + vqaAccuracy(guess, q.answers), 0) / guesses.length;
+  });
+  return scoresByType("", expected, questions);
 }
 
 /**
@@ -146,10 +186,9 @@ export function askQuestion(scene: Scene, type: QuestionType, random: Random): V
 
 /** `count` questions of mixed types about a scene (types that do not fit are skipped). */
 export function askQuestions(scene: Scene, random: Random, count = 3): VqaPair[] {
-  const types: QuestionType[] = ["color", "shape", "count", "exist", "relation"];
   const out: VqaPair[] = [];
   for (let tries = 0; out.length < count && tries < 20; tries++) {
-    const pair = askQuestion(scene, types[random.int(0, types.length)], random);
+    const pair = askQuestion(scene, QUESTION_TYPES[random.int(0, QUESTION_TYPES.length)], random);
     if (pair && !out.some((p) => p.question === pair.question)) out.push(pair);
   }
   return out;

@@ -37,7 +37,7 @@ import { Random } from "../util/random";
 import { openSplit, imageTensor, recordBatches, toChannelsFirst } from "../data/loaders";
 import { sampleScene, sceneSvg, svgToRgb } from "../data/scene";
 import { captionScene } from "../data/captions";
-import { askQuestions, vqaAccuracy, type QuestionType } from "../data/vqa";
+import { askQuestions, chanceVqaScores, vqaScores, type QuestionType } from "../data/vqa";
 import { SCENE_COUNT_WEIGHTS } from "../data/world";
 import { loadCLIPVision, loadLlama, loadWeights } from "../io/pretrained";
 import { Checkpoint } from "../io/safetensors";
@@ -630,24 +630,6 @@ function stageTable(seconds: Record<string, number>, steps: Record<string, numbe
   ].join("\n");
 }
 
-export const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
-
-/** VQA soft accuracy overall and per type. */
-export function vqaScores(
-  prefix: string,
-  answers: readonly string[],
-  questions: readonly { type: QuestionType; answers: readonly string[] }[],
-): Record<string, number> {
-  const out: Record<string, number> = {};
-  const scores = questions.map((q, k) => vqaAccuracy(answers[k], q.answers));
-  out[`${prefix}vqa_accuracy`] = mean(scores);
-  for (const type of QUESTION_TYPES) {
-    const own = scores.filter((_, k) => questions[k].type === type);
-    if (own.length) out[`${prefix}vqa_${type}_accuracy`] = mean(own);
-  }
-  return out;
-}
-
 /** Expected Recall@K of a random ranking, over rows with these numbers of positives among `columns` candidates. */
 function chanceRecall(positiveCounts: readonly number[], columns: number, k: number): number {
   return mean(positiveCounts.map((p) => chanceRecallAtK(columns, p, k)));
@@ -770,16 +752,7 @@ export async function evaluateBlip2(
       );
     }
     // Chance: a uniform guess among the answers the split's annotators gave to each question type.
-    const answerSets = new Map<QuestionType, string[]>(
-      QUESTION_TYPES.map((t) => [t, [...new Set(questions.filter((q) => q.type === t).flatMap((q) => q.answers))]]),
-    );
-    const chanceVqa: Record<string, number> = {};
-    const chanceScores = questions.map((q) => mean(answerSets.get(q.type)!.map((a) => vqaAccuracy(a, q.answers))));
-    chanceVqa.vqa_accuracy = mean(chanceScores);
-    for (const type of QUESTION_TYPES) {
-      const own = chanceScores.filter((_, k) => questions[k].type === type);
-      if (own.length) chanceVqa[`vqa_${type}_accuracy`] = mean(own);
-    }
+    const chanceVqa = chanceVqaScores(questions);
     const imagePositiveCounts = test.captions.map((_, i) => imagePositives(i).length);
     const textPositiveCounts = texts.map((_, j) => textPositives(j).length);
     return {

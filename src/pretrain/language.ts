@@ -22,8 +22,9 @@ import { AdamW } from "../train/adamw";
 import { crossEntropy } from "../train/loss";
 import { openSplit, recordBatches } from "../data/loaders";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
-import { vqaAccuracy, type QuestionType, type VqaPair } from "../data/vqa";
-import { runTraining, machineRecord, writeCheckpoint, mean, type CheckpointCard } from "./common";
+import { vqaScores, QUESTION_TYPES, type VqaPair } from "../data/vqa";
+import { vqaPrompt } from "../pipelines/blip2";
+import { runTraining, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
 import { llamaConfigToHF } from "../models/llama_spec";
 import type { PretrainArgs } from "./vision";
 
@@ -55,19 +56,6 @@ export function packedWindows(tokenizer: TextTokenizer, texts: readonly string[]
   for (let start = 0; start + context + 1 <= stream.length; start += context)
     windows.push(stream.slice(start, start + context + 1));
   return windows;
-}
-
-const QUESTION_TYPES: readonly QuestionType[] = ["color", "shape", "count", "exist", "relation"];
-
-/** A scene's descriptions as the grounded documents read them. */
-export interface DescribedScene {
-  readonly captions: readonly string[];
-  readonly vqa: readonly Pick<VqaPair, "question" | "answer">[];
-}
-
-/** The text after a scene's description: `question: {q} answer:` (the world corpus's format; the answer follows after a space). */
-export function questionPrompt(question: string): string {
-  return `question: ${question} answer:`;
 }
 
 /** Inputs [B, T] and targets [B, T] of windows. */
@@ -173,17 +161,6 @@ async function firstWords(model: LlamaForCausalLM, tokenizer: TextTokenizer, pro
   return out;
 }
 
-/** VQA soft accuracy overall and per question type, named `{prefix}vqa_accuracy`, `{prefix}vqa_{type}_accuracy`. */
-function vqaByType(prefix: string, predictions: readonly string[], questions: readonly VqaPair[]): Record<string, number> {
-  const scores = questions.map((q, k) => vqaAccuracy(predictions[k], q.answers));
-  const out: Record<string, number> = { [`${prefix}vqa_accuracy`]: mean(scores) };
-  for (const type of QUESTION_TYPES) {
-    const own = scores.filter((_, k) => questions[k].type === type);
-    if (own.length) out[`${prefix}vqa_${type}_accuracy`] = mean(own);
-  }
-  return out;
-}
-
 /** Test perplexity, and VQA from a caption in context against the question alone. */
 export async function evaluateLanguage(
   model: LlamaForCausalLM,
@@ -205,14 +182,14 @@ export async function evaluateLanguage(
     tokens += n;
     tf.dispose([loss, inputs, targets]);
   }
-  const scenes = openSplit(world, "scenes", "test").records as (DescribedScene & { vqa: VqaPair[] })[];
+  const scenes = openSplit(world, "scenes", "test").records as { captions: string[]; vqa: VqaPair[] }[];
   const questions = scenes.flatMap((scene) => scene.vqa);
-  const grounded = scenes.flatMap((scene) => scene.vqa.map((q) => `${scene.captions[0]} ${questionPrompt(q.question)}`));
-  const alone = questions.map((q) => questionPrompt(q.question));
+  const grounded = scenes.flatMap((scene) => scene.vqa.map((q) => `${scene.captions[0]} ${vqaPrompt(q.question)}`));
+  const alone = questions.map((q) => vqaPrompt(q.question));
   return {
     test_perplexity: Math.exp(total / tokens),
     test_tokens: tokens,
-    ...vqaByType("grounded_", await firstWords(model, tokenizer, grounded), questions),
-    ...vqaByType("question_only_", await firstWords(model, tokenizer, alone), questions),
+    ...vqaScores("grounded_", await firstWords(model, tokenizer, grounded), questions),
+    ...vqaScores("question_only_", await firstWords(model, tokenizer, alone), questions),
   };
 }

@@ -54,7 +54,7 @@ import { openSplit, recordBatches, toChannelsFirst } from "../data/loaders";
 import { decodeRgb } from "../preprocess/clip_image";
 import { sampleScene, sceneSvg, svgToRgb, type SceneObject } from "../data/scene";
 import { captionScene } from "../data/captions";
-import { askQuestions, vqaAccuracy, type QuestionType } from "../data/vqa";
+import { askQuestions, chanceVqaScores, vqaScores, QUESTION_TYPES, type QuestionType } from "../data/vqa";
 import { sampleScan, scanInstructions, type Lesion } from "../data/medical";
 import { sceneToProgram } from "../data/drawing_language";
 import { sampleSentiment, SENTIMENTS } from "../data/sentiment";
@@ -68,7 +68,6 @@ import { Random } from "../util/random";
 import { llavaFromBackbones } from "./llava_setup";
 import { VisionFeatureCache, LlavaTrainer, llavaBatch, disposeBatch, type LlavaStage } from "./llava_training";
 import { learningRateAt, machineRecord, mean, writeCheckpoint, type CheckpointCard } from "./common";
-import { vqaScores, QUESTION_TYPES } from "./blip2";
 import type { PretrainArgs } from "./vision";
 
 /** Folders relative to the llava checkpoint: the backbones it starts from and its blind twin (recorded in the cards). */
@@ -845,18 +844,7 @@ export async function evaluateLlava(
 async function ruleBaselines(world: string, sets: LlavaTestSets): Promise<Record<string, Record<string, number>>> {
   const questions = sets.scenes.flatMap((s) => s.vqa);
   // Chance: the expected score of a uniform guess among the answers the split's annotators gave each question type.
-  const answerSets = new Map<QuestionType, string[]>(
-    QUESTION_TYPES.map((t) => [t, [...new Set(questions.filter((q) => q.type === t).flatMap((q) => q.answers))]]),
-  );
-  const chanceScores = questions.map((q) => mean(answerSets.get(q.type)!.map((a) => vqaAccuracy(a, q.answers))));
-  const chance: Record<string, number> = {};
-  if (questions.length) {
-    chance.vqa_accuracy = mean(chanceScores);
-    for (const type of QUESTION_TYPES) {
-      const own = chanceScores.filter((_, k) => questions[k].type === type);
-      if (own.length) chance[`vqa_${type}_accuracy`] = mean(own);
-    }
-  }
+  const chance: Record<string, number> = chanceVqaScores(questions);
   // Always "yes" on POPE (the balanced sets make it accuracy 0.5, F1 0.667, yes-ratio 1).
   const alwaysYes = Object.fromEntries(POPE_NEGATIVES.map((n) => [n, sets.pope[n].map(() => "yes")]));
   // Majority: the train split's most frequent answer per question type, the most frequent findings and sentiment label.
