@@ -215,7 +215,7 @@ export { encodeWav } from "./io/wav";
 export { soundEventClip, spokenWordClip, videoSoundtrack, COLOR_PITCH, SHAPE_TIMBRE } from "./data/audio";
 export { sampleSensorWindow, ACTIVITIES, SENSOR_CHANNELS, SENSOR_RATE, type Activity } from "./data/sensors";
 export { samplePointCloud, SOLIDS, type PointCloud } from "./data/point_cloud";
-export { sampleScan, type Scan } from "./data/medical";
+export { sampleScan, scanInstructions, MEDICAL_FINDINGS_INSTRUCTION, type Scan } from "./data/medical";
 export { parseProgram, sceneToProgram, scoreProgram, type ProgramScore } from "./data/drawing_language";
 export { sampleSentiment, combineSentiment, SENTIMENTS, type Sentiment } from "./data/sentiment";
 export {
@@ -318,7 +318,12 @@ export {
   LLAVA_METRIC_NOTES,
   FRESH_SENTIMENT_ITEMS,
   FRESH_SENTIMENT_SEED,
+  FRESH_MEDICAL_SEED,
   QUICK_EVAL_LIMIT,
+  LLAVA_TEST_SETS,
+  featureCache,
+  type LlavaTestSet,
+  type ImageSource,
   type LoadedLlava,
   type LlavaPlan,
   type LlavaPretrainArgs,
@@ -326,6 +331,18 @@ export {
   type LlavaEvaluation,
 } from "./pretrain/llava";
 export { conversationFromPairs, CODE_INSTRUCTIONS, sentimentInstruction } from "./data/llava_instructions";
+// Lab 04: the LoRA / QLoRA sweep on lab 02's LLaVA (`npm run pretrain -- lora-sweep`) and its adapter's eval.
+export {
+  pretrainLoraSweep,
+  evaluateLoraAdapter,
+  sweepMarkdown,
+  LORA_SWEEP_PLAN,
+  type LoraSweepPlan,
+  type LoraSweepRunSpec,
+  type LoraSweepRow,
+  type LoraSweepCard,
+  type LoraSweepArgs,
+} from "./pretrain/lora_sweep";
 export {
   chat,
   chatBatch,

@@ -93,10 +93,13 @@ export function scanPng(scan: Scan): Promise<Buffer> {
   return loadSharp()(Buffer.from(scan.pixels), { raw: { width: scan.size, height: scan.size, channels: 1 } }).png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
 }
 
+/** The findings request: what the world's medical conversations open with and what the evals ask. */
+export const MEDICAL_FINDINGS_INSTRUCTION = "describe the findings in this scan.";
+
 /** Instruction–response pairs about a scan. */
 export function scanInstructions(scan: Scan, random: Random): { instruction: string; response: string }[] {
   const pairs = [
-    { instruction: "describe the findings in this scan.", response: scan.findings },
+    { instruction: MEDICAL_FINDINGS_INSTRUCTION, response: scan.findings },
     { instruction: "how many lesions are visible?", response: String(scan.lesions.length) },
   ];
   const quadrant = ["upper left", "upper right", "lower left", "lower right"][random.int(0, 4)];

@@ -55,7 +55,7 @@ import { decodeRgb } from "../preprocess/clip_image";
 import { sampleScene, sceneSvg, svgToRgb, type SceneObject } from "../data/scene";
 import { captionScene } from "../data/captions";
 import { askQuestions, chanceVqaScores, vqaScores, QUESTION_TYPES, type QuestionType } from "../data/vqa";
-import { sampleScan, scanInstructions, type Lesion } from "../data/medical";
+import { sampleScan, scanInstructions, MEDICAL_FINDINGS_INSTRUCTION, type Lesion } from "../data/medical";
 import { sceneToProgram } from "../data/drawing_language";
 import { sampleSentiment, SENTIMENTS } from "../data/sentiment";
 import { SCENE_COUNT_WEIGHTS } from "../data/world";
@@ -134,7 +134,7 @@ export interface LlavaPretrainArgs extends PretrainArgs {
 // Training data
 
 /** An image of the training or test data: a PNG path, or pixels drawn fresh (RGB, 64×64, row-major). */
-interface ImageSource {
+export interface ImageSource {
   readonly key: string;
   readonly rgb?: Uint8Array;
 }
@@ -171,7 +171,7 @@ async function rgbOfSvg(svg: string): Promise<Uint8Array> {
 }
 
 /** A grayscale scan as RGB (the stored PNGs decode the same way: sRGB with equal channels). */
-function rgbOfGray(pixels: Uint8Array): Uint8Array {
+export function rgbOfGray(pixels: Uint8Array): Uint8Array {
   const out = new Uint8Array(pixels.length * 3);
   pixels.forEach((value, k) => out.fill(value, 3 * k, 3 * k + 3));
   return out;
@@ -289,7 +289,7 @@ function sceneRounds(scene: TrainingScene, random: Random): ConversationTurn[] {
 }
 
 /** Tower features of images given as paths or fresh pixels: a cache whose loader decodes or copies them. */
-function featureCache(model: LlavaForConditionalGeneration, images: readonly ImageSource[]): VisionFeatureCache {
+export function featureCache(model: LlavaForConditionalGeneration, images: readonly ImageSource[]): VisionFeatureCache {
   const fresh = new Map(images.filter((i) => i.rgb).map((i) => [i.key, i.rgb!]));
   const size = model.config.vision.imageSize;
   return new VisionFeatureCache(model, async (keys) => {
@@ -561,7 +561,15 @@ export interface EvaluateLlavaOptions {
   readonly blindModel?: LoadedLlava;
   /** Progress lines. Default none. */
   readonly log?: (line: string) => void;
+  /** Which test sets to ask (a domain tuning measures its own set and what it may forget). Default all of {@link LLAVA_TEST_SETS}. */
+  readonly sets?: readonly LlavaTestSet[];
+  /** Medical scans drawn fresh (seed {@link FRESH_MEDICAL_SEED}) added to the medical test split's 50. Default 0. */
+  readonly freshMedicalScans?: number;
 }
+
+/** The test sets of {@link evaluateLlava}: scenes (VQA), POPE, medical, code, sentiment (stored and fresh items). */
+export const LLAVA_TEST_SETS = ["vqa", "pope", "medical", "code", "sentiment"] as const;
+export type LlavaTestSet = (typeof LLAVA_TEST_SETS)[number];
 
 /** The model's metrics and the baselines' (blind twin, chance, majority answers, single-side sentiment rules, empty program). */
 export interface LlavaEvaluation {
@@ -576,6 +584,8 @@ export const QUICK_EVAL_LIMIT = 20;
 export const FRESH_SENTIMENT_ITEMS = 600;
 /** Seed of those items: apart from the world's splits and from training's draws. */
 export const FRESH_SENTIMENT_SEED = 2026;
+/** Seed of the fresh medical scans an eval may add: apart from the world's splits, training's draws and the sentiment items. */
+export const FRESH_MEDICAL_SEED = 2027;
 
 /** What one question of the eval needs: its image, the user's message, how long an answer may be. */
 interface Probe {
@@ -599,8 +609,15 @@ interface LlavaTestSets {
   readonly freshSentiment: { image: ImageSource; instruction: string; item: Omit<SentimentItem, "answer"> }[];
 }
 
-async function llavaTestSets(world: string, limit: number | undefined, renderImages: boolean): Promise<LlavaTestSets> {
+async function llavaTestSets(
+  world: string,
+  limit: number | undefined,
+  renderImages: boolean,
+  only: readonly LlavaTestSet[] = LLAVA_TEST_SETS,
+  freshMedicalScans = 0,
+): Promise<LlavaTestSets> {
   const take = <R>(records: readonly R[]) => (limit === undefined ? records : records.slice(0, limit));
+  const wanted = new Set(only);
   const open = (set: string) => {
     const split = openSplit(world, set, "test");
     return { dir: split.dir, records: take(split.records) };
@@ -618,7 +635,7 @@ async function llavaTestSets(world: string, limit: number | undefined, renderIma
   const sentiment = open("sentiment");
   const random = new Random(FRESH_SENTIMENT_SEED);
   const freshSentiment: LlavaTestSets["freshSentiment"] = [];
-  for (let k = 0; k < Math.min(FRESH_SENTIMENT_ITEMS, limit ?? Infinity); k++) {
+  for (let k = 0; wanted.has("sentiment") && k < Math.min(FRESH_SENTIMENT_ITEMS, limit ?? Infinity); k++) {
     const sample = sampleSentiment(random, CANVAS);
     freshSentiment.push({
       image: { key: `fresh/sentiment-eval/${k}`, rgb: renderImages ? await rgbOfSvg(sample.svg) : undefined },
@@ -626,20 +643,37 @@ async function llavaTestSets(world: string, limit: number | undefined, renderIma
       item: { label: sample.label, face: sample.face, textSentiment: sample.textSentiment },
     });
   }
+  const freshMedical: LlavaTestSets["medical"] = [];
+  const medicalRandom = new Random(FRESH_MEDICAL_SEED);
+  for (let k = 0; wanted.has("medical") && k < freshMedicalScans; k++) {
+    const scan = sampleScan(medicalRandom, CANVAS);
+    freshMedical.push({
+      image: { key: `fresh/medical-eval/${k}`, rgb: renderImages ? rgbOfGray(scan.pixels) : undefined },
+      instruction: MEDICAL_FINDINGS_INSTRUCTION,
+      lesions: [...scan.lesions],
+    });
+  }
+  const ifWanted = <T>(set: LlavaTestSet, list: readonly T[]): T[] => (wanted.has(set) ? [...list] : []);
   return {
-    scenes: sceneList,
-    pope,
-    medical: medical.records.map((r) => ({
-      image: image(medical.dir, r.image),
-      instruction: "describe the findings in this scan.",
-      lesions: r.lesions,
-    })),
-    code: code.records.map((r) => ({
+    // POPE asks about the scenes too: they stay when it is wanted, without their VQA questions unless those are.
+    scenes: wanted.has("vqa") ? sceneList : wanted.has("pope") ? sceneList.map((s) => ({ ...s, vqa: [] })) : [],
+    pope: Object.fromEntries(
+      Object.entries(pope).map(([n, questions]) => [n, ifWanted("pope", questions)]),
+    ) as LlavaTestSets["pope"],
+    medical: ifWanted("medical", [
+      ...medical.records.map((r) => ({
+        image: image(medical.dir, r.image),
+        instruction: MEDICAL_FINDINGS_INSTRUCTION,
+        lesions: r.lesions,
+      })),
+      ...freshMedical,
+    ]),
+    code: ifWanted("code", code.records).map((r) => ({
       image: image(code.dir, r.image),
       instruction: firstInstruction("code", r),
       program: r.program,
     })),
-    sentiment: sentiment.records.map((r) => ({
+    sentiment: ifWanted("sentiment", sentiment.records).map((r) => ({
       image: image(sentiment.dir, r.image),
       instruction: firstInstruction("sentiment", r),
       item: { label: r.label, face: r.face, textSentiment: r.text_sentiment },
@@ -825,7 +859,14 @@ export async function evaluateLlava(
     throw new Error(`evaluateLlava: limit must be a positive integer (test records per set), got ${limit}`);
   const log = options.log ?? (() => {});
   const started = Date.now();
-  const sets = await llavaTestSets(world, limit, !options.blind);
+  const only = options.sets ?? LLAVA_TEST_SETS;
+  for (const set of only)
+    if (!(LLAVA_TEST_SETS as readonly string[]).includes(set))
+      throw new Error(`evaluateLlava: unknown test set ${JSON.stringify(set)}; expected some of ${LLAVA_TEST_SETS.join(", ")}`);
+  const freshMedicalScans = options.freshMedicalScans ?? 0;
+  if (!(Number.isInteger(freshMedicalScans) && freshMedicalScans >= 0))
+    throw new Error(`evaluateLlava: freshMedicalScans must be an integer ≥ 0, got ${freshMedicalScans}`);
+  const sets = await llavaTestSets(world, limit, !options.blind, only, freshMedicalScans);
   const metrics = await llavaMetrics(sets, await modelAnswers(model, tokenizer, sets, options.blind ?? false));
   log(`llava eval: ${Object.keys(metrics).length} metrics in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const baselines: Record<string, Record<string, number>> = {};
@@ -836,7 +877,9 @@ export async function evaluateLlava(
     );
     log(`llava eval: blind twin in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
-  Object.assign(baselines, await ruleBaselines(world, sets));
+  // A rule that says nothing about the sets asked (the sentiment rules when only medical is) is left out.
+  for (const [name, values] of Object.entries(await ruleBaselines(world, sets)))
+    if (Object.keys(values).length) baselines[name] = values;
   return { metrics, baselines };
 }
 

@@ -172,6 +172,11 @@ export interface LlavaTrainerArgs {
   readonly weightDecay?: number;
   /** AdamW's β2. Default 0.999. */
   readonly beta2?: number;
+  /**
+   * What learns, when not the stage's set (LoRA: the adapters, frozen model around them). Given, the model's
+   * trainable flags are left as the caller set them. Default: {@link freezeForStage}'s.
+   */
+  readonly variables?: readonly tf.Variable[];
 }
 
 /** One stage's optimiser over what the stage trains. */
@@ -186,7 +191,8 @@ export class LlavaTrainer {
     args: LlavaTrainerArgs,
   ) {
     this.stage = args.stage;
-    this.variables = freezeForStage(model, args.stage);
+    if (args.variables && !args.variables.length) throw new Error("LlavaTrainer: variables is empty; nothing would learn");
+    this.variables = args.variables ? [...args.variables] : freezeForStage(model, args.stage);
     this.optimizer = new AdamW({
       learningRate: args.learningRate ?? (args.stage === 1 ? 1e-3 : 5e-4),
       weightDecay: args.weightDecay ?? 0,

@@ -16,13 +16,14 @@ import { pretrainLanguage, evaluateLanguage } from "./language";
 import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
+import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
 import type { CheckpointCard } from "./common";
 import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
 /** What `npm run pretrain -- NAME` makes: the backbones, then the labs' models built on them. */
-export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind"] as const;
+export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind", "lora-sweep"] as const;
 export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
@@ -42,6 +43,7 @@ export async function pretrain(
     blip2: pretrainBlip2,
     llava: pretrainLlava,
     "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
+    "lora-sweep": pretrainLoraSweep,
   }[name as PretrainedName];
   const { model, card } = await run(args);
   model.dispose();
@@ -124,10 +126,13 @@ export interface EvalResult {
 
 /** Recomputes the metrics of a backbone checkpoint on the world's test split. */
 export async function evaluateCheckpoint(directory: string, world: string): Promise<EvalResult> {
-  if (!fs.existsSync(path.join(directory, "config.json")))
-    throw new Error(`eval: ${directory} is not a checkpoint folder (no config.json)`);
-  const type = modelType(readHFConfig(directory));
-  const evaluate = EVALUATORS[type];
+  // A peft adapter folder (lora-sweep): its base with the adapter applied.
+  const adapter =
+    !fs.existsSync(path.join(directory, "config.json")) && fs.existsSync(path.join(directory, "adapter_config.json"));
+  if (!adapter && !fs.existsSync(path.join(directory, "config.json")))
+    throw new Error(`eval: ${directory} is not a checkpoint folder (no config.json, nor a peft adapter's adapter_config.json)`);
+  const type = adapter ? "lora" : modelType(readHFConfig(directory));
+  const evaluate = adapter ? evaluateLoraAdapter : EVALUATORS[type];
   if (!evaluate)
     throw new Error(
       `eval: ${directory} has model_type ${JSON.stringify(type)}; eval knows ${Object.keys(EVALUATORS).join(", ")}`,
