@@ -235,4 +235,32 @@ describe("the committed checkpoint (data/checkpoints/storyteller)", () => {
     },
     90_000,
   );
+
+  it.runIf(hasCheckpoint)("trained in under 30 minutes; CIDEr-D and grounding precision above every baseline", () => {
+    expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+    for (const baseline of ["per_frame_captions", "shuffled_frames", "blind"]) {
+      expect(card.metrics.cider_d, `CIDEr-D vs ${baseline}`).toBeGreaterThan(card.baselines[baseline].cider_d);
+      expect(card.metrics.grounding_precision, `grounding vs ${baseline}`).toBeGreaterThan(
+        card.baselines[baseline].grounding_precision,
+      );
+    }
+  });
+
+  // KNOWN MISSES of issue 19, kept visible as expected failures (each fails this file the day it is met: then turn it into a
+  // plain assertion). The committed run (240 steps × 16 from lab 02's LLaVA, tower frozen) tells the story's template and
+  // events but not the objects: lab 02's tower reads color and barely shape (its card: VQA shape 0.36 vs blind 0.30).
+  it.runIf(hasCheckpoint).fails("KNOWN MISS: grounding precision at least 0.9 (the card: 0.358)", () => {
+    expect(card.metrics.grounding_precision).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it.runIf(hasCheckpoint).fails("KNOWN MISS: hallucination rate at most 0.05 (the card: 0.785)", () => {
+    expect(card.metrics.hallucination_rate).toBeLessThanOrEqual(0.05);
+  });
+
+  it.runIf(hasCheckpoint).fails(
+    "KNOWN MISS: order above the shuffled-frames baseline (both 1.0: few told events match a frame by event and actor)",
+    () => {
+      expect(card.metrics.order).toBeGreaterThan(card.baselines.shuffled_frames.order);
+    },
+  );
 });
