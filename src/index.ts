@@ -351,6 +351,7 @@ export {
   type ChatOptions,
   type ChatReply,
   type ChatImage,
+  type ChatDecodingOptions,
 } from "./pipelines/llava_chat";
 export {
   buildPopeQuestions,
@@ -436,6 +437,39 @@ export {
   type RepetitionCounts,
   type OrderCounts,
 } from "./metrics/story";
+// Lab 05 — the storyteller: image-token pooling (LlavaConfig.imagePoolStride), `npm run pretrain -- storyteller` and its eval
+// with baselines (per-frame captions by lab 02's LLaVA, shuffled frames, blind).
+export { poolImageTokens } from "./models/llava";
+export {
+  pretrainStoryteller,
+  evaluateStoryteller,
+  evaluateStorytellerCheckpoint,
+  loadStoryteller,
+  isStoryteller,
+  storytellerMetrics,
+  storytellerConversation,
+  storytellerUserTurn,
+  storedStories,
+  freshStories,
+  filmstripFrames,
+  withImagePooling,
+  STORYTELLER_PLAN,
+  STORYTELLER_PROMPT,
+  STORYTELLER_NEIGHBOURS,
+  STORYTELLER_QUICK_EVAL_LIMIT,
+  STORY_FRAMES,
+  STORY_TOKENS,
+  CAPTION_PROMPT,
+  type StorytellerPlan,
+  type StorytellerPrompt,
+  type StorytellerPretrainArgs,
+  type StoryExample,
+  type StoryDecoding,
+  type EvaluateStorytellerOptions,
+  type StorytellerEvaluation,
+  type LoadedStoryteller,
+  type StorytellerMarker,
+} from "./pretrain/storyteller";
 // Lab 03: VideoLLaMA (video and audio branches) and the same bridge for IMU windows and point clouds.
 export {
   QFormerBridge,

@@ -147,3 +147,80 @@ describe("LLaVA with F frames per row", () => {
     model.dispose();
   });
 });
+
+describe("image-token pooling (LLaVA-OneVision's get_2dPool)", () => {
+  // A 32×32 image in 8×8 patches: a 4×4 grid of 16 tokens, pooled with stride 2 to 2×2 = 4.
+  const POOLED: LlavaConfig = { ...CONFIG, vision: { ...CONFIG.vision, imageSize: 32 }, imagePoolStride: 2 };
+
+  it("pooled features equal a hand average of each 2×2 window of the projected grid", async () => {
+    const model = new LlavaForConditionalGeneration(POOLED);
+    expect(model.imageTokensPerImage).toBe(4);
+    const pixels = tf.randomNormal([2, 3, 32, 32], 0, 1, "float32", 6);
+    const before = tf.memory().numTensors;
+    const projected = tf.tidy(() => model.projector.apply(model.visionFeatures(pixels))); // [2, 16, D]
+    const pooled = model.imageFeatures(pixels); // [2, 4, D]
+    expect(pooled.shape).toEqual([2, 4, 16]);
+    const grid = (await projected.array()) as number[][][];
+    const got = (await pooled.array()) as number[][][];
+    let worst = 0;
+    for (let b = 0; b < 2; b++)
+      for (let py = 0; py < 2; py++)
+        for (let px = 0; px < 2; px++)
+          for (let d = 0; d < 16; d++) {
+            // tokens are row-major over the 4×4 grid: (y, x) is token 4y + x
+            const window = [0, 1].flatMap((dy) => [0, 1].map((dx) => grid[b][4 * (2 * py + dy) + 2 * px + dx][d]));
+            const hand = window.reduce((a, c) => a + c, 0) / 4;
+            worst = Math.max(worst, Math.abs(hand - got[b][2 * py + px][d]));
+          }
+    expect(worst).toBeLessThan(1e-6);
+    tf.dispose([projected, pooled]);
+    expect(tf.memory().numTensors).toBe(before);
+    // The same weights unpooled (stride 1, the default) give the 16 projected tokens themselves.
+    const plain = new LlavaForConditionalGeneration({ ...POOLED, imagePoolStride: undefined });
+    expect(plain.imageTokensPerImage).toBe(16);
+    expect([...plain.namedParameters()].map(([name]) => name)).toEqual([...model.namedParameters()].map(([name]) => name));
+    const unpooled = plain.imageFeatures(pixels);
+    const again = model.projector.apply(model.visionFeatures(pixels));
+    expect(await maxDifference(unpooled, again)).toBe(0);
+    tf.dispose([pixels, unpooled, again]);
+    model.dispose();
+    plain.dispose();
+  });
+
+  it("a 5-frame story prompt takes 5 × 4 placeholders; cached tower features pool the same way as pixels", async () => {
+    const model = new LlavaForConditionalGeneration(POOLED);
+    const n = model.imageTokensPerImage;
+    const pixels = tf.randomNormal([5, 3, 32, 32], 0, 1, "float32", 7);
+    const features = model.visionFeatures(pixels); // [5, 16, Dv]: unpooled, as the feature cache keeps them
+    const ids = tf.tensor2d([row(5, n)], [1, row(5, n).length], "int32");
+    const before = tf.memory().numTensors;
+    const fromPixels = model.forward({ inputIds: ids, pixelValues: pixels, framesPerRow: 5 }).logits;
+    const fromFeatures = model.forward({ inputIds: ids, visionFeatures: features, framesPerRow: 5 }).logits;
+    expect(await maxDifference(fromPixels, fromFeatures)).toBeLessThan(1e-5);
+    tf.dispose([fromPixels, fromFeatures]);
+    expect(tf.memory().numTensors).toBe(before);
+    const unpooledIds = tf.tensor2d([row(5, 16)], [1, row(5, 16).length], "int32");
+    expect(() => model.forward({ inputIds: unpooledIds, pixelValues: pixels, framesPerRow: 5 })).toThrow(
+      /5 frames per row need 5 × 4 = 20/,
+    );
+    tf.dispose([pixels, features, ids, unpooledIds]);
+    model.dispose();
+  });
+
+  it("config.json: mllm_labs_image_pool_stride written only when on and read back; bad strides refused with the value", () => {
+    expect(llavaConfigToHF(CONFIG)).not.toHaveProperty("mllm_labs_image_pool_stride");
+    const document = llavaConfigToHF(POOLED);
+    expect(document.mllm_labs_image_pool_stride).toBe(2);
+    expect(llavaConfigFromHF({ json: document, where: "config.json" } as never).imagePoolStride).toBe(2);
+    expect(llavaConfigFromHF({ json: llavaConfigToHF(CONFIG), where: "config.json" } as never).imagePoolStride).toBe(1);
+    expect(() => new LlavaForConditionalGeneration({ ...POOLED, imagePoolStride: 0 })).toThrow(
+      /imagePoolStride must be an integer ≥ 1.*got 0/,
+    );
+    expect(() => new LlavaForConditionalGeneration({ ...POOLED, imagePoolStride: 3 })).toThrow(
+      /imagePoolStride 3 does not divide the 4×4 patch grid/,
+    );
+    expect(() => new LlavaForConditionalGeneration({ ...POOLED, visionFeatureSelectStrategy: "full" })).toThrow(
+      /needs visionFeatureSelectStrategy "default".*got "full"/,
+    );
+  });
+});

@@ -54,6 +54,15 @@ export interface LlavaConfig {
    * `frame_embeddings.weight`, config.json key `frame_embeddings` (ours; written only when on).
    */
   readonly frameEmbeddings?: number;
+  /**
+   * Image-token pooling (LLaVA-OneVision / LLaVA-NeXT-Video's `get_2dPool`): the projected patch
+   * grid of each image is average-pooled with this window and stride, so an 8×8 grid of 64 tokens
+   * becomes 4×4 = 16 at stride 2, and five frames fit a short LLM context. 1 (default) = off: the
+   * model and transformers' LLaVA unchanged. Needs the `default` feature strategy (no class token)
+   * and a patch grid the stride divides. config.json key `mllm_labs_image_pool_stride` (ours; written
+   * only when on, so transformers' loaders ignore it and would not pool).
+   */
+  readonly imagePoolStride?: number;
   /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
 }
@@ -79,8 +88,23 @@ export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
     projectorBias: config.projectorBias ?? true,
     projectorType: config.projectorType ?? "mlp2x_gelu",
     frameEmbeddings: config.frameEmbeddings ?? 0,
+    imagePoolStride: config.imagePoolStride ?? 1,
     seed: config.seed ?? 0,
   };
+  const stride = resolved.imagePoolStride;
+  if (!Number.isInteger(stride) || stride < 1)
+    throw new Error(`LLaVA: imagePoolStride must be an integer ≥ 1 (1 = off), got ${JSON.stringify(stride)}`);
+  if (stride > 1) {
+    const grid = resolved.vision.imageSize / resolved.vision.patchSize;
+    if (resolved.visionFeatureSelectStrategy !== "default")
+      throw new Error(
+        `LLaVA: imagePoolStride ${stride} pools the patch grid and needs visionFeatureSelectStrategy "default" (no class token), got ${JSON.stringify(resolved.visionFeatureSelectStrategy)}`,
+      );
+    if (!Number.isInteger(grid) || grid % stride !== 0)
+      throw new Error(
+        `LLaVA: imagePoolStride ${stride} does not divide the ${grid}×${grid} patch grid; choose a divisor of ${grid}`,
+      );
+  }
   if (!Number.isInteger(resolved.frameEmbeddings) || resolved.frameEmbeddings < 0)
     throw new Error(`LLaVA: frameEmbeddings must be an integer ≥ 0 (0 = off), got ${JSON.stringify(resolved.frameEmbeddings)}`);
   if (!resolved.visionFeatureLayers.length || !resolved.visionFeatureLayers.every(Number.isInteger)) {
@@ -132,6 +156,29 @@ export class LlavaMultiModalProjector extends Module {
   apply(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => (this.linear2 ? this.linear2.apply(this.act(this.linear1.apply(x))) : this.linear1.apply(x)));
   }
+}
+
+/**
+ * Average pooling of each image's square token grid (LLaVA-OneVision's `get_2dPool`, `mm_spatial_pool_mode`
+ * "average"): windows of stride × stride tokens, stride apart, are averaged. features: [Bimg, N, D] with
+ * N = g·g in row-major order → [Bimg, (g/stride)², D]. Stride 1 returns the features unchanged (a copy-free
+ * identity inside the caller's tidy).
+ */
+export function poolImageTokens(features: tf.Tensor, stride: number): tf.Tensor {
+  if (stride === 1) return features;
+  const [B, N, D] = features.shape;
+  const grid = Math.round(Math.sqrt(N));
+  if (features.rank !== 3 || grid * grid !== N || grid % stride !== 0)
+    throw new Error(
+      `poolImageTokens: features must be [Bimg, g·g, D] with g divisible by the stride ${stride}, got [${features.shape}]`,
+    );
+  const pooled = grid / stride;
+  return tf.tidy(() =>
+    features
+      .reshape([B, pooled, stride, pooled, stride, D]) // [Bimg, g, g, D] with each side split into (g/s, s)
+      .mean([2, 4]) // [Bimg, g/s, g/s, D]: the mean of each s×s window
+      .reshape([B, pooled * pooled, D]),
+  ); // [Bimg, (g/s)², D], row-major as the patches
 }
 
 /** What {@link LlavaForConditionalGeneration.forward} returns. */
@@ -197,15 +244,24 @@ export class LlavaForConditionalGeneration extends Module {
       : undefined;
   }
 
-  /** Feature vectors each image contributes (and placeholders it needs). */
+  /** Feature vectors each image contributes (and placeholders it needs): the patches (+ class token), pooled by `imagePoolStride`. */
   get imageTokensPerImage(): number {
     const patches = (this.config.vision.imageSize / this.config.vision.patchSize) ** 2;
-    return this.config.visionFeatureSelectStrategy === "default" ? patches : patches + 1;
+    if (this.config.visionFeatureSelectStrategy === "full") return patches + 1; // pooling needs "default" (checked once)
+    return patches / this.config.imagePoolStride ** 2;
   }
 
-  /** pixels: [Bimg, C, S, S] → projected image features [Bimg, Nimg, Dtext] */
+  /** pixels: [Bimg, C, S, S] → projected (and pooled) image features [Bimg, Nimg, Dtext] */
   imageFeatures(pixels: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => this.projector.apply(this.visionFeatures(pixels)));
+    return tf.tidy(() => this.projectFeatures(this.visionFeatures(pixels)));
+  }
+
+  /**
+   * The projector, then the image-token pooling when on. visionFeatures: [Bimg, N, Dvision·layers] →
+   * [Bimg, Nimg, Dtext] with Nimg = N / stride² ({@link imageTokensPerImage}).
+   */
+  projectFeatures(visionFeatures: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => poolImageTokens(this.projector.apply(visionFeatures), this.config.imagePoolStride));
   }
 
   /**
@@ -244,7 +300,7 @@ export class LlavaForConditionalGeneration extends Module {
       );
     }
     return tf.tidy(() => {
-      let features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projector.apply(visionFeatures); // [Bimg, Nimg, Dtext]
+      let features = pixelValues ? this.imageFeatures(pixelValues) : visionFeatures && this.projectFeatures(visionFeatures); // [Bimg, Nimg, Dtext]
       if (features && this.frameEmbedding)
         features = features.add(this.frameVectors(features.shape[0], inputIds.shape[0], framesPerRow));
       return embedWithImageFeatures(this.languageModel.model.embedTokens, inputIds, features, this.config.imageTokenId);

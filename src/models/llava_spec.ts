@@ -48,6 +48,7 @@ export function llavaConfigFromHF(config: HFConfig): ResolvedLlavaConfig {
     projectorBias: hfOptionalBoolean(config, "multimodal_projector_bias"),
     projectorType: hfOptionalText(config, "mm_projector_type") as LlavaProjectorType | undefined,
     frameEmbeddings: hfOptionalInteger(config, "frame_embeddings"),
+    imagePoolStride: hfOptionalInteger(config, "mllm_labs_image_pool_stride"),
   });
 }
 
@@ -70,6 +71,8 @@ export function llavaConfigToHF(config: LlavaConfig): Record<string, unknown> {
     ...(resolved.projectorType === "linear" ? { mm_projector_type: resolved.projectorType } : {}),
     // Ours (lab 05's frame-index embeddings): written only when on, so other configs stay transformers'.
     ...(resolved.frameEmbeddings > 0 ? { frame_embeddings: resolved.frameEmbeddings } : {}),
+    // Ours (lab 05's image-token pooling): written only when on; transformers ignores the key (and would not pool).
+    ...(resolved.imagePoolStride > 1 ? { mllm_labs_image_pool_stride: resolved.imagePoolStride } : {}),
     torch_dtype: "float32",
   };
 }

@@ -11,12 +11,19 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LlavaForConditionalGeneration } from "../models/llava";
 import type { SamplingOptions } from "../models/sampling";
+import type { GenerateOptions } from "../models/llama";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer";
 import { IMAGE_PLACEHOLDER, expandImageTokens, padConversations } from "../data/conversation";
 import { imageTensor } from "../data/loaders";
 
-/** Options of {@link chat}. */
-export interface ChatOptions extends SamplingOptions {
+/** The decoding options of `generate` that a chat passes through as they are (beam search, repetition penalty, n-gram ban). */
+export type ChatDecodingOptions = Pick<
+  GenerateOptions,
+  "numBeams" | "lengthPenalty" | "earlyStopping" | "repetitionPenalty" | "noRepeatNgramSize"
+>;
+
+/** Options of {@link chat}: sampling and decoding as `generate` defines them (greedy by default). */
+export interface ChatOptions extends SamplingOptions, ChatDecodingOptions {
   /** New tokens at most. Default 64. */
   readonly maxNewTokens?: number;
   /** Ids that end the reply. Default the template's `<|end|>` (when the vocabulary has it) and EOS. */
@@ -53,29 +60,33 @@ export function chatStopTokens(tokenizer: TextTokenizer): number[] {
 
 /**
  * Prompt ids of a conversation awaiting the assistant's reply: the template
- * with its generation prompt; with an image and no placeholder in the text,
+ * with its generation prompt; with one image and no placeholder in the text,
  * `<image>\n` opens the first user message (LLaVA's convention); each
  * placeholder becomes `imageTokens` ids.
+ * @param images whether one image comes with the conversation, or how many (multi-image prompts place
+ *   their own placeholders, one per image)
  */
 export function chatPromptIds(
   tokenizer: TextTokenizer,
   messages: readonly ChatMessage[],
   imageTokens: number,
-  hasImage: boolean,
+  images: boolean | number,
   system?: string,
 ): number[] {
+  const count = typeof images === "number" ? images : images ? 1 : 0;
+  if (!Number.isInteger(count) || count < 0) throw new Error(`chat: images must be a count ≥ 0, got ${JSON.stringify(images)}`);
   if (!Array.isArray(messages) || messages.length === 0) throw new Error("chat: no messages");
   const last = messages[messages.length - 1];
   if (last.role !== "user")
     throw new Error(`chat: the last message is from ${JSON.stringify(last.role)}; expected "user" (the model answers it)`);
   let placed = messages.map((m) => ({ ...m }));
   const placeholders = placed.reduce((sum, m) => sum + m.content.split(IMAGE_PLACEHOLDER).length - 1, 0);
-  if (hasImage && placeholders === 0) {
+  if (count === 1 && placeholders === 0) {
     const first = placed.findIndex((m) => m.role === "user");
     placed = placed.map((m, k) => (k === first ? { ...m, content: `${IMAGE_PLACEHOLDER}\n${m.content}` } : m));
-  } else if (placeholders !== (hasImage ? 1 : 0)) {
+  } else if (placeholders !== count) {
     throw new Error(
-      `chat: the messages hold ${placeholders} ${IMAGE_PLACEHOLDER} placeholder(s) but ${hasImage ? "one image was" : "no image was"} given`,
+      `chat: the messages hold ${placeholders} ${IMAGE_PLACEHOLDER} placeholder(s) but ${count === 0 ? "no image was" : count === 1 ? "one image was" : `${count} images were`} given`,
     );
   }
   if (system !== undefined) placed.unshift({ role: "system", content: system });
@@ -108,26 +119,31 @@ export async function chat(
 
 /**
  * Replies to several conversations at once (left-padded), each about one
- * image (or all text only). Images as pixels [B, 3, S, S] or as cached tower
- * features [B, Nimg, Dvision·layers] ({@link LlavaForConditionalGeneration.visionFeatures}).
+ * image, or F images (`framesPerRow`, multi-image prompts: each conversation
+ * holds F `<image>` placeholders), or all text only. Images as pixels
+ * [B·F, 3, S, S] or as cached tower features [B·F, N, Dvision·layers]
+ * ({@link LlavaForConditionalGeneration.visionFeatures}), row b's at b·F … b·F + F − 1.
  */
 export async function chatBatch(
   model: LlavaForConditionalGeneration,
   tokenizer: TextTokenizer,
   conversations: readonly (readonly ChatMessage[])[],
-  images: { pixelValues?: tf.Tensor; visionFeatures?: tf.Tensor },
+  images: { pixelValues?: tf.Tensor; visionFeatures?: tf.Tensor; framesPerRow?: number },
   options: ChatOptions = {},
 ): Promise<ChatReply[]> {
   const given = images.pixelValues ?? images.visionFeatures;
-  if (given && given.shape[0] !== conversations.length)
+  const framesPerRow = images.framesPerRow ?? 1;
+  if (!Number.isInteger(framesPerRow) || framesPerRow < 1)
+    throw new Error(`chatBatch: framesPerRow must be a positive integer, got ${JSON.stringify(images.framesPerRow)}`);
+  if (given && given.shape[0] !== conversations.length * framesPerRow)
     throw new Error(
-      `chatBatch: ${conversations.length} conversation(s) but ${given.shape[0]} image(s); give one image per conversation or none`,
+      `chatBatch: ${conversations.length} conversation(s) × ${framesPerRow} image(s) each need ${conversations.length * framesPerRow} image(s), got ${given.shape[0]}`,
     );
   const maxNewTokens = options.maxNewTokens ?? 64;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens <= 0)
     throw new Error(`chat: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
   const prompts = conversations.map((messages) =>
-    chatPromptIds(tokenizer, messages, model.imageTokensPerImage, given !== undefined, options.system),
+    chatPromptIds(tokenizer, messages, model.imageTokensPerImage, given ? framesPerRow : 0, options.system),
   );
   const padded = padConversations(
     prompts.map((ids) => ({ inputIds: ids, labels: ids })),
@@ -140,7 +156,13 @@ export async function chatBatch(
   const stops = options.stopTokens ?? chatStopTokens(tokenizer);
   try {
     const rows = await model.generate(
-      { inputIds, attentionMask, pixelValues: images.pixelValues, visionFeatures: images.visionFeatures },
+      {
+        inputIds,
+        attentionMask,
+        pixelValues: images.pixelValues,
+        visionFeatures: images.visionFeatures,
+        ...(images.framesPerRow !== undefined ? { framesPerRow: images.framesPerRow } : {}),
+      },
       { ...options, maxNewTokens, stopTokens: stops, useCache: options.useCache ?? true },
     );
     return rows.map((row) => {

@@ -306,7 +306,7 @@ export function featureCache(model: LlavaForConditionalGeneration, images: reado
 }
 
 /** One progress line's worth of a stage. */
-interface StageRun {
+export interface StageRun {
   readonly curve: number[];
   readonly every: number;
   readonly seconds: number;
@@ -316,7 +316,7 @@ interface StageRun {
  * Runs one stage: batches in a seeded order (reshuffled each epoch), the
  * scheduled learning rate, the mean loss reported 40 times.
  */
-async function runStage<E>(
+export async function runStage<E>(
   name: string,
   trainer: LlavaTrainer,
   examples: readonly E[],

@@ -17,13 +17,14 @@ import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
+import { pretrainStoryteller, evaluateStorytellerCheckpoint, isStoryteller } from "./storyteller";
 import type { CheckpointCard } from "./common";
 import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
 /** What `npm run pretrain -- NAME` makes: the backbones, then the labs' models built on them. */
-export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind", "lora-sweep"] as const;
+export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind", "lora-sweep", "storyteller"] as const;
 export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
@@ -44,6 +45,7 @@ export async function pretrain(
     llava: pretrainLlava,
     "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
     "lora-sweep": pretrainLoraSweep,
+    storyteller: pretrainStoryteller,
   }[name as PretrainedName];
   const { model, card } = await run(args);
   model.dispose();
@@ -87,8 +89,10 @@ async function withLlava<T>(directory: string, measure: (llava: LoadedLlava) => 
  * backbones they sit on).
  */
 const EVALUATORS: Record<string, (directory: string, world: string) => Promise<Measured>> = {
-  // The labs' LLaVA: its blind twin (card.json baseline_checkpoints.blind) is measured beside it.
+  // The labs' LLaVA: its blind twin (card.json baseline_checkpoints.blind) is measured beside it. Lab 05's
+  // storyteller is a LLaVA too (config.json mllm_labs.storyteller): its story metrics and baselines.
   llava: async (directory, world) => {
+    if (isStoryteller(directory)) return evaluateStorytellerCheckpoint(directory, world);
     const twinDir = blindTwinOf(directory);
     return withLlava(directory, (llava) =>
       twinDir
