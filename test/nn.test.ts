@@ -9,6 +9,7 @@ import {
   Random,
   scaledDotProductAttention,
   initEngine,
+  quantize,
 } from "../src/index";
 import { maxDifference } from "./helpers/max_difference";
 
@@ -222,6 +223,17 @@ describe("GPT", () => {
     tf.dispose([ids, logits, plain, byHand, withoutOption.logits, ...attentions!]);
     expect(tf.memory().numTensors).toBe(before - 1);
     model.dispose();
+  });
+});
+
+describe("Module.dispose", () => {
+  it("frees a child's quantized weight too (QLoRA models leaked their packed codes and constants)", async () => {
+    const before = tf.memory().numTensors;
+    const model = new GPT({ vocabSize: 16, contextLength: 8, dim: 64, layers: 1, heads: 2, seed: 0 });
+    await quantize(model, { type: "nf4", doubleQuant: true, skipModules: [] });
+    expect(tf.memory().numTensors).toBeGreaterThan(before);
+    model.dispose();
+    expect(tf.memory().numTensors, "tensors left after dispose").toBe(before);
   });
 });
 

@@ -123,8 +123,9 @@ export class Linear extends Module {
     });
   }
 
-  dispose(): void {
-    super.dispose();
+  /** The quantized weight, when there is one (a model's `dispose` reaches it through Module.dispose). */
+  protected disposeResources(): void {
     this.weightSource?.dispose();
+    this.weightSource = undefined;
   }
 }

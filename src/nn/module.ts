@@ -116,8 +116,15 @@ export abstract class Module {
     for (const [, variable] of this.namedParameters()) variable.trainable = trainable;
   }
 
-  /** Frees every parameter. */
+  /** Frees every parameter, and what every module of the tree holds besides ({@link disposeResources}). */
   dispose(): void {
     for (const [, variable] of this.namedParameters()) variable.dispose();
+    for (const [, module] of this.namedModules()) module.disposeResources();
   }
+
+  /**
+   * Frees tensors a module holds that are not parameters (a quantized weight's packed codes and constants).
+   * Called by `dispose` on every module of the tree, so a model's `dispose` reaches its children's. Default none.
+   */
+  protected disposeResources(): void {}
 }
