@@ -189,7 +189,20 @@ export { runParity, formatReport as formatParityReport, type ParityReport } from
 // PEFT: LoRA and QLoRA.
 export { LoraModel, getLoraModel, readAdapterConfig, resolveLoraConfig, type LoraConfig } from "./peft/lora";
 export { LoraLayer } from "./peft/lora_layer";
-export { quantize4bit, dequantize4bit, doubleQuantize, NF4_CODE, FP4_CODE, type QuantState4bit } from "./peft/quantize_4bit";
+export {
+  quantize4bit,
+  dequantize4bit,
+  doubleQuantize,
+  dynamicMap,
+  bitsPerParameter,
+  stateAbsmax,
+  NF4_CODE,
+  FP4_CODE,
+  type QuantState4bit,
+} from "./peft/quantize_4bit";
+// Lab 04: NF4's code values from normal quantiles.
+export { createNormalMap } from "./peft/normal_map";
+export { normalQuantile } from "./util/normal";
 export { QuantizedWeight4bit } from "./peft/quantized_weight";
 export { quantize, type QuantizeOptions, type QuantizedLayerReport } from "./peft/quantize";
 

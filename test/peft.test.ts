@@ -11,6 +11,8 @@ import { LoraModel, getLoraModel } from "../src/peft/lora";
 import { quantize } from "../src/peft/quantize";
 import { quantize4bit, dequantize4bit, bitsPerParameter, NF4_CODE } from "../src/peft/quantize_4bit";
 import { QuantizedWeight4bit } from "../src/peft/quantized_weight";
+import { createNormalMap } from "../src/peft/normal_map";
+import { normalQuantile } from "../src/util/normal";
 import { dequantizeComposite, bytesToWords } from "../src/kernels/dequantize";
 import { crossEntropy } from "../src/train/loss";
 import { AdamW } from "../src/train/adamw";
@@ -214,5 +216,39 @@ describe("NF4 / QLoRA", () => {
     tf.dispose([input, head]);
     optimizer.dispose();
     model.dispose();
+  });
+});
+
+describe("NF4's code values from normal quantiles", () => {
+  it("normalQuantile matches hand-computed quantiles (AS241, ~1e-15)", () => {
+    // Φ⁻¹ values from the literature / CPython's statistics.NormalDist().inv_cdf (the same algorithm in C).
+    const known: [number, number][] = [
+      [0.5, 0],
+      [0.975, 1.959963984540054],
+      [0.025, -1.959963984540054],
+      [0.3, -0.5244005127080407],
+      [0.999, 3.090232306167813],
+      [0.02, -2.0537489106318225],
+      [1e-10, -6.361340902404056],
+      [1 - 1e-12, 7.0344869100478356],
+    ];
+    for (const [p, x] of known) expect(Math.abs(normalQuantile(p) - x), `Φ⁻¹(${p})`).toBeLessThan(1e-12);
+    expect(normalQuantile(0)).toBe(-Infinity);
+    expect(normalQuantile(1)).toBe(Infinity);
+    expect(() => normalQuantile(1.5)).toThrow(/1\.5/);
+    expect(() => normalQuantile(Number.NaN)).toThrow(/NaN/);
+  });
+
+  it("createNormalMap reproduces bitsandbytes' NF4 table; without the extra value it is symmetric", () => {
+    const code = createNormalMap();
+    expect(code.length).toBe(16);
+    for (let i = 0; i < 16; i++) expect(Math.abs(code[i] - NF4_CODE[i]), `code value ${i}`).toBeLessThanOrEqual(1e-6);
+    expect(code[0]).toBe(-1);
+    expect(code[15]).toBe(1);
+    expect(code[7]).toBe(0);
+    const symmetric = createNormalMap(0.9677083, false);
+    expect(symmetric.length).toBe(15);
+    for (let i = 0; i < 15; i++) expect(symmetric[i]).toBeCloseTo(-symmetric[14 - i], 7);
+    expect(() => createNormalMap(1)).toThrow(/offset.*1/);
   });
 });
