@@ -102,7 +102,7 @@ describe("mllm-labs eval", () => {
       cwd: ROOT,
     });
     expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/is not a checkpoint folder \(no config.json\)/);
+    expect(run.stderr).toMatch(/is not a checkpoint folder \(no config.json, nor a peft adapter's adapter_config.json\)/);
   }, 60_000);
 });
 
