@@ -117,6 +117,22 @@ export function cardMarkdown(card: CheckpointCard): string {
   ].join("\n");
 }
 
+/** A card's metrics as a markdown table, one column per baseline (blank where a baseline has no such metric). */
+export function baselineTableMarkdown(
+  metrics: Record<string, number>,
+  baselines: Record<string, Record<string, number>>,
+): string[] {
+  const columns = Object.keys(baselines);
+  const cell = (value: number | undefined) => (value === undefined ? "" : value.toFixed(3));
+  return [
+    `| metric | model | ${columns.join(" | ")} |`,
+    `|---|---|${columns.map(() => "---").join("|")}|`,
+    ...Object.entries(metrics).map(
+      ([name, value]) => `| ${name} | ${cell(value)} | ${columns.map((c) => cell(baselines[c][name])).join(" | ")} |`,
+    ),
+  ];
+}
+
 export interface TrainingRun {
   /** Mean loss over each `every` steps. */
   readonly curve: number[];

@@ -67,7 +67,7 @@ import { chatBatch } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { llavaFromBackbones } from "./llava_setup";
 import { VisionFeatureCache, LlavaTrainer, llavaBatch, disposeBatch, type LlavaStage } from "./llava_training";
-import { learningRateAt, machineRecord, mean, writeCheckpoint, type CheckpointCard } from "./common";
+import { baselineTableMarkdown, learningRateAt, machineRecord, mean, writeCheckpoint, type CheckpointCard } from "./common";
 import type { PretrainArgs } from "./vision";
 
 /** Folders relative to the llava checkpoint: the backbones it starts from and its blind twin (recorded in the cards). */
@@ -1033,8 +1033,6 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
 /** The README's tables: every metric beside its baselines, the stages' times. */
 function llavaCardTables(card: CheckpointCard & Record<string, unknown>): string {
   const baselines = (card.baselines ?? {}) as Record<string, Record<string, number>>;
-  const columns = Object.keys(baselines);
-  const cell = (value: number | undefined) => (value === undefined ? "" : value.toFixed(3));
   const seconds = card.stage_seconds as Record<string, number>;
   const plan = card.plan as LlavaPlan;
   return [
@@ -1043,11 +1041,7 @@ function llavaCardTables(card: CheckpointCard & Record<string, unknown>): string
     "",
     "blind: the blind twin (../llava-blind, same conversations without the image) answering with no image. chance: a uniform guess among each question type's answers; POPE always 'yes'; a uniform sentiment label. majority: the train split's most frequent answer per question type, findings count and sentiment label (POPE: always 'yes'). text_only / face_only: answer the text's / the face's sentiment. empty_program: only the reference's background line.",
     "",
-    `| metric | model | ${columns.join(" | ")} |`,
-    `|---|---|${columns.map(() => "---").join("|")}|`,
-    ...Object.entries(card.metrics).map(
-      ([name, value]) => `| ${name} | ${cell(value)} | ${columns.map((c) => cell(baselines[c][name])).join(" | ")} |`,
-    ),
+    ...baselineTableMarkdown(card.metrics, baselines),
     "",
     "## Stages",
     "",

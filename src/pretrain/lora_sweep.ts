@@ -29,7 +29,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import type { LlavaForConditionalGeneration } from "../models/llava";
 import { Linear } from "../nn/linear";
-import { getLoraModel, readAdapterConfig, LoraModel } from "../peft/lora";
+import { getLoraModel, isAdapterPath, readAdapterConfig, LoraModel } from "../peft/lora";
 import { quantize } from "../peft/quantize";
 import { QuantizedWeight4bit } from "../peft/quantized_weight";
 import { bufferBytes, measurePeakBytes, startMemoryMeter } from "../engine/memory";
@@ -155,7 +155,7 @@ function bitsPerBaseParam(model: LlavaForConditionalGeneration): number {
   let bits = 0;
   let weights = 0;
   for (const [name, module] of model.languageModel.namedModules()) {
-    if (!(module instanceof Linear) || /(^|\.)lora_[AB]\./.test(name) || name === "lm_head") continue;
+    if (!(module instanceof Linear) || isAdapterPath(name) || name === "lm_head") continue;
     const count = module.inFeatures * module.outFeatures;
     bits += module.quantizedWeight instanceof QuantizedWeight4bit ? module.quantizedWeight.bytes * 8 : count * 32;
     weights += count;
@@ -201,7 +201,7 @@ export interface LoraSweepArgs extends PretrainArgs {
 export async function pretrainLoraSweep(
   args: LoraSweepArgs,
   planOverride?: Partial<LoraSweepPlan>,
-): Promise<{ model: { dispose(): void }; card: CheckpointCard }> {
+): Promise<{ card: CheckpointCard }> {
   const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
   let plan: LoraSweepPlan = { ...LORA_SWEEP_PLAN, ...planOverride };
@@ -349,7 +349,7 @@ export async function pretrainLoraSweep(
   } finally {
     keepAlive?.dispose();
   }
-  return { model: { dispose: () => {} }, card };
+  return { card }; // the runs' models are disposed as they end
 }
 
 /** What the card records beyond the common fields. */

@@ -47,9 +47,9 @@ export async function pretrain(
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
   }[name as PretrainedName];
-  const { model, card } = await run(args);
-  model.dispose();
-  return card;
+  const result: { model?: { dispose(): void }; card: CheckpointCard } = await run(args);
+  result.model?.dispose(); // a sweep returns no model: it disposes each run's as it ends
+  return result.card;
 }
 
 /** What an evaluator measures: the metrics and, for the labs' models, the same metrics of the baselines. */

@@ -46,7 +46,7 @@ import { chatBatch, type ChatDecodingOptions } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { LlavaTrainer, llavaBatch, type VisionFeatureCache } from "./llava_training";
 import { featureCache, loadLlava, runStage, type ImageSource, type LoadedLlava, type StageRun } from "./llava";
-import { machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
+import { baselineTableMarkdown, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
 import type { PretrainArgs } from "./vision";
 
 /** Frames per story (the world's `stories` set). */
@@ -642,7 +642,6 @@ function storytellerCardTables(card: CheckpointCard & Record<string, unknown>): 
   const baselines = card.baselines as Record<string, Record<string, number>>;
   const notes = card.baseline_notes as Record<string, string>;
   const columns = Object.keys(baselines);
-  const cell = (value: number | undefined) => (value === undefined ? "" : value.toFixed(3));
   const samples = card.samples as StorytellerEvaluation["samples"];
   return [
     "",
@@ -650,11 +649,7 @@ function storytellerCardTables(card: CheckpointCard & Record<string, unknown>): 
     "",
     ...columns.map((c) => `- ${c}: ${notes[c]}`),
     "",
-    `| metric | model | ${columns.join(" | ")} |`,
-    `|---|---|${columns.map(() => "---").join("|")}|`,
-    ...Object.entries(card.metrics).map(
-      ([name, value]) => `| ${name} | ${cell(value)} | ${columns.map((c) => cell(baselines[c][name])).join(" | ")} |`,
-    ),
+    ...baselineTableMarkdown(card.metrics, baselines),
     "",
     "## Sample stories",
     "",
