@@ -435,6 +435,7 @@ export async function pretrainModality(
       baselines: evaluation.baselines,
       baseline_notes: baselineNotes(set),
       counts: evaluation.counts,
+      confusion: evaluation.confusion,
       samples: evaluation.samples.slice(0, 10),
       stage_seconds: {
         ...(withHead ? { encoder: Math.round(encoderSeconds) } : {}),
@@ -469,6 +470,11 @@ export interface ModalityEvaluation {
   readonly metrics: Record<string, number>;
   /** The same metrics for the blind LLM, the majority class, chance (and for sensors the per-activity mean cadence). */
   readonly baselines: Record<string, Record<string, number>>;
+  /** The model's confusion (activities or solids: confusion[true][predicted]) on the stored test split and the fresh samples. */
+  readonly confusion: {
+    readonly test: Record<string, Record<string, number>>;
+    readonly fresh?: Record<string, Record<string, number>>;
+  };
   /** Samples measured: stored test split and fresh test samples. */
   readonly counts: { readonly test: number; readonly fresh: number };
   /** The first answers: truth, reference caption, the model's and the blind LLM's answers. */
@@ -557,6 +563,19 @@ export function modalityMetrics(
   };
 }
 
+/** confusion[true][predicted] of the activities (sensors) or the solids (points); "(none)" for answers naming none. */
+export function modalityConfusion(
+  set: ModalitySet,
+  answers: readonly string[],
+  truths: readonly ModalityTruth[],
+): Record<string, Record<string, number>> {
+  if (set === "sensors")
+    return sensorActivityMetrics(truths.map((t, k) => ({ answer: answers[k], ...(t as { activity: string; cadence: number }) })))
+      .activity.confusion;
+  return pointCloudMetrics(truths.map((t, k) => ({ answer: answers[k], ...(t as { solid: string; color: string }) }))).solid
+    .confusion;
+}
+
 /** The most frequent value (ties: the first in `order`). */
 function majority(values: readonly string[], order: readonly string[]): string {
   const counts = new Map<string, number>();
@@ -593,10 +612,12 @@ export async function evaluateModalityPipeline(
     const metrics: Record<string, number> = {};
     const baselines: Record<string, Record<string, number>> = { blind: {}, majority: {}, chance: {} };
     const samples: ModalityEvaluation["samples"] = [];
+    const confusion: Record<string, Record<string, Record<string, number>>> = {};
     let cadenceBaseline: Record<string, number> | undefined;
     for (const [prefix, data] of parts) {
       const answers = await answerModality(pipeline, data.values, args.batchSize);
       Object.assign(metrics, modalityMetrics(set, prefix, answers, data.truths));
+      confusion[prefix ? "fresh" : "test"] = modalityConfusion(set, answers, data.truths);
       Object.assign(
         baselines.blind,
         modalityMetrics(
@@ -663,6 +684,7 @@ export async function evaluateModalityPipeline(
     return {
       metrics,
       baselines,
+      confusion: { test: confusion.test, fresh: confusion.fresh },
       counts: { test: parts[0][1].captions.length, fresh: freshCount },
       samples,
     };
@@ -743,6 +765,7 @@ function cardTables(card: CheckpointCard & Record<string, unknown>): string {
     "",
     ...baselineTableMarkdown(card.metrics, baselines),
     "",
+    ...confusionTables(card.confusion as ModalityEvaluation["confusion"]),
     "## Answers",
     "",
     `Blind LLM (every sample): "${samples[0]?.blind ?? ""}"`,
@@ -756,4 +779,20 @@ function cardTables(card: CheckpointCard & Record<string, unknown>): string {
       .join(", ")}; on ${card.device}, threads ${card.threads}, at nice 19 beside other runs on the shared 2-core machine.`,
     "",
   ].join("\n");
+}
+
+/** The confusion matrices as markdown (rows: truth, columns: the class the answer names). */
+function confusionTables(confusion: ModalityEvaluation["confusion"]): string[] {
+  return Object.entries(confusion).flatMap(([split, matrix]) => {
+    if (!matrix) return [];
+    const columns = [...new Set(Object.values(matrix).flatMap((row) => Object.keys(row)))];
+    return [
+      `Confusion, ${split === "test" ? "stored test split" : "fresh test samples"} (rows: truth; columns: the answer's class):`,
+      "",
+      `| truth | ${columns.join(" | ")} |`,
+      `|---|${columns.map(() => "---").join("|")}|`,
+      ...Object.entries(matrix).map(([truth, row]) => `| ${truth} | ${columns.map((c) => row[c] ?? 0).join(" | ")} |`),
+      "",
+    ];
+  });
 }
