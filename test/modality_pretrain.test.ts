@@ -216,3 +216,36 @@ describe("refusals", () => {
     );
   });
 });
+
+describe("the committed checkpoints (data/checkpoints/sensors, points)", () => {
+  for (const set of ["sensors", "points"] as const) {
+    const dir = path.join(ROOT, "data", "checkpoints", set);
+    const hasCheckpoint = fs.existsSync(path.join(dir, "card.json"));
+    it.runIf(hasCheckpoint)(`${set}: under 1 MB, loads with the card's parameter count, its card beside its baselines`, () => {
+      const card = JSON.parse(fs.readFileSync(path.join(dir, "card.json"), "utf8"));
+      expect(fs.statSync(path.join(dir, "model.safetensors")).size).toBeLessThan(1e6);
+      expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+      const pipeline = loadModalityPipeline(dir);
+      try {
+        expect(pipeline.model.encoder.parameterCount() + pipeline.model.bridge.parameterCount()).toBe(card.parameters);
+      } finally {
+        pipeline.dispose();
+      }
+      const { metrics, baselines } = card as {
+        metrics: Record<string, number>;
+        baselines: Record<string, Record<string, number>>;
+      };
+      if (set === "sensors") {
+        // Issue 17's target, on the 500 fresh windows (± 0.013) and on the stored test split.
+        expect(metrics.fresh_activity_accuracy).toBeGreaterThanOrEqual(0.9);
+        expect(metrics.activity_accuracy).toBeGreaterThanOrEqual(0.9);
+        expect(metrics.activity_accuracy).toBeGreaterThan(baselines.blind.activity_accuracy);
+      } else {
+        for (const name of ["fresh_solid_accuracy", "fresh_color_accuracy", "fresh_both_accuracy"])
+          expect(metrics[name], name).toBeGreaterThan(
+            Math.max(baselines.majority[name], baselines.chance[name], baselines.blind[name]),
+          );
+      }
+    });
+  }
+});
