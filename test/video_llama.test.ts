@@ -19,7 +19,7 @@ import {
   type TemporalModel,
   type VideoLlamaConfig,
 } from "../src/models/video_llama";
-import { VIDEO_LLAMA_SPEC } from "../src/models/video_llama_spec";
+import { VIDEO_LLAMA_SPEC, videoLlamaConfigFromHF, videoLlamaConfigToHF } from "../src/models/video_llama_spec";
 import { stepKeyMask, meanOverSteps, attentionOverSteps } from "../src/models/qformer_bridge";
 import {
   sampleFrameIndices,
@@ -267,6 +267,33 @@ describe("VideoLLaMA", () => {
     expect(differences.positions).toBeGreaterThan(1e-3);
     expect(differences["attention-pool"]).toBeLessThan(1e-5);
     expect(differences["mean-pool"]).toBeLessThan(1e-5);
+  });
+
+  it("token-slot positions make the output depend on which slot a frame token is in; without them it does not", async () => {
+    const differences: Record<string, number> = {};
+    for (const frameTokenPositions of [false, true]) {
+      const model = new VideoLlamaForConditionalGeneration({ ...tinyConfig(), frameTokenPositions });
+      expect(model.videoBridge.tokenPositionEmbedding?.numEmbeddings).toBe(frameTokenPositions ? 5 : undefined);
+      redraw(model.videoBridge, 0.3, 21);
+      const pixels = frames();
+      try {
+        const features = model.frameFeatures(pixels); // [B, F, K = 5, D]
+        const swapped = tf.tidy(() => tf.gather(features, [0, 2, 1, 3, 4], 2)); // two patch slots exchanged in every frame
+        const a = model.videoPrompt(features).languageInputs;
+        const b = model.videoPrompt(swapped).languageInputs;
+        differences[String(frameTokenPositions)] = await maxDifference(a, b);
+        tf.dispose([features, swapped, a, b]);
+        // config.json round trip keeps the switch
+        expect(
+          videoLlamaConfigFromHF({ json: videoLlamaConfigToHF(model.config), where: "round trip" }).frameTokenPositions,
+        ).toBe(frameTokenPositions);
+      } finally {
+        pixels.dispose();
+        model.dispose();
+      }
+    }
+    expect(differences.true).toBeGreaterThan(1e-3);
+    expect(differences.false).toBeLessThan(1e-5);
   });
 
   it("masks padding frames: a clip padded with junk frames gives the same prompt as the clip alone", async () => {

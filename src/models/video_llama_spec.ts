@@ -7,7 +7,14 @@
  * No parity fixture: Video-LLaMA's reference needs EVA-CLIP, ImageBind and a
  * 7B LLaMA. Also the Q-Former sub-config reader and writer the other bridges share.
  */
-import { hfOptionalInteger, hfOptionalNumber, hfOptionalText, subConfig, type HFConfig } from "../io/hf_config";
+import {
+  hfOptionalBoolean,
+  hfOptionalInteger,
+  hfOptionalNumber,
+  hfOptionalText,
+  subConfig,
+  type HFConfig,
+} from "../io/hf_config";
 import { resolveBlip2QFormerConfig, type Blip2QFormerConfig, type ResolvedBlip2QFormerConfig } from "./blip2";
 import { clipVisionConfigFromHF, clipVisionConfigToHF } from "./clip_spec";
 import { audioEncoderConfigFromHF, audioEncoderConfigToHF } from "./audio_encoder_spec";
@@ -72,7 +79,7 @@ export function videoLlamaConfigFromHF(config: HFConfig): ResolvedVideoLlamaConf
     maxAudioSegments: hfOptionalInteger(config, "max_audio_segments"),
     framePatchPool: hfOptionalInteger(config, "frame_patch_pool"),
     temporalModel: hfOptionalText(config, "temporal_model") as TemporalModel | undefined,
-    frameTokenPositions: config.json.frame_token_positions === undefined ? undefined : Boolean(config.json.frame_token_positions),
+    frameTokenPositions: hfOptionalBoolean(config, "frame_token_positions"),
     audioSegmentTokens: hfOptionalText(config, "audio_segment_tokens") as AudioSegmentTokens | undefined,
   });
 }
