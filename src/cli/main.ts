@@ -7,7 +7,7 @@
  *   mllm-labs grade <lab> <submission...> --out DIR [--jobs N] [--cell-timeout S] [--notebook-timeout S] [--memory MB]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind|lora-sweep|storyteller> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
+ *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind|lora-sweep|storyteller|videollama|sensors|points> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
