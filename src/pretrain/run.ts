@@ -18,13 +18,14 @@ import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
 import { pretrainStoryteller, evaluateStorytellerCheckpoint, isStoryteller } from "./storyteller";
+import { pretrainVideoLlama, evaluateVideoLlamaCheckpoint } from "./videollama";
 import type { CheckpointCard } from "./common";
 import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
 /** What `npm run pretrain -- NAME` makes: the backbones, then the labs' models built on them. */
-export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind", "lora-sweep", "storyteller"] as const;
+export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind", "lora-sweep", "storyteller", "videollama"] as const;
 export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
@@ -46,6 +47,7 @@ export async function pretrain(
     "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
+    videollama: pretrainVideoLlama,
   }[name as PretrainedName];
   const result: { model?: { dispose(): void }; card: CheckpointCard } = await run(args);
   result.model?.dispose(); // a sweep returns no model: it disposes each run's as it ends
@@ -89,6 +91,8 @@ async function withLlava<T>(directory: string, measure: (llava: LoadedLlava) => 
  * backbones they sit on).
  */
 const EVALUATORS: Record<string, (directory: string, world: string) => Promise<Measured>> = {
+  // Lab 03's VideoLLaMA bridges (backbones by reference): per-type video QA, audio-visual, sound events, beside their baselines.
+  mllm_video_llama: evaluateVideoLlamaCheckpoint,
   // The labs' LLaVA: its blind twin (card.json baseline_checkpoints.blind) is measured beside it. Lab 05's
   // storyteller is a LLaVA too (config.json mllm_labs.storyteller): its story metrics and baselines.
   llava: async (directory, world) => {

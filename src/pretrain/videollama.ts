@@ -1,0 +1,972 @@
+/**
+ * `npm run pretrain -- videollama`: lab 03's VideoLLaMA bridges between the
+ * frozen vision, audio and language backbones, trained in Video-LLaMA's
+ * order — the video branch alone (stage A: the clips' questions, derived
+ * order questions and captions), the audio branch alone (stage B: "what makes
+ * the sound?" on sound events and soundtracks), then both together (stage C:
+ * audio-visual questions on clips whose soundtrack holds one of their two
+ * objects, with the video and audio questions mixed in) — and its evaluation
+ * against the lab's baselines: the same model shown a single middle frame or
+ * the frames shuffled, stage A's bridge without sound ("video only"), the
+ * final model without frames ("audio only"), the blind LLM and chance.
+ *
+ * Paper: Zhang, Li & Bing, "Video-LLaMA" (EMNLP 2023 demo), §2.3 (the
+ * branches trained separately, then on audio-visual instructions).
+ * Reference: DAMO-NLP-SG/Video-LLaMA `train_configs/` (stage 1 on video
+ * captions, the audio branch trained on visual data through ImageBind's
+ * shared space). Here each branch trains on its own modality's data, which
+ * the world has. The plan and its measurements: docs/lab03-plan.md.
+ *
+ * The checkpoint holds the bridges only (`video_bridge.*`, `audio_bridge.*`)
+ * and `video_only.safetensors` (stage A's video bridge); config.json names the
+ * backbone folders, as lab 01's BLIP-2 bridge does.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "../nn/module";
+import { VideoLlamaForConditionalGeneration, VIDEO_LLAMA_PRESETS } from "../models/video_llama";
+import { videoLlamaConfigFromHF, videoLlamaConfigToHF } from "../models/video_llama_spec";
+import type { LlamaForCausalLM } from "../models/llama";
+import { loadCLIPVision, loadAudioEncoder, loadLlama, loadWeights } from "../io/pretrained";
+import { readHFConfig } from "../io/hf_config";
+import { Checkpoint, saveCheckpoint } from "../io/safetensors";
+import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
+import { languageText } from "../pipelines/blip2";
+import { openSplit, readClip, toChannelsFirst, videoTensor } from "../data/loaders";
+import { sampleVideo, type VideoClip } from "../data/video";
+import { sceneSvg, svgToRgb } from "../data/scene";
+import { soundEventClip, videoSoundtrack } from "../data/audio";
+import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
+import { orderQuestions, audioVisualQuestions, trackTimings } from "../data/video_questions";
+import { segmentLogMel, shuffledFrameOrder, singleMiddleFrame } from "../data/temporal_sampling";
+import { videoQaAccuracyByType, videoQuestionType, type VideoQuestionType } from "../metrics/video_qa";
+import { audioEventAccuracy } from "../metrics/modality_answers";
+import { ciderD } from "../metrics/cider";
+import { vqaAccuracy } from "../data/vqa";
+import { AdamW } from "../train/adamw";
+import { Random } from "../util/random";
+import { learningRateAt, machineRecord, writeCheckpoint, baselineTableMarkdown, type CheckpointCard } from "./common";
+import type { PretrainArgs } from "./vision";
+
+/** The frozen backbones, relative to the checkpoint folder. */
+export const VIDEOLLAMA_BACKBONES = { vision: "../vision", audio: "../audio", language: "../language" } as const;
+
+/** The text prompt of every question (the language corpus's own format). */
+export const videoQuestionPrompt = (question: string): string => `question: ${question} answer:`;
+/** The caption request. */
+export const VIDEO_CAPTION_QUESTION = "what happens in the clip?";
+/** The sound-event request (audio only). */
+export const SOUND_QUESTION = "what makes the sound?";
+
+/** How `npm run pretrain -- videollama` trains and measures. */
+export interface VideoLlamaPlan {
+  /** Optimiser steps of stage A (video branch), B (audio branch), C (both). */
+  readonly steps: { readonly video: number; readonly audio: number; readonly joint: number };
+  /** Peak learning rate (warm-up then cosine, `learningRateAt`). */
+  readonly learningRate: number;
+  readonly batchSize: number;
+  /** Clips drawn fresh by the world's generator for training (seed + 17), added to the train split. */
+  readonly freshClips: number;
+  /** Two-object clips whose soundtrack holds one object (seed + 18), for the audio-visual questions. */
+  readonly audioVisualClips: number;
+  /** Sound events drawn fresh (seed + 21), added to the audio train split's events. */
+  readonly freshSoundEvents: number;
+  /** Fresh clips added to the stored test split for evaluation (seed + 27). */
+  readonly testClips: number;
+  /** Fresh audio-visual clips for evaluation (seed + 28). */
+  readonly testAudioVisualClips: number;
+  /** Stored training clips used (default all 160; tests use fewer). */
+  readonly storedTrainClips?: number;
+  /** Stored training sound events used (default all; tests use fewer). */
+  readonly storedSoundEvents?: number;
+}
+
+export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
+  steps: { video: 1000, audio: 300, joint: 600 },
+  learningRate: 1e-3,
+  batchSize: 32,
+  freshClips: 1600,
+  audioVisualClips: 600,
+  freshSoundEvents: 400,
+  testClips: 200,
+  testAudioVisualClips: 150,
+};
+
+/** One question about a clip of a {@link ClipSet}. */
+export interface ClipQuestion {
+  /** Row of the set's features. */
+  readonly clip: number;
+  readonly question: string;
+  readonly answer: string;
+  readonly answers: readonly string[];
+}
+
+/** Clips with their frozen features, questions and captions. */
+export interface ClipSet {
+  /** [N, F, K, Dv] frame features (empty F for sound-only sets). */
+  readonly frames?: tf.Tensor4D;
+  /** [N, S, Ka, Da] audio segment features. */
+  readonly segments?: tf.Tensor4D;
+  readonly questions: readonly ClipQuestion[];
+  /** One caption per clip (clip sets). */
+  readonly captions: readonly string[];
+  /** Per row, the sounding object (sound sets). */
+  readonly sounds?: readonly { readonly color: string; readonly shape: string }[];
+}
+
+export function disposeClipSet(set: ClipSet): void {
+  tf.dispose([set.frames, set.segments].filter((t): t is tf.Tensor4D => t !== undefined));
+}
+
+const FEATURE_CHUNK = 16;
+
+/** Soundtracks → segment features [N, S, Ka, Da] (0.2 s segments, the frozen audio encoder). */
+function soundFeatures(model: VideoLlamaForConditionalGeneration, soundtracks: readonly Float32Array[]): tf.Tensor4D {
+  const parts: tf.Tensor[] = [];
+  for (let start = 0; start < soundtracks.length; start += FEATURE_CHUNK) {
+    const chunk = soundtracks.slice(start, start + FEATURE_CHUNK).map((samples) => segmentLogMel(samples));
+    const { segments, melBins, frames } = chunk[0];
+    const values = new Float32Array(chunk.length * segments * melBins * frames);
+    chunk.forEach((c, k) => {
+      if (c.segments !== segments)
+        throw new Error(`videollama: soundtracks of ${c.segments} and ${segments} segments in one batch`);
+      values.set(c.values, k * segments * melBins * frames);
+    });
+    parts.push(
+      tf.tidy(() => model.segmentFeatures(tf.tensor4d(values, [chunk.length, segments, melBins, frames]))), // [B, S, Ka, Da]
+    );
+  }
+  const out = tf.concat(parts, 0) as tf.Tensor4D;
+  tf.dispose(parts);
+  return out;
+}
+
+/** Clips drawn by the generator → frame features [N, F, K, Dv], rendered in memory. */
+async function renderedFrameFeatures(
+  model: VideoLlamaForConditionalGeneration,
+  clips: readonly VideoClip[],
+): Promise<tf.Tensor4D> {
+  const parts: tf.Tensor[] = [];
+  const size = clips[0].frames[0].canvas;
+  const F = clips[0].frames.length;
+  const frameSize = 3 * size * size;
+  for (let start = 0; start < clips.length; start += FEATURE_CHUNK) {
+    const chunk = clips.slice(start, start + FEATURE_CHUNK);
+    const values = new Float32Array(chunk.length * F * frameSize);
+    for (let k = 0; k < chunk.length; k++) {
+      const images = await Promise.all(chunk[k].frames.map((scene) => svgToRgb(sceneSvg(scene))));
+      images.forEach((image, f) => toChannelsFirst(image, 0, size, "clip", values, (k * F + f) * frameSize));
+    }
+    parts.push(tf.tidy(() => model.frameFeatures(tf.tensor5d(values, [chunk.length, F, 3, size, size]))));
+  }
+  const out = tf.concat(parts, 0) as tf.Tensor4D;
+  tf.dispose(parts);
+  return out;
+}
+
+/** A stored split of `videos` (the first `limit` clips): features of its filmstrips and soundtracks, its questions plus the derived order questions, its captions. */
+export async function storedClipSet(
+  model: VideoLlamaForConditionalGeneration,
+  world: string,
+  split: "train" | "val" | "test",
+  limit?: number,
+): Promise<ClipSet> {
+  const all = openSplit(world, "videos", split);
+  const records = limit === undefined ? all.records : all.records.slice(0, limit);
+  const parts: tf.Tensor[] = [];
+  for (let start = 0; start < records.length; start += FEATURE_CHUNK) {
+    const chunk = records.slice(start, start + FEATURE_CHUNK);
+    const pixels = await videoTensor(
+      chunk.map((r) => path.join(all.dir, r.video)),
+      chunk[0].frames,
+    );
+    parts.push(tf.tidy(() => model.frameFeatures(pixels)));
+    pixels.dispose();
+  }
+  const frames = tf.concat(parts, 0) as tf.Tensor4D;
+  tf.dispose(parts);
+  const segments = soundFeatures(
+    model,
+    records.map((r) => readClip(path.join(all.dir, r.audio))),
+  );
+  const questions = records.flatMap((r, clip) =>
+    [...r.vqa, ...orderQuestions(trackTimings(r.tracks), r.frames)].map((q) => ({
+      clip,
+      question: q.question,
+      answer: q.answer,
+      answers: q.answers,
+    })),
+  );
+  return { frames, segments, questions, captions: records.map((r) => r.caption) };
+}
+
+/** `count` clips drawn fresh by the world's generator (12 frames, their soundtracks, questions, order questions and captions). */
+export async function freshClipSet(model: VideoLlamaForConditionalGeneration, count: number, seed: number): Promise<ClipSet> {
+  const random = new Random(seed);
+  const clips = Array.from({ length: count }, () => sampleVideo(random, 12));
+  const soundtracks = clips.map((clip) => videoSoundtrack(clip, random));
+  const questions = clips.flatMap((c, clip) =>
+    [...c.questions, ...orderQuestions(c.tracks, c.frames.length)].map((q) => ({
+      clip,
+      question: q.question,
+      answer: q.answer,
+      answers: q.answers,
+    })),
+  );
+  return {
+    frames: await renderedFrameFeatures(model, clips),
+    segments: soundFeatures(model, soundtracks),
+    questions,
+    captions: clips.map((c) => c.caption),
+  };
+}
+
+/** Two-object clips whose soundtrack holds only one object's sound, with the audio-visual questions. */
+export async function audioVisualClipSet(
+  model: VideoLlamaForConditionalGeneration,
+  count: number,
+  seed: number,
+): Promise<ClipSet> {
+  const random = new Random(seed);
+  const clips: VideoClip[] = [];
+  const heard: number[] = [];
+  while (clips.length < count) {
+    const clip = sampleVideo(random, 12);
+    if (clip.tracks.length !== 2) continue;
+    clips.push(clip);
+    heard.push(random.int(0, 2));
+  }
+  const soundtracks = clips.map((clip, k) => videoSoundtrack({ ...clip, tracks: [clip.tracks[heard[k]]] }, random));
+  const questions = clips.flatMap((c, clip) =>
+    audioVisualQuestions(c.tracks, heard[clip]).map((q) => ({
+      clip,
+      question: q.question,
+      answer: q.answer,
+      answers: q.answers,
+    })),
+  );
+  return {
+    frames: await renderedFrameFeatures(model, clips),
+    segments: soundFeatures(model, soundtracks),
+    questions,
+    captions: clips.map((c) => c.caption),
+    sounds: clips.map((c, k) => c.tracks[heard[k]].object),
+  };
+}
+
+/** Sound events: the audio set's event clips of `split` (the first `limit`, default all) plus `fresh` ones drawn with `seed`; the question "what makes the sound?". */
+export function soundEventSet(
+  model: VideoLlamaForConditionalGeneration,
+  world: string,
+  split: "train" | "val" | "test",
+  fresh: number,
+  seed: number,
+  limit?: number,
+): ClipSet {
+  const stored = openSplit(world, "audio", split);
+  const events = stored.records.filter((r) => r.kind === "event").slice(0, limit);
+  const random = new Random(seed);
+  const drawn = Array.from({ length: fresh }, () => ({
+    color: COLOR_NAMES[random.int(0, COLOR_NAMES.length)],
+    shape: SHAPE_NAMES[random.int(0, SHAPE_NAMES.length)],
+  }));
+  const soundtracks = [
+    ...events.map((r) => readClip(path.join(stored.dir, r.audio))),
+    ...drawn.map((d) => soundEventClip(random, d.color, d.shape)),
+  ];
+  const sounds = [...events.map((r) => ({ color: r.color as string, shape: r.shape as string })), ...drawn];
+  return {
+    segments: soundFeatures(model, soundtracks),
+    questions: sounds.map((s, clip) => {
+      const answer = `${s.color} ${s.shape}`;
+      return { clip, question: SOUND_QUESTION, answer, answers: new Array<string>(10).fill(answer) };
+    }),
+    captions: [],
+    sounds,
+  };
+}
+
+/** Two clip sets as one (the inputs are disposed). */
+export function joinClipSets(a: ClipSet, b: ClipSet): ClipSet {
+  const offset = a.frames?.shape[0] ?? a.segments?.shape[0] ?? 0;
+  const join = (x?: tf.Tensor4D, y?: tf.Tensor4D) => (x && y ? (tf.concat([x, y], 0) as tf.Tensor4D) : undefined);
+  const out: ClipSet = {
+    frames: join(a.frames, b.frames),
+    segments: join(a.segments, b.segments),
+    questions: [...a.questions, ...b.questions.map((q) => ({ ...q, clip: q.clip + offset }))],
+    captions: [...a.captions, ...b.captions],
+  };
+  disposeClipSet(a);
+  disposeClipSet(b);
+  return out;
+}
+
+/** What the model is shown of a clip: its frames (in an order), its sound, both; or, for `"blind"`, neither. */
+export interface ViewArgs {
+  /** Frames: every frame in order, shuffled (seeded), the middle frame repeated, or none. Default "all". */
+  readonly frames?: "all" | "shuffled" | "middle" | "none";
+  /** Include the sound. Default false. */
+  readonly sound?: boolean;
+  /** Seed of the shuffled order. Default 11. */
+  readonly shuffleSeed?: number;
+}
+
+/** The inputs of a batch of questions: features gathered by clip (frames permuted as `view` says). */
+function viewInputs(
+  set: ClipSet,
+  clips: readonly number[],
+  view: ViewArgs,
+  orders?: readonly (readonly number[])[],
+): { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } {
+  return tf.tidy(() => {
+    const out: { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } = {};
+    const frames = view.frames ?? "all";
+    if (frames !== "none") {
+      if (!set.frames) throw new Error("videollama: this set has no frames");
+      const [N, F, K, D] = set.frames.shape;
+      const rows = clips.flatMap((clip) => (orders ? orders[clip] : [...Array(F).keys()]).map((f) => clip * F + f));
+      out.frameFeatures = tf.gather(set.frames.reshape([N * F, K, D]), rows).reshape([clips.length, F, K, D]); // [B, F, K, D]
+    }
+    if (view.sound) {
+      if (!set.segments) throw new Error("videollama: this set has no sound");
+      out.segmentFeatures = tf.gather(set.segments, clips as number[]);
+    }
+    return out;
+  });
+}
+
+/** Per clip, the frame order a view shows (undefined: in order). */
+function frameOrders(set: ClipSet, view: ViewArgs): number[][] | undefined {
+  if (!set.frames || (view.frames ?? "all") === "all" || view.frames === "none") return undefined;
+  const [N, F] = set.frames.shape;
+  const identity = [...Array(F).keys()];
+  const random = new Random(view.shuffleSeed ?? 11);
+  return Array.from({ length: N }, () =>
+    view.frames === "shuffled" ? shuffledFrameOrder(identity, random) : singleMiddleFrame(identity),
+  );
+}
+
+const decodeAnswer = (tokenizer: TextTokenizer, row: readonly number[]): string =>
+  tokenizer
+    .decode(row.includes(tokenizer.eosTokenId) ? row.slice(0, row.indexOf(tokenizer.eosTokenId)) : row, {
+      skipSpecialTokens: true,
+    })
+    .trim();
+
+/** Greedy answers to `questions` (each about a clip of `set`) under a view; `"none"` frames and no sound = the blind LLM. */
+export async function answerClipQuestions(
+  model: VideoLlamaForConditionalGeneration,
+  tokenizer: TextTokenizer,
+  set: ClipSet,
+  questions: readonly Pick<ClipQuestion, "clip" | "question">[],
+  view: ViewArgs = {},
+  options: { maxNewTokens?: number; batchSize?: number } = {},
+): Promise<string[]> {
+  const orders = frameOrders(set, view);
+  const blind = view.frames === "none" && !view.sound;
+  const batchSize = options.batchSize ?? 64;
+  const out: string[] = [];
+  for (let start = 0; start < questions.length; start += batchSize) {
+    const batch = questions.slice(start, start + batchSize);
+    const text = languageText(
+      tokenizer,
+      batch.map((q) => videoQuestionPrompt(q.question)),
+      undefined,
+      "left",
+    );
+    try {
+      let rows: number[][];
+      if (blind) {
+        const full = await model.languageModel.generate(text.inputIds, {
+          attentionMask: text.attentionMask,
+          maxNewTokens: options.maxNewTokens ?? 4,
+        });
+        rows = full.map((row) => row.slice(text.inputIds.shape[1]));
+      } else {
+        const inputs = viewInputs(
+          set,
+          batch.map((q) => q.clip),
+          view,
+          orders,
+        );
+        try {
+          rows = await model.generate(
+            { ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask },
+            { maxNewTokens: options.maxNewTokens ?? 4 },
+          );
+        } finally {
+          tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
+        }
+      }
+      out.push(...rows.map((row) => decodeAnswer(tokenizer, row)));
+    } finally {
+      tf.dispose([text.inputIds, text.attentionMask, text.labels]);
+    }
+  }
+  return out;
+}
+
+/** One training task: what a step's batch is drawn from and what the model sees of it. */
+export interface TrainingTask {
+  readonly name: string;
+  readonly set: ClipSet;
+  /** Prompt/target pairs with their clip. */
+  readonly items: readonly { clip: number; prompt: string; target: string }[];
+  readonly view: ViewArgs;
+}
+
+/** The items of a clip set: its questions, and its captions when `captions` is set. */
+export function trainingItems(set: ClipSet, captions = false): { clip: number; prompt: string; target: string }[] {
+  const items = set.questions.map((q) => ({ clip: q.clip, prompt: videoQuestionPrompt(q.question), target: ` ${q.answer}` }));
+  if (captions)
+    set.captions.forEach((caption, clip) =>
+      items.push({ clip, prompt: videoQuestionPrompt(VIDEO_CAPTION_QUESTION), target: ` ${caption}` }),
+    );
+  return items;
+}
+
+/** Trains `variables` for `steps` steps, cycling through the tasks (step k uses task k mod tasks); returns the loss per step. */
+export async function trainBridges(
+  model: VideoLlamaForConditionalGeneration,
+  tokenizer: TextTokenizer,
+  tasks: readonly TrainingTask[],
+  args: {
+    steps: number;
+    learningRate: number;
+    batchSize: number;
+    seed: number;
+    variables: tf.Variable[];
+    label: string;
+    log?: (line: string) => void;
+  },
+): Promise<number[]> {
+  if (tasks.length === 0 || tasks.some((t) => t.items.length === 0))
+    throw new Error(`videollama ${args.label}: a task has no items`);
+  const random = new Random(args.seed);
+  const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay: 0 });
+  const losses: number[] = [];
+  const started = Date.now();
+  try {
+    for (let step = 0; step < args.steps; step++) {
+      const task = tasks[step % tasks.length];
+      const batch = Array.from({ length: args.batchSize }, () => task.items[random.int(0, task.items.length)]);
+      const text = languageText(
+        tokenizer,
+        batch.map((i) => i.prompt),
+        batch.map((i) => i.target),
+      );
+      const inputs = viewInputs(
+        task.set,
+        batch.map((i) => i.clip),
+        task.view,
+      );
+      optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
+      const loss = optimizer.minimize(
+        () => model.forward({ ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask, labels: text.labels }).loss!,
+        args.variables,
+      );
+      losses.push((await loss.data())[0]);
+      tf.dispose([loss, text.inputIds, text.attentionMask, text.labels]);
+      tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
+      if ((step + 1) % 50 === 0 || step + 1 === args.steps) {
+        const recent = losses.slice(-50);
+        args.log?.(
+          `videollama ${args.label} step ${step + 1}/${args.steps}: loss ${(recent.reduce((s, l) => s + l, 0) / recent.length).toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        );
+      }
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return losses;
+}
+
+/** The checkpoint's trained part: the two bridges, named as in the whole model. */
+class VideoLlamaBridges extends Module {
+  constructor(model: VideoLlamaForConditionalGeneration) {
+    super();
+    this.module("video_bridge", model.videoBridge);
+    this.module("audio_bridge", model.audioBridge);
+  }
+}
+
+/** A loaded checkpoint: the model over its frozen backbones, stage A's video-only twin (same backbones), the tokenizer. */
+export interface LoadedVideoLlama {
+  readonly model: VideoLlamaForConditionalGeneration;
+  /** Stage A's video bridge in a model sharing the backbones (the video-only baseline); absent when the folder has no video_only.safetensors. */
+  readonly videoOnly?: VideoLlamaForConditionalGeneration;
+  readonly tokenizer: TextTokenizer;
+  dispose(): void;
+}
+
+function loadBridgeWeights(module: Module, file: string): void {
+  const checkpoint = Checkpoint.open(file);
+  try {
+    loadWeights(module, checkpoint);
+  } finally {
+    checkpoint.close();
+  }
+}
+
+/** A bridge-only model sharing another's backbones: frees only what is its own. */
+function disposeBridges(model: VideoLlamaForConditionalGeneration): void {
+  model.videoBridge.dispose();
+  model.audioBridge.dispose();
+}
+
+/** Loads `data/checkpoints/videollama` (or a folder like it): the bridges over the backbones its config.json names. */
+export function loadVideoLlama(directory: string): LoadedVideoLlama {
+  const config = readHFConfig(directory);
+  const labs = config.json.mllm_labs;
+  if (
+    config.json.model_type !== "mllm_video_llama" ||
+    !labs?.vision_checkpoint ||
+    !labs?.audio_checkpoint ||
+    !labs?.language_checkpoint
+  )
+    throw new Error(
+      `loadVideoLlama: ${config.where} is not an mllm-labs VideoLLaMA bridge checkpoint (expected model_type "mllm_video_llama" with mllm_labs.vision_checkpoint, audio_checkpoint and language_checkpoint)`,
+    );
+  const resolved = videoLlamaConfigFromHF(config);
+  const backbones = {
+    vision: loadCLIPVision(path.resolve(directory, labs.vision_checkpoint)),
+    audio: loadAudioEncoder(path.resolve(directory, labs.audio_checkpoint)),
+    language: loadLlama(path.resolve(directory, labs.language_checkpoint)),
+  };
+  const model = new VideoLlamaForConditionalGeneration(resolved, backbones);
+  let videoOnly: VideoLlamaForConditionalGeneration | undefined;
+  try {
+    loadBridgeWeights(new VideoLlamaBridges(model), directory);
+    const videoOnlyFile = path.join(directory, labs.video_only ?? "video_only.safetensors");
+    if (labs.video_only && !fs.existsSync(videoOnlyFile))
+      throw new Error(`loadVideoLlama: ${config.where} names ${labs.video_only}, which is missing from ${directory}`);
+    if (fs.existsSync(videoOnlyFile)) {
+      videoOnly = new VideoLlamaForConditionalGeneration(resolved, backbones);
+      const twin = videoOnly;
+      const videoBridge = new (class extends Module {
+        constructor() {
+          super();
+          this.module("video_bridge", twin.videoBridge);
+        }
+      })();
+      loadBridgeWeights(videoBridge, videoOnlyFile);
+    }
+  } catch (error) {
+    if (videoOnly) disposeBridges(videoOnly);
+    model.dispose();
+    throw error;
+  }
+  const tokenizer = loadTokenizer(directory);
+  return {
+    model,
+    videoOnly,
+    tokenizer,
+    dispose() {
+      if (videoOnly) disposeBridges(videoOnly);
+      model.dispose();
+    },
+  };
+}
+
+/** What one evaluation measures and against what. */
+export interface VideoLlamaEvaluation {
+  readonly metrics: Record<string, number>;
+  readonly baselines: Record<string, Record<string, number>>;
+  /** Questions per metric (the binomial error of a rate p is √(p(1 − p)/n)). */
+  readonly counts: Record<string, number>;
+}
+
+const TYPE_KEYS: Partial<Record<VideoQuestionType, string>> = {
+  direction: "video_qa_direction",
+  speed: "video_qa_speed",
+  bounce: "video_qa_bounce",
+  "appear/disappear": "video_qa_appear_disappear",
+  order: "video_qa_order",
+  count: "video_qa_count",
+};
+
+/** Per-type accuracy of answers to the video questions, as metric keys. */
+function videoQaMetrics(questions: readonly ClipQuestion[], predictions: readonly string[]): Record<string, number> {
+  const scored = videoQaAccuracyByType(
+    questions.map((q, k) => ({ question: q.question, prediction: predictions[k], answers: q.answers })),
+  );
+  const out: Record<string, number> = { video_qa_overall: scored.overall.accuracy };
+  for (const [type, key] of Object.entries(TYPE_KEYS)) {
+    const entry = scored.perType[type as VideoQuestionType];
+    if (entry) out[key] = entry.accuracy;
+  }
+  return out;
+}
+
+/** Audio-visual accuracy overall and per question form. */
+function audioVisualMetrics(questions: readonly ClipQuestion[], predictions: readonly string[]): Record<string, number> {
+  const score = (test: (q: ClipQuestion) => boolean) => {
+    const picked = questions.map((q, k) => [q, k] as const).filter(([q]) => test(q));
+    return picked.reduce((sum, [q, k]) => sum + vqaAccuracy(predictions[k], q.answers), 0) / picked.length;
+  };
+  return {
+    audio_visual: score(() => true),
+    audio_visual_source: score((q) => q.question.startsWith("which object do you hear")),
+    audio_visual_motion: score((q) => q.question.startsWith("which way does the object you hear")),
+  };
+}
+
+/** Chance per metric: uniform guessing over each question's possible answers. */
+export const VIDEOLLAMA_CHANCE: Record<string, number> = {
+  video_qa_direction: 1 / 4,
+  video_qa_speed: 1 / 2,
+  video_qa_bounce: 1 / 2,
+  video_qa_appear_disappear: 1 / 2,
+  video_qa_order: 1 / 2,
+  video_qa_count: 1 / 3,
+  audio_visual: (1 / 2 + 1 / 4) / 2,
+  audio_visual_source: 1 / 2,
+  audio_visual_motion: 1 / 4,
+  audio_event_accuracy: 1 / 30,
+};
+
+/**
+ * The card's quick eval: the first 8 stored test clips, 8 fresh clips and 8 fresh audio-visual clips, every
+ * metric and baseline — what the lab and the tests reproduce in seconds (the full eval takes minutes).
+ */
+export const VIDEOLLAMA_QUICK_EVAL = { storedLimit: 8, testClips: 8, testAudioVisualClips: 8 } as const;
+
+export interface EvaluateVideoLlamaArgs {
+  /** Fresh clips added to the stored test split (seed + 27). Default the plan's. */
+  readonly testClips?: number;
+  /** Fresh audio-visual clips (seed + 28). Default the plan's. */
+  readonly testAudioVisualClips?: number;
+  /** Stored test clips used (default all). */
+  readonly storedLimit?: number;
+  /** Stored test sound events used (default all). */
+  readonly soundEventLimit?: number;
+  /** Skip captions (CIDEr-D). Default false. */
+  readonly skipCaptions?: boolean;
+  readonly seed?: number;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Measures a loaded model on the world's test clips (stored + fresh, seeded
+ * apart), fresh audio-visual clips and the audio set's test events, beside
+ * its baselines. Video questions are answered from the frames alone (so the
+ * soundtrack's timing cannot stand in for the frames' order).
+ */
+export async function evaluateVideoLlama(
+  loaded: Pick<LoadedVideoLlama, "model" | "videoOnly" | "tokenizer">,
+  world: string,
+  args: EvaluateVideoLlamaArgs = {},
+): Promise<VideoLlamaEvaluation> {
+  const { model, videoOnly, tokenizer } = loaded;
+  const seed = args.seed ?? 0;
+  const log = args.log ?? (() => {});
+  const clips = joinClipSets(
+    await storedClipSet(model, world, "test", args.storedLimit),
+    await freshClipSet(model, args.testClips ?? VIDEOLLAMA_PLAN.testClips, seed + 27),
+  );
+  const audioVisual = await audioVisualClipSet(
+    model,
+    args.testAudioVisualClips ?? VIDEOLLAMA_PLAN.testAudioVisualClips,
+    seed + 28,
+  );
+  const events = soundEventSet(model, world, "test", 0, seed + 29, args.soundEventLimit);
+  try {
+    const answer = (m: VideoLlamaForConditionalGeneration, set: ClipSet, view: ViewArgs, maxNewTokens = 4) =>
+      answerClipQuestions(m, tokenizer, set, set.questions, view, { maxNewTokens });
+    const captionCider = async (view: ViewArgs) => {
+      const predictions = await answerClipQuestions(
+        model,
+        tokenizer,
+        clips,
+        clips.captions.map((_, clip) => ({ clip, question: VIDEO_CAPTION_QUESTION })),
+        view,
+        { maxNewTokens: 24 },
+      );
+      return ciderD(
+        predictions,
+        clips.captions.map((c) => [c]),
+      );
+    };
+    const eventScore = async (m: VideoLlamaForConditionalGeneration, view: ViewArgs) => {
+      const predictions = await answer(m, events, view);
+      return audioEventAccuracy(
+        predictions.map((p, k) => ({ answer: p, color: events.sounds![k].color, shape: events.sounds![k].shape })),
+      ).accuracy;
+    };
+    const metrics: Record<string, number> = {
+      ...videoQaMetrics(clips.questions, await answer(model, clips, { frames: "all" })),
+      ...audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "all", sound: true })),
+      audio_event_accuracy: await eventScore(model, { frames: "none", sound: true }),
+    };
+    log("videollama eval: model done");
+    if (!args.skipCaptions) metrics.caption_cider_d = await captionCider({ frames: "all" });
+    const baselines: Record<string, Record<string, number>> = {
+      single_middle_frame: videoQaMetrics(clips.questions, await answer(model, clips, { frames: "middle" })),
+      shuffled_frames: videoQaMetrics(
+        clips.questions,
+        await answer(model, clips, { frames: "shuffled", shuffleSeed: seed + 11 }),
+      ),
+      ...(videoOnly
+        ? {
+            video_only: {
+              ...videoQaMetrics(clips.questions, await answer(videoOnly, clips, { frames: "all" })),
+              ...audioVisualMetrics(audioVisual.questions, await answer(videoOnly, audioVisual, { frames: "all" })),
+            },
+          }
+        : {}),
+      audio_only: audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "none", sound: true })),
+      blind: {
+        ...videoQaMetrics(clips.questions, await answer(model, clips, { frames: "none" })),
+        ...audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "none" })),
+        audio_event_accuracy: await eventScore(model, { frames: "none" }),
+      },
+      chance: VIDEOLLAMA_CHANCE,
+    };
+    if (!args.skipCaptions) {
+      baselines.single_middle_frame.caption_cider_d = await captionCider({ frames: "middle" });
+      baselines.blind.caption_cider_d = await captionCider({ frames: "none" });
+    }
+    log("videollama eval: baselines done");
+    const counts: Record<string, number> = {
+      audio_visual: audioVisual.questions.length,
+      audio_event_accuracy: events.questions.length,
+    };
+    for (const q of clips.questions) {
+      const key = TYPE_KEYS[videoQuestionType(q.question)];
+      if (key) counts[key] = (counts[key] ?? 0) + 1;
+    }
+    counts.video_qa_overall = clips.questions.length;
+    counts.caption_cider_d = clips.captions.length;
+    return { metrics, baselines, counts };
+  } finally {
+    disposeClipSet(clips);
+    disposeClipSet(audioVisual);
+    disposeClipSet(events);
+  }
+}
+
+/** Loads a checkpoint folder, evaluates it, disposes it (`mllm-labs eval`). */
+export async function evaluateVideoLlamaCheckpoint(directory: string, world: string): Promise<VideoLlamaEvaluation> {
+  const loaded = loadVideoLlama(directory);
+  try {
+    return await evaluateVideoLlama(loaded, world);
+  } finally {
+    loaded.dispose();
+  }
+}
+
+export const VIDEOLLAMA_METRIC_NOTES: Record<string, string> = {
+  video_qa_overall:
+    "VQA soft accuracy over the test clips' questions (stored test split + fresh clips seeded apart), frames only, greedy ≤ 4 tokens",
+  video_qa_direction: "'which way does the X move at first?' (chance 1/4)",
+  video_qa_order:
+    "derived from the tracks: which is there first / leaves first / bounces first (two names, alphabetical; chance 1/2)",
+  audio_visual:
+    "fresh two-object clips whose soundtrack holds one object: 'which object do you hear, the A or the B?' and 'which way does the object you hear move at first?', frames + sound",
+  audio_event_accuracy:
+    "the audio set's test sound events, sound only: 'what makes the sound?' → color and shape both right (chance 1/30)",
+  caption_cider_d: "'what happens in the clip?' against the clip's one caption (CIDEr-D, pycocoevalcap's)",
+};
+
+/** The backbone folders of a checkpoint at `out`, each checked to exist. */
+function backboneFolders(out: string): { vision: string; audio: string; language: string } {
+  const folders = {
+    vision: path.resolve(out, VIDEOLLAMA_BACKBONES.vision),
+    audio: path.resolve(out, VIDEOLLAMA_BACKBONES.audio),
+    language: path.resolve(out, VIDEOLLAMA_BACKBONES.language),
+  };
+  for (const dir of Object.values(folders))
+    if (!fs.existsSync(path.join(dir, "config.json")))
+      throw new Error(
+        `pretrain videollama: the frozen backbone ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the videollama folder must sit beside it`,
+      );
+  return folders;
+}
+
+/**
+ * Trains the bridges (stages A, B, C), evaluates them (`evaluation` overrides the full eval's sizes, for tests) and
+ * the quick eval, and writes the checkpoint beside the backbones.
+ */
+export async function pretrainVideoLlama(
+  args: PretrainArgs,
+  plan: VideoLlamaPlan = VIDEOLLAMA_PLAN,
+  evaluation: EvaluateVideoLlamaArgs = {},
+): Promise<{ model: VideoLlamaForConditionalGeneration; card: CheckpointCard }> {
+  const log = args.log ?? console.log;
+  const seed = args.seed ?? 0;
+  const scale = args.steps ? args.steps / plan.steps.video : 1; // --steps N sets stage A's steps, the others in proportion
+  const steps = {
+    video: Math.round(plan.steps.video * scale),
+    audio: Math.round(plan.steps.audio * scale),
+    joint: Math.round(plan.steps.joint * scale),
+  };
+  const batchSize = args.batchSize ?? plan.batchSize;
+  const folders = backboneFolders(args.out);
+  const tokenizerDir = path.join(args.world, "tokenizer");
+  const tokenizer = loadTokenizer(tokenizerDir);
+  const language: LlamaForCausalLM = loadLlama(folders.language);
+  const audio = loadAudioEncoder(folders.audio);
+  const vision = loadCLIPVision(folders.vision);
+  // The backbones' own configs replace vision, audio and text (the constructor takes them from the modules).
+  const model = new VideoLlamaForConditionalGeneration(
+    { ...VIDEO_LLAMA_PRESETS["video-llama-nano"], vision: vision.config, audio: audio.config, text: language.config, seed },
+    { vision, audio, language },
+  );
+  try {
+    const started = Date.now();
+    const cpuAtStart = process.cpuUsage();
+    const clips = joinClipSets(
+      await storedClipSet(model, args.world, "train", plan.storedTrainClips),
+      await freshClipSet(model, plan.freshClips, seed + 17),
+    );
+    const audioVisual = await audioVisualClipSet(model, plan.audioVisualClips, seed + 18);
+    const events = soundEventSet(model, args.world, "train", plan.freshSoundEvents, seed + 21, plan.storedSoundEvents);
+    const featureSeconds = (Date.now() - started) / 1000;
+    log(
+      `videollama: features of ${clips.captions.length} clips, ${audioVisual.captions.length} audio-visual clips and ${events.questions.length} sound events in ${featureSeconds.toFixed(0)} s`,
+    );
+    const videoTask: TrainingTask = { name: "video", set: clips, items: trainingItems(clips, true), view: { frames: "all" } };
+    const soundItems = [
+      ...trainingItems(events),
+      // The audio-visual clips' soundtracks name their one sounding object too.
+    ];
+    const soundTask: TrainingTask = { name: "sound", set: events, items: soundItems, view: { frames: "none", sound: true } };
+    const soundtrackTask: TrainingTask = {
+      name: "soundtrack",
+      set: audioVisual,
+      items: audioVisual.sounds!.map((s, clip) => ({
+        clip,
+        prompt: videoQuestionPrompt(SOUND_QUESTION),
+        target: ` ${s.color} ${s.shape}`,
+      })),
+      view: { frames: "none", sound: true },
+    };
+    const avTask: TrainingTask = {
+      name: "audio-visual",
+      set: audioVisual,
+      items: trainingItems(audioVisual),
+      view: { frames: "all", sound: true },
+    };
+    const train = (label: string, s: number, tasks: TrainingTask[], variables: tf.Variable[], offset: number) =>
+      trainBridges(model, tokenizer, tasks, {
+        steps: s,
+        learningRate: plan.learningRate,
+        batchSize,
+        seed: seed + offset,
+        variables,
+        label,
+        log,
+      });
+    const t0 = Date.now();
+    const videoLosses = await train("stage A (video)", steps.video, [videoTask], model.videoBridge.trainableParameters(), 31);
+    const videoOnlyState = Object.fromEntries(
+      model.videoBridge.namedParameters("video_bridge.").map(([name, v]) => [name, v.clone()] as const),
+    );
+    const stageA = (Date.now() - t0) / 1000;
+    const audioLosses = await train(
+      "stage B (audio)",
+      steps.audio,
+      [soundTask, soundtrackTask],
+      model.audioBridge.trainableParameters(),
+      32,
+    );
+    const stageB = (Date.now() - t0) / 1000 - stageA;
+    const jointLosses = await train(
+      "stage C (audio-visual)",
+      steps.joint,
+      [avTask, videoTask, avTask, soundTask],
+      [...model.videoBridge.trainableParameters(), ...model.audioBridge.trainableParameters()],
+      33,
+    );
+    const stageC = (Date.now() - t0) / 1000 - stageA - stageB;
+    disposeClipSet(clips);
+    disposeClipSet(audioVisual);
+    disposeClipSet(events);
+    const trainSeconds = (Date.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuAtStart);
+    const trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    log(`videollama: trained in ${trainSeconds.toFixed(0)} s; evaluating`);
+
+    const videoOnly = new VideoLlamaForConditionalGeneration(model.config, {
+      vision: model.visionModel,
+      audio: model.audioEncoder,
+      language: model.languageModel,
+    });
+    let full: VideoLlamaEvaluation;
+    let quick: VideoLlamaEvaluation;
+    try {
+      videoOnly.videoBridge.loadParameters((name) => videoOnlyState[`video_bridge.${name}`]?.clone(), "stage A's video bridge");
+      full = await evaluateVideoLlama({ model, videoOnly, tokenizer }, args.world, { seed, log, ...evaluation });
+      quick = await evaluateVideoLlama({ model, videoOnly, tokenizer }, args.world, {
+        seed,
+        ...VIDEOLLAMA_QUICK_EVAL,
+        ...evaluation,
+      });
+    } finally {
+      disposeBridges(videoOnly);
+    }
+    const losses = [...videoLosses, ...audioLosses, ...jointLosses];
+    const every = 25;
+    const curve = Array.from({ length: Math.floor(losses.length / every) }, (_, k) => {
+      const part = losses.slice(k * every, (k + 1) * every);
+      return part.reduce((s, l) => s + l, 0) / part.length;
+    });
+    const card: CheckpointCard & Record<string, unknown> = {
+      name: "videollama",
+      title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
+      description:
+        `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over the 12 frames × ${model.tokensPerFrame} tokens of the frozen vision backbone) and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
+        `Stage A trains the video branch alone on the clips' questions, the order questions derived from their tracks and their captions (${steps.video} steps); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains both on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
+        "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without frames, the blind LLM and chance. This file holds only the bridges; the backbones load from the folders named in config.json.",
+      model_type: "mllm_video_llama",
+      parameters: model.videoBridge.parameterCount() + model.audioBridge.parameterCount(),
+      steps: steps.video + steps.audio + steps.joint,
+      batch_size: batchSize,
+      train_seconds: Math.round(trainSeconds),
+      // CPU time of this process over the same span: on a shared machine the wall time overstates an idle machine's.
+      train_cpu_seconds: Math.round(trainCpuSeconds),
+      ...machineRecord(),
+      seed,
+      data: `data/world/videos train split (160 clips) + ${plan.freshClips} clips drawn fresh (seed ${seed + 17}); ${plan.audioVisualClips} two-object clips with one object's sound (seed ${seed + 18}); the audio train split's sound events + ${plan.freshSoundEvents} fresh (seed ${seed + 21}); frame and segment features computed once by the frozen backbones`,
+      loss_curve: curve,
+      loss_every: every,
+      metrics: full.metrics,
+      metric_notes: VIDEOLLAMA_METRIC_NOTES,
+      command: "npm run pretrain -- videollama",
+      baselines: full.baselines,
+      metric_counts: full.counts,
+      quick_eval: { args: { ...VIDEOLLAMA_QUICK_EVAL, ...evaluation }, metrics: quick.metrics, baselines: quick.baselines },
+      stage_seconds: {
+        features: Math.round(featureSeconds),
+        video: Math.round(stageA),
+        audio: Math.round(stageB),
+        joint: Math.round(stageC),
+      },
+      stage_steps: steps,
+    };
+    if (!args.dryRun) {
+      const config = {
+        ...videoLlamaConfigToHF(model.config),
+        mllm_labs: {
+          vision_checkpoint: VIDEOLLAMA_BACKBONES.vision,
+          audio_checkpoint: VIDEOLLAMA_BACKBONES.audio,
+          language_checkpoint: VIDEOLLAMA_BACKBONES.language,
+          video_only: "video_only.safetensors",
+          note: "model.safetensors holds only the trained bridges (video_bridge.*, audio_bridge.*); video_only.safetensors holds stage A's video bridge (the video-only baseline); the frozen backbones load from the folders above.",
+        },
+      };
+      await writeCheckpoint(args.out, new VideoLlamaBridges(model), config, card, tokenizerDir);
+      await saveCheckpoint(args.out, videoOnlyState, { base: "video_only" });
+      fs.appendFileSync(
+        path.join(args.out, "README.md"),
+        ["## Metrics beside the baselines", "", ...baselineTableMarkdown(full.metrics, full.baselines), ""].join("\n"),
+      );
+    }
+    tf.dispose(Object.values(videoOnlyState));
+    return { model, card };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}

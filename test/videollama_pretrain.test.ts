@@ -1,0 +1,234 @@
+/**
+ * Lab 03's VideoLLaMA recipe (`npm run pretrain -- videollama`): the order and
+ * audio-visual questions derived from a clip's tracks, checked on hand-made
+ * tracks; the three stages end to end on a tiny plan over the real frozen
+ * backbones (a bridge-only folder that loads back to the same logits, every
+ * metric and baseline, no leaks, refusals); and, when the checkpoint is
+ * committed, the card's quick eval reproduced by the loader `mllm-labs eval`
+ * uses, and issue 17's targets.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { registerNativeBackend } from "../src/engine/native/register";
+import { orderQuestions, audioVisualQuestions, trackTimings, type TrackTiming } from "../src/data/video_questions";
+import { videoQuestionType } from "../src/metrics/video_qa";
+import {
+  pretrainVideoLlama,
+  loadVideoLlama,
+  evaluateVideoLlama,
+  evaluateVideoLlamaCheckpoint,
+  VIDEOLLAMA_PLAN,
+  VIDEOLLAMA_QUICK_EVAL,
+  type VideoLlamaPlan,
+} from "../src/pretrain/videollama";
+import { SafetensorsFile } from "../src/io/safetensors";
+import { openSplit } from "../src/data/loaders";
+import { languageText } from "../src/pipelines/blip2";
+
+const ROOT = path.join(__dirname, "..");
+const WORLD = path.join(ROOT, "data", "world");
+const CHECKPOINTS = path.join(ROOT, "data", "checkpoints");
+const CHECKPOINT = path.join(CHECKPOINTS, "videollama");
+
+beforeAll(async () => {
+  registerNativeBackend();
+  await tf.setBackend("native");
+});
+
+const track = (color: string, shape: string, over: Partial<TrackTiming> = {}): TrackTiming => ({
+  object: { color, shape } as TrackTiming["object"],
+  direction: "left",
+  appearAt: 0,
+  disappearAt: 12,
+  bounces: [],
+  ...over,
+});
+
+describe("derived video questions", () => {
+  it("order: who is there first, who leaves first, who bounces first; names in alphabetical order; none for one object", () => {
+    const appears = orderQuestions([track("red", "circle"), track("blue", "star", { appearAt: 5 })], 12);
+    expect(appears.map((q) => [q.question, q.answer])).toEqual([
+      ["which is there first, the blue star or the red circle?", "red circle"],
+    ]);
+    const leaves = orderQuestions(
+      [track("red", "circle", { disappearAt: 7, bounces: [3] }), track("blue", "star", { bounces: [2, 9] })],
+      12,
+    );
+    expect(leaves.map((q) => [q.question, q.answer])).toEqual([
+      ["which leaves first, the blue star or the red circle?", "red circle"],
+      ["which bounces first, the blue star or the red circle?", "blue star"],
+    ]);
+    // A bounce while invisible does not count: the circle's bounce at 8 comes after it left at 7.
+    const hidden = orderQuestions(
+      [track("red", "circle", { disappearAt: 7, bounces: [8] }), track("blue", "star", { bounces: [9] })],
+      12,
+    );
+    expect(hidden.find((q) => q.question.startsWith("which bounces"))?.answer).toBe("blue star");
+    expect(orderQuestions([track("red", "circle", { bounces: [4] })], 12)).toEqual([]);
+    expect(orderQuestions([track("red", "circle"), track("blue", "star")], 12)).toEqual([]); // nothing to order
+    for (const q of [...appears, ...leaves]) {
+      expect(videoQuestionType(q.question)).toBe("order");
+      expect(q.answers).toEqual(new Array(10).fill(q.answer));
+    }
+  });
+
+  it("audio-visual: the heard object's name and its direction; typed audio-visual; bad input named", () => {
+    const tracks = [track("red", "circle", { direction: "up" }), track("blue", "star", { direction: "down" })];
+    for (const heard of [0, 1]) {
+      const [source, motion] = audioVisualQuestions(tracks, heard);
+      expect(source.question).toBe("which object do you hear, the blue star or the red circle?");
+      expect(source.answer).toBe(heard === 0 ? "red circle" : "blue star");
+      expect(motion.answer).toBe(heard === 0 ? "up" : "down");
+      for (const q of [source, motion]) expect(videoQuestionType(q.question)).toBe("audio-visual");
+    }
+    expect(() => audioVisualQuestions([tracks[0]], 0)).toThrow("needs a two-object clip, got 1 tracks");
+    expect(() => audioVisualQuestions(tracks, 2)).toThrow("heard must be 0 or 1, got 2");
+  });
+
+  it("the stored clips' tracks give order questions whose answer is visible in the frames first", () => {
+    const split = openSplit(WORLD, "videos", "test");
+    let asked = 0;
+    for (const record of split.records) {
+      const tracks = trackTimings(record.tracks);
+      for (const q of orderQuestions(tracks, record.frames)) {
+        if (!q.question.startsWith("which is there first")) continue;
+        asked++;
+        const first = tracks.find((t) => `${t.object.color} ${t.object.shape}` === q.answer)!;
+        const other = tracks.find((t) => t !== first)!;
+        expect(first.appearAt).toBe(0);
+        expect(other.appearAt).toBeGreaterThan(0);
+      }
+    }
+    expect(asked).toBeGreaterThan(0);
+    expect(() => trackTimings([{ ...split.records[0].tracks[0], appear_at: "x" }])).toThrow('track 0 has appear_at "x"');
+  });
+});
+
+/** Seconds, not minutes: a few clips and steps over the real backbones. */
+const TINY: VideoLlamaPlan = {
+  ...VIDEOLLAMA_PLAN,
+  steps: { video: 4, audio: 2, joint: 4 },
+  batchSize: 4,
+  storedTrainClips: 4,
+  freshClips: 4,
+  audioVisualClips: 4,
+  freshSoundEvents: 2,
+  storedSoundEvents: 4,
+};
+const TINY_EVAL = { storedLimit: 2, testClips: 2, testAudioVisualClips: 2, soundEventLimit: 4 };
+
+/** A folder with the committed backbones linked in, so a checkpoint can sit beside them. */
+function scratchCheckpoints(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-videollama-"));
+  for (const name of ["vision", "audio", "language"]) fs.symlinkSync(path.join(CHECKPOINTS, name), path.join(root, name));
+  return root;
+}
+
+describe("pretrainVideoLlama (tiny plan)", () => {
+  it("writes a bridge-only folder that loads back to the same logits, with every metric and baseline, and leaks no tensors", async () => {
+    const root = scratchCheckpoints();
+    try {
+      const before = tf.memory().numTensors;
+      const lines: string[] = [];
+      const out = path.join(root, "videollama");
+      const { model, card } = await pretrainVideoLlama({ world: WORLD, out, log: (l) => lines.push(l) }, TINY, TINY_EVAL);
+      expect(card.steps).toBe(10);
+      expect(lines.some((l) => l.includes("stage C (audio-visual) step 4/4"))).toBe(true);
+      for (const key of ["video_qa_overall", "video_qa_direction", "audio_visual", "audio_event_accuracy", "caption_cider_d"])
+        expect(Number.isFinite(card.metrics[key]), key).toBe(true);
+      const baselines = card.baselines as Record<string, Record<string, number>>;
+      expect(Object.keys(baselines).sort()).toEqual([
+        "audio_only",
+        "blind",
+        "chance",
+        "shuffled_frames",
+        "single_middle_frame",
+        "video_only",
+      ]);
+      expect(Number.isFinite(baselines.video_only.audio_visual)).toBe(true);
+      expect(Number.isFinite(baselines.shuffled_frames.video_qa_direction)).toBe(true);
+      // Only the bridges are saved; stage A's video bridge beside them.
+      const saved = SafetensorsFile.open(path.join(out, "model.safetensors"));
+      const keys = saved.keys();
+      saved.close();
+      expect(keys.length).toBeGreaterThan(0);
+      expect(
+        keys.every((k) => k.startsWith("video_bridge.") || k.startsWith("audio_bridge.")),
+        keys.join(),
+      ).toBe(true);
+      const videoOnlyFile = SafetensorsFile.open(path.join(out, "video_only.safetensors"));
+      expect(videoOnlyFile.keys().every((k) => k.startsWith("video_bridge."))).toBe(true);
+      videoOnlyFile.close();
+      const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));
+      expect(config.mllm_labs.language_checkpoint).toBe("../language");
+
+      // Loaded back: the same logits for frames + sound + text.
+      const loaded = loadVideoLlama(out);
+      const text = languageText(loaded.tokenizer, ["question: which way does the red circle move at first? answer:"]);
+      const frames = tf.randomNormal([1, 12, model.tokensPerFrame, 128], 0, 1, "float32", 5);
+      const segments = tf.randomNormal([1, 5, 1, 128], 0, 1, "float32", 6);
+      const inputs = { frameFeatures: frames, segmentFeatures: segments, inputIds: text.inputIds };
+      const largestDifference = (x: typeof model, y: typeof model, given: typeof inputs) =>
+        tf.tidy(() => tf.max(tf.abs(tf.sub(x.forward(given).logits, y.forward(given).logits))).arraySync() as number);
+      expect(largestDifference(model, loaded.model, inputs)).toBe(0);
+      // The video-only twin is stage A's bridge: it differs from the final one (stage C trained it further).
+      const framesOnly = { frameFeatures: frames, inputIds: text.inputIds };
+      expect(largestDifference(loaded.videoOnly!, loaded.model, framesOnly)).toBeGreaterThan(0);
+      tf.dispose([frames, segments, text.inputIds, text.attentionMask, text.labels]);
+
+      // The card's quick eval is what evaluateVideoLlama gives on the loaded folder.
+      const again = await evaluateVideoLlama(loaded, WORLD, { ...VIDEOLLAMA_QUICK_EVAL, ...TINY_EVAL });
+      const quick = (card as unknown as { quick_eval: { metrics: Record<string, number> } }).quick_eval;
+      for (const [name, value] of Object.entries(again.metrics)) expect(value, name).toBeCloseTo(quick.metrics[name], 6);
+      loaded.dispose();
+      model.dispose();
+      expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+
+      await expect(pretrainVideoLlama({ world: WORLD, out: path.join(root, "elsewhere", "videollama") }, TINY)).rejects.toThrow(
+        /the frozen backbone .*vision is missing \(make it with npm run pretrain -- vision\)/,
+      );
+      expect(() => loadVideoLlama(path.join(CHECKPOINTS, "language"))).toThrow(
+        /is not an mllm-labs VideoLLaMA bridge checkpoint \(expected model_type "mllm_video_llama"/,
+      );
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
+
+describe("the committed checkpoint (data/checkpoints/videollama)", () => {
+  const hasCheckpoint = fs.existsSync(path.join(CHECKPOINT, "card.json"));
+  const card = hasCheckpoint ? JSON.parse(fs.readFileSync(path.join(CHECKPOINT, "card.json"), "utf8")) : undefined;
+
+  it.runIf(hasCheckpoint)(
+    "fits the size budget, and mllm-labs eval's loader reproduces the card's quick eval without leaks",
+    async () => {
+      const bytes = ["model.safetensors", "video_only.safetensors"].reduce(
+        (sum, name) => sum + fs.statSync(path.join(CHECKPOINT, name)).size,
+        0,
+      );
+      expect(bytes).toBeLessThanOrEqual(5e6);
+      const before = tf.memory().numTensors;
+      const loaded = loadVideoLlama(CHECKPOINT);
+      const result = await evaluateVideoLlama(loaded, WORLD, { ...card.quick_eval.args });
+      loaded.dispose();
+      expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
+      const close = (value: number, stored: number, what: string) =>
+        expect(Math.abs(value - stored), `${what}: eval ${value}, card ${stored}`).toBeLessThanOrEqual(0.01);
+      expect(Object.keys(result.metrics).sort()).toEqual(Object.keys(card.quick_eval.metrics).sort());
+      for (const [name, value] of Object.entries(result.metrics)) close(value, card.quick_eval.metrics[name], name);
+      for (const [baseline, values] of Object.entries(result.baselines))
+        for (const [name, value] of Object.entries(values))
+          close(value, card.quick_eval.baselines[baseline][name], `${baseline} ${name}`);
+    },
+    300_000,
+  );
+
+  it.runIf(hasCheckpoint)("trained in under 30 minutes; evaluateVideoLlamaCheckpoint is what eval runs", () => {
+    expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+    expect(typeof evaluateVideoLlamaCheckpoint).toBe("function");
+  });
+});
