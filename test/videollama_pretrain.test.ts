@@ -19,7 +19,6 @@ import {
   pretrainVideoLlama,
   loadVideoLlama,
   evaluateVideoLlama,
-  evaluateVideoLlamaCheckpoint,
   VIDEOLLAMA_PLAN,
   VIDEOLLAMA_QUICK_EVAL,
   type VideoLlamaPlan,
@@ -227,8 +226,42 @@ describe("the committed checkpoint (data/checkpoints/videollama)", () => {
     300_000,
   );
 
-  it.runIf(hasCheckpoint)("trained in under 30 minutes; evaluateVideoLlamaCheckpoint is what eval runs", () => {
-    expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
-    expect(typeof evaluateVideoLlamaCheckpoint).toBe("function");
-  });
+  it.runIf(hasCheckpoint)(
+    "trained in under 30 minutes; captions and sound events read the clip (CIDEr-D above one frame and blind, sounds above blind and chance)",
+    () => {
+      expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+      expect(card.metrics.caption_cider_d).toBeGreaterThan(card.baselines.single_middle_frame.caption_cider_d);
+      expect(card.metrics.caption_cider_d).toBeGreaterThan(card.baselines.blind.caption_cider_d);
+      expect(card.metrics.audio_event_accuracy).toBeGreaterThan(card.baselines.blind.audio_event_accuracy + 0.3);
+      expect(card.metrics.audio_event_accuracy).toBeGreaterThan(card.baselines.chance.audio_event_accuracy + 0.3);
+    },
+  );
+
+  // KNOWN MISSES of issue 17, kept visible as expected failures (each fails this file the day it is met: then turn it into a
+  // plain assertion). The committed run (stage A 1,000 steps × 32 on 1,760 clips) learnt what one frame shows (count at the
+  // end 0.96, captions) but no motion: direction and order stay at the answer priors, under every baseline's error.
+  const binomialError = (p: number, n: number) => Math.sqrt((p * (1 - p)) / n);
+  for (const [metric, what] of [
+    ["video_qa_direction", "direction"],
+    ["video_qa_order", "order"],
+  ] as const)
+    it.runIf(hasCheckpoint).fails(
+      `KNOWN MISS: ${what} at least 0.2 above the single-frame and the shuffled-order baselines`,
+      () => {
+        for (const baseline of ["single_middle_frame", "shuffled_frames"])
+          expect(card.metrics[metric] - card.baselines[baseline][metric], `${what} vs ${baseline}`).toBeGreaterThanOrEqual(0.2);
+      },
+    );
+
+  // The video-only model (stage A's bridge) never saw the audio-visual questions, so it answers none of them (0.03) and the
+  // issue's "0.3 above video-only" holds on the letter; the model itself is at chance (1/2 for which object is heard), so the
+  // audio-visual questions are not learnt: this asserts they are, against chance with two binomial errors of margin.
+  it.runIf(hasCheckpoint).fails(
+    "KNOWN MISS: audio-visual questions learnt (which object is heard: above chance 1/2 by two binomial errors)",
+    () => {
+      expect(card.metrics.audio_visual - card.baselines.video_only.audio_visual).toBeGreaterThanOrEqual(0.3);
+      const n = card.metric_counts.audio_visual / 2;
+      expect(card.metrics.audio_visual_source).toBeGreaterThan(0.5 + 2 * binomialError(0.5, n));
+    },
+  );
 });

@@ -43,7 +43,7 @@ import { segmentLogMel, shuffledFrameOrder, singleMiddleFrame } from "../data/te
 import { videoQaAccuracyByType, videoQuestionType, type VideoQuestionType } from "../metrics/video_qa";
 import { audioEventAccuracy } from "../metrics/modality_answers";
 import { ciderD } from "../metrics/cider";
-import { vqaAccuracy } from "../data/vqa";
+import { vqaAccuracy, type VqaPair } from "../data/vqa";
 import { AdamW } from "../train/adamw";
 import { Random } from "../util/random";
 import { learningRateAt, machineRecord, writeCheckpoint, baselineTableMarkdown, type CheckpointCard } from "./common";
@@ -165,6 +165,13 @@ async function renderedFrameFeatures(
   return out;
 }
 
+/** Each clip's questions, flattened with the clip's row. */
+function clipQuestions(perClip: readonly (readonly VqaPair[])[]): ClipQuestion[] {
+  return perClip.flatMap((pairs, clip) =>
+    pairs.map((q) => ({ clip, question: q.question, answer: q.answer, answers: q.answers })),
+  );
+}
+
 /** A stored split of `videos` (the first `limit` clips): features of its filmstrips and soundtracks, its questions plus the derived order questions, its captions. */
 export async function storedClipSet(
   model: VideoLlamaForConditionalGeneration,
@@ -190,14 +197,7 @@ export async function storedClipSet(
     model,
     records.map((r) => readClip(path.join(all.dir, r.audio))),
   );
-  const questions = records.flatMap((r, clip) =>
-    [...r.vqa, ...orderQuestions(trackTimings(r.tracks), r.frames)].map((q) => ({
-      clip,
-      question: q.question,
-      answer: q.answer,
-      answers: q.answers,
-    })),
-  );
+  const questions = clipQuestions(records.map((r) => [...r.vqa, ...orderQuestions(trackTimings(r.tracks), r.frames)]));
   return { frames, segments, questions, captions: records.map((r) => r.caption) };
 }
 
@@ -206,14 +206,7 @@ export async function freshClipSet(model: VideoLlamaForConditionalGeneration, co
   const random = new Random(seed);
   const clips = Array.from({ length: count }, () => sampleVideo(random, 12));
   const soundtracks = clips.map((clip) => videoSoundtrack(clip, random));
-  const questions = clips.flatMap((c, clip) =>
-    [...c.questions, ...orderQuestions(c.tracks, c.frames.length)].map((q) => ({
-      clip,
-      question: q.question,
-      answer: q.answer,
-      answers: q.answers,
-    })),
-  );
+  const questions = clipQuestions(clips.map((c) => [...c.questions, ...orderQuestions(c.tracks, c.frames.length)]));
   return {
     frames: await renderedFrameFeatures(model, clips),
     segments: soundFeatures(model, soundtracks),
@@ -238,14 +231,7 @@ export async function audioVisualClipSet(
     heard.push(random.int(0, 2));
   }
   const soundtracks = clips.map((clip, k) => videoSoundtrack({ ...clip, tracks: [clip.tracks[heard[k]]] }, random));
-  const questions = clips.flatMap((c, clip) =>
-    audioVisualQuestions(c.tracks, heard[clip]).map((q) => ({
-      clip,
-      question: q.question,
-      answer: q.answer,
-      answers: q.answers,
-    })),
-  );
+  const questions = clipQuestions(clips.map((c, k) => audioVisualQuestions(c.tracks, heard[k])));
   return {
     frames: await renderedFrameFeatures(model, clips),
     segments: soundFeatures(model, soundtracks),
