@@ -599,3 +599,25 @@ export {
   type VideoLlamaEvaluation,
   type EvaluateVideoLlamaArgs,
 } from "./pretrain/videollama";
+// Lab 03 — the sensors and points checkpoints (`npm run pretrain -- sensors|points`), their loader and eval with baselines.
+export {
+  pretrainModality,
+  evaluateModality,
+  evaluateModalityPipeline,
+  loadModalityPipeline,
+  answerModality,
+  blindModalityAnswer,
+  modalityMetrics,
+  storedModalityData,
+  freshModalityData,
+  MODALITY_SETS,
+  MODALITY_PLANS,
+  MODALITY_LANGUAGE_CHECKPOINT,
+  type ModalitySet,
+  type ModalityPlan,
+  type ModalityData,
+  type ModalityTruth,
+  type ModalityPipeline,
+  type ModalityEvaluation,
+  type ModalityEvaluationArgs,
+} from "./pretrain/modality";

@@ -248,7 +248,10 @@ export async function main(argv: string[]): Promise<number> {
     .description(
       "recompute a checkpoint's card metrics (and, for the labs' models, its baselines) on the world's test split; prints one JSON object per checkpoint",
     )
-    .argument("<checkpoint-dir...>", "checkpoint folders (data/checkpoints/vision, language, audio, blip2)")
+    .argument(
+      "<checkpoint-dir...>",
+      "checkpoint folders (data/checkpoints/vision, language, audio, blip2, llava, videollama, sensors, …)",
+    )
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
     .option(
       "--backend <name>",
@@ -280,7 +283,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument(
       "<name>",
-      "vision, language, audio, blip2, llava, llava-blind, lora-sweep or storyteller (the labs' models need their backbones beside their folder)",
+      "vision, language, audio, blip2, llava, llava-blind, lora-sweep, storyteller, videollama, sensors or points (the labs' models need their backbones beside their folder)",
     )
     .option("--out <dir>", "checkpoint folder (default data/checkpoints/<name>)")
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))

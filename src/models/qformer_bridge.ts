@@ -40,6 +40,11 @@ export interface QFormerBridgeConfig {
   readonly numQueryTokens?: number;
   /** Step positions P the position table holds (frames or segments); 0 = no position embeddings (an unordered set). Default 0. */
   readonly maxPositions?: number;
+  /**
+   * Token positions within a step (K: a frame's class token and patch slots); 0 = none. Default 0. Cross-attention is
+   * blind to which slot a key came from, so without them a patch's place in the frame is only what its features keep.
+   */
+  readonly maxTokenPositions?: number;
   /** Width of the language model the projection feeds (Dtext). */
   readonly outputSize: number;
   /** Initialisation seed. Default 0. */
@@ -50,6 +55,7 @@ export interface ResolvedQFormerBridgeConfig {
   readonly qformer: ResolvedBlip2QFormerConfig;
   readonly numQueryTokens: number;
   readonly maxPositions: number;
+  readonly maxTokenPositions: number;
   readonly outputSize: number;
   readonly seed: number;
 }
@@ -60,6 +66,7 @@ export function resolveQFormerBridgeConfig(config: QFormerBridgeConfig): Resolve
     qformer: resolveBlip2QFormerConfig(config.qformer),
     numQueryTokens: config.numQueryTokens ?? 8,
     maxPositions: config.maxPositions ?? 0,
+    maxTokenPositions: config.maxTokenPositions ?? 0,
     outputSize: config.outputSize,
     seed: config.seed ?? 0,
   };
@@ -67,10 +74,9 @@ export function resolveQFormerBridgeConfig(config: QFormerBridgeConfig): Resolve
     if (!Number.isInteger(resolved[key]) || resolved[key] <= 0)
       throw new Error(`QFormerBridge: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
   }
-  if (!Number.isInteger(resolved.maxPositions) || resolved.maxPositions < 0)
-    throw new Error(
-      `QFormerBridge: config.maxPositions must be a non-negative integer, got ${JSON.stringify(resolved.maxPositions)}`,
-    );
+  for (const key of ["maxPositions", "maxTokenPositions"] as const)
+    if (!Number.isInteger(resolved[key]) || resolved[key] < 0)
+      throw new Error(`QFormerBridge: config.${key} must be a non-negative integer, got ${JSON.stringify(resolved[key])}`);
   return resolved;
 }
 
@@ -146,6 +152,8 @@ export interface QFormerBridgeOutput {
 export class QFormerBridge extends Module {
   /** [P, Dk], absent when `maxPositions` is 0. Initialised N(0, 1). */
   readonly positionEmbedding?: Embedding;
+  /** [K, Dk], absent when `maxTokenPositions` is 0. Initialised N(0, 1), as the step positions. */
+  readonly tokenPositionEmbedding?: Embedding;
   /** [1, Nq, Dq] */
   readonly queryTokens: tf.Variable;
   readonly qformer: Blip2QFormerModel;
@@ -165,6 +173,11 @@ export class QFormerBridge extends Module {
         // N(0, 1), PyTorch's nn.Embedding default that Video-LLaMA's position tables get: as large as the (LayerNorm'd) features they mark
         new Embedding({ numEmbeddings: config.maxPositions, embeddingDim: Dk, seed: positionSeed, initStd: 1 }),
       );
+    if (config.maxTokenPositions > 0)
+      this.tokenPositionEmbedding = this.module(
+        "token_position_embedding",
+        new Embedding({ numEmbeddings: config.maxTokenPositions, embeddingDim: Dk, seed: random.nextSeed(), initStd: 1 }),
+      );
     this.queryTokens = this.parameter(
       "query_tokens",
       tf.randomNormal([1, config.numQueryTokens, Dq], 0, 0.02, "float32", random.nextSeed()),
@@ -178,7 +191,8 @@ export class QFormerBridge extends Module {
   }
 
   /**
-   * Adds each step's position embedding to all K tokens of the step and joins the steps.
+   * Adds each step's position embedding to all K tokens of the step (and each token slot's to that slot in every
+   * step, when the bridge has token positions) and joins the steps.
    * features: [B, P, K, Dk] → keys [B, P·K, Dk]
    */
   keys(features: tf.Tensor): tf.Tensor3D {
@@ -188,11 +202,19 @@ export class QFormerBridge extends Module {
     const [B, P, K] = features.shape;
     if (this.positionEmbedding && P > this.config.maxPositions)
       throw new Error(`QFormerBridge: ${P} steps exceed the ${this.config.maxPositions} positions of its table`);
+    if (this.tokenPositionEmbedding && K > this.config.maxTokenPositions)
+      throw new Error(
+        `QFormerBridge: ${K} tokens per step exceed the ${this.config.maxTokenPositions} token positions of its table`,
+      );
     return tf.tidy(() => {
       let x = features;
       if (this.positionEmbedding) {
         const positions = this.positionEmbedding.apply(tf.range(0, P, 1, "int32")); // [P, Dk]
         x = x.add(positions.reshape([1, P, 1, Dk])); // [B, P, K, Dk]: the step's position on each of its tokens
+      }
+      if (this.tokenPositionEmbedding) {
+        const slots = this.tokenPositionEmbedding.apply(tf.range(0, K, 1, "int32")); // [K, Dk]
+        x = x.add(slots.reshape([1, 1, K, Dk])); // [B, P, K, Dk]: each slot's position in every step
       }
       return x.reshape([B, P * K, Dk]); // [B, P·K, Dk]: step-major
     }) as tf.Tensor3D;

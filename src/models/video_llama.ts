@@ -89,6 +89,13 @@ export interface VideoLlamaConfig {
   readonly framePatchPool?: number;
   /** See {@link TemporalModel}. Default `"positions"`. */
   readonly temporalModel?: TemporalModel;
+  /**
+   * Learned embeddings of each token slot of a frame (class token, patch k of the pooled grid), added to the keys of the
+   * video Q-Former as the frame positions are. Default false (Video-LLaMA has none: its per-frame image Q-Former's 32
+   * outputs and EVA-CLIP's deep features carry where things are; the tiny tower's 3 layers keep little of it, and
+   * cross-attention cannot tell which slot a key came from).
+   */
+  readonly frameTokenPositions?: boolean;
   /** See {@link AudioSegmentTokens}. Default `"pooled"` (one embedding per segment, as ImageBind gives Video-LLaMA). */
   readonly audioSegmentTokens?: AudioSegmentTokens;
   /** Initialisation seed. Default 0. */
@@ -107,6 +114,7 @@ export interface ResolvedVideoLlamaConfig {
   readonly maxAudioSegments: number;
   readonly framePatchPool: number;
   readonly temporalModel: TemporalModel;
+  readonly frameTokenPositions: boolean;
   readonly audioSegmentTokens: AudioSegmentTokens;
   readonly seed: number;
 }
@@ -134,6 +142,7 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
     maxAudioSegments: config.maxAudioSegments ?? 8,
     framePatchPool: config.framePatchPool ?? 1,
     temporalModel: config.temporalModel ?? "positions",
+    frameTokenPositions: config.frameTokenPositions ?? false,
     audioSegmentTokens: config.audioSegmentTokens ?? "pooled",
     seed: config.seed ?? 0,
   };
@@ -245,6 +254,9 @@ export class VideoLlamaForConditionalGeneration extends Module {
         qformer: config.videoQformer,
         numQueryTokens: config.numVideoQueryTokens,
         maxPositions: config.temporalModel === "positions" ? config.maxFrames : 0,
+        maxTokenPositions: config.frameTokenPositions
+          ? 1 + (config.vision.imageSize / config.vision.patchSize / config.framePatchPool) ** 2
+          : 0,
         outputSize: Dtext,
         seed: seeds[1],
       }),

@@ -72,6 +72,7 @@ export function videoLlamaConfigFromHF(config: HFConfig): ResolvedVideoLlamaConf
     maxAudioSegments: hfOptionalInteger(config, "max_audio_segments"),
     framePatchPool: hfOptionalInteger(config, "frame_patch_pool"),
     temporalModel: hfOptionalText(config, "temporal_model") as TemporalModel | undefined,
+    frameTokenPositions: config.json.frame_token_positions === undefined ? undefined : Boolean(config.json.frame_token_positions),
     audioSegmentTokens: hfOptionalText(config, "audio_segment_tokens") as AudioSegmentTokens | undefined,
   });
 }
@@ -93,6 +94,7 @@ export function videoLlamaConfigToHF(config: VideoLlamaConfig): Record<string, u
     max_audio_segments: resolved.maxAudioSegments,
     frame_patch_pool: resolved.framePatchPool,
     temporal_model: resolved.temporalModel,
+    frame_token_positions: resolved.frameTokenPositions,
     audio_segment_tokens: resolved.audioSegmentTokens,
     torch_dtype: "float32",
   };

@@ -19,13 +19,24 @@ import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava 
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
 import { pretrainStoryteller, evaluateStorytellerCheckpoint, isStoryteller } from "./storyteller";
 import { pretrainVideoLlama, evaluateVideoLlamaCheckpoint } from "./videollama";
+import { pretrainModality, evaluateModality } from "./modality";
 import type { CheckpointCard } from "./common";
 import { refuseExistingCheckpoint } from "./checkpoint_folder";
 
 export const BACKBONES = ["vision", "language", "audio"] as const;
 export type BackboneName = (typeof BACKBONES)[number];
 /** What `npm run pretrain -- NAME` makes: the backbones, then the labs' models built on them. */
-export const PRETRAINED = [...BACKBONES, "blip2", "llava", "llava-blind", "lora-sweep", "storyteller", "videollama"] as const;
+export const PRETRAINED = [
+  ...BACKBONES,
+  "blip2",
+  "llava",
+  "llava-blind",
+  "lora-sweep",
+  "storyteller",
+  "videollama",
+  "sensors",
+  "points",
+] as const;
 export type PretrainedName = (typeof PRETRAINED)[number];
 
 /** Trains one backbone and writes its checkpoint (config, weights, tokenizer, card). */
@@ -48,6 +59,8 @@ export async function pretrain(
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
     videollama: pretrainVideoLlama,
+    sensors: (a: PretrainArgs) => pretrainModality("sensors", a),
+    points: (a: PretrainArgs) => pretrainModality("points", a),
   }[name as PretrainedName];
   const result: { model?: { dispose(): void }; card: CheckpointCard } = await run(args);
   result.model?.dispose(); // a sweep returns no model: it disposes each run's as it ends
@@ -120,6 +133,7 @@ const EVALUATORS: Record<string, (directory: string, world: string) => Promise<M
       pipeline.dispose();
     }
   },
+  mllm_modality_llm: evaluateModality, // lab 03's sensors and points bridges (the LLM by reference, as blip-2)
 };
 
 export interface EvalResult {
