@@ -23,6 +23,7 @@ export { audio, encodeWav, logMelPicture, waveformSvg, type AudioArgs } from "./
 export { video, animate, type VideoArgs } from "./video";
 export { linePlot, scatterPlot, barPlot, heatmap, type Series, type PlotArgs, type HeatmapArgs } from "./plot";
 export { sensorChart, type SensorChartArgs } from "./sensors";
+export { pointCloud, type PointCloudArgs } from "./points";
 export { tokenAttention, patchAttention, type TokenAttentionArgs, type PatchAttentionArgs } from "./attention";
 export { lossMask, type LossMaskArgs } from "./tokens";
 export { modelSummary, summaryRows, type ModelSummaryArgs, type SummaryRow } from "./model_summary";

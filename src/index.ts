@@ -534,6 +534,8 @@ export {
   type ModalityLlmOutput,
 } from "./models/modality_bridge";
 export { MODALITY_LLM_SPEC, modalityLlmConfigFromHF, modalityLlmConfigToHF } from "./models/modality_bridge_spec";
+// Lab 03's notebook: the warm-up + cosine schedule the pretraining recipes use, for its live run.
+export { learningRateAt } from "./pretrain/common";
 export {
   sampleFrameIndices,
   segmentAudio,

@@ -25,6 +25,7 @@ import {
   resetFrontend,
   scatterPlot,
   sensorChart,
+  pointCloud,
   summaryRows,
   tokenAttention,
   trainingProgress,
@@ -281,6 +282,43 @@ describe("audio, sensors, attention", () => {
     );
     await expect(sensorChart(window, { sampleRate: 0 })).rejects.toThrow(/sampleRate must be a positive number, got 0/);
     window.dispose();
+  });
+
+  it("pointCloud: a turning GIF with one page per view, four stills a quarter turn apart, colours and depth order", async () => {
+    // A red point at +x and a blue one at −x: seen from the front (turn 0) red is on the right; half a turn later, on the left.
+    const points = tf.tensor2d([
+      [1, 0, 0, 1, 0, 0],
+      [-1, 0, 0, 0, 0, 1],
+    ]);
+    const before = tf.memory().numTensors;
+    const rich = await pointCloud(points, { views: 4, size: 32, pointRadius: 1, elevation: 0, fps: 5 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(rich.data["text/plain"]).toBe("<point cloud [2, 6] float32, 2 points, 4 views of 32×32 at 5 fps>");
+    const gif = Buffer.from(/data:image\/gif;base64,([A-Za-z0-9+/=]+)/.exec(rich.data["text/html"] as string)![1], "base64");
+    const meta = await sharp(gif, { animated: true }).metadata();
+    expect([meta.format, meta.pages, meta.pageHeight]).toEqual(["gif", 4, 32]);
+    const strip = await rawPixels(png(rich));
+    expect([strip.info.width, strip.info.height]).toEqual([4 * 32 + 3 * 2, 32]);
+    const at = (x: number, y: number) => [
+      ...strip.data.subarray((y * strip.info.width + x) * 3, (y * strip.info.width + x) * 3 + 3),
+    ];
+    expect(at(29, 16)).toEqual([198, 0, 0]); // view 0: red on the right, at mid depth (shade 0.775)
+    expect(at(2, 16)).toEqual([0, 0, 198]); // blue on the left
+    expect(at(2 * 34 + 2, 16)).toEqual([198, 0, 0]); // view 2 (180°): red on the left
+    expect(at(16, 2)).toEqual([255, 255, 255]); // background
+    // A quarter turn: blue comes towards the camera, red goes behind it; both project to the centre, and the near one is drawn last, at full brightness.
+    expect(at(34 + 16, 16)).toEqual([0, 0, 255]);
+    await expect(pointCloud([[1, 2, 3, 4]])).rejects.toThrow(
+      /expected \[N, 3\] \(xyz\) or \[N, 6\] \(xyz, rgb\) points, got 1 rows of 4/,
+    );
+    await expect(
+      pointCloud([
+        [0, 0, 0],
+        [1, NaN, 0],
+      ]),
+    ).rejects.toThrow(/point 1 is not finite: \[1, NaN, 0\]/);
+    await expect(pointCloud(points, { views: 2 })).rejects.toThrow(/views must be an integer ≥ 4, got 2/);
+    points.dispose();
   });
 
   it("tokenAttention labels the heatmap with tokens; patchAttention paints the strongest patch", async () => {
