@@ -468,12 +468,12 @@ export async function trainBridges(
   return losses;
 }
 
-/** The checkpoint's trained part: the two bridges, named as in the whole model. */
+/** The checkpoint's trained part: the bridges (both, or the video one alone for video_only.safetensors), named as in the whole model. */
 class VideoLlamaBridges extends Module {
-  constructor(model: VideoLlamaForConditionalGeneration) {
+  constructor(model: VideoLlamaForConditionalGeneration, parts: { audio: boolean } = { audio: true }) {
     super();
     this.module("video_bridge", model.videoBridge);
-    this.module("audio_bridge", model.audioBridge);
+    if (parts.audio) this.module("audio_bridge", model.audioBridge);
   }
 }
 
@@ -529,14 +529,7 @@ export function loadVideoLlama(directory: string): LoadedVideoLlama {
       throw new Error(`loadVideoLlama: ${config.where} names ${labs.video_only}, which is missing from ${directory}`);
     if (fs.existsSync(videoOnlyFile)) {
       videoOnly = new VideoLlamaForConditionalGeneration(resolved, backbones);
-      const twin = videoOnly;
-      const videoBridge = new (class extends Module {
-        constructor() {
-          super();
-          this.module("video_bridge", twin.videoBridge);
-        }
-      })();
-      loadBridgeWeights(videoBridge, videoOnlyFile);
+      loadBridgeWeights(new VideoLlamaBridges(videoOnly, { audio: false }), videoOnlyFile);
     }
   } catch (error) {
     if (videoOnly) disposeBridges(videoOnly);
@@ -813,11 +806,13 @@ export async function pretrainVideoLlama(
       `videollama: features of ${clips.captions.length} clips, ${audioVisual.captions.length} audio-visual clips and ${events.questions.length} sound events in ${featureSeconds.toFixed(0)} s`,
     );
     const videoTask: TrainingTask = { name: "video", set: clips, items: trainingItems(clips, true), view: { frames: "all" } };
-    const soundItems = [
-      ...trainingItems(events),
-      // The audio-visual clips' soundtracks name their one sounding object too.
-    ];
-    const soundTask: TrainingTask = { name: "sound", set: events, items: soundItems, view: { frames: "none", sound: true } };
+    const soundTask: TrainingTask = {
+      name: "sound",
+      set: events,
+      items: trainingItems(events),
+      view: { frames: "none", sound: true },
+    };
+    // The audio-visual clips' soundtracks name their one sounding object too.
     const soundtrackTask: TrainingTask = {
       name: "soundtrack",
       set: audioVisual,
