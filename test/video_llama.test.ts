@@ -296,6 +296,57 @@ describe("VideoLLaMA", () => {
     expect(differences.false).toBeLessThan(1e-5);
   });
 
+  it("merged frame keys: one K·Dv key per frame that keeps the slots apart; frame differences: a second key, the change", async () => {
+    const base = new VideoLlamaForConditionalGeneration({ ...tinyConfig(), mergeFrameTokens: false });
+    const merged = new VideoLlamaForConditionalGeneration({ ...tinyConfig(), mergeFrameTokens: true });
+    const both = new VideoLlamaForConditionalGeneration({ ...tinyConfig(), mergeFrameTokens: true, frameDifferences: true });
+    const pixels = frames();
+    try {
+      expect([base.keysPerFrame, merged.keysPerFrame, both.keysPerFrame]).toEqual([5, 1, 2]);
+      expect(merged.config.videoQformer.encoderHiddenSize).toBe(5 * 16); // K = 5 tokens of width 16 side by side
+      const features = base.frameFeatures(pixels); // [B = 2, F = 5, K = 5, D = 16]
+      const values = await features.data();
+      const keys = both.frameKeys(features); // [2, 5, 2, 80]
+      expect(keys.shape).toEqual([2, 5, 2, 80]);
+      const k = await keys.data();
+      // clip 1, frame 2: key 0 = its 5 tokens in slot order; key 1 = those minus frame 1's (frame 0's change is zero)
+      const token = (b: number, f: number, slot: number, d: number) => values[((b * 5 + f) * 5 + slot) * 16 + d];
+      const key = (b: number, f: number, which: number, j: number) => k[((b * 5 + f) * 2 + which) * 80 + j];
+      for (const j of [0, 17, 79]) {
+        const [slot, d] = [Math.floor(j / 16), j % 16];
+        expect(key(1, 2, 0, j)).toBeCloseTo(token(1, 2, slot, d), 6);
+        expect(key(1, 2, 1, j)).toBeCloseTo(token(1, 2, slot, d) - token(1, 1, slot, d), 6);
+        expect(key(1, 0, 1, j)).toBe(0);
+      }
+      // the merged key tells the slots apart: exchanging two slots in every frame changes the prompt
+      redraw(merged.videoBridge, 0.3, 21);
+      const swapped = tf.tidy(() => tf.gather(features, [0, 2, 1, 3, 4], 2));
+      const a = merged.videoPrompt(features).languageInputs;
+      const b = merged.videoPrompt(swapped).languageInputs;
+      expect(await maxDifference(a, b)).toBeGreaterThan(1e-3);
+      // the padding-frame mask covers both keys of a frame
+      const padded = both.videoPrompt(features, { frameCounts: [5, 2], outputCrossAttentions: true });
+      const weights = await padded.crossAttentions![0].data(); // [2, H, Nv, F·2 = 10]
+      const [, H, Nv, keysTotal] = padded.crossAttentions![0].shape;
+      expect(keysTotal).toBe(10);
+      for (let j = 4; j < 10; j++) expect(weights[((1 * H + 0) * Nv + 0) * 10 + j]).toBeLessThan(1e-6); // frames 2–4 of clip 1
+      const round = videoLlamaConfigFromHF({ json: videoLlamaConfigToHF(both.config), where: "round trip" });
+      expect([round.mergeFrameTokens, round.frameDifferences, round.videoQformer.encoderHiddenSize]).toEqual([true, true, 80]);
+      tf.dispose([features, keys, swapped, a, b, padded.queryOutput, padded.languageInputs, ...padded.crossAttentions!]);
+    } finally {
+      pixels.dispose();
+      [base, merged, both].forEach((m) => m.dispose());
+    }
+    expect(() => resolveVideoLlamaConfig({ ...tinyConfig("mean-pool"), frameDifferences: true })).toThrow(/mean-pool/);
+    expect(() =>
+      resolveVideoLlamaConfig({
+        ...tinyConfig(),
+        mergeFrameTokens: true,
+        videoQformer: { hiddenSize: 16, encoderHiddenSize: 16 },
+      }),
+    ).toThrow(/encoderHiddenSize must be the video keys' width 80/);
+  });
+
   it("masks padding frames: a clip padded with junk frames gives the same prompt as the clip alone", async () => {
     const model = new VideoLlamaForConditionalGeneration(tinyConfig());
     redraw(model.videoBridge, 0.3, 22);

@@ -96,6 +96,19 @@ export interface VideoLlamaConfig {
    * cross-attention cannot tell which slot a key came from).
    */
   readonly frameTokenPositions?: boolean;
+  /**
+   * One key per frame instead of one per token: the frame's K tokens concatenated (K·Dv wide), as nanoVLM's pixel
+   * shuffle folds neighbouring patches into the channels, so the key keeps which slot each feature came from and the
+   * Q-Former's key projection reads the frame as a linear probe would. Default false (a key per token, Video-LLaMA's layout).
+   */
+  readonly mergeFrameTokens?: boolean;
+  /**
+   * A second key for every frame key: its features minus the previous frame's (zero for the first frame), as TSN's
+   * "RGB difference" stream, here on features. An average over frames of differences is the net change, so even
+   * uniform attention reads which way things moved; a plain average over frames is blind to their order. Default false.
+   * Not with `temporalModel` `"mean-pool"`.
+   */
+  readonly frameDifferences?: boolean;
   /** See {@link AudioSegmentTokens}. Default `"pooled"` (one embedding per segment, as ImageBind gives Video-LLaMA). */
   readonly audioSegmentTokens?: AudioSegmentTokens;
   /** Initialisation seed. Default 0. */
@@ -115,6 +128,8 @@ export interface ResolvedVideoLlamaConfig {
   readonly framePatchPool: number;
   readonly temporalModel: TemporalModel;
   readonly frameTokenPositions: boolean;
+  readonly mergeFrameTokens: boolean;
+  readonly frameDifferences: boolean;
   readonly audioSegmentTokens: AudioSegmentTokens;
   readonly seed: number;
 }
@@ -130,19 +145,25 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
       crossAttentionFrequency: q.crossAttentionFrequency ?? 1,
       encoderHiddenSize: q.encoderHiddenSize ?? width,
     });
+  const framePatchPool = config.framePatchPool ?? 1;
+  const grid = vision.imageSize / vision.patchSize;
+  const tokensPerFrame = 1 + (grid / framePatchPool) ** 2;
+  const mergeFrameTokens = config.mergeFrameTokens ?? false;
   const resolved: ResolvedVideoLlamaConfig = {
     vision,
     audio,
     text: resolveLlamaConfig(config.text),
-    videoQformer: qformer(config.videoQformer, vision.hiddenSize),
+    videoQformer: qformer(config.videoQformer, mergeFrameTokens ? tokensPerFrame * vision.hiddenSize : vision.hiddenSize), // the key width
     audioQformer: qformer(config.audioQformer, audio.hiddenSize),
     numVideoQueryTokens: config.numVideoQueryTokens ?? 32,
     numAudioQueryTokens: config.numAudioQueryTokens ?? 8,
     maxFrames: config.maxFrames ?? 32,
     maxAudioSegments: config.maxAudioSegments ?? 8,
-    framePatchPool: config.framePatchPool ?? 1,
+    framePatchPool,
     temporalModel: config.temporalModel ?? "positions",
     frameTokenPositions: config.frameTokenPositions ?? false,
+    mergeFrameTokens,
+    frameDifferences: config.frameDifferences ?? false,
     audioSegmentTokens: config.audioSegmentTokens ?? "pooled",
     seed: config.seed ?? 0,
   };
@@ -150,12 +171,23 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
     if (!Number.isInteger(resolved[key]) || resolved[key] <= 0)
       throw new Error(`VideoLLaMA: config.${key} must be a positive integer, got ${JSON.stringify(resolved[key])}`);
   }
-  const grid = vision.imageSize / vision.patchSize;
   if (grid % resolved.framePatchPool !== 0)
     throw new Error(`VideoLLaMA: config.framePatchPool (${resolved.framePatchPool}) must divide the ${grid}×${grid} patch grid`);
   if (!TEMPORAL_MODELS.includes(resolved.temporalModel))
     throw new Error(
       `VideoLLaMA: config.temporalModel must be one of ${TEMPORAL_MODELS.join(", ")}, got ${JSON.stringify(resolved.temporalModel)}`,
+    );
+  for (const key of ["frameTokenPositions", "mergeFrameTokens", "frameDifferences"] as const)
+    if (typeof resolved[key] !== "boolean")
+      throw new Error(`VideoLLaMA: config.${key} must be true or false, got ${JSON.stringify(resolved[key])}`);
+  const keyWidth = mergeFrameTokens ? tokensPerFrame * vision.hiddenSize : vision.hiddenSize;
+  if (resolved.videoQformer.encoderHiddenSize !== keyWidth)
+    throw new Error(
+      `VideoLLaMA: config.videoQformer.encoderHiddenSize must be the video keys' width ${keyWidth} (${mergeFrameTokens ? `${tokensPerFrame} tokens × ${vision.hiddenSize}, merged` : "the vision width"}), got ${resolved.videoQformer.encoderHiddenSize}`,
+    );
+  if (resolved.frameDifferences && resolved.temporalModel === "mean-pool")
+    throw new Error(
+      'VideoLLaMA: config.frameDifferences needs the frames in order; temporalModel "mean-pool" averages them first',
     );
   if (resolved.audioSegmentTokens !== "pooled" && resolved.audioSegmentTokens !== "all")
     throw new Error(
@@ -254,9 +286,7 @@ export class VideoLlamaForConditionalGeneration extends Module {
         qformer: config.videoQformer,
         numQueryTokens: config.numVideoQueryTokens,
         maxPositions: config.temporalModel === "positions" ? config.maxFrames : 0,
-        maxTokenPositions: config.frameTokenPositions
-          ? 1 + (config.vision.imageSize / config.vision.patchSize / config.framePatchPool) ** 2
-          : 0,
+        maxTokenPositions: config.frameTokenPositions ? this.keysPerFrame : 0,
         outputSize: Dtext,
         seed: seeds[1],
       }),
@@ -283,6 +313,32 @@ export class VideoLlamaForConditionalGeneration extends Module {
   get tokensPerFrame(): number {
     const grid = this.config.vision.imageSize / this.config.vision.patchSize / this.config.framePatchPool;
     return 1 + grid * grid;
+  }
+
+  /**
+   * Keys per frame the video Q-Former reads ({@link frameKeys}): the frame's tokens, or one merged key
+   * (`mergeFrameTokens`), twice that with `frameDifferences`.
+   */
+  get keysPerFrame(): number {
+    return (this.config.mergeFrameTokens ? 1 : this.tokensPerFrame) * (this.config.frameDifferences ? 2 : 1);
+  }
+
+  /**
+   * What the video Q-Former's keys are made of, frame by frame (before positions): the tokens, merged into one key
+   * per frame when `mergeFrameTokens`, followed by their difference from the previous frame when `frameDifferences`.
+   * features: [B, F, K, Dv] → [B, F, Kf, Dk] (Kf = {@link keysPerFrame}; Dk = K·Dv merged, else Dv)
+   */
+  frameKeys(features: tf.Tensor): tf.Tensor4D {
+    const [B, F, K, Dv] = features.shape;
+    return tf.tidy(() => {
+      let keys = this.config.mergeFrameTokens ? features.reshape([B, F, 1, K * Dv]) : features; // [B, F, 1, K·Dv]: a frame's tokens side by side
+      if (this.config.frameDifferences) {
+        const first = keys.slice([0, 0, 0, 0], [B, 1, -1, -1]); // [B, 1, ·, Dk]
+        const previous = F > 1 ? tf.concat([first, keys.slice([0, 0, 0, 0], [B, F - 1, -1, -1])], 1) : first; // frame f−1 (f for f = 0)
+        keys = tf.concat([keys, keys.sub(previous)], 2); // [B, F, 2·K′, Dk]: the keys, then their change since the previous frame
+      }
+      return keys;
+    }) as tf.Tensor4D;
   }
 
   /**
@@ -313,8 +369,8 @@ export class VideoLlamaForConditionalGeneration extends Module {
 
   /**
    * The video branch's soft prompt. features: [B, F, K, Dv]; frameCounts: real frames per row (default all)
-   * → the bridge's output: queries [B, Nv, Dq], projected [B, Nv, Dtext], cross-attention weights [B, H, Nv, F′·K] when asked
-   * (F′ = F, or 1 for `"mean-pool"`)
+   * → the bridge's output: queries [B, Nv, Dq], projected [B, Nv, Dtext], cross-attention weights [B, H, Nv, F′·Kf] when asked
+   * (F′ = F, or 1 for `"mean-pool"`; Kf = {@link keysPerFrame})
    */
   videoPrompt(
     features: tf.Tensor,
@@ -322,16 +378,19 @@ export class VideoLlamaForConditionalGeneration extends Module {
   ): QFormerBridgeOutput {
     if (features.rank !== 4 || features.shape[2] !== this.tokensPerFrame)
       throw new Error(`VideoLLaMA: frame features must be [B, F, ${this.tokensPerFrame}, Dv], got [${features.shape}]`);
-    const [B, F, K] = features.shape;
+    const [B, F] = features.shape;
     if (options.frameCounts && options.frameCounts.length !== B)
       throw new Error(`VideoLLaMA: ${options.frameCounts.length} frame counts for a batch of ${B}`);
     return tidy<QFormerBridgeOutput>(() => {
       if (this.config.temporalModel === "mean-pool") {
         const pooled = meanOverSteps(features, options.frameCounts).expandDims(1); // [B, 1, K, Dv]
-        return this.videoBridge.forward(pooled, { outputCrossAttentions: options.outputCrossAttentions });
+        return this.videoBridge.forward(this.frameKeys(pooled), { outputCrossAttentions: options.outputCrossAttentions });
       }
-      const keyMask = options.frameCounts ? stepKeyMask(options.frameCounts, F, K) : undefined; // [B, 1, 1, F·K]
-      return this.videoBridge.forward(features, { keyMask, outputCrossAttentions: options.outputCrossAttentions });
+      const keyMask = options.frameCounts ? stepKeyMask(options.frameCounts, F, this.keysPerFrame) : undefined; // [B, 1, 1, F·Kf]
+      return this.videoBridge.forward(this.frameKeys(features), {
+        keyMask,
+        outputCrossAttentions: options.outputCrossAttentions,
+      });
     });
   }
 

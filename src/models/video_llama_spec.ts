@@ -80,6 +80,8 @@ export function videoLlamaConfigFromHF(config: HFConfig): ResolvedVideoLlamaConf
     framePatchPool: hfOptionalInteger(config, "frame_patch_pool"),
     temporalModel: hfOptionalText(config, "temporal_model") as TemporalModel | undefined,
     frameTokenPositions: hfOptionalBoolean(config, "frame_token_positions"),
+    mergeFrameTokens: hfOptionalBoolean(config, "merge_frame_tokens"),
+    frameDifferences: hfOptionalBoolean(config, "frame_differences"),
     audioSegmentTokens: hfOptionalText(config, "audio_segment_tokens") as AudioSegmentTokens | undefined,
   });
 }
@@ -102,6 +104,8 @@ export function videoLlamaConfigToHF(config: VideoLlamaConfig): Record<string, u
     frame_patch_pool: resolved.framePatchPool,
     temporal_model: resolved.temporalModel,
     frame_token_positions: resolved.frameTokenPositions,
+    merge_frame_tokens: resolved.mergeFrameTokens,
+    frame_differences: resolved.frameDifferences,
     audio_segment_tokens: resolved.audioSegmentTokens,
     torch_dtype: "float32",
   };
