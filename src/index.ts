@@ -452,7 +452,7 @@ export {
 } from "./metrics/story";
 // Lab 05 — the storyteller: image-token pooling (LlavaConfig.imagePoolStride), `npm run pretrain -- storyteller` and its eval
 // with baselines (per-frame captions by lab 02's LLaVA, shuffled frames, blind).
-export { poolImageTokens } from "./models/llava";
+export { poolImageTokens, patchNeighbourhoods } from "./models/llava";
 export {
   pretrainStoryteller,
   evaluateStoryteller,

@@ -24,7 +24,7 @@ import {
   type ConversationTurn,
 } from "../src/data/conversation";
 import { sceneConversation, storedConversation } from "../src/data/llava_instructions";
-import { LlavaForConditionalGeneration, type LlavaConfig } from "../src/models/llava";
+import { LlavaForConditionalGeneration, patchNeighbourhoods, type LlavaConfig } from "../src/models/llava";
 import {
   LlavaTrainer,
   VisionFeatureCache,
@@ -34,7 +34,7 @@ import {
   llavaLoss,
 } from "../src/pretrain/llava_training";
 import { chat, chatPromptIds, chatStopTokens } from "../src/pipelines/llava_chat";
-import { llavaConfigToHF } from "../src/models/llava_spec";
+import { llavaConfigFromHF, llavaConfigToHF } from "../src/models/llava_spec";
 import { saveCheckpoint } from "../src/io/safetensors";
 import { loadLlava } from "../src/io/pretrained";
 import { Random } from "../src/util/random";
@@ -505,6 +505,60 @@ describe("LLaVA design options (the lab's ablations)", () => {
     tf.dispose([pixels, ids, a, b, last, second]);
     [model, loaded, penultimate].forEach((m) => m.dispose());
     fs.rmSync(directory, { recursive: true, force: true });
+  });
+});
+
+describe("LLaVA's windowed projector (local context for each image token)", () => {
+  it("patchNeighbourhoods lays out each patch's 3×3 neighbours row by row, zeros beyond the edge", async () => {
+    // one image, a 3×3 grid of 1-wide features 1…9 (row-major)
+    const grid = tf.tensor3d([[[1], [2], [3], [4], [5], [6], [7], [8], [9]]]);
+    const windows = patchNeighbourhoods(grid, 3); // [1, 9, 9]
+    expect(windows.shape).toEqual([1, 9, 9]);
+    const rows = (await windows.array()) as number[][][];
+    expect(rows[0][4]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]); // the middle patch sees the whole grid
+    expect(rows[0][0]).toEqual([0, 0, 0, 0, 1, 2, 0, 4, 5]); // the top-left corner: five neighbours beyond the edge
+    expect(rows[0][5]).toEqual([2, 3, 0, 5, 6, 0, 8, 9, 0]); // row 1, column 2
+    expect(patchNeighbourhoods(grid, 1)).toBe(grid);
+    expect(() => patchNeighbourhoods(grid, 2)).toThrow(/window must be an odd integer ≥ 1, got 2/);
+    expect(() => patchNeighbourhoods(tf.zeros([1, 8, 1]), 3)).toThrow(/a square patch grid\), got \[1,8,1\]/);
+    tf.dispose([grid, windows]);
+  });
+
+  it("projectorWindow 3: the projector reads 9 patches per token, the image tokens depend on their neighbours, config.json keeps it", async () => {
+    const config = tinyConfig({ vision: { ...tinyConfig().vision, imageSize: 24 }, projectorWindow: 3 }); // a 3×3 patch grid
+    const model = new LlavaForConditionalGeneration(config);
+    const plain = new LlavaForConditionalGeneration({ ...config, projectorWindow: undefined });
+    expect(model.projector.linear1.inFeatures).toBe(9 * 32);
+    expect(plain.projector.linear1.inFeatures).toBe(32);
+    expect(model.imageTokensPerImage).toBe(9);
+    const features = tf.randomNormal([2, 9, 32], 0, 1, "float32", 4); // the tower's features of two images
+    const changed = tf.tidy(() =>
+      features.add(
+        tf
+          .oneHot(tf.tensor1d([0], "int32"), 9)
+          .reshape([1, 9, 1])
+          .mul(3),
+      ),
+    ); // patch 0 of each image moved
+    const [a, b] = [model.projectFeatures(features), model.projectFeatures(changed)];
+    const [pa, pb] = [plain.projectFeatures(features), plain.projectFeatures(changed)];
+    const diff = (x: tf.Tensor, y: tf.Tensor, token: number) =>
+      maxDifference(x.slice([0, token, 0], [2, 1, -1]), y.slice([0, token, 0], [2, 1, -1]));
+    expect(await diff(a, b, 4)).toBeGreaterThan(1e-3); // the middle token sees patch 0
+    expect(await diff(a, b, 8)).toBe(0); // the far corner does not
+    expect(await diff(pa, pb, 4)).toBe(0); // without the window, a token reads only its own patch
+    const document = llavaConfigToHF(model.config);
+    expect(document.mllm_labs_projector_window).toBe(3);
+    expect(llavaConfigToHF(plain.config).mllm_labs_projector_window).toBeUndefined();
+    expect(llavaConfigFromHF({ json: document, where: "config.json" } as never).projectorWindow).toBe(3);
+    expect(() => new LlavaForConditionalGeneration({ ...config, projectorWindow: 2 })).toThrow(
+      /projectorWindow must be an odd integer ≥ 1 \(1 = off\), got 2/,
+    );
+    expect(() => new LlavaForConditionalGeneration({ ...config, visionFeatureSelectStrategy: "full" })).toThrow(
+      /projectorWindow 3 reads the patch grid and needs visionFeatureSelectStrategy "default"/,
+    );
+    tf.dispose([features, changed, a, b, pa, pb]);
+    [model, plain].forEach((m) => m.dispose());
   });
 });
 

@@ -63,6 +63,15 @@ export interface LlavaConfig {
    * only when on, so transformers' loaders ignore it and would not pool).
    */
   readonly imagePoolStride?: number;
+  /**
+   * Local context for the projector: each patch token's projector input is its window × window neighbourhood of patches
+   * (zero beyond the grid's edge) side by side, so the projector's first layer is a window × window convolution over the
+   * patch grid, after the locality-enhanced projectors of Honeybee (C-Abstractor) and MobileVLM (LDP). 1 (default) = off:
+   * the model and transformers' LLaVA unchanged. An object's shape spreads over about 3×3 of the tiny tower's patches
+   * (docs/lab02-plan.md); one token alone reads it poorly. Needs the `default` feature strategy (no class token) and an odd
+   * window. config.json key `mllm_labs_projector_window` (ours; written only when on).
+   */
+  readonly projectorWindow?: number;
   /** Seed of the initialisers. Default 0. */
   readonly seed?: number;
 }
@@ -89,8 +98,16 @@ export function resolveLlavaConfig(config: LlavaConfig): ResolvedLlavaConfig {
     projectorType: config.projectorType ?? "mlp2x_gelu",
     frameEmbeddings: config.frameEmbeddings ?? 0,
     imagePoolStride: config.imagePoolStride ?? 1,
+    projectorWindow: config.projectorWindow ?? 1,
     seed: config.seed ?? 0,
   };
+  const window = resolved.projectorWindow;
+  if (!Number.isInteger(window) || window < 1 || window % 2 === 0)
+    throw new Error(`LLaVA: projectorWindow must be an odd integer ≥ 1 (1 = off), got ${JSON.stringify(window)}`);
+  if (window > 1 && resolved.visionFeatureSelectStrategy !== "default")
+    throw new Error(
+      `LLaVA: projectorWindow ${window} reads the patch grid and needs visionFeatureSelectStrategy "default" (no class token), got ${JSON.stringify(resolved.visionFeatureSelectStrategy)}`,
+    );
   const stride = resolved.imagePoolStride;
   if (!Number.isInteger(stride) || stride < 1)
     throw new Error(`LLaVA: imagePoolStride must be an integer ≥ 1 (1 = off), got ${JSON.stringify(stride)}`);
@@ -159,6 +176,34 @@ export class LlavaMultiModalProjector extends Module {
 }
 
 /**
+ * Each patch's window × window neighbourhood side by side (an "unfold" / im2col of the patch grid, zero padding at the
+ * edges): the input of a window × window convolution. features: [Bimg, N, D] with N = g·g row-major →
+ * [Bimg, N, window²·D], the neighbours in row-major order (the patch itself in the middle). Window 1 returns the features.
+ */
+export function patchNeighbourhoods(features: tf.Tensor, window: number): tf.Tensor {
+  if (window === 1) return features;
+  const [B, N, D] = features.shape;
+  const grid = Math.round(Math.sqrt(N));
+  if (features.rank !== 3 || grid * grid !== N)
+    throw new Error(`patchNeighbourhoods: features must be [Bimg, g·g, D] (a square patch grid), got [${features.shape}]`);
+  if (!Number.isInteger(window) || window < 1 || window % 2 === 0)
+    throw new Error(`patchNeighbourhoods: window must be an odd integer ≥ 1, got ${JSON.stringify(window)}`);
+  const half = (window - 1) / 2;
+  return tf.tidy(() => {
+    const padded = features.reshape([B, grid, grid, D]).pad([
+      [0, 0],
+      [half, half],
+      [half, half],
+      [0, 0],
+    ]); // [Bimg, g + w − 1, g + w − 1, D]: zeros around the grid
+    const shifted: tf.Tensor[] = [];
+    for (let dy = 0; dy < window; dy++)
+      for (let dx = 0; dx < window; dx++) shifted.push(padded.slice([0, dy, dx, 0], [B, grid, grid, D])); // neighbour (dy − h, dx − h) of every patch
+    return tf.concat(shifted, 3).reshape([B, N, window * window * D]); // [Bimg, N, w²·D]
+  });
+}
+
+/**
  * Average pooling of each image's square token grid (LLaVA-OneVision's `get_2dPool`, `mm_spatial_pool_mode`
  * "average"): windows of stride × stride tokens, stride apart, are averaged. features: [Bimg, N, D] with
  * N = g·g in row-major order → [Bimg, (g/stride)², D]. Stride 1 returns the features unchanged (a copy-free
@@ -222,7 +267,7 @@ export class LlavaForConditionalGeneration extends Module {
     const config = (this.config = resolveLlavaConfig(options));
     const random = new Random(config.seed);
     this.visionTower = this.module("vision_tower", new CLIPVisionTransformer({ ...config.vision, seed: random.nextSeed() }));
-    const inFeatures = config.vision.hiddenSize * config.visionFeatureLayers.length;
+    const inFeatures = config.vision.hiddenSize * config.visionFeatureLayers.length * config.projectorWindow ** 2;
     this.projector = this.module(
       "multi_modal_projector",
       new LlavaMultiModalProjector(
@@ -261,7 +306,12 @@ export class LlavaForConditionalGeneration extends Module {
    * [Bimg, Nimg, Dtext] with Nimg = N / stride² ({@link imageTokensPerImage}).
    */
   projectFeatures(visionFeatures: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => poolImageTokens(this.projector.apply(visionFeatures), this.config.imagePoolStride));
+    return tf.tidy(() =>
+      poolImageTokens(
+        this.projector.apply(patchNeighbourhoods(visionFeatures, this.config.projectorWindow)),
+        this.config.imagePoolStride,
+      ),
+    );
   }
 
   /**
@@ -293,7 +343,7 @@ export class LlavaForConditionalGeneration extends Module {
    */
   inputEmbeddings(inputIds: tf.Tensor, pixelValues?: tf.Tensor, visionFeatures?: tf.Tensor, framesPerRow?: number): tf.Tensor {
     if (pixelValues && visionFeatures) throw new Error("LLaVA: give pixelValues or visionFeatures, not both");
-    const width = this.projector.linear1.inFeatures;
+    const width = this.config.vision.hiddenSize * this.config.visionFeatureLayers.length;
     if (visionFeatures && (visionFeatures.rank !== 3 || visionFeatures.shape[2] !== width)) {
       throw new Error(
         `LLaVA: visionFeatures must be [Bimg, Nimg, ${width}] (the tower's selected layers), got [${visionFeatures.shape}]`,

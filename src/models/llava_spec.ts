@@ -49,6 +49,7 @@ export function llavaConfigFromHF(config: HFConfig): ResolvedLlavaConfig {
     projectorType: hfOptionalText(config, "mm_projector_type") as LlavaProjectorType | undefined,
     frameEmbeddings: hfOptionalInteger(config, "frame_embeddings"),
     imagePoolStride: hfOptionalInteger(config, "mllm_labs_image_pool_stride"),
+    projectorWindow: hfOptionalInteger(config, "mllm_labs_projector_window"),
   });
 }
 
@@ -73,6 +74,7 @@ export function llavaConfigToHF(config: LlavaConfig): Record<string, unknown> {
     ...(resolved.frameEmbeddings > 0 ? { frame_embeddings: resolved.frameEmbeddings } : {}),
     // Ours (lab 05's image-token pooling): written only when on; transformers ignores the key (and would not pool).
     ...(resolved.imagePoolStride > 1 ? { mllm_labs_image_pool_stride: resolved.imagePoolStride } : {}),
+    ...(resolved.projectorWindow > 1 ? { mllm_labs_projector_window: resolved.projectorWindow } : {}),
     torch_dtype: "float32",
   };
 }

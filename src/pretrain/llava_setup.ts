@@ -28,6 +28,8 @@ export interface LlavaFromBackbonesArgs {
   readonly visionFeatureLayer?: number;
   /** Default `mlp2x_gelu` (LLaVA-1.5); `linear` is LLaVA-1's. */
   readonly projectorType?: LlavaProjectorType;
+  /** Each image token's projector reads its window × window patch neighbourhood (`LlavaConfig.projectorWindow`). Default 1 (off). */
+  readonly projectorWindow?: number;
   /** Seed of the projector's initialisation. Default 0. */
   readonly seed?: number;
 }
@@ -65,6 +67,7 @@ export function llavaFromBackbones(args: LlavaFromBackbonesArgs = {}): {
       projectorHiddenAct: "gelu",
       projectorBias: true,
       projectorType: args.projectorType ?? "mlp2x_gelu",
+      projectorWindow: args.projectorWindow ?? 1,
       seed: args.seed ?? 0,
     };
     const model = new LlavaForConditionalGeneration(config);
