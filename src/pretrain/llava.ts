@@ -92,6 +92,11 @@ export interface LlavaPlan {
   /** Tower hidden state the features come from (−2 LLaVA's penultimate, −1 the last). */
   readonly visionFeatureLayer: number;
   readonly projectorType: LlavaProjectorType;
+  /**
+   * Patch neighbourhood each image token's projector reads (`LlavaConfig.projectorWindow`; 1 = its own patch, LLaVA's
+   * design). Optional so that plans written before it mean 1.
+   */
+  readonly projectorWindow?: number;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
   /** Stored training records used per set (the first N; smoke tests). Default all. */
@@ -117,6 +122,7 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   linear: { projectorType: "linear" },
   "no-stage1": { steps: { stage1: 0, stage2: 600 } },
   "code-only": { stage2Data: "code-only" },
+  "window-3": { projectorWindow: 3 },
 };
 const ABLATION_STEPS = { stage1: 300, stage2: 600 } as const;
 
@@ -401,6 +407,7 @@ export async function pretrainLlava(
     language: languageDir,
     visionFeatureLayer: plan.visionFeatureLayer,
     projectorType: plan.projectorType,
+    projectorWindow: plan.projectorWindow ?? 1,
     seed,
   });
   const imageTokens = model.imageTokensPerImage;
@@ -993,7 +1000,7 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
       : "npm run pretrain -- llava";
   const description = c.blind
     ? `The blind baseline of ../llava: the language backbone (../language) tuned on llava's stage-2 conversations (the same mixture, ${c.plan.steps.stage2} steps of ${c.batchSize}, learning rate ${c.plan.learningRates.stage2}, seed ${c.seed}) with every <image> removed; no stage 1 (nothing to align). Its metrics are llava's, measured with no image.`
-    : `LLaVA-1.5's recipe between the frozen image tower (../vision, layer ${c.plan.visionFeatureLayer}, ${c.model.imageTokensPerImage} patch tokens per image) and the language backbone (../language), joined by a ${c.plan.projectorType} projector: stage 1 feature alignment (projector only, plain format, scene captions, ${c.plan.steps.stage1} steps), stage 2 visual instruction tuning (projector + LLM, chat template, answer-only loss, ${c.plan.steps.stage2} steps) on one multi-domain mixture (${mixture}). ` +
+    : `LLaVA-1.5's recipe between the frozen image tower (../vision, layer ${c.plan.visionFeatureLayer}, ${c.model.imageTokensPerImage} patch tokens per image) and the language backbone (../language), joined by a ${c.plan.projectorType} projector${(c.plan.projectorWindow ?? 1) > 1 ? ` reading each patch's ${c.plan.projectorWindow}×${c.plan.projectorWindow} neighbourhood` : ""}: stage 1 feature alignment (projector only, plain format, scene captions, ${c.plan.steps.stage1} steps), stage 2 visual instruction tuning (projector + LLM, chat template, answer-only loss, ${c.plan.steps.stage2} steps) on one multi-domain mixture (${mixture}). ` +
       "Scene conversations hold a brief description, the scene's VQA questions and two POPE-style existence questions ('is there a <color> <shape> in the image?': one present object, one absent, the negatives drawn randomly, by popularity or adversarially in turn) built on training scenes only, rounds shuffled. The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
   const metricNotes = { ...LLAVA_METRIC_NOTES };
   return {
