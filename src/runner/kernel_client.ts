@@ -94,16 +94,25 @@ interface Waiter {
   onReply: (message: JupyterMessage) => void;
 }
 
-/** Clients whose kernel may still be running: killed if this process exits without shutting them down. */
+/**
+ * Clients whose kernel may still be running: killed if this process exits
+ * without shutting them down, and the temporary folder each made removed (the
+ * kernel's own parent watch, which would remove it, dies with the kernel).
+ */
 const liveClients = new Set<KernelClient>();
 process.on("exit", () => {
-  for (const client of liveClients) client.killProcessGroup();
+  for (const client of [...liveClients]) {
+    client.killProcessGroup();
+    client.removeTemporaryFolder();
+  }
 });
 
 export class KernelClient {
   readonly session = randomUUID();
   private info!: ConnectionInfo;
   private connectionFile!: string;
+  /** The folder this client made for the connection file (no `connectionDir` given), until it is removed. */
+  private temporaryFolder: string | undefined;
   private process: ChildProcess | undefined;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private shell!: Socket;
@@ -135,9 +144,21 @@ export class KernelClient {
     return this.stderrTail;
   }
 
+  /** Starts the kernel; on any failure the kernel is killed and its temporary folder removed before the error is thrown. */
   private async launch(): Promise<void> {
+    try {
+      await this.launchKernel();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  private async launchKernel(): Promise<void> {
     const ipc = this.args.transport === "ipc";
-    const folder = this.args.connectionDir ?? fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX));
+    if (this.args.connectionDir === undefined)
+      this.temporaryFolder = fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX));
+    const folder = this.args.connectionDir ?? this.temporaryFolder!;
     // ipc: the "ip" is a path prefix and the "ports" number the socket files (`<ip>-<port>`).
     const ip = ipc ? path.join(folder, "kernel") : "127.0.0.1";
     const ports = [];
@@ -435,16 +456,22 @@ export class KernelClient {
     await this.launch();
   }
 
+  /** Removes the folder this client made for the connection file, if any; a given `connectionDir` is left alone. Synchronous (an `exit` handler calls it). */
+  removeTemporaryFolder(): void {
+    if (this.temporaryFolder === undefined) return;
+    fs.rmSync(this.temporaryFolder, { recursive: true, force: true });
+    this.temporaryFolder = undefined;
+  }
+
   private async close(): Promise<void> {
     this.killProcessGroup();
     if (this.closed) return;
     this.closed = true;
     for (const socket of [this.shell, this.control, this.iopub, this.heartbeat]) socket?.close();
     this.waiters.clear();
+    this.removeTemporaryFolder();
     if (!this.connectionFile) return;
-    if (this.args.connectionDir === undefined) {
-      fs.rmSync(path.dirname(this.connectionFile), { recursive: true, force: true });
-    } else {
+    if (this.args.connectionDir !== undefined) {
       fs.rmSync(this.connectionFile, { force: true });
       if (this.info.transport === "ipc")
         for (let port = 1; port <= 5; port++) fs.rmSync(`${this.info.ip}-${port}`, { force: true });
