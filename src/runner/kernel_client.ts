@@ -38,7 +38,8 @@ export interface KernelClientArgs {
   /**
    * An existing folder for the connection file (and the ipc sockets), e.g. one
    * bound into a sandbox; its files are removed at close, the folder is kept.
-   * Default: a new temporary folder, removed at close.
+   * Default: a new temporary folder (`mllm-labs-kernel-*` in `os.tmpdir()`),
+   * removed at shutdown, after a failed start, and when this process exits.
    */
   connectionDir?: string;
   /** The user that owns the connection file, for a kernel started as another user (the grader's sandbox). Default: this process's. */
@@ -94,17 +95,17 @@ interface Waiter {
   onReply: (message: JupyterMessage) => void;
 }
 
-/**
- * Clients whose kernel may still be running: killed if this process exits
- * without shutting them down, and the temporary folder each made removed (the
- * kernel's own parent watch, which would remove it, dies with the kernel).
- */
+/** Clients whose kernel may still be running: killed if this process exits without shutting them down. */
 const liveClients = new Set<KernelClient>();
+/**
+ * The connection folders clients made and have not removed yet: removed if this
+ * process exits without shutting their kernels down (the kernel's own parent
+ * watch, which would remove one, dies with the kernel's process group).
+ */
+const temporaryFolders = new Set<string>();
 process.on("exit", () => {
-  for (const client of [...liveClients]) {
-    client.killProcessGroup();
-    client.removeTemporaryFolder();
-  }
+  for (const client of liveClients) client.killProcessGroup();
+  for (const folder of temporaryFolders) fs.rmSync(folder, { recursive: true, force: true });
 });
 
 export class KernelClient {
@@ -156,8 +157,10 @@ export class KernelClient {
 
   private async launchKernel(): Promise<void> {
     const ipc = this.args.transport === "ipc";
-    if (this.args.connectionDir === undefined)
+    if (this.args.connectionDir === undefined) {
       this.temporaryFolder = fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX));
+      temporaryFolders.add(this.temporaryFolder);
+    }
     const folder = this.args.connectionDir ?? this.temporaryFolder!;
     // ipc: the "ip" is a path prefix and the "ports" number the socket files (`<ip>-<port>`).
     const ip = ipc ? path.join(folder, "kernel") : "127.0.0.1";
@@ -456,10 +459,11 @@ export class KernelClient {
     await this.launch();
   }
 
-  /** Removes the folder this client made for the connection file, if any; a given `connectionDir` is left alone. Synchronous (an `exit` handler calls it). */
-  removeTemporaryFolder(): void {
+  /** Removes the folder this client made for the connection file, if any; a given `connectionDir` is left alone. */
+  private removeTemporaryFolder(): void {
     if (this.temporaryFolder === undefined) return;
     fs.rmSync(this.temporaryFolder, { recursive: true, force: true });
+    temporaryFolders.delete(this.temporaryFolder);
     this.temporaryFolder = undefined;
   }
 
