@@ -82,9 +82,14 @@ async function run({ repeats = 3, cells = 30 } = {}) {
     rows.push({ name: "kernel", kernel, client, start_ms: median(measured.start_ms), cell_ms: median(measured.cell_ms) });
   };
   const tslabPath = tslabKernelspec();
-  add("tslab", "nbclient", nbclient("tslab", tslabPath, repeats, cells));
-  add("mllm-labs", "nbclient", nbclient("mllm-labs", path.join(root, ".jupyter"), repeats, cells));
-  add("mllm-labs", "mllm-labs runner", await nodeClient(repeats, cells));
+  try {
+    add("tslab", "nbclient", nbclient("tslab", tslabPath, repeats, cells));
+    add("mllm-labs", "nbclient", nbclient("mllm-labs", path.join(root, ".jupyter"), repeats, cells));
+    add("mllm-labs", "mllm-labs runner", await nodeClient(repeats, cells));
+  } finally {
+    // The temporary kernelspec goes whether the measurements finished or failed.
+    fs.rmSync(tslabPath, { recursive: true, force: true });
+  }
   const reference = rows.find((r) => r.kernel === "tslab");
   for (const row of rows) {
     row.start_ratio = reference ? row.start_ms / reference.start_ms : null;
@@ -106,7 +111,6 @@ async function run({ repeats = 3, cells = 30 } = {}) {
       JSON.stringify({ ...r, start_ms: +r.start_ms.toFixed(1), cell_ms: +r.cell_ms.toFixed(3), ms: +r.cell_ms.toFixed(3) }),
     );
   }
-  fs.rmSync(tslabPath, { recursive: true, force: true });
 }
 
 module.exports = { run };

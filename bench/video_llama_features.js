@@ -110,12 +110,16 @@ async function audioProbe() {
 void (async () => {
   await initEngine({ backend: "native", verbose: false });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "vl-probe-"));
-  const t0 = Date.now();
-  await framesProbe(out);
-  const probe = spawnSync("python3", [path.join(__dirname, "video_llama_probe.py"), out], { encoding: "utf8" });
-  if (probe.status !== 0) throw new Error(`probe failed: ${probe.stderr}`);
-  console.log(probe.stdout.trim());
-  console.log(JSON.stringify({ suite: "audio_segments", ...(await audioProbe()) }));
-  console.log(JSON.stringify({ suite: "video_llama_features", seconds: (Date.now() - t0) / 1000 }));
-  fs.rmSync(out, { recursive: true, force: true });
+  try {
+    const t0 = Date.now();
+    await framesProbe(out);
+    const probe = spawnSync("python3", [path.join(__dirname, "video_llama_probe.py"), out], { encoding: "utf8" });
+    if (probe.status !== 0) throw new Error(`probe failed: ${probe.stderr}`);
+    console.log(probe.stdout.trim());
+    console.log(JSON.stringify({ suite: "audio_segments", ...(await audioProbe()) }));
+    console.log(JSON.stringify({ suite: "video_llama_features", seconds: (Date.now() - t0) / 1000 }));
+  } finally {
+    // The probe's feature files go whether the probe finished or failed.
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 })();

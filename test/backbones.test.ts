@@ -7,13 +7,16 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { pretrainLanguage } from "../src/pretrain/language";
 import { loadPretrained } from "../src/io/pretrained";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const ROOT = path.join(__dirname, "..");
 const WORLD = path.join(ROOT, "data", "world");
@@ -96,7 +99,7 @@ describe("mllm-labs eval", () => {
   }, 120_000);
 
   it("exits 1 naming a folder that is not a checkpoint", () => {
-    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "eval-"));
+    const empty = scratch("eval-");
     const run = spawnSync(process.execPath, [path.join(ROOT, "bin", "mllm-labs.js"), "eval", empty, "--backend", "cpu"], {
       encoding: "utf8",
       cwd: ROOT,

@@ -5,14 +5,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { spawn } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { compareJson, compareText } from "../src/checker/compare";
 import { compareNotebooks, formatReport } from "../src/checker/check";
 import { writeNotebook, type Notebook } from "../src/runner/notebook";
 import { projectRoot } from "../src/util/project_root";
 import { notebook, stdout } from "./helpers/notebook_builder";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 describe("integers compare exactly", () => {
   it("in text: a token id or count one off is a difference even where the tolerance would hide it", () => {
@@ -90,7 +92,7 @@ describe("the report", () => {
   });
 
   it("reaches the end of a pipe from the CLI, summary line included", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-check-"));
+    const dir = scratch("mllm-labs-check-");
     writeNotebook(path.join(dir, "run.ipynb"), many(1));
     writeNotebook(path.join(dir, "ref.ipynb"), many(2));
     for (const cap of ["10", "100000"]) {

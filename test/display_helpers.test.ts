@@ -5,7 +5,6 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import {
   audio,
@@ -39,6 +38,10 @@ import { initEngine } from "../src/engine/init";
 import { decodeWav, encodeWav } from "../src/io/wav";
 import { CLIP_MEAN, CLIP_STD } from "../src/preprocess/clip_image";
 import { GPT } from "../src/models/gpt";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const sharp = require("sharp");
 const png = (rich: Rich, mime = "image/png") => Buffer.from(rich.data[mime] as string, "base64");
@@ -231,7 +234,7 @@ describe("images and video", () => {
     const webp = await video(frames, { format: "webp", upscale: 1 });
     expect(webp.data["text/html"]).toContain("data:image/webp;base64,");
     frames.dispose();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "video-"));
+    const dir = scratch("video-");
     await sharp({ create: { width: 30, height: 10, channels: 3, background: "#ff0000" } })
       .png()
       .toFile(path.join(dir, "strip.png"));
@@ -264,7 +267,7 @@ describe("audio, sensors, attention", () => {
     await expect(audio(samples)).rejects.toThrow(/sampleRate is required/);
     const long = await audio(new Float32Array(3 * 8000), { sampleRate: 8000, maxSeconds: 1, pictures: false });
     expect(long.data["text/plain"]).toMatch(/cut from 3.0 s to the first 1 s/);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audio-"));
+    const dir = scratch("audio-");
     fs.writeFileSync(path.join(dir, "a.wav"), encodeWav(samples, rate));
     expect((await audio(path.join(dir, "a.wav"), { pictures: false })).data["text/plain"]).toMatch(/a.wav 0.50 s at 16000 Hz/);
     await expect(audio(path.join(dir, "missing.wav"))).rejects.toThrow(/missing.wav/);

@@ -7,12 +7,15 @@
  */
 import { describe, expect, it } from "vitest";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { runNotebook } from "../src/runner/run";
 import { readNotebook, writeNotebook, type Notebook } from "../src/runner/notebook";
 import { stubSolutions } from "../src/exercises/build";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
 const solutions = fs
@@ -63,7 +66,7 @@ describe("exercise independence", () => {
         const input = path.join(dir, name);
         writeNotebook(input, notebook);
         const result = await runNotebook(input, {
-          outDir: fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-independence-")),
+          outDir: scratch("mllm-labs-independence-"),
           timeout: 300,
         });
         expect(result.failure ?? "", result.failure).toBe("");

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import {
   annotateSolution,
@@ -11,6 +10,10 @@ import {
   stubSolutions,
 } from "../src/exercises/build";
 import type { Notebook } from "../src/runner/notebook";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 describe("exercise generation", () => {
   it("replaces a solution region by a TODO at its indent, keeping the typed signature and what follows", () => {
@@ -191,7 +194,7 @@ describe("grading metadata (nbgrader)", () => {
   });
 
   it("writes metadata into solutions/ and notebooks/, and keeps a notebook with edited answers unless forced", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-exercises-"));
+    const dir = scratch("mllm-exercises-");
     try {
       const solutions = path.join(dir, "solutions");
       const notebooks = path.join(dir, "notebooks");

@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from "vitest";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { exerciseFromSolution } from "../src/exercises/build";
 import { capOutputs } from "../src/grade/execute";
@@ -16,6 +15,10 @@ import { restoreSubmission } from "../src/grade/restore";
 import { resolveLimits, sandboxedKernelArgv } from "../src/grade/sandbox";
 import { projectRoot } from "../src/util/project_root";
 import { readNotebook, type CodeCell, type Notebook } from "../src/runner/notebook";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const FIXTURE = path.join(__dirname, "fixtures", "grade", "solutions", "90-tiny.ipynb");
 const solution = readNotebook(FIXTURE);
@@ -101,7 +104,7 @@ describe("restoring a submission", () => {
 
 describe("finding submissions", () => {
   it("names students from files and folders, reports folders without a notebook and non-notebooks, and sorts", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-grade-find-"));
+    const dir = scratch("mllm-grade-find-");
     try {
       const nb = JSON.stringify(released());
       fs.writeFileSync(path.join(dir, "zoe.ipynb"), nb);

@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
-import * as os from "os";
 import * as path from "path";
 import { exerciseFromSolution } from "../src/exercises/build";
 import { gradeSubmissions, type GradeArgs } from "../src/grade/grade";
@@ -18,6 +17,10 @@ import type { StudentGrade } from "../src/grade/report";
 import { sandboxUnavailable } from "../src/grade/sandbox";
 import { joinSource, readNotebook, type CodeCell, type Notebook } from "../src/runner/notebook";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
 const unavailable = sandboxUnavailable();
@@ -62,7 +65,7 @@ describeSandbox("grade in the sandbox", () => {
   let dir: string;
   beforeAll(() => {
     if (unavailable) throw new Error(`the grader's sandbox is required here (CI or MLLM_REQUIRE_SYSTEM) but ${unavailable}`);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-grade-test-"));
+    dir = scratch("mllm-grade-test-");
   });
   afterAll(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from "vitest";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { decodeWav, encodeWav, monoSamples, readWav } from "../src/io/wav";
@@ -22,9 +21,13 @@ import { pretrain } from "../src/pretrain/run";
 import { installKernelspec } from "../src/kernel/kernelspec_install";
 import { kernelspec } from "../src/kernel/kernelspec";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
-const tempDir = (prefix = "mllm-labs-in-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+const tempDir = (prefix = "mllm-labs-in-") => scratch(prefix);
 
 /** A 16-bit PCM WAV with `channels` interleaved channels and an optional lie in the data size. */
 function wav16(samples: number[][], { rate = 16000, dataSize }: { rate?: number; dataSize?: number } = {}): Buffer {

@@ -3,14 +3,18 @@
  * interrupts, and the runner's handling of failing, hung and crashing cells.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { KernelClient, KernelError } from "../src/runner/kernel_client";
 import { kernelArgv } from "../src/kernel/kernelspec";
 import { projectRoot } from "../src/util/project_root";
 import { runNotebook } from "../src/runner/run";
 import { readNotebook, writeNotebook, type Notebook } from "../src/runner/notebook";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
 
@@ -102,7 +106,7 @@ describe("lab kernel", () => {
 });
 
 function tempNotebook(cells: { source: string; tags?: string[] }[]): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-run-"));
+  const dir = scratch("mllm-labs-run-");
   const file = path.join(dir, "t.ipynb");
   const notebook: Notebook = {
     nbformat: 4,
@@ -163,7 +167,7 @@ describe("mllm-labs run", () => {
   });
 
   it("refuses an invalid notebook with the file and the schema error", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-bad-"));
+    const dir = scratch("mllm-labs-bad-");
     const file = path.join(dir, "bad.ipynb");
     fs.writeFileSync(
       file,
@@ -192,4 +196,71 @@ describe("kernel client failures", () => {
     expect(error).toBeInstanceOf(KernelError);
     expect(error.kind).toBe("died");
   });
+
+  /** Runs `body` with TMPDIR (what `os.tmpdir()` reads) pointing at a fresh folder; returns that folder. */
+  async function withOwnTmpdir(body: () => Promise<unknown>): Promise<string> {
+    const tmp = scratch("mllm-labs-tmpdir-");
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await body();
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    return tmp;
+  }
+
+  it("removes its temporary connection folder when the kernel exits at start-up or does not answer", async () => {
+    let died: unknown;
+    const afterDeath = await withOwnTmpdir(async () => {
+      died = await KernelClient.start({ argv: [process.execPath, "-e", "process.exit(1)"], startTimeout: 10 }).catch((e) => e);
+    });
+    expect(died).toBeInstanceOf(KernelError);
+    expect(fs.readdirSync(afterDeath)).toEqual([]);
+    let silent: unknown;
+    const afterTimeout = await withOwnTmpdir(async () => {
+      silent = await KernelClient.start({
+        argv: [process.execPath, "-e", "setTimeout(() => {}, 60_000)"],
+        startTimeout: 1,
+      }).catch((e) => e);
+    });
+    expect(silent).toMatchObject({ kind: "timeout" });
+    expect(fs.readdirSync(afterTimeout)).toEqual([]);
+  });
+
+  it("a process that exits without shutting its kernel down kills the kernel and removes the connection folder", async () => {
+    const tmp = scratch("mllm-labs-tmpdir-");
+    // The built library in a child process: start a kernel, print its pid, exit at once (no shutdown).
+    const script = [
+      `const { KernelClient } = require(${JSON.stringify(path.join(root, "dist", "src", "runner", "kernel_client.js"))});`,
+      `const { kernelArgv } = require(${JSON.stringify(path.join(root, "dist", "src", "kernel", "kernelspec.js"))});`,
+      `KernelClient.start({ argv: kernelArgv(${JSON.stringify(root)}), cwd: ${JSON.stringify(root)} }).then(async (client) => {`,
+      '  const { messages } = await client.execute("process.pid");',
+      '  console.log(messages[0].content.data["text/plain"]);',
+      "  process.exit(0);",
+      "});",
+    ].join("\n");
+    const child = spawnSync(process.execPath, ["-e", script], {
+      env: { ...process.env, TMPDIR: tmp },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(child.status, child.stderr).toBe(0);
+    const kernel = Number(child.stdout.trim());
+    expect(Number.isInteger(kernel) && kernel > 0, child.stdout).toBe(true);
+    const deadline = Date.now() + 5000;
+    while (alive(kernel) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(alive(kernel), `kernel ${kernel} still running`).toBe(false);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  }, 90_000);
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

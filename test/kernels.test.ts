@@ -6,13 +6,16 @@
 import { describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { kernelDefinitions, fusedBackends, hasFusedKernels, defineKernel } from "../src/kernels";
 import { loadAddon } from "../src/engine/native/addon";
 import { OP_NAMES, opCode } from "../src/engine/native/op_codes";
 import { registerNativeBackend } from "../src/engine/native/register";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = path.join(__dirname, "..");
 
@@ -63,7 +66,7 @@ describe("native op codes", () => {
     expect(fs.existsSync(built), `${built} missing: the addon was not built by binding.gyp's generate_op_codes action`).toBe(
       true,
     );
-    const fresh = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "op-codes-")), "op_codes.h");
+    const fresh = path.join(scratch("op-codes-"), "op_codes.h");
     const result = spawnSync(
       process.execPath,
       [path.join(root, "scripts", "generate-op-codes.js"), path.join(root, "src", "engine", "native", "op_codes.ts"), fresh],

@@ -10,6 +10,10 @@ import { check, checkClose, checkShape, CheckError, maxAbsDiff } from "../src/la
 import { checkpointPath, dataPath, samplePath, WORLD_ENV, worldPath } from "../src/lab/paths";
 import { LabScope, trackTensors } from "../src/lab/lab_scope";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
 
@@ -211,7 +215,7 @@ describe("data paths", () => {
   });
 
   it(`read another world when $${WORLD_ENV} names one`, () => {
-    const other = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-world-"));
+    const other = scratch("mllm-labs-world-");
     fs.mkdirSync(path.join(other, "scenes"));
     const saved = process.env[WORLD_ENV];
     try {

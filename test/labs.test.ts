@@ -4,14 +4,16 @@
  * outputs; the exercise notebooks are up to date and stop at their first TODO.
  */
 import { describe, expect, it } from "vitest";
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { runNotebook } from "../src/runner/run";
 import { readNotebook } from "../src/runner/notebook";
 import { checkNotebooks, formatReport } from "../src/checker/check";
 import { buildExercises } from "../src/exercises/build";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
 const solutions = fs
@@ -36,7 +38,7 @@ describe("labs", () => {
 
   for (const name of solutions) {
     it(`${name}: runs headless and matches its stored outputs`, async () => {
-      const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-lab-"));
+      const outDir = scratch("mllm-labs-lab-");
       const result = await runNotebook(path.join(root, "solutions", name), { outDir, timeout: 300 });
       expect(result.failure ?? "", result.failure).toBe("");
       expect(result.cellsRun).toBe(result.codeCells);
@@ -48,7 +50,7 @@ describe("labs", () => {
     }, 400_000);
 
     it(`${name}: the exercise version stops at its first TODO`, async () => {
-      const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-exercise-"));
+      const outDir = scratch("mllm-labs-exercise-");
       const result = await runNotebook(path.join(root, "notebooks", name), { outDir, timeout: 300 });
       expect(result.ok).toBe(false);
       expect(result.failure).toMatch(/failed: Error: TODO: /);

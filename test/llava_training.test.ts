@@ -8,7 +8,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -40,6 +39,10 @@ import { loadLlava } from "../src/io/pretrained";
 import { Random } from "../src/util/random";
 import { llavaFromBackbones } from "../src/pretrain/llava_setup";
 import { loadCLIPVision, loadLlama } from "../src/io/pretrained";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const WORLD = path.join(__dirname, "../data/world");
 const tokenizer = loadTokenizer(path.join(WORLD, "tokenizer"));
@@ -482,7 +485,7 @@ describe("LLaVA design options (the lab's ablations)", () => {
     const model = new LlavaForConditionalGeneration(tinyConfig({ projectorType: "linear", visionFeatureLayers: [-1] }));
     expect(model.projector.linear2).toBeUndefined();
     expect(model.projector.namedParameters().map(([name]) => name)).toEqual(["linear_1.weight", "linear_1.bias"]);
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "llava-linear-"));
+    const directory = scratch("llava-linear-");
     fs.writeFileSync(path.join(directory, "config.json"), JSON.stringify(llavaConfigToHF(model.config)));
     await saveCheckpoint(directory, model.stateDict());
     const loaded = loadLlava(directory);

@@ -2,9 +2,8 @@
  * Loaders: shapes, value ranges and order of the batches for every modality;
  * bad or missing files named in the error; no tensor leaks.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -23,6 +22,10 @@ import { CLIP_MEAN, CLIP_STD } from "../src/preprocess/clip_image";
 import { readJsonlFile } from "../src/data/world";
 import { encodeWav } from "../src/io/wav";
 import { COLORS } from "../src/data/vocabulary";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const WORLD = path.join(__dirname, "..", "data", "world");
 
@@ -135,7 +138,10 @@ describe("loaders", () => {
 });
 
 describe("bad input is named", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loaders-"));
+  let dir: string;
+  beforeAll(() => {
+    dir = scratch("loaders-");
+  });
 
   it("a missing world, set, annotation file or image", async () => {
     expect(() => openSplit(path.join(dir, "nowhere"), "scenes", "train")).toThrow(/no dataset folder .*nowhere.*npm run data/);

@@ -6,13 +6,16 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { pretrainLoraSweep, evaluateLoraAdapter, LORA_SWEEP_PLAN, type LoraSweepCard } from "../src/pretrain/lora_sweep";
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { loadLlava } from "../src/pretrain/llava";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const ROOT = path.join(__dirname, "..");
 const WORLD = path.join(ROOT, "data", "world");
@@ -26,7 +29,7 @@ beforeAll(async () => {
 
 /** A folder beside links to the committed llava and llava-blind, as the sweep expects its neighbours. */
 function scratchCheckpoints(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-sweep-"));
+  const dir = scratch("mllm-labs-sweep-");
   for (const name of ["llava", "llava-blind", "vision", "language"])
     fs.symlinkSync(path.join(CHECKPOINTS, name), path.join(dir, name));
   return dir;
@@ -104,7 +107,7 @@ describe("pretrainLoraSweep (tiny schedule)", () => {
   });
 
   it("refuses an adapter folder whose base is not a checkpoint", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-adapter-"));
+    const dir = scratch("mllm-labs-adapter-");
     try {
       fs.writeFileSync(
         path.join(dir, "adapter_config.json"),

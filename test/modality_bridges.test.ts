@@ -8,7 +8,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -28,6 +27,10 @@ import { AdamW } from "../src/train/adamw";
 import { audioEventAccuracy, parseCadence, pointCloudMetrics, sensorActivityMetrics } from "../src/metrics/modality_answers";
 import type { Module } from "../src/nn/module";
 import { maxDifference } from "./helpers/max_difference";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const WORLD = path.join(__dirname, "..", "data", "world");
 
@@ -171,7 +174,7 @@ describe("modality bridges into the LLM", () => {
     ["imu", imuConfig],
     ["points", pointConfig],
   ] as const)("%s: saves and loads back through the registry with the same outputs", async (_name, config) => {
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "modality-llm-"));
+    const directory = scratch("modality-llm-");
     const model = new ModalityLlm(config);
     const inputs =
       config.modality === "imu"

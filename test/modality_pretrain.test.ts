@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -27,6 +26,10 @@ import {
 } from "../src/pretrain/modality";
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { maxDifference } from "./helpers/max_difference";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const ROOT = path.join(__dirname, "..");
 const WORLD = path.join(ROOT, "data", "world");
@@ -71,7 +74,7 @@ beforeAll(async () => {
   registerNativeBackend();
   await tf.setBackend("native");
   // A tiny language backbone on the world tokenizer, where the real one would be (../language of the checkpoints).
-  temporary = fs.mkdtempSync(path.join(os.tmpdir(), "modality-pretrain-"));
+  temporary = scratch("modality-pretrain-");
   const tokenizer = loadTokenizer(path.join(WORLD, "tokenizer"));
   const language = new LlamaForCausalLM({
     vocabSize: tokenizer.vocabSize,

@@ -6,7 +6,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -17,6 +16,10 @@ import { saveCheckpoint, Checkpoint } from "../src/io/safetensors";
 import { loadLlama, loadLlava, loadCLIP, loadBlip2 } from "../src/io/pretrained";
 import { LlavaForConditionalGeneration } from "../src/models/llava";
 import { Blip2ForConditionalGeneration } from "../src/models/blip2";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const FIXTURES = path.join(__dirname, "fixtures/hf");
 
@@ -103,7 +106,7 @@ describe("Llama", () => {
   it("multi-query attention, a tied head and another θ save, load and give the same logits", async () => {
     const model = new LlamaForCausalLM(MQA);
     expect(model.namedParameters().some(([name]) => name.startsWith("lm_head"))).toBe(false);
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "llama-"));
+    const directory = scratch("llama-");
     await saveCheckpoint(directory, model.stateDict());
     fs.writeFileSync(
       path.join(directory, "config.json"),
@@ -161,7 +164,7 @@ describe("Llama", () => {
 describe("LLaVA", () => {
   it("loads the current in-memory key layout as well as the saved one", async () => {
     const source = path.join(FIXTURES, "llava/model");
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "llava-"));
+    const directory = scratch("llava-");
     fs.copyFileSync(path.join(source, "config.json"), path.join(directory, "config.json"));
     const checkpoint = Checkpoint.open(source);
     const renamed: Record<string, tf.Tensor> = {};

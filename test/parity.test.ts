@@ -5,12 +5,15 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { runParity, fixtureKind, formatReport } from "../src/parity/run";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { main } from "../src/cli/main";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const FIXTURES = path.join(__dirname, "fixtures");
 const ALL = ["hf/llama", "hf/clip", "hf/llava", "hf/blip2", "hf/lora", "hf/whisper_mel", "hf/clip_preprocess", "nf4"];
@@ -41,13 +44,13 @@ describe("fixture kinds", () => {
   });
 
   it("rejects a folder it cannot read, saying what it expected", () => {
-    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "parity-"));
+    const empty = scratch("parity-");
     expect(() => fixtureKind(empty)).toThrow(/expected model\/config\.json/);
     expect(() => fixtureKind(path.join(empty, "missing"))).toThrow(/is not a directory/);
   });
 
   it("a fixture whose reference was altered fails, and the command exits 1", async () => {
-    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "parity-"));
+    const copy = scratch("parity-");
     fs.cpSync(path.join(FIXTURES, "nf4"), copy, { recursive: true });
     const file = path.join(copy, "nf4.json");
     const fixture = JSON.parse(fs.readFileSync(file, "utf8"));

@@ -1,7 +1,6 @@
 /** LoRA and QLoRA: the behaviours peft and bitsandbytes guarantee, checked on the library's own models. */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -17,6 +16,10 @@ import { dequantizeComposite, bytesToWords } from "../src/kernels/dequantize";
 import { crossEntropy } from "../src/train/loss";
 import { AdamW } from "../src/train/adamw";
 import { SafetensorsFile } from "../src/io/safetensors";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const CONFIG: LlamaConfig = {
   vocabSize: 40,
@@ -97,7 +100,7 @@ describe("LoRA", () => {
   it("saves in peft's format and loads back to the same outputs", async () => {
     const model = new LlamaForCausalLM(CONFIG);
     const lora = getLoraModel(model, { r: 2, alpha: 4, targetModules: TARGETS, initLoraWeights: false, seed: 9 });
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "adapter-"));
+    const directory = scratch("adapter-");
     await lora.save(directory);
     const config = JSON.parse(fs.readFileSync(path.join(directory, "adapter_config.json"), "utf8"));
     expect(config).toMatchObject({ peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: TARGETS });

@@ -7,7 +7,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -22,6 +21,10 @@ import { resolveLlavaConfig } from "../src/models/llava";
 import { resolveAudioEncoderConfig } from "../src/models/audio_encoder";
 import { resolveGPTConfig } from "../src/models/gpt";
 import { maxDifference } from "./helpers/max_difference";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 beforeAll(async () => {
   registerNativeBackend();
@@ -116,7 +119,7 @@ describe("model registry", () => {
   it.each(MODEL_SPECS.map((spec) => [spec.modelType, spec] as const))(
     "%s: a saved random model loads back through loadPretrained with the same parameters",
     async (type, spec) => {
-      const directory = fs.mkdtempSync(path.join(os.tmpdir(), `registry-${type}-`));
+      const directory = scratch(`registry-${type}-`);
       const model = spec.create(spec.fromHF({ json: spec.toHF({ ...TINY[type] }), where: type }));
       try {
         fs.writeFileSync(path.join(directory, "config.json"), JSON.stringify(spec.toHF(model.config)));

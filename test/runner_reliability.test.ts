@@ -9,7 +9,6 @@
 import { describe, expect, it } from "vitest";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { runNotebook, runNotebooks, MAX_TIMEOUT_SECONDS, PARTIAL_RUN_KEY } from "../src/runner/run";
 import { readNotebook, validateNotebook, writeNotebook, type Notebook } from "../src/runner/notebook";
@@ -17,11 +16,15 @@ import { OutputRecorder } from "../src/runner/outputs";
 import { compareNotebooks, formatReport } from "../src/checker/check";
 import { projectRoot } from "../src/util/project_root";
 import { missingSystem, privateMountNamespace, READ_ONLY_BIND_SCRIPT, READ_ONLY_MOUNT, skipWithout } from "./helpers/system";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const BIN = path.join(projectRoot(), "bin", "mllm-labs.js");
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-rel-"));
+  return scratch("mllm-labs-rel-");
 }
 
 /** A notebook whose code cells all carry a stale output and execution count, as an executed one does. */

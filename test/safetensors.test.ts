@@ -1,7 +1,6 @@
 /** safetensors read/write: every dtype, sharded checkpoints, and broken files named in errors. */
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -14,8 +13,12 @@ import {
   floatToBfloat16,
 } from "../src/io/safetensors";
 import { loadLlama } from "../src/io/pretrained";
+import { scratchFolders } from "./helpers/scratch";
 
-const temp = () => fs.mkdtempSync(path.join(os.tmpdir(), "safetensors-"));
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
+
+const temp = () => scratch("safetensors-");
 
 function writeRaw(file: string, header: object, data: Uint8Array): void {
   const json = Buffer.from(JSON.stringify(header));

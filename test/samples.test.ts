@@ -1,9 +1,12 @@
 /** The lab media are made by scripts/make-samples.js, deterministically, and say what they show. */
 import { describe, expect, it } from "vitest";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const sharp = require("sharp");
 const wav = require("node-wav");
@@ -12,7 +15,7 @@ const { makeSamples } = require(path.join(root, "scripts", "make-samples.js"));
 
 describe("sample media", () => {
   it("regenerate to the committed pixels and samples", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-samples-"));
+    const dir = scratch("mllm-labs-samples-");
     await makeSamples(dir);
     const pixels = async (file: string) => (await sharp(file).raw().toBuffer()) as Buffer;
     expect(

@@ -8,13 +8,16 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { missingSystem, skipWithout, SKIP_LOG_VARIABLE, LAVAPIPE, type SystemRequirement } from "./helpers/system";
 import { probeAdapterQuietly } from "../src/engine/webgpu_probe";
 import { KernelClient } from "../src/runner/kernel_client";
 import { kernelArgv } from "../src/kernel/kernelspec";
 import { projectRoot } from "../src/util/project_root";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const root = projectRoot();
 const NOT_HERE: SystemRequirement = {
@@ -44,7 +47,7 @@ describe("tests that need a system package", () => {
   it("are skipped with one line naming the package and how to install it, recorded for the summary", () => {
     delete process.env.MLLM_REQUIRE_SYSTEM;
     delete process.env.MLLM_REQUIRE_BROWSER;
-    const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-skip-")), "skipped.txt");
+    const log = path.join(scratch("mllm-labs-skip-"), "skipped.txt");
     process.env[SKIP_LOG_VARIABLE] = log;
     expect(skipWithout("a test", HERE)).toBe(false);
     expect(skipWithout("a test", HERE, NOT_HERE)).toBe(true);

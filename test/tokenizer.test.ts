@@ -11,6 +11,10 @@ import * as path from "node:path";
 import { loadTokenizer, SPECIAL_TOKENS, trainWorldTokenizer, TextTokenizer } from "../src/tokenizer/tokenizer";
 import { trainByteLevelBpe, bytesToUnicode } from "../src/tokenizer/bpe_trainer";
 import { readJsonlFile } from "../src/data/world";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const WORLD = path.join(__dirname, "..", "data", "world");
 const tokenizer = loadTokenizer(path.join(WORLD, "tokenizer"));
@@ -74,7 +78,7 @@ describe("world tokenizer", () => {
       new RegExp(`id ${tokenizer.vocabSize} is outside the vocabulary`),
     );
     expect(() => loadTokenizer(path.join(os.tmpdir(), "no-such-tokenizer"))).toThrow(/missing .*tokenizer.json/);
-    const broken = fs.mkdtempSync(path.join(os.tmpdir(), "tok-"));
+    const broken = scratch("tok-");
     fs.writeFileSync(path.join(broken, "tokenizer.json"), "{not json");
     fs.writeFileSync(path.join(broken, "tokenizer_config.json"), "{}");
     expect(() => loadTokenizer(broken)).toThrow(/tokenizer.json is not valid JSON/);
@@ -102,7 +106,7 @@ describe("byte-level BPE training", () => {
   });
 
   it("trainWorldTokenizer writes a folder that loads back the same", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tok-"));
+    const dir = scratch("tok-");
     const trained = trainWorldTokenizer(["a red circle", "a blue square", "a red square"], dir, 300);
     const loaded = loadTokenizer(dir);
     expect(loaded.encode("a red square")).toEqual(trained.encode("a red square"));

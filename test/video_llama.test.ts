@@ -8,7 +8,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -36,6 +35,10 @@ import { AdamW } from "../src/train/adamw";
 import { Random } from "../src/util/random";
 import type { Module } from "../src/nn/module";
 import { maxDifference } from "./helpers/max_difference";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 beforeAll(async () => {
   registerNativeBackend();
@@ -378,7 +381,7 @@ describe("VideoLLaMA", () => {
   });
 
   it("saves and loads back through the registry with the same parameters and outputs", async () => {
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "video-llama-"));
+    const directory = scratch("video-llama-");
     const model = new VideoLlamaForConditionalGeneration(tinyConfig());
     const [pixels, inputIds] = [frames(), ids()];
     try {

@@ -9,7 +9,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
@@ -26,6 +25,10 @@ import {
 import { SafetensorsFile } from "../src/io/safetensors";
 import { openSplit } from "../src/data/loaders";
 import { languageText } from "../src/pipelines/blip2";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const ROOT = path.join(__dirname, "..");
 const WORLD = path.join(ROOT, "data", "world");
@@ -121,7 +124,7 @@ const TINY_EVAL = { storedLimit: 2, testClips: 2, testAudioVisualClips: 2, sound
 
 /** A folder with the committed backbones linked in, so a checkpoint can sit beside them. */
 function scratchCheckpoints(): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-labs-videollama-"));
+  const root = scratch("mllm-labs-videollama-");
   for (const name of ["vision", "audio", "language"]) fs.symlinkSync(path.join(CHECKPOINTS, name), path.join(root, name));
   return root;
 }

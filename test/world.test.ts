@@ -25,6 +25,10 @@ import { readWav } from "../src/io/wav";
 import { SafetensorsFile } from "../src/io/safetensors";
 import { Random } from "../src/util/random";
 import { ESPEAK_NG, missingSystem, skipWithout } from "./helpers/system";
+import { scratchFolders } from "./helpers/scratch";
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 const WORLD = path.join(__dirname, "..", "data", "world");
 
@@ -53,7 +57,7 @@ describe("world generation", () => {
     "regenerates the committed world byte for byte (same seed, same bytes)",
     async () => {
       expect(missingSystem("world regeneration test", ESPEAK_NG), "required (MLLM_REQUIRE_SYSTEM=1) but missing").toEqual([]);
-      const out = fs.mkdtempSync(path.join(os.tmpdir(), "world-"));
+      const out = scratch("world-");
       try {
         await generateWorld({ out, size: "small", seed: 0, log: () => {} });
         const committed = listFiles(WORLD);
@@ -69,7 +73,7 @@ describe("world generation", () => {
   );
 
   it("a different seed gives a different world", async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), "world-"));
+    const out = scratch("world-");
     try {
       await generateWorld({ out, seed: 1, sets: ["code"], log: () => {} });
       expect(fs.readFileSync(path.join(out, "code", "train.jsonl"), "utf8")).not.toEqual(

@@ -38,7 +38,8 @@ export interface KernelClientArgs {
   /**
    * An existing folder for the connection file (and the ipc sockets), e.g. one
    * bound into a sandbox; its files are removed at close, the folder is kept.
-   * Default: a new temporary folder, removed at close.
+   * Default: a new temporary folder (`mllm-labs-kernel-*` in `os.tmpdir()`),
+   * removed at shutdown, after a failed start, and when this process exits.
    */
   connectionDir?: string;
   /** The user that owns the connection file, for a kernel started as another user (the grader's sandbox). Default: this process's. */
@@ -96,14 +97,23 @@ interface Waiter {
 
 /** Clients whose kernel may still be running: killed if this process exits without shutting them down. */
 const liveClients = new Set<KernelClient>();
+/**
+ * The connection folders clients made and have not removed yet: removed if this
+ * process exits without shutting their kernels down (the kernel's own parent
+ * watch, which would remove one, dies with the kernel's process group).
+ */
+const temporaryFolders = new Set<string>();
 process.on("exit", () => {
   for (const client of liveClients) client.killProcessGroup();
+  for (const folder of temporaryFolders) fs.rmSync(folder, { recursive: true, force: true });
 });
 
 export class KernelClient {
   readonly session = randomUUID();
   private info!: ConnectionInfo;
   private connectionFile!: string;
+  /** The folder this client made for the connection file (no `connectionDir` given), until it is removed. */
+  private temporaryFolder: string | undefined;
   private process: ChildProcess | undefined;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private shell!: Socket;
@@ -135,9 +145,23 @@ export class KernelClient {
     return this.stderrTail;
   }
 
+  /** Starts the kernel; on any failure the kernel is killed and its temporary folder removed before the error is thrown. */
   private async launch(): Promise<void> {
+    try {
+      await this.launchKernel();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  private async launchKernel(): Promise<void> {
     const ipc = this.args.transport === "ipc";
-    const folder = this.args.connectionDir ?? fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX));
+    if (this.args.connectionDir === undefined) {
+      this.temporaryFolder = fs.mkdtempSync(path.join(os.tmpdir(), RUNNER_FOLDER_PREFIX));
+      temporaryFolders.add(this.temporaryFolder);
+    }
+    const folder = this.args.connectionDir ?? this.temporaryFolder!;
     // ipc: the "ip" is a path prefix and the "ports" number the socket files (`<ip>-<port>`).
     const ip = ipc ? path.join(folder, "kernel") : "127.0.0.1";
     const ports = [];
@@ -435,16 +459,23 @@ export class KernelClient {
     await this.launch();
   }
 
+  /** Removes the folder this client made for the connection file, if any; a given `connectionDir` is left alone. */
+  private removeTemporaryFolder(): void {
+    if (this.temporaryFolder === undefined) return;
+    fs.rmSync(this.temporaryFolder, { recursive: true, force: true });
+    temporaryFolders.delete(this.temporaryFolder);
+    this.temporaryFolder = undefined;
+  }
+
   private async close(): Promise<void> {
     this.killProcessGroup();
     if (this.closed) return;
     this.closed = true;
     for (const socket of [this.shell, this.control, this.iopub, this.heartbeat]) socket?.close();
     this.waiters.clear();
+    this.removeTemporaryFolder();
     if (!this.connectionFile) return;
-    if (this.args.connectionDir === undefined) {
-      fs.rmSync(path.dirname(this.connectionFile), { recursive: true, force: true });
-    } else {
+    if (this.args.connectionDir !== undefined) {
       fs.rmSync(this.connectionFile, { force: true });
       if (this.info.transport === "ipc")
         for (let port = 1; port <= 5; port++) fs.rmSync(`${this.info.ip}-${port}`, { force: true });
