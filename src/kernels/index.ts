@@ -33,6 +33,7 @@ export {
   type Quantized4bitTensors,
   type QuantizedMatMulAttrs,
 } from "./quantized_matmul";
+export { LINEAR_WITH_BIAS, linearWithBias, linearWithBiasComposite, BIAS_GRAD_KERNEL } from "./linear_bias";
 export {
   defineKernel,
   kernelDefinitions,
