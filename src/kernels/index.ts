@@ -35,6 +35,14 @@ export {
 } from "./quantized_matmul";
 export { LINEAR_WITH_BIAS, linearWithBias, linearWithBiasComposite, BIAS_GRAD_KERNEL } from "./linear_bias";
 export {
+  MERGED_HEADS_ATTENTION,
+  mergedHeadsAttention,
+  mergedHeadsAttentionComposite,
+  HEADS_MATMUL_KERNEL,
+  type HeadsMatMulAttrs,
+  type HeadsLayout,
+} from "./merged_heads_attention";
+export {
   defineKernel,
   kernelDefinitions,
   hasFusedKernels,
