@@ -30,9 +30,10 @@ describe("kernel registry", () => {
       "quantizedMatMul",
       "linearWithBias",
       "mergedHeadsAttention",
+      "softmaxCrossEntropy",
     ]);
     // Ops that cut GPU dispatches only (issue 21): webgpu kernels; native and cpu run their composite, tfjs's ops as before.
-    const webGpuOnly = ["linearWithBias", "mergedHeadsAttention"];
+    const webGpuOnly = ["linearWithBias", "mergedHeadsAttention", "softmaxCrossEntropy"];
     for (const definition of kernelDefinitions()) {
       expect(typeof definition.composite, definition.op).toBe("function");
       expect(Object.keys(definition.kernels).length, definition.op).toBeGreaterThan(0);

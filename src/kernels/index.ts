@@ -43,6 +43,13 @@ export {
   type HeadsLayout,
 } from "./merged_heads_attention";
 export {
+  SOFTMAX_CROSS_ENTROPY,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyComposite,
+  SOFTMAX_CROSS_ENTROPY_KERNEL,
+  SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,
+} from "./softmax_cross_entropy";
+export {
   defineKernel,
   kernelDefinitions,
   hasFusedKernels,
