@@ -31,9 +31,10 @@ describe("kernel registry", () => {
       "linearWithBias",
       "mergedHeadsAttention",
       "softmaxCrossEntropy",
+      "embeddingLookup",
     ]);
     // Ops that cut GPU dispatches only (issue 21): webgpu kernels; native and cpu run their composite, tfjs's ops as before.
-    const webGpuOnly = ["linearWithBias", "mergedHeadsAttention", "softmaxCrossEntropy"];
+    const webGpuOnly = ["linearWithBias", "mergedHeadsAttention", "softmaxCrossEntropy", "embeddingLookup"];
     for (const definition of kernelDefinitions()) {
       expect(typeof definition.composite, definition.op).toBe("function");
       expect(Object.keys(definition.kernels).length, definition.op).toBeGreaterThan(0);

@@ -49,6 +49,7 @@ export {
   SOFTMAX_CROSS_ENTROPY_KERNEL,
   SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,
 } from "./softmax_cross_entropy";
+export { EMBEDDING_LOOKUP, embeddingLookup, embeddingLookupComposite, EMBEDDING_GRAD_KERNEL } from "./embedding_lookup";
 export {
   defineKernel,
   kernelDefinitions,
