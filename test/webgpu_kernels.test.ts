@@ -13,6 +13,10 @@ import { layerNorm, layerNormComposite } from "../src/kernels/layer_norm";
 import { rmsNorm, rmsNormComposite } from "../src/kernels/rms_norm";
 import { scaledMaskedSoftmax, scaledMaskedSoftmaxComposite } from "../src/kernels/masked_softmax";
 import { adamwStep, adamwStepComposite } from "../src/kernels/adamw";
+import { linearWithBias, linearWithBiasComposite } from "../src/kernels/linear_bias";
+import { embeddingLookup, embeddingLookupComposite } from "../src/kernels/embedding_lookup";
+import { softmaxCrossEntropy, softmaxCrossEntropyComposite } from "../src/kernels/softmax_cross_entropy";
+import { mergedHeadsAttention, mergedHeadsAttentionComposite } from "../src/kernels/merged_heads_attention";
 import { causalMask } from "../src/nn/attention";
 import { quantizedMatMul, quantizedMatMulComposite } from "../src/kernels/quantized_matmul";
 import { QuantizedWeight4bit } from "../src/peft/quantized_weight";
@@ -150,6 +154,110 @@ describe("WGSL kernels of the fused ops", () => {
     tf.dispose([param, ...state.fused, ...state.composite]);
   });
 
+  it("linearWithBias and its gradients (x, weight, bias) equal the composite (tfjs's fused product)", async () => {
+    for (const [N, inFeatures, outFeatures] of [
+      [7, 13, 37],
+      [130, 33, 70],
+    ]) {
+      const x = tf.randomNormal([N, inFeatures], 0, 1, "float32", 30) as tf.Tensor2D;
+      const weight = tf.randomNormal([outFeatures, inFeatures], 0, 0.5, "float32", 31) as tf.Tensor2D;
+      const bias = tf.randomNormal([outFeatures], 0, 0.5, "float32", 32) as tf.Tensor1D;
+      const fused = valueAndGrads(
+        (a, w, b) => linearWithBias(a as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+        [x, weight, bias],
+      );
+      const composite = valueAndGrads(
+        (a, w, b) => linearWithBiasComposite(a as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+        [x, weight, bias],
+      );
+      for (let i = 0; i < fused.length; i++)
+        await expectClose(fused[i], composite[i], 1e-5, `linearWithBias [${N}, ${inFeatures}]→${outFeatures} output ${i}`);
+      tf.dispose([x, weight, bias, ...fused, ...composite]);
+    }
+  });
+
+  it("mergedHeadsAttention and its gradients (q, k, v) equal the composite (split, attention, merge), with and without a mask", async () => {
+    for (const [B, Tq, Tk, heads, Dh] of [
+      [2, 9, 9, 3, 5],
+      [1, 7, 130, 2, 3],
+    ]) {
+      const q = tf.randomNormal([B, Tq, heads * Dh], 0, 1, "float32", 40);
+      const k = tf.randomNormal([B, Tk, heads * Dh], 0, 1, "float32", 41);
+      const v = tf.randomNormal([B, Tk, heads * Dh], 0, 1, "float32", 42);
+      const mask = Tq === Tk ? causalMask(Tq) : tf.randomUniform([Tq, Tk], -3, 0, "float32", 43);
+      for (const m of [mask, undefined]) {
+        const fused = valueAndGrads((a, b, c) => mergedHeadsAttention(a, b, c, heads, m), [q, k, v]);
+        const composite = valueAndGrads((a, b, c) => mergedHeadsAttentionComposite(a, b, c, heads, m), [q, k, v]);
+        for (let i = 0; i < fused.length; i++)
+          await expectClose(
+            fused[i],
+            composite[i],
+            1e-5,
+            `attention q [${B}, ${Tq}, ${heads}·${Dh}], Tk ${Tk} ${m ? "masked" : "unmasked"} output ${i}`,
+          );
+        tf.dispose([...fused, ...composite]);
+      }
+      tf.dispose([q, k, v, mask]);
+    }
+    expect(() => mergedHeadsAttention(tf.zeros([2, 3, 6]), tf.zeros([2, 3, 6]), tf.zeros([2, 4, 6]), 2)).toThrow(
+      /expected k and v \[2, Tk, 6\] with one Tk, got k \[2,3,6\] and v \[2,4,6\]/,
+    );
+    expect(() => mergedHeadsAttention(tf.zeros([2, 3, 6]), tf.zeros([2, 3, 6]), tf.zeros([2, 3, 6]), 4)).toThrow(
+      /heads must be a positive integer dividing the width 6, got 4/,
+    );
+  });
+
+  it("softmaxCrossEntropy and its gradient equal the composite, targets out of range included", async () => {
+    for (const [N, V] of [
+      [7, 33],
+      [130, 257],
+    ]) {
+      const logits = tf.randomNormal([N, V], 0, 3, "float32", 60) as tf.Tensor2D;
+      const targetValues = Array.from({ length: N }, (_, i) => (i * 7919) % V);
+      targetValues[1] = -1; // picks nothing: the row adds 0 and gets no gradient
+      targetValues[N - 1] = V;
+      const targets = tf.tensor1d(targetValues, "int32");
+      const fused = [
+        softmaxCrossEntropy(logits, targets),
+        tf.grad((x) => softmaxCrossEntropy(x as tf.Tensor2D, targets))(logits),
+      ];
+      const composite = [
+        softmaxCrossEntropyComposite(logits, targets),
+        tf.grad((x) => softmaxCrossEntropyComposite(x as tf.Tensor2D, targets))(logits),
+      ];
+      for (let i = 0; i < fused.length; i++)
+        await expectClose(fused[i], composite[i], 1e-5, `softmaxCrossEntropy [${N}, ${V}] output ${i}`);
+      // Through crossEntropy (rank 3, no weights), with a non-unit upstream gradient.
+      const grads = tf.grad((x) => crossEntropy(x.reshape([1, N, V]), targets.reshape([1, N])).mul(2.5))(logits);
+      await expectClose(grads, composite[1].mul(2.5), 1e-5, `crossEntropy [1, ${N}, ${V}] gradient`);
+      tf.dispose([logits, targets, grads, ...fused, ...composite]);
+    }
+    expect(() => softmaxCrossEntropy(tf.zeros([3, 4]) as tf.Tensor2D, tf.zeros([2], "int32") as tf.Tensor1D)).toThrow(
+      /expected logits \[N, V\] and targets \[N\], got \[3,4\] and \[2\]/,
+    );
+  });
+
+  it("embeddingLookup and its table gradient equal the composite (tfjs's gather), repeated ids included", async () => {
+    for (const [V, D, N] of [
+      [37, 13, 130],
+      [7, 129, 5],
+    ]) {
+      const table = tf.randomNormal([V, D], 0, 1, "float32", 70) as tf.Tensor2D;
+      const ids = tf.tensor1d(
+        Array.from({ length: N }, (_, i) => (i * 13 + (i % 3)) % V),
+        "int32",
+      );
+      const fused = valueAndGrads((t) => embeddingLookup(t as tf.Tensor2D, ids), [table]);
+      const composite = valueAndGrads((t) => embeddingLookupComposite(t as tf.Tensor2D, ids), [table]);
+      for (let i = 0; i < fused.length; i++)
+        await expectClose(fused[i], composite[i], 1e-5, `embeddingLookup [${V}, ${D}] by ${N} ids output ${i}`);
+      tf.dispose([table, ids, ...fused, ...composite]);
+    }
+    expect(() => embeddingLookup(tf.zeros([3, 4]) as tf.Tensor2D, tf.zeros([2]) as tf.Tensor1D)).toThrow(
+      /ids must be int32, got float32/,
+    );
+  });
+
   it("each fused kernel is the number of GPU dispatches its design says", async () => {
     const x = tf.randomNormal([4, 6, 40], 0, 1, "float32", 20);
     const gamma = tf.ones([40]);
@@ -179,7 +287,44 @@ describe("WGSL kernels of the fused ops", () => {
     ).toBe(1); // param', m' and v' in one dispatch
     // The composite of gelu, for comparison: one dispatch per tfjs op.
     expect(dispatches(() => geluComposite(x))).toBeGreaterThan(5);
-    tf.dispose([x, gamma, beta]);
+    // A linear layer with bias: tfjs's fused product forward; backward dx, dW and the bias gradient in one dispatch each
+    // (tfjs's own gradient sums the bias over rows with a transpose and a reduction: 5).
+    const rows = x.reshape([24, 40]) as tf.Tensor2D;
+    const weight = tf.ones([7, 40]) as tf.Tensor2D;
+    const bias = tf.zeros([7]) as tf.Tensor1D;
+    expect(dispatches(() => linearWithBias(rows, weight, bias))).toBe(1);
+    expect(
+      dispatches(() =>
+        tf.grads((a, w, b) => linearWithBias(a as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D))([rows, weight, bias]),
+      ),
+    ).toBe(4);
+    expect(
+      dispatches(() =>
+        tf.grads((a, w, b) => linearWithBiasComposite(a as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D))([
+          rows,
+          weight,
+          bias,
+        ]),
+      ),
+    ).toBe(5);
+    // Attention over heads in the merged layout: scores, softmax, weights·v; backward d weights, softmax, dq, dk, dv.
+    // The composite adds the three splits and the merge forward, and transposes backward (15 in all, measured).
+    const [q, k, v] = [0, 1, 2].map((seed) => tf.randomNormal([2, 6, 12], 0, 1, "float32", 50 + seed));
+    const mask = causalMask(6);
+    expect(dispatches(() => mergedHeadsAttention(q, k, v, 3, mask))).toBe(3);
+    expect(dispatches(() => tf.grads((a, b, c) => mergedHeadsAttention(a, b, c, 3, mask))([q, k, v]))).toBe(8);
+    expect(dispatches(() => tf.grads((a, b, c) => mergedHeadsAttentionComposite(a, b, c, 3, mask))([q, k, v]))).toBe(15);
+    // Softmax cross-entropy: the rows' losses and their mean forward, the logits' gradient in one dispatch (the composite: over 10).
+    const logits = x.reshape([24, 40]) as tf.Tensor2D;
+    const targets = tf.tensor1d([...Array(24).keys()], "int32");
+    expect(dispatches(() => softmaxCrossEntropy(logits, targets))).toBe(2);
+    expect(dispatches(() => tf.grad((a) => softmaxCrossEntropy(a as tf.Tensor2D, targets))(logits))).toBe(3);
+    expect(dispatches(() => tf.grad((a) => softmaxCrossEntropyComposite(a as tf.Tensor2D, targets))(logits))).toBeGreaterThan(10);
+    // An embedding lookup: tfjs's gather forward; the table's gradient in one dispatch (tfjs's own: 4 at this shape, 6 in the GPT step).
+    expect(dispatches(() => embeddingLookup(logits, targets))).toBe(1);
+    expect(dispatches(() => tf.grad((t) => embeddingLookup(t as tf.Tensor2D, targets))(logits))).toBe(2);
+    expect(dispatches(() => tf.grad((t) => embeddingLookupComposite(t as tf.Tensor2D, targets))(logits))).toBe(5);
+    tf.dispose([x, gamma, beta, weight, bias, q, k, v, mask, targets]);
   });
 
   it("a GPT training step dispatches over 4× fewer GPU kernels with the fused ops than with their composites", async () => {
@@ -235,9 +380,13 @@ describe("WGSL kernels of the fused ops", () => {
     console.log(
       `GPT step (2 layers, dim 16) on webgpu: ${fused} GPU dispatches with the fused ops, ${composite} with their composites`,
     );
-    expect(fused * 4, `${fused} fused against ${composite} composite dispatches (measured: 198 against 976)`).toBeLessThan(
+    expect(fused * 4, `${fused} fused against ${composite} composite dispatches (measured: 146 against 979)`).toBeLessThan(
       composite,
     );
+    // The cheap proxy of issue 21's CI target (≤ 300 for the GPT benchmark step, docs/KERNELS.md "Numbers"): the bias
+    // gradients in one dispatch each, attention without the heads' transposes, the loss in one kernel each way and the
+    // embeddings' gradients in one dispatch each took this step from 201 to 146.
+    expect(fused, "GPU dispatches of the 2-layer GPT step (measured on lavapipe: 146)").toBeLessThanOrEqual(146);
   }, 120_000);
 
   it("switches to native and back to webgpu, reusing the started GPU (a second Dawn instance aborted the process)", async () => {

@@ -33,6 +33,23 @@ export {
   type Quantized4bitTensors,
   type QuantizedMatMulAttrs,
 } from "./quantized_matmul";
+export { LINEAR_WITH_BIAS, linearWithBias, linearWithBiasComposite, BIAS_GRAD_KERNEL } from "./linear_bias";
+export {
+  MERGED_HEADS_ATTENTION,
+  mergedHeadsAttention,
+  mergedHeadsAttentionComposite,
+  HEADS_MATMUL_KERNEL,
+  type HeadsMatMulAttrs,
+  type HeadsLayout,
+} from "./merged_heads_attention";
+export {
+  SOFTMAX_CROSS_ENTROPY,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyComposite,
+  SOFTMAX_CROSS_ENTROPY_KERNEL,
+  SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,
+} from "./softmax_cross_entropy";
+export { EMBEDDING_LOOKUP, embeddingLookup, embeddingLookupComposite, EMBEDDING_GRAD_KERNEL } from "./embedding_lookup";
 export {
   defineKernel,
   kernelDefinitions,

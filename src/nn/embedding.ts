@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
+import { embeddingLookup } from "../kernels/embedding_lookup";
 
 /** Options for {@link Embedding}. */
 export interface EmbeddingArgs {
@@ -36,7 +37,7 @@ export class Embedding extends Module {
     try {
       return tf.tidy(() => {
         const flat = ids.reshape([-1]); // [N]
-        const vectors = tf.gather(this.weight, flat); // [N, D]
+        const vectors = embeddingLookup(this.weight as tf.Tensor2D, flat as tf.Tensor1D); // [N, D] (its gradient in one kernel on webgpu)
         return vectors.reshape([...ids.shape, this.weight.shape[1] as number]);
       });
     } catch (error) {

@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
+import { linearWithBias } from "../kernels/linear_bias";
 
 /** Options for {@link Linear}. */
 export interface LinearArgs {
@@ -115,8 +116,10 @@ export class Linear extends Module {
         y = tf.matMul(flat, this.storedWeight, false, true); // [N, in] · [out, in]ᵀ → [N, out]
       } else {
         const weight = this.dequantizedWeight(); // a quantized weight is freed when the tidy ends
-        // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out]
-        y = tf.fused.matMul({ a: flat, b: weight, transposeB: true, bias: this.bias }) as tf.Tensor2D;
+        // One fused kernel for x·Wᵀ + b: [N, in] · [out, in]ᵀ → [N, out] (with a bias, its gradient in one kernel where the backend has it)
+        y = this.bias
+          ? linearWithBias(flat, weight, this.bias as tf.Tensor1D)
+          : (tf.fused.matMul({ a: flat, b: weight, transposeB: true }) as tf.Tensor2D);
       }
       if (this.adapter) y = this.adapter.apply(flat, y);
       return y.reshape([...shape.slice(0, -1), this.outFeatures]);

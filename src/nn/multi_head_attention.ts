@@ -10,6 +10,7 @@ import { Module } from "./module";
 import { Linear } from "./linear";
 import { scaledDotProductAttention, splitHeads, mergeHeads, type AttentionResult } from "./attention";
 import { Random } from "../util/random";
+import { mergedHeadsAttention } from "../kernels/merged_heads_attention";
 
 /** Options for {@link MultiHeadAttention}. */
 export interface MultiHeadAttentionArgs {
@@ -71,8 +72,9 @@ export class MultiHeadAttention extends Module {
   /** x: [B, T, D] → [B, T, D] */
   apply(x: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const { output } = this.applyWithWeights(x, mask);
-      return output;
+      // The heads stay in the merged layout [B, T, D]: on webgpu no split/merge transposes (kernels/merged_heads_attention).
+      const attended = mergedHeadsAttention(this.query.apply(x), this.key.apply(x), this.value.apply(x), this.heads, mask); // [B, T, D]
+      return this.output.apply(attended);
     });
   }
 }

@@ -3,6 +3,7 @@
  * whose weight is non-zero (a mask excludes padding or prompt positions).
  */
 import * as tf from "@tensorflow/tfjs";
+import { softmaxCrossEntropy } from "../kernels/softmax_cross_entropy";
 
 /**
  * logits: [..., V]; targets: [...] int32; weights (optional): [...] 0/1 float.
@@ -15,9 +16,10 @@ export function crossEntropy(logits: tf.Tensor, targets: tf.Tensor, weights?: tf
     throw new Error(`crossEntropy: logits [${logits.shape}] and targets [${targets.shape}] disagree`);
   }
   return tf.tidy(() => {
+    // Unweighted: the fused op (one kernel forward and one backward on webgpu; the same tfjs ops as below elsewhere).
+    if (!weights) return softmaxCrossEntropy(logits.reshape([-1, V]) as tf.Tensor2D, targets.reshape([-1]) as tf.Tensor1D); // [N, V], [N]
     const logProbs = tf.logSoftmax(logits.reshape([-1, V])); // [N, V]
     const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V, 1, 0, "float32")).sum(-1); // [N]; a float one-hot needs no cast
-    if (!weights) return picked.mean().neg() as tf.Scalar;
     const w = weights.reshape([-1]).toFloat();
     return picked.mul(w).sum().div(w.sum().maximum(1)).neg() as tf.Scalar;
   });
