@@ -4,6 +4,7 @@
  * outputs; the exercise notebooks are up to date and stop at their first TODO.
  */
 import { describe, expect, it } from "vitest";
+import * as fs from "fs";
 import * as path from "path";
 import { runNotebook } from "../src/runner/run";
 import { readNotebook } from "../src/runner/notebook";
