@@ -7,7 +7,7 @@
  * where that is a failure.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
@@ -30,6 +30,7 @@ if (unavailable && !required) console.log(`grade_sandbox.test.ts skipped: ${unav
 const TINY = path.join(__dirname, "fixtures", "grade", "solutions", "90-tiny.ipynb");
 const LAB00 = path.join(root, "solutions", "00-foundations.ipynb");
 const FIRST_UID = 61000;
+const BIN = path.join(root, "bin", "mllm-labs.js");
 
 /** The exercise notebook of `solutionFile` with some answer (or other) cells replaced. */
 function submission(solutionFile: string, edits: Record<string, string | null> = {}): Notebook {
@@ -272,6 +273,38 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
     expect(csv).toContain("correct,90-tiny,1,2,3,6,6,graded");
     expect(sandboxProcesses(), "no sandboxed process outlives grading").toEqual([]);
   }, 1_500_000);
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(`${signal} stops grading: no sandbox outlives it, no work folder is left, an earlier gradebook is kept`, async () => {
+      const sub = path.join(dir, `stopped-${signal}`);
+      write(sub, "sleeper.ipynb", submission(TINY, { answer1: "await new Promise((resolve) => setTimeout(resolve, 600_000));" }));
+      const out = path.join(dir, `stopped-${signal}-out`);
+      fs.mkdirSync(out);
+      fs.writeFileSync(path.join(out, "gradebook.csv"), "an earlier gradebook\n");
+      // Its own TMPDIR (where the grader's work folders go), traversable by the sandbox's user like /tmp.
+      const tmp = scratch(`mllm-grade-stopped-${signal}-`);
+      fs.chmodSync(tmp, 0o711);
+      const child = spawn(process.execPath, [BIN, "grade", TINY, sub, "--out", out, "--jobs", "1"], {
+        env: { ...process.env, TMPDIR: tmp },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => (stderr += chunk));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      const deadline = Date.now() + 60_000;
+      const started = () => stderr.includes("grading sleeper") && sandboxProcesses().length > 0;
+      while (!started() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(sandboxProcesses().length, `the sandbox never started: ${stderr}`).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 3000)); // into the notebook
+      child.kill(signal);
+      expect(await exited, stderr).toBe(signal === "SIGINT" ? 130 : 143);
+      expect(stderr).toContain(`grading stopped by ${signal}: no gradebook written`);
+      expect(sandboxProcesses(), "no sandboxed process outlives the grader").toEqual([]);
+      expect(fs.readdirSync(tmp), "the grader's work folders are removed").toEqual([]);
+      expect(fs.readFileSync(path.join(out, "gradebook.csv"), "utf8")).toBe("an earlier gradebook\n");
+      expect(fs.existsSync(path.join(out, "gradebook.json"))).toBe(false);
+    }, 120_000);
+  }
 
   it("grades lab 00: correct, half-correct and empty submissions, the same files when graded again", async () => {
     const sub = path.join(dir, "lab00-class");

@@ -361,7 +361,22 @@ export function processesOf(uid: number): number[] {
 export async function killSandboxUser(uid: number, waitSeconds = 10): Promise<void> {
   const deadline = Date.now() + waitSeconds * 1000;
   while (processesOf(uid).length > 0 && Date.now() < deadline) {
-    spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "kill", "-KILL", "-1"], { stdio: "ignore" });
+    killSandboxUserOnce(uid);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** One `kill -KILL -1` as the sandbox's user. */
+function killSandboxUserOnce(uid: number): void {
+  spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "kill", "-KILL", "-1"], { stdio: "ignore" });
+}
+
+/** {@link killSandboxUser}, synchronously: for a signal handler that is about to exit the process. */
+export function killSandboxUserSync(uid: number, waitSeconds = 5): void {
+  const deadline = Date.now() + waitSeconds * 1000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (processesOf(uid).length > 0 && Date.now() < deadline) {
+    killSandboxUserOnce(uid);
+    Atomics.wait(pause, 0, 0, 50); // sleep 50 ms
   }
 }

@@ -15,7 +15,7 @@ import * as path from "path";
 import { readNotebook, writeFileAtomic, type Notebook } from "../runner/notebook";
 import { serializeNotebook } from "../runner/notebook";
 import { projectRoot } from "../util/project_root";
-import { executeSubmission, type CellRun } from "./execute";
+import { executeSubmission, killSandboxUserSync, type CellRun } from "./execute";
 import {
   hidePaths as withoutPaths,
   feedbackHtml,
@@ -203,6 +203,18 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
   fs.mkdirSync(path.join(outDir, "feedback"), { recursive: true });
   const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-grade-"));
   fs.chmodSync(tmpRoot, 0o711);
+  const firstUid = args.firstUid ?? 61000;
+  // Ctrl-C or SIGTERM in the middle of a class: Node's default would exit at once and leave the sandboxes' kernels to
+  // bubblewrap and the copies of the students' work in tmpRoot. Kill every sandbox, remove tmpRoot, write nothing
+  // (a gradebook already in --out stays as it was) and exit 130 / 143; `exit` handlers still run (kernel clients).
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`grading stopped by ${signal}: no gradebook written; the sandboxes are killed and their work folders removed`);
+    for (let slot = 0; slot < jobs; slot++) killSandboxUserSync(firstUid + slot);
+    fs.rmSync(tmpRoot, { recursive: true, force: true });
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const maxPoints = exercises.reduce((sum, e) => sum + e.points, 0);
   const hidePaths = [tmpRoot, root, path.dirname(path.resolve(labFile))].sort((a, b) => b.length - a.length);
 
@@ -246,7 +258,7 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
         projectRoot: root,
         dataDirs: args.dataDirs ?? [path.join(root, "data")],
         limits,
-        uid: (args.firstUid ?? 61000) + slot,
+        uid: firstUid + slot,
         workDir,
         notebook: { name: path.basename(labFile), text: serializeNotebook(student) },
         cellTimeout: args.cellTimeout ?? 120,
@@ -323,6 +335,8 @@ export async function gradeSubmissions(labArg: string, submissionArgs: string[],
   try {
     await Promise.all(Array.from({ length: Math.min(jobs, submissions.length) }, (_, slot) => worker(slot)));
   } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
     fs.rmSync(tmpRoot, { recursive: true, force: true });
   }
 
