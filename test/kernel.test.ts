@@ -12,6 +12,7 @@ import { projectRoot } from "../src/util/project_root";
 import { runNotebook } from "../src/runner/run";
 import { readNotebook, writeNotebook, type Notebook } from "../src/runner/notebook";
 import { scratchFolders } from "./helpers/scratch";
+import { alive } from "./helpers/process";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -255,12 +256,3 @@ describe("kernel client failures", () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
   }, 90_000);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

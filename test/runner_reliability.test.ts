@@ -17,6 +17,7 @@ import { compareNotebooks, formatReport } from "../src/checker/check";
 import { projectRoot } from "../src/util/project_root";
 import { missingSystem, privateMountNamespace, READ_ONLY_BIND_SCRIPT, READ_ONLY_MOUNT, skipWithout } from "./helpers/system";
 import { scratchFolders } from "./helpers/scratch";
+import { alive } from "./helpers/process";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -56,15 +57,6 @@ const LONG_CELL = [
   'fs.renameSync("pids.txt.tmp", "pids.txt");',
   "await new Promise((resolve) => setTimeout(resolve, 120_000));",
 ].join("\n");
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor<T>(probe: () => T | undefined, seconds: number, what: string): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
