@@ -434,6 +434,51 @@ describe("LLaVA training stages", () => {
     pixels.dispose();
     model.dispose();
   });
+
+  it("the conversation weighting averages each conversation's answer tokens, then the conversations", async () => {
+    const model = new LlavaForConditionalGeneration(tinyConfig());
+    freezeForStage(model, 2);
+    // Answers of very different lengths: the token mean and the conversation mean must differ.
+    const examples = [
+      tokenizePlain(tokenizer, "a red star and a blue circle and a green square", { imageTokens: 4 }),
+      tokenizePlain(tokenizer, "two", { imageTokens: 4 }),
+    ];
+    const batch = llavaBatch(examples, tokenizer.padTokenId, model.visionFeatures(fakeImages(["3", "4"])) as tf.Tensor3D);
+    const before = tf.memory().numTensors;
+    const { logits } = model.forward({
+      inputIds: batch.inputIds,
+      attentionMask: batch.attentionMask,
+      visionFeatures: batch.visionFeatures,
+    });
+    const logSoftmax = tf.logSoftmax(logits);
+    const logProbs = (await logSoftmax.array()) as number[][][];
+    tf.dispose([logits, logSoftmax]);
+    const labels = (await batch.labels.array()) as number[][];
+    const rows = labels.map((row, b) => {
+      const losses = row.flatMap((label, t) => (t > 0 && label !== IGNORE_INDEX ? [-logProbs[b][t - 1][label]] : []));
+      return { sum: losses.reduce((a, x) => a + x, 0), n: losses.length };
+    });
+    expect(rows[0].n).toBeGreaterThan(3 * rows[1].n);
+    const tokenMean = rows.reduce((a, r) => a + r.sum, 0) / rows.reduce((a, r) => a + r.n, 0);
+    const conversationMean = rows.reduce((a, r) => a + r.sum / r.n, 0) / rows.length;
+    const [byToken, byConversation] = [llavaLoss(model, batch), llavaLoss(model, batch, "conversation")];
+    expect(Math.abs((await byToken.data())[0] - tokenMean)).toBeLessThan(1e-4);
+    expect(Math.abs((await byConversation.data())[0] - conversationMean)).toBeLessThan(1e-4);
+    expect(Math.abs(tokenMean - conversationMean)).toBeGreaterThan(1e-3);
+    tf.dispose([byToken, byConversation]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => llavaLoss(model, batch, "sample" as never)).toThrow(/weighting must be "token" or "conversation", got "sample"/);
+    expect(() => new LlavaTrainer(model, { stage: 2, lossWeighting: "per-row" as never })).toThrow(
+      /lossWeighting must be "token" or "conversation", got "per-row"/,
+    );
+    const trainer = new LlavaTrainer(model, { stage: 2, lossWeighting: "conversation" });
+    const loss = trainer.step(batch);
+    expect(Math.abs((await loss.data())[0] - conversationMean)).toBeLessThan(1e-4);
+    tf.dispose(loss);
+    trainer.dispose();
+    disposeBatch(batch);
+    model.dispose();
+  });
 });
 
 describe("chat", () => {

@@ -66,7 +66,14 @@ import { sentimentMetrics, type SentimentItem } from "../metrics/classification"
 import { chatBatch } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { llavaFromBackbones } from "./llava_setup";
-import { VisionFeatureCache, LlavaTrainer, llavaBatch, disposeBatch, type LlavaStage } from "./llava_training";
+import {
+  VisionFeatureCache,
+  LlavaTrainer,
+  llavaBatch,
+  disposeBatch,
+  type LlavaStage,
+  type LlavaLossWeighting,
+} from "./llava_training";
 import { baselineTableMarkdown, learningRateAt, machineRecord, mean, writeCheckpoint, type CheckpointCard } from "./common";
 import type { PretrainArgs } from "./vision";
 
@@ -97,6 +104,11 @@ export interface LlavaPlan {
    * design). Optional so that plans written before it mean 1.
    */
   readonly projectorWindow?: number;
+  /**
+   * How stage 2's loss averages the answers' tokens (`LlavaLossWeighting`: `conversation` gives a one-word answer
+   * the weight of a paragraph). Optional so that plans written before it mean `token`.
+   */
+  readonly lossWeighting?: LlavaLossWeighting;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
   /** Stored training records used per set (the first N; smoke tests). Default all. */
@@ -123,6 +135,7 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   "no-stage1": { steps: { stage1: 0, stage2: 600 } },
   "code-only": { stage2Data: "code-only" },
   "window-3": { projectorWindow: 3 },
+  "conversation-loss": { lossWeighting: "conversation" },
 };
 const ABLATION_STEPS = { stage1: 300, stage2: 600 } as const;
 
@@ -188,7 +201,7 @@ export function rgbOfGray(pixels: Uint8Array): Uint8Array {
  * mixture. `renderImages` false skips drawing the fresh images (the blind
  * twin), with the same draws otherwise.
  */
-async function llavaTrainingData(
+export async function llavaTrainingData(
   world: string,
   plan: LlavaPlan,
   seed: number,
@@ -443,7 +456,7 @@ export async function pretrainLlava(
       trainer.dispose();
     }
   }
-  const trainer = new LlavaTrainer(model, { stage: 2 });
+  const trainer = new LlavaTrainer(model, { stage: 2, lossWeighting: plan.lossWeighting ?? "token" });
   let stage2: StageRun;
   try {
     stage2 = await runStage(`${name} stage 2`, trainer, data.stage2, plan.steps.stage2, stageArgs(2), async (examples, random) =>
@@ -1000,7 +1013,7 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
       : "npm run pretrain -- llava";
   const description = c.blind
     ? `The blind baseline of ../llava: the language backbone (../language) tuned on llava's stage-2 conversations (the same mixture, ${c.plan.steps.stage2} steps of ${c.batchSize}, learning rate ${c.plan.learningRates.stage2}, seed ${c.seed}) with every <image> removed; no stage 1 (nothing to align). Its metrics are llava's, measured with no image.`
-    : `LLaVA-1.5's recipe between the frozen image tower (../vision, layer ${c.plan.visionFeatureLayer}, ${c.model.imageTokensPerImage} patch tokens per image) and the language backbone (../language), joined by a ${c.plan.projectorType} projector${(c.plan.projectorWindow ?? 1) > 1 ? ` reading each patch's ${c.plan.projectorWindow}×${c.plan.projectorWindow} neighbourhood` : ""}: stage 1 feature alignment (projector only, plain format, scene captions, ${c.plan.steps.stage1} steps), stage 2 visual instruction tuning (projector + LLM, chat template, answer-only loss, ${c.plan.steps.stage2} steps) on one multi-domain mixture (${mixture}). ` +
+    : `LLaVA-1.5's recipe between the frozen image tower (../vision, layer ${c.plan.visionFeatureLayer}, ${c.model.imageTokensPerImage} patch tokens per image) and the language backbone (../language), joined by a ${c.plan.projectorType} projector${(c.plan.projectorWindow ?? 1) > 1 ? ` reading each patch's ${c.plan.projectorWindow}×${c.plan.projectorWindow} neighbourhood` : ""}: stage 1 feature alignment (projector only, plain format, scene captions, ${c.plan.steps.stage1} steps), stage 2 visual instruction tuning (projector + LLM, chat template, answer-only loss${c.plan.lossWeighting === "conversation" ? " averaged per conversation" : ""}, ${c.plan.steps.stage2} steps) on one multi-domain mixture (${mixture}). ` +
       "Scene conversations hold a brief description, the scene's VQA questions and two POPE-style existence questions ('is there a <color> <shape> in the image?': one present object, one absent, the negatives drawn randomly, by popularity or adversarially in turn) built on training scenes only, rounds shuffled. The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
   const metricNotes = { ...LLAVA_METRIC_NOTES };
   return {

@@ -145,8 +145,26 @@ export function disposeBatch(batch: LlavaTrainingBatch): void {
   tf.dispose([batch.inputIds, batch.labels, batch.attentionMask, ...(batch.visionFeatures ? [batch.visionFeatures] : [])]);
 }
 
-/** Mean next-token cross-entropy over the supervised positions (logits at t predict the label at t + 1). */
-export function llavaLoss(model: LlavaForConditionalGeneration, batch: LlavaTrainingBatch): tf.Scalar {
+/**
+ * How the loss averages the supervised tokens of a batch:
+ * - `token`: every supervised token weighs the same (LLaVA's `train.py`), so a conversation weighs as much as its
+ *   answers are long;
+ * - `conversation`: each conversation's own mean, then the mean over the batch's conversations, so a one-word answer
+ *   (a sentiment label) weighs as much as a paragraph (a caption, a drawing program).
+ */
+export type LlavaLossWeighting = "token" | "conversation";
+
+/**
+ * Mean next-token cross-entropy over the supervised positions (logits at t predict the label at t + 1), averaged as
+ * `weighting` says (default `token`).
+ */
+export function llavaLoss(
+  model: LlavaForConditionalGeneration,
+  batch: LlavaTrainingBatch,
+  weighting: LlavaLossWeighting = "token",
+): tf.Scalar {
+  if (weighting !== "token" && weighting !== "conversation")
+    throw new Error(`llavaLoss: weighting must be "token" or "conversation", got ${JSON.stringify(weighting)}`);
   return tf.tidy(() => {
     const { logits } = model.forward({
       inputIds: batch.inputIds,
@@ -158,7 +176,11 @@ export function llavaLoss(model: LlavaForConditionalGeneration, batch: LlavaTrai
     const next = batch.labels.slice([0, 1], [B, T - 1]); // [B, T−1]: labels 1…T−1
     const supervised = next.notEqual(IGNORE_INDEX);
     const targets = tf.where(supervised, next, tf.zerosLike(next)); // ignored positions get any valid id (weight 0)
-    return crossEntropy(predicted, targets, supervised);
+    if (weighting === "token") return crossEntropy(predicted, targets, supervised);
+    // Each row's supervised positions weigh 1 / (their count): crossEntropy's weighted mean is then the mean of the
+    // rows' means over the rows that have any (a row with none adds 0 to both sums).
+    const perRow = supervised.toFloat().sum(1, true).maximum(1); // [B, 1]
+    return crossEntropy(predicted, targets, supervised.toFloat().div(perRow)); // weights [B, T−1]
   });
 }
 
@@ -177,6 +199,8 @@ export interface LlavaTrainerArgs {
    * trainable flags are left as the caller set them. Default: {@link freezeForStage}'s.
    */
   readonly variables?: readonly tf.Variable[];
+  /** How the loss averages the supervised tokens ({@link LlavaLossWeighting}). Default `token`. */
+  readonly lossWeighting?: LlavaLossWeighting;
 }
 
 /** One stage's optimiser over what the stage trains. */
@@ -184,6 +208,7 @@ export class LlavaTrainer {
   readonly stage: LlavaStage;
   /** The variables this stage updates. */
   readonly variables: tf.Variable[];
+  readonly lossWeighting: LlavaLossWeighting;
   private readonly optimizer: AdamW;
 
   constructor(
@@ -192,6 +217,9 @@ export class LlavaTrainer {
   ) {
     this.stage = args.stage;
     if (args.variables && !args.variables.length) throw new Error("LlavaTrainer: variables is empty; nothing would learn");
+    this.lossWeighting = args.lossWeighting ?? "token";
+    if (this.lossWeighting !== "token" && this.lossWeighting !== "conversation")
+      throw new Error(`LlavaTrainer: lossWeighting must be "token" or "conversation", got ${JSON.stringify(this.lossWeighting)}`);
     this.variables = args.variables ? [...args.variables] : freezeForStage(model, args.stage);
     this.optimizer = new AdamW({
       learningRate: args.learningRate ?? (args.stage === 1 ? 1e-3 : 5e-4),
@@ -217,7 +245,7 @@ export class LlavaTrainer {
 
   /** One optimiser step on a batch; returns the loss before the update (the caller disposes it and the batch). */
   step(batch: LlavaTrainingBatch): tf.Scalar {
-    return this.optimizer.minimize(() => llavaLoss(this.model, batch), this.variables);
+    return this.optimizer.minimize(() => llavaLoss(this.model, batch, this.lossWeighting), this.variables);
   }
 
   /** Frees the optimiser's moments (the model is the caller's). */
