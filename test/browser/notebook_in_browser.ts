@@ -128,11 +128,18 @@ export async function runNotebookInBrowser(args: {
   if (!chromium) throw new Error("browser test: Chromium not found (apt install chromium, or set CHROMIUM_PATH)");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "mllm-browser-"));
   const relative = path.relative(args.root, path.resolve(args.root, args.notebook));
-  fs.mkdirSync(path.join(work, path.dirname(relative)), { recursive: true });
-  fs.copyFileSync(path.resolve(args.root, args.notebook), path.join(work, relative));
-  for (const link of ["data", "node_modules"]) fs.symlinkSync(path.join(args.root, link), path.join(work, link));
-  fs.mkdirSync(args.artifacts, { recursive: true });
-  const port = await freePort();
+  let port: number;
+  try {
+    // The work folder is removed if setting it up fails (a missing notebook), as after the run below.
+    fs.mkdirSync(path.join(work, path.dirname(relative)), { recursive: true });
+    fs.copyFileSync(path.resolve(args.root, args.notebook), path.join(work, relative));
+    for (const link of ["data", "node_modules"]) fs.symlinkSync(path.join(args.root, link), path.join(work, link));
+    fs.mkdirSync(args.artifacts, { recursive: true });
+    port = await freePort();
+  } catch (error) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw error;
+  }
   const env = {
     ...process.env,
     JUPYTER_PATH: path.join(args.root, ".jupyter"),
