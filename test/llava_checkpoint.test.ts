@@ -16,15 +16,22 @@ import {
   evaluateLlava,
   blindTwinOf,
   LLAVA_PLAN,
+  LLAVA_ABLATION_METRICS,
   QUICK_EVAL_LIMIT,
+  llavaPlanFor,
+  recordLlavaAblations,
   type LlavaPlan,
 } from "../src/pretrain/llava";
+import { scratchFolders } from "./helpers/scratch";
 import { POPE_NEGATIVES } from "../src/metrics/pope";
 
 const ROOT = path.join(__dirname, "..");
 const WORLD = path.join(ROOT, "data", "world");
 const CHECKPOINT = path.join(ROOT, "data", "checkpoints", "llava");
 const BLIND = path.join(ROOT, "data", "checkpoints", "llava-blind");
+
+/** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
+const scratch = scratchFolders();
 
 beforeAll(async () => {
   registerNativeBackend();
@@ -122,6 +129,63 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     await expect(pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true, ablation: "linear", blind: true })).rejects.toThrow(
       /ablations apply to llava/,
     );
+  });
+});
+
+describe("the ablation table (recordLlavaAblations)", () => {
+  it("ablations run the card's plan with one change", () => {
+    expect(llavaPlanFor("default")).toEqual(LLAVA_PLAN);
+    expect(llavaPlanFor("linear")).toEqual({ ...LLAVA_PLAN, projectorType: "linear" });
+    expect(llavaPlanFor("no-stage1").steps).toEqual({ stage1: 0, stage2: LLAVA_PLAN.steps.stage2 });
+    expect(llavaPlanFor("conversation-loss").lossWeighting).toBe("conversation");
+  });
+
+  it("gathers the ablation cards beside llava into its card and README, replacing the section when run again", () => {
+    const root = scratch("mllm-llava-ablations-");
+    const metrics = (base: number) => Object.fromEntries(LLAVA_ABLATION_METRICS.map((key, k) => [key, base + k / 100]));
+    const write = (folder: string, card: object) => {
+      fs.mkdirSync(path.join(root, folder), { recursive: true });
+      fs.writeFileSync(path.join(root, folder, "card.json"), JSON.stringify(card));
+    };
+    write("llava", {
+      name: "llava",
+      command: "npm run pretrain -- llava",
+      train_seconds: 100,
+      metrics: { ...metrics(0.5), vqa_count_accuracy: 0.9 },
+      baselines: { blind: metrics(0.1) },
+    });
+    fs.writeFileSync(path.join(root, "llava", "README.md"), "# llava\n\nthe card's text\n");
+    write("llava-ablation-linear", {
+      name: "llava-ablation-linear",
+      command: "npm run pretrain -- llava --ablation linear --out <dir>",
+      train_seconds: 90,
+      metrics: metrics(0.3),
+    });
+    const rows = recordLlavaAblations(path.join(root, "llava"));
+    expect(rows.map((r) => [r.name, r.change, r.metrics.vqa_shape_accuracy])).toEqual([
+      ["linear", { projectorType: "linear" }, 0.31],
+    ]);
+    const card = JSON.parse(fs.readFileSync(path.join(root, "llava", "card.json"), "utf8"));
+    expect(card.metrics.vqa_count_accuracy).toBe(0.9); // the rest of the card is kept
+    expect(card.ablations.rows.map((r: { name: string }) => r.name)).toEqual(["llava (the card)", "linear"]);
+    expect(card.ablations.blind.vqa_color_accuracy).toBe(0.1);
+    write("llava-ablation-layer-1", {
+      name: "llava-ablation-layer-1",
+      command: "npm run pretrain -- llava --ablation layer-1 --out <dir>",
+      train_seconds: 95,
+      metrics: metrics(0.4),
+    });
+    expect(recordLlavaAblations(path.join(root, "llava")).map((r) => r.name)).toEqual(["layer-1", "linear"]);
+    const readme = fs.readFileSync(path.join(root, "llava", "README.md"), "utf8");
+    expect(readme.startsWith("# llava\n\nthe card's text\n")).toBe(true);
+    expect(readme.match(/## Ablations/g)).toHaveLength(1);
+    expect(readme).toContain('| layer-1 | {"visionFeatureLayer":-1} | 0.400 | 0.410 |');
+    expect(readme).toContain("| blind twin | no image | 0.100 |");
+    write("llava-ablation-linear", { name: "llava", metrics: metrics(0) });
+    expect(() => recordLlavaAblations(path.join(root, "llava"))).toThrow(
+      /llava-ablation-linear\/card.json is the card of "llava", expected llava-ablation-linear/,
+    );
+    expect(() => recordLlavaAblations(path.join(root, "nowhere"))).toThrow(/nowhere\/card.json is missing \(train llava first\)/);
   });
 });
 

@@ -127,23 +127,25 @@ export const LLAVA_PLAN: LlavaPlan = {
   stage2Data: "mixture",
 };
 
-/** The ablations' shorter common schedule and what each one changes (`npm run pretrain -- llava --ablation NAME`). */
+/**
+ * What each ablation changes (`npm run pretrain -- llava --ablation NAME`), on the card's own plan, so that the committed
+ * `llava` is the row every ablation is compared with (`default` reruns it).
+ */
 export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   default: {},
   "layer-1": { visionFeatureLayer: -1 },
   linear: { projectorType: "linear" },
-  "no-stage1": { steps: { stage1: 0, stage2: 600 } },
+  "no-stage1": { steps: { stage1: 0, stage2: LLAVA_PLAN.steps.stage2 } },
   "code-only": { stage2Data: "code-only" },
   "window-3": { projectorWindow: 3 },
   "conversation-loss": { lossWeighting: "conversation" },
 };
-const ABLATION_STEPS = { stage1: 300, stage2: 600 } as const;
 
 /** Options of {@link pretrainLlava} beyond the common ones. */
 export interface LlavaPretrainArgs extends PretrainArgs {
   /** Train the blind twin (no image, Llama only). Default false. */
   readonly blind?: boolean;
-  /** One of {@link LLAVA_ABLATIONS}: a shorter run that changes one thing; no weights are written, only the card. */
+  /** One of {@link LLAVA_ABLATIONS}: the card's plan with one thing changed; no weights are written, only the card. */
   readonly ablation?: string;
   /** Evaluate on the first N test records of each set only (smoke tests). Default all. */
   readonly evalLimit?: number;
@@ -371,7 +373,7 @@ export async function runStage<E>(
   return { curve, every, seconds: (Date.now() - started) / 1000 };
 }
 
-/** The plan of a run: the card's, or an ablation's (the shorter common schedule plus its one change). */
+/** The plan of a run: the card's, or an ablation's (the card's plan with its one change). */
 export function llavaPlanFor(ablation?: string, steps?: number): LlavaPlan {
   let plan = LLAVA_PLAN;
   if (ablation !== undefined) {
@@ -380,7 +382,7 @@ export function llavaPlanFor(ablation?: string, steps?: number): LlavaPlan {
       throw new Error(
         `pretrain llava: unknown ablation ${JSON.stringify(ablation)}; expected one of ${Object.keys(LLAVA_ABLATIONS).join(", ")}`,
       );
-    plan = { ...LLAVA_PLAN, steps: ABLATION_STEPS, ...change };
+    plan = { ...LLAVA_PLAN, ...change };
   }
   if (steps !== undefined) {
     // --steps N sets stage 2's steps, stage 1 in proportion
@@ -509,6 +511,11 @@ export async function pretrainLlava(
       // Ablations keep no weights: their card.json alone, for the ablation table of llava's card.
       fs.mkdirSync(args.out, { recursive: true });
       fs.writeFileSync(path.join(args.out, "card.json"), JSON.stringify(card, null, 2) + "\n");
+      const llavaDir = path.resolve(args.out, LLAVA_NEIGHBOURS.llava);
+      if (fs.existsSync(path.join(llavaDir, "card.json"))) {
+        const rows = recordLlavaAblations(llavaDir);
+        log(`${name}: llava's card and README now report ${rows.length} ablation(s)`);
+      }
     } else {
       const tokenizerDir = languageDir;
       if (blind) {
@@ -528,6 +535,106 @@ export async function pretrainLlava(
     }
   }
   return { model, card };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The ablation table
+
+/** The metrics each ablation row reports (issue 16's targets, and the domains). */
+export const LLAVA_ABLATION_METRICS = [
+  "vqa_color_accuracy",
+  "vqa_shape_accuracy",
+  "pope_adversarial_f1",
+  "code_same_pixels",
+  "medical_location_f1",
+  "sentiment_fresh_accuracy",
+  "sentiment_fresh_disagree_accuracy",
+] as const;
+
+/** One row of llava's ablation table. */
+export interface LlavaAblationRow {
+  /** The ablation's name (`default` for the committed llava itself). */
+  readonly name: string;
+  /** What it changes from the card's plan ({@link LLAVA_ABLATIONS}). */
+  readonly change: Partial<LlavaPlan>;
+  readonly command: string;
+  readonly train_seconds: number;
+  readonly metrics: Record<string, number>;
+}
+
+const ABLATIONS_START = "<!-- ablations: written by recordLlavaAblations, do not edit -->";
+const ABLATIONS_END = "<!-- end of ablations -->";
+
+/**
+ * Gathers the ablation cards beside `llavaDir` (`../llava-ablation-NAME/card.json`, written by
+ * `npm run pretrain -- llava --ablation NAME`) into llava's card.json (`ablations`) and README ("Ablations"), with the
+ * committed llava as the first row: every ablation runs the card's plan with one change, so that row is its reference.
+ * Called at the end of each ablation run. @returns the ablation rows (the committed llava's excluded)
+ */
+export function recordLlavaAblations(llavaDir: string): LlavaAblationRow[] {
+  const cardFile = path.join(llavaDir, "card.json");
+  if (!fs.existsSync(cardFile)) throw new Error(`recordLlavaAblations: ${cardFile} is missing (train llava first)`);
+  const card = JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard & Record<string, unknown>;
+  const parent = path.dirname(path.resolve(llavaDir));
+  const pick = (metrics: Record<string, number>) => Object.fromEntries(LLAVA_ABLATION_METRICS.map((key) => [key, metrics[key]]));
+  const rows: LlavaAblationRow[] = [];
+  for (const name of Object.keys(LLAVA_ABLATIONS)) {
+    const file = path.join(parent, `llava-ablation-${name}`, "card.json");
+    if (!fs.existsSync(file)) continue;
+    const ablation = JSON.parse(fs.readFileSync(file, "utf8")) as CheckpointCard & Record<string, unknown>;
+    if (ablation.name !== `llava-ablation-${name}`)
+      throw new Error(
+        `recordLlavaAblations: ${file} is the card of ${JSON.stringify(ablation.name)}, expected llava-ablation-${name}`,
+      );
+    rows.push({
+      name,
+      change: LLAVA_ABLATIONS[name],
+      command: String(ablation.command),
+      train_seconds: ablation.train_seconds,
+      metrics: pick(ablation.metrics),
+    });
+  }
+  const reference: LlavaAblationRow = {
+    name: "llava (the card)",
+    change: {},
+    command: String(card.command),
+    train_seconds: card.train_seconds,
+    metrics: pick(card.metrics),
+  };
+  const blind = (card.baselines as Record<string, Record<string, number>> | undefined)?.blind;
+  card.ablations = {
+    note: "Each row is the card's plan with one change (LLAVA_ABLATIONS), same data and seed, evaluated on the full test sets like the card; no weights are kept.",
+    rows: [reference, ...rows],
+    ...(blind ? { blind: pick(blind) } : {}),
+  };
+  fs.writeFileSync(cardFile, JSON.stringify(card, null, 2) + "\n");
+  const readmeFile = path.join(llavaDir, "README.md");
+  const readme = fs.existsSync(readmeFile) ? fs.readFileSync(readmeFile, "utf8") : "";
+  const cell = (value: number | undefined) => (value === undefined || !Number.isFinite(value) ? "—" : value.toFixed(3));
+  const section = [
+    ABLATIONS_START,
+    "## Ablations",
+    "",
+    "Each row is the card's plan with one change (same data, seed and evaluation); `npm run pretrain -- llava --ablation NAME` made it and keeps no weights.",
+    "",
+    `| run | change | ${LLAVA_ABLATION_METRICS.join(" | ")} | train seconds |`,
+    `|---|---|${LLAVA_ABLATION_METRICS.map(() => "---|").join("")}---|`,
+    ...[reference, ...rows].map(
+      (row) =>
+        `| ${row.name} | ${Object.keys(row.change).length ? JSON.stringify(row.change).replace(/\|/g, "\\|") : "—"} | ${LLAVA_ABLATION_METRICS.map((key) => cell(row.metrics[key])).join(" | ")} | ${Math.round(row.train_seconds)} |`,
+    ),
+    ...(blind ? [`| blind twin | no image | ${LLAVA_ABLATION_METRICS.map((key) => cell(blind[key])).join(" | ")} | |`] : []),
+    ABLATIONS_END,
+    "",
+  ].join("\n");
+  const start = readme.indexOf(ABLATIONS_START);
+  const end = readme.indexOf(ABLATIONS_END);
+  const updated =
+    start >= 0 && end > start
+      ? readme.slice(0, start) + section + readme.slice(end + ABLATIONS_END.length + 1)
+      : readme + (readme.endsWith("\n") ? "\n" : "\n\n") + section;
+  fs.writeFileSync(readmeFile, updated);
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
