@@ -114,7 +114,8 @@ export class Blip2QFormerMultimodalLayer extends Blip2QFormerLayer {
   }
 
   /**
-   * hidden: [B, Nq + T, Dq] (queries first); image: the cross-attention's keys/values [B, Tk, w²·Dv] (`qformerImageContext`; needed when Nq > 0 and this layer cross-attends);
+   * hidden: [B, Nq + T, Dq] (queries first); image: the cross-attention's keys/values [B, Tk, w²·Dv]
+   * (`qformerImageContext`; needed when Nq > 0 and this layer cross-attends);
    * mask: additive [B, 1, Nq + T, Nq + T] or [Nq + T, Nq + T]
    * → hidden [B, Nq + T, Dq] and the queries' cross-attention weights [B, H, Nq, Tk] (when this layer cross-attends)
    */

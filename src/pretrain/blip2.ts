@@ -51,8 +51,9 @@ import { sameTextTargets, type PretrainArgs } from "./vision";
 export const BLIP2_BACKBONES = { vision: "../vision", language: "../language" } as const;
 
 /**
- * The bridge's shape for the labs' backbones (≈ 1.3M parameters with both query paths). encoderWindow: each image
- * key/value of the Q-Former's cross-attention is a patch's window × window neighbourhood (`Blip2QFormerConfig.encoderWindow`); default 1 (off).
+ * The bridge's shape for the labs' backbones (≈ 1.3M parameters with both query paths; ≈ 2.4M with window 3).
+ * encoderWindow: each image key/value of the Q-Former's cross-attention is a patch's window × window neighbourhood
+ * (`Blip2QFormerConfig.encoderWindow`); default 1 (off).
  */
 export function blip2BridgeConfig(
   vocabSize: number,
