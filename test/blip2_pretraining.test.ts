@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { Blip2QFormerWithText, type Blip2QFormerTextConfig } from "../src/models/blip2_qformer";
@@ -24,7 +25,17 @@ import {
 } from "../src/models/blip2_losses";
 import { Blip2ForPretraining } from "../src/models/blip2_pretraining";
 import { Blip2Pipeline, languageText, qformerText } from "../src/pipelines/blip2";
-import { loadBlip2Pipeline, evaluateBlip2 } from "../src/pretrain/blip2";
+import { loadBlip2Pipeline, evaluateBlip2, blip2BridgeConfig, bridgeConfigToHF } from "../src/pretrain/blip2";
+import {
+  Blip2ForConditionalGeneration,
+  Blip2QFormerModel,
+  qformerImageContext,
+  resolveBlip2QFormerConfig,
+  type Blip2Config,
+} from "../src/models/blip2";
+import { blip2ConfigFromHF, blip2ConfigToHF } from "../src/models/blip2_spec";
+import { readHFConfig } from "../src/io/hf_config";
+import { saveCheckpoint } from "../src/io/safetensors";
 import { vqaAccuracy } from "../src/data/vqa";
 import { LlamaForCausalLM } from "../src/models/llama";
 import { AdamW } from "../src/train/adamw";
@@ -408,6 +419,252 @@ describe("the model", () => {
     image.dispose();
     model.dispose();
     language.dispose();
+  }, 60_000);
+});
+
+/** A tiny transformers-layout BLIP-2 (a 3 × 3 patch grid) for the config.json round trip. */
+const TINY_BLIP2: Blip2Config = {
+  vision: { hiddenSize: 16, intermediateSize: 24, numLayers: 1, numHeads: 2, imageSize: 12, patchSize: 4 },
+  qformer: { hiddenSize: 12, intermediateSize: 20, numLayers: 2, numHeads: 2 },
+  text: { vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 1, numHeads: 2, maxPositionEmbeddings: 16 },
+  numQueryTokens: 3,
+  imageTokenId: 39,
+};
+const hfDocument = (json: Record<string, unknown>) => ({ json: JSON.parse(JSON.stringify(json)), where: "config.json" });
+
+describe("the windowed Q-Former (encoderWindow: each key/value is a patch's 3×3 neighbourhood)", () => {
+  const windowed: Blip2QFormerTextConfig = { ...tiny, encoderWindow: 3 };
+  const G = 3; // a 3 × 3 patch grid: Tk = 1 + 9 tokens
+  const Dv = 12;
+  /** The row-major index (1 + r·g + c) of patch (r, c) among the tokens (class token first). */
+  const token = (r: number, c: number) => 1 + r * G + c;
+  /** The image with patch (r, c) moved by +10 in every channel. */
+  const perturbed = (image: tf.Tensor, r: number, c: number) =>
+    tf.tidy(() =>
+      image.add(tf.scalar(10).mul(tf.oneHot(tf.tensor1d([token(r, c)], "int32"), 1 + G * G).reshape([1, 1 + G * G, 1]))),
+    );
+
+  it("validates the window, quoting the bad value; 1 is the default and writes nothing", () => {
+    for (const bad of [2, 0, -1, 1.5, Number.NaN])
+      expect(() => resolveBlip2QFormerConfig({ encoderWindow: bad })).toThrow(
+        `Q-Former: config.encoderWindow must be an odd integer ≥ 1 (1 = off), got ${JSON.stringify(bad)}`,
+      );
+    expect(resolveBlip2QFormerConfig({}).encoderWindow).toBe(1);
+    expect(resolveBlip2QFormerConfig({ encoderWindow: 5 }).encoderWindow).toBe(5);
+    const image = tf.zeros([2, 1 + 8, Dv]); // 8 patches: no square grid
+    expect(() => qformerImageContext(image, 3)).toThrow(
+      "Q-Former: encoderWindow 3 needs image features [B, 1 + g·g, Dv] (a class token, then a square patch grid), got [2,9,12]",
+    );
+    expect(qformerImageContext(image, 1)).toBe(image); // off: the features themselves
+    image.dispose();
+  });
+
+  it("gives each patch its 3×3 neighbourhood (zeros beyond the edge) and the class token its own vector in the centre slot", async () => {
+    const image = tf.randomNormal([2, 1 + G * G, Dv], 0, 1, "float32", 21);
+    const context = qformerImageContext(image, 3);
+    expect(context.shape).toEqual([2, 1 + G * G, 9 * Dv]);
+    const x = (await image.array()) as number[][][];
+    const c = (await context.array()) as number[][][];
+    const slot = (b: number, t: number, k: number) => c[b][t].slice(k * Dv, (k + 1) * Dv);
+    const zeros = new Array(Dv).fill(0);
+    for (let k = 0; k < 9; k++) expect(slot(1, 0, k)).toEqual(k === 4 ? x[1][0] : zeros); // class token
+    // Patch (0, 0): its up/left neighbours are beyond the edge; slot 5 (right) is patch (0, 1), slot 8 (down-right) patch (1, 1).
+    expect([0, 1, 2, 3, 6].map((k) => slot(0, token(0, 0), k))).toEqual(new Array(5).fill(zeros));
+    expect(slot(0, token(0, 0), 4)).toEqual(x[0][token(0, 0)]);
+    expect(slot(0, token(0, 0), 5)).toEqual(x[0][token(0, 1)]);
+    expect(slot(0, token(0, 0), 8)).toEqual(x[0][token(1, 1)]);
+    // The centre patch (1, 1) sees the whole grid, row-major.
+    for (let k = 0; k < 9; k++) expect(slot(0, token(1, 1), k)).toEqual(x[0][1 + k]);
+    tf.dispose([image, context]);
+  });
+
+  it("has a cross-attention of input width window²·Dv and the shapes of the unwindowed model", () => {
+    const qformer = new Blip2QFormerWithText(windowed, 0);
+    const key = qformer.layers[0].crossAttention!.key.weight;
+    expect([key.shape, qformer.layers[0].crossAttention!.value.weight.shape]).toEqual([
+      [16, 9 * Dv],
+      [16, 9 * Dv],
+    ]);
+    const image = tf.randomNormal([2, 1 + G * G, Dv], 0, 1, "float32", 22);
+    const out = qformer.forward({
+      queryEmbeds: tf.randomNormal([2, 3, 16], 0, 1, "float32", 23),
+      image,
+      outputCrossAttentions: true,
+    });
+    expect(out.lastHiddenState.shape).toEqual([2, 3, 16]);
+    expect(out.crossAttentions!.map((w) => w.shape)).toEqual([[2, 2, 3, 1 + G * G]]); // one weight per token, as before
+    expect(() => qformer.forward({ queryEmbeds: tf.zeros([2, 3, 16]), image: tf.zeros([2, 1 + G * G, 9 * Dv]) })).toThrow(
+      /width 12, got \[2,10,108\]/, // the caller gives the tower's features; the Q-Former builds the neighbourhoods
+    );
+    const bridge = new Blip2ForPretraining({
+      qformer: windowed,
+      numQueryTokens: 3,
+      embedDim: 8,
+      languageHiddenSize: 128,
+      seed: 1,
+    });
+    expect(bridge.softPrompt(image).shape).toEqual([2, 3, 128]);
+    const plain = new Blip2QFormerModel({ ...windowed, numLayers: 2 }, 0); // the transformers-layout Q-Former reads the same context
+    expect(plain.apply(tf.zeros([2, 3, 16]), image).shape).toEqual([2, 3, 16]);
+    tf.dispose([image, out.lastHiddenState, ...out.crossAttentions!]);
+    qformer.dispose();
+    bridge.dispose();
+    plain.dispose();
+  });
+
+  it("a patch's neighbour changes how a query weighs that patch with the window, and not without", async () => {
+    // Only layer 0 cross-attends (frequency 2), and its queries come from the query embeddings alone, so the ratio of a
+    // query's weights on two tokens, log w_p − log w_r = (q·k_p − q·k_r)/√Dh, moves only if k_p or k_r moved.
+    const queries = tf.randomNormal([1, 3, 16], 0, 1, "float32", 24);
+    const image = tf.randomNormal([1, 1 + G * G, Dv], 0, 1, "float32", 25);
+    const moved = perturbed(image, 0, 0); // patch (0, 0): a neighbour of (0, 1), (1, 0), (1, 1), not of (2, 2)
+    const logRatio = async (qformer: Blip2QFormerWithText, features: tf.Tensor, p: number, r: number) => {
+      const weights = qformer.forward({ queryEmbeds: queries, image: features, outputCrossAttentions: true }).crossAttentions![0];
+      const ratio = tf.tidy(() =>
+        weights
+          .slice([0, 0, 0, p], [1, -1, -1, 1])
+          .log()
+          .sub(weights.slice([0, 0, 0, r], [1, -1, -1, 1]).log()),
+      );
+      const values = Array.from(await ratio.data());
+      tf.dispose([weights, ratio]);
+      return values;
+    };
+    const change = async (qformer: Blip2QFormerWithText, p: number, r: number) => {
+      const before = await logRatio(qformer, image, p, r);
+      const after = await logRatio(qformer, moved, p, r);
+      return Math.max(...before.map((v, k) => Math.abs(v - after[k])));
+    };
+    const plain = new Blip2QFormerWithText(tiny, 3);
+    const window = new Blip2QFormerWithText(windowed, 3);
+    // Patch (1, 1) against the class token (0) and against the far corner (2, 2): neither key moves without the window.
+    expect(await change(plain, token(1, 1), 0)).toBeLessThan(1e-4);
+    expect(await change(plain, token(0, 1), token(2, 2))).toBeLessThan(1e-4);
+    // With it, (1, 1)'s and (0, 1)'s keys hold (0, 0) in a neighbour slot; (2, 2)'s and the class token's do not.
+    expect(await change(window, token(1, 1), 0)).toBeGreaterThan(1e-2);
+    expect(await change(window, token(0, 1), token(2, 2))).toBeGreaterThan(1e-2);
+    expect(await change(window, token(2, 2), 0)).toBeLessThan(1e-4);
+    tf.dispose([queries, image, moved]);
+    plain.dispose();
+    window.dispose();
+  });
+
+  it("acts only through the neighbour slots: with those key/value weights zero it is the unwindowed Q-Former", async () => {
+    const plain = new Blip2QFormerWithText(tiny, 5);
+    const window = new Blip2QFormerWithText(windowed, 6);
+    const own = Object.fromEntries(plain.namedParameters());
+    for (const [name, variable] of window.namedParameters()) {
+      tf.tidy(() => {
+        if (/crossattention\.attention\.(key|value)\.weight$/.test(name)) {
+          const w = own[name]; // [Dq, Dv] → the centre slot of [Dq, 9·Dv]
+          variable.assign(tf.concat([tf.zeros([16, 4 * Dv]), w, tf.zeros([16, 4 * Dv])], 1));
+        } else variable.assign(own[name]);
+      });
+    }
+    const queries = tf.randomNormal([2, 3, 16], 0, 1, "float32", 26);
+    const image = tf.randomNormal([2, 1 + G * G, Dv], 0, 1, "float32", 27);
+    const ids = tf.tensor2d(
+      [
+        [1, 5, 6, 3],
+        [1, 7, 3, 0],
+      ],
+      [2, 4],
+      "int32",
+    );
+    const run = (qformer: Blip2QFormerWithText) =>
+      qformer.forward({ queryEmbeds: queries, inputIds: ids, image }).lastHiddenState;
+    const same = tf.tidy(() => run(window).sub(run(plain)).abs().max());
+    expect((await same.data())[0]).toBeLessThan(1e-5);
+    for (const weight of [window.layers[0].crossAttention!.key.weight, window.layers[0].crossAttention!.value.weight]) {
+      // now let the right-hand neighbour (slot 5) in
+      tf.tidy(() =>
+        weight.assign(weight.add(tf.concat([tf.zeros([16, 5 * Dv]), tf.fill([16, Dv], 0.3), tf.zeros([16, 3 * Dv])], 1))),
+      );
+    }
+    const apart = tf.tidy(() => run(window).sub(run(plain)).abs().max());
+    expect((await apart.data())[0]).toBeGreaterThan(1e-3);
+    tf.dispose([queries, image, ids, same, apart]);
+    plain.dispose();
+    window.dispose();
+  });
+
+  it("round-trips through config.json (the bridge's and transformers' layout), the key written only when on", async () => {
+    const checkpoints = path.join(ROOT, "data", "checkpoints");
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "blip2-window-"));
+    try {
+      for (const backbone of ["vision", "language"])
+        fs.symlinkSync(path.join(checkpoints, backbone), path.join(folder, backbone));
+      const visionWidth = readHFConfig(path.join(checkpoints, "vision")).json.vision_config.hidden_size as number;
+      const model = new Blip2ForPretraining(blip2BridgeConfig(851, visionWidth, 128, 7, 3));
+      const document = bridgeConfigToHF(model, path.join(folder, "vision"), path.join(folder, "language")) as {
+        qformer_config: Record<string, unknown>;
+      };
+      expect(document.qformer_config.mllm_labs_encoder_window).toBe(3);
+      const plainModel = new Blip2ForPretraining(blip2BridgeConfig(851, visionWidth, 128, 7));
+      const plainDocument = bridgeConfigToHF(plainModel, path.join(folder, "vision"), path.join(folder, "language")) as {
+        qformer_config: Record<string, unknown>;
+      };
+      expect("mllm_labs_encoder_window" in plainDocument.qformer_config).toBe(false); // existing checkpoints: unchanged
+      plainModel.dispose();
+      const bridgeDir = path.join(folder, "blip2");
+      fs.mkdirSync(bridgeDir);
+      await saveCheckpoint(bridgeDir, model.stateDict());
+      fs.writeFileSync(path.join(bridgeDir, "config.json"), JSON.stringify(document));
+      for (const name of ["tokenizer.json", "tokenizer_config.json"])
+        fs.copyFileSync(path.join(WORLD, "tokenizer", name), path.join(bridgeDir, name));
+      const pipeline = loadBlip2Pipeline(bridgeDir);
+      expect(pipeline.bridge.config.qformer.encoderWindow).toBe(3);
+      const image = tf.randomNormal([2, 1 + 64, visionWidth], 0, 1, "float32", 28);
+      const diff = tf.tidy(() => pipeline.bridge.softPrompt(image).sub(model.softPrompt(image)).abs().max());
+      expect((await diff.data())[0]).toBe(0);
+      tf.dispose([image, diff]);
+      pipeline.dispose();
+      model.dispose();
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+    // transformers' Blip2Config: an mllm_labs_-prefixed key in qformer_config, read back; absent when off.
+    const hf = blip2ConfigToHF({ ...TINY_BLIP2, qformer: { ...TINY_BLIP2.qformer, encoderWindow: 3 } });
+    expect((hf.qformer_config as Record<string, unknown>).mllm_labs_encoder_window).toBe(3);
+    expect(blip2ConfigFromHF(hfDocument(hf)).qformer.encoderWindow).toBe(3);
+    const off = blip2ConfigToHF(TINY_BLIP2);
+    expect("mllm_labs_encoder_window" in (off.qformer_config as Record<string, unknown>)).toBe(false);
+    expect(blip2ConfigFromHF(hfDocument(off)).qformer.encoderWindow).toBe(1);
+    const model = new Blip2ForConditionalGeneration(blip2ConfigFromHF(hfDocument(hf)));
+    expect(model.qformer.layers[0].crossAttention!.key.weight.shape).toEqual([12, 9 * 16]);
+    const pixels = tf.randomNormal([2, 3, 12, 12], 0, 1, "float32", 30);
+    const encoded = model.encodeImage(pixels);
+    expect(encoded.qformerLastHiddenState.shape).toEqual([2, 3, 12]);
+    tf.dispose([pixels, encoded.visionLastHiddenState, encoded.qformerLastHiddenState, encoded.languageModelInputs]);
+    model.dispose();
+  }, 60_000);
+
+  it("trains (stage 1 and the soft prompt) without leaking tensors", async () => {
+    const tokenizer = loadTokenizer(path.join(WORLD, "tokenizer"));
+    const model = new Blip2ForPretraining({
+      qformer: windowed,
+      numQueryTokens: 3,
+      embedDim: 8,
+      languageHiddenSize: 128,
+      seed: 1,
+    });
+    const image = tf.randomNormal([4, 1 + G * G, Dv], 0, 1, "float32", 29);
+    const optimizer = new AdamW({ learningRate: 1e-3 });
+    const before = tf.memory().numTensors;
+    const text = qformerText(tokenizer, ["a red circle", "a blue star", "a red circle", "a green square"]);
+    const targets = tf.eye(4);
+    const loss = optimizer.minimize(() => {
+      const l = model.stage1Losses(image, text, targets, [1, 0, 1, 0], [1, 0, 3, 2]);
+      return l.itc.add(l.itm).add(l.itg).add(model.softPrompt(image).square().mean()) as tf.Scalar;
+    }, model.trainableParameters());
+    expect(Number.isFinite((await loss.data())[0])).toBe(true);
+    const key = model.qformer.layers[0].crossAttention!.key.weight;
+    expect(key.shape).toEqual([16, 9 * Dv]);
+    tf.dispose([loss, text.inputIds, text.padding, targets]);
+    optimizer.dispose();
+    expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+    image.dispose();
+    model.dispose();
   }, 60_000);
 });
 

@@ -23,6 +23,7 @@ import { activation } from "../nn/activations";
 import { scaledDotProductAttention, splitHeads, mergeHeads } from "../nn/attention";
 import { LlamaForCausalLM, resolveLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig, type GenerateOptions } from "./llama";
 import { embedWithImageFeatures, checkImageTokens } from "./merge_image_tokens";
+import { patchNeighbourhoods } from "./llava";
 import { Random } from "../util/random";
 import { tidy } from "../util/tidy";
 import { FeedForward } from "../nn/feed_forward";
@@ -68,6 +69,14 @@ export interface Blip2QFormerConfig {
   readonly crossAttentionFrequency?: number;
   /** Width Dv of the image features it reads. Default 1408 alone; inside a {@link Blip2Config}, the vision width. */
   readonly encoderHiddenSize?: number;
+  /**
+   * Each image key/value of the cross-attention is a patch's encoderWindow × encoderWindow neighbourhood side by side
+   * (zero beyond the grid's edge; {@link qformerImageContext}), so the cross-attention reads window²·Dv features per
+   * token: a query attending to one token sees its patch's local layout, not only a weighted mean of single patches.
+   * Odd integer ≥ 1; default 1 (off: BLIP-2's Q-Former, each token's own features). Ours, not transformers': config.json
+   * key `mllm_labs_encoder_window` in `qformer_config`, written only when on.
+   */
+  readonly encoderWindow?: number;
 }
 
 /** `Blip2Config`. See {@link resolveBlip2Config}. */
@@ -132,7 +141,11 @@ export function resolveBlip2QFormerConfig(config: Blip2QFormerConfig): ResolvedB
     layerNormEps: config.layerNormEps ?? 1e-12,
     crossAttentionFrequency: config.crossAttentionFrequency ?? 2,
     encoderHiddenSize: config.encoderHiddenSize ?? 1408,
+    encoderWindow: config.encoderWindow ?? 1,
   };
+  const window = resolved.encoderWindow;
+  if (!Number.isInteger(window) || window < 1 || window % 2 === 0)
+    throw new Error(`Q-Former: config.encoderWindow must be an odd integer ≥ 1 (1 = off), got ${JSON.stringify(window)}`);
   checkPositive("Q-Former", resolved, [
     "hiddenSize",
     "intermediateSize",
@@ -323,7 +336,10 @@ export class Blip2QFormerLayer extends Module {
     const crossSeed = random.nextSeed();
     this.crossAttention =
       index % config.crossAttentionFrequency === 0
-        ? this.module("crossattention", new Blip2QFormerAttention(config.numHeads, Dq, config.encoderHiddenSize, eps, crossSeed))
+        ? this.module(
+            "crossattention",
+            new Blip2QFormerAttention(config.numHeads, Dq, config.encoderWindow ** 2 * config.encoderHiddenSize, eps, crossSeed),
+          )
         : undefined;
     this.intermediate = this.module(
       "intermediate_query.dense",
@@ -336,7 +352,7 @@ export class Blip2QFormerLayer extends Module {
     this.outputNorm = this.module("output_query.LayerNorm", new LayerNorm({ dim: Dq, eps }));
   }
 
-  /** queries: [B, Nq, Dq]; image: [B, Tk, Dv] → [B, Nq, Dq] */
+  /** queries: [B, Nq, Dq]; image: the cross-attention's keys/values [B, Tk, w²·Dv] ({@link qformerImageContext}) → [B, Nq, Dq] */
   apply(queries: tf.Tensor, image: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       let h = this.selfAttention.apply(queries, queries);
@@ -344,6 +360,36 @@ export class Blip2QFormerLayer extends Module {
       return this.outputNorm.apply(this.outputDense.apply(this.act(this.intermediate.apply(h))).add(h));
     });
   }
+}
+
+/**
+ * What the Q-Former's cross-attention reads ({@link Blip2QFormerConfig.encoderWindow}): window 1 returns the image
+ * features unchanged; window w > 1 gives every patch token its w × w patch neighbourhood side by side
+ * (`patchNeighbourhoods` of ./llava, zero beyond the grid's edge: the input of a w × w convolution, as LLaVA's
+ * `projectorWindow`). The class token has no place on the grid: its own vector sits in the centre slot (where each patch
+ * has itself) and the other w² − 1 slots are zeros, so it still reaches the keys through the same weights as a patch's centre.
+ * image: [B, 1 + g·g, Dv] (class token first, then the g × g patches row-major, as the vision towers return them)
+ * → [B, 1 + g·g, w²·Dv]
+ */
+export function qformerImageContext(image: tf.Tensor, window: number): tf.Tensor {
+  if (window === 1) return image;
+  const [B, Tk, Dv] = image.shape;
+  const grid = Math.round(Math.sqrt(Tk - 1));
+  if (image.rank !== 3 || Tk < 2 || grid * grid !== Tk - 1)
+    throw new Error(
+      `Q-Former: encoderWindow ${window} needs image features [B, 1 + g·g, Dv] (a class token, then a square patch grid), got [${image.shape}]`,
+    );
+  const centre = (window * window - 1) / 2; // the slot of offset (0, 0) in the row-major window
+  return tf.tidy(() => {
+    const classToken = image.slice([0, 0, 0], [B, 1, Dv]); // [B, 1, Dv]
+    const classSlots = classToken.pad([
+      [0, 0],
+      [0, 0],
+      [centre * Dv, centre * Dv],
+    ]); // [B, 1, w²·Dv]: its own vector in the centre slot, zeros elsewhere
+    const patches = patchNeighbourhoods(image.slice([0, 1, 0], [B, Tk - 1, Dv]), window); // [B, g·g, w²·Dv]
+    return tf.concat([classSlots, patches], 1); // [B, 1 + g·g, w²·Dv]
+  });
 }
 
 /** The Q-Former over the learned queries (no text input). HF: `Blip2QFormerModel`. */
@@ -362,13 +408,14 @@ export class Blip2QFormerModel extends Module {
       this.layers.push(this.module(`encoder.layer.${i}`, new Blip2QFormerLayer(config, i, random.nextSeed())));
   }
 
-  /** queryEmbeds: [B, Nq, Dq]; image: [B, Tk, Dv] → lastHiddenState [B, Nq, Dq] */
+  /** queryEmbeds: [B, Nq, Dq]; image: [B, Tk, Dv] ([B, 1 + g·g, Dv] when encoderWindow > 1) → lastHiddenState [B, Nq, Dq] */
   apply(queryEmbeds: tf.Tensor, image: tf.Tensor): tf.Tensor {
     if (image.shape[2] !== this.config.encoderHiddenSize)
       throw new Error(`Q-Former: image features must have width ${this.config.encoderHiddenSize}, got [${image.shape}]`);
     return tf.tidy(() => {
+      const context = qformerImageContext(image, this.config.encoderWindow); // [B, Tk, w²·Dv]
       let x = this.layernorm.apply(queryEmbeds);
-      for (const layer of this.layers) x = layer.apply(x, image);
+      for (const layer of this.layers) x = layer.apply(x, context);
       return x;
     });
   }

@@ -32,6 +32,7 @@ import {
   type Blip2QFormerAttention,
   type Blip2QFormerConfig,
   type ResolvedBlip2QFormerConfig,
+  qformerImageContext,
 } from "./blip2";
 import { Random } from "../util/random";
 
@@ -113,7 +114,8 @@ export class Blip2QFormerMultimodalLayer extends Blip2QFormerLayer {
   }
 
   /**
-   * hidden: [B, Nq + T, Dq] (queries first); image: [B, Tk, Dv] (needed when Nq > 0 and this layer cross-attends);
+   * hidden: [B, Nq + T, Dq] (queries first); image: the cross-attention's keys/values [B, Tk, w²·Dv]
+   * (`qformerImageContext`; needed when Nq > 0 and this layer cross-attends);
    * mask: additive [B, 1, Nq + T, Nq + T] or [Nq + T, Nq + T]
    * → hidden [B, Nq + T, Dq] and the queries' cross-attention weights [B, H, Nq, Tk] (when this layer cross-attends)
    */
@@ -201,7 +203,8 @@ export class Blip2QFormerWithText extends Module {
   }
 
   /**
-   * queryEmbeds: [B, Nq, Dq] (optional); inputIds: [B, T] int32 (optional); image: [B, Tk, Dv];
+   * queryEmbeds: [B, Nq, Dq] (optional); inputIds: [B, T] int32 (optional); image: [B, Tk, Dv] ([B, 1 + g·g, Dv] when
+   * encoderWindow > 1: the cross-attention reads each patch's neighbourhood, `qformerImageContext`);
    * mask: additive [B, 1, Nq + T, Nq + T] (see `blip2_losses.ts`), none = everyone sees everyone.
    */
   forward(inputs: {
@@ -221,9 +224,10 @@ export class Blip2QFormerWithText extends Module {
       if (queryEmbeds) parts.push(queryEmbeds);
       if (inputIds) parts.push(this.embedText(inputIds));
       let x = this.layernorm.apply(parts.length === 1 ? parts[0] : tf.concat(parts, 1)); // [B, Nq + T, Dq]
+      const context = image && Nq > 0 ? qformerImageContext(image, this.config.encoderWindow) : image; // [B, Tk, w²·Dv]
       const crossAttentions: tf.Tensor[] = [];
       for (const layer of this.layers) {
-        const out = layer.forward(x, Nq, image, mask);
+        const out = layer.forward(x, Nq, context, mask);
         x = out.hidden;
         if (out.crossWeights) crossAttentions.push(out.crossWeights);
       }

@@ -57,6 +57,7 @@ export function blip2ConfigFromHF(config: HFConfig): ResolvedBlip2Config {
       layerNormEps: hfOptionalNumber(qformer, "layer_norm_eps"),
       crossAttentionFrequency: hfOptionalInteger(qformer, "cross_attention_frequency"),
       encoderHiddenSize: hfOptionalInteger(qformer, "encoder_hidden_size"),
+      encoderWindow: hfOptionalInteger(qformer, "mllm_labs_encoder_window"),
     },
     text: llamaConfigFromHF(text),
     numQueryTokens: hfOptionalInteger(config, "num_query_tokens"),
@@ -93,6 +94,7 @@ export function blip2ConfigToHF(config: Blip2Config): Record<string, unknown> {
       layer_norm_eps: qformer.layerNormEps,
       cross_attention_frequency: qformer.crossAttentionFrequency,
       encoder_hidden_size: qformer.encoderHiddenSize,
+      ...(qformer.encoderWindow > 1 ? { mllm_labs_encoder_window: qformer.encoderWindow } : {}), // ours: written only when on
     },
     text_config: textConfig,
     num_query_tokens: numQueryTokens,

@@ -50,12 +50,17 @@ import { sameTextTargets, type PretrainArgs } from "./vision";
 /** Where the frozen backbones are, relative to the blip2 checkpoint folder (recorded in its config.json). */
 export const BLIP2_BACKBONES = { vision: "../vision", language: "../language" } as const;
 
-/** The bridge's shape for the labs' backbones (≈ 1.3M parameters with both query paths). */
+/**
+ * The bridge's shape for the labs' backbones (≈ 1.3M parameters with both query paths; ≈ 2.4M with window 3).
+ * encoderWindow: each image key/value of the Q-Former's cross-attention is a patch's window × window neighbourhood
+ * (`Blip2QFormerConfig.encoderWindow`); default 1 (off).
+ */
 export function blip2BridgeConfig(
   vocabSize: number,
   visionWidth: number,
   languageWidth: number,
   seed = 0,
+  encoderWindow = 1,
 ): Blip2PretrainingConfig {
   return {
     qformer: {
@@ -65,6 +70,7 @@ export function blip2BridgeConfig(
       numHeads: 4,
       crossAttentionFrequency: 1,
       encoderHiddenSize: visionWidth,
+      encoderWindow,
       vocabSize,
       maxPositionEmbeddings: 40,
     },
@@ -358,6 +364,7 @@ export function loadBlip2Pipeline(directory: string): Blip2Pipeline {
       layerNormEps: q.layer_norm_eps,
       crossAttentionFrequency: q.cross_attention_frequency,
       encoderHiddenSize: q.encoder_hidden_size,
+      encoderWindow: q.mllm_labs_encoder_window, // absent: 1 (every checkpoint before the option)
       vocabSize: q.vocab_size,
       maxPositionEmbeddings: q.max_position_embeddings,
     },
@@ -382,7 +389,8 @@ export function loadBlip2Pipeline(directory: string): Blip2Pipeline {
   return new Blip2Pipeline(vision, model, language, loadTokenizer(directory));
 }
 
-function bridgeConfigToHF(model: Blip2ForPretraining, visionDir: string, languageDir: string): Record<string, unknown> {
+/** The bridge's config.json (read back by {@link loadBlip2Pipeline}); the backbones' configs are copied from their folders. */
+export function bridgeConfigToHF(model: Blip2ForPretraining, visionDir: string, languageDir: string): Record<string, unknown> {
   const q = model.config.qformer;
   return {
     architectures: ["Blip2ForPretraining"],
@@ -400,6 +408,7 @@ function bridgeConfigToHF(model: Blip2ForPretraining, visionDir: string, languag
       layer_norm_eps: q.layerNormEps ?? 1e-12,
       cross_attention_frequency: q.crossAttentionFrequency,
       encoder_hidden_size: q.encoderHiddenSize,
+      ...((q.encoderWindow ?? 1) > 1 ? { mllm_labs_encoder_window: q.encoderWindow } : {}), // ours: written only when on
       vocab_size: q.vocabSize,
       max_position_embeddings: q.maxPositionEmbeddings ?? 40,
     },
@@ -423,6 +432,11 @@ export interface Blip2Plan {
   readonly stage1BatchSize: number;
   /** Scenes drawn fresh from the world's generator, added to the train split. */
   readonly freshScenes: number;
+  /**
+   * Each image key/value of the Q-Former's cross-attention is a patch's window × window neighbourhood side by side
+   * (`Blip2QFormerConfig.encoderWindow`). Optional; absent means 1 (off: every token read alone, the card's run).
+   */
+  readonly encoderWindow?: number;
 }
 
 /** The card's run. */
@@ -464,7 +478,7 @@ export async function pretrainBlip2(
   vision.setTrainable(false);
   language.setTrainable(false);
   const model = new Blip2ForPretraining(
-    blip2BridgeConfig(tokenizer.vocabSize, vision.config.hiddenSize, language.config.hiddenSize, seed),
+    blip2BridgeConfig(tokenizer.vocabSize, vision.config.hiddenSize, language.config.hiddenSize, seed, plan.encoderWindow ?? 1),
   );
   const pipeline = new Blip2Pipeline(vision, model, language, tokenizer);
   const data = joinScenes(
@@ -512,7 +526,7 @@ export async function pretrainBlip2(
     name: "blip2",
     title: "mllm-labs BLIP-2 / InstructBLIP bridge: a Q-Former between the frozen tiny CLIP and the frozen tiny Llama",
     description:
-      `A Q-Former (2 layers, width 128, ${model.config.numQueryTokens} queries, cross-attention in every layer, text side on the world tokenizer) trained in BLIP-2's two stages between the frozen vision backbone (../vision, every token of its last layer) and the frozen language backbone (../language): stage 1 ITC + ITM (hard negatives) + ITG (${steps.stage1} steps), stage 2 captioning through a soft prompt of projected queries (${steps.stage2} steps); then an InstructBLIP copy of the query path instruction-tuned on the train scenes' questions (3 steps in 4) and captions (${steps.instruct} steps). Stage 1 batches hold ${plan.stage1BatchSize} pairs, stages 2 and 3 ${batchSize}. ` +
+      `A Q-Former (2 layers, width 128, ${model.config.numQueryTokens} queries, cross-attention in every layer${(plan.encoderWindow ?? 1) > 1 ? ` reading each patch's ${plan.encoderWindow}×${plan.encoderWindow} neighbourhood` : ""}, text side on the world tokenizer) trained in BLIP-2's two stages between the frozen vision backbone (../vision, every token of its last layer) and the frozen language backbone (../language): stage 1 ITC + ITM (hard negatives) + ITG (${steps.stage1} steps), stage 2 captioning through a soft prompt of projected queries (${steps.stage2} steps); then an InstructBLIP copy of the query path instruction-tuned on the train scenes' questions (3 steps in 4) and captions (${steps.instruct} steps). Stage 1 batches hold ${plan.stage1BatchSize} pairs, stages 2 and 3 ${batchSize}. ` +
       "The frozen LLM answers color and shape questions barely above blind even with the scene's true captions written before the question (baseline captions_as_text), so BLIP-2's zero-shot VQA cannot clear the VQA targets here; InstructBLIP, tuned on the questions, is the path measured against them. " +
       "BLIP-2's VQA is zero-shot: the LLM gets the prompt 'question: {q} answer:' in lower case, the format of its own corpus (data/world/text writes 'question: … answer: …' right after a scene's captions), not 'Question: {q} Answer:', whose capitals its 851-token vocabulary has not seen in that role. This file holds only the bridge; the backbones load from the folders named in config.json.",
     model_type: "blip-2",
