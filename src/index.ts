@@ -622,6 +622,5 @@ export {
   type ModalityEvaluationArgs,
 } from "./pretrain/modality";
 // Lab 01 — the windowed Q-Former (Blip2QFormerConfig.encoderWindow): each cross-attention key/value is a patch's
-// neighbourhood; the bridge's config.json (read back by loadBlip2Pipeline).
+// neighbourhood.
 export { qformerImageContext, resolveBlip2QFormerConfig, type Blip2QFormerConfig } from "./models/blip2";
-export { bridgeConfigToHF } from "./pretrain/blip2";

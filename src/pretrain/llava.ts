@@ -200,7 +200,7 @@ export function rgbOfGray(pixels: Uint8Array): Uint8Array {
 
 /**
  * The training scenes (stored train split + fresh ones) and the stage-2
- * mixture. `renderImages` false skips drawing the fresh images (the blind
+ * mixture (exported for bench/llava_token_share.js). `renderImages` false skips drawing the fresh images (the blind
  * twin), with the same draws otherwise.
  */
 export async function llavaTrainingData(
@@ -553,7 +553,7 @@ export const LLAVA_ABLATION_METRICS = [
 
 /** One row of llava's ablation table. */
 export interface LlavaAblationRow {
-  /** The ablation's name (`default` for the committed llava itself). */
+  /** The ablation's name (the reference row, the committed llava itself: `llava (the card)`). */
   readonly name: string;
   /** What it changes from the card's plan ({@link LLAVA_ABLATIONS}). */
   readonly change: Partial<LlavaPlan>;
