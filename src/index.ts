@@ -154,6 +154,8 @@ export {
   type StageResult,
   type Blip2Evaluation,
   type Blip2Plan,
+  type Blip2InstructPhase,
+  questionsOfTypes,
 } from "./pretrain/blip2";
 export { SafetensorsFile, Checkpoint, saveSafetensors, saveCheckpoint, type SafetensorsDtype } from "./io/safetensors";
 export { readHFConfig } from "./io/hf_config";

@@ -25,7 +25,16 @@ import {
 } from "../src/models/blip2_losses";
 import { Blip2ForPretraining } from "../src/models/blip2_pretraining";
 import { Blip2Pipeline, languageText, qformerText } from "../src/pipelines/blip2";
-import { loadBlip2Pipeline, evaluateBlip2, blip2BridgeConfig, bridgeConfigToHF } from "../src/pretrain/blip2";
+import {
+  loadBlip2Pipeline,
+  evaluateBlip2,
+  blip2BridgeConfig,
+  bridgeConfigToHF,
+  questionsOfTypes,
+  pretrainBlip2,
+  BLIP2_PLAN,
+  type SceneFeatures,
+} from "../src/pretrain/blip2";
 import {
   Blip2ForConditionalGeneration,
   Blip2QFormerModel,
@@ -668,6 +677,72 @@ describe("the windowed Q-Former (encoderWindow: each key/value is a patch's 3×3
   }, 60_000);
 });
 
+describe("the instruct stage's phases (question types per phase)", () => {
+  const question = (type: "color" | "shape" | "count", answer: string) => ({
+    type,
+    question: `a ${type} question`,
+    answer,
+    answers: new Array(10).fill(answer),
+  });
+  const scenes = (): SceneFeatures => ({
+    features: tf.tensor3d(
+      Array.from({ length: 3 * 2 * 2 }, (_, k) => k),
+      [3, 2, 2],
+    ),
+    captions: [["scene 0"], ["scene 1"], ["scene 2"]],
+    vqa: [
+      [question("color", "red"), question("count", "1")],
+      [question("count", "2")],
+      [question("shape", "star"), question("color", "blue")],
+    ],
+  });
+
+  it("questionsOfTypes keeps the scenes with such questions, only those questions, and their own features", async () => {
+    const data = scenes();
+    const before = tf.memory().numTensors;
+    const colour = questionsOfTypes(data, ["color"]);
+    expect(colour.captions).toEqual([["scene 0"], ["scene 2"]]);
+    expect(colour.vqa.map((qs) => qs.map((q) => q.answer))).toEqual([["red"], ["blue"]]);
+    expect(await colour.features.array()).toEqual([
+      [
+        [0, 1],
+        [2, 3],
+      ],
+      [
+        [8, 9],
+        [10, 11],
+      ],
+    ]);
+    const two = questionsOfTypes(data, ["shape", "count"]);
+    expect(two.vqa.map((qs) => qs.map((q) => q.answer))).toEqual([["1"], ["2"], ["star"]]);
+    tf.dispose([colour.features, two.features]);
+    expect(tf.memory().numTensors, "questionsOfTypes leaks").toBe(before);
+    data.features.dispose();
+  });
+
+  it("questionsOfTypes refuses an unknown type and a selection with no scene, naming them", () => {
+    const data = scenes();
+    expect(() => questionsOfTypes(data, ["colour" as "color"])).toThrow(
+      /unknown question type "colour" \(expected one of color, shape/,
+    );
+    expect(() => questionsOfTypes(data, ["relation"])).toThrow(/no scene has a question of type relation/);
+    data.features.dispose();
+  });
+
+  it("the card's plan sums its phases to steps.instruct, and pretrainBlip2 refuses phases that do not", async () => {
+    const phases = BLIP2_PLAN.instructPhases!;
+    expect(phases.reduce((sum, phase) => sum + phase.steps, 0)).toBe(BLIP2_PLAN.steps.instruct);
+    expect(phases[0].questionTypes).not.toContain("color"); // shape is learnt before colour (docs/lab01-plan.md)
+    expect(phases[phases.length - 1].questionTypes).toEqual(
+      expect.arrayContaining(["color", "shape", "count", "exist", "relation"]),
+    );
+    const bad = { ...BLIP2_PLAN, instructPhases: [{ steps: 10, questionTypes: ["shape" as const] }] };
+    await expect(pretrainBlip2({ world: WORLD, out: path.join(os.tmpdir(), "never-written") }, bad)).rejects.toThrow(
+      /the instruct phases' steps \(10\) must be positive integers summing to steps.instruct \(1500\)/,
+    );
+  });
+});
+
 describe("loading", () => {
   it("refuses a transformers BLIP-2 checkpoint, naming what a lab bridge needs", () => {
     expect(() => loadBlip2Pipeline(path.join(__dirname, "fixtures/hf/blip2/model"))).toThrow(
@@ -752,16 +827,21 @@ describe("the committed checkpoint (data/checkpoints/blip2)", () => {
     expect(metrics.itc_image_to_text_recall_at_5).toBeGreaterThan(2 * baselines.chance.itc_image_to_text_recall_at_5);
   });
 
-  // KNOWN MISS of issue 15's VQA target (≥ 0.3 above blind on color and on shape), kept visible as an expected failure:
-  // the frozen language backbone answers "diamond" to every shape question, even with the scene's true captions written
-  // before it (baseline captions_as_text = blind = 0.304), and InstructBLIP's color is +0.26. When the target is met,
-  // this test fails: turn it into a plain assertion.
-  it.runIf(hasCheckpoint).fails("KNOWN MISS: InstructBLIP VQA ≥ 0.3 above the blind LLM on color and shape", () => {
+  it.runIf(hasCheckpoint)("InstructBLIP answers shape questions ≥ 0.3 above the blind LLM (issue 15 target, shape half)", () => {
+    // The instruct stage tunes on shape questions before every type (BLIP2_PLAN.instructPhases); tuned on every type from
+    // the start, it stayed at the blind LLM's 0.304 (docs/lab01-plan.md). Another image's features must not do it.
+    const { metrics, baselines } = card;
+    expect(metrics.instruct_vqa_shape_accuracy - baselines.blind.vqa_shape_accuracy).toBeGreaterThanOrEqual(0.3);
+    expect(metrics.instruct_vqa_shape_accuracy - baselines.other_image.instruct_vqa_shape_accuracy).toBeGreaterThanOrEqual(0.3);
+  });
+
+  // KNOWN MISS of issue 15's VQA target on colour (≥ 0.3 above blind), kept visible as an expected failure: InstructBLIP's
+  // colour is +0.275 on the card (0.542 vs 0.267), +0.25 on a seed-7 world. When the target is met, this test fails: turn
+  // it into a plain assertion.
+  it.runIf(hasCheckpoint).fails("KNOWN MISS: InstructBLIP VQA ≥ 0.3 above the blind LLM on color", () => {
     const { metrics, baselines } = card; // checked finite by the test above
-    for (const type of ["color", "shape"])
-      expect(
-        metrics[`instruct_vqa_${type}_accuracy`] - baselines.blind[`vqa_${type}_accuracy`],
-        `InstructBLIP ${type}`,
-      ).toBeGreaterThanOrEqual(0.3);
+    expect(metrics.instruct_vqa_color_accuracy - baselines.blind.vqa_color_accuracy, "InstructBLIP color").toBeGreaterThanOrEqual(
+      0.3,
+    );
   });
 });

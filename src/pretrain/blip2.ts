@@ -37,7 +37,7 @@ import { Random } from "../util/random";
 import { openSplit, imageTensor, recordBatches, toChannelsFirst } from "../data/loaders";
 import { sampleScene, sceneSvg, svgToRgb } from "../data/scene";
 import { captionScene } from "../data/captions";
-import { askQuestions, chanceVqaScores, vqaScores, type QuestionType } from "../data/vqa";
+import { askQuestions, chanceVqaScores, vqaScores, QUESTION_TYPES, type QuestionType } from "../data/vqa";
 import { SCENE_COUNT_WEIGHTS } from "../data/world";
 import { loadCLIPVision, loadLlama, loadWeights } from "../io/pretrained";
 import { Checkpoint } from "../io/safetensors";
@@ -338,6 +338,26 @@ export async function trainStage2(
   }
 }
 
+/**
+ * The scenes that have questions of `types`, each with only those questions (captions and features kept): what one
+ * phase of the instruct stage trains on. features: [N, Tk, Dv] → [N', Tk, Dv], a new tensor (the caller disposes it).
+ */
+export function questionsOfTypes(data: SceneFeatures, types: readonly QuestionType[]): SceneFeatures {
+  for (const type of types)
+    if (!QUESTION_TYPES.includes(type))
+      throw new Error(
+        `questionsOfTypes: unknown question type ${JSON.stringify(type)} (expected one of ${QUESTION_TYPES.join(", ")})`,
+      );
+  const wanted = new Set(types);
+  const rows = data.vqa.map((questions, i) => (questions.some((q) => wanted.has(q.type)) ? i : -1)).filter((i) => i >= 0);
+  if (rows.length === 0) throw new Error(`questionsOfTypes: no scene has a question of type ${types.join(", ")}`);
+  return {
+    features: tf.tidy(() => tf.gather(data.features, tf.tensor1d(rows, "int32"))),
+    captions: rows.map((i) => data.captions[i]),
+    vqa: rows.map((i) => data.vqa[i].filter((q) => wanted.has(q.type))),
+  };
+}
+
 /** Copies BLIP-2's query path (queries, Q-Former, projection) into the InstructBLIP path: InstructBLIP starts from BLIP-2. */
 export function initialiseInstructPath(model: Blip2ForPretraining): void {
   const own = model.stateDict();
@@ -422,6 +442,13 @@ export function bridgeConfigToHF(model: Blip2ForPretraining, visionDir: string, 
   };
 }
 
+/** One phase of the InstructBLIP stage (a fresh optimiser, warm-up and cosine over its steps). */
+export interface Blip2InstructPhase {
+  readonly steps: number;
+  /** The question types its question steps draw from (its caption steps, one in four, are unchanged). */
+  readonly questionTypes: readonly QuestionType[];
+}
+
 /** How the card's run trains: steps and peak learning rate of each stage, batch size, fresh scenes. */
 export interface Blip2Plan {
   readonly steps: { readonly stage1: number; readonly stage2: number; readonly instruct: number };
@@ -437,16 +464,37 @@ export interface Blip2Plan {
    * (`Blip2QFormerConfig.encoderWindow`). Optional; absent means 1 (off: every token read alone, the card's run).
    */
   readonly encoderWindow?: number;
+  /**
+   * The instruct stage in phases, in order; their steps must sum to `steps.instruct`. Optional; absent means one phase
+   * on every question type (the card's run before 2026-12-02). Why phases: beside colour questions from the start the
+   * instruct path never learns shape; shape first, then every type, it learns both (docs/lab01-plan.md).
+   */
+  readonly instructPhases?: readonly Blip2InstructPhase[];
 }
 
 /** The card's run. */
 export const BLIP2_PLAN: Blip2Plan = {
-  steps: { stage1: 100, stage2: 200, instruct: 450 },
+  steps: { stage1: 100, stage2: 200, instruct: 1500 },
   learningRates: { stage1: 1e-3, stage2: 2e-3, instruct: 2e-3 },
   batchSize: 24,
   stage1BatchSize: 16,
   freshScenes: 2000,
+  instructPhases: [
+    { steps: 600, questionTypes: ["shape"] }, // shape alone first: beside colour it is never learnt, beside two other types not in 600 steps
+    { steps: 900, questionTypes: QUESTION_TYPES },
+  ],
 };
+
+/** The plan's instruct phases, scaled by `scale` (`--steps`); one phase on every type when the plan has none. */
+function instructPhasesOf(plan: Blip2Plan, scale: number): Blip2InstructPhase[] {
+  const phases = plan.instructPhases ?? [{ steps: plan.steps.instruct, questionTypes: QUESTION_TYPES }];
+  const total = phases.reduce((sum, phase) => sum + phase.steps, 0);
+  if (total !== plan.steps.instruct || phases.some((phase) => !(Number.isInteger(phase.steps) && phase.steps > 0)))
+    throw new Error(
+      `pretrain blip2: the instruct phases' steps (${phases.map((phase) => phase.steps).join(" + ")}) must be positive integers summing to steps.instruct (${plan.steps.instruct})`,
+    );
+  return phases.map((phase) => ({ ...phase, steps: Math.max(1, Math.round(phase.steps * scale)) }));
+}
 
 export async function pretrainBlip2(
   args: PretrainArgs,
@@ -455,10 +503,11 @@ export async function pretrainBlip2(
   const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
   const scale = args.steps ? args.steps / plan.steps.stage1 : 1; // --steps N sets stage 1's steps, the others in proportion
+  const phases = instructPhasesOf(plan, scale);
   const steps = {
     stage1: Math.round(plan.steps.stage1 * scale),
     stage2: Math.round(plan.steps.stage2 * scale),
-    instruct: Math.round(plan.steps.instruct * scale),
+    instruct: phases.reduce((sum, phase) => sum + phase.steps, 0),
   };
   const batchSize = args.batchSize ?? plan.batchSize;
   const freshCount = plan.freshScenes;
@@ -509,14 +558,25 @@ export async function pretrainBlip2(
     onProgress: report,
   });
   initialiseInstructPath(model);
-  const instruct = await trainStage2(pipeline, data, {
-    steps: steps.instruct,
-    batchSize,
-    learningRate: plan.learningRates.instruct,
-    seed: seed + 13,
-    instructionAware: true,
-    onProgress: report,
-  });
+  const instructCurve: number[] = [];
+  let instructSeconds = 0;
+  for (const [index, phase] of phases.entries()) {
+    const phaseData = questionsOfTypes(data, phase.questionTypes);
+    try {
+      const result = await trainStage2(pipeline, phaseData, {
+        steps: phase.steps,
+        batchSize,
+        learningRate: plan.learningRates.instruct,
+        seed: seed + 13 + index,
+        instructionAware: true,
+        onProgress: report,
+      });
+      instructCurve.push(...result.curves.lm);
+      instructSeconds += result.seconds;
+    } finally {
+      phaseData.features.dispose();
+    }
+  }
   data.features.dispose();
   const trainSeconds = (Date.now() - started) / 1000;
   log(`blip2: trained in ${trainSeconds.toFixed(0)} s; evaluating`);
@@ -526,7 +586,7 @@ export async function pretrainBlip2(
     name: "blip2",
     title: "mllm-labs BLIP-2 / InstructBLIP bridge: a Q-Former between the frozen tiny CLIP and the frozen tiny Llama",
     description:
-      `A Q-Former (2 layers, width 128, ${model.config.numQueryTokens} queries, cross-attention in every layer${(plan.encoderWindow ?? 1) > 1 ? ` reading each patch's ${plan.encoderWindow}×${plan.encoderWindow} neighbourhood` : ""}, text side on the world tokenizer) trained in BLIP-2's two stages between the frozen vision backbone (../vision, every token of its last layer) and the frozen language backbone (../language): stage 1 ITC + ITM (hard negatives) + ITG (${steps.stage1} steps), stage 2 captioning through a soft prompt of projected queries (${steps.stage2} steps); then an InstructBLIP copy of the query path instruction-tuned on the train scenes' questions (3 steps in 4) and captions (${steps.instruct} steps). Stage 1 batches hold ${plan.stage1BatchSize} pairs, stages 2 and 3 ${batchSize}. ` +
+      `A Q-Former (2 layers, width 128, ${model.config.numQueryTokens} queries, cross-attention in every layer${(plan.encoderWindow ?? 1) > 1 ? ` reading each patch's ${plan.encoderWindow}×${plan.encoderWindow} neighbourhood` : ""}, text side on the world tokenizer) trained in BLIP-2's two stages between the frozen vision backbone (../vision, every token of its last layer) and the frozen language backbone (../language): stage 1 ITC + ITM (hard negatives) + ITG (${steps.stage1} steps), stage 2 captioning through a soft prompt of projected queries (${steps.stage2} steps); then an InstructBLIP copy of the query path instruction-tuned on the train scenes' questions (3 steps in 4) and captions (${phases.map((phase) => `${phase.steps} steps on ${phase.questionTypes.length === QUESTION_TYPES.length ? "questions of every type" : `${phase.questionTypes.join(" and ")} questions`}`).join(", then ")}). Stage 1 batches hold ${plan.stage1BatchSize} pairs, stages 2 and 3 ${batchSize}. ` +
       "The frozen LLM answers color and shape questions barely above blind even with the scene's true captions written before the question (baseline captions_as_text), so BLIP-2's zero-shot VQA cannot clear the VQA targets here; InstructBLIP, tuned on the questions, is the path measured against them. " +
       "BLIP-2's VQA is zero-shot: the LLM gets the prompt 'question: {q} answer:' in lower case, the format of its own corpus (data/world/text writes 'question: … answer: …' right after a scene's captions), not 'Question: {q} Answer:', whose capitals its 851-token vocabulary has not seen in that role. This file holds only the bridge; the backbones load from the folders named in config.json.",
     model_type: "blip-2",
@@ -542,11 +602,12 @@ export async function pretrainBlip2(
     metrics: evaluation.metrics,
     metric_notes: BLIP2_METRIC_NOTES,
     command: "npm run pretrain -- blip2",
-    stage_losses: { stage1: stage1.curves, stage2: stage2.curves.lm, instruct: instruct.curves.lm },
+    stage_losses: { stage1: stage1.curves, stage2: stage2.curves.lm, instruct: instructCurve },
+    instruct_phases: phases.map((phase) => ({ steps: phase.steps, question_types: phase.questionTypes })),
     stage_seconds: {
       stage1: Math.round(stage1.seconds),
       stage2: Math.round(stage2.seconds),
-      instruct: Math.round(instruct.seconds),
+      instruct: Math.round(instructSeconds),
     },
     baselines: evaluation.baselines,
   };
