@@ -3,6 +3,8 @@
  * instruction-tunes a BLIP-2 bridge's instruction-aware path with `trainStage2` (questions three steps in four,
  * captions in the fourth, as the card's run does) on the train split's questions of the chosen types only, then
  * answers the first test scenes' questions of those types, with shape accuracy split by the scene's number of objects.
+ * Accuracy here is the greedy answer's first word equal to the question's answer (exact match), not the card's VQA soft
+ * accuracy over ten annotators' answers (`vqaScores`), so the bench compares runs with each other, not with the card.
  *
  *   node bench/blip2_instruct_mixture.js [BRIDGE] [TYPES] [STEPS] [LR] [TRAIN_SCENES]
  *
@@ -21,7 +23,7 @@ const path = require("path");
 const tf = require("@tensorflow/tfjs");
 const root = path.join(__dirname, "..");
 const dist = (f) => require(path.join(root, "dist/src", f));
-const { loadBlip2Pipeline, splitFeatures, trainStage2, blip2BridgeConfig } = dist("pretrain/blip2");
+const { loadBlip2Pipeline, splitFeatures, trainStage2, blip2BridgeConfig, questionsOfTypes } = dist("pretrain/blip2");
 const { Blip2ForPretraining } = dist("models/blip2_pretraining");
 const { Blip2Pipeline } = dist("pipelines/blip2");
 const { QUESTION_TYPES } = dist("data/vqa");
@@ -58,17 +60,6 @@ void (async () => {
     pipeline = new Blip2Pipeline(pipeline.vision, new Blip2ForPretraining(config), pipeline.language, pipeline.tokenizer);
   }
   const train = await splitFeatures(pipeline.vision, world, "train", trainScenes);
-  const phaseData = (kinds) => {
-    const rows = train.vqa.map((questions, i) => (questions.some((q) => kinds.has(q.type)) ? i : -1)).filter((i) => i >= 0);
-    const index = tf.tensor1d(rows, "int32");
-    const data = {
-      features: tf.gather(train.features, index),
-      captions: rows.map((i) => train.captions[i]),
-      vqa: rows.map((i) => train.vqa[i].filter((q) => kinds.has(q.type))),
-    };
-    index.dispose();
-    return data;
-  };
   const testScenes = 150;
   const test = await splitFeatures(pipeline.vision, world, "test", testScenes);
   const objects = fs
@@ -126,7 +117,7 @@ void (async () => {
   };
   await measure("before");
   for (const [phase, kinds] of phases.entries()) {
-    const data = phaseData(kinds);
+    const data = questionsOfTypes(train, [...kinds]); // what pretrainBlip2's instruct phases train on
     const result = await trainStage2(pipeline, data, {
       steps,
       batchSize: 24,

@@ -738,7 +738,19 @@ describe("the instruct stage's phases (question types per phase)", () => {
     );
     const bad = { ...BLIP2_PLAN, instructPhases: [{ steps: 10, questionTypes: ["shape" as const] }] };
     await expect(pretrainBlip2({ world: WORLD, out: path.join(os.tmpdir(), "never-written") }, bad)).rejects.toThrow(
-      /the instruct phases' steps \(10\) must be positive integers summing to steps.instruct \(1500\)/,
+      new RegExp(
+        `the instruct phases' steps \\(10\\) must be positive integers summing to steps.instruct \\(${BLIP2_PLAN.steps.instruct}\\)`,
+      ),
+    );
+    const empty = {
+      ...BLIP2_PLAN,
+      instructPhases: [
+        { steps: 0, questionTypes: ["shape" as const] },
+        { steps: BLIP2_PLAN.steps.instruct, questionTypes: ["color" as const] },
+      ],
+    };
+    await expect(pretrainBlip2({ world: WORLD, out: path.join(os.tmpdir(), "never-written") }, empty)).rejects.toThrow(
+      /steps \(0 \+ \d+\) must be positive integers/,
     );
   });
 });
