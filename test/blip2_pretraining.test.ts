@@ -734,6 +734,12 @@ describe("the instruct stage's phases (question types per phase)", () => {
     expect(phases.reduce((sum, phase) => sum + phase.steps, 0)).toBe(BLIP2_PLAN.steps.instruct);
     expect(phases[0].questionTypes).not.toContain("color"); // shape is learnt before colour (docs/lab01-plan.md)
     expect(phases[phases.length - 1].questionTypes).toEqual(expect.arrayContaining(["color", "shape"]));
+    // Count, exist and relation are held out: count beside colour costs colour its target (docs/lab01-plan.md).
+    for (const type of ["count", "exist", "relation"] as const)
+      expect(
+        phases.some((phase) => phase.questionTypes.includes(type)),
+        type,
+      ).toBe(false);
     const bad = { ...BLIP2_PLAN, instructPhases: [{ steps: 10, questionTypes: ["shape" as const] }] };
     await expect(pretrainBlip2({ world: WORLD, out: path.join(os.tmpdir(), "never-written") }, bad)).rejects.toThrow(
       new RegExp(
@@ -839,7 +845,8 @@ describe("the committed checkpoint (data/checkpoints/blip2)", () => {
 
   // Issue 15's VQA target: colour and shape at least 0.3 above the blind LLM. The instruct stage tunes on shape questions,
   // then on shape and colour (BLIP2_PLAN.instructPhases); tuned on every type from the start, shape stayed at the blind
-  // LLM's 0.304, and with count questions beside colour, colour stayed 0.28 over blind (docs/lab01-plan.md).
+  // LLM's 0.304, and with count questions beside colour, colour was 0.26–0.31 over blind, against 0.49 without them
+  // (docs/lab01-plan.md).
   for (const type of ["shape", "color"])
     it.runIf(hasCheckpoint)(
       `InstructBLIP answers ${type} questions ≥ 0.3 above the blind LLM and another image's features`,
@@ -856,9 +863,11 @@ describe("the committed checkpoint (data/checkpoints/blip2)", () => {
   it.runIf(hasCheckpoint)("the card names the question types the instruct stage held out, and its phases", () => {
     const tuned = new Set<string>(card.instruct_phases.flatMap((phase: { question_types: string[] }) => phase.question_types));
     expect(card.instruct_held_out_types).toEqual(QUESTION_TYPES.filter((type) => !tuned.has(type)));
-    expect(card.instruct_phases.reduce((sum: number, phase: { steps: number }) => sum + phase.steps, 0)).toBe(
-      BLIP2_PLAN.steps.instruct,
+    expect(card.instruct_held_out_types.length).toBeGreaterThan(0);
+    // The card was trained with the plan's phases.
+    expect(card.instruct_phases).toEqual(
+      BLIP2_PLAN.instructPhases!.map((phase) => ({ steps: phase.steps, question_types: [...phase.questionTypes] })),
     );
-    for (const type of card.instruct_held_out_types) expect(card.description).toContain(type);
+    expect(card.description).toContain(`(${card.instruct_held_out_types.join(", ")}) are held out`);
   });
 });

@@ -484,7 +484,7 @@ export const BLIP2_PLAN: Blip2Plan = {
   freshScenes: 2000,
   instructPhases: [
     { steps: 600, questionTypes: ["shape"] }, // shape alone first: beside colour it is never learnt, beside two other types not in 600 steps
-    // Then shape and colour. Count, exist and relation are held out: count questions beside them cost colour 0.18
+    // Then shape and colour. Count, exist and relation are held out: count questions beside them cost colour 0.18–0.19
     // (0.575 and 0.566 on two seeds against 0.759), every type 0.22 (0.542), for count +0.06 over blind (docs/lab01-plan.md).
     { steps: 900, questionTypes: ["shape", "color"] },
   ],
