@@ -231,15 +231,10 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     300_000,
   );
 
-  // KNOWN MISSES of issue 16, kept visible as expected failures (each fails this test file the day it is met: then turn
-  // it into a plain assertion). The committed run is the cut schedule (150 + 500 steps × 16, about a fifth of the
-  // plan's stage-2 conversations) trained beside other work on the shared 2-core machine: docs/lab02-plan.md, "As built".
-  it.runIf(hasCheckpoint).fails(
-    "KNOWN MISS: trained in under 30 minutes (the card's train_seconds: 2,054 s on a loaded machine)",
-    () => {
-      expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
-    },
-  );
+  it.runIf(hasCheckpoint)("trained in under 30 minutes on the 2-core machine (the issue's budget)", () => {
+    // 1,138 s on an idle machine; the same plan beside other work took 2,054 s and wrote the same weights byte for byte.
+    expect(card.train_seconds).toBeLessThanOrEqual(30 * 60);
+  });
 
   it.runIf(hasCheckpoint)("the card's full eval measured the blind twin and every metric of the issue", () => {
     expect(card.blind_twin_measured).toBe(true);
@@ -258,6 +253,9 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     expect(card.metrics.sentiment_accuracy).toBeGreaterThan(card.baselines.blind.sentiment_accuracy + 0.1);
   });
 
+  // KNOWN MISSES of issue 16, kept visible as expected failures (each fails this test file the day it is met: then turn
+  // it into a plain assertion). The committed run is the cut schedule (150 + 500 steps × 16, about a fifth of the
+  // plan's stage-2 conversations): docs/lab02-plan.md, "As built".
   it.runIf(hasCheckpoint).fails("KNOWN MISS: VQA shape accuracy at least 0.3 above the blind twin", () => {
     expect(card.metrics.vqa_shape_accuracy - card.baselines.blind.vqa_shape_accuracy).toBeGreaterThanOrEqual(0.3);
   });
