@@ -346,6 +346,15 @@ export {
   type LlavaEvaluation,
 } from "./pretrain/llava";
 export { conversationFromPairs, CODE_INSTRUCTIONS, sentimentInstruction } from "./data/llava_instructions";
+// Lab 02: the sentiment domain adapter on llava (`npm run pretrain -- llava-sentiment`), measured by `evaluateLoraAdapter`.
+export {
+  pretrainLlavaSentiment,
+  llavaDomainMarkdown,
+  LLAVA_SENTIMENT_PLAN,
+  LLAVA_SENTIMENT,
+  type LlavaDomainPlan,
+  type LlavaDomainCard,
+} from "./pretrain/llava_domain";
 // Lab 04: the LoRA / QLoRA sweep on lab 02's LLaVA (`npm run pretrain -- lora-sweep`) and its adapter's eval.
 export {
   pretrainLoraSweep,

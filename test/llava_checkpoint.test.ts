@@ -271,15 +271,6 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     },
   );
 
-  it.runIf(hasCheckpoint).fails(
-    "KNOWN MISS: sentiment on the disagreeing items above the text-only and the face-only rules (and the blind twin)",
-    () => {
-      for (const prefix of ["sentiment", "sentiment_fresh"]) {
-        const name = `${prefix}_disagree_accuracy`;
-        expect(card.metrics[name], `${name} vs text_only`).toBeGreaterThan(card.baselines.text_only[name]);
-        expect(card.metrics[name], `${name} vs face_only`).toBeGreaterThan(card.baselines.face_only[name]);
-        expect(card.metrics[name], `${name} vs blind`).toBeGreaterThan(card.baselines.blind[name]);
-      }
-    },
-  );
+  // Sentiment on the disagreeing items is the domain adapter's target (llava-sentiment: a LoRA adapter on this model, the
+  // issue's "checkpoints or adapters" per domain), asserted in test/llava_domain.test.ts; the mixture alone follows the text.
 });

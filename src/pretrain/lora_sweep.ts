@@ -422,13 +422,8 @@ const SWEEP_COLUMNS = [
   "vqa_color_accuracy",
 ] as const;
 
-/**
- * Measures an adapter folder as the sweep measured its row: the base (adapter_config.json's
- * `base_model_name_or_path`, relative to the folder) with the adapter applied; beside it the base with the
- * adapter disabled, the base's blind twin and the rules.
- */
-export async function evaluateLoraAdapter(directory: string, world: string): Promise<LlavaEvaluation> {
-  const config = readAdapterConfig(directory); // validates the folder
+/** An adapter folder's base checkpoint (adapter_config.json's `base_model_name_or_path`, relative to the folder), checked. */
+function adapterBase(directory: string): string {
   const baseName = (
     JSON.parse(fs.readFileSync(path.join(directory, "adapter_config.json"), "utf8")) as { base_model_name_or_path?: string }
   ).base_model_name_or_path;
@@ -439,6 +434,18 @@ export async function evaluateLoraAdapter(directory: string, world: string): Pro
     throw new Error(
       `eval: the adapter's base ${base} (base_model_name_or_path ${JSON.stringify(baseName)}) is not a checkpoint folder`,
     );
+  return base;
+}
+
+/**
+ * Measures an adapter folder as the sweep measured its row: the base (adapter_config.json's
+ * `base_model_name_or_path`, relative to the folder) with the adapter applied; beside it the base with the
+ * adapter disabled, the blind baseline (the folder's `blind/` adapter on its base when there is one, as
+ * llava-sentiment keeps, else the base's blind twin) and the rules. The card's `eval_options` say which test sets.
+ */
+export async function evaluateLoraAdapter(directory: string, world: string): Promise<LlavaEvaluation> {
+  const config = readAdapterConfig(directory); // validates the folder
+  const base = adapterBase(directory);
   const cardFile = path.join(directory, "card.json");
   const options = fs.existsSync(cardFile)
     ? ((JSON.parse(fs.readFileSync(cardFile, "utf8")) as Partial<LoraSweepCard>).eval_options ?? LORA_SWEEP_PLAN.evaluation)
@@ -452,10 +459,16 @@ export async function evaluateLoraAdapter(directory: string, world: string): Pro
     lora.setAdaptersEnabled(false);
     const before = await evaluateLlava(llava.model, llava.tokenizer, world, options);
     const baselines: Record<string, Record<string, number>> = { before_tuning: before.metrics };
-    const twinDir = blindTwinOf(base);
+    // The blind baseline: the folder's own blind adapter (`blind/`, tuned like this one on the blind twin with the image
+    // removed) when it has one, else the base's blind twin as lab 02 left it.
+    const blindAdapter = path.join(directory, "blind");
+    const tunedBlind = fs.existsSync(path.join(blindAdapter, "adapter_config.json"));
+    const twinDir = tunedBlind ? adapterBase(blindAdapter) : blindTwinOf(base);
     if (twinDir) {
       const twin = loadLlava(twinDir);
       try {
+        if (tunedBlind && !new LoraModel(twin.model).loadAdapter(blindAdapter).layers.size)
+          throw new Error(`eval: the blind adapter ${blindAdapter} wraps no layer of ${twinDir}`);
         baselines.blind = (await evaluateLlava(twin.model, twin.tokenizer, world, { ...options, blind: true })).metrics;
       } finally {
         twin.model.dispose();

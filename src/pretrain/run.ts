@@ -17,6 +17,7 @@ import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
+import { pretrainLlavaSentiment } from "./llava_domain";
 import { pretrainStoryteller, evaluateStorytellerCheckpoint, isStoryteller } from "./storyteller";
 import { pretrainVideoLlama, evaluateVideoLlamaCheckpoint } from "./videollama";
 import { pretrainModality, evaluateModality } from "./modality";
@@ -31,6 +32,7 @@ export const PRETRAINED = [
   "blip2",
   "llava",
   "llava-blind",
+  "llava-sentiment",
   "lora-sweep",
   "storyteller",
   "videollama",
@@ -56,6 +58,7 @@ export async function pretrain(
     blip2: pretrainBlip2,
     llava: pretrainLlava,
     "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
+    "llava-sentiment": pretrainLlavaSentiment,
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
     videollama: pretrainVideoLlama,

@@ -1,0 +1,334 @@
+/**
+ * `npm run pretrain -- llava-sentiment`: lab 02's domain adapter for
+ * multimodal sentiment. Lab 02's LLaVA (../llava) is one multi-domain model;
+ * in its mixture a sentiment answer is one word, 2.7 % of the gradient, and it
+ * reads neither the face nor the text well enough to beat the single-side rules
+ * where they disagree. The domain gets its own LoRA adapter on top of it:
+ * rank 8 on every linear layer of the LLM and of the projector (LLaVA's
+ * `finetune_lora.sh` tunes the LLM through LoRA and the projector in full;
+ * LoRA on the projector's two layers keeps the folder a plain peft adapter),
+ * tuned on the sentiment conversations alone. The general model is untouched:
+ * the adapter is switched on for this domain only, as LoRA serves several
+ * tasks from one base.
+ *
+ * The blind baseline is tuned the same way: the same adapter on the blind twin
+ * (../llava-blind), the same conversations with the image removed; it is kept
+ * in the folder's `blind/` (base ../../llava-blind) and `mllm-labs eval`
+ * measures it beside the adapter, with the single-side rules (answer the
+ * text's sentiment, or the face's) and chance.
+ *
+ * Papers: Liu et al., "Improved Baselines with Visual Instruction Tuning"
+ * (LLaVA-1.5, 2023), LoRA variant; Hu et al., "LoRA" (2021). Reference:
+ * haotian-liu/LLaVA `scripts/v1_5/finetune_lora.sh`, peft `tuners/lora`.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { Variable } from "@tensorflow/tfjs";
+import { getLoraModel } from "../peft/lora";
+import { openSplit, recordBatches } from "../data/loaders";
+import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
+import { conversationFromPairs, sentimentInstruction, storedConversation } from "../data/llava_instructions";
+import { sampleSentiment } from "../data/sentiment";
+import { svgToRgb } from "../data/scene";
+import { Random } from "../util/random";
+import { LlavaTrainer, llavaBatch, disposeBatch } from "./llava_training";
+import { featureCache, loadLlava, LLAVA_NEIGHBOURS, type ImageSource, type LlavaTestSet } from "./llava";
+import { evaluateLoraAdapter } from "./lora_sweep";
+import { baselineTableMarkdown, cardMarkdown, learningRateAt, machineRecord, mean, type CheckpointCard } from "./common";
+import { writeFolderAtomically } from "./checkpoint_folder";
+import type { PretrainArgs } from "./vision";
+
+/** The LLM's linear layers (as lora-sweep targets them). */
+const LLM_LINEAR_LAYERS = "language_model\\.model\\.layers\\.\\d+\\.(self_attn\\.(q|k|v|o)_proj|mlp\\.(gate|up|down)_proj)";
+/** The projector's two linear layers. */
+const PROJECTOR_LAYERS = "multi_modal_projector\\.linear_(1|2)";
+
+/** How the sentiment adapter is tuned. */
+export interface LlavaDomainPlan {
+  /** Optimiser steps. Default 400. */
+  readonly steps: number;
+  /** Conversations per step. Default 16. */
+  readonly batchSize: number;
+  /** Peak learning rate (linear warm-up over 20 steps, cosine to 0.1 of it). Default 3e-3 (lora-sweep's adapter rate). */
+  readonly learningRate: number;
+  /** LoRA rank. Default 8. */
+  readonly r: number;
+  /** α / r. Default 2 (LLaVA's α = 2r). */
+  readonly alphaOverRank: number;
+  /** Layers the adapter wraps (peft's regex form): the LLM's and the projector's linear layers. */
+  readonly targetModules: string;
+  /** Layers the blind adapter wraps: the LLM's only (the blind twin reads no image). */
+  readonly blindTargetModules: string;
+  /** Items drawn fresh from the world's generator (seeded apart from the splits and the eval), added to the 300 stored. Default 1,500. */
+  readonly freshItems: number;
+  /** Stored training records used (the first N; smoke tests). Default all. */
+  readonly storedRecords?: number;
+  /** What `mllm-labs eval` of the folder measures (read back from the card): the test sets, and a record limit (smoke tests). */
+  readonly evaluation: { readonly sets: readonly LlavaTestSet[]; readonly limit?: number };
+}
+
+export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
+  steps: 400,
+  batchSize: 16,
+  learningRate: 3e-3,
+  r: 8,
+  alphaOverRank: 2,
+  targetModules: `(${LLM_LINEAR_LAYERS}|${PROJECTOR_LAYERS})`,
+  blindTargetModules: LLM_LINEAR_LAYERS,
+  freshItems: 1500,
+  evaluation: { sets: ["sentiment"] },
+};
+
+/** The folder's name beside llava, and the blind adapter's subfolder. */
+export const LLAVA_SENTIMENT = { name: "llava-sentiment", blindFolder: "blind" } as const;
+
+interface DomainExample {
+  readonly image: ImageSource;
+  readonly conversation: ConversationTurn[];
+}
+
+/** The sentiment training conversations: the stored train split and items drawn fresh (seeded apart from the splits). */
+async function sentimentExamples(
+  world: string,
+  plan: LlavaDomainPlan,
+  seed: number,
+  renderImages: boolean,
+): Promise<DomainExample[]> {
+  const split = openSplit(world, "sentiment", "train");
+  const stored = plan.storedRecords === undefined ? split.records : split.records.slice(0, plan.storedRecords);
+  const examples: DomainExample[] = stored.map((r) => ({
+    image: { key: path.join(split.dir, r.image) },
+    conversation: storedConversation("sentiment", r),
+  }));
+  const random = new Random(seed + 47); // apart from llava's draws (seed + 3), lora-sweep's (seed + 41) and the evals' (2026, 2027)
+  for (let k = 0; k < plan.freshItems; k++) {
+    const item = sampleSentiment(random, 64);
+    examples.push({
+      image: { key: `fresh/sentiment/${k}`, rgb: renderImages ? (await svgToRgb(item.svg)).data : undefined },
+      conversation: conversationFromPairs([{ instruction: sentimentInstruction(item.text), response: item.label }]),
+    });
+  }
+  return examples;
+}
+
+/** One adapter run: LoRA on `base`, tuned on the examples (with the images' features, or blind). */
+async function tuneAdapter(c: {
+  base: string;
+  examples: readonly DomainExample[];
+  plan: LlavaDomainPlan;
+  seed: number;
+  blind: boolean;
+  name: string;
+  log: (line: string) => void;
+}): Promise<{
+  save(folder: string, baseName: string): Promise<void>;
+  dispose(): void;
+  curve: number[];
+  seconds: number;
+  parameters: number;
+}> {
+  const { plan, seed, blind } = c;
+  const started = Date.now();
+  const { model, tokenizer } = loadLlava(c.base);
+  try {
+    const lora = getLoraModel(model, {
+      r: plan.r,
+      alpha: plan.alphaOverRank * plan.r,
+      targetModules: blind ? plan.blindTargetModules : plan.targetModules,
+      seed: seed + 7,
+    }); // freezes everything but the adapters
+    const variables: Variable[] = lora.trainableParameters();
+    const cache = blind
+      ? undefined
+      : featureCache(
+          model,
+          c.examples.map((e) => e.image),
+        );
+    if (cache) await cache.precompute(c.examples.map((e) => e.image.key)); // the tower is frozen: features once
+    const trainer = new LlavaTrainer(model, { stage: 2, variables });
+    const every = Math.max(1, Math.floor(plan.steps / 40));
+    const curve: number[] = [];
+    const pending: number[] = [];
+    try {
+      let order: DomainExample[][] = [];
+      let epoch = 0;
+      for (let index = 0; index < plan.steps; index++) {
+        if (order.length === 0)
+          order = [...recordBatches(c.examples, plan.batchSize, { seed: seed + 13, epoch: epoch++, dropLast: true })];
+        trainer.learningRate = learningRateAt(index, plan.steps, plan.learningRate, Math.min(20, Math.floor(plan.steps / 10)));
+        const chosen = order.shift()!;
+        const batch = llavaBatch(
+          chosen.map((e) => tokenizeConversation(tokenizer, e.conversation, { imageTokens: model.imageTokensPerImage, blind })),
+          tokenizer.padTokenId,
+          cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
+        );
+        try {
+          const loss = trainer.step(batch);
+          pending.push((await loss.data())[0]);
+          loss.dispose();
+        } finally {
+          disposeBatch(batch);
+        }
+        if ((index + 1) % every === 0 || index + 1 === plan.steps) {
+          curve.push(Number(mean(pending.splice(0)).toFixed(5)));
+          c.log(
+            `${c.name} step ${index + 1}/${plan.steps}: loss ${curve[curve.length - 1].toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+          );
+        }
+      }
+    } finally {
+      trainer.dispose();
+      cache?.clear();
+    }
+    return {
+      save: (folder, baseName) => lora.save(folder, "default", { baseModelNameOrPath: baseName }),
+      dispose: () => model.dispose(),
+      curve,
+      seconds: (Date.now() - started) / 1000,
+      parameters: variables.reduce((sum, v) => sum + v.size, 0),
+    };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/** What the card records beyond the common fields. */
+export interface LlavaDomainCard extends CheckpointCard {
+  readonly plan: LlavaDomainPlan;
+  readonly baselines: Record<string, Record<string, number>>;
+  readonly baseline_notes: Record<string, string>;
+  readonly base_checkpoint: string;
+  /** The blind adapter's subfolder (base ../../llava-blind) and its loss curve. */
+  readonly blind_adapter: string;
+  readonly blind_loss_curve: number[];
+  /** What `mllm-labs eval` measures (read back by `evaluateLoraAdapter`). */
+  readonly eval_options: LlavaDomainPlan["evaluation"];
+}
+
+/**
+ * Tunes the sentiment adapter and its blind twin, measures both (and the base
+ * before tuning, and the rules) and writes the folder: the adapter in peft's
+ * format (base ../llava), `blind/` (base ../../llava-blind), card.json, README.md.
+ */
+export async function pretrainLlavaSentiment(
+  args: PretrainArgs,
+  planOverride?: Partial<LlavaDomainPlan>,
+): Promise<{ card: CheckpointCard }> {
+  const log = args.log ?? console.log;
+  const seed = args.seed ?? 0;
+  let plan: LlavaDomainPlan = { ...LLAVA_SENTIMENT_PLAN, ...planOverride };
+  if (args.steps !== undefined) plan = { ...plan, steps: args.steps };
+  if (args.batchSize !== undefined) plan = { ...plan, batchSize: args.batchSize };
+  if (!(Number.isInteger(plan.steps) && plan.steps > 0))
+    throw new Error(`${LLAVA_SENTIMENT.name}: steps must be a positive integer, got ${plan.steps}`);
+  const base = path.resolve(args.out, LLAVA_NEIGHBOURS.llava);
+  const blindBase = path.resolve(args.out, LLAVA_NEIGHBOURS.blind);
+  for (const dir of [base, blindBase])
+    if (!fs.existsSync(path.join(dir, "config.json")))
+      throw new Error(
+        `pretrain ${LLAVA_SENTIMENT.name}: ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the ${LLAVA_SENTIMENT.name} folder must sit beside it`,
+      );
+  const started = Date.now();
+  const examples = await sentimentExamples(args.world, plan, seed, true);
+  log(`${LLAVA_SENTIMENT.name}: ${examples.length} sentiment conversations`);
+  const tuned = await tuneAdapter({ base, examples, plan, seed, blind: false, name: LLAVA_SENTIMENT.name, log });
+  let blindRun: Awaited<ReturnType<typeof tuneAdapter>> | undefined;
+  try {
+    blindRun = await tuneAdapter({
+      base: blindBase,
+      examples,
+      plan,
+      seed,
+      blind: true,
+      name: `${LLAVA_SENTIMENT.name} blind`,
+      log,
+    });
+    const trainSeconds = (Date.now() - started) / 1000;
+    const partial = sentimentCard({ plan, seed, tuned, blind: blindRun, trainSeconds, examples: examples.length });
+    if (args.dryRun) return { card: partial }; // trained, nothing written, so nothing measured
+    let card: LlavaDomainCard | undefined;
+    await writeFolderAtomically(args.out, async (folder) => {
+      await tuned.save(folder, LLAVA_NEIGHBOURS.llava);
+      await blindRun!.save(path.join(folder, LLAVA_SENTIMENT.blindFolder), path.join("..", LLAVA_NEIGHBOURS.blind));
+      fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(partial, null, 2) + "\n");
+      // The eval as `mllm-labs eval` runs it, on the folder as written: the card records what it recomputes.
+      const evaluated = await evaluateLoraAdapter(folder, args.world);
+      card = { ...partial, metrics: evaluated.metrics, baselines: evaluated.baselines ?? {} };
+      fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(card, null, 2) + "\n");
+      fs.writeFileSync(path.join(folder, "README.md"), llavaDomainMarkdown(card));
+    });
+    log(`${LLAVA_SENTIMENT.name}: written in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return { card: card! };
+  } finally {
+    tuned.dispose();
+    blindRun?.dispose();
+  }
+}
+
+const BASELINE_NOTES: Record<string, string> = {
+  before_tuning: "../llava as lab 02's mixture left it, the adapter switched off",
+  blind: "the same adapter tuned the same way on the blind twin (../llava-blind) with the image removed, answering with no image",
+  text_only: "the rule that answers the text's sentiment (what a model reading only the text can reach)",
+  face_only: "the rule that answers the face's sentiment",
+  majority: "the train split's most frequent label",
+  chance: "a uniform guess among positive, negative, neutral",
+};
+
+function sentimentCard(c: {
+  plan: LlavaDomainPlan;
+  seed: number;
+  tuned: Awaited<ReturnType<typeof tuneAdapter>>;
+  blind: Awaited<ReturnType<typeof tuneAdapter>>;
+  trainSeconds: number;
+  examples: number;
+}): LlavaDomainCard {
+  const { plan } = c;
+  return {
+    name: LLAVA_SENTIMENT.name,
+    title: "mllm-labs llava-sentiment: lab 02's LLaVA with a LoRA adapter for multimodal sentiment",
+    description:
+      `A LoRA adapter (rank ${plan.r}, α ${plan.alphaOverRank * plan.r}) on every linear layer of the LLM and of the projector of lab 02's LLaVA (${LLAVA_NEIGHBOURS.llava}), ` +
+      `tuned on the sentiment conversations alone (${c.examples}: the stored train split + ${plan.freshItems} fresh items) with ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}; ` +
+      `the tower and the base weights frozen. The label combines the face and the text (agree: that sentiment; one side neutral: the other; positive against negative: neutral), so the items where they disagree need both. ` +
+      `The folder holds the adapter in peft's format (base ${LLAVA_NEIGHBOURS.llava}) and, in ${LLAVA_SENTIMENT.blindFolder}/, the blind baseline: the same adapter on ../llava-blind tuned on the same conversations without the image.`,
+    model_type: "lora",
+    parameters: c.tuned.parameters,
+    steps: plan.steps,
+    batch_size: plan.batchSize,
+    train_seconds: Math.round(c.trainSeconds),
+    ...machineRecord(),
+    seed: c.seed,
+    data: `sentiment train split + ${plan.freshItems} items drawn fresh (seed ${c.seed + 47}); eval: the 60 test items and 600 fresh ones (seed 2026)`,
+    loss_curve: c.tuned.curve,
+    loss_every: Math.max(1, Math.floor(plan.steps / 40)),
+    metrics: {},
+    metric_notes: {
+      sentiment_accuracy: "the 60 stored test items, greedy answer = label",
+      sentiment_disagree_accuracy: "the stored test items where the face and the text disagree (17: a wide interval)",
+      sentiment_fresh_accuracy: "600 items drawn fresh (seed 2026), the same generator as the world's",
+      sentiment_fresh_disagree_accuracy: "the fresh items where face and text disagree (about a third: 192)",
+    },
+    command: `npm run pretrain -- ${LLAVA_SENTIMENT.name}`,
+    plan,
+    baselines: {},
+    baseline_notes: BASELINE_NOTES,
+    base_checkpoint: LLAVA_NEIGHBOURS.llava,
+    blind_adapter: LLAVA_SENTIMENT.blindFolder,
+    blind_loss_curve: c.blind.curve,
+    eval_options: plan.evaluation,
+  };
+}
+
+/** The README: the card, the metrics beside every baseline, what the baselines are. */
+export function llavaDomainMarkdown(card: LlavaDomainCard): string {
+  return [
+    cardMarkdown(card),
+    "## Against the baselines",
+    "",
+    ...baselineTableMarkdown(card.metrics, card.baselines),
+    "",
+    ...Object.entries(card.baseline_notes).map(([name, note]) => `- **${name}**: ${note}`),
+    "",
+  ].join("\n");
+}
