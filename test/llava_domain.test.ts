@@ -12,6 +12,8 @@ import * as tf from "@tensorflow/tfjs";
 import { registerNativeBackend } from "../src/engine/native/register";
 import { pretrainLlavaSentiment, LLAVA_SENTIMENT_PLAN, type LlavaDomainCard } from "../src/pretrain/llava_domain";
 import { evaluateCheckpoint } from "../src/pretrain/run";
+import { evaluateLlava, loadLlava } from "../src/pretrain/llava";
+import { LoraModel } from "../src/peft/lora";
 import { scratchFolders } from "./helpers/scratch";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
@@ -57,6 +59,14 @@ describe("pretrainLlavaSentiment (tiny schedule)", () => {
     const blind = JSON.parse(fs.readFileSync(path.join(out, "blind", "adapter_config.json"), "utf8"));
     expect(blind).toMatchObject({ peft_type: "LORA", r: 8, base_model_name_or_path: "../../llava-blind" });
     expect(blind.target_modules).not.toContain("multi_modal_projector");
+    expect(domain.blind_adapter).toBe("blind"); // what evaluateLoraAdapter reads to find it
+    // The blind adapter wraps the blind twin's 28 LLM layers (the eval loads it so, and refuses one that wraps none).
+    const twin = loadLlava(path.join(dir, "llava-blind"));
+    try {
+      expect(new LoraModel(twin.model).loadAdapter(path.join(out, "blind")).layers.size).toBe(28);
+    } finally {
+      twin.model.dispose();
+    }
     // The card holds the eval as mllm-labs eval runs it, and every baseline the target is judged against.
     expect(Object.keys(domain.baselines)).toEqual(
       expect.arrayContaining(["before_tuning", "blind", "text_only", "face_only", "majority", "chance"]),
@@ -72,14 +82,49 @@ describe("pretrainLlavaSentiment (tiny schedule)", () => {
     expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
   }, 600_000);
 
-  it("refuses a missing base and a bad step count, naming what it expected", async () => {
+  it("refuses a missing base, a bad step count or batch size, and an existing folder, naming what it expected", async () => {
     await expect(pretrainLlavaSentiment({ world: WORLD, out: "/tmp/none/llava-sentiment", dryRun: true })).rejects.toThrow(
       /\/tmp\/none\/llava is missing \(make it with npm run pretrain -- llava\)/,
     );
     await expect(pretrainLlavaSentiment({ world: WORLD, out: "/tmp/none/llava-sentiment", steps: 0 })).rejects.toThrow(
       /steps must be a positive integer, got 0/,
     );
+    await expect(pretrainLlavaSentiment({ world: WORLD, out: "/tmp/none/llava-sentiment", batchSize: 2.5 })).rejects.toThrow(
+      /batchSize must be a positive integer, got 2.5/,
+    );
+    // Called from a notebook it must not replace a folder (the committed adapter beside llava, say): only --force does.
+    const dir = scratchCheckpoints();
+    fs.mkdirSync(path.join(dir, "llava-sentiment"));
+    fs.writeFileSync(path.join(dir, "llava-sentiment", "card.json"), "{}");
+    await expect(pretrainLlavaSentiment({ world: WORLD, out: path.join(dir, "llava-sentiment") }, TINY)).rejects.toThrow(
+      /already exists \(card.json\); pass --force/,
+    );
+    await expect(
+      pretrainLlavaSentiment(
+        { world: WORLD, out: path.join(dir, "llava-sentiment-2") },
+        { ...TINY, storedRecords: 2, freshItems: 1 },
+      ),
+    ).rejects.toThrow(/batchSize 4 is more than the 3 training conversations/);
   });
+});
+
+describe("evaluateLlava on a world holding some sets only", () => {
+  // `npm run data -- --sets sentiment --seed N` makes such a world; the adapter's eval on it reads the sentiment set alone.
+  it("opens only the sets it is asked for", async () => {
+    const world = scratch("mllm-labs-world-");
+    fs.symlinkSync(path.join(WORLD, "sentiment"), path.join(world, "sentiment"));
+    const llava = loadLlava(path.join(CHECKPOINTS, "llava"));
+    try {
+      const { metrics, baselines } = await evaluateLlava(llava.model, llava.tokenizer, world, { sets: ["sentiment"], limit: 2 });
+      expect(Object.keys(metrics).every((key) => key.startsWith("sentiment"))).toBe(true);
+      expect(baselines!.text_only.sentiment_accuracy).toBeGreaterThanOrEqual(0);
+      await expect(evaluateLlava(llava.model, llava.tokenizer, world, { sets: ["code"], limit: 2 })).rejects.toThrow(
+        /no dataset folder .*code/,
+      );
+    } finally {
+      llava.model.dispose();
+    }
+  }, 120_000);
 });
 
 describe("the committed adapter (data/checkpoints/llava-sentiment)", () => {

@@ -745,21 +745,23 @@ async function llavaTestSets(
 ): Promise<LlavaTestSets> {
   const take = <R>(records: readonly R[]) => (limit === undefined ? records : records.slice(0, limit));
   const wanted = new Set(only);
-  const open = (set: string) => {
+  // Only the sets asked for are opened, so a world made with some sets (`npm run data -- --sets sentiment`) serves them.
+  const open = (set: string, needed: boolean) => {
+    if (!needed) return { dir: "", records: [] };
     const split = openSplit(world, set, "test");
     return { dir: split.dir, records: take(split.records) };
   };
   const image = (dir: string, file: string): ImageSource => ({ key: path.join(dir, file) });
-  const scenes = open("scenes");
+  const scenes = open("scenes", wanted.has("vqa") || wanted.has("pope"));
   const sceneList = scenes.records.map((r) => ({ image: image(scenes.dir, r.image), objects: r.objects, id: r.id, vqa: r.vqa }));
   const pope = Object.fromEntries(
     POPE_NEGATIVES.map((negatives) => [negatives, buildPopeQuestions(sceneList, { negatives, perImage: 3, seed: 0 })]),
   ) as LlavaTestSets["pope"];
   const firstInstruction = (set: string, r: { id?: string; conversations?: unknown }) =>
     withoutImages(storedConversation(set, r)[0].value);
-  const medical = open("medical");
-  const code = open("code");
-  const sentiment = open("sentiment");
+  const medical = open("medical", wanted.has("medical"));
+  const code = open("code", wanted.has("code"));
+  const sentiment = open("sentiment", wanted.has("sentiment"));
   const random = new Random(FRESH_SENTIMENT_SEED);
   const freshSentiment: LlavaTestSets["freshSentiment"] = [];
   for (let k = 0; wanted.has("sentiment") && k < Math.min(FRESH_SENTIMENT_ITEMS, limit ?? Infinity); k++) {
@@ -1018,7 +1020,9 @@ async function ruleBaselines(world: string, sets: LlavaTestSets): Promise<Record
   // Always "yes" on POPE (the balanced sets make it accuracy 0.5, F1 0.667, yes-ratio 1).
   const alwaysYes = Object.fromEntries(POPE_NEGATIVES.map((n) => [n, sets.pope[n].map(() => "yes")]));
   // Majority: the train split's most frequent answer per question type, the most frequent findings and sentiment label.
-  const train = openSplit(world, "scenes", "train").records as { vqa: { type: QuestionType; answer: string }[] }[];
+  // A set's train split is read only when its test set is asked (a world may hold some sets only).
+  const trainRecords = <R>(set: string, asked: boolean): R[] => (asked ? (openSplit(world, set, "train").records as R[]) : []);
+  const train = trainRecords<{ vqa: { type: QuestionType; answer: string }[] }>("scenes", questions.length > 0);
   const majorityOf = (values: readonly string[]) => {
     const counts = new Map<string, number>();
     for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
@@ -1027,8 +1031,8 @@ async function ruleBaselines(world: string, sets: LlavaTestSets): Promise<Record
   const majorityAnswer = new Map(
     QUESTION_TYPES.map((t) => [t, majorityOf(train.flatMap((r) => r.vqa.filter((q) => q.type === t).map((q) => q.answer)))]),
   );
-  const medicalTrain = openSplit(world, "medical", "train").records as { findings: string }[];
-  const sentimentTrain = openSplit(world, "sentiment", "train").records as { label: string }[];
+  const medicalTrain = trainRecords<{ findings: string }>("medical", sets.medical.length > 0);
+  const sentimentTrain = trainRecords<{ label: string }>("sentiment", sets.sentiment.length + sets.freshSentiment.length > 0);
   const majorityFindings = majorityOf(medicalTrain.map((r) => r.findings.split(":")[0].split(".")[0]));
   const majorityLabel = majorityOf(sentimentTrain.map((r) => r.label));
   const majority = await llavaMetrics(sets, {

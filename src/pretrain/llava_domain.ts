@@ -32,14 +32,14 @@ import { sampleSentiment } from "../data/sentiment";
 import { svgToRgb } from "../data/scene";
 import { Random } from "../util/random";
 import { LlavaTrainer, llavaBatch, disposeBatch } from "./llava_training";
-import { featureCache, loadLlava, LLAVA_NEIGHBOURS, type ImageSource, type LlavaTestSet } from "./llava";
-import { evaluateLoraAdapter } from "./lora_sweep";
+import { featureCache, loadLlava, FRESH_SENTIMENT_ITEMS, LLAVA_NEIGHBOURS, type ImageSource, type LlavaTestSet } from "./llava";
+import { evaluateLoraAdapter, LORA_SWEEP_PLAN } from "./lora_sweep";
 import { baselineTableMarkdown, cardMarkdown, learningRateAt, machineRecord, mean, type CheckpointCard } from "./common";
-import { writeFolderAtomically } from "./checkpoint_folder";
+import { refuseExistingCheckpoint, writeFolderAtomically } from "./checkpoint_folder";
 import type { PretrainArgs } from "./vision";
 
-/** The LLM's linear layers (as lora-sweep targets them). */
-const LLM_LINEAR_LAYERS = "language_model\\.model\\.layers\\.\\d+\\.(self_attn\\.(q|k|v|o)_proj|mlp\\.(gate|up|down)_proj)";
+/** The LLM's linear layers: lora-sweep's targets (q, k, v, o, gate, up, down of every layer). */
+const LLM_LINEAR_LAYERS = LORA_SWEEP_PLAN.targetModules;
 /** The projector's two linear layers. */
 const PROJECTOR_LAYERS = "multi_modal_projector\\.linear_(1|2)";
 
@@ -49,24 +49,28 @@ export interface LlavaDomainPlan {
   readonly steps: number;
   /** Conversations per step. Default 16. */
   readonly batchSize: number;
-  /** Peak learning rate (linear warm-up over 20 steps, cosine to 0.1 of it). Default 3e-3 (lora-sweep's adapter rate). */
+  /** Peak learning rate (linear warm-up over min(20, steps / 10) steps, cosine to 0.1 of it). Default 3e-3 (lora-sweep's adapter rate). */
   readonly learningRate: number;
   /** LoRA rank. Default 8. */
   readonly r: number;
   /** α / r. Default 2 (LLaVA's α = 2r). */
   readonly alphaOverRank: number;
-  /** Layers the adapter wraps (peft's regex form): the LLM's and the projector's linear layers. */
+  /** Layers the adapter wraps (peft's regex form). Default the LLM's 28 linear layers and the projector's 2. */
   readonly targetModules: string;
-  /** Layers the blind adapter wraps: the LLM's only (the blind twin reads no image). */
+  /** Layers the blind adapter wraps. Default the LLM's 28 linear layers (the blind twin reads no image). */
   readonly blindTargetModules: string;
   /** Items drawn fresh from the world's generator (seeded apart from the splits and the eval), added to the 300 stored. Default 1,500. */
   readonly freshItems: number;
   /** Stored training records used (the first N; smoke tests). Default all. */
   readonly storedRecords?: number;
-  /** What `mllm-labs eval` of the folder measures (read back from the card): the test sets, and a record limit (smoke tests). */
+  /**
+   * What `mllm-labs eval` of the folder measures (read back from the card): the test sets, and a record limit per set
+   * (smoke tests). Default the sentiment set, whole: the 60 stored test items and 600 fresh ones.
+   */
   readonly evaluation: { readonly sets: readonly LlavaTestSet[]; readonly limit?: number };
 }
 
+/** The committed adapter's plan (`npm run pretrain -- llava-sentiment`). */
 export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
   steps: 400,
   batchSize: 16,
@@ -82,6 +86,7 @@ export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
 /** The folder's name beside llava, and the blind adapter's subfolder. */
 export const LLAVA_SENTIMENT = { name: "llava-sentiment", blindFolder: "blind" } as const;
 
+/** A training conversation and its image. */
 interface DomainExample {
   readonly image: ImageSource;
   readonly conversation: ConversationTurn[];
@@ -195,9 +200,13 @@ async function tuneAdapter(c: {
 
 /** What the card records beyond the common fields. */
 export interface LlavaDomainCard extends CheckpointCard {
+  /** The plan the run followed (the committed one: {@link LLAVA_SENTIMENT_PLAN}). */
   readonly plan: LlavaDomainPlan;
+  /** The same metrics for each baseline: before tuning, the blind adapter, the rules, majority, chance. */
   readonly baselines: Record<string, Record<string, number>>;
+  /** What each baseline is. */
   readonly baseline_notes: Record<string, string>;
+  /** The adapter's base, relative to the folder (`../llava`). */
   readonly base_checkpoint: string;
   /** The blind adapter's subfolder (base ../../llava-blind) and its loss curve. */
   readonly blind_adapter: string;
@@ -222,6 +231,10 @@ export async function pretrainLlavaSentiment(
   if (args.batchSize !== undefined) plan = { ...plan, batchSize: args.batchSize };
   if (!(Number.isInteger(plan.steps) && plan.steps > 0))
     throw new Error(`${LLAVA_SENTIMENT.name}: steps must be a positive integer, got ${plan.steps}`);
+  if (!(Number.isInteger(plan.batchSize) && plan.batchSize > 0))
+    throw new Error(`${LLAVA_SENTIMENT.name}: batchSize must be a positive integer, got ${plan.batchSize}`);
+  // Called directly (a notebook, a script), it must not replace a folder either: the CLI's --force is the only way.
+  if (!args.dryRun) refuseExistingCheckpoint(args.out, (args as { force?: boolean }).force);
   const base = path.resolve(args.out, LLAVA_NEIGHBOURS.llava);
   const blindBase = path.resolve(args.out, LLAVA_NEIGHBOURS.blind);
   for (const dir of [base, blindBase])
@@ -231,6 +244,10 @@ export async function pretrainLlavaSentiment(
       );
   const started = Date.now();
   const examples = await sentimentExamples(args.world, plan, seed, true);
+  if (examples.length < plan.batchSize)
+    throw new Error(
+      `${LLAVA_SENTIMENT.name}: batchSize ${plan.batchSize} is more than the ${examples.length} training conversations`,
+    );
   log(`${LLAVA_SENTIMENT.name}: ${examples.length} sentiment conversations`);
   const tuned = await tuneAdapter({ base, examples, plan, seed, blind: false, name: LLAVA_SENTIMENT.name, log });
   let blindRun: Awaited<ReturnType<typeof tuneAdapter>> | undefined;
@@ -254,7 +271,12 @@ export async function pretrainLlavaSentiment(
       fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(partial, null, 2) + "\n");
       // The eval as `mllm-labs eval` runs it, on the folder as written: the card records what it recomputes.
       const evaluated = await evaluateLoraAdapter(folder, args.world);
-      card = { ...partial, metrics: evaluated.metrics, baselines: evaluated.baselines ?? {} };
+      card = {
+        ...partial,
+        metric_notes: sentimentMetricNotes(evaluated.metrics),
+        metrics: evaluated.metrics,
+        baselines: evaluated.baselines ?? {},
+      };
       fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(card, null, 2) + "\n");
       fs.writeFileSync(path.join(folder, "README.md"), llavaDomainMarkdown(card));
     });
@@ -266,6 +288,7 @@ export async function pretrainLlavaSentiment(
   }
 }
 
+/** What each baseline of the card is. */
 const BASELINE_NOTES: Record<string, string> = {
   before_tuning: "../llava as lab 02's mixture left it, the adapter switched off",
   blind: "the same adapter tuned the same way on the blind twin (../llava-blind) with the image removed, answering with no image",
@@ -275,6 +298,17 @@ const BASELINE_NOTES: Record<string, string> = {
   chance: "a uniform guess among positive, negative, neutral",
 };
 
+/** The metrics' notes, with the item counts the eval measured. */
+function sentimentMetricNotes(metrics: Record<string, number>): Record<string, string> {
+  return {
+    sentiment_accuracy: "the stored test items, greedy answer = label",
+    sentiment_disagree_accuracy: `the stored test items where the face and the text disagree (${metrics.sentiment_disagree_count ?? 0}: a wide interval)`,
+    sentiment_fresh_accuracy: "items drawn fresh (seed 2026), the same generator as the world's",
+    sentiment_fresh_disagree_accuracy: `the fresh items where face and text disagree (${metrics.sentiment_fresh_disagree_count ?? 0})`,
+  };
+}
+
+/** The card before the eval: what was trained, how, and on what (metrics and baselines are filled in after). */
 function sentimentCard(c: {
   plan: LlavaDomainPlan;
   seed: number;
@@ -299,16 +333,11 @@ function sentimentCard(c: {
     train_seconds: Math.round(c.trainSeconds),
     ...machineRecord(),
     seed: c.seed,
-    data: `sentiment train split + ${plan.freshItems} items drawn fresh (seed ${c.seed + 47}); eval: the 60 test items and 600 fresh ones (seed 2026)`,
+    data: `sentiment train split + ${plan.freshItems} items drawn fresh (seed ${c.seed + 47}); eval: the test split${plan.evaluation.limit ? `'s first ${plan.evaluation.limit} items` : ""} and ${Math.min(FRESH_SENTIMENT_ITEMS, plan.evaluation.limit ?? Infinity)} fresh items (seed 2026)`,
     loss_curve: c.tuned.curve,
     loss_every: Math.max(1, Math.floor(plan.steps / 40)),
     metrics: {},
-    metric_notes: {
-      sentiment_accuracy: "the 60 stored test items, greedy answer = label",
-      sentiment_disagree_accuracy: "the stored test items where the face and the text disagree (17: a wide interval)",
-      sentiment_fresh_accuracy: "600 items drawn fresh (seed 2026), the same generator as the world's",
-      sentiment_fresh_disagree_accuracy: "the fresh items where face and text disagree (about a third: 192)",
-    },
+    metric_notes: {},
     command: `npm run pretrain -- ${LLAVA_SENTIMENT.name}`,
     plan,
     baselines: {},

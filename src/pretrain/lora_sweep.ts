@@ -440,16 +440,17 @@ function adapterBase(directory: string): string {
 /**
  * Measures an adapter folder as the sweep measured its row: the base (adapter_config.json's
  * `base_model_name_or_path`, relative to the folder) with the adapter applied; beside it the base with the
- * adapter disabled, the blind baseline (the folder's `blind/` adapter on its base when there is one, as
- * llava-sentiment keeps, else the base's blind twin) and the rules. The card's `eval_options` say which test sets.
+ * adapter disabled, the blind baseline (the adapter the card names in `blind_adapter` on its base, as
+ * llava-sentiment keeps in `blind/`, else the base's blind twin) and the rules. The card's `eval_options` say which test sets.
  */
 export async function evaluateLoraAdapter(directory: string, world: string): Promise<LlavaEvaluation> {
   const config = readAdapterConfig(directory); // validates the folder
   const base = adapterBase(directory);
   const cardFile = path.join(directory, "card.json");
-  const options = fs.existsSync(cardFile)
-    ? ((JSON.parse(fs.readFileSync(cardFile, "utf8")) as Partial<LoraSweepCard>).eval_options ?? LORA_SWEEP_PLAN.evaluation)
-    : LORA_SWEEP_PLAN.evaluation;
+  const card = fs.existsSync(cardFile)
+    ? (JSON.parse(fs.readFileSync(cardFile, "utf8")) as Partial<LoraSweepCard> & { blind_adapter?: string })
+    : undefined;
+  const options = card?.eval_options ?? LORA_SWEEP_PLAN.evaluation;
   const llava = loadLlava(base);
   try {
     const lora = new LoraModel(llava.model).loadAdapter(directory);
@@ -459,16 +460,16 @@ export async function evaluateLoraAdapter(directory: string, world: string): Pro
     lora.setAdaptersEnabled(false);
     const before = await evaluateLlava(llava.model, llava.tokenizer, world, options);
     const baselines: Record<string, Record<string, number>> = { before_tuning: before.metrics };
-    // The blind baseline: the folder's own blind adapter (`blind/`, tuned like this one on the blind twin with the image
-    // removed) when it has one, else the base's blind twin as lab 02 left it.
-    const blindAdapter = path.join(directory, "blind");
-    const tunedBlind = fs.existsSync(path.join(blindAdapter, "adapter_config.json"));
-    const twinDir = tunedBlind ? adapterBase(blindAdapter) : blindTwinOf(base);
+    // The blind baseline: the adapter the card names as its blind twin (`blind_adapter`: llava-sentiment's `blind/`,
+    // tuned like this one on the blind twin with the image removed) when it names one, else the base's blind twin as
+    // lab 02 left it (lora-sweep).
+    const blindAdapter = card?.blind_adapter ? path.join(directory, card.blind_adapter) : undefined;
+    if (blindAdapter) readAdapterConfig(blindAdapter); // validates it, naming the folder
+    const twinDir = blindAdapter ? adapterBase(blindAdapter) : blindTwinOf(base);
     if (twinDir) {
       const twin = loadLlava(twinDir);
       try {
-        if (tunedBlind && !new LoraModel(twin.model).loadAdapter(blindAdapter).layers.size)
-          throw new Error(`eval: the blind adapter ${blindAdapter} wraps no layer of ${twinDir}`);
+        if (blindAdapter) new LoraModel(twin.model).loadAdapter(blindAdapter); // refuses an adapter that wraps no layer
         baselines.blind = (await evaluateLlava(twin.model, twin.tokenizer, world, { ...options, blind: true })).metrics;
       } finally {
         twin.model.dispose();
