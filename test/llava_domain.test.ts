@@ -14,7 +14,7 @@ import { pretrainLlavaSentiment, LLAVA_SENTIMENT_PLAN, type LlavaDomainCard } fr
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { evaluateLlava, loadLlava } from "../src/pretrain/llava";
 import { LoraModel } from "../src/peft/lora";
-import { scratchFolders } from "./helpers/scratch";
+import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -30,18 +30,13 @@ beforeAll(async () => {
 });
 
 /** A folder beside links to the committed llava and llava-blind (and the backbones the blind twin's wrapper reads). */
-function scratchCheckpoints(): string {
-  const dir = scratch("mllm-labs-domain-");
-  for (const name of ["llava", "llava-blind", "vision", "language"])
-    fs.symlinkSync(path.join(CHECKPOINTS, name), path.join(dir, name));
-  return dir;
-}
+const domainCheckpoints = () => scratchCheckpoints(scratch, "mllm-labs-domain-", ["llava", "llava-blind", "vision", "language"]);
 
 const TINY = { steps: 3, batchSize: 4, freshItems: 4, storedRecords: 8, evaluation: { sets: ["sentiment"] as const, limit: 4 } };
 
 describe("pretrainLlavaSentiment (tiny schedule)", () => {
   it("writes the adapter and its blind twin in peft's format with a card that eval reproduces", async () => {
-    const dir = scratchCheckpoints();
+    const dir = domainCheckpoints();
     const out = path.join(dir, "llava-sentiment");
     const before = tf.memory().numTensors;
     const lines: string[] = [];
@@ -93,7 +88,7 @@ describe("pretrainLlavaSentiment (tiny schedule)", () => {
       /batchSize must be a positive integer, got 2.5/,
     );
     // Called from a notebook it must not replace a folder (the committed adapter beside llava, say): only --force does.
-    const dir = scratchCheckpoints();
+    const dir = domainCheckpoints();
     fs.mkdirSync(path.join(dir, "llava-sentiment"));
     fs.writeFileSync(path.join(dir, "llava-sentiment", "card.json"), "{}");
     await expect(pretrainLlavaSentiment({ world: WORLD, out: path.join(dir, "llava-sentiment") }, TINY)).rejects.toThrow(
@@ -104,7 +99,7 @@ describe("pretrainLlavaSentiment (tiny schedule)", () => {
         { world: WORLD, out: path.join(dir, "llava-sentiment-2") },
         { ...TINY, storedRecords: 2, freshItems: 1 },
       ),
-    ).rejects.toThrow(/batchSize 4 is more than the 3 training conversations/);
+    ).rejects.toThrow(/3 examples make no batch of 4; lower the batch size/);
   });
 });
 

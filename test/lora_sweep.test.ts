@@ -12,7 +12,7 @@ import { registerNativeBackend } from "../src/engine/native/register";
 import { pretrainLoraSweep, evaluateLoraAdapter, LORA_SWEEP_PLAN, type LoraSweepCard } from "../src/pretrain/lora_sweep";
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { loadLlava } from "../src/pretrain/llava";
-import { scratchFolders } from "./helpers/scratch";
+import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -28,12 +28,7 @@ beforeAll(async () => {
 });
 
 /** A folder beside links to the committed llava and llava-blind, as the sweep expects its neighbours. */
-function scratchCheckpoints(): string {
-  const dir = scratch("mllm-labs-sweep-");
-  for (const name of ["llava", "llava-blind", "vision", "language"])
-    fs.symlinkSync(path.join(CHECKPOINTS, name), path.join(dir, name));
-  return dir;
-}
+const sweepCheckpoints = () => scratchCheckpoints(scratch, "mllm-labs-sweep-", ["llava", "llava-blind", "vision", "language"]);
 
 const TINY = {
   steps: 4,
@@ -45,7 +40,7 @@ const TINY = {
 
 describe("pretrainLoraSweep (tiny schedule)", () => {
   it("records every row's cost and metrics, saves the adapter in peft's format, and eval reproduces the card", async () => {
-    const dir = scratchCheckpoints();
+    const dir = sweepCheckpoints();
     try {
       const out = path.join(dir, "lora-sweep");
       const before = tf.memory().numTensors;

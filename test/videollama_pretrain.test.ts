@@ -25,7 +25,7 @@ import {
 import { SafetensorsFile } from "../src/io/safetensors";
 import { openSplit } from "../src/data/loaders";
 import { languageText } from "../src/pipelines/blip2";
-import { scratchFolders } from "./helpers/scratch";
+import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -123,15 +123,11 @@ const TINY: VideoLlamaPlan = {
 const TINY_EVAL = { storedLimit: 2, testClips: 2, testAudioVisualClips: 2, soundEventLimit: 4 };
 
 /** A folder with the committed backbones linked in, so a checkpoint can sit beside them. */
-function scratchCheckpoints(): string {
-  const root = scratch("mllm-labs-videollama-");
-  for (const name of ["vision", "audio", "language"]) fs.symlinkSync(path.join(CHECKPOINTS, name), path.join(root, name));
-  return root;
-}
+const backboneCheckpoints = () => scratchCheckpoints(scratch, "mllm-labs-videollama-", ["vision", "audio", "language"]);
 
 describe("pretrainVideoLlama (tiny plan)", () => {
   it("writes a bridge-only folder that loads back to the same logits, with every metric and baseline, and leaks no tensors", async () => {
-    const root = scratchCheckpoints();
+    const root = backboneCheckpoints();
     try {
       const before = tf.memory().numTensors;
       const lines: string[] = [];

@@ -342,7 +342,14 @@ export async function runStage<E>(
   trainer: LlavaTrainer,
   examples: readonly E[],
   steps: number,
-  args: { batchSize: number; learningRate: number; seed: number; log: (line: string) => void },
+  args: {
+    batchSize: number;
+    learningRate: number;
+    seed: number;
+    log: (line: string) => void;
+    /** Linear warm-up steps of the learning rate. Default min(50, steps / 10). */
+    warmupSteps?: number;
+  },
   batch: (examples: readonly E[], random: Random) => Promise<ReturnType<typeof llavaBatch>>,
 ): Promise<StageRun> {
   const started = Date.now();
@@ -357,7 +364,12 @@ export async function runStage<E>(
       order = [...recordBatches(examples, args.batchSize, { seed: args.seed, epoch: epoch++, dropLast: true })];
     if (order.length === 0)
       throw new Error(`llava ${name}: ${examples.length} examples make no batch of ${args.batchSize}; lower the batch size`);
-    trainer.learningRate = learningRateAt(index, steps, args.learningRate, Math.min(50, Math.floor(steps / 10)));
+    trainer.learningRate = learningRateAt(
+      index,
+      steps,
+      args.learningRate,
+      args.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
+    );
     const data = await batch(order.shift()!, random);
     const loss = trainer.step(data);
     disposeBatch(data);

@@ -25,16 +25,25 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Variable } from "@tensorflow/tfjs";
 import { getLoraModel } from "../peft/lora";
-import { openSplit, recordBatches } from "../data/loaders";
+import { openSplit } from "../data/loaders";
 import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
 import { conversationFromPairs, sentimentInstruction, storedConversation } from "../data/llava_instructions";
 import { sampleSentiment } from "../data/sentiment";
 import { svgToRgb } from "../data/scene";
 import { Random } from "../util/random";
-import { LlavaTrainer, llavaBatch, disposeBatch } from "./llava_training";
-import { featureCache, loadLlava, FRESH_SENTIMENT_ITEMS, LLAVA_NEIGHBOURS, type ImageSource, type LlavaTestSet } from "./llava";
+import { LlavaTrainer, llavaBatch } from "./llava_training";
+import {
+  featureCache,
+  loadLlava,
+  runStage,
+  type StageRun,
+  FRESH_SENTIMENT_ITEMS,
+  LLAVA_NEIGHBOURS,
+  type ImageSource,
+  type LlavaTestSet,
+} from "./llava";
 import { evaluateLoraAdapter, LORA_SWEEP_PLAN } from "./lora_sweep";
-import { baselineTableMarkdown, cardMarkdown, learningRateAt, machineRecord, mean, type CheckpointCard } from "./common";
+import { baselineTableMarkdown, cardMarkdown, machineRecord, type CheckpointCard } from "./common";
 import { refuseExistingCheckpoint, writeFolderAtomically } from "./checkpoint_folder";
 import type { PretrainArgs } from "./vision";
 
@@ -93,12 +102,7 @@ interface DomainExample {
 }
 
 /** The sentiment training conversations: the stored train split and items drawn fresh (seeded apart from the splits). */
-async function sentimentExamples(
-  world: string,
-  plan: LlavaDomainPlan,
-  seed: number,
-  renderImages: boolean,
-): Promise<DomainExample[]> {
+async function sentimentExamples(world: string, plan: LlavaDomainPlan, seed: number): Promise<DomainExample[]> {
   const split = openSplit(world, "sentiment", "train");
   const stored = plan.storedRecords === undefined ? split.records : split.records.slice(0, plan.storedRecords);
   const examples: DomainExample[] = stored.map((r) => ({
@@ -109,7 +113,7 @@ async function sentimentExamples(
   for (let k = 0; k < plan.freshItems; k++) {
     const item = sampleSentiment(random, 64);
     examples.push({
-      image: { key: `fresh/sentiment/${k}`, rgb: renderImages ? (await svgToRgb(item.svg)).data : undefined },
+      image: { key: `fresh/sentiment/${k}`, rgb: (await svgToRgb(item.svg)).data },
       conversation: conversationFromPairs([{ instruction: sentimentInstruction(item.text), response: item.label }]),
     });
   }
@@ -129,11 +133,9 @@ async function tuneAdapter(c: {
   save(folder: string, baseName: string): Promise<void>;
   dispose(): void;
   curve: number[];
-  seconds: number;
   parameters: number;
 }> {
   const { plan, seed, blind } = c;
-  const started = Date.now();
   const { model, tokenizer } = loadLlava(c.base);
   try {
     const lora = getLoraModel(model, {
@@ -151,36 +153,22 @@ async function tuneAdapter(c: {
         );
     if (cache) await cache.precompute(c.examples.map((e) => e.image.key)); // the tower is frozen: features once
     const trainer = new LlavaTrainer(model, { stage: 2, variables });
-    const every = Math.max(1, Math.floor(plan.steps / 40));
-    const curve: number[] = [];
-    const pending: number[] = [];
+    let run: StageRun;
     try {
-      let order: DomainExample[][] = [];
-      let epoch = 0;
-      for (let index = 0; index < plan.steps; index++) {
-        if (order.length === 0)
-          order = [...recordBatches(c.examples, plan.batchSize, { seed: seed + 13, epoch: epoch++, dropLast: true })];
-        trainer.learningRate = learningRateAt(index, plan.steps, plan.learningRate, Math.min(20, Math.floor(plan.steps / 10)));
-        const chosen = order.shift()!;
-        const batch = llavaBatch(
+      const stageArgs = {
+        batchSize: plan.batchSize,
+        learningRate: plan.learningRate,
+        seed: seed + 13,
+        warmupSteps: Math.min(20, Math.floor(plan.steps / 10)),
+        log: c.log,
+      };
+      run = await runStage(c.name, trainer, c.examples, plan.steps, stageArgs, async (chosen) =>
+        llavaBatch(
           chosen.map((e) => tokenizeConversation(tokenizer, e.conversation, { imageTokens: model.imageTokensPerImage, blind })),
           tokenizer.padTokenId,
           cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
-        );
-        try {
-          const loss = trainer.step(batch);
-          pending.push((await loss.data())[0]);
-          loss.dispose();
-        } finally {
-          disposeBatch(batch);
-        }
-        if ((index + 1) % every === 0 || index + 1 === plan.steps) {
-          curve.push(Number(mean(pending.splice(0)).toFixed(5)));
-          c.log(
-            `${c.name} step ${index + 1}/${plan.steps}: loss ${curve[curve.length - 1].toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
-          );
-        }
-      }
+        ),
+      );
     } finally {
       trainer.dispose();
       cache?.clear();
@@ -188,8 +176,7 @@ async function tuneAdapter(c: {
     return {
       save: (folder, baseName) => lora.save(folder, "default", { baseModelNameOrPath: baseName }),
       dispose: () => model.dispose(),
-      curve,
-      seconds: (Date.now() - started) / 1000,
+      curve: run.curve,
       parameters: variables.reduce((sum, v) => sum + v.size, 0),
     };
   } catch (error) {
@@ -243,11 +230,7 @@ export async function pretrainLlavaSentiment(
         `pretrain ${LLAVA_SENTIMENT.name}: ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the ${LLAVA_SENTIMENT.name} folder must sit beside it`,
       );
   const started = Date.now();
-  const examples = await sentimentExamples(args.world, plan, seed, true);
-  if (examples.length < plan.batchSize)
-    throw new Error(
-      `${LLAVA_SENTIMENT.name}: batchSize ${plan.batchSize} is more than the ${examples.length} training conversations`,
-    );
+  const examples = await sentimentExamples(args.world, plan, seed);
   log(`${LLAVA_SENTIMENT.name}: ${examples.length} sentiment conversations`);
   const tuned = await tuneAdapter({ base, examples, plan, seed, blind: false, name: LLAVA_SENTIMENT.name, log });
   let blindRun: Awaited<ReturnType<typeof tuneAdapter>> | undefined;

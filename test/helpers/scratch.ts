@@ -49,3 +49,16 @@ export function scratchFolders(): ScratchFolder {
     return folder;
   };
 }
+
+/** The committed checkpoints (data/checkpoints). */
+const COMMITTED_CHECKPOINTS = path.join(__dirname, "..", "..", "data", "checkpoints");
+
+/**
+ * A scratch folder with the named committed checkpoints linked in, so that a run whose folder must sit beside its
+ * neighbours (`../llava`, `../vision`, …) can write there without touching data/checkpoints.
+ */
+export function scratchCheckpoints(scratch: ScratchFolder, prefix: string, names: readonly string[]): string {
+  const dir = scratch(prefix);
+  for (const name of names) fs.symlinkSync(path.join(COMMITTED_CHECKPOINTS, name), path.join(dir, name));
+  return dir;
+}
