@@ -346,12 +346,18 @@ export {
   type LlavaEvaluation,
 } from "./pretrain/llava";
 export { conversationFromPairs, CODE_INSTRUCTIONS, sentimentInstruction } from "./data/llava_instructions";
-// Lab 02: the sentiment domain adapter on llava (`npm run pretrain -- llava-sentiment`), measured by `evaluateLoraAdapter`.
+// Lab 02: the domain adapters on llava (`npm run pretrain -- llava-sentiment`, `-- llava-medical`), measured by `evaluateLoraAdapter`.
 export {
   pretrainLlavaSentiment,
+  pretrainLlavaMedical,
+  pretrainLlavaDomain,
   llavaDomainMarkdown,
   LLAVA_SENTIMENT_PLAN,
   LLAVA_SENTIMENT,
+  LLAVA_MEDICAL_PLAN,
+  LLAVA_MEDICAL,
+  LLAVA_DOMAINS,
+  type LlavaDomain,
   type LlavaDomainPlan,
   type LlavaDomainCard,
 } from "./pretrain/llava_domain";

@@ -170,7 +170,9 @@ for (const [host, port] of [["127.0.0.1", ${port}], ["1.1.1.1", 80]] as const) {
       "hog.ipynb",
       submission(TINY, {
         ...right,
-        answer2: `${right.answer2}\n{\n  const hoard: ArrayBuffer[] = [];\n  while (true) { const b = new ArrayBuffer(64 * 1024 * 1024); new Uint8Array(b).fill(1); hoard.push(b); }\n}`,
+        // Blocks left untouched: the address-space limit refuses them as soon as 4 GiB are reserved, however loaded the
+        // machine (filling each block made the cell's time grow with the load until the cell timeout won the race).
+        answer2: `${right.answer2}\n{\n  const hoard: ArrayBuffer[] = [];\n  while (true) hoard.push(new ArrayBuffer(64 * 1024 * 1024));\n}`,
       }),
     );
     write(

@@ -248,17 +248,18 @@ describe("the committed checkpoint (data/checkpoints/storyteller)", () => {
 
   // KNOWN MISSES of issue 19, kept visible as expected failures (each fails this file the day it is met: then turn it into a
   // plain assertion). The committed run (240 steps × 16 from lab 02's LLaVA, tower frozen) tells the story's template and
-  // events but not the objects: lab 02's tower reads color and barely shape (its card: VQA shape 0.36 vs blind 0.30).
-  it.runIf(hasCheckpoint).fails("KNOWN MISS: grounding precision at least 0.9 (the card: 0.358)", () => {
+  // events, and names half of the objects right: lab 02's LLaVA reads colour 0.73 and shape 0.63 of the time (blind twin
+  // 0.26, 0.14), and a story needs both right for every object, from 16 pooled tokens per frame.
+  it.runIf(hasCheckpoint).fails("KNOWN MISS: grounding precision at least 0.9 (the card: 0.524)", () => {
     expect(card.metrics.grounding_precision).toBeGreaterThanOrEqual(0.9);
   });
 
-  it.runIf(hasCheckpoint).fails("KNOWN MISS: hallucination rate at most 0.05 (the card: 0.785)", () => {
+  it.runIf(hasCheckpoint).fails("KNOWN MISS: hallucination rate at most 0.05 (the card: 0.484)", () => {
     expect(card.metrics.hallucination_rate).toBeLessThanOrEqual(0.05);
   });
 
   it.runIf(hasCheckpoint).fails(
-    "KNOWN MISS: order above the shuffled-frames baseline (both 1.0: few told events match a frame by event and actor)",
+    "KNOWN MISS: order above the shuffled-frames baseline (0.957 against 1.0: few told events match a frame by event and actor)",
     () => {
       expect(card.metrics.order).toBeGreaterThan(card.baselines.shuffled_frames.order);
     },

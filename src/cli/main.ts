@@ -7,7 +7,7 @@
  *   mllm-labs grade <lab> <submission...> --out DIR [--jobs N] [--cell-timeout S] [--notebook-timeout S] [--memory MB]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind|llava-sentiment|lora-sweep|storyteller|videollama|sensors|points> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
+ *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind|llava-sentiment|llava-medical|lora-sweep|storyteller|videollama|sensors|points> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -283,7 +283,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument(
       "<name>",
-      "vision, language, audio, blip2, llava, llava-blind, llava-sentiment, lora-sweep, storyteller, videollama, sensors or points (the labs' models need their backbones beside their folder)",
+      "vision, language, audio, blip2, llava, llava-blind, llava-sentiment, llava-medical, lora-sweep, storyteller, videollama, sensors or points (the labs' models need their backbones beside their folder)",
     )
     .option("--out <dir>", "checkpoint folder (default data/checkpoints/<name>)")
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))
@@ -293,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--force", "replace an existing checkpoint folder")
     .option(
       "--ablation <name>",
-      "llava only: one ablation row (default, layer-1, linear, no-stage1, code-only, window-3, conversation-loss): the card's plan with one change; writes only card.json (default --out data/checkpoints/llava-ablation-<name>)",
+      "llava only: one ablation row (default, layer-1, linear, no-stage1, code-only, window-1, conversation-loss): the card's plan with one change; writes only card.json (default --out data/checkpoints/llava-ablation-<name>)",
     )
     .action(
       async (

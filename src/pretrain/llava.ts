@@ -117,13 +117,14 @@ export interface LlavaPlan {
 
 /** The card's run: cut to what fits the shared 2-core machine in one session (docs/lab02-plan.md, "As built"). */
 export const LLAVA_PLAN: LlavaPlan = {
-  steps: { stage1: 150, stage2: 500 },
+  steps: { stage1: 150, stage2: 800 },
   learningRates: { stage1: 2e-3, stage2: 1e-3 },
   batchSize: 16,
   freshScenes: 3000,
   freshPerDomain: 1200,
   visionFeatureLayer: -2,
   projectorType: "mlp2x_gelu",
+  projectorWindow: 3,
   stage2Data: "mixture",
 };
 
@@ -137,7 +138,7 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   linear: { projectorType: "linear" },
   "no-stage1": { steps: { stage1: 0, stage2: LLAVA_PLAN.steps.stage2 } },
   "code-only": { stage2Data: "code-only" },
-  "window-3": { projectorWindow: 3 },
+  "window-1": { projectorWindow: 1 },
   "conversation-loss": { lossWeighting: "conversation" },
 };
 
@@ -525,7 +526,7 @@ export async function pretrainLlava(
       fs.writeFileSync(path.join(args.out, "card.json"), JSON.stringify(card, null, 2) + "\n");
       const llavaDir = path.resolve(args.out, LLAVA_NEIGHBOURS.llava);
       if (fs.existsSync(path.join(llavaDir, "card.json"))) {
-        const rows = recordLlavaAblations(llavaDir);
+        const rows = recordLlavaAblations(llavaDir, log);
         log(`${name}: llava's card and README now report ${rows.length} ablation(s)`);
       }
     } else {
@@ -544,6 +545,8 @@ export async function pretrainLlava(
         await writeCheckpoint(args.out, model, llavaConfigToHF(model.config), card, tokenizerDir);
       }
       fs.appendFileSync(path.join(args.out, "README.md"), llavaCardTables(card));
+      // The ablation cards already beside it (each row says where its plan departs from this card's).
+      if (!blind) recordLlavaAblations(args.out, log);
     }
   }
   return { model, card };
@@ -567,7 +570,7 @@ export const LLAVA_ABLATION_METRICS = [
 export interface LlavaAblationRow {
   /** The ablation's name (the reference row, the committed llava itself: `llava (the card)`). */
   readonly name: string;
-  /** What it changes from the card's plan ({@link LLAVA_ABLATIONS}). */
+  /** Where its plan departs from the card's ({@link LLAVA_ABLATIONS}' one change, or more for a run on an earlier plan). */
   readonly change: Partial<LlavaPlan>;
   readonly command: string;
   readonly train_seconds: number;
@@ -578,18 +581,37 @@ const ABLATIONS_START = "<!-- ablations: written by recordLlavaAblations, do not
 const ABLATIONS_END = "<!-- end of ablations -->";
 
 /**
+ * Where `plan` departs from `reference`: the fields whose values differ, with `plan`'s values (a plan written before an
+ * optional field existed means its default: projector window 1, token loss weighting).
+ */
+export function llavaPlanDifference(plan: Partial<LlavaPlan>, reference: Partial<LlavaPlan>): Partial<LlavaPlan> {
+  const defaults: Partial<LlavaPlan> = { projectorWindow: 1, lossWeighting: "token" };
+  const [ours, theirs]: Record<string, unknown>[] = [
+    { ...defaults, ...plan },
+    { ...defaults, ...reference },
+  ];
+  const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])];
+  return Object.fromEntries(
+    keys.filter((key) => JSON.stringify(ours[key]) !== JSON.stringify(theirs[key])).map((key) => [key, ours[key]]),
+  ) as Partial<LlavaPlan>;
+}
+
+/**
  * Gathers the ablation cards beside `llavaDir` (`../llava-ablation-NAME/card.json`, written by
  * `npm run pretrain -- llava --ablation NAME`) into llava's card.json (`ablations`) and README ("Ablations"), with the
  * committed llava as the first row: every ablation runs the card's plan with one change, so that row is its reference.
- * Called at the end of each ablation run. @returns the ablation rows (the committed llava's excluded)
+ * Each row's `change` is where its plan departs from the card's: an ablation run before the card's plan changed shows
+ * that change too (and sorts after the rows of the card's plan), and `log` says so. Called at the end of each ablation
+ * run. @returns the ablation rows (the committed llava's excluded)
  */
-export function recordLlavaAblations(llavaDir: string): LlavaAblationRow[] {
+export function recordLlavaAblations(llavaDir: string, log: (line: string) => void = console.log): LlavaAblationRow[] {
   const cardFile = path.join(llavaDir, "card.json");
   if (!fs.existsSync(cardFile)) throw new Error(`recordLlavaAblations: ${cardFile} is missing (train llava first)`);
   const card = JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard & Record<string, unknown>;
   const parent = path.dirname(path.resolve(llavaDir));
   const pick = (metrics: Record<string, number>) => Object.fromEntries(LLAVA_ABLATION_METRICS.map((key) => [key, metrics[key]]));
   const rows: LlavaAblationRow[] = [];
+  const earlierRows: LlavaAblationRow[] = [];
   for (const name of Object.keys(LLAVA_ABLATIONS)) {
     const file = path.join(parent, `llava-ablation-${name}`, "card.json");
     if (!fs.existsSync(file)) continue;
@@ -598,9 +620,18 @@ export function recordLlavaAblations(llavaDir: string): LlavaAblationRow[] {
       throw new Error(
         `recordLlavaAblations: ${file} is the card of ${JSON.stringify(ablation.name)}, expected llava-ablation-${name}`,
       );
-    rows.push({
+    if (ablation.plan === undefined) throw new Error(`recordLlavaAblations: ${file} records no plan`);
+    const cardPlan = card.plan as LlavaPlan;
+    const change = llavaPlanDifference(ablation.plan as LlavaPlan, cardPlan);
+    const expected = llavaPlanDifference({ ...cardPlan, ...LLAVA_ABLATIONS[name] }, cardPlan);
+    const earlier = JSON.stringify(change) !== JSON.stringify(expected);
+    if (earlier)
+      log(
+        `recordLlavaAblations: ${file} ran an earlier plan (${JSON.stringify(change)} against llava's); rerun it to compare with llava`,
+      );
+    (earlier ? earlierRows : rows).push({
       name,
-      change: LLAVA_ABLATIONS[name],
+      change,
       command: String(ablation.command),
       train_seconds: ablation.train_seconds,
       metrics: pick(ablation.metrics),
@@ -614,8 +645,9 @@ export function recordLlavaAblations(llavaDir: string): LlavaAblationRow[] {
     metrics: pick(card.metrics),
   };
   const blind = (card.baselines as Record<string, Record<string, number>> | undefined)?.blind;
+  rows.push(...earlierRows);
   card.ablations = {
-    note: "Each row is the card's plan with one change (LLAVA_ABLATIONS), same data and seed, evaluated on the full test sets like the card; no weights are kept.",
+    note: "Each row is a plan that departs from the card's where its change says (an ablation of LLAVA_ABLATIONS: one change; a run on an earlier plan shows that plan's differences too, to be compared with the earlier plan's default row), same data and seed, evaluated on the full test sets like the card; no weights are kept.",
     rows: [reference, ...rows],
     ...(blind ? { blind: pick(blind) } : {}),
   };
@@ -627,7 +659,7 @@ export function recordLlavaAblations(llavaDir: string): LlavaAblationRow[] {
     ABLATIONS_START,
     "## Ablations",
     "",
-    "Each row is the card's plan with one change (same data, seed and evaluation); `npm run pretrain -- llava --ablation NAME` made it and keeps no weights.",
+    "Each row is the card's plan with the change shown (same data, seed and evaluation); `npm run pretrain -- llava --ablation NAME` made it and keeps no weights. A row run on an earlier plan shows where that plan departs from the card's as well: compare it with the earlier plan's `default` row, not with the card.",
     "",
     `| run | change | ${LLAVA_ABLATION_METRICS.join(" | ")} | train seconds |`,
     `|---|---|${LLAVA_ABLATION_METRICS.map(() => "---|").join("")}---|`,

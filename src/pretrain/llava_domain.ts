@@ -1,21 +1,22 @@
 /**
- * `npm run pretrain -- llava-sentiment`: lab 02's domain adapter for
- * multimodal sentiment. Lab 02's LLaVA (../llava) is one multi-domain model;
- * in its mixture a sentiment answer is one word, 2.7 % of the gradient, and it
- * reads neither the face nor the text well enough to beat the single-side rules
- * where they disagree. The domain gets its own LoRA adapter on top of it:
+ * `npm run pretrain -- llava-sentiment` and `-- llava-medical`: lab 02's domain
+ * adapters. Lab 02's LLaVA (../llava) is one multi-domain model; in its mixture
+ * a sentiment answer is one word, 2.7 % of the gradient, and it reads neither
+ * the face nor the text well enough to beat the single-side rules where they
+ * disagree; the scans' findings share the projector and the LLM with the scenes'
+ * short answers. Each domain gets its own LoRA adapter on top of it:
  * rank 8 on every linear layer of the LLM and of the projector (LLaVA's
  * `finetune_lora.sh` tunes the LLM through LoRA and the projector in full;
  * LoRA on the projector's two layers keeps the folder a plain peft adapter),
- * tuned on the sentiment conversations alone. The general model is untouched:
+ * tuned on that domain's conversations alone. The general model is untouched:
  * the adapter is switched on for this domain only, as LoRA serves several
  * tasks from one base.
  *
  * The blind baseline is tuned the same way: the same adapter on the blind twin
  * (../llava-blind), the same conversations with the image removed; it is kept
  * in the folder's `blind/` (base ../../llava-blind) and `mllm-labs eval`
- * measures it beside the adapter, with the single-side rules (answer the
- * text's sentiment, or the face's) and chance.
+ * measures it beside the adapter, with the base before tuning, the set's rules
+ * (sentiment: answer the text's sentiment, or the face's) and chance.
  *
  * Papers: Liu et al., "Improved Baselines with Visual Instruction Tuning"
  * (LLaVA-1.5, 2023), LoRA variant; Hu et al., "LoRA" (2021). Reference:
@@ -29,6 +30,7 @@ import { openSplit } from "../data/loaders";
 import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
 import { conversationFromPairs, sentimentInstruction, storedConversation } from "../data/llava_instructions";
 import { sampleSentiment } from "../data/sentiment";
+import { sampleScan, scanInstructions } from "../data/medical";
 import { svgToRgb } from "../data/scene";
 import { Random } from "../util/random";
 import { LlavaTrainer, llavaBatch } from "./llava_training";
@@ -41,6 +43,7 @@ import {
   LLAVA_NEIGHBOURS,
   type ImageSource,
   type LlavaTestSet,
+  rgbOfGray,
 } from "./llava";
 import { evaluateLoraAdapter, LORA_SWEEP_PLAN } from "./lora_sweep";
 import { baselineTableMarkdown, cardMarkdown, machineRecord, type CheckpointCard } from "./common";
@@ -52,7 +55,7 @@ const LLM_LINEAR_LAYERS = LORA_SWEEP_PLAN.targetModules;
 /** The projector's two linear layers. */
 const PROJECTOR_LAYERS = "multi_modal_projector\\.linear_(1|2)";
 
-/** How the sentiment adapter is tuned. */
+/** How a domain adapter is tuned. */
 export interface LlavaDomainPlan {
   /** Optimiser steps. Default 400. */
   readonly steps: number;
@@ -73,10 +76,15 @@ export interface LlavaDomainPlan {
   /** Stored training records used (the first N; smoke tests). Default all. */
   readonly storedRecords?: number;
   /**
-   * What `mllm-labs eval` of the folder measures (read back from the card): the test sets, and a record limit per set
-   * (smoke tests). Default the sentiment set, whole: the 60 stored test items and 600 fresh ones.
+   * What `mllm-labs eval` of the folder measures (read back from the card): the test sets, a record limit per set
+   * (smoke tests) and the medical scans drawn fresh beside the test split's 50. Default the domain's set, whole
+   * (sentiment: the 60 stored test items and 600 fresh ones; medical: the 50 stored scans and 200 fresh ones).
    */
-  readonly evaluation: { readonly sets: readonly LlavaTestSet[]; readonly limit?: number };
+  readonly evaluation: {
+    readonly sets: readonly LlavaTestSet[];
+    readonly limit?: number;
+    readonly freshMedicalScans?: number;
+  };
 }
 
 /** The committed adapter's plan (`npm run pretrain -- llava-sentiment`). */
@@ -92,8 +100,14 @@ export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
   evaluation: { sets: ["sentiment"] },
 };
 
-/** The folder's name beside llava, and the blind adapter's subfolder. */
-export const LLAVA_SENTIMENT = { name: "llava-sentiment", blindFolder: "blind" } as const;
+/**
+ * The committed medical adapter's plan (`npm run pretrain -- llava-medical`): the sentiment adapter's recipe on the
+ * scans' findings, measured on the 50 stored test scans and 200 fresh ones (lora-sweep's medical eval).
+ */
+export const LLAVA_MEDICAL_PLAN: LlavaDomainPlan = {
+  ...LLAVA_SENTIMENT_PLAN,
+  evaluation: { sets: ["medical"], freshMedicalScans: 200 },
+};
 
 /** A training conversation and its image. */
 interface DomainExample {
@@ -101,22 +115,114 @@ interface DomainExample {
   readonly conversation: ConversationTurn[];
 }
 
-/** The sentiment training conversations: the stored train split and items drawn fresh (seeded apart from the splits). */
-async function sentimentExamples(world: string, plan: LlavaDomainPlan, seed: number): Promise<DomainExample[]> {
-  const split = openSplit(world, "sentiment", "train");
+/** One domain's adapter: its world set, its fresh training items and what its card says. */
+export interface LlavaDomain {
+  /** The folder's name beside llava (and the `npm run pretrain` name). */
+  readonly name: "llava-sentiment" | "llava-medical";
+  /** The blind adapter's subfolder. */
+  readonly blindFolder: "blind";
+  /** The world set the adapter is tuned on. */
+  readonly set: "sentiment" | "medical";
+  /** The committed plan. */
+  readonly plan: LlavaDomainPlan;
+  /** Added to the run's seed for the fresh items: apart from llava's draws (+3), lora-sweep's (+41), each other's and the evals' (2026, 2027). */
+  readonly freshSeedOffset: number;
+  /** The card's title. */
+  readonly title: string;
+  /** What the task needs, one sentence for the card's description. */
+  readonly task: string;
+  /** What each baseline the eval may report is (the card keeps those measured). */
+  readonly baselineNotes: Record<string, string>;
+  /** What the eval measures on, for the card's `data`. */
+  evalData(evaluation: LlavaDomainPlan["evaluation"]): string;
+  /** The metrics' notes, with the counts the eval measured. */
+  metricNotes(metrics: Record<string, number>): Record<string, string>;
+  /** The k-th fresh training item. */
+  freshExample(random: Random, k: number): Promise<DomainExample>;
+}
+
+/** The notes of the baselines every domain's eval reports. */
+const COMMON_BASELINE_NOTES: Record<string, string> = {
+  before_tuning: "../llava as lab 02's mixture left it, the adapter switched off",
+  blind: "the same adapter tuned the same way on the blind twin (../llava-blind) with the image removed, answering with no image",
+};
+
+/** The sentiment adapter: the face and the text, on the items where they disagree. */
+export const LLAVA_SENTIMENT: LlavaDomain = {
+  name: "llava-sentiment",
+  blindFolder: "blind",
+  set: "sentiment",
+  plan: LLAVA_SENTIMENT_PLAN,
+  freshSeedOffset: 47,
+  title: "mllm-labs llava-sentiment: lab 02's LLaVA with a LoRA adapter for multimodal sentiment",
+  task: "The label combines the face and the text (agree: that sentiment; one side neutral: the other; positive against negative: neutral), so the items where they disagree need both.",
+  baselineNotes: {
+    ...COMMON_BASELINE_NOTES,
+    text_only: "the rule that answers the text's sentiment (what a model reading only the text can reach)",
+    face_only: "the rule that answers the face's sentiment",
+    majority: "the train split's most frequent label",
+    chance: "a uniform guess among positive, negative, neutral",
+  },
+  evalData: (evaluation) =>
+    `the test split${evaluation.limit ? `'s first ${evaluation.limit} items` : ""} and ${Math.min(FRESH_SENTIMENT_ITEMS, evaluation.limit ?? Infinity)} fresh items (seed 2026)`,
+  metricNotes: (metrics) => ({
+    sentiment_accuracy: "the stored test items, greedy answer = label",
+    sentiment_disagree_accuracy: `the stored test items where the face and the text disagree (${metrics.sentiment_disagree_count ?? 0}: a wide interval)`,
+    sentiment_fresh_accuracy: "items drawn fresh (seed 2026), the same generator as the world's",
+    sentiment_fresh_disagree_accuracy: `the fresh items where face and text disagree (${metrics.sentiment_fresh_disagree_count ?? 0})`,
+  }),
+  freshExample: async (random, k) => {
+    const item = sampleSentiment(random, 64);
+    return {
+      image: { key: `fresh/sentiment/${k}`, rgb: (await svgToRgb(item.svg)).data },
+      conversation: conversationFromPairs([{ instruction: sentimentInstruction(item.text), response: item.label }]),
+    };
+  },
+};
+
+/** The medical adapter: the scans' findings (how many lesions, where, how large, how they look). */
+export const LLAVA_MEDICAL: LlavaDomain = {
+  name: "llava-medical",
+  blindFolder: "blind",
+  set: "medical",
+  plan: LLAVA_MEDICAL_PLAN,
+  freshSeedOffset: 53,
+  title: "mllm-labs llava-medical: lab 02's LLaVA with a LoRA adapter for the scans' findings",
+  task: "The findings name each lesion's quadrant, size and appearance; the eval parses them and scores them field by field against the scan's annotation.",
+  baselineNotes: {
+    ...COMMON_BASELINE_NOTES,
+    majority: "the train split's most frequent findings",
+    chance: "a guess drawn from the train split's answers",
+  },
+  evalData: (evaluation) =>
+    `the test split's ${evaluation.limit ? `first ${evaluation.limit}` : "50"} scans and ${evaluation.freshMedicalScans ?? 0} fresh ones (seed 2027)`,
+  metricNotes: () => ({
+    medical_lesion_f1: `findings ('describe the findings in this scan.') parsed into lesions; a lesion right in quadrant, size and appearance (micro P/R/F1), over the 50 test scans and the fresh ones (seed 2027)`,
+    medical_location_f1: "same, a lesion right in quadrant",
+    medical_count_accuracy: "findings stating the right number of lesions",
+  }),
+  freshExample: async (random, k) => {
+    const scan = sampleScan(random, 64);
+    return {
+      image: { key: `fresh/medical/${k}`, rgb: rgbOfGray(scan.pixels) },
+      conversation: conversationFromPairs(scanInstructions(scan, random)),
+    };
+  },
+};
+
+/** The domain adapters lab 02 makes, by name. */
+export const LLAVA_DOMAINS = { "llava-sentiment": LLAVA_SENTIMENT, "llava-medical": LLAVA_MEDICAL } as const;
+
+/** A domain's training conversations: the stored train split and items drawn fresh (seeded apart from the splits). */
+async function domainExamples(domain: LlavaDomain, world: string, plan: LlavaDomainPlan, seed: number): Promise<DomainExample[]> {
+  const split = openSplit(world, domain.set, "train");
   const stored = plan.storedRecords === undefined ? split.records : split.records.slice(0, plan.storedRecords);
   const examples: DomainExample[] = stored.map((r) => ({
     image: { key: path.join(split.dir, r.image) },
-    conversation: storedConversation("sentiment", r),
+    conversation: storedConversation(domain.set, r),
   }));
-  const random = new Random(seed + 47); // apart from llava's draws (seed + 3), lora-sweep's (seed + 41) and the evals' (2026, 2027)
-  for (let k = 0; k < plan.freshItems; k++) {
-    const item = sampleSentiment(random, 64);
-    examples.push({
-      image: { key: `fresh/sentiment/${k}`, rgb: (await svgToRgb(item.svg)).data },
-      conversation: conversationFromPairs([{ instruction: sentimentInstruction(item.text), response: item.label }]),
-    });
-  }
+  const random = new Random(seed + domain.freshSeedOffset);
+  for (let k = 0; k < plan.freshItems; k++) examples.push(await domain.freshExample(random, k));
   return examples;
 }
 
@@ -187,7 +293,7 @@ async function tuneAdapter(c: {
 
 /** What the card records beyond the common fields. */
 export interface LlavaDomainCard extends CheckpointCard {
-  /** The plan the run followed (the committed one: {@link LLAVA_SENTIMENT_PLAN}). */
+  /** The plan the run followed (the committed ones: {@link LLAVA_SENTIMENT_PLAN}, {@link LLAVA_MEDICAL_PLAN}). */
   readonly plan: LlavaDomainPlan;
   /** The same metrics for each baseline: before tuning, the blind adapter, the rules, majority, chance. */
   readonly baselines: Record<string, Record<string, number>>;
@@ -202,24 +308,41 @@ export interface LlavaDomainCard extends CheckpointCard {
   readonly eval_options: LlavaDomainPlan["evaluation"];
 }
 
+/** `npm run pretrain -- llava-sentiment`: {@link pretrainLlavaDomain} of {@link LLAVA_SENTIMENT}. */
+export function pretrainLlavaSentiment(
+  args: PretrainArgs,
+  planOverride?: Partial<LlavaDomainPlan>,
+): Promise<{ card: CheckpointCard }> {
+  return pretrainLlavaDomain(LLAVA_SENTIMENT, args, planOverride);
+}
+
+/** `npm run pretrain -- llava-medical`: {@link pretrainLlavaDomain} of {@link LLAVA_MEDICAL}. */
+export function pretrainLlavaMedical(
+  args: PretrainArgs,
+  planOverride?: Partial<LlavaDomainPlan>,
+): Promise<{ card: CheckpointCard }> {
+  return pretrainLlavaDomain(LLAVA_MEDICAL, args, planOverride);
+}
+
 /**
- * Tunes the sentiment adapter and its blind twin, measures both (and the base
+ * Tunes a domain's adapter and its blind twin, measures both (and the base
  * before tuning, and the rules) and writes the folder: the adapter in peft's
  * format (base ../llava), `blind/` (base ../../llava-blind), card.json, README.md.
  */
-export async function pretrainLlavaSentiment(
+export async function pretrainLlavaDomain(
+  domain: LlavaDomain,
   args: PretrainArgs,
   planOverride?: Partial<LlavaDomainPlan>,
 ): Promise<{ card: CheckpointCard }> {
   const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
-  let plan: LlavaDomainPlan = { ...LLAVA_SENTIMENT_PLAN, ...planOverride };
+  let plan: LlavaDomainPlan = { ...domain.plan, ...planOverride };
   if (args.steps !== undefined) plan = { ...plan, steps: args.steps };
   if (args.batchSize !== undefined) plan = { ...plan, batchSize: args.batchSize };
   if (!(Number.isInteger(plan.steps) && plan.steps > 0))
-    throw new Error(`${LLAVA_SENTIMENT.name}: steps must be a positive integer, got ${plan.steps}`);
+    throw new Error(`${domain.name}: steps must be a positive integer, got ${plan.steps}`);
   if (!(Number.isInteger(plan.batchSize) && plan.batchSize > 0))
-    throw new Error(`${LLAVA_SENTIMENT.name}: batchSize must be a positive integer, got ${plan.batchSize}`);
+    throw new Error(`${domain.name}: batchSize must be a positive integer, got ${plan.batchSize}`);
   // Called directly (a notebook, a script), it must not replace a folder either: the CLI's --force is the only way.
   if (!args.dryRun) refuseExistingCheckpoint(args.out, (args as { force?: boolean }).force);
   const base = path.resolve(args.out, LLAVA_NEIGHBOURS.llava);
@@ -227,12 +350,12 @@ export async function pretrainLlavaSentiment(
   for (const dir of [base, blindBase])
     if (!fs.existsSync(path.join(dir, "config.json")))
       throw new Error(
-        `pretrain ${LLAVA_SENTIMENT.name}: ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the ${LLAVA_SENTIMENT.name} folder must sit beside it`,
+        `pretrain ${domain.name}: ${dir} is missing (make it with npm run pretrain -- ${path.basename(dir)}); the ${domain.name} folder must sit beside it`,
       );
   const started = Date.now();
-  const examples = await sentimentExamples(args.world, plan, seed);
-  log(`${LLAVA_SENTIMENT.name}: ${examples.length} sentiment conversations`);
-  const tuned = await tuneAdapter({ base, examples, plan, seed, blind: false, name: LLAVA_SENTIMENT.name, log });
+  const examples = await domainExamples(domain, args.world, plan, seed);
+  log(`${domain.name}: ${examples.length} ${domain.set} conversations`);
+  const tuned = await tuneAdapter({ base, examples, plan, seed, blind: false, name: domain.name, log });
   let blindRun: Awaited<ReturnType<typeof tuneAdapter>> | undefined;
   try {
     blindRun = await tuneAdapter({
@@ -241,29 +364,32 @@ export async function pretrainLlavaSentiment(
       plan,
       seed,
       blind: true,
-      name: `${LLAVA_SENTIMENT.name} blind`,
+      name: `${domain.name} blind`,
       log,
     });
     const trainSeconds = (Date.now() - started) / 1000;
-    const partial = sentimentCard({ plan, seed, tuned, blind: blindRun, trainSeconds, examples: examples.length });
+    const partial = domainCard({ domain, plan, seed, tuned, blind: blindRun, trainSeconds, examples: examples.length });
     if (args.dryRun) return { card: partial }; // trained, nothing written, so nothing measured
     let card: LlavaDomainCard | undefined;
     await writeFolderAtomically(args.out, async (folder) => {
       await tuned.save(folder, LLAVA_NEIGHBOURS.llava);
-      await blindRun!.save(path.join(folder, LLAVA_SENTIMENT.blindFolder), path.join("..", LLAVA_NEIGHBOURS.blind));
+      await blindRun!.save(path.join(folder, domain.blindFolder), path.join("..", LLAVA_NEIGHBOURS.blind));
       fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(partial, null, 2) + "\n");
       // The eval as `mllm-labs eval` runs it, on the folder as written: the card records what it recomputes.
       const evaluated = await evaluateLoraAdapter(folder, args.world);
+      const baselines = evaluated.baselines ?? {};
       card = {
         ...partial,
-        metric_notes: sentimentMetricNotes(evaluated.metrics),
+        metric_notes: domain.metricNotes(evaluated.metrics),
         metrics: evaluated.metrics,
-        baselines: evaluated.baselines ?? {},
+        baselines,
+        // The notes of the baselines this eval reported, in the card's order.
+        baseline_notes: Object.fromEntries(Object.entries(domain.baselineNotes).filter(([name]) => name in baselines)),
       };
       fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(card, null, 2) + "\n");
       fs.writeFileSync(path.join(folder, "README.md"), llavaDomainMarkdown(card));
     });
-    log(`${LLAVA_SENTIMENT.name}: written in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    log(`${domain.name}: written in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return { card: card! };
   } finally {
     tuned.dispose();
@@ -271,28 +397,9 @@ export async function pretrainLlavaSentiment(
   }
 }
 
-/** What each baseline of the card is. */
-const BASELINE_NOTES: Record<string, string> = {
-  before_tuning: "../llava as lab 02's mixture left it, the adapter switched off",
-  blind: "the same adapter tuned the same way on the blind twin (../llava-blind) with the image removed, answering with no image",
-  text_only: "the rule that answers the text's sentiment (what a model reading only the text can reach)",
-  face_only: "the rule that answers the face's sentiment",
-  majority: "the train split's most frequent label",
-  chance: "a uniform guess among positive, negative, neutral",
-};
-
-/** The metrics' notes, with the item counts the eval measured. */
-function sentimentMetricNotes(metrics: Record<string, number>): Record<string, string> {
-  return {
-    sentiment_accuracy: "the stored test items, greedy answer = label",
-    sentiment_disagree_accuracy: `the stored test items where the face and the text disagree (${metrics.sentiment_disagree_count ?? 0}: a wide interval)`,
-    sentiment_fresh_accuracy: "items drawn fresh (seed 2026), the same generator as the world's",
-    sentiment_fresh_disagree_accuracy: `the fresh items where face and text disagree (${metrics.sentiment_fresh_disagree_count ?? 0})`,
-  };
-}
-
 /** The card before the eval: what was trained, how, and on what (metrics and baselines are filled in after). */
-function sentimentCard(c: {
+function domainCard(c: {
+  domain: LlavaDomain;
   plan: LlavaDomainPlan;
   seed: number;
   tuned: Awaited<ReturnType<typeof tuneAdapter>>;
@@ -300,15 +407,15 @@ function sentimentCard(c: {
   trainSeconds: number;
   examples: number;
 }): LlavaDomainCard {
-  const { plan } = c;
+  const { plan, domain } = c;
   return {
-    name: LLAVA_SENTIMENT.name,
-    title: "mllm-labs llava-sentiment: lab 02's LLaVA with a LoRA adapter for multimodal sentiment",
+    name: domain.name,
+    title: domain.title,
     description:
       `A LoRA adapter (rank ${plan.r}, α ${plan.alphaOverRank * plan.r}) on every linear layer of the LLM and of the projector of lab 02's LLaVA (${LLAVA_NEIGHBOURS.llava}), ` +
-      `tuned on the sentiment conversations alone (${c.examples}: the stored train split + ${plan.freshItems} fresh items) with ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}; ` +
-      `the tower and the base weights frozen. The label combines the face and the text (agree: that sentiment; one side neutral: the other; positive against negative: neutral), so the items where they disagree need both. ` +
-      `The folder holds the adapter in peft's format (base ${LLAVA_NEIGHBOURS.llava}) and, in ${LLAVA_SENTIMENT.blindFolder}/, the blind baseline: the same adapter on ../llava-blind tuned on the same conversations without the image.`,
+      `tuned on the ${domain.set} conversations alone (${c.examples}: the stored train split + ${plan.freshItems} fresh items) with ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}; ` +
+      `the tower and the base weights frozen. ${domain.task} ` +
+      `The folder holds the adapter in peft's format (base ${LLAVA_NEIGHBOURS.llava}) and, in ${domain.blindFolder}/, the blind baseline: the same adapter on ../llava-blind tuned on the same conversations without the image.`,
     model_type: "lora",
     parameters: c.tuned.parameters,
     steps: plan.steps,
@@ -316,17 +423,17 @@ function sentimentCard(c: {
     train_seconds: Math.round(c.trainSeconds),
     ...machineRecord(),
     seed: c.seed,
-    data: `sentiment train split + ${plan.freshItems} items drawn fresh (seed ${c.seed + 47}); eval: the test split${plan.evaluation.limit ? `'s first ${plan.evaluation.limit} items` : ""} and ${Math.min(FRESH_SENTIMENT_ITEMS, plan.evaluation.limit ?? Infinity)} fresh items (seed 2026)`,
+    data: `${domain.set} train split + ${plan.freshItems} items drawn fresh (seed ${c.seed + domain.freshSeedOffset}); eval: ${domain.evalData(plan.evaluation)}`,
     loss_curve: c.tuned.curve,
     loss_every: Math.max(1, Math.floor(plan.steps / 40)),
     metrics: {},
     metric_notes: {},
-    command: `npm run pretrain -- ${LLAVA_SENTIMENT.name}`,
+    command: `npm run pretrain -- ${domain.name}`,
     plan,
     baselines: {},
-    baseline_notes: BASELINE_NOTES,
+    baseline_notes: domain.baselineNotes,
     base_checkpoint: LLAVA_NEIGHBOURS.llava,
-    blind_adapter: LLAVA_SENTIMENT.blindFolder,
+    blind_adapter: domain.blindFolder,
     blind_loss_curve: c.blind.curve,
     eval_options: plan.evaluation,
   };

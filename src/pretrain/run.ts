@@ -17,7 +17,7 @@ import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
-import { pretrainLlavaSentiment } from "./llava_domain";
+import { pretrainLlavaSentiment, pretrainLlavaMedical } from "./llava_domain";
 import { pretrainStoryteller, evaluateStorytellerCheckpoint, isStoryteller } from "./storyteller";
 import { pretrainVideoLlama, evaluateVideoLlamaCheckpoint } from "./videollama";
 import { pretrainModality, evaluateModality } from "./modality";
@@ -33,6 +33,7 @@ export const PRETRAINED = [
   "llava",
   "llava-blind",
   "llava-sentiment",
+  "llava-medical",
   "lora-sweep",
   "storyteller",
   "videollama",
@@ -59,6 +60,7 @@ export async function pretrain(
     llava: pretrainLlava,
     "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
     "llava-sentiment": pretrainLlavaSentiment,
+    "llava-medical": pretrainLlavaMedical,
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
     videollama: pretrainVideoLlama,
