@@ -1,7 +1,9 @@
 /**
  * Issue 16's VQA and POPE targets on worlds generated with other seeds (docs/lab02-plan.md, "Adopted"): `llava` and its
  * blind twin answer the scenes set of each world given, with the majority answer beside them, and one JSON line per
- * world gives colour, shape and existence accuracy and the three POPE F1s.
+ * world gives colour, shape and existence accuracy and the three POPE F1s (POPE: Li et al., "Evaluating Object
+ * Hallucination in Large Vision-Language Models", 2023; VQA soft accuracy: Antol et al., "VQA", 2015). It reads the
+ * built library (`npm run build` first).
  * `npm run data -- --seed 7 --sets scenes --out /tmp/world7`, then `node bench/llava_other_seeds.js /tmp/world7 …`
  * (about 2 minutes per world on one core).
  */

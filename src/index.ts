@@ -356,7 +356,6 @@ export {
   LLAVA_SENTIMENT,
   LLAVA_MEDICAL_PLAN,
   LLAVA_MEDICAL,
-  LLAVA_DOMAINS,
   type LlavaDomain,
   type LlavaDomainPlan,
   type LlavaDomainCard,

@@ -16,6 +16,7 @@ import {
   LLAVA_SENTIMENT_PLAN,
   LLAVA_MEDICAL_PLAN,
   type LlavaDomainCard,
+  type LlavaDomainPlan,
 } from "../src/pretrain/llava_domain";
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { evaluateLlava, loadLlava } from "../src/pretrain/llava";
@@ -90,7 +91,13 @@ describe("pretrainLlavaSentiment (tiny schedule)", () => {
       /\/tmp\/none\/llava is missing \(make it with npm run pretrain -- llava\)/,
     );
     await expect(pretrainLlavaSentiment({ world: WORLD, out: "/tmp/none/llava-sentiment", steps: 0 })).rejects.toThrow(
-      /steps must be a positive integer, got 0/,
+      /^llava-sentiment: steps must be a positive integer, got 0/,
+    );
+    await expect(pretrainLlavaMedical({ world: WORLD, out: "/tmp/none/llava-medical", steps: 0 })).rejects.toThrow(
+      /^llava-medical: steps must be a positive integer, got 0/,
+    );
+    await expect(pretrainLlavaMedical({ world: WORLD, out: "/tmp/none/llava-medical", dryRun: true })).rejects.toThrow(
+      /pretrain llava-medical: \/tmp\/none\/llava is missing/,
     );
     await expect(pretrainLlavaSentiment({ world: WORLD, out: "/tmp/none/llava-sentiment", batchSize: 2.5 })).rejects.toThrow(
       /batchSize must be a positive integer, got 2.5/,
@@ -129,6 +136,9 @@ describe("pretrainLlavaMedical (tiny schedule)", () => {
     );
     expect(fs.existsSync(path.join(out, "blind", "adapter_config.json"))).toBe(true);
     expect(Object.keys(domain.metrics).every((key) => key.startsWith("medical_"))).toBe(true);
+    for (const key of ["medical_location_f1", "medical_lesion_f1", "medical_count_accuracy"])
+      expect(Number.isFinite(domain.metrics[key]), key).toBe(true);
+    expect(fs.readFileSync(path.join(out, "README.md"), "utf8")).toMatch(/\| medical_location_f1 \|/);
     expect(Object.keys(domain.baselines)).toEqual(expect.arrayContaining(["before_tuning", "blind"]));
     // Only the baselines measured are described, and each one measured is.
     expect(Object.keys(domain.baseline_notes).sort()).toEqual(Object.keys(domain.baselines).sort());
@@ -163,7 +173,7 @@ describe("evaluateLlava on a world holding some sets only", () => {
  * llava with its blind twin beside it, under the issue's 30 minutes, and `mllm-labs eval` recomputing the card). The
  * domain's own target is the caller's, on the returned card.
  */
-function committedAdapter(folder: string, plan: object): { has: boolean; card: LlavaDomainCard } {
+function committedAdapter(folder: string, plan: LlavaDomainPlan): { has: boolean; card: LlavaDomainCard } {
   const has = fs.existsSync(path.join(folder, "card.json"));
   const card = has ? (JSON.parse(fs.readFileSync(path.join(folder, "card.json"), "utf8")) as LlavaDomainCard) : undefined!;
 

@@ -15,8 +15,9 @@
  * The blind baseline is tuned the same way: the same adapter on the blind twin
  * (../llava-blind), the same conversations with the image removed; it is kept
  * in the folder's `blind/` (base ../../llava-blind) and `mllm-labs eval`
- * measures it beside the adapter, with the base before tuning, the set's rules
- * (sentiment: answer the text's sentiment, or the face's) and chance.
+ * measures it beside the adapter, with the base before tuning, the majority
+ * answer and, where the set has them, its rules (sentiment: answer the text's
+ * sentiment, or the face's) and chance.
  *
  * Papers: Liu et al., "Improved Baselines with Visual Instruction Tuning"
  * (LLaVA-1.5, 2023), LoRA variant; Hu et al., "LoRA" (2021). Reference:
@@ -133,10 +134,10 @@ export interface LlavaDomain {
   readonly task: string;
   /** What each baseline the eval may report is (the card keeps those measured). */
   readonly baselineNotes: Record<string, string>;
-  /** What the eval measures on, for the card's `data`. */
+  /** What the eval measures on, for the card's `data` and the metrics' notes. */
   evalData(evaluation: LlavaDomainPlan["evaluation"]): string;
-  /** The metrics' notes, with the counts the eval measured. */
-  metricNotes(metrics: Record<string, number>): Record<string, string>;
+  /** The metrics' notes, with the counts the eval measured (`evaluation`: what it measured on). */
+  metricNotes(metrics: Record<string, number>, evaluation: LlavaDomainPlan["evaluation"]): Record<string, string>;
   /** The k-th fresh training item. */
   freshExample(random: Random, k: number): Promise<DomainExample>;
 }
@@ -192,12 +193,11 @@ export const LLAVA_MEDICAL: LlavaDomain = {
   baselineNotes: {
     ...COMMON_BASELINE_NOTES,
     majority: "the train split's most frequent findings",
-    chance: "a guess drawn from the train split's answers",
   },
   evalData: (evaluation) =>
     `the test split's ${evaluation.limit ? `first ${evaluation.limit}` : "50"} scans and ${evaluation.freshMedicalScans ?? 0} fresh ones (seed 2027)`,
-  metricNotes: () => ({
-    medical_lesion_f1: `findings ('describe the findings in this scan.') parsed into lesions; a lesion right in quadrant, size and appearance (micro P/R/F1), over the 50 test scans and the fresh ones (seed 2027)`,
+  metricNotes: (_metrics, evaluation) => ({
+    medical_lesion_f1: `findings ('describe the findings in this scan.') parsed into lesions; a lesion right in quadrant, size and appearance (micro P/R/F1), over ${LLAVA_MEDICAL.evalData(evaluation)}`,
     medical_location_f1: "same, a lesion right in quadrant",
     medical_count_accuracy: "findings stating the right number of lesions",
   }),
@@ -209,9 +209,6 @@ export const LLAVA_MEDICAL: LlavaDomain = {
     };
   },
 };
-
-/** The domain adapters lab 02 makes, by name. */
-export const LLAVA_DOMAINS = { "llava-sentiment": LLAVA_SENTIMENT, "llava-medical": LLAVA_MEDICAL } as const;
 
 /** A domain's training conversations: the stored train split and items drawn fresh (seeded apart from the splits). */
 async function domainExamples(domain: LlavaDomain, world: string, plan: LlavaDomainPlan, seed: number): Promise<DomainExample[]> {
@@ -380,7 +377,7 @@ export async function pretrainLlavaDomain(
       const baselines = evaluated.baselines ?? {};
       card = {
         ...partial,
-        metric_notes: domain.metricNotes(evaluated.metrics),
+        metric_notes: domain.metricNotes(evaluated.metrics, plan.evaluation),
         metrics: evaluated.metrics,
         baselines,
         // The notes of the baselines this eval reported, in the card's order.

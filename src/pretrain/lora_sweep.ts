@@ -139,7 +139,7 @@ function medicalExamples(
     image: { key: path.join(split.dir, r.image) },
     conversation: storedConversation("medical", r),
   }));
-  const random = new Random(seed + 41); // apart from llava's draws (seed + 3) and the evals' (2026, 2027)
+  const random = new Random(seed + 41); // apart from llava's draws (seed + 3), the domain adapters' (+ 47, + 53) and the evals' (2026, 2027)
   for (let k = 0; k < plan.freshScans; k++) {
     const scan = sampleScan(random, 64);
     examples.push({
@@ -441,7 +441,7 @@ function adapterBase(directory: string): string {
  * Measures an adapter folder as the sweep measured its row: the base (adapter_config.json's
  * `base_model_name_or_path`, relative to the folder) with the adapter applied; beside it the base with the
  * adapter disabled, the blind baseline (the adapter the card names in `blind_adapter` on its base, as
- * llava-sentiment keeps in `blind/`, else the base's blind twin) and the rules. The card's `eval_options` say which test sets.
+ * llava-sentiment and llava-medical keep in `blind/`, else the base's blind twin) and the rules. The card's `eval_options` say which test sets.
  */
 export async function evaluateLoraAdapter(directory: string, world: string): Promise<LlavaEvaluation> {
   const config = readAdapterConfig(directory); // validates the folder
@@ -460,7 +460,7 @@ export async function evaluateLoraAdapter(directory: string, world: string): Pro
     lora.setAdaptersEnabled(false);
     const before = await evaluateLlava(llava.model, llava.tokenizer, world, options);
     const baselines: Record<string, Record<string, number>> = { before_tuning: before.metrics };
-    // The blind baseline: the adapter the card names as its blind twin (`blind_adapter`: llava-sentiment's `blind/`,
+    // The blind baseline: the adapter the card names as its blind twin (`blind_adapter`: the domain adapters' `blind/`,
     // tuned like this one on the blind twin with the image removed) when it names one, else the base's blind twin as
     // lab 02 left it (lora-sweep).
     const blindAdapter = card?.blind_adapter ? path.join(directory, card.blind_adapter) : undefined;
