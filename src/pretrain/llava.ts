@@ -115,6 +115,9 @@ export interface LlavaPlan {
   readonly storedRecords?: number;
 }
 
+/** What a plan's optional fields mean when absent (plans written before the field existed). */
+export const LLAVA_PLAN_FIELD_DEFAULTS = { projectorWindow: 1, lossWeighting: "token" } as const satisfies Partial<LlavaPlan>;
+
 /** The card's run: fits the 2-core machine's 30 minutes (docs/lab02-plan.md, "Adopted"; "As built" for the first cut). */
 export const LLAVA_PLAN: LlavaPlan = {
   steps: { stage1: 150, stage2: 800 },
@@ -435,7 +438,7 @@ export async function pretrainLlava(
     language: languageDir,
     visionFeatureLayer: plan.visionFeatureLayer,
     projectorType: plan.projectorType,
-    projectorWindow: plan.projectorWindow ?? 1,
+    projectorWindow: plan.projectorWindow ?? LLAVA_PLAN_FIELD_DEFAULTS.projectorWindow,
     seed,
   });
   const imageTokens = model.imageTokensPerImage;
@@ -471,7 +474,10 @@ export async function pretrainLlava(
       trainer.dispose();
     }
   }
-  const trainer = new LlavaTrainer(model, { stage: 2, lossWeighting: plan.lossWeighting ?? "token" });
+  const trainer = new LlavaTrainer(model, {
+    stage: 2,
+    lossWeighting: plan.lossWeighting ?? LLAVA_PLAN_FIELD_DEFAULTS.lossWeighting,
+  });
   let stage2: StageRun;
   try {
     stage2 = await runStage(`${name} stage 2`, trainer, data.stage2, plan.steps.stage2, stageArgs(2), async (examples, random) =>
@@ -600,10 +606,9 @@ function canonicalJson(value: unknown): string {
  * optional field existed means its default: projector window 1, token loss weighting).
  */
 export function llavaPlanDifference(plan: Partial<LlavaPlan>, reference: Partial<LlavaPlan>): Partial<LlavaPlan> {
-  const defaults: Partial<LlavaPlan> = { projectorWindow: 1, lossWeighting: "token" };
   const [ours, theirs]: Record<string, unknown>[] = [
-    { ...defaults, ...plan },
-    { ...defaults, ...reference },
+    { ...LLAVA_PLAN_FIELD_DEFAULTS, ...plan },
+    { ...LLAVA_PLAN_FIELD_DEFAULTS, ...reference },
   ];
   const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])];
   return Object.fromEntries(

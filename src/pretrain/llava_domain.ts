@@ -110,6 +110,9 @@ export const LLAVA_MEDICAL_PLAN: LlavaDomainPlan = {
   evaluation: { sets: ["medical"], freshMedicalScans: 200 },
 };
 
+/** Each domain folder's subfolder for its blind adapter (the card's `blind_adapter`). */
+const BLIND_ADAPTER_FOLDER = "blind";
+
 /** A training conversation and its image. */
 interface DomainExample {
   readonly image: ImageSource;
@@ -120,8 +123,6 @@ interface DomainExample {
 export interface LlavaDomain {
   /** The folder's name beside llava (and the `npm run pretrain` name). */
   readonly name: "llava-sentiment" | "llava-medical";
-  /** The blind adapter's subfolder. */
-  readonly blindFolder: "blind";
   /** The world set the adapter is tuned on. */
   readonly set: "sentiment" | "medical";
   /** The committed plan. */
@@ -151,7 +152,6 @@ const COMMON_BASELINE_NOTES: Record<string, string> = {
 /** The sentiment adapter: the face and the text, on the items where they disagree. */
 export const LLAVA_SENTIMENT: LlavaDomain = {
   name: "llava-sentiment",
-  blindFolder: "blind",
   set: "sentiment",
   plan: LLAVA_SENTIMENT_PLAN,
   freshSeedOffset: 47,
@@ -184,7 +184,6 @@ export const LLAVA_SENTIMENT: LlavaDomain = {
 /** The medical adapter: the scans' findings (how many lesions, where, how large, how they look). */
 export const LLAVA_MEDICAL: LlavaDomain = {
   name: "llava-medical",
-  blindFolder: "blind",
   set: "medical",
   plan: LLAVA_MEDICAL_PLAN,
   freshSeedOffset: 53,
@@ -370,7 +369,7 @@ export async function pretrainLlavaDomain(
     let card: LlavaDomainCard | undefined;
     await writeFolderAtomically(args.out, async (folder) => {
       await tuned.save(folder, LLAVA_NEIGHBOURS.llava);
-      await blindRun!.save(path.join(folder, domain.blindFolder), path.join("..", LLAVA_NEIGHBOURS.blind));
+      await blindRun!.save(path.join(folder, BLIND_ADAPTER_FOLDER), path.join("..", LLAVA_NEIGHBOURS.blind));
       fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(partial, null, 2) + "\n");
       // The eval as `mllm-labs eval` runs it, on the folder as written: the card records what it recomputes.
       const evaluated = await evaluateLoraAdapter(folder, args.world);
@@ -412,7 +411,7 @@ function domainCard(c: {
       `A LoRA adapter (rank ${plan.r}, α ${plan.alphaOverRank * plan.r}) on every linear layer of the LLM and of the projector of lab 02's LLaVA (${LLAVA_NEIGHBOURS.llava}), ` +
       `tuned on the ${domain.set} conversations alone (${c.examples}: the stored train split + ${plan.freshItems} fresh items) with ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}; ` +
       `the tower and the base weights frozen. ${domain.task} ` +
-      `The folder holds the adapter in peft's format (base ${LLAVA_NEIGHBOURS.llava}) and, in ${domain.blindFolder}/, the blind baseline: the same adapter on ../llava-blind tuned on the same conversations without the image.`,
+      `The folder holds the adapter in peft's format (base ${LLAVA_NEIGHBOURS.llava}) and, in ${BLIND_ADAPTER_FOLDER}/, the blind baseline: the same adapter on ../llava-blind tuned on the same conversations without the image.`,
     model_type: "lora",
     parameters: c.tuned.parameters,
     steps: plan.steps,
@@ -430,7 +429,7 @@ function domainCard(c: {
     baselines: {},
     baseline_notes: domain.baselineNotes,
     base_checkpoint: LLAVA_NEIGHBOURS.llava,
-    blind_adapter: domain.blindFolder,
+    blind_adapter: BLIND_ADAPTER_FOLDER,
     blind_loss_curve: c.blind.curve,
     eval_options: plan.evaluation,
   };
