@@ -341,6 +341,7 @@ export {
   type ImageSource,
   type LoadedLlava,
   type LlavaPlan,
+  type LlavaRoundOrder,
   type LlavaPretrainArgs,
   type EvaluateLlavaOptions,
   type LlavaEvaluation,

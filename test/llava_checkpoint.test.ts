@@ -21,8 +21,11 @@ import {
   llavaPlanFor,
   llavaPlanDifference,
   recordLlavaAblations,
+  llavaTrainingData,
   type LlavaPlan,
 } from "../src/pretrain/llava";
+import { Random } from "../src/util/random";
+import { IMAGE_PLACEHOLDER } from "../src/data/conversation";
 import { scratchFolders } from "./helpers/scratch";
 import { POPE_NEGATIVES } from "../src/metrics/pope";
 
@@ -133,12 +136,57 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
   });
 });
 
+describe("stage 2's scene conversations (llavaTrainingData)", () => {
+  const sceneConversations = async (plan: LlavaPlan) => {
+    const data = await llavaTrainingData(WORLD, plan, 0, false);
+    const random = new Random(1);
+    return data.stage2
+      .filter((e) => e.kind === "scene")
+      .map((e) => {
+        const turns = e.conversation(random);
+        // Rounds as [question, answer] pairs, the image placeholder taken off the first question.
+        return Array.from({ length: turns.length / 2 }, (_, k) => [
+          turns[2 * k].value.replace(`${IMAGE_PLACEHOLDER}\n`, ""),
+          turns[2 * k + 1].value,
+        ]);
+      });
+  };
+  const isExistence = ([question]: string[]) => /^is there an? .+ in the image\?$/.test(question);
+
+  it("asks one present and one absent object per scene by default, rounds in any order", async () => {
+    const conversations = await sceneConversations(TINY);
+    expect(conversations).toHaveLength(6 + 4);
+    for (const rounds of conversations) {
+      const existence = rounds.filter(isExistence);
+      expect(existence.map(([, answer]) => answer).sort()).toEqual(["no", "yes"]);
+    }
+    // Shuffled: some conversation does not open with its existence questions.
+    expect(conversations.some((rounds) => !isExistence(rounds[0]) || !isExistence(rounds[1]))).toBe(true);
+  });
+
+  it("perception-first: existence questions open the conversation and the description closes it; existence-3 asks up to 3 objects of each kind", async () => {
+    const conversations = await sceneConversations({ ...TINY, roundOrder: "perception-first", existencePerScene: 3 });
+    const records = (await llavaTrainingData(WORLD, TINY, 0, false)).scenes;
+    conversations.forEach((rounds, k) => {
+      const present = new Set(records[k].objects.map((o) => `${o.color} ${o.shape}`)).size;
+      const asked = Math.min(3, present);
+      const existence = rounds.slice(0, 2 * asked);
+      expect(existence.every(isExistence)).toBe(true);
+      expect(existence.filter(([, answer]) => answer === "yes")).toHaveLength(asked);
+      expect(rounds.slice(2 * asked).some(isExistence)).toBe(false);
+      expect(records[k].captions).toContain(rounds[rounds.length - 1][1]);
+    });
+  });
+});
+
 describe("the ablation table (recordLlavaAblations)", () => {
   it("ablations run the card's plan with one change", () => {
     expect(llavaPlanFor("default")).toEqual(LLAVA_PLAN);
     expect(llavaPlanFor("linear")).toEqual({ ...LLAVA_PLAN, projectorType: "linear" });
     expect(llavaPlanFor("no-stage1").steps).toEqual({ stage1: 0, stage2: LLAVA_PLAN.steps.stage2 });
     expect(llavaPlanFor("conversation-loss").lossWeighting).toBe("conversation");
+    expect(llavaPlanFor("perception-first").roundOrder).toBe("perception-first");
+    expect(llavaPlanFor("existence-3").existencePerScene).toBe(3);
   });
 
   it("gathers the ablation cards beside llava into its card and README, replacing the section when run again", () => {

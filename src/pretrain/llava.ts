@@ -109,14 +109,37 @@ export interface LlavaPlan {
    * the weight of a paragraph). Optional so that plans written before it mean `token`.
    */
   readonly lossWeighting?: LlavaLossWeighting;
+  /**
+   * POPE-style existence questions per training scene: this many present objects at most, each matched by an absent
+   * one (`buildPopeQuestions`' `perImage`). Optional so that plans written before it mean 1.
+   */
+  readonly existencePerScene?: number;
+  /**
+   * Order of a scene conversation's rounds ({@link LlavaRoundOrder}). Optional so that plans written before it mean
+   * `shuffled`.
+   */
+  readonly roundOrder?: LlavaRoundOrder;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
   /** Stored training records used per set (the first N; smoke tests). Default all. */
   readonly storedRecords?: number;
 }
 
+/**
+ * Order of a scene conversation's rounds: `shuffled`, all at random (a later round can read its answer from an earlier
+ * one's text: the description names the objects, a question names what it asks about), or `perception-first`: the
+ * existence questions first, then the VQA questions, the description last (each group shuffled), so that no existence
+ * answer and no VQA answer can be read from the description, and no existence answer from a question.
+ */
+export type LlavaRoundOrder = "shuffled" | "perception-first";
+
 /** What a plan's optional fields mean when absent (plans written before the field existed). */
-export const LLAVA_PLAN_FIELD_DEFAULTS = { projectorWindow: 1, lossWeighting: "token" } as const satisfies Partial<LlavaPlan>;
+export const LLAVA_PLAN_FIELD_DEFAULTS = {
+  projectorWindow: 1,
+  lossWeighting: "token",
+  existencePerScene: 1,
+  roundOrder: "shuffled",
+} as const satisfies Partial<LlavaPlan>;
 
 /** The card's run: fits the 2-core machine's 30 minutes (docs/lab02-plan.md, "Adopted"; "As built" for the first cut). */
 export const LLAVA_PLAN: LlavaPlan = {
@@ -143,6 +166,8 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   "code-only": { stage2Data: "code-only" },
   "window-1": { projectorWindow: 1 },
   "conversation-loss": { lossWeighting: "conversation" },
+  "perception-first": { roundOrder: "perception-first" },
+  "existence-3": { existencePerScene: 3 },
 };
 
 /** Options of {@link pretrainLlava} beyond the common ones. */
@@ -171,7 +196,7 @@ interface TrainingScene {
   readonly objects: readonly Pick<SceneObject, "color" | "shape">[];
   readonly captions: readonly string[];
   readonly vqa: readonly { readonly question: string; readonly answer: string }[];
-  /** POPE-style existence questions about it (one present object, one absent). */
+  /** POPE-style existence questions about it (present objects, each matched by an absent one). */
   readonly existence: readonly { readonly question: string; readonly answer: string }[];
 }
 
@@ -237,12 +262,13 @@ export async function llavaTrainingData(
       vqa,
     });
   }
-  // POPE-style existence turns on the training scenes only: one present object and one absent one per scene, the
-  // negatives drawn the three ways in turn (random, popular, adversarial).
+  // POPE-style existence turns on the training scenes only: present objects (the plan's number at most), each matched
+  // by an absent one, the negatives drawn the three ways in turn (random, popular, adversarial).
+  const perImage = plan.existencePerScene ?? LLAVA_PLAN_FIELD_DEFAULTS.existencePerScene;
   const existenceOf = new Map<string, PopeQuestion[]>();
   POPE_NEGATIVES.forEach((negatives, kind) => {
     const own = scenes.filter((_, k) => k % POPE_NEGATIVES.length === kind);
-    for (const q of buildPopeQuestions(own, { negatives, perImage: 1, seed: seed + 5 + kind }))
+    for (const q of buildPopeQuestions(own, { negatives, perImage, seed: seed + 5 + kind }))
       existenceOf.set(q.imageId, [...(existenceOf.get(q.imageId) ?? []), q]);
   });
   const trainingScenes: TrainingScene[] = scenes.map((s) => ({
@@ -252,8 +278,9 @@ export async function llavaTrainingData(
   const stage2: Stage2Example[] = [];
   const counts: Record<string, number> = {};
   if (plan.stage2Data === "mixture") {
+    const order = plan.roundOrder ?? LLAVA_PLAN_FIELD_DEFAULTS.roundOrder;
     for (const scene of trainingScenes)
-      stage2.push({ image: scene.image, kind: "scene", conversation: (r) => sceneRounds(scene, r) });
+      stage2.push({ image: scene.image, kind: "scene", conversation: (r) => sceneRounds(scene, r, order) });
     counts.scenes = trainingScenes.length;
   }
   // The domain sets: stored conversations as they are, fresh ones from the same generators as the world's.
@@ -300,17 +327,16 @@ export async function llavaTrainingData(
   return { scenes: trainingScenes, stage2, counts };
 }
 
-/** A scene's conversation: a brief description, its questions and its existence questions, rounds shuffled. */
-function sceneRounds(scene: TrainingScene, random: Random): ConversationTurn[] {
-  const pairs = [
-    {
-      instruction: BRIEF_DESCRIPTION_PROMPTS[random.int(0, BRIEF_DESCRIPTION_PROMPTS.length)],
-      response: sceneCaption({ id: scene.id, captions: scene.captions, vqa: scene.vqa }, random),
-    },
-    ...scene.vqa.map((q) => ({ instruction: q.question, response: q.answer })),
-    ...scene.existence.map((q) => ({ instruction: q.question, response: q.answer })),
-  ];
-  return conversationFromPairs(random.shuffle(pairs));
+/** A scene's conversation: a brief description, its questions and its existence questions, in `order`. */
+function sceneRounds(scene: TrainingScene, random: Random, order: LlavaRoundOrder): ConversationTurn[] {
+  const description = {
+    instruction: BRIEF_DESCRIPTION_PROMPTS[random.int(0, BRIEF_DESCRIPTION_PROMPTS.length)],
+    response: sceneCaption({ id: scene.id, captions: scene.captions, vqa: scene.vqa }, random),
+  };
+  const questions = scene.vqa.map((q) => ({ instruction: q.question, response: q.answer }));
+  const existence = scene.existence.map((q) => ({ instruction: q.question, response: q.answer }));
+  if (order === "shuffled") return conversationFromPairs(random.shuffle([description, ...questions, ...existence]));
+  return conversationFromPairs([...random.shuffle(existence), ...random.shuffle(questions), description]);
 }
 
 /** Tower features of images given as paths or fresh pixels: a cache whose loader decodes or copies them. */
