@@ -346,6 +346,16 @@ export {
   type EvaluateLlavaOptions,
   type LlavaEvaluation,
 } from "./pretrain/llava";
+export {
+  PRESENCE_PAIRS,
+  presenceLogits,
+  presenceScenes,
+  presenceTargets,
+  trainProjectorPresence,
+  type LlavaPresencePlan,
+  type PresenceRun,
+  type PresenceScene,
+} from "./pretrain/llava_presence";
 export { conversationFromPairs, CODE_INSTRUCTIONS, sentimentInstruction } from "./data/llava_instructions";
 // Lab 02: the domain adapters on llava (`npm run pretrain -- llava-sentiment`, `-- llava-medical`), measured by `evaluateLoraAdapter`.
 export {

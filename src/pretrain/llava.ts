@@ -66,6 +66,7 @@ import { sentimentMetrics, type SentimentItem } from "../metrics/classification"
 import { chatBatch } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { llavaFromBackbones } from "./llava_setup";
+import { presenceScenes, trainProjectorPresence, type LlavaPresencePlan } from "./llava_presence";
 import {
   VisionFeatureCache,
   LlavaTrainer,
@@ -119,6 +120,11 @@ export interface LlavaPlan {
    * `shuffled`.
    */
   readonly roundOrder?: LlavaRoundOrder;
+  /**
+   * An object-presence stage for the projector before stage 1 (`trainProjectorPresence`: the world's exact annotations,
+   * a multiple-instance head dropped afterwards). Absent: none, as in every plan written before it.
+   */
+  readonly presence?: LlavaPresencePlan;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
   /** Stored training records used per set (the first N; smoke tests). Default all. */
@@ -168,6 +174,7 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   "conversation-loss": { lossWeighting: "conversation" },
   "perception-first": { roundOrder: "perception-first" },
   "existence-3": { existencePerScene: 3 },
+  presence: { presence: { steps: 3000, scenes: 16000, learningRate: 2e-3, batchSize: 64 } },
 };
 
 /** Options of {@link pretrainLlava} beyond the common ones. */
@@ -483,6 +490,22 @@ export async function pretrainLlava(
     seed: seed + 10 + stage,
     log,
   });
+  let presence: StageRun | undefined;
+  if (!blind && plan.presence) {
+    // Fresh scenes of their own (seed apart from stage 2's and the eval's draws), their features cached apart and freed.
+    const scenes = await presenceScenes(plan.presence.scenes, seed + 61, rgbOfSvg);
+    const presenceCache = featureCache(
+      model,
+      scenes.map((s) => ({ key: s.key, rgb: s.rgb })),
+    );
+    try {
+      await presenceCache.precompute(scenes.map((s) => s.key));
+      log(`${name}: presence stage, tower features of ${scenes.length} scenes (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      presence = await trainProjectorPresence(model, scenes, presenceCache, plan.presence, { seed: seed + 62, log, name });
+    } finally {
+      presenceCache.clear();
+    }
+  }
   let stage1: StageRun = { curve: [], every: 1, seconds: 0 };
   if (!blind && plan.steps.stage1 > 0) {
     const trainer = new LlavaTrainer(model, { stage: 1 });
@@ -543,6 +566,7 @@ export async function pretrainLlava(
     ablation: args.ablation,
     model,
     data,
+    presence,
     stage1,
     stage2,
     trainSeconds,
@@ -1194,6 +1218,7 @@ interface CardInputs {
   readonly ablation?: string;
   readonly model: LlavaForConditionalGeneration;
   readonly data: LlavaTrainingData;
+  readonly presence?: StageRun;
   readonly stage1: StageRun;
   readonly stage2: StageRun;
   readonly trainSeconds: number;
@@ -1236,8 +1261,13 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
     metrics: c.evaluation.metrics,
     metric_notes: metricNotes,
     command,
-    stage_losses: { stage1: c.stage1.curve, stage2: c.stage2.curve },
+    stage_losses: {
+      ...(c.presence ? { presence: c.presence.curve } : {}),
+      stage1: c.stage1.curve,
+      stage2: c.stage2.curve,
+    },
     stage_seconds: {
+      ...(c.presence ? { presence: Math.round(c.presence.seconds) } : {}),
       stage1: Math.round(c.stage1.seconds),
       stage2: Math.round(c.stage2.seconds),
       eval: Math.round(c.evalSeconds),
