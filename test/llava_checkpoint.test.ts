@@ -177,6 +177,15 @@ describe("stage 2's scene conversations (llavaTrainingData)", () => {
       expect(records[k].captions).toContain(rounds[rounds.length - 1][1]);
     });
   });
+
+  it("refuses a round order or an existence count it does not know, naming the plan field", async () => {
+    await expect(llavaTrainingData(WORLD, { ...TINY, roundOrder: "perception_first" as never }, 0, false)).rejects.toThrow(
+      /roundOrder must be one of shuffled, perception-first, got "perception_first"/,
+    );
+    await expect(llavaTrainingData(WORLD, { ...TINY, existencePerScene: 0 }, 0, false)).rejects.toThrow(
+      /existencePerScene must be a positive integer, got 0/,
+    );
+  });
 });
 
 describe("the ablation table (recordLlavaAblations)", () => {

@@ -12,6 +12,7 @@ import { LlavaForConditionalGeneration, type LlavaConfig } from "../src/models/l
 import { VisionFeatureCache } from "../src/pretrain/llava_training";
 import {
   PRESENCE_PAIRS,
+  checkPresencePlan,
   presenceLogits,
   presenceScenes,
   presenceTargets,
@@ -121,12 +122,33 @@ describe("LLaVA's presence stage", () => {
     expect(second.curve).toEqual(first.curve);
   });
 
-  it("presenceLogits gives one logit per pair and image; the stage refuses a bad plan", async () => {
+  it("presenceLogits is the maximum over image tokens of the head's read-out; the stage refuses a bad plan", async () => {
     const model = new LlavaForConditionalGeneration(TINY);
-    const head = { weight: tf.zeros([32, PRESENCE_PAIRS.length]), bias: tf.zeros([PRESENCE_PAIRS.length]) };
-    const features = tf.zeros([3, 4, 32]);
+    const head = {
+      weight: tf.randomNormal([32, PRESENCE_PAIRS.length], 0, 1, "float32", 7),
+      bias: tf.linspace(-1, 1, PRESENCE_PAIRS.length),
+    };
+    const features = tf.randomNormal([3, 4, 32], 0, 1, "float32", 8);
     const logits = presenceLogits(model, features, head);
     expect(logits.shape).toEqual([3, PRESENCE_PAIRS.length]);
+    // By hand: every image token's read-out, then the largest per image and pair.
+    const tokens = (await model.projectFeatures(features).array()) as number[][][]; // [3, 4, 32]
+    const [weight, bias] = [(await head.weight.array()) as number[][], (await head.bias.array()) as number[]];
+    const expected = tokens.map((image) =>
+      PRESENCE_PAIRS.map((_, pair) =>
+        Math.max(...image.map((token) => token.reduce((sum, x, d) => sum + x * weight[d][pair], bias[pair]))),
+      ),
+    );
+    const got = (await logits.array()) as number[][];
+    got.forEach((row, b) => row.forEach((value, pair) => expect(value).toBeCloseTo(expected[b][pair], 4)));
+    // A different token wins for different pairs: not the mean, not one fixed token.
+    const winners = new Set(
+      PRESENCE_PAIRS.map((_, pair) => {
+        const scores = tokens[0].map((token) => token.reduce((sum, x, d) => sum + x * weight[d][pair], 0));
+        return scores.indexOf(Math.max(...scores));
+      }),
+    );
+    expect(winners.size).toBeGreaterThan(1);
     tf.dispose([logits, features, head.weight, head.bias]);
     const cache = new VisionFeatureCache(model, async (keys) => imagesOf(keys) as tf.Tensor4D);
     const scenes = await presenceScenes(2, 1, undefined);
@@ -138,6 +160,10 @@ describe("LLaVA's presence stage", () => {
     await expect(trainProjectorPresence(model, scenes, cache, { ...good, batchSize: 4 }, args)).rejects.toThrow(
       /2 scenes make no batch of 4/,
     );
+    await expect(trainProjectorPresence(model, scenes, cache, { ...good, learningRate: -1 }, args)).rejects.toThrow(
+      /learningRate must be a positive number, got -1/,
+    );
+    expect(() => checkPresencePlan({ ...good, scenes: 1.5 })).toThrow(/scenes must be a positive integer, got 1.5/);
     await expect(presenceScenes(0, 1, undefined)).rejects.toThrow(/count must be a positive integer, got 0/);
     model.dispose();
   });

@@ -66,7 +66,7 @@ import { sentimentMetrics, type SentimentItem } from "../metrics/classification"
 import { chatBatch } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { llavaFromBackbones } from "./llava_setup";
-import { presenceScenes, trainProjectorPresence, type LlavaPresencePlan } from "./llava_presence";
+import { checkPresencePlan, presenceScenes, trainProjectorPresence, type LlavaPresencePlan } from "./llava_presence";
 import {
   VisionFeatureCache,
   LlavaTrainer,
@@ -122,7 +122,8 @@ export interface LlavaPlan {
   readonly roundOrder?: LlavaRoundOrder;
   /**
    * An object-presence stage for the projector before stage 1 (`trainProjectorPresence`: the world's exact annotations,
-   * a multiple-instance head dropped afterwards). Absent: none, as in every plan written before it.
+   * a multiple-instance head dropped afterwards). Absent: none, as in every plan written before it. The blind twin has no
+   * image and no projector to train: it skips the stage.
    */
   readonly presence?: LlavaPresencePlan;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
@@ -138,6 +139,7 @@ export interface LlavaPlan {
  * answer and no VQA answer can be read from the description, and no existence answer from a question.
  */
 export type LlavaRoundOrder = "shuffled" | "perception-first";
+const LLAVA_ROUND_ORDERS: readonly LlavaRoundOrder[] = ["shuffled", "perception-first"];
 
 /** What a plan's optional fields mean when absent (plans written before the field existed). */
 export const LLAVA_PLAN_FIELD_DEFAULTS = {
@@ -245,6 +247,12 @@ export async function llavaTrainingData(
   seed: number,
   renderImages: boolean,
 ): Promise<LlavaTrainingData> {
+  const perImage = plan.existencePerScene ?? LLAVA_PLAN_FIELD_DEFAULTS.existencePerScene;
+  if (!(Number.isInteger(perImage) && perImage > 0))
+    throw new Error(`llava plan: existencePerScene must be a positive integer, got ${JSON.stringify(perImage)}`);
+  const order = plan.roundOrder ?? LLAVA_PLAN_FIELD_DEFAULTS.roundOrder;
+  if (!LLAVA_ROUND_ORDERS.includes(order))
+    throw new Error(`llava plan: roundOrder must be one of ${LLAVA_ROUND_ORDERS.join(", ")}, got ${JSON.stringify(order)}`);
   const random = new Random(seed + 3); // apart from the stored splits' seeds and from the eval's
   const [sceneRandom, medicalRandom, codeRandom, sentimentRandom] = [0, 1, 2, 3].map(() => new Random(random.nextSeed()));
   const records = <R>(all: readonly R[]) => (plan.storedRecords === undefined ? all : all.slice(0, plan.storedRecords));
@@ -271,7 +279,6 @@ export async function llavaTrainingData(
   }
   // POPE-style existence turns on the training scenes only: present objects (the plan's number at most), each matched
   // by an absent one, the negatives drawn the three ways in turn (random, popular, adversarial).
-  const perImage = plan.existencePerScene ?? LLAVA_PLAN_FIELD_DEFAULTS.existencePerScene;
   const existenceOf = new Map<string, PopeQuestion[]>();
   POPE_NEGATIVES.forEach((negatives, kind) => {
     const own = scenes.filter((_, k) => k % POPE_NEGATIVES.length === kind);
@@ -285,7 +292,6 @@ export async function llavaTrainingData(
   const stage2: Stage2Example[] = [];
   const counts: Record<string, number> = {};
   if (plan.stage2Data === "mixture") {
-    const order = plan.roundOrder ?? LLAVA_PLAN_FIELD_DEFAULTS.roundOrder;
     for (const scene of trainingScenes)
       stage2.push({ image: scene.image, kind: "scene", conversation: (r) => sceneRounds(scene, r, order) });
     counts.scenes = trainingScenes.length;
@@ -456,6 +462,7 @@ export async function pretrainLlava(
   if (blind && args.ablation !== undefined)
     throw new Error("pretrain llava-blind: ablations apply to llava, not to its blind twin");
   const plan = planOverride ?? llavaPlanFor(args.ablation, args.steps);
+  if (plan.presence) checkPresencePlan(plan.presence); // before its scenes are drawn and rendered
   const batchSize = args.batchSize ?? plan.batchSize;
   const name = blind ? "llava-blind" : args.ablation ? `llava-ablation-${args.ablation}` : "llava";
   const visionDir = path.resolve(args.out, LLAVA_NEIGHBOURS.vision);
@@ -492,14 +499,16 @@ export async function pretrainLlava(
   });
   let presence: StageRun | undefined;
   if (!blind && plan.presence) {
-    // Fresh scenes of their own (seed apart from stage 2's and the eval's draws), their features cached apart and freed.
-    const scenes = await presenceScenes(plan.presence.scenes, seed + 61, rgbOfSvg);
+    // Fresh scenes of their own (seed apart from stage 2's and the eval's draws), their features cached apart and freed;
+    // their pixels are dropped once the features are cached.
+    let scenes = await presenceScenes(plan.presence.scenes, seed + 61, rgbOfSvg);
     const presenceCache = featureCache(
       model,
       scenes.map((s) => ({ key: s.key, rgb: s.rgb })),
     );
     try {
       await presenceCache.precompute(scenes.map((s) => s.key));
+      scenes = scenes.map((s) => ({ key: s.key, objects: s.objects }));
       log(`${name}: presence stage, tower features of ${scenes.length} scenes (${((Date.now() - started) / 1000).toFixed(0)} s)`);
       presence = await trainProjectorPresence(model, scenes, presenceCache, plan.presence, { seed: seed + 62, log, name });
     } finally {
@@ -1228,6 +1237,15 @@ interface CardInputs {
   readonly hasBlindTwin: boolean;
 }
 
+/** The card's words for the plan's existence questions (`existencePerScene`). */
+function existenceText(plan: LlavaPlan): string {
+  const perScene = plan.existencePerScene ?? LLAVA_PLAN_FIELD_DEFAULTS.existencePerScene;
+  const negatives = "the negatives drawn randomly, by popularity or adversarially in turn";
+  return perScene === 1
+    ? `two POPE-style existence questions ('is there a <color> <shape> in the image?': one present object, one absent, ${negatives})`
+    : `up to ${2 * perScene} POPE-style existence questions ('is there a <color> <shape> in the image?': up to ${perScene} present objects, each matched by an absent one, ${negatives})`;
+}
+
 function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
   const mixture = Object.entries(c.data.counts)
     .map(([set, n]) => `${set} ${n}`)
@@ -1240,7 +1258,11 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
   const description = c.blind
     ? `The blind baseline of ../llava: the language backbone (../language) tuned on llava's stage-2 conversations (the same mixture, ${c.plan.steps.stage2} steps of ${c.batchSize}, learning rate ${c.plan.learningRates.stage2}, seed ${c.seed}) with every <image> removed; no stage 1 (nothing to align). Its metrics are llava's, measured with no image.`
     : `LLaVA-1.5's recipe between the frozen image tower (../vision, layer ${c.plan.visionFeatureLayer}, ${c.model.imageTokensPerImage} patch tokens per image) and the language backbone (../language), joined by a ${c.plan.projectorType} projector${(c.plan.projectorWindow ?? 1) > 1 ? ` reading each patch's ${c.plan.projectorWindow}×${c.plan.projectorWindow} neighbourhood` : ""}: stage 1 feature alignment (projector only, plain format, scene captions, ${c.plan.steps.stage1} steps), stage 2 visual instruction tuning (projector + LLM, chat template, answer-only loss${c.plan.lossWeighting === "conversation" ? " averaged per conversation" : ""}, ${c.plan.steps.stage2} steps) on one multi-domain mixture (${mixture}). ` +
-      "Scene conversations hold a brief description, the scene's VQA questions and two POPE-style existence questions ('is there a <color> <shape> in the image?': one present object, one absent, the negatives drawn randomly, by popularity or adversarially in turn) built on training scenes only, rounds shuffled. The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
+      `Scene conversations hold a brief description, the scene's VQA questions and ${existenceText(c.plan)} built on training scenes only, ${(c.plan.roundOrder ?? "shuffled") === "shuffled" ? "rounds shuffled" : "the existence questions first, then the VQA questions, the description last (each group shuffled)"}. ` +
+      (c.plan.presence
+        ? `Before stage 1, an object-presence stage trained the projector alone (${c.plan.presence.steps} steps of ${c.plan.presence.batchSize} on ${c.plan.presence.scenes} fresh scenes drawn with seed ${c.seed + 61}, learning rate ${c.plan.presence.learningRate}: a multiple-instance head on which colour–shape pairs a scene holds, dropped afterwards). `
+        : "") +
+      "The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
   const metricNotes = { ...LLAVA_METRIC_NOTES };
   return {
     name: c.name,
@@ -1250,12 +1272,14 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
     description,
     model_type: c.blind ? "llama" : "llava",
     parameters: c.blind ? c.model.languageModel.parameterCount() : c.model.parameterCount(),
-    steps: c.stage1.curve.length ? c.plan.steps.stage1 + c.plan.steps.stage2 : c.plan.steps.stage2,
+    steps:
+      (c.presence ? (c.plan.presence?.steps ?? 0) : 0) +
+      (c.stage1.curve.length ? c.plan.steps.stage1 + c.plan.steps.stage2 : c.plan.steps.stage2),
     batch_size: c.batchSize,
     train_seconds: Math.round(c.trainSeconds),
     ...machineRecord(),
     seed: c.seed,
-    data: `stage 1: ${c.data.scenes.length} scenes (the 3000 stored training scenes + ${c.plan.freshScenes} drawn fresh with seed ${c.seed + 3}); stage 2: ${mixture} (stored train splits + ${c.plan.freshPerDomain} fresh per domain set, same seed); tower features computed once`,
+    data: `stage 1: ${c.data.scenes.length} scenes (the 3000 stored training scenes + ${c.plan.freshScenes} drawn fresh with seed ${c.seed + 3}); stage 2: ${mixture} (stored train splits + ${c.plan.freshPerDomain} fresh per domain set, same seed)${c.presence && c.plan.presence ? `; presence stage: ${c.plan.presence.scenes} fresh scenes drawn with seed ${c.seed + 61}` : ""}; tower features computed once`,
     loss_curve: [...c.stage1.curve, ...c.stage2.curve],
     loss_every: c.stage2.every,
     metrics: c.evaluation.metrics,

@@ -23,7 +23,7 @@ import { SCENE_COUNT_WEIGHTS } from "../data/world";
 import { AdamW } from "../train/adamw";
 import { Random } from "../util/random";
 import { learningRateAt, mean } from "./common";
-import type { VisionFeatureCache } from "./llava_training";
+import { freezeForStage, type VisionFeatureCache } from "./llava_training";
 
 /** A presence stage's schedule (`LlavaPlan.presence`; absent: no presence stage). */
 export interface LlavaPresencePlan {
@@ -35,6 +35,15 @@ export interface LlavaPresencePlan {
   readonly learningRate: number;
   /** Scenes per step. */
   readonly batchSize: number;
+}
+
+/** Throws, naming the field and quoting its value, unless `plan` is a usable presence stage. */
+export function checkPresencePlan(plan: LlavaPresencePlan): void {
+  for (const field of ["steps", "scenes", "batchSize"] as const)
+    if (!(Number.isInteger(plan[field]) && plan[field] > 0))
+      throw new Error(`presence stage: ${field} must be a positive integer, got ${JSON.stringify(plan[field])}`);
+  if (!(plan.learningRate > 0 && Number.isFinite(plan.learningRate)))
+    throw new Error(`presence stage: learningRate must be a positive number, got ${JSON.stringify(plan.learningRate)}`);
 }
 
 /** The colour–shape pairs the head reads, colour-major ("red circle", "red square", …): 30. */
@@ -80,7 +89,7 @@ export async function presenceScenes(
 
 /**
  * The head's logits: the projector's image tokens read out linearly per token, the maximum over tokens per pair.
- * visionFeatures: [B, N, Dvision] → tokens [B, Nimg, Dtext] → [B, Nimg, pairs] → max over Nimg → [B, pairs]
+ * visionFeatures: [B, N, Dvision·layers] → tokens [B, Nimg, Dtext] → [B, Nimg, pairs] → max over Nimg → [B, pairs]
  */
 export function presenceLogits(
   model: LlavaForConditionalGeneration,
@@ -113,30 +122,22 @@ export async function trainProjectorPresence(
   plan: LlavaPresencePlan,
   args: { seed: number; log: (line: string) => void; name: string },
 ): Promise<PresenceRun> {
-  for (const [field, value] of [
-    ["steps", plan.steps],
-    ["batchSize", plan.batchSize],
-  ] as const)
-    if (!(Number.isInteger(value) && value > 0))
-      throw new Error(`presence stage: ${field} must be a positive integer, got ${JSON.stringify(value)}`);
-  if (!(plan.learningRate > 0)) throw new Error(`presence stage: learningRate must be positive, got ${plan.learningRate}`);
+  checkPresencePlan(plan);
   if (scenes.length < plan.batchSize)
     throw new Error(`presence stage: ${scenes.length} scenes make no batch of ${plan.batchSize}`);
   const started = Date.now();
   const random = new Random(args.seed);
-  model.visionTower.setTrainable(false);
-  model.languageModel.setTrainable(false);
-  model.projector.setTrainable(true);
+  const projector = freezeForStage(model, 1); // the projector learns, as in stage 1
   const width = model.config.text.hiddenSize;
-  // The bias starts at the log-odds of one pair's presence (about 1 in 12), so that the maximum over the image tokens
-  // does not start at "every pair present".
+  // The bias starts at −4, below the log-odds of one pair's presence (about 1 in 12: −2.4) because the head takes the
+  // maximum over the image tokens, which would otherwise start at "every pair present".
   const headSeed = random.nextSeed();
   const head = tf.tidy(() => ({
     // tidy frees the initial values; the variables are kept
     weight: tf.variable(tf.randomNormal([width, PRESENCE_PAIRS.length], 0, 1 / Math.sqrt(width), "float32", headSeed)),
     bias: tf.variable(tf.fill([PRESENCE_PAIRS.length], -4)),
   }));
-  const variables = [...model.projector.trainableParameters(), head.weight, head.bias];
+  const variables = [...projector, head.weight, head.bias];
   const optimizer = new AdamW({ learningRate: plan.learningRate, weightDecay: 0 });
   const every = Math.max(1, Math.floor(plan.steps / 40));
   const curve: number[] = [];
@@ -145,13 +146,17 @@ export async function trainProjectorPresence(
     for (let step = 0; step < plan.steps; step++) {
       optimizer.learningRate = learningRateAt(step, plan.steps, plan.learningRate, Math.floor(plan.steps / 10));
       const batch = Array.from({ length: plan.batchSize }, () => scenes[random.int(0, scenes.length)]);
-      const features = await cache.features(batch.map((s) => s.key)); // [B, N, Dvision]
+      const features = await cache.features(batch.map((s) => s.key)); // [B, N, Dvision·layers]
       const targets = tf.tensor2d(batch.map((s) => presenceTargets(s.objects))); // [B, pairs]
-      const loss = optimizer.minimize(
-        () => tf.tidy(() => tf.losses.sigmoidCrossEntropy(targets, presenceLogits(model, features, head)) as tf.Scalar),
-        variables,
-      );
-      tf.dispose([features, targets]);
+      let loss: tf.Scalar;
+      try {
+        loss = optimizer.minimize(
+          () => tf.tidy(() => tf.losses.sigmoidCrossEntropy(targets, presenceLogits(model, features, head)) as tf.Scalar),
+          variables,
+        );
+      } finally {
+        tf.dispose([features, targets]);
+      }
       pending.push((await loss.data())[0]);
       loss.dispose();
       if ((step + 1) % every === 0 || step + 1 === plan.steps) {
