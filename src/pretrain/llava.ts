@@ -149,17 +149,21 @@ export const LLAVA_PLAN_FIELD_DEFAULTS = {
   roundOrder: "shuffled",
 } as const satisfies Partial<LlavaPlan>;
 
-/** The card's run: fits the 2-core machine's 30 minutes (docs/lab02-plan.md, "Adopted"; "As built" for the first cut). */
+/**
+ * The card's run: fits the 2-core machine's 30 minutes (docs/lab02-plan.md, "Adopted (2026-12-03)"; the plan before it,
+ * 150 + 800 steps on layer −2 with one existence pair per scene, is the `previous-plan` row of the ablation table).
+ */
 export const LLAVA_PLAN: LlavaPlan = {
-  steps: { stage1: 150, stage2: 800 },
+  steps: { stage1: 300, stage2: 1000 },
   learningRates: { stage1: 2e-3, stage2: 1e-3 },
   batchSize: 16,
   freshScenes: 3000,
   freshPerDomain: 1200,
-  visionFeatureLayer: -2,
+  visionFeatureLayer: -1,
   projectorType: "mlp2x_gelu",
   projectorWindow: 3,
   stage2Data: "mixture",
+  existencePerScene: 3,
 };
 
 /**
@@ -168,6 +172,12 @@ export const LLAVA_PLAN: LlavaPlan = {
  */
 export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   default: {},
+  "layer-2": { visionFeatureLayer: -2 },
+  "existence-1": { existencePerScene: 1 },
+  // The plan before 2026-12-03 (LLaVA-1.5's layer −2, one existence pair per scene, 150 + 800 steps): the reference row
+  // of the ablations below, which were run on it.
+  "previous-plan": { visionFeatureLayer: -2, existencePerScene: 1, steps: { stage1: 150, stage2: 800 } },
+  // Run on the previous plan, whose changes they were; on the card's plan these two are no change at all.
   "layer-1": { visionFeatureLayer: -1 },
   linear: { projectorType: "linear" },
   "no-stage1": { steps: { stage1: 0, stage2: LLAVA_PLAN.steps.stage2 } },
