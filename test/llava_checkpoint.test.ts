@@ -128,7 +128,7 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
 
   it("refuses an unknown ablation and a blind ablation, naming the choices", async () => {
     await expect(pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true, ablation: "nope" })).rejects.toThrow(
-      /unknown ablation "nope"; expected one of default, layer-1, linear, no-stage1, code-only, window-1/,
+      /unknown ablation "nope"; expected one of default, layer-2, existence-1, previous-plan, layer-1, linear, no-stage1, code-only, window-1/,
     );
     await expect(pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true, ablation: "linear", blind: true })).rejects.toThrow(
       /ablations apply to llava/,
