@@ -131,20 +131,21 @@ describe("the committed sweep (data/checkpoints/lora-sweep)", () => {
     expect(fs.statSync(path.join(SWEEP, "adapter_model.safetensors")).size).toBeLessThan(1e6);
   });
 
-  // What lab 04 reads from the table (its markdown quotes these): every run learns the lesions from the image (count and
-  // location above the base before tuning and above the blind twin, which writes plausible lesions and guesses their
-  // quadrants), rank 32 forgets the scenes' colours where rank 2 does not, QLoRA stores the base in ≈4.13 bits.
-  it.runIf(hasSweep)("every run learns the domain; rank 32 forgets what rank 2 keeps; QLoRA's base is 4-bit", () => {
+  // What lab 04 reads from the table (its markdown quotes these): every run learns the lesions from the image (count,
+  // location and whole lesions above the base before tuning and above the blind twin, which writes "no lesions are seen"),
+  // rank 2 keeps the scenes' colours, QLoRA stores the base in ≈4.13 bits. (On the llava before 2026-12-03 rank 32 also
+  // forgot the colours, 0.17; on this one it keeps most of them, 0.75: no longer asserted.)
+  it.runIf(hasSweep)("every run learns the domain; rank 2 keeps the scenes' colours; QLoRA's base is 4-bit", () => {
     const row = (name: string) => card!.rows.find((r) => r.name === name)!;
     const { before_tuning: before, blind } = card!.baselines;
     for (const r of card!.rows) {
-      expect(r.metrics.medical_count_accuracy, r.name).toBeGreaterThan(before.medical_count_accuracy + 0.1);
-      expect(r.metrics.medical_count_accuracy, r.name).toBeGreaterThan(blind.medical_count_accuracy + 0.1);
-      expect(r.metrics.medical_location_f1, r.name).toBeGreaterThan(before.medical_location_f1 + 0.15);
+      expect(r.metrics.medical_count_accuracy, r.name).toBeGreaterThan(before.medical_count_accuracy + 0.04);
+      expect(r.metrics.medical_count_accuracy, r.name).toBeGreaterThan(blind.medical_count_accuracy + 0.08);
+      expect(r.metrics.medical_location_f1, r.name).toBeGreaterThan(before.medical_location_f1 + 0.1);
       expect(r.metrics.medical_location_f1, r.name).toBeGreaterThan(blind.medical_location_f1);
+      expect(r.metrics.medical_lesion_f1, r.name).toBeGreaterThan(before.medical_lesion_f1 + 0.04);
       if (r.name !== "full") expect(r.peak_bytes, r.name).toBeLessThan(row("full").peak_bytes);
     }
-    expect(row("lora-r2").metrics.vqa_color_accuracy).toBeGreaterThan(row("lora-r32").metrics.vqa_color_accuracy + 0.3);
     expect(Math.abs(row("lora-r2").metrics.vqa_color_accuracy - before.vqa_color_accuracy)).toBeLessThan(0.05);
     expect(row("qlora-r8").bits_per_base_param).toBeCloseTo(4.127, 2);
   });
