@@ -111,6 +111,8 @@ export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
  */
 export const LLAVA_MEDICAL_PLAN: LlavaDomainPlan = {
   ...LLAVA_SENTIMENT_PLAN,
+  // 400 steps, the plan its committed card was trained with; the sentiment adapter needs 1,000 on this llava.
+  steps: 400,
   evaluation: { sets: ["medical"], freshMedicalScans: 200 },
 };
 
