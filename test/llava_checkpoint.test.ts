@@ -369,10 +369,8 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     },
   );
 
-  // The domains are their adapters' (test/llava_domain.test.ts): in the mixture the blind twin writes plausible findings
-  // (location F1 0.34 by guessing quadrants) and llava reads the scans less than it guesses; llava-medical reads them.
-  // Sentiment: the mixture answers from the text, as the text-only rule does, and since the 1,000-step plan so does its blind
-  // twin (0.783 both on the stored items); the image's part, on the items where face and text disagree, is the domain adapter's.
-  // Sentiment on the disagreeing items is the domain adapter's target (llava-sentiment: a LoRA adapter on this model, the
-  // issue's "checkpoints or adapters" per domain), asserted in test/llava_domain.test.ts; the mixture alone follows the text.
+  // The domains are their adapters' (test/llava_domain.test.ts): in the mixture llava writes "no lesions are seen" or one
+  // lesion for most scans (location F1 0.16), and answers sentiment from the text exactly as the text-only rule and its
+  // blind twin do (0.783 on the stored items). llava-medical reads the scans; llava-sentiment (a LoRA adapter on this
+  // model, the issue's "checkpoints or adapters" per domain) reads face and text where they disagree: the issue's target.
 });

@@ -293,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--force", "replace an existing checkpoint folder")
     .option(
       "--ablation <name>",
-      "llava only: one ablation row (default, layer-2, existence-1, previous-plan, linear, no-stage1, code-only, window-1, conversation-loss, perception-first, existence-3, presence, layer-1): the card's plan with one change; writes only card.json (default --out data/checkpoints/llava-ablation-<name>)",
+      "llava only: one ablation row of LLAVA_ABLATIONS (default reruns the card's plan; an unknown name lists them all): the card's plan with one change; writes only card.json (default --out data/checkpoints/llava-ablation-<name>)",
     )
     .action(
       async (

@@ -175,9 +175,9 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   "layer-2": { visionFeatureLayer: -2 },
   "existence-1": { existencePerScene: 1 },
   // The plan before 2026-12-03 (LLaVA-1.5's layer −2, one existence pair per scene, 150 + 800 steps): the reference row
-  // of the ablations below, which were run on it.
+  // of the ablations below, which were run on it. Two of them, `layer-1` and `existence-3`, are that plan's changes the
+  // card's plan adopted: on it they change nothing; their rows stay for the earlier plan's table.
   "previous-plan": { visionFeatureLayer: -2, existencePerScene: 1, steps: { stage1: 150, stage2: 800 } },
-  // Run on the previous plan, whose changes they were; on the card's plan these two are no change at all.
   "layer-1": { visionFeatureLayer: -1 },
   linear: { projectorType: "linear" },
   "no-stage1": { steps: { stage1: 0, stage2: LLAVA_PLAN.steps.stage2 } },

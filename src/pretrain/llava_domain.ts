@@ -89,12 +89,11 @@ export interface LlavaDomainPlan {
 }
 
 /**
- * The committed adapter's plan (`npm run pretrain -- llava-sentiment`). 1,000 steps since the llava of 2026-12-03: on it
- * the loss sat at the text rule's plateau for all of 400 steps (the adapter learnt the text rule only), and left it after
- * about 500 of 1,000 (docs/lab02-plan.md, "Adopted (2026-12-03)"); on the llava before, it left it after about 280 of 400.
+ * The adapter recipe both domains share: rank 8, α 16 on the LLM's linear layers and the projector's two (the blind
+ * adapter on the LLM's alone), lora-sweep's adapter learning rate, 300 stored + 1,500 fresh conversations. Each domain's
+ * plan adds its own schedule and eval.
  */
-export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
-  steps: 1000,
+const DOMAIN_ADAPTER_RECIPE = {
   batchSize: 16,
   learningRate: 3e-3,
   r: 8,
@@ -102,16 +101,25 @@ export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
   targetModules: `(${LLM_LINEAR_LAYERS}|${PROJECTOR_LAYERS})`,
   blindTargetModules: LLM_LINEAR_LAYERS,
   freshItems: 1500,
+} as const satisfies Omit<LlavaDomainPlan, "steps" | "evaluation">;
+
+/**
+ * The committed adapter's plan (`npm run pretrain -- llava-sentiment`). 1,000 steps since the llava of 2026-12-03: on it
+ * the loss sat at the text rule's plateau for all of 400 steps (the adapter learnt the text rule only), and left it after
+ * about 500 of 1,000 (docs/lab02-plan.md, "Adopted (2026-12-03)"); on the llava before, it left it after about 280 of 400.
+ */
+export const LLAVA_SENTIMENT_PLAN: LlavaDomainPlan = {
+  ...DOMAIN_ADAPTER_RECIPE,
+  steps: 1000,
   evaluation: { sets: ["sentiment"] },
 };
 
 /**
- * The committed medical adapter's plan (`npm run pretrain -- llava-medical`): the sentiment adapter's recipe on the
- * scans' findings, measured on the 50 stored test scans and 200 fresh ones (lora-sweep's medical eval).
+ * The committed medical adapter's plan (`npm run pretrain -- llava-medical`): the shared recipe on the scans' findings,
+ * 400 steps, measured on the 50 stored test scans and 200 fresh ones (lora-sweep's medical eval).
  */
 export const LLAVA_MEDICAL_PLAN: LlavaDomainPlan = {
-  ...LLAVA_SENTIMENT_PLAN,
-  // 400 steps, the plan its committed card was trained with; the sentiment adapter needs 1,000 on this llava.
+  ...DOMAIN_ADAPTER_RECIPE,
   steps: 400,
   evaluation: { sets: ["medical"], freshMedicalScans: 200 },
 };
