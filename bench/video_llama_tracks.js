@@ -10,12 +10,18 @@
  * Held out: the head's direction accuracy and position error, and the greedy answers per question type (direction
  * split by one- and two-object clips) for the frames in order, shuffled, and the middle frame repeated.
  *
- * `node bench/video_llama_tracks.js NAME [key=value …]`; keys (defaults): train (1600) fresh training clips (seed 501),
- * heldout (300) clips (seed 502), pre (0) track-only steps, steps (600) LLM steps, lambda (1) track-loss weight,
- * freezeQ (0), dironly (0: direction questions only in the LLM steps), merge (1) / diff (1) / tokpos (0) / pool (2):
- * VideoLlamaConfig's mergeFrameTokens / frameDifferences / frameTokenPositions / framePatchPool, lr (1e-3) peak learning rate, answerLr (0: lr) that of the answer steps, posw (10)
- * position-loss weight, codes (0: 1 adds two soft tokens, a learned linear map of each slot's predicted direction,
- * colour, shape and visibility, after the projected queries: the categorical code of the "Next" in the plan), evalEvery (0) held-out head check every N steps. The last line is `RESULT {json}`.
+ * `node bench/video_llama_tracks.js NAME [key=value …]`; keys (defaults):
+ * - seed (501): the training clips' seed; the held-out clips are drawn with seed + 1;
+ * - train (1600) fresh training clips, heldout (300) held-out clips;
+ * - pre (0) track-stage steps, steps (600) answer steps, lambda (1) the track loss's weight in the answer steps;
+ * - freezeQ (0: 1 freezes the Q-Former and the head in the answer steps), dironly (0: 1 asks only direction questions);
+ * - codes (0: 1 adds two soft tokens after the projected queries, each a learned linear map of one slot's predicted
+ *   direction, colour, shape and mean visibility);
+ * - merge (1), diff (1), tokpos (0), pool (2): VideoLlamaConfig's mergeFrameTokens, frameDifferences,
+ *   frameTokenPositions, framePatchPool;
+ * - lr (1e-3) peak learning rate, answerLr (0: lr) that of the answer steps, posw (10) the position loss's weight;
+ * - evalEvery (0): check the held-out head every N steps.
+ * The last line is `RESULT {json}`.
  */
 "use strict";
 const path = require("path");
@@ -44,6 +50,7 @@ const root = path.join(__dirname, "..");
 const checkpoints = path.join(root, "data/checkpoints");
 const name = process.argv[2] ?? "run";
 const DEFAULTS = {
+  seed: 501,
   train: 1600,
   heldout: 300,
   pre: 0,
@@ -222,8 +229,8 @@ void (async () => {
     const random = new Random(seed);
     return Array.from({ length: count }, () => sampleVideo(random, F));
   };
-  const trainClips = draw(options.train, 501);
-  const heldoutClips = draw(options.heldout, 502);
+  const trainClips = draw(options.train, options.seed);
+  const heldoutClips = draw(options.heldout, options.seed + 1);
   const trainFeatures = await frameFeatures(model, trainClips);
   const heldoutFeatures = await frameFeatures(model, heldoutClips);
   console.log(
