@@ -35,14 +35,12 @@ const { languageText } = dist("pipelines/blip2");
 const { AdamW } = dist("train/adamw");
 const { Random } = dist("util/random");
 const { sampleVideo, DIRECTIONS } = dist("data/video");
-const { sceneSvg, svgToRgb } = dist("data/scene");
-const { toChannelsFirst } = dist("data/loaders");
 const { COLOR_NAMES, SHAPE_NAMES } = dist("data/vocabulary");
 const { orderQuestions } = dist("data/video_questions");
 const { learningRateAt } = dist("pretrain/common");
 const { shuffledFrameOrder, singleMiddleFrame } = dist("data/temporal_sampling");
 const { assembleSoftPrompt, shiftedLanguageModelLoss } = dist("models/blip2_losses");
-const { answerClipQuestions, videoQuestionPrompt, VIDEO_CAPTION_QUESTION } = dist("pretrain/videollama");
+const { answerClipQuestions, renderedFrameFeatures, videoQuestionPrompt, VIDEO_CAPTION_QUESTION } = dist("pretrain/videollama");
 const { videoQuestionType } = dist("metrics/video_qa");
 const { vqaAccuracy } = dist("data/vqa");
 
@@ -83,24 +81,6 @@ const COLORS = COLOR_NAMES.length;
 const SHAPES = SHAPE_NAMES.length;
 /** Per slot: F positions (x, y), F visibility logits, 4 direction, the colour and the shape logits. */
 const PER_SLOT = 3 * F + 4 + COLORS + SHAPES;
-
-/** Clips → frozen frame features [N, F, K, Dv], rendered in memory 16 clips at a time. */
-async function frameFeatures(model, clips) {
-  const parts = [];
-  const frameSize = 3 * 64 * 64;
-  for (let start = 0; start < clips.length; start += 16) {
-    const chunk = clips.slice(start, start + 16);
-    const values = new Float32Array(chunk.length * F * frameSize);
-    for (let k = 0; k < chunk.length; k++) {
-      const images = await Promise.all(chunk[k].frames.map((scene) => svgToRgb(sceneSvg(scene))));
-      images.forEach((image, f) => toChannelsFirst(image, 0, 64, "clip", values, (k * F + f) * frameSize));
-    }
-    parts.push(tf.tidy(() => model.frameFeatures(tf.tensor5d(values, [chunk.length, F, 3, 64, 64]))));
-  }
-  const out = tf.concat(parts, 0);
-  tf.dispose(parts);
-  return out;
-}
 
 const questionsOf = (clips) =>
   clips.flatMap((clip, row) =>
@@ -231,8 +211,8 @@ void (async () => {
   };
   const trainClips = draw(options.train, options.seed);
   const heldoutClips = draw(options.heldout, options.seed + 1);
-  const trainFeatures = await frameFeatures(model, trainClips);
-  const heldoutFeatures = await frameFeatures(model, heldoutClips);
+  const trainFeatures = await renderedFrameFeatures(model, trainClips);
+  const heldoutFeatures = await renderedFrameFeatures(model, heldoutClips);
   console.log(
     `features of ${trainClips.length} + ${heldoutClips.length} clips in ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
@@ -260,11 +240,10 @@ void (async () => {
     weight: tf.variable(tf.randomUniform([CODE, Dtext], -1 / Math.sqrt(CODE), 1 / Math.sqrt(CODE), "float32", 6)),
     bias: tf.variable(tf.zeros([Dtext])),
   };
-  /** frames [B, F, K, Dv] → soft prompt [B, Nq (+ 2 with codes), Dtext] */
-  const softPrompt = (frames) => {
-    const { queryOutput, languageInputs } = model.videoPrompt(frames);
+  /** The video bridge's output ({ queryOutput [B, Nq, Dq], languageInputs [B, Nq, Dtext] }) → soft prompt [B, Nq (+ 2 with codes), Dtext] */
+  const softPrompt = ({ queryOutput, languageInputs }) => {
     if (!options.codes) return languageInputs;
-    const B = frames.shape[0];
+    const B = queryOutput.shape[0];
     const out = queryOutput.reshape([B, -1]).matMul(head.weight).add(head.bias).reshape([B, 2, PER_SLOT]);
     const code = tf.concat(
       [
@@ -282,10 +261,10 @@ void (async () => {
       .reshape([B, 2, Dtext]);
     return tf.concat([languageInputs, codeTokens], 1);
   };
-  /** The answer loss through the frozen LLM with {@link softPrompt}. */
-  const answerLossOf = (frames, text) => {
+  /** The answer loss through the frozen LLM with {@link softPrompt} (what `model.forward` computes, plus the code tokens). */
+  const answerLossOf = (bridge, text) => {
     const embeds = model.languageModel.model.embedTokens.apply(text.inputIds);
-    const soft = assembleSoftPrompt(softPrompt(frames), embeds, text.attentionMask, text.labels);
+    const soft = assembleSoftPrompt(softPrompt(bridge), embeds, text.attentionMask, text.labels);
     const { logits } = model.languageModel.forward({ inputsEmbeds: soft.inputsEmbeds, attentionMask: soft.attentionMask });
     return shiftedLanguageModelLoss(logits, soft.labels);
   };
@@ -306,7 +285,7 @@ void (async () => {
           batch.map((q) => q.clip),
         );
         const embeds = model.languageModel.model.embedTokens.apply(text.inputIds);
-        return assembleSoftPrompt(softPrompt(frames), embeds, text.attentionMask);
+        return assembleSoftPrompt(softPrompt(model.videoPrompt(frames)), embeds, text.attentionMask);
       });
       const rows = await model.languageModel.generate(undefined, { inputsEmbeds, attentionMask, maxNewTokens: 4 });
       tf.dispose([inputsEmbeds, attentionMask, text.inputIds, text.attentionMask, text.labels].filter(Boolean));
@@ -415,17 +394,9 @@ void (async () => {
           ];
     let parts = [];
     const loss = optimizer.minimize(() => {
-      const answer = !answering
-        ? tf.scalar(0)
-        : options.codes
-          ? answerLossOf(frames, text)
-          : model.forward({
-              frameFeatures: frames,
-              inputIds: text.inputIds,
-              attentionMask: text.attentionMask,
-              labels: text.labels,
-            }).loss;
-      const track = trackLoss(head, model.videoPrompt(frames).queryOutput, batchTargets).loss.mean();
+      const bridge = model.videoPrompt(frames); // once: the track head and the LLM read the same queries
+      const answer = answering ? answerLossOf(bridge, text) : tf.scalar(0);
+      const track = trackLoss(head, bridge.queryOutput, batchTargets).loss.mean();
       parts = [tf.keep(answer.clone()), tf.keep(track.clone())];
       return answering && options.freezeQ ? answer : answer.add(track.mul(answering ? options.lambda : 1));
     }, variables);

@@ -143,7 +143,7 @@ function soundFeatures(model: VideoLlamaForConditionalGeneration, soundtracks: r
 }
 
 /** Clips drawn by the generator → frame features [N, F, K, Dv], rendered in memory. */
-async function renderedFrameFeatures(
+export async function renderedFrameFeatures(
   model: VideoLlamaForConditionalGeneration,
   clips: readonly VideoClip[],
 ): Promise<tf.Tensor4D> {
