@@ -536,6 +536,18 @@ export {
 } from "./models/video_llama";
 export { VIDEO_LLAMA_SPEC, videoLlamaConfigFromHF, videoLlamaConfigToHF } from "./models/video_llama_spec";
 export {
+  VideoTrackHead,
+  resolveVideoTrackHeadConfig,
+  slotPermutations,
+  WORLD_TRACK_ATTRIBUTES,
+  type VideoTrackHeadConfig,
+  type ResolvedVideoTrackHeadConfig,
+  type TrackAttribute,
+  type TrackPredictions,
+  type TrackTargets,
+  type TrackSetLoss,
+} from "./models/video_track_head";
+export {
   ImuEncoder,
   resolveImuEncoderConfig,
   imuTokenCount,
@@ -597,6 +609,14 @@ export {
 // the clip sets with frozen features, the three training stages, the baselines (single frame, shuffled, video only, audio only, blind).
 export { orderQuestions, audioVisualQuestions, trackTimings, type TrackTiming } from "./data/video_questions";
 export {
+  trackTargetArrays,
+  gatherTrackTargets,
+  disposeTrackTargets,
+  worldTrackAttributes,
+  WORLD_TRACK_CLASS_NAMES,
+  type TrackTargetArrays,
+} from "./data/video_tracks";
+export {
   pretrainVideoLlama,
   evaluateVideoLlama,
   evaluateVideoLlamaCheckpoint,
@@ -610,6 +630,10 @@ export {
   answerClipQuestions,
   trainingItems,
   trainBridges,
+  trainTrackHead,
+  trackHeadAccuracy,
+  videoAnswerVariables,
+  renderedFrameFeatures,
   videoQuestionPrompt,
   VIDEO_CAPTION_QUESTION,
   SOUND_QUESTION,
@@ -618,6 +642,7 @@ export {
   VIDEOLLAMA_CHANCE,
   VIDEOLLAMA_METRIC_NOTES,
   type VideoLlamaPlan,
+  type TrackHeadAccuracy,
   type ClipQuestion,
   type ClipSet,
   type ViewArgs,

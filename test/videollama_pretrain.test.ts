@@ -112,7 +112,7 @@ describe("derived video questions", () => {
 /** Seconds, not minutes: a few clips and steps over the real backbones. */
 const TINY: VideoLlamaPlan = {
   ...VIDEOLLAMA_PLAN,
-  steps: { video: 4, audio: 2, joint: 4 },
+  steps: { tracks: 4, video: 4, audio: 2, joint: 4 },
   batchSize: 4,
   storedTrainClips: 4,
   freshClips: 4,
@@ -133,8 +133,12 @@ describe("pretrainVideoLlama (tiny plan)", () => {
       const lines: string[] = [];
       const out = path.join(root, "videollama");
       const { model, card } = await pretrainVideoLlama({ world: WORLD, out, log: (l) => lines.push(l) }, TINY, TINY_EVAL);
-      expect(card.steps).toBe(10);
-      expect(lines.some((l) => l.includes("stage C (audio-visual) step 4/4"))).toBe(true);
+      expect(card.steps).toBe(14);
+      for (const stage of ["stage T (tracks) step 4/4", "stage A (video) step 4/4", "stage C (audio-visual) step 4/4"])
+        expect(
+          lines.some((l) => l.includes(stage)),
+          stage,
+        ).toBe(true);
       for (const key of ["video_qa_overall", "video_qa_direction", "audio_visual", "audio_event_accuracy", "caption_cider_d"])
         expect(Number.isFinite(card.metrics[key]), key).toBe(true);
       const baselines = card.baselines as Record<string, Record<string, number>>;
@@ -148,17 +152,25 @@ describe("pretrainVideoLlama (tiny plan)", () => {
       ]);
       expect(Number.isFinite(baselines.video_only.audio_visual)).toBe(true);
       expect(Number.isFinite(baselines.shuffled_frames.video_qa_direction)).toBe(true);
-      // Only the bridges are saved; stage A's video bridge beside them.
+      // Only the bridges (and the track head) are saved; stage A's video bridge and head beside them.
       const saved = SafetensorsFile.open(path.join(out, "model.safetensors"));
       const keys = saved.keys();
       saved.close();
       expect(keys.length).toBeGreaterThan(0);
       expect(
-        keys.every((k) => k.startsWith("video_bridge.") || k.startsWith("audio_bridge.")),
+        keys.every((k) => ["video_bridge.", "video_track_head.", "audio_bridge."].some((prefix) => k.startsWith(prefix))),
         keys.join(),
       ).toBe(true);
+      expect(keys).toContain("video_track_head.code_projection.weight");
       const videoOnlyFile = SafetensorsFile.open(path.join(out, "video_only.safetensors"));
-      expect(videoOnlyFile.keys().every((k) => k.startsWith("video_bridge."))).toBe(true);
+      expect(videoOnlyFile.keys().every((k) => k.startsWith("video_bridge.") || k.startsWith("video_track_head."))).toBe(true);
+      // Only what stage A trained: the video projection and the code tokens' map (the Q-Former is frozen after stage T).
+      expect(videoOnlyFile.keys().sort()).toEqual([
+        "video_bridge.projection.bias",
+        "video_bridge.projection.weight",
+        "video_track_head.code_projection.bias",
+        "video_track_head.code_projection.weight",
+      ]);
       videoOnlyFile.close();
       const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));
       expect(config.mllm_labs.language_checkpoint).toBe("../language");
@@ -208,7 +220,9 @@ describe("the committed checkpoint (data/checkpoints/videollama)", () => {
         (sum, name) => sum + fs.statSync(path.join(CHECKPOINT, name)).size,
         0,
       );
-      expect(bytes).toBeLessThanOrEqual(5e6);
+      // 1.8M float32 parameters: the merged frame keys (17 tokens × 128 = 2,176 inputs) widen the video Q-Former's key and
+      // value projections to 1.1M of them; video_only.safetensors holds only what stage A trained (0.1 MB).
+      expect(bytes).toBeLessThanOrEqual(8e6);
       const before = tf.memory().numTensors;
       const loaded = loadVideoLlama(CHECKPOINT);
       const result = await evaluateVideoLlama(loaded, WORLD, { ...card.quick_eval.args });
@@ -236,21 +250,28 @@ describe("the committed checkpoint (data/checkpoints/videollama)", () => {
     },
   );
 
-  // KNOWN MISSES of issue 17, kept visible as expected failures (each fails this file the day it is met: then turn it into a
-  // plain assertion). The committed run (stage A 1,000 steps × 32 on 1,760 clips) learnt what one frame shows (count at the
-  // end 0.96, captions) but no motion: direction and order stay at the answer priors, under every baseline's error.
+  // Issue 17's temporal target for direction: at least 0.2 above the same model shown the middle frame and shown the frames
+  // shuffled. Met by the track stage and the code tokens (docs/lab03-plan.md, "Fifth round"); the margin over shuffled
+  // frames is the tighter one (0.21 on the committed card, with a binomial error of about 0.027 on 344 questions).
   const binomialError = (p: number, n: number) => Math.sqrt((p * (1 - p)) / n);
-  for (const [metric, what] of [
-    ["video_qa_direction", "direction"],
-    ["video_qa_order", "order"],
-  ] as const)
-    it.runIf(hasCheckpoint).fails(
-      `KNOWN MISS: ${what} at least 0.2 above the single-frame and the shuffled-order baselines`,
-      () => {
-        for (const baseline of ["single_middle_frame", "shuffled_frames"])
-          expect(card.metrics[metric] - card.baselines[baseline][metric], `${what} vs ${baseline}`).toBeGreaterThanOrEqual(0.2);
-      },
-    );
+  it.runIf(hasCheckpoint)("direction at least 0.2 above the single-frame and the shuffled-order baselines", () => {
+    for (const baseline of ["single_middle_frame", "shuffled_frames"])
+      expect(
+        card.metrics.video_qa_direction - card.baselines[baseline].video_qa_direction,
+        `direction vs ${baseline}`,
+      ).toBeGreaterThanOrEqual(0.2);
+  });
+
+  // KNOWN MISS of issue 17, kept visible as an expected failure (it fails this file the day it is met: then turn it into a
+  // plain assertion). The order questions (which object is there first, leaves first, bounces first) stay near 0: the
+  // answers name one of the two objects far too rarely, although the code tokens hold each slot's visibility timeline.
+  it.runIf(hasCheckpoint).fails("KNOWN MISS: order at least 0.2 above the single-frame and the shuffled-order baselines", () => {
+    for (const baseline of ["single_middle_frame", "shuffled_frames"])
+      expect(
+        card.metrics.video_qa_order - card.baselines[baseline].video_qa_order,
+        `order vs ${baseline}`,
+      ).toBeGreaterThanOrEqual(0.2);
+  });
 
   // The video-only model (stage A's bridge) never saw the audio-visual questions, so it answers none of them (0.03) and the
   // issue's "0.3 above video-only" holds on the letter; the model itself is at chance (1/2 for which object is heard), so the

@@ -52,6 +52,12 @@ import { LlamaForCausalLM, resolveLlamaConfig, type GenerateOptions, type LlamaC
 import { resolveBlip2QFormerConfig, type Blip2QFormerConfig, type ResolvedBlip2QFormerConfig } from "./blip2";
 import { assembleSoftPrompt, shiftedLanguageModelLoss } from "./blip2_losses";
 import { QFormerBridge, meanOverSteps, stepKeyMask, type QFormerBridgeOutput } from "./qformer_bridge";
+import {
+  VideoTrackHead,
+  resolveVideoTrackHeadConfig,
+  type ResolvedVideoTrackHeadConfig,
+  type VideoTrackHeadConfig,
+} from "./video_track_head";
 
 /**
  * How the video branch uses time.
@@ -111,6 +117,12 @@ export interface VideoLlamaConfig {
   readonly frameDifferences?: boolean;
   /** See {@link AudioSegmentTokens}. Default `"pooled"` (one embedding per segment, as ImageBind gives Video-LLaMA). */
   readonly audioSegmentTokens?: AudioSegmentTokens;
+  /**
+   * A track head on the video Q-Former's queries (video_track_head.ts): trained from the clips' exact tracks, and
+   * with `codeTokens` one soft token per object slot after the projected video queries. Default none (Video-LLaMA has
+   * none; docs/lab03-plan.md measures what it adds).
+   */
+  readonly trackHead?: VideoTrackHeadConfig;
   /** Initialisation seed. Default 0. */
   readonly seed?: number;
 }
@@ -131,6 +143,7 @@ export interface ResolvedVideoLlamaConfig {
   readonly mergeFrameTokens: boolean;
   readonly frameDifferences: boolean;
   readonly audioSegmentTokens: AudioSegmentTokens;
+  readonly trackHead: ResolvedVideoTrackHeadConfig | undefined;
   readonly seed: number;
 }
 
@@ -165,6 +178,7 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
     mergeFrameTokens,
     frameDifferences: config.frameDifferences ?? false,
     audioSegmentTokens: config.audioSegmentTokens ?? "pooled",
+    trackHead: config.trackHead ? resolveVideoTrackHeadConfig(config.trackHead) : undefined,
     seed: config.seed ?? 0,
   };
   for (const key of ["numVideoQueryTokens", "numAudioQueryTokens", "maxFrames", "maxAudioSegments", "framePatchPool"] as const) {
@@ -211,7 +225,24 @@ export const VIDEO_LLAMA_PRESETS = {
     maxAudioSegments: 8,
     framePatchPool: 2,
   },
-} as const;
+  /**
+   * What `npm run pretrain -- videollama` trains: the nano bridges with one merged key per frame and its difference
+   * from the previous frame, and a track head whose two code tokens follow the video queries (docs/lab03-plan.md,
+   * "Fourth round": the head reads direction in 0.92 of held-out one-object clips, and the frozen LLM answers from it).
+   */
+  "video-llama-nano-tracks": {
+    videoQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4 },
+    audioQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 1, numHeads: 4 },
+    numVideoQueryTokens: 8,
+    numAudioQueryTokens: 4,
+    maxFrames: 16,
+    maxAudioSegments: 8,
+    framePatchPool: 2,
+    mergeFrameTokens: true,
+    frameDifferences: true,
+    trackHead: { slots: 2, frames: 12, codeTokens: true },
+  },
+} as const satisfies Record<string, Omit<VideoLlamaConfig, "vision" | "audio" | "text">>;
 
 /** Frozen backbones to build a model around (their own configs replace `vision`, `audio`, `text`). */
 export interface VideoLlamaBackbones {
@@ -244,13 +275,13 @@ export interface VideoLlamaInputs {
 
 /** What {@link VideoLlamaForConditionalGeneration.forward} returns. */
 export interface VideoLlamaOutput {
-  /** [B, Nv + Na + T, V] (Nv or Na is 0 when that branch has no input). */
+  /** [B, Nv′ + Na + T, V] (Nv′ = `videoPromptTokens`; Nv′ or Na is 0 when that branch has no input). */
   logits: tf.Tensor;
-  /** [B, Nv + Na + T] int32: the language model's attention mask (soft prompt always seen). */
+  /** [B, Nv′ + Na + T] int32: the language model's attention mask (soft prompt always seen). */
   attentionMask: tf.Tensor;
   /** The next-token loss on the labelled text (when labels are given). */
   loss?: tf.Scalar;
-  /** [B, Nv, Dtext] when the clip's frames were given. */
+  /** [B, Nv′, Dtext] when the clip's frames were given. */
   videoPrompt?: tf.Tensor;
   /** [B, Na, Dtext] when its sound was given. */
   audioPrompt?: tf.Tensor;
@@ -261,6 +292,8 @@ export class VideoLlamaForConditionalGeneration extends Module {
   readonly videoBridge: QFormerBridge;
   readonly audioEncoder: AudioEncoder;
   readonly audioBridge: QFormerBridge;
+  /** The track head on the video queries (`config.trackHead`), or undefined. */
+  readonly videoTrackHead: VideoTrackHead | undefined;
   readonly languageModel: LlamaForCausalLM;
   readonly config: ResolvedVideoLlamaConfig;
 
@@ -306,7 +339,41 @@ export class VideoLlamaForConditionalGeneration extends Module {
       "language_model",
       backbones.language ?? new LlamaForCausalLM({ ...config.text, seed: seeds[4] }),
     );
+    const trackHeadSeed = random.nextSeed(); // drawn after the others: models without a head initialise as before
+    this.videoTrackHead = config.trackHead
+      ? this.module(
+          "video_track_head",
+          new VideoTrackHead(config.trackHead, {
+            queries: config.numVideoQueryTokens,
+            queryWidth: config.videoQformer.hiddenSize,
+            outputSize: Dtext,
+            seed: trackHeadSeed,
+          }),
+        )
+      : undefined;
     for (const frozen of [this.visionModel, this.audioEncoder, this.languageModel]) frozen.setTrainable(false);
+  }
+
+  /** Soft tokens the video branch gives the LLM: Nv queries, plus one code token per slot with the track head's codes. */
+  get videoPromptTokens(): number {
+    const head = this.config.trackHead;
+    return this.config.numVideoQueryTokens + (head?.codeTokens ? head.slots : 0);
+  }
+
+  /**
+   * The video branch's part of the soft prompt from its bridge output: the projected queries, then the code tokens
+   * when the track head makes them. bridge: queryOutput [B, Nv, Dq], languageInputs [B, Nv, Dtext] → [B, Nv′, Dtext]
+   * (Nv′ = {@link videoPromptTokens})
+   */
+  videoSoftPrompt(bridge: QFormerBridgeOutput): tf.Tensor {
+    const head = this.videoTrackHead;
+    if (!head?.config.codeTokens) return bridge.languageInputs;
+    return tf.tidy(() => {
+      const words = head.config.attributes.map((a) =>
+        a.tokenIds ? this.languageModel.model.embedTokens.apply(tf.tensor1d(a.tokenIds as number[], "int32")) : undefined,
+      ); // per speaking attribute [classes, Dtext]: the frozen LLM's own word embeddings
+      return tf.concat([bridge.languageInputs, head.codeTokens(head.predict(bridge.queryOutput), words)], 1); // [B, Nv + S, Dtext]
+    });
   }
 
   /** Tokens per frame the video Q-Former reads: the class token and the pooled patch grid, 1 + (G / pool)². */
@@ -428,7 +495,7 @@ export class VideoLlamaForConditionalGeneration extends Module {
     });
   }
 
-  /** The soft prompt of whatever the inputs hold: [video; audio] → { prompt [B, Nv + Na, Dtext], each part } */
+  /** The soft prompt of whatever the inputs hold: [video; audio] → { prompt [B, Nv′ + Na, Dtext], each part } */
   softPrompt(inputs: Omit<VideoLlamaInputs, "inputIds" | "attentionMask" | "labels">): {
     prompt: tf.Tensor;
     videoPrompt?: tf.Tensor;
@@ -441,14 +508,16 @@ export class VideoLlamaForConditionalGeneration extends Module {
       const frames = inputs.frameFeatures ?? (inputs.pixelValues ? this.frameFeatures(inputs.pixelValues) : undefined);
       const segments = inputs.segmentFeatures ?? (inputs.audioLogMel ? this.segmentFeatures(inputs.audioLogMel) : undefined);
       if (!frames && !segments) throw new Error("VideoLLaMA: give the clip's frames, its sound, or both");
-      const videoPrompt = frames ? this.videoPrompt(frames, { frameCounts: inputs.frameCounts }).languageInputs : undefined;
+      const videoPrompt = frames
+        ? this.videoSoftPrompt(this.videoPrompt(frames, { frameCounts: inputs.frameCounts }))
+        : undefined;
       const audioPrompt = segments
         ? this.audioPrompt(segments, { segmentCounts: inputs.segmentCounts }).languageInputs
         : undefined;
       const parts = [videoPrompt, audioPrompt].filter((part): part is tf.Tensor => part !== undefined);
       if (parts.length === 2 && parts[0].shape[0] !== parts[1].shape[0])
         throw new Error(`VideoLLaMA: ${parts[0].shape[0]} clips of frames but ${parts[1].shape[0]} of sound`);
-      const prompt = parts.length === 1 ? parts[0] : tf.concat(parts, 1); // [B, Nv + Na, Dtext]
+      const prompt = parts.length === 1 ? parts[0] : tf.concat(parts, 1); // [B, Nv′ + Na, Dtext]
       return { prompt, ...(videoPrompt ? { videoPrompt } : {}), ...(audioPrompt ? { audioPrompt } : {}) };
     });
   }

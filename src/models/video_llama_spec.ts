@@ -28,6 +28,42 @@ import {
   type VideoLlamaConfig,
 } from "./video_llama";
 import type { ModelSpec } from "./model_spec";
+import type { ResolvedVideoTrackHeadConfig, TrackAttribute, VideoTrackHeadConfig } from "./video_track_head";
+
+/** A `track_head_config` document → {@link VideoTrackHeadConfig}. */
+function trackHeadConfigFromHF(config: HFConfig): VideoTrackHeadConfig {
+  const attributes = config.json.attributes;
+  if (attributes !== undefined && !Array.isArray(attributes))
+    throw new Error(`config: ${config.where}: "attributes" must be a list of {name, classes}, got ${JSON.stringify(attributes)}`);
+  return {
+    slots: hfOptionalInteger(config, "num_slots"),
+    frames: hfOptionalInteger(config, "num_frames"),
+    attributes: (attributes as { name: string; classes: number; token_ids?: number[] }[] | undefined)?.map((a) => ({
+      name: a?.name,
+      classes: a?.classes,
+      ...(a?.token_ids !== undefined ? { tokenIds: a.token_ids } : {}),
+    })) as TrackAttribute[] | undefined, // checked by the model's resolver
+    codeTokens: hfOptionalBoolean(config, "code_tokens"),
+    positionWeight: hfOptionalNumber(config, "position_weight"),
+    codeTimeline: hfOptionalBoolean(config, "code_timeline"),
+  };
+}
+
+/** A resolved track head config → its `track_head_config` document. */
+function trackHeadConfigToHF(config: ResolvedVideoTrackHeadConfig): Record<string, unknown> {
+  return {
+    num_slots: config.slots,
+    num_frames: config.frames,
+    attributes: config.attributes.map((a) => ({
+      name: a.name,
+      classes: a.classes,
+      ...(a.tokenIds ? { token_ids: [...a.tokenIds] } : {}),
+    })),
+    code_tokens: config.codeTokens,
+    position_weight: config.positionWeight,
+    code_timeline: config.codeTimeline,
+  };
+}
 
 /** A `qformer_config` document → {@link Blip2QFormerConfig} (absent fields stay undefined for the model's resolver). */
 export function qformerConfigFromHF(config: HFConfig): Blip2QFormerConfig {
@@ -83,6 +119,10 @@ export function videoLlamaConfigFromHF(config: HFConfig): ResolvedVideoLlamaConf
     mergeFrameTokens: hfOptionalBoolean(config, "merge_frame_tokens"),
     frameDifferences: hfOptionalBoolean(config, "frame_differences"),
     audioSegmentTokens: hfOptionalText(config, "audio_segment_tokens") as AudioSegmentTokens | undefined,
+    trackHead:
+      config.json.track_head_config === undefined || config.json.track_head_config === null
+        ? undefined
+        : trackHeadConfigFromHF(subConfig(config, "track_head_config")),
   });
 }
 
@@ -107,6 +147,7 @@ export function videoLlamaConfigToHF(config: VideoLlamaConfig): Record<string, u
     merge_frame_tokens: resolved.mergeFrameTokens,
     frame_differences: resolved.frameDifferences,
     audio_segment_tokens: resolved.audioSegmentTokens,
+    ...(resolved.trackHead ? { track_head_config: trackHeadConfigToHF(resolved.trackHead) } : {}),
     torch_dtype: "float32",
   };
 }

@@ -1,9 +1,13 @@
 /**
  * `npm run pretrain -- videollama`: lab 03's VideoLLaMA bridges between the
- * frozen vision, audio and language backbones, trained in Video-LLaMA's
- * order — the video branch alone (stage A: the clips' questions, derived
- * order questions and captions), the audio branch alone (stage B: "what makes
- * the sound?" on sound events and soundtracks), then both together (stage C:
+ * frozen vision, audio and language backbones. First the video Q-Former learns
+ * the generated clips' exact tracks through a track head (stage T, as BLIP-2's
+ * stage 1 teaches its Q-Former before an LLM sees it; the measurements that
+ * call for it are docs/lab03-plan.md's). Then, in Video-LLaMA's order, the
+ * video branch alone (stage A: the clips' questions, derived order questions
+ * and captions, through the projection and the track head's code tokens, the
+ * Q-Former frozen), the audio branch alone (stage B: "what makes the sound?"
+ * on sound events and soundtracks), then both together (stage C:
  * audio-visual questions on clips whose soundtrack holds one of their two
  * objects, with the video and audio questions mixed in) — and its evaluation
  * against the lab's baselines: the same model shown a single middle frame or
@@ -17,24 +21,27 @@
  * shared space). Here each branch trains on its own modality's data, which
  * the world has. The plan and its measurements: docs/lab03-plan.md.
  *
- * The checkpoint holds the bridges only (`video_bridge.*`, `audio_bridge.*`)
- * and `video_only.safetensors` (stage A's video bridge); config.json names the
- * backbone folders, as lab 01's BLIP-2 bridge does.
+ * The checkpoint holds the bridges only (`video_bridge.*`, `video_track_head.*`,
+ * `audio_bridge.*`) and `video_only.safetensors` (what stage A trained: the video
+ * projection and the code tokens' map); config.json names the backbone folders,
+ * as lab 01's BLIP-2 bridge does.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { VideoLlamaForConditionalGeneration, VIDEO_LLAMA_PRESETS } from "../models/video_llama";
+import { slotPermutations } from "../models/video_track_head";
 import { videoLlamaConfigFromHF, videoLlamaConfigToHF } from "../models/video_llama_spec";
 import type { LlamaForCausalLM } from "../models/llama";
 import { loadCLIPVision, loadAudioEncoder, loadLlama, loadWeights } from "../io/pretrained";
 import { readHFConfig } from "../io/hf_config";
-import { Checkpoint, saveCheckpoint } from "../io/safetensors";
+import { Checkpoint, SafetensorsFile, saveCheckpoint } from "../io/safetensors";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
 import { languageText } from "../pipelines/blip2";
 import { openSplit, readClip, toChannelsFirst, videoTensor } from "../data/loaders";
-import { sampleVideo, type VideoClip } from "../data/video";
+import { sampleVideo, type Track, type VideoClip } from "../data/video";
+import { disposeTrackTargets, gatherTrackTargets, trackTargetArrays, worldTrackAttributes } from "../data/video_tracks";
 import { sceneSvg, svgToRgb } from "../data/scene";
 import { soundEventClip, videoSoundtrack } from "../data/audio";
 import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
@@ -61,12 +68,25 @@ export const SOUND_QUESTION = "what makes the sound?";
 
 /** How `npm run pretrain -- videollama` trains and measures. */
 export interface VideoLlamaPlan {
-  /** Optimiser steps of stage A (video branch), B (audio branch), C (both). */
-  readonly steps: { readonly video: number; readonly audio: number; readonly joint: number };
-  /** Peak learning rate (warm-up then cosine, `learningRateAt`). */
+  /**
+   * Optimiser steps of stage T (the video Q-Former and its track head learn the fresh clips' exact tracks), stage A
+   * (the video branch answers, its Q-Former frozen), B (audio branch), C (both).
+   */
+  readonly steps: { readonly tracks: number; readonly video: number; readonly audio: number; readonly joint: number };
+  /** Peak learning rate of stages T, B and C (warm-up then cosine, `learningRateAt`). */
   readonly learningRate: number;
+  /** Peak learning rate of stage A, where only the video projection and the code tokens' map learn. */
+  readonly videoLearningRate: number;
+  /** Stage A draws this many batches of direction questions for every batch of the whole mixture (questions, order questions, captions). */
+  readonly directionWeight: number;
+  /** Stage A draws this many batches of order questions (derived from the tracks) for every batch of the whole mixture. */
+  readonly orderWeight: number;
+  /** The code tokens add the LLM's embeddings of the predicted direction, colour and shape words (`TrackAttribute.tokenIds`). */
+  readonly codeWords: boolean;
+  /** The code tokens hold each slot's visibility and position in every frame (`VideoTrackHeadConfig.codeTimeline`). */
+  readonly codeTimeline: boolean;
   readonly batchSize: number;
-  /** Clips drawn fresh by the world's generator for training (seed + 17), added to the train split. */
+  /** Clips drawn fresh by the world's generator for training (seed + 17), added to the train split; their tracks teach stage T. */
   readonly freshClips: number;
   /** Two-object clips whose soundtrack holds one object (seed + 18), for the audio-visual questions. */
   readonly audioVisualClips: number;
@@ -83,10 +103,15 @@ export interface VideoLlamaPlan {
 }
 
 export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
-  steps: { video: 1000, audio: 300, joint: 600 },
+  steps: { tracks: 3000, video: 1800, audio: 300, joint: 600 },
   learningRate: 1e-3,
+  videoLearningRate: 3e-3,
+  directionWeight: 2,
+  orderWeight: 1,
+  codeWords: true,
+  codeTimeline: true,
   batchSize: 32,
-  freshClips: 1600,
+  freshClips: 6000,
   audioVisualClips: 600,
   freshSoundEvents: 400,
   testClips: 200,
@@ -113,6 +138,10 @@ export interface ClipSet {
   readonly captions: readonly string[];
   /** Per row, the sounding object (sound sets). */
   readonly sounds?: readonly { readonly color: string; readonly shape: string }[];
+  /** Per row, the generator's exact tracks (clips drawn fresh; undefined for stored records, which keep no positions). */
+  readonly tracks?: readonly (readonly Track[] | undefined)[];
+  /** The side of the frames the tracks' positions are pixels of. */
+  readonly trackCanvas?: number;
 }
 
 export function disposeClipSet(set: ClipSet): void {
@@ -201,17 +230,27 @@ export async function storedClipSet(
   return { frames, segments, questions, captions: records.map((r) => r.caption) };
 }
 
-/** `count` clips drawn fresh by the world's generator (12 frames, their soundtracks, questions, order questions and captions). */
-export async function freshClipSet(model: VideoLlamaForConditionalGeneration, count: number, seed: number): Promise<ClipSet> {
+/**
+ * `count` clips drawn fresh by the world's generator (12 frames, their soundtracks unless `sound` is false, questions,
+ * order questions, captions and exact tracks).
+ */
+export async function freshClipSet(
+  model: VideoLlamaForConditionalGeneration,
+  count: number,
+  seed: number,
+  options: { sound?: boolean } = {},
+): Promise<ClipSet> {
   const random = new Random(seed);
   const clips = Array.from({ length: count }, () => sampleVideo(random, 12));
-  const soundtracks = clips.map((clip) => videoSoundtrack(clip, random));
+  const soundtracks = options.sound === false ? undefined : clips.map((clip) => videoSoundtrack(clip, random));
   const questions = clipQuestions(clips.map((c) => [...c.questions, ...orderQuestions(c.tracks, c.frames.length)]));
   return {
     frames: await renderedFrameFeatures(model, clips),
-    segments: soundFeatures(model, soundtracks),
+    ...(soundtracks ? { segments: soundFeatures(model, soundtracks) } : {}),
     questions,
     captions: clips.map((c) => c.caption),
+    tracks: clips.map((c) => c.tracks),
+    trackCanvas: clips[0]?.frames[0].canvas,
   };
 }
 
@@ -276,12 +315,24 @@ export function soundEventSet(
 /** Two clip sets as one (the inputs are disposed). */
 export function joinClipSets(a: ClipSet, b: ClipSet): ClipSet {
   const offset = a.frames?.shape[0] ?? a.segments?.shape[0] ?? 0;
+  const rowsOfB = b.frames?.shape[0] ?? b.segments?.shape[0] ?? 0;
   const join = (x?: tf.Tensor4D, y?: tf.Tensor4D) => (x && y ? (tf.concat([x, y], 0) as tf.Tensor4D) : undefined);
+  if (a.trackCanvas !== undefined && b.trackCanvas !== undefined && a.trackCanvas !== b.trackCanvas)
+    throw new Error(`videollama: clip sets of ${a.trackCanvas}- and ${b.trackCanvas}-pixel frames cannot be joined`);
   const out: ClipSet = {
     frames: join(a.frames, b.frames),
     segments: join(a.segments, b.segments),
     questions: [...a.questions, ...b.questions.map((q) => ({ ...q, clip: q.clip + offset }))],
     captions: [...a.captions, ...b.captions],
+    ...(a.tracks || b.tracks
+      ? {
+          tracks: [
+            ...(a.tracks ?? new Array<undefined>(offset).fill(undefined)),
+            ...(b.tracks ?? new Array<undefined>(rowsOfB).fill(undefined)),
+          ],
+          trackCanvas: a.trackCanvas ?? b.trackCanvas,
+        }
+      : {}),
   };
   disposeClipSet(a);
   disposeClipSet(b);
@@ -468,11 +519,171 @@ export async function trainBridges(
   return losses;
 }
 
+/**
+ * Stage T: the video Q-Former (queries, frame positions, layers) and the track head learn the exact tracks of the
+ * set's generated clips with the head's set loss alone (video_track_head.ts), as BLIP-2's stage 1 teaches its
+ * Q-Former before any LLM sees it. Returns the loss per step.
+ */
+export async function trainTrackHead(
+  model: VideoLlamaForConditionalGeneration,
+  set: ClipSet,
+  args: { steps: number; learningRate: number; batchSize: number; seed: number; log?: (line: string) => void },
+): Promise<number[]> {
+  const head = model.videoTrackHead;
+  if (!head) throw new Error("videollama stage T: the model has no track head (config.trackHead)");
+  if (!set.frames || !set.tracks || set.trackCanvas === undefined)
+    throw new Error("videollama stage T: the clip set has no frames or no tracks (only generated clips have tracks)");
+  const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
+  if (rows.length === 0) throw new Error("videollama stage T: no clip of the set has tracks");
+  const targets = trackTargetArrays(
+    rows.map((row) => set.tracks![row]!),
+    { slots: head.config.slots, frames: head.config.frames, canvas: set.trackCanvas },
+  );
+  const projection = new Set(model.videoBridge.projection.trainableParameters());
+  const variables = [
+    ...model.videoBridge.trainableParameters().filter((v) => !projection.has(v)), // the LLM-side projection learns in stage A
+    ...head.predictor.trainableParameters(),
+  ];
+  const [N, F, K, D] = set.frames.shape;
+  const flatFrames = set.frames.reshape([N * F, K, D]); // [N·F, K, D]: frames as rows, to gather a batch's clips
+  const random = new Random(args.seed);
+  const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay: 0 });
+  const losses: number[] = [];
+  const started = Date.now();
+  try {
+    for (let step = 0; step < args.steps; step++) {
+      const picked = Array.from({ length: args.batchSize }, () => random.int(0, rows.length)); // rows of `targets`
+      const frames = tf.tidy(() =>
+        tf
+          .gather(
+            flatFrames,
+            picked.flatMap((k) => [...Array(F).keys()].map((f) => rows[k] * F + f)),
+          )
+          .reshape([picked.length, F, K, D]),
+      );
+      const batchTargets = gatherTrackTargets(targets, picked);
+      optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
+      const loss = optimizer.minimize(
+        () => head.setLoss(head.predict(model.videoPrompt(frames).queryOutput), batchTargets).loss.mean() as tf.Scalar,
+        variables,
+      );
+      losses.push((await loss.data())[0]);
+      tf.dispose([loss, frames]);
+      disposeTrackTargets(batchTargets);
+      if ((step + 1) % 50 === 0 || step + 1 === args.steps) {
+        const recent = losses.slice(-50);
+        args.log?.(
+          `videollama stage T (tracks) step ${step + 1}/${args.steps}: loss ${(recent.reduce((s, l) => s + l, 0) / recent.length).toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        );
+      }
+    }
+  } finally {
+    optimizer.dispose();
+    flatFrames.dispose();
+  }
+  return losses;
+}
+
+/** How well the track head reads a set of generated clips (see {@link trackHeadAccuracy}). */
+export interface TrackHeadAccuracy {
+  /** Objects whose first direction the head names (argmax of its slot), over all objects. */
+  readonly direction: number;
+  readonly directionOneObject: number;
+  readonly directionTwoObjects: number;
+  /** Mean distance in pixels between the predicted and true position of every object in the frames it is visible. */
+  readonly positionErrorPx: number;
+  /** Objects scored. */
+  readonly objects: number;
+}
+
+/**
+ * The track head on the clips of `set` that have tracks, shown as `view` says (frames in order, shuffled or the
+ * middle frame): each slot is matched to an object by where and when (positions and visibility, not the labels being
+ * scored), then its direction is compared.
+ */
+export async function trackHeadAccuracy(
+  model: VideoLlamaForConditionalGeneration,
+  set: ClipSet,
+  view: ViewArgs = {},
+): Promise<TrackHeadAccuracy> {
+  const head = model.videoTrackHead;
+  if (!head) throw new Error("trackHeadAccuracy: the model has no track head (config.trackHead)");
+  if (!set.frames || !set.tracks || set.trackCanvas === undefined)
+    throw new Error("trackHeadAccuracy: the clip set has no tracks");
+  const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
+  const { slots: S, frames: F } = head.config;
+  const targets = trackTargetArrays(
+    rows.map((row) => set.tracks![row]!),
+    { slots: S, frames: F, canvas: set.trackCanvas },
+  );
+  const orders = frameOrders(set, view);
+  const permutations = slotPermutations(S);
+  let right = 0;
+  let objects = 0;
+  const byCount = { 1: [0, 0], 2: [0, 0] } as Record<number, [number, number]>;
+  let distance = 0;
+  let visibleFrames = 0;
+  for (let start = 0; start < rows.length; start += 64) {
+    const picked = [...Array(Math.min(64, rows.length - start)).keys()].map((k) => start + k); // rows of `targets`
+    const inputs = viewInputs(
+      set,
+      picked.map((k) => rows[k]),
+      { frames: view.frames ?? "all" },
+      orders,
+    );
+    const batch = gatherTrackTargets(targets, picked);
+    const [direction, position, assignment] = tf.tidy(() => {
+      const predicted = head.predict(model.videoPrompt(inputs.frameFeatures!).queryOutput);
+      const { assignment } = head.setLoss(predicted, batch);
+      return [predicted.attributes[0].argMax(2), predicted.position, assignment];
+    });
+    const [guess, where, chosen] = await Promise.all([direction.data(), position.data(), assignment.data()]);
+    tf.dispose([direction, position, assignment, inputs.frameFeatures]);
+    disposeTrackTargets(batch);
+    picked.forEach((k, b) => {
+      const permutation = permutations[chosen[b]]; // object permutation[s] sits in slot s
+      const count = set.tracks![rows[k]]!.length;
+      permutation.forEach((object, slot) => {
+        const j = k * S + object;
+        if (!targets.exists[j]) return;
+        const ok = guess[b * S + slot] === targets.attributes[0][j] ? 1 : 0;
+        right += ok;
+        objects++;
+        byCount[count][0] += ok;
+        byCount[count][1]++;
+        for (let f = 0; f < F; f++) {
+          if (!targets.visible[j * F + f]) continue;
+          const dx = where[((b * S + slot) * F + f) * 2] - targets.position[(j * F + f) * 2];
+          const dy = where[((b * S + slot) * F + f) * 2 + 1] - targets.position[(j * F + f) * 2 + 1];
+          distance += Math.hypot(dx, dy) * (set.trackCanvas! / 2);
+          visibleFrames++;
+        }
+      });
+    });
+  }
+  return {
+    direction: right / objects,
+    directionOneObject: byCount[1][0] / Math.max(1, byCount[1][1]),
+    directionTwoObjects: byCount[2][0] / Math.max(1, byCount[2][1]),
+    positionErrorPx: distance / Math.max(1, visibleFrames),
+    objects,
+  };
+}
+
+/** What learns once the Q-Former has learnt the tracks: the video projection and, with code tokens, their map. */
+export function videoAnswerVariables(model: VideoLlamaForConditionalGeneration): tf.Variable[] {
+  return [
+    ...model.videoBridge.projection.trainableParameters(),
+    ...(model.videoTrackHead?.codeProjection?.trainableParameters() ?? []),
+  ];
+}
+
 /** The checkpoint's trained part: the bridges (both, or the video one alone for video_only.safetensors), named as in the whole model. */
 class VideoLlamaBridges extends Module {
   constructor(model: VideoLlamaForConditionalGeneration, parts: { audio: boolean } = { audio: true }) {
     super();
     this.module("video_bridge", model.videoBridge);
+    if (model.videoTrackHead) this.module("video_track_head", model.videoTrackHead);
     if (parts.audio) this.module("audio_bridge", model.audioBridge);
   }
 }
@@ -498,6 +709,7 @@ function loadBridgeWeights(module: Module, file: string): void {
 /** A bridge-only model sharing another's backbones: frees only what is its own. */
 function disposeBridges(model: VideoLlamaForConditionalGeneration): void {
   model.videoBridge.dispose();
+  model.videoTrackHead?.dispose();
   model.audioBridge.dispose();
 }
 
@@ -529,7 +741,25 @@ export function loadVideoLlama(directory: string): LoadedVideoLlama {
       throw new Error(`loadVideoLlama: ${config.where} names ${labs.video_only}, which is missing from ${directory}`);
     if (fs.existsSync(videoOnlyFile)) {
       videoOnly = new VideoLlamaForConditionalGeneration(resolved, backbones);
-      loadBridgeWeights(new VideoLlamaBridges(videoOnly, { audio: false }), videoOnlyFile);
+      // The file holds what stage A trained; what it lacks (the Q-Former frozen after stage T) is model.safetensors'.
+      const stageA = SafetensorsFile.open(videoOnlyFile);
+      const full = Checkpoint.open(directory);
+      try {
+        const parts = new VideoLlamaBridges(videoOnly, { audio: false });
+        const names = new Set(parts.namedParameters().map(([name]) => name));
+        const stray = stageA.keys().filter((key) => !names.has(key));
+        if (stray.length)
+          throw new Error(
+            `loadVideoLlama: ${videoOnlyFile} holds ${stray.length} tensors the video bridge has no place for (${stray.slice(0, 3).join(", ")})`,
+          );
+        parts.loadParameters(
+          (name) => (stageA.has(name) ? stageA.tensor(name) : full.has(name) ? full.tensor(name) : undefined),
+          videoOnlyFile,
+        );
+      } finally {
+        stageA.close();
+        full.close();
+      }
     }
   } catch (error) {
     if (videoOnly) disposeBridges(videoOnly);
@@ -776,6 +1006,7 @@ export async function pretrainVideoLlama(
   const seed = args.seed ?? 0;
   const scale = args.steps ? args.steps / plan.steps.video : 1; // --steps N sets stage A's steps, the others in proportion
   const steps = {
+    tracks: Math.round(plan.steps.tracks * scale),
     video: Math.round(plan.steps.video * scale),
     audio: Math.round(plan.steps.audio * scale),
     joint: Math.round(plan.steps.joint * scale),
@@ -789,7 +1020,18 @@ export async function pretrainVideoLlama(
   const vision = loadCLIPVision(folders.vision);
   // The backbones' own configs replace vision, audio and text (the constructor takes them from the modules).
   const model = new VideoLlamaForConditionalGeneration(
-    { ...VIDEO_LLAMA_PRESETS["video-llama-nano"], vision: vision.config, audio: audio.config, text: language.config, seed },
+    {
+      ...VIDEO_LLAMA_PRESETS["video-llama-nano-tracks"],
+      trackHead: {
+        ...VIDEO_LLAMA_PRESETS["video-llama-nano-tracks"].trackHead,
+        attributes: worldTrackAttributes(plan.codeWords ? tokenizer : undefined),
+        codeTimeline: plan.codeTimeline,
+      },
+      vision: vision.config,
+      audio: audio.config,
+      text: language.config,
+      seed,
+    },
     { vision, audio, language },
   );
   try {
@@ -797,7 +1039,7 @@ export async function pretrainVideoLlama(
     const cpuAtStart = process.cpuUsage();
     const clips = joinClipSets(
       await storedClipSet(model, args.world, "train", plan.storedTrainClips),
-      await freshClipSet(model, plan.freshClips, seed + 17),
+      await freshClipSet(model, plan.freshClips, seed + 17, { sound: false }), // the clips' questions are asked of their frames alone
     );
     const audioVisual = await audioVisualClipSet(model, plan.audioVisualClips, seed + 18);
     const events = soundEventSet(model, args.world, "train", plan.freshSoundEvents, seed + 21, plan.storedSoundEvents);
@@ -806,6 +1048,18 @@ export async function pretrainVideoLlama(
       `videollama: features of ${clips.captions.length} clips, ${audioVisual.captions.length} audio-visual clips and ${events.questions.length} sound events in ${featureSeconds.toFixed(0)} s`,
     );
     const videoTask: TrainingTask = { name: "video", set: clips, items: trainingItems(clips, true), view: { frames: "all" } };
+    const directionTask: TrainingTask = {
+      name: "direction",
+      set: clips,
+      items: trainingItems(clips).filter((item) => videoQuestionType(item.prompt) === "direction"),
+      view: { frames: "all" },
+    };
+    const orderTask: TrainingTask = {
+      name: "order",
+      set: clips,
+      items: trainingItems(clips).filter((item) => videoQuestionType(item.prompt) === "order"),
+      view: { frames: "all" },
+    };
     const soundTask: TrainingTask = {
       name: "sound",
       set: events,
@@ -829,20 +1083,53 @@ export async function pretrainVideoLlama(
       items: trainingItems(audioVisual),
       view: { frames: "all", sound: true },
     };
-    const train = (label: string, s: number, tasks: TrainingTask[], variables: tf.Variable[], offset: number) =>
+    const train = (
+      label: string,
+      s: number,
+      tasks: TrainingTask[],
+      variables: tf.Variable[],
+      offset: number,
+      learningRate = plan.learningRate,
+    ) =>
       trainBridges(model, tokenizer, tasks, {
         steps: s,
-        learningRate: plan.learningRate,
+        learningRate,
         batchSize,
         seed: seed + offset,
         variables,
         label,
         log,
       });
+    const tTracks = Date.now();
+    const trackLosses = await trainTrackHead(model, clips, {
+      steps: steps.tracks,
+      learningRate: plan.learningRate,
+      batchSize,
+      seed: seed + 30,
+      log,
+    });
+    const stageT = (Date.now() - tTracks) / 1000;
     const t0 = Date.now();
-    const videoLosses = await train("stage A (video)", steps.video, [videoTask], model.videoBridge.trainableParameters(), 31);
+    // From here on the Q-Former and the track head are frozen: the answers learn the projection and the code tokens' map.
+    const videoLosses = await train(
+      "stage A (video)",
+      steps.video,
+      [
+        ...new Array<TrainingTask>(plan.directionWeight).fill(directionTask),
+        ...new Array<TrainingTask>(plan.orderWeight).fill(orderTask),
+        videoTask,
+      ],
+      videoAnswerVariables(model),
+      31,
+      plan.videoLearningRate,
+    );
+    // Stage A's video branch for the video-only baseline: only what stage A trained (the rest stays as stage T left it).
+    const answerVariables = new Set(videoAnswerVariables(model));
     const videoOnlyState = Object.fromEntries(
-      model.videoBridge.namedParameters("video_bridge.").map(([name, v]) => [name, v.clone()] as const),
+      new VideoLlamaBridges(model, { audio: false })
+        .namedParameters()
+        .filter(([, v]) => answerVariables.has(v))
+        .map(([name, v]) => [name, v.clone()] as const),
     );
     const stageA = (Date.now() - t0) / 1000;
     const audioLosses = await train(
@@ -856,8 +1143,8 @@ export async function pretrainVideoLlama(
     const jointLosses = await train(
       "stage C (audio-visual)",
       steps.joint,
-      [avTask, videoTask, avTask, soundTask],
-      [...model.videoBridge.trainableParameters(), ...model.audioBridge.trainableParameters()],
+      [avTask, soundTask, avTask, directionTask, avTask, soundTask, avTask, videoTask],
+      [...videoAnswerVariables(model), ...model.audioBridge.trainableParameters()],
       33,
     );
     const stageC = (Date.now() - t0) / 1000 - stageA - stageB;
@@ -877,7 +1164,11 @@ export async function pretrainVideoLlama(
     let full: VideoLlamaEvaluation;
     let quick: VideoLlamaEvaluation;
     try {
-      videoOnly.videoBridge.loadParameters((name) => videoOnlyState[`video_bridge.${name}`]?.clone(), "stage A's video bridge");
+      const finalState = new VideoLlamaBridges(model, { audio: false }).stateDict();
+      new VideoLlamaBridges(videoOnly, { audio: false }).loadParameters(
+        (name) => (videoOnlyState[name] ?? finalState[name])?.clone(),
+        "stage A's video bridge",
+      );
       full = await evaluateVideoLlama({ model, videoOnly, tokenizer }, args.world, { seed, log, ...evaluation });
       quick = await evaluateVideoLlama({ model, videoOnly, tokenizer }, args.world, {
         seed,
@@ -897,21 +1188,26 @@ export async function pretrainVideoLlama(
       name: "videollama",
       title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
       description:
-        `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over the 12 frames × ${model.tokensPerFrame} tokens of the frozen vision backbone) and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
-        `Stage A trains the video branch alone on the clips' questions, the order questions derived from their tracks and their captions (${steps.video} steps); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains both on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
+        `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour and shape) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
+        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for each batch of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
         "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without frames, the blind LLM and chance. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
-      parameters: model.videoBridge.parameterCount() + model.audioBridge.parameterCount(),
-      steps: steps.video + steps.audio + steps.joint,
+      parameters: new VideoLlamaBridges(model).parameterCount(),
+      steps: steps.tracks + steps.video + steps.audio + steps.joint,
       batch_size: batchSize,
       train_seconds: Math.round(trainSeconds),
       // CPU time of this process over the same span: on a shared machine the wall time overstates an idle machine's.
       train_cpu_seconds: Math.round(trainCpuSeconds),
       ...machineRecord(),
       seed,
-      data: `data/world/videos train split (160 clips) + ${plan.freshClips} clips drawn fresh (seed ${seed + 17}); ${plan.audioVisualClips} two-object clips with one object's sound (seed ${seed + 18}); the audio train split's sound events + ${plan.freshSoundEvents} fresh (seed ${seed + 21}); frame and segment features computed once by the frozen backbones`,
+      data: `data/world/videos train split (160 clips) + ${plan.freshClips} clips drawn fresh (seed ${seed + 17}; their exact tracks teach stage T); ${plan.audioVisualClips} two-object clips with one object's sound (seed ${seed + 18}); the audio train split's sound events + ${plan.freshSoundEvents} fresh (seed ${seed + 21}); frame and segment features computed once by the frozen backbones`,
       loss_curve: curve,
       loss_every: every,
+      // Stage T's set loss, every 25 steps (loss_curve has stages A, B and C).
+      track_loss_curve: Array.from({ length: Math.floor(trackLosses.length / every) }, (_, k) => {
+        const part = trackLosses.slice(k * every, (k + 1) * every);
+        return part.reduce((s, l) => s + l, 0) / part.length;
+      }),
       metrics: full.metrics,
       metric_notes: VIDEOLLAMA_METRIC_NOTES,
       command: "npm run pretrain -- videollama",
@@ -920,6 +1216,7 @@ export async function pretrainVideoLlama(
       quick_eval: { args: { ...VIDEOLLAMA_QUICK_EVAL, ...evaluation }, metrics: quick.metrics, baselines: quick.baselines },
       stage_seconds: {
         features: Math.round(featureSeconds),
+        tracks: Math.round(stageT),
         video: Math.round(stageA),
         audio: Math.round(stageB),
         joint: Math.round(stageC),
@@ -934,7 +1231,7 @@ export async function pretrainVideoLlama(
           audio_checkpoint: VIDEOLLAMA_BACKBONES.audio,
           language_checkpoint: VIDEOLLAMA_BACKBONES.language,
           video_only: "video_only.safetensors",
-          note: "model.safetensors holds only the trained bridges (video_bridge.*, audio_bridge.*); video_only.safetensors holds stage A's video bridge (the video-only baseline); the frozen backbones load from the folders above.",
+          note: "model.safetensors holds only the trained bridges (video_bridge.*, video_track_head.*, audio_bridge.*); video_only.safetensors holds what stage A trained (the video projection and the code tokens' map; the rest of the video bridge is model.safetensors'), the video-only baseline; the frozen backbones load from the folders above.",
         },
       };
       await writeCheckpoint(args.out, new VideoLlamaBridges(model), config, card, tokenizerDir);

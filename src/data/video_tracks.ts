@@ -1,0 +1,138 @@
+/**
+ * The exact tracks of generated clips as the targets of the video track head
+ * (`src/models/video_track_head.ts`): per clip and object slot, every frame's
+ * position (scaled to [−1, 1]) and visibility, whether the slot holds an
+ * object, and the object's attributes as class indices (first direction,
+ * colour, shape, speed, bounces, appears, disappears: `WORLD_TRACK_ATTRIBUTES`). Stored records keep no per-frame
+ * positions, so only clips drawn by the generator have track targets.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { DIRECTIONS, SPEEDS, type Track } from "./video";
+import { COLOR_NAMES, SHAPE_NAMES } from "./vocabulary";
+import { WORLD_TRACK_ATTRIBUTES, type TrackAttribute, type TrackTargets } from "../models/video_track_head";
+
+const DIRECTION_NAMES = Object.keys(DIRECTIONS);
+
+/** The class names of `WORLD_TRACK_ATTRIBUTES`, in the order of the targets' class indices. */
+export const WORLD_TRACK_CLASS_NAMES: readonly (readonly string[])[] = [
+  DIRECTION_NAMES,
+  COLOR_NAMES,
+  SHAPE_NAMES,
+  Object.keys(SPEEDS),
+  ["no", "yes"],
+  ["no", "yes"],
+  ["no", "yes"],
+];
+
+/** The attributes whose class words a code token may speak (`worldTrackAttributes`): what an object is and where it goes. */
+const SPOKEN_ATTRIBUTES = new Set(["direction", "color", "shape"]);
+
+/** A track's class index of each of `WORLD_TRACK_ATTRIBUTES`, in a clip of `frames` frames. */
+export function trackAttributeClasses(track: Track, frames: number): number[] {
+  const bounced = track.bounces.some((b) => b >= track.appearAt && b < track.disappearAt); // as the clip's questions count it
+  const classes = [
+    DIRECTION_NAMES.indexOf(track.direction),
+    COLOR_NAMES.indexOf(track.object.color),
+    SHAPE_NAMES.indexOf(track.object.shape),
+    Object.keys(SPEEDS).indexOf(track.speed),
+    bounced ? 1 : 0,
+    track.appearAt > 0 ? 1 : 0,
+    track.disappearAt < frames ? 1 : 0,
+  ];
+  classes.forEach((value, a) => {
+    if (value < 0)
+      throw new Error(`trackAttributeClasses: the track's ${WORLD_TRACK_ATTRIBUTES[a].name} is none of ${WORLD_TRACK_CLASS_NAMES[a].join(", ")}`);
+  });
+  return classes;
+}
+
+/**
+ * The world's track attributes, each class with its word's token (" red", as the words appear inside a question) when
+ * a tokenizer is given, so that the code tokens speak the LLM's own words. A word that is not one token is an error.
+ */
+export function worldTrackAttributes(tokenizer?: { encode(text: string): number[] }): TrackAttribute[] {
+  return WORLD_TRACK_ATTRIBUTES.map((attribute, k) => {
+    if (!tokenizer || !SPOKEN_ATTRIBUTES.has(attribute.name)) return { ...attribute };
+    const tokenIds = WORLD_TRACK_CLASS_NAMES[k].map((word) => {
+      const ids = tokenizer.encode(` ${word}`);
+      if (ids.length !== 1)
+        throw new Error(`worldTrackAttributes: " ${word}" is ${ids.length} tokens (${JSON.stringify(ids)}), expected one`);
+      return ids[0];
+    });
+    return { ...attribute, tokenIds };
+  });
+}
+
+/** Track targets of N clips, S slots and F frames, as flat arrays (row n's slots at n·S …). */
+export interface TrackTargetArrays {
+  readonly clips: number;
+  readonly slots: number;
+  readonly frames: number;
+  /** [N, S, F, 2] */
+  readonly position: Float32Array;
+  /** [N, S, F] */
+  readonly visible: Float32Array;
+  /** [N, S] */
+  readonly exists: Float32Array;
+  /** [N, S] per attribute of `WORLD_TRACK_ATTRIBUTES`. */
+  readonly attributes: readonly Int32Array[];
+}
+
+/** Each clip's tracks → targets; a clip's objects fill its first slots, the rest are empty. */
+export function trackTargetArrays(
+  clips: readonly (readonly Track[])[],
+  options: { slots: number; frames: number; canvas: number },
+): TrackTargetArrays {
+  const { slots: S, frames: F, canvas } = options;
+  const N = clips.length;
+  const out: TrackTargetArrays = {
+    clips: N,
+    slots: S,
+    frames: F,
+    position: new Float32Array(N * S * F * 2),
+    visible: new Float32Array(N * S * F),
+    exists: new Float32Array(N * S),
+    attributes: WORLD_TRACK_ATTRIBUTES.map(() => new Int32Array(N * S)),
+  };
+  const half = canvas / 2;
+  clips.forEach((tracks, n) => {
+    if (tracks.length > S) throw new Error(`trackTargetArrays: clip ${n} has ${tracks.length} objects for ${S} slots`);
+    tracks.forEach((track, k) => {
+      if (track.positions.length !== F)
+        throw new Error(`trackTargetArrays: clip ${n} has ${track.positions.length} frames, expected ${F}`);
+      const j = n * S + k;
+      out.exists[j] = 1;
+      trackAttributeClasses(track, F).forEach((value, a) => (out.attributes[a][j] = value));
+      for (let f = 0; f < F; f++) {
+        out.visible[j * F + f] = f >= track.appearAt && f < track.disappearAt ? 1 : 0;
+        out.position[(j * F + f) * 2] = track.positions[f][0] / half - 1;
+        out.position[(j * F + f) * 2 + 1] = track.positions[f][1] / half - 1;
+      }
+    });
+  });
+  return out;
+}
+
+/** The targets of the clips at `rows`, as tensors (the caller disposes them; see {@link disposeTrackTargets}). */
+export function gatherTrackTargets(arrays: TrackTargetArrays, rows: readonly number[]): TrackTargets {
+  const { slots: S, frames: F } = arrays;
+  const B = rows.length;
+  const pick = <A extends Float32Array | Int32Array>(array: A, per: number): A => {
+    const out = new (array.constructor as { new (n: number): A })(B * S * per);
+    rows.forEach((row, b) => {
+      if (!(row >= 0 && row < arrays.clips)) throw new Error(`gatherTrackTargets: row ${row} of ${arrays.clips} clips`);
+      out.set(array.subarray(row * S * per, (row + 1) * S * per), b * S * per);
+    });
+    return out;
+  };
+  return {
+    position: tf.tensor4d(pick(arrays.position, F * 2), [B, S, F, 2]),
+    visible: tf.tensor3d(pick(arrays.visible, F), [B, S, F]),
+    exists: tf.tensor2d(pick(arrays.exists, 1), [B, S]),
+    attributes: arrays.attributes.map((a) => tf.tensor2d(pick(a, 1), [B, S], "int32")),
+  };
+}
+
+export function disposeTrackTargets(targets: TrackTargets): void {
+  tf.dispose([targets.position, targets.visible, targets.exists, ...targets.attributes]);
+}
