@@ -20,9 +20,12 @@ import {
   evaluateVideoLlama,
   VIDEOLLAMA_PLAN,
   VIDEOLLAMA_QUICK_EVAL,
+  freshClipSet,
+  disposeClipSet,
+  trackHeadAccuracy,
   type VideoLlamaPlan,
 } from "../src/pretrain/videollama";
-import { SafetensorsFile } from "../src/io/safetensors";
+import { SafetensorsFile, saveCheckpoint } from "../src/io/safetensors";
 import { openSplit } from "../src/data/loaders";
 import { languageText } from "../src/pipelines/blip2";
 import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
@@ -189,6 +192,15 @@ describe("pretrainVideoLlama (tiny plan)", () => {
       expect(largestDifference(loaded.videoOnly!, loaded.model, framesOnly)).toBeGreaterThan(0);
       tf.dispose([frames, segments, text.inputIds, text.attentionMask, text.labels]);
 
+      // The track head on a few fresh clips: rates in [0, 1], every object scored; frames are required.
+      const fresh = await freshClipSet(loaded.model, 6, 99, { sound: false });
+      const head = await trackHeadAccuracy(loaded.model, fresh, { frames: "shuffled" });
+      expect(head.objects).toBe(fresh.tracks!.reduce((n, t) => n + t!.length, 0));
+      for (const rate of [head.direction, head.positionErrorPx]) expect(rate).toBeGreaterThanOrEqual(0);
+      expect(head.direction).toBeLessThanOrEqual(1);
+      await expect(trackHeadAccuracy(loaded.model, fresh, { frames: "none" })).rejects.toThrow('view.frames "none" shows none');
+      disposeClipSet(fresh);
+
       // The card's quick eval is what evaluateVideoLlama gives on the loaded folder.
       const again = await evaluateVideoLlama(loaded, WORLD, { ...VIDEOLLAMA_QUICK_EVAL, ...TINY_EVAL });
       const quick = (card as unknown as { quick_eval: { metrics: Record<string, number> } }).quick_eval;
@@ -196,6 +208,24 @@ describe("pretrainVideoLlama (tiny plan)", () => {
       loaded.dispose();
       model.dispose();
       expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+
+      // A video-only file that lacks what stage A trained is refused, not filled in from the final model.
+      const partial = path.join(root, "partial");
+      fs.mkdirSync(partial);
+      for (const file of fs.readdirSync(out)) fs.copyFileSync(path.join(out, file), path.join(partial, file));
+      const stageA = SafetensorsFile.open(path.join(out, "video_only.safetensors"));
+      const kept = Object.fromEntries(
+        stageA
+          .keys()
+          .filter((k) => !k.startsWith("video_bridge.projection."))
+          .map((k) => [k, stageA.tensor(k)]),
+      );
+      stageA.close();
+      await saveCheckpoint(partial, kept, { base: "video_only" });
+      tf.dispose(Object.values(kept));
+      expect(() => loadVideoLlama(partial)).toThrow(
+        /video_only\.safetensors lacks 2 of stage A's tensors \(video_bridge\.projection/,
+      );
 
       await expect(pretrainVideoLlama({ world: WORLD, out: path.join(root, "elsewhere", "videollama") }, TINY)).rejects.toThrow(
         /the frozen backbone .*vision is missing \(make it with npm run pretrain -- vision\)/,

@@ -340,6 +340,12 @@ export class VideoLlamaForConditionalGeneration extends Module {
       backbones.language ?? new LlamaForCausalLM({ ...config.text, seed: seeds[4] }),
     );
     const trackHeadSeed = random.nextSeed(); // drawn after the others: models without a head initialise as before
+    for (const attribute of config.trackHead?.attributes ?? [])
+      for (const id of attribute.tokenIds ?? [])
+        if (id >= config.text.vocabSize)
+          throw new Error(
+            `VideoLLaMA: config.trackHead's "${attribute.name}" token id ${id} is outside the language model's vocabulary (${config.text.vocabSize})`,
+          );
     this.videoTrackHead = config.trackHead
       ? this.module(
           "video_track_head",

@@ -12,11 +12,15 @@
  *
  * Code tokens (`codeTokens`): one soft token per slot after the projected
  * video queries. Each is a learned linear map of that slot's predictions — the
- * attributes' softmax and the mean visibility — so the frozen LLM is handed a
- * categorical code of what each object does instead of having to decode it
- * from the queries through one linear projection. docs/lab03-plan.md ("Fourth
- * round") measures both: through the plain projection the frozen LLM keeps
- * little of the direction the head reads; with the code tokens it keeps most.
+ * attributes' softmax and the mean visibility, and with `codeTimeline` its
+ * visibility and position in every frame — plus, for the attributes that name
+ * their classes' tokens (`tokenIds`), the LLM's own embeddings of those words
+ * weighted by the probabilities. The frozen LLM is handed a code of what each
+ * object does instead of having to decode it from the queries through one
+ * linear projection. docs/lab03-plan.md measures it ("Fourth round": through
+ * the plain projection the frozen LLM keeps little of the direction the head
+ * reads, with the code tokens it keeps most; "Fifth round": the words and the
+ * timeline in the code, as the committed checkpoint has them).
  *
  * Paper: Carion et al., "End-to-End Object Detection with Transformers"
  * (ECCV 2020), §3.1 (the set prediction loss over slot↔object assignments).
@@ -122,7 +126,7 @@ export function resolveVideoTrackHeadConfig(config: VideoTrackHeadConfig): Resol
 
 /** What the head predicts for a batch of clips. */
 export interface TrackPredictions {
-  /** [B, S, F, 2] positions (x, y) in [−1, 1] (the canvas's centre at 0). */
+  /** [B, S, F, 2] positions (x, y), a linear output trained toward the targets' [−1, 1] (the canvas's centre at 0). */
   readonly position: tf.Tensor;
   /** [B, S, F] visibility logits. */
   readonly visibility: tf.Tensor;
@@ -239,6 +243,16 @@ export class VideoTrackHead extends Module {
       throw new Error(
         `VideoTrackHead: ${speaking} attributes have token ids but ${wordEmbeddings.filter((e) => e).length} word embeddings were given`,
       );
+    const width = this.codeProjection.outFeatures;
+    this.config.attributes.forEach((a, k) => {
+      const words = wordEmbeddings[k];
+      if (!a.tokenIds !== !words)
+        throw new Error(
+          `VideoTrackHead: attribute ${k} ("${a.name}") ${a.tokenIds ? "has token ids but no" : "has no token ids but"} word embeddings`,
+        );
+      if (words && (words.rank !== 2 || words.shape[0] !== a.classes || words.shape[1] !== width))
+        throw new Error(`VideoTrackHead: the "${a.name}" word embeddings must be [${a.classes}, ${width}], got [${words.shape}]`);
+    });
     return tf.tidy(() => {
       const [B, S, F] = predictions.visibility.shape;
       const probabilities = predictions.attributes.map((logits) => tf.softmax(logits)); // each [B, S, classes]
@@ -263,8 +277,8 @@ export class VideoTrackHead extends Module {
 
   /**
    * The set loss: for every slot s and object o, cost(s, o) = visibility cross-entropy + for a real object
-   * (positionWeight · mean squared position error over its visible frames + each attribute's cross-entropy); each
-   * clip takes the assignment with the least total cost.
+   * (positionWeight · the squared distance between predicted and true position, averaged over its visible frames + each
+   * attribute's cross-entropy); each clip takes the assignment with the least total cost.
    */
   setLoss(predictions: TrackPredictions, targets: TrackTargets): TrackSetLoss {
     const { slots: S, frames: F } = this.config;

@@ -312,10 +312,19 @@ export function soundEventSet(
   };
 }
 
-/** Two clip sets as one (the inputs are disposed). */
+/**
+ * Two clip sets as one (the inputs are disposed). A modality only one of them has (frames, sound) is not kept: the joined
+ * set has it for every row or not at all. Tracks are kept, undefined for the rows that have none.
+ */
 export function joinClipSets(a: ClipSet, b: ClipSet): ClipSet {
   const offset = a.frames?.shape[0] ?? a.segments?.shape[0] ?? 0;
   const rowsOfB = b.frames?.shape[0] ?? b.segments?.shape[0] ?? 0;
+  for (const [set, rows] of [
+    [a, offset],
+    [b, rowsOfB],
+  ] as const)
+    if (set.tracks && set.tracks.length !== rows)
+      throw new Error(`videollama: a clip set of ${rows} rows has tracks for ${set.tracks.length}`);
   const join = (x?: tf.Tensor4D, y?: tf.Tensor4D) => (x && y ? (tf.concat([x, y], 0) as tf.Tensor4D) : undefined);
   if (a.trackCanvas !== undefined && b.trackCanvas !== undefined && a.trackCanvas !== b.trackCanvas)
     throw new Error(`videollama: clip sets of ${a.trackCanvas}- and ${b.trackCanvas}-pixel frames cannot be joined`);
@@ -562,14 +571,18 @@ export async function trainTrackHead(
           .reshape([picked.length, F, K, D]),
       );
       const batchTargets = gatherTrackTargets(targets, picked);
-      optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
-      const loss = optimizer.minimize(
-        () => head.setLoss(head.predict(model.videoPrompt(frames).queryOutput), batchTargets).loss.mean() as tf.Scalar,
-        variables,
-      );
-      losses.push((await loss.data())[0]);
-      tf.dispose([loss, frames]);
-      disposeTrackTargets(batchTargets);
+      try {
+        optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
+        const loss = optimizer.minimize(
+          () => head.setLoss(head.predict(model.videoPrompt(frames).queryOutput), batchTargets).loss.mean() as tf.Scalar,
+          variables,
+        );
+        losses.push((await loss.data())[0]);
+        loss.dispose();
+      } finally {
+        frames.dispose();
+        disposeTrackTargets(batchTargets);
+      }
       if ((step + 1) % 50 === 0 || step + 1 === args.steps) {
         const recent = losses.slice(-50);
         args.log?.(
@@ -588,11 +601,13 @@ export async function trainTrackHead(
 export interface TrackHeadAccuracy {
   /** Objects whose first direction the head names (argmax of its slot), over all objects. */
   readonly direction: number;
+  /** The same over the objects of one-object clips (NaN when there is none). */
   readonly directionOneObject: number;
+  /** The same over the objects of two-object clips (NaN when there is none). */
   readonly directionTwoObjects: number;
   /** Mean distance in pixels between the predicted and true position of every object in the frames it is visible. */
   readonly positionErrorPx: number;
-  /** Objects scored. */
+  /** Objects scored (every object of every clip with tracks). */
   readonly objects: number;
 }
 
@@ -610,7 +625,9 @@ export async function trackHeadAccuracy(
   if (!head) throw new Error("trackHeadAccuracy: the model has no track head (config.trackHead)");
   if (!set.frames || !set.tracks || set.trackCanvas === undefined)
     throw new Error("trackHeadAccuracy: the clip set has no tracks");
+  if (view.frames === "none") throw new Error('trackHeadAccuracy: the head reads frames; view.frames "none" shows none');
   const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
+  if (rows.length === 0) throw new Error("trackHeadAccuracy: no clip of the set has tracks (only generated clips have them)");
   const { slots: S, frames: F } = head.config;
   const targets = trackTargetArrays(
     rows.map((row) => set.tracks![row]!),
@@ -620,7 +637,7 @@ export async function trackHeadAccuracy(
   const permutations = slotPermutations(S);
   let right = 0;
   let objects = 0;
-  const byCount = { 1: [0, 0], 2: [0, 0] } as Record<number, [number, number]>;
+  const byCount = new Map<number, [number, number]>(); // objects in the clip → [right, scored]
   let distance = 0;
   let visibleFrames = 0;
   for (let start = 0; start < rows.length; start += 64) {
@@ -632,14 +649,20 @@ export async function trackHeadAccuracy(
       orders,
     );
     const batch = gatherTrackTargets(targets, picked);
-    const [direction, position, assignment] = tf.tidy(() => {
-      const predicted = head.predict(model.videoPrompt(inputs.frameFeatures!).queryOutput);
-      const { assignment } = head.setLoss(predicted, batch);
-      return [predicted.attributes[0].argMax(2), predicted.position, assignment];
-    });
-    const [guess, where, chosen] = await Promise.all([direction.data(), position.data(), assignment.data()]);
-    tf.dispose([direction, position, assignment, inputs.frameFeatures]);
-    disposeTrackTargets(batch);
+    let values: tf.TypedArray[];
+    try {
+      const outputs = tf.tidy(() => {
+        const predicted = head.predict(model.videoPrompt(inputs.frameFeatures!).queryOutput);
+        const { assignment } = head.setLoss(predicted, batch);
+        return [predicted.attributes[0].argMax(2), predicted.position, assignment]; // [B, S], [B, S, F, 2], [B]
+      });
+      values = await Promise.all(outputs.map((t) => t.data()));
+      tf.dispose(outputs);
+    } finally {
+      tf.dispose(inputs.frameFeatures);
+      disposeTrackTargets(batch);
+    }
+    const [guess, where, chosen] = values;
     picked.forEach((k, b) => {
       const permutation = permutations[chosen[b]]; // object permutation[s] sits in slot s
       const count = set.tracks![rows[k]]!.length;
@@ -649,8 +672,8 @@ export async function trackHeadAccuracy(
         const ok = guess[b * S + slot] === targets.attributes[0][j] ? 1 : 0;
         right += ok;
         objects++;
-        byCount[count][0] += ok;
-        byCount[count][1]++;
+        const tally = byCount.get(count) ?? [0, 0];
+        byCount.set(count, [tally[0] + ok, tally[1] + 1]);
         for (let f = 0; f < F; f++) {
           if (!targets.visible[j * F + f]) continue;
           const dx = where[((b * S + slot) * F + f) * 2] - targets.position[(j * F + f) * 2];
@@ -661,10 +684,11 @@ export async function trackHeadAccuracy(
       });
     });
   }
+  const rate = (tally?: [number, number]) => (tally ? tally[0] / tally[1] : NaN);
   return {
     direction: right / objects,
-    directionOneObject: byCount[1][0] / Math.max(1, byCount[1][1]),
-    directionTwoObjects: byCount[2][0] / Math.max(1, byCount[2][1]),
+    directionOneObject: rate(byCount.get(1)),
+    directionTwoObjects: rate(byCount.get(2)),
     positionErrorPx: distance / Math.max(1, visibleFrames),
     objects,
   };
@@ -741,10 +765,13 @@ export function loadVideoLlama(directory: string): LoadedVideoLlama {
       throw new Error(`loadVideoLlama: ${config.where} names ${labs.video_only}, which is missing from ${directory}`);
     if (fs.existsSync(videoOnlyFile)) {
       videoOnly = new VideoLlamaForConditionalGeneration(resolved, backbones);
-      // The file holds what stage A trained; what it lacks (the Q-Former frozen after stage T) is model.safetensors'.
-      const stageA = SafetensorsFile.open(videoOnlyFile);
-      const full = Checkpoint.open(directory);
+      // With a track head the file holds what stage A trained (the projections; the Q-Former and the head were frozen
+      // after stage T, so the rest is model.safetensors'); without one, the whole video bridge.
+      let stageA: SafetensorsFile | undefined;
+      let full: Checkpoint | undefined;
       try {
+        stageA = SafetensorsFile.open(videoOnlyFile);
+        full = Checkpoint.open(directory);
         const parts = new VideoLlamaBridges(videoOnly, { audio: false });
         const names = new Set(parts.namedParameters().map(([name]) => name));
         const stray = stageA.keys().filter((key) => !names.has(key));
@@ -752,13 +779,27 @@ export function loadVideoLlama(directory: string): LoadedVideoLlama {
           throw new Error(
             `loadVideoLlama: ${videoOnlyFile} holds ${stray.length} tensors the video bridge has no place for (${stray.slice(0, 3).join(", ")})`,
           );
+        const answer = new Set(videoAnswerVariables(videoOnly));
+        const required = videoOnly.videoTrackHead
+          ? new Set(
+              parts
+                .namedParameters()
+                .filter(([, variable]) => answer.has(variable))
+                .map(([name]) => name),
+            )
+          : names;
+        const missing = [...required].filter((name) => !stageA!.has(name));
+        if (missing.length)
+          throw new Error(
+            `loadVideoLlama: ${videoOnlyFile} lacks ${missing.length} of stage A's tensors (${missing.slice(0, 3).join(", ")}); expected ${[...required].join(", ")}`,
+          );
         parts.loadParameters(
-          (name) => (stageA.has(name) ? stageA.tensor(name) : full.has(name) ? full.tensor(name) : undefined),
+          (name) => (stageA!.has(name) ? stageA!.tensor(name) : full!.has(name) ? full!.tensor(name) : undefined),
           videoOnlyFile,
         );
       } finally {
-        stageA.close();
-        full.close();
+        stageA?.close();
+        full?.close();
       }
     }
   } catch (error) {
@@ -1012,6 +1053,9 @@ export async function pretrainVideoLlama(
     joint: Math.round(plan.steps.joint * scale),
   };
   const batchSize = args.batchSize ?? plan.batchSize;
+  for (const key of ["directionWeight", "orderWeight"] as const)
+    if (!Number.isInteger(plan[key]) || plan[key] < 0)
+      throw new Error(`pretrain videollama: plan.${key} must be a whole number of batches ≥ 0, got ${JSON.stringify(plan[key])}`);
   const folders = backboneFolders(args.out);
   const tokenizerDir = path.join(args.world, "tokenizer");
   const tokenizer = loadTokenizer(tokenizerDir);
@@ -1188,7 +1232,7 @@ export async function pretrainVideoLlama(
       name: "videollama",
       title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
       description:
-        `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour and shape) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
+        `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour, shape, speed, and whether it bounces, appears or disappears) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
         `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for each batch of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
         "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without frames, the blind LLM and chance. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
