@@ -116,6 +116,8 @@ describe("video track head", () => {
       codeTimeline: false,
     });
     expect(WORLD_TRACK_ATTRIBUTES.map((a) => a.classes)).toEqual([4, COLOR_NAMES.length, SHAPE_NAMES.length, 2, 2, 2, 2]);
+    // The data layer's list of the world's attributes (which the model layer may not import) is the head's default.
+    expect(worldTrackAttributes()).toEqual(WORLD_TRACK_ATTRIBUTES.map((a) => ({ ...a })));
     expect(() => resolveVideoTrackHeadConfig({ slots: 5 })).toThrow("config.slots must be an integer from 1 to 4, got 5");
     expect(() => resolveVideoTrackHeadConfig({ attributes: [{ name: "color", classes: 1 }] })).toThrow(
       'at least 2 classes, got {"name":"color","classes":1}',

@@ -3,17 +3,41 @@
  * (`src/models/video_track_head.ts`): per clip and object slot, every frame's
  * position (scaled to [−1, 1]) and visibility, whether the slot holds an
  * object, and the object's attributes as class indices (first direction,
- * colour, shape, speed, bounces, appears, disappears: `WORLD_TRACK_ATTRIBUTES`). Stored records keep no per-frame
+ * colour, shape, speed, bounces, appears, disappears: `WORLD_TRACK_ATTRIBUTE_NAMES`). Stored records keep no per-frame
  * positions, so only clips drawn by the generator have track targets.
  */
 import * as tf from "@tensorflow/tfjs";
 import { DIRECTIONS, SPEEDS, type Track } from "./video";
 import { COLOR_NAMES, SHAPE_NAMES } from "./vocabulary";
-import { WORLD_TRACK_ATTRIBUTES, type TrackAttribute, type TrackTargets } from "../models/video_track_head";
+
+/**
+ * The world's track attributes by name, in the order of `WORLD_TRACK_ATTRIBUTES` (models/video_track_head.ts: the head's
+ * default, which the data layer may not import; test/video_track_head.test.ts checks the two agree).
+ */
+export const WORLD_TRACK_ATTRIBUTE_NAMES = ["direction", "color", "shape", "speed", "bounces", "appears", "disappears"] as const;
+
+/** One attribute as the track head's config takes it (`TrackAttribute` of models/video_track_head.ts). */
+export interface WorldTrackAttribute {
+  readonly name: string;
+  readonly classes: number;
+  readonly tokenIds?: readonly number[];
+}
+
+/** A batch's track targets as tensors: the shape of `TrackTargets` (models/video_track_head.ts). */
+export interface TrackTargetTensors {
+  /** [B, S, F, 2] positions in [−1, 1]. */
+  readonly position: tf.Tensor;
+  /** [B, S, F] 1 where the object is in the frame. */
+  readonly visible: tf.Tensor;
+  /** [B, S] 1 for a real object, 0 for an empty slot. */
+  readonly exists: tf.Tensor;
+  /** Per attribute, [B, S] int32 class indices. */
+  readonly attributes: readonly tf.Tensor[];
+}
 
 const DIRECTION_NAMES = Object.keys(DIRECTIONS);
 
-/** The class names of `WORLD_TRACK_ATTRIBUTES`, in the order of the targets' class indices. */
+/** The class names of each of {@link WORLD_TRACK_ATTRIBUTE_NAMES}, in the order of the targets' class indices. */
 export const WORLD_TRACK_CLASS_NAMES: readonly (readonly string[])[] = [
   DIRECTION_NAMES,
   COLOR_NAMES,
@@ -27,7 +51,7 @@ export const WORLD_TRACK_CLASS_NAMES: readonly (readonly string[])[] = [
 /** The attributes whose class words a code token may speak (`worldTrackAttributes`): what an object is and where it goes. */
 const SPOKEN_ATTRIBUTES = new Set(["direction", "color", "shape"]);
 
-/** A track's class index of each of `WORLD_TRACK_ATTRIBUTES`, in a clip of `frames` frames. */
+/** A track's class index of each of {@link WORLD_TRACK_ATTRIBUTE_NAMES}, in a clip of `frames` frames. */
 export function trackAttributeClasses(track: Track, frames: number): number[] {
   const bounced = track.bounces.some((b) => b >= track.appearAt && b < track.disappearAt); // as the clip's questions count it
   const classes = [
@@ -41,7 +65,7 @@ export function trackAttributeClasses(track: Track, frames: number): number[] {
   ];
   classes.forEach((value, a) => {
     if (value < 0)
-      throw new Error(`trackAttributeClasses: the track's ${WORLD_TRACK_ATTRIBUTES[a].name} is none of ${WORLD_TRACK_CLASS_NAMES[a].join(", ")}`);
+      throw new Error(`trackAttributeClasses: the track's ${WORLD_TRACK_ATTRIBUTE_NAMES[a]} is none of ${WORLD_TRACK_CLASS_NAMES[a].join(", ")}`);
   });
   return classes;
 }
@@ -50,8 +74,9 @@ export function trackAttributeClasses(track: Track, frames: number): number[] {
  * The world's track attributes, each class with its word's token (" red", as the words appear inside a question) when
  * a tokenizer is given, so that the code tokens speak the LLM's own words. A word that is not one token is an error.
  */
-export function worldTrackAttributes(tokenizer?: { encode(text: string): number[] }): TrackAttribute[] {
-  return WORLD_TRACK_ATTRIBUTES.map((attribute, k) => {
+export function worldTrackAttributes(tokenizer?: { encode(text: string): number[] }): WorldTrackAttribute[] {
+  return WORLD_TRACK_ATTRIBUTE_NAMES.map((name, k) => {
+    const attribute = { name, classes: WORLD_TRACK_CLASS_NAMES[k].length };
     if (!tokenizer || !SPOKEN_ATTRIBUTES.has(attribute.name)) return { ...attribute };
     const tokenIds = WORLD_TRACK_CLASS_NAMES[k].map((word) => {
       const ids = tokenizer.encode(` ${word}`);
@@ -74,7 +99,7 @@ export interface TrackTargetArrays {
   readonly visible: Float32Array;
   /** [N, S] */
   readonly exists: Float32Array;
-  /** [N, S] per attribute of `WORLD_TRACK_ATTRIBUTES`. */
+  /** [N, S] per attribute of {@link WORLD_TRACK_ATTRIBUTE_NAMES}. */
   readonly attributes: readonly Int32Array[];
 }
 
@@ -92,7 +117,7 @@ export function trackTargetArrays(
     position: new Float32Array(N * S * F * 2),
     visible: new Float32Array(N * S * F),
     exists: new Float32Array(N * S),
-    attributes: WORLD_TRACK_ATTRIBUTES.map(() => new Int32Array(N * S)),
+    attributes: WORLD_TRACK_ATTRIBUTE_NAMES.map(() => new Int32Array(N * S)),
   };
   const half = canvas / 2;
   clips.forEach((tracks, n) => {
@@ -114,7 +139,7 @@ export function trackTargetArrays(
 }
 
 /** The targets of the clips at `rows`, as tensors (the caller disposes them; see {@link disposeTrackTargets}). */
-export function gatherTrackTargets(arrays: TrackTargetArrays, rows: readonly number[]): TrackTargets {
+export function gatherTrackTargets(arrays: TrackTargetArrays, rows: readonly number[]): TrackTargetTensors {
   const { slots: S, frames: F } = arrays;
   const B = rows.length;
   const pick = <A extends Float32Array | Int32Array>(array: A, per: number): A => {
@@ -133,6 +158,6 @@ export function gatherTrackTargets(arrays: TrackTargetArrays, rows: readonly num
   };
 }
 
-export function disposeTrackTargets(targets: TrackTargets): void {
+export function disposeTrackTargets(targets: TrackTargetTensors): void {
   tf.dispose([targets.position, targets.visible, targets.exists, ...targets.attributes]);
 }
