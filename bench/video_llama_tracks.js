@@ -22,6 +22,10 @@
  * - lr (1e-3) peak learning rate, answerLr (0: lr) that of the answer steps, posw (10) the position loss's weight;
  * - evalEvery (0): check the held-out head every N steps.
  * The last line is `RESULT {json}`.
+ *
+ * The library's version of this head, its set loss and code tokens is `VideoTrackHead` (src/models/video_track_head.ts,
+ * docs/lab03-plan.md "Fifth round"); this script keeps its own three-attribute head so that the fourth round's numbers
+ * reproduce.
  */
 "use strict";
 const path = require("path");

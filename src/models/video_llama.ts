@@ -215,29 +215,25 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
  * 128 wide): what `npm run pretrain -- videollama` trains. ≈ 0.63M bridge
  * parameters (video Q-Former 2 layers, audio 1; see test/video_llama.test.ts).
  */
+const VIDEO_LLAMA_NANO = {
+  videoQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4 },
+  audioQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 1, numHeads: 4 },
+  numVideoQueryTokens: 8,
+  numAudioQueryTokens: 4,
+  maxFrames: 16,
+  maxAudioSegments: 8,
+  framePatchPool: 2,
+} as const;
+
 export const VIDEO_LLAMA_PRESETS = {
-  "video-llama-nano": {
-    videoQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4 },
-    audioQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 1, numHeads: 4 },
-    numVideoQueryTokens: 8,
-    numAudioQueryTokens: 4,
-    maxFrames: 16,
-    maxAudioSegments: 8,
-    framePatchPool: 2,
-  },
+  "video-llama-nano": VIDEO_LLAMA_NANO,
   /**
    * What `npm run pretrain -- videollama` trains: the nano bridges with one merged key per frame and its difference
    * from the previous frame, and a track head whose two code tokens follow the video queries (docs/lab03-plan.md,
    * "Fourth round": the head reads direction in 0.92 of held-out one-object clips, and the frozen LLM answers from it).
    */
   "video-llama-nano-tracks": {
-    videoQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4 },
-    audioQformer: { hiddenSize: 128, intermediateSize: 256, numLayers: 1, numHeads: 4 },
-    numVideoQueryTokens: 8,
-    numAudioQueryTokens: 4,
-    maxFrames: 16,
-    maxAudioSegments: 8,
-    framePatchPool: 2,
+    ...VIDEO_LLAMA_NANO,
     mergeFrameTokens: true,
     frameDifferences: true,
     trackHead: { slots: 2, frames: 12, codeTokens: true },

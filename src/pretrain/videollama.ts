@@ -472,6 +472,21 @@ export function trainingItems(set: ClipSet, captions = false): { clip: number; p
   return items;
 }
 
+/** Every 50 steps and at the last: the mean loss of the last 50 steps and the seconds since `started`. */
+function logProgress(
+  log: ((line: string) => void) | undefined,
+  label: string,
+  losses: readonly number[],
+  steps: number,
+  started: number,
+): void {
+  const done = losses.length;
+  if (!log || (done % 50 !== 0 && done !== steps)) return;
+  const recent = losses.slice(-50);
+  const mean = recent.reduce((sum, loss) => sum + loss, 0) / recent.length;
+  log(`videollama ${label} step ${done}/${steps}: loss ${mean.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+}
+
 /** Trains `variables` for `steps` steps, cycling through the tasks (step k uses task k mod tasks); returns the loss per step. */
 export async function trainBridges(
   model: VideoLlamaForConditionalGeneration,
@@ -515,12 +530,7 @@ export async function trainBridges(
       losses.push((await loss.data())[0]);
       tf.dispose([loss, text.inputIds, text.attentionMask, text.labels]);
       tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
-      if ((step + 1) % 50 === 0 || step + 1 === args.steps) {
-        const recent = losses.slice(-50);
-        args.log?.(
-          `videollama ${args.label} step ${step + 1}/${args.steps}: loss ${(recent.reduce((s, l) => s + l, 0) / recent.length).toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
-        );
-      }
+      logProgress(args.log, args.label, losses, args.steps, started);
     }
   } finally {
     optimizer.dispose();
@@ -583,12 +593,7 @@ export async function trainTrackHead(
         frames.dispose();
         disposeTrackTargets(batchTargets);
       }
-      if ((step + 1) % 50 === 0 || step + 1 === args.steps) {
-        const recent = losses.slice(-50);
-        args.log?.(
-          `videollama stage T (tracks) step ${step + 1}/${args.steps}: loss ${(recent.reduce((s, l) => s + l, 0) / recent.length).toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
-        );
-      }
+      logProgress(args.log, "stage T (tracks)", losses, args.steps, started);
     }
   } finally {
     optimizer.dispose();
@@ -1092,18 +1097,14 @@ export async function pretrainVideoLlama(
       `videollama: features of ${clips.captions.length} clips, ${audioVisual.captions.length} audio-visual clips and ${events.questions.length} sound events in ${featureSeconds.toFixed(0)} s`,
     );
     const videoTask: TrainingTask = { name: "video", set: clips, items: trainingItems(clips, true), view: { frames: "all" } };
-    const directionTask: TrainingTask = {
-      name: "direction",
+    const questionsOfType = (type: VideoQuestionType): TrainingTask => ({
+      name: type,
       set: clips,
-      items: trainingItems(clips).filter((item) => videoQuestionType(item.prompt) === "direction"),
+      items: videoTask.items.filter((item) => videoQuestionType(item.prompt) === type),
       view: { frames: "all" },
-    };
-    const orderTask: TrainingTask = {
-      name: "order",
-      set: clips,
-      items: trainingItems(clips).filter((item) => videoQuestionType(item.prompt) === "order"),
-      view: { frames: "all" },
-    };
+    });
+    const directionTask = questionsOfType("direction");
+    const orderTask = questionsOfType("order");
     const soundTask: TrainingTask = {
       name: "sound",
       set: events,
