@@ -607,7 +607,7 @@ export {
 } from "./metrics/modality_answers";
 // Lab 03 — `npm run pretrain -- videollama` and its eval: order and audio-visual questions derived from a clip's tracks,
 // the clip sets with frozen features, the three training stages, the baselines (single frame, shuffled, video only, audio only, blind).
-export { orderQuestions, audioVisualQuestions, trackTimings, type TrackTiming } from "./data/video_questions";
+export { orderQuestions, audioVisualQuestions, offeredCandidates, trackTimings, type TrackTiming } from "./data/video_questions";
 export {
   trackTargetArrays,
   gatherTrackTargets,
@@ -628,6 +628,8 @@ export {
   joinClipSets,
   disposeClipSet,
   answerClipQuestions,
+  candidateLogLikelihoods,
+  rescoreVideoLlamaCard,
   trainingItems,
   trainBridges,
   trainTrackHead,

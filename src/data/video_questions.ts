@@ -48,6 +48,15 @@ export function trackTimings(
   });
 }
 
+/**
+ * The two candidates a question offers ("which bounces first, the blue star or the red circle?" → ["blue star",
+ * "red circle"]), or undefined for an open question. The order and "which object do you hear" questions offer theirs.
+ */
+export function offeredCandidates(question: string): [string, string] | undefined {
+  const match = /, the ([a-z ]+?) or the ([a-z ]+)\?$/.exec(question);
+  return match ? [match[1], match[2]] : undefined;
+}
+
 /** A derived question: its one true answer, given by all ten "annotators" (it is exact). */
 function exact(question: string, answer: string, type: VqaPair["type"]): VqaPair {
   return { type, question, answer, answers: new Array<string>(10).fill(answer) };

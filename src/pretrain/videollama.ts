@@ -45,7 +45,7 @@ import { disposeTrackTargets, gatherTrackTargets, trackTargetArrays, worldTrackA
 import { sceneSvg, svgToRgb } from "../data/scene";
 import { soundEventClip, videoSoundtrack } from "../data/audio";
 import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
-import { orderQuestions, audioVisualQuestions, trackTimings } from "../data/video_questions";
+import { orderQuestions, audioVisualQuestions, trackTimings, offeredCandidates } from "../data/video_questions";
 import { segmentLogMel, shuffledFrameOrder, singleMiddleFrame } from "../data/temporal_sampling";
 import { videoQaAccuracyByType, videoQuestionType, type VideoQuestionType } from "../metrics/video_qa";
 import { audioEventAccuracy } from "../metrics/modality_answers";
@@ -53,7 +53,14 @@ import { ciderD } from "../metrics/cider";
 import { vqaAccuracy, type VqaPair } from "../data/vqa";
 import { AdamW } from "../train/adamw";
 import { Random } from "../util/random";
-import { learningRateAt, machineRecord, writeCheckpoint, baselineTableMarkdown, type CheckpointCard } from "./common";
+import {
+  learningRateAt,
+  machineRecord,
+  writeCheckpoint,
+  baselineTableMarkdown,
+  cardMarkdown,
+  type CheckpointCard,
+} from "./common";
 import type { PretrainArgs } from "./vision";
 
 /** The frozen backbones, relative to the checkpoint folder. */
@@ -400,14 +407,46 @@ const decodeAnswer = (tokenizer: TextTokenizer, row: readonly number[]): string 
     })
     .trim();
 
-/** Greedy answers to `questions` (each about a clip of `set`) under a view; `"none"` frames and no sound = the blind LLM. */
+/**
+ * Answers to `questions` (each about a clip of `set`) under a view; `"none"` frames and no sound = the blind LLM.
+ * An open question is answered greedily (at most `maxNewTokens`). A question that offers its candidates ("…, the A or
+ * the B?": `offeredCandidates`) is, with `multipleChoice` (the default), answered by the candidate the model finds
+ * likelier (`candidateLogLikelihoods`), as lm-evaluation-harness scores a multiple-choice task and SEED-Bench an
+ * MLLM's choices: the test is whether the model prefers the right one of the two, not whether it spells either.
+ */
 export async function answerClipQuestions(
   model: VideoLlamaForConditionalGeneration,
   tokenizer: TextTokenizer,
   set: ClipSet,
   questions: readonly Pick<ClipQuestion, "clip" | "question">[],
   view: ViewArgs = {},
-  options: { maxNewTokens?: number; batchSize?: number } = {},
+  options: { maxNewTokens?: number; batchSize?: number; multipleChoice?: boolean } = {},
+): Promise<string[]> {
+  const offered = questions.map((q) => (options.multipleChoice === false ? undefined : offeredCandidates(q.question)));
+  const open = questions.filter((_, k) => !offered[k]);
+  const generated = await generateClipAnswers(model, tokenizer, set, open, view, options);
+  const closed = questions.flatMap((q, k) => (offered[k] ? [{ ...q, candidates: offered[k]! }] : []));
+  const rows = closed.flatMap((q) => q.candidates.map((candidate) => ({ clip: q.clip, question: q.question, candidate })));
+  const likelihoods = await candidateLogLikelihoods(model, tokenizer, set, rows, view, options);
+  let nextOpen = 0;
+  let nextRow = 0;
+  return questions.map((_, k) => {
+    const candidates = offered[k];
+    if (!candidates) return generated[nextOpen++];
+    const scores = likelihoods.slice(nextRow, nextRow + candidates.length);
+    nextRow += candidates.length;
+    return candidates[scores.indexOf(Math.max(...scores))]; // a tie goes to the first named
+  });
+}
+
+/** Greedy answers (at most `maxNewTokens` tokens, default 4), batch by batch. */
+async function generateClipAnswers(
+  model: VideoLlamaForConditionalGeneration,
+  tokenizer: TextTokenizer,
+  set: ClipSet,
+  questions: readonly Pick<ClipQuestion, "clip" | "question">[],
+  view: ViewArgs,
+  options: { maxNewTokens?: number; batchSize?: number },
 ): Promise<string[]> {
   const orders = frameOrders(set, view);
   const blind = view.frames === "none" && !view.sound;
@@ -448,6 +487,63 @@ export async function answerClipQuestions(
       out.push(...rows.map((row) => decodeAnswer(tokenizer, row)));
     } finally {
       tf.dispose([text.inputIds, text.attentionMask, text.labels]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The log-likelihood of each row's candidate answer (` candidate` and the end token, summed over their tokens) after
+ * the row's question, under a view (`"none"` frames and no sound: the blind LLM). Teacher-forced, batch by batch.
+ */
+export async function candidateLogLikelihoods(
+  model: VideoLlamaForConditionalGeneration,
+  tokenizer: TextTokenizer,
+  set: ClipSet,
+  rows: readonly { clip: number; question: string; candidate: string }[],
+  view: ViewArgs = {},
+  options: { batchSize?: number } = {},
+): Promise<number[]> {
+  const orders = frameOrders(set, view);
+  const blind = view.frames === "none" && !view.sound;
+  const batchSize = options.batchSize ?? 64;
+  const out: number[] = [];
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const batch = rows.slice(start, start + batchSize);
+    const text = languageText(
+      tokenizer,
+      batch.map((r) => videoQuestionPrompt(r.question)),
+      batch.map((r) => ` ${r.candidate}`),
+    ); // right-padded: the soft prompt, then each row's text from its first position
+    const inputs: { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } = blind
+      ? {}
+      : viewInputs(
+          set,
+          batch.map((r) => r.clip),
+          view,
+          orders,
+        );
+    try {
+      const scores = tf.tidy(() => {
+        const logits = blind
+          ? model.languageModel.forward({ inputIds: text.inputIds, attentionMask: text.attentionMask }).logits
+          : model.forward({ ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask }).logits; // [R, P + T, V]
+        const [R, width, V] = logits.shape as [number, number, number];
+        const T = text.inputIds.shape[1];
+        const P = width - T; // soft prompt tokens (0 for the blind LLM)
+        const predicting = logits.slice([0, P, 0], [R, T - 1, V]); // position P + t predicts text token t + 1
+        const next = text.labels.slice([0, 1], [R, T - 1]); // [R, T − 1]: the answer's tokens, −100 elsewhere
+        const picked = tf
+          .logSoftmax(predicting)
+          .mul(tf.oneHot(next.maximum(0).cast("int32"), V))
+          .sum(2); // [R, T − 1]
+        return picked.mul(next.greaterEqual(0).toFloat()).sum(1); // [R]: log p(answer | clip, question)
+      });
+      out.push(...(await scores.data()));
+      scores.dispose();
+    } finally {
+      tf.dispose([text.inputIds, text.attentionMask, text.labels]);
+      tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
     }
   }
   return out;
@@ -971,6 +1067,8 @@ export async function evaluateVideoLlama(
           }
         : {}),
       audio_only: audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "none", sound: true })),
+      // The same weights shown the frames without the sound: what the sound adds to the audio-visual answers.
+      without_sound: audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "all" })),
       blind: {
         ...videoQaMetrics(clips.questions, await answer(model, clips, { frames: "none" })),
         ...audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "none" })),
@@ -1011,14 +1109,79 @@ export async function evaluateVideoLlamaCheckpoint(directory: string, world: str
   }
 }
 
+/**
+ * Re-measures a written checkpoint with the current evaluation (its card's seed and quick-eval sizes) and rewrites its
+ * card.json and README.md: metrics, baselines, counts, notes and the quick eval, the weights untouched. The card keeps
+ * what it said before and why it changed: one entry per rescoring in `rescored` (`reason`, `earlier_metrics`,
+ * `earlier_baselines`).
+ * Returns the metrics whose value changed. (`node scripts/rescore-videollama.js DIR REASON`.) `evaluation` overrides
+ * the full eval's sizes (tests).
+ */
+export async function rescoreVideoLlamaCard(
+  directory: string,
+  world: string,
+  reason: string,
+  options: { log?: (line: string) => void; evaluation?: EvaluateVideoLlamaArgs } = {},
+): Promise<{ changed: Record<string, [number, number]> }> {
+  const cardFile = path.join(directory, "card.json");
+  if (!fs.existsSync(cardFile)) throw new Error(`rescoreVideoLlamaCard: ${cardFile} is missing`);
+  const card = JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard & Record<string, unknown>;
+  if (card.model_type !== "mllm_video_llama")
+    throw new Error(`rescoreVideoLlamaCard: ${cardFile} is a ${JSON.stringify(card.model_type)} card, not mllm_video_llama`);
+  if (typeof reason !== "string" || reason.trim() === "") throw new Error("rescoreVideoLlamaCard: say why the card is rescored");
+  const quickArgs = (card.quick_eval as { args: EvaluateVideoLlamaArgs }).args;
+  const loaded = loadVideoLlama(directory);
+  let full: VideoLlamaEvaluation;
+  let quick: VideoLlamaEvaluation;
+  try {
+    full = await evaluateVideoLlama(loaded, world, { seed: card.seed, log: options.log, ...options.evaluation });
+    quick = await evaluateVideoLlama(loaded, world, { seed: card.seed, ...quickArgs });
+  } finally {
+    loaded.dispose();
+  }
+  const changed: Record<string, [number, number]> = {};
+  for (const [name, value] of Object.entries(full.metrics))
+    if (card.metrics[name] !== value) changed[name] = [card.metrics[name], value];
+  const rescored: CheckpointCard & Record<string, unknown> = {
+    ...card,
+    metrics: full.metrics,
+    metric_notes: VIDEOLLAMA_METRIC_NOTES,
+    baselines: full.baselines,
+    metric_counts: full.counts,
+    quick_eval: { args: quickArgs, metrics: quick.metrics, baselines: quick.baselines },
+    rescored: [
+      ...(Array.isArray(card.rescored) ? card.rescored : []),
+      { reason, earlier_metrics: card.metrics, earlier_baselines: card.baselines },
+    ],
+  };
+  const readme = [
+    cardMarkdown(rescored),
+    `Rescored after training (the weights are the same): ${reason}`,
+    "",
+    "## Metrics beside the baselines",
+    "",
+    ...baselineTableMarkdown(full.metrics, full.baselines),
+    "",
+  ].join("\n");
+  for (const [name, text] of [
+    ["card.json", JSON.stringify(rescored, null, 2) + "\n"],
+    ["README.md", readme],
+  ] as const) {
+    const file = path.join(directory, name);
+    fs.writeFileSync(`${file}.partial`, text);
+    fs.renameSync(`${file}.partial`, file); // whole or not at all
+  }
+  return { changed };
+}
+
 export const VIDEOLLAMA_METRIC_NOTES: Record<string, string> = {
   video_qa_overall:
-    "VQA soft accuracy over the test clips' questions (stored test split + fresh clips seeded apart), frames only, greedy ≤ 4 tokens",
+    "VQA soft accuracy over the test clips' questions (stored test split + fresh clips seeded apart), frames only; open questions greedy (≤ 4 tokens), those that offer two candidates multiple choice (the likelier candidate)",
   video_qa_direction: "'which way does the X move at first?' (chance 1/4)",
   video_qa_order:
-    "derived from the tracks: which is there first / leaves first / bounces first (two names, alphabetical; chance 1/2)",
+    "derived from the tracks: which is there first / leaves first / bounces first, the A or the B? (two names, alphabetical; chance 1/2); a multiple-choice question: answered by the likelier of the two names, the model and every baseline alike",
   audio_visual:
-    "fresh two-object clips whose soundtrack holds one object: 'which object do you hear, the A or the B?' and 'which way does the object you hear move at first?', frames + sound",
+    "fresh two-object clips whose soundtrack holds one object: 'which object do you hear, the A or the B?' (multiple choice: the likelier name) and 'which way does the object you hear move at first?' (greedy), frames + sound",
   audio_event_accuracy:
     "the audio set's test sound events, sound only: 'what makes the sound?' → color and shape both right (chance 1/30)",
   caption_cider_d: "'what happens in the clip?' against the clip's one caption (CIDEr-D, pycocoevalcap's)",
