@@ -4,15 +4,15 @@
  * (metrics, baselines, counts, quick eval; the weights are not touched; the card keeps its earlier metrics and the
  * reason under `rescored`). Run after `npm run build`.
  *
- * `node scripts/rescore-videollama.js [CHECKPOINT=data/checkpoints/videollama] "REASON"`; prints the metrics that changed.
+ * `node scripts/rescore-videollama.js CHECKPOINT "REASON"` (e.g. data/checkpoints/videollama); prints what changed.
  */
 "use strict";
 const path = require("path");
 const { initEngine, closeEngine } = require("../dist/src/engine/init");
 const { rescoreVideoLlamaCard } = require("../dist/src/pretrain/videollama");
 
-const [directory = path.join(__dirname, "../data/checkpoints/videollama"), reason] = process.argv.slice(2);
-if (!reason) {
+const [directory, reason] = process.argv.slice(2);
+if (!directory || !reason) {
   console.error('usage: node scripts/rescore-videollama.js CHECKPOINT "REASON" (why the card is rescored)');
   process.exit(2);
 }

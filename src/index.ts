@@ -606,7 +606,8 @@ export {
   type PointCloudItem,
 } from "./metrics/modality_answers";
 // Lab 03 — `npm run pretrain -- videollama` and its eval: order and audio-visual questions derived from a clip's tracks,
-// the clip sets with frozen features, the three training stages, the baselines (single frame, shuffled, video only, audio only, blind).
+// the clip sets with frozen features, the training stages, multiple-choice scoring of the questions that offer two
+// candidates, the baselines (single frame, shuffled, video only, without sound, audio only, blind).
 export { orderQuestions, audioVisualQuestions, offeredCandidates, trackTimings, type TrackTiming } from "./data/video_questions";
 export {
   trackTargetArrays,

@@ -12,7 +12,9 @@
  * objects, with the video and audio questions mixed in) — and its evaluation
  * against the lab's baselines: the same model shown a single middle frame or
  * the frames shuffled, stage A's bridge without sound ("video only"), the
- * final model without frames ("audio only"), the blind LLM and chance.
+ * final model without sound ("without sound") or without frames ("audio
+ * only"), the blind LLM and chance. Open questions are answered greedily,
+ * those that offer two candidates as multiple choice.
  *
  * Paper: Zhang, Li & Bing, "Video-LLaMA" (EMNLP 2023 demo), §2.3 (the
  * branches trained separately, then on audio-visual instructions).
@@ -435,6 +437,10 @@ export async function answerClipQuestions(
     if (!candidates) return generated[nextOpen++];
     const scores = likelihoods.slice(nextRow, nextRow + candidates.length);
     nextRow += candidates.length;
+    if (scores.some((score) => !Number.isFinite(score)))
+      throw new Error(
+        `answerClipQuestions: the candidates of ${JSON.stringify(questions[k].question)} have log-likelihoods ${JSON.stringify(scores)}; expected finite numbers`,
+      );
     return candidates[scores.indexOf(Math.max(...scores))]; // a tie goes to the first named
   });
 }
@@ -515,15 +521,15 @@ export async function candidateLogLikelihoods(
       batch.map((r) => videoQuestionPrompt(r.question)),
       batch.map((r) => ` ${r.candidate}`),
     ); // right-padded: the soft prompt, then each row's text from its first position
-    const inputs: { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } = blind
-      ? {}
-      : viewInputs(
+    let inputs: { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } = {};
+    try {
+      if (!blind)
+        inputs = viewInputs(
           set,
           batch.map((r) => r.clip),
           view,
           orders,
         );
-    try {
       const scores = tf.tidy(() => {
         const logits = blind
           ? model.languageModel.forward({ inputIds: text.inputIds, attentionMask: text.attentionMask }).logits
@@ -1114,22 +1120,30 @@ export async function evaluateVideoLlamaCheckpoint(directory: string, world: str
  * card.json and README.md: metrics, baselines, counts, notes and the quick eval, the weights untouched. The card keeps
  * what it said before and why it changed: one entry per rescoring in `rescored` (`reason`, `earlier_metrics`,
  * `earlier_baselines`).
- * Returns the metrics whose value changed. (`node scripts/rescore-videollama.js DIR REASON`.) `evaluation` overrides
- * the full eval's sizes (tests).
+ * Returns what changed: each metric, and each baseline's as `baseline.metric`, with its value before and after. The
+ * rescoring must ask the card's questions (its `metric_counts`), so `evaluation` overrides the full eval's sizes for a
+ * card made with other ones (tests). (`node scripts/rescore-videollama.js DIR "REASON"`.)
  */
 export async function rescoreVideoLlamaCard(
   directory: string,
   world: string,
   reason: string,
   options: { log?: (line: string) => void; evaluation?: EvaluateVideoLlamaArgs } = {},
-): Promise<{ changed: Record<string, [number, number]> }> {
+): Promise<{ changed: Record<string, [number | undefined, number | undefined]> }> {
   const cardFile = path.join(directory, "card.json");
   if (!fs.existsSync(cardFile)) throw new Error(`rescoreVideoLlamaCard: ${cardFile} is missing`);
-  const card = JSON.parse(fs.readFileSync(cardFile, "utf8")) as CheckpointCard & Record<string, unknown>;
+  let card: CheckpointCard & Record<string, unknown>;
+  try {
+    card = JSON.parse(fs.readFileSync(cardFile, "utf8"));
+  } catch (error) {
+    throw new Error(`rescoreVideoLlamaCard: ${cardFile} is not JSON (${(error as Error).message})`);
+  }
   if (card.model_type !== "mllm_video_llama")
     throw new Error(`rescoreVideoLlamaCard: ${cardFile} is a ${JSON.stringify(card.model_type)} card, not mllm_video_llama`);
   if (typeof reason !== "string" || reason.trim() === "") throw new Error("rescoreVideoLlamaCard: say why the card is rescored");
-  const quickArgs = (card.quick_eval as { args: EvaluateVideoLlamaArgs }).args;
+  const quickArgs = (card.quick_eval as { args?: EvaluateVideoLlamaArgs } | undefined)?.args;
+  if (!quickArgs || typeof quickArgs !== "object")
+    throw new Error(`rescoreVideoLlamaCard: ${cardFile} has no quick_eval.args (got ${JSON.stringify(card.quick_eval)})`);
   const loaded = loadVideoLlama(directory);
   let full: VideoLlamaEvaluation;
   let quick: VideoLlamaEvaluation;
@@ -1139,9 +1153,25 @@ export async function rescoreVideoLlamaCard(
   } finally {
     loaded.dispose();
   }
-  const changed: Record<string, [number, number]> = {};
-  for (const [name, value] of Object.entries(full.metrics))
-    if (card.metrics[name] !== value) changed[name] = [card.metrics[name], value];
+  // The same questions as the card's, or the comparison would say nothing about the evaluation's rules.
+  const counts = card.metric_counts as Record<string, number> | undefined;
+  if (counts && Object.entries(counts).some(([name, n]) => full.counts[name] !== n))
+    throw new Error(
+      `rescoreVideoLlamaCard: the rescoring asked ${JSON.stringify(full.counts)} questions, the card ${JSON.stringify(counts)}; pass the card's evaluation sizes`,
+    );
+  const changed: Record<string, [number | undefined, number | undefined]> = {};
+  const compare = (prefix: string, before: Record<string, number> = {}, after: Record<string, number> = {}) => {
+    for (const name of new Set([...Object.keys(before), ...Object.keys(after)]))
+      if (before[name] !== after[name]) changed[`${prefix}${name}`] = [before[name], after[name]];
+  };
+  compare("", card.metrics, full.metrics);
+  const earlierBaselines = (card.baselines ?? {}) as Record<string, Record<string, number>>;
+  for (const baseline of new Set([...Object.keys(earlierBaselines), ...Object.keys(full.baselines)]))
+    compare(`${baseline}.`, earlierBaselines[baseline], full.baselines[baseline]);
+  const history = [
+    ...(Array.isArray(card.rescored) ? (card.rescored as { reason: string }[]) : []),
+    { reason, earlier_metrics: card.metrics, earlier_baselines: card.baselines },
+  ];
   const rescored: CheckpointCard & Record<string, unknown> = {
     ...card,
     metrics: full.metrics,
@@ -1149,27 +1179,29 @@ export async function rescoreVideoLlamaCard(
     baselines: full.baselines,
     metric_counts: full.counts,
     quick_eval: { args: quickArgs, metrics: quick.metrics, baselines: quick.baselines },
-    rescored: [
-      ...(Array.isArray(card.rescored) ? card.rescored : []),
-      { reason, earlier_metrics: card.metrics, earlier_baselines: card.baselines },
-    ],
+    rescored: history,
   };
   const readme = [
     cardMarkdown(rescored),
-    `Rescored after training (the weights are the same): ${reason}`,
+    "## Rescored after training (the same weights)",
+    "",
+    ...history.map((entry, k) => `${k + 1}. ${entry.reason}`),
     "",
     "## Metrics beside the baselines",
     "",
     ...baselineTableMarkdown(full.metrics, full.baselines),
     "",
   ].join("\n");
-  for (const [name, text] of [
+  // Both files are written beside their targets first, then renamed: a failure leaves the old pair and no partial file.
+  const files = [
     ["card.json", JSON.stringify(rescored, null, 2) + "\n"],
     ["README.md", readme],
-  ] as const) {
-    const file = path.join(directory, name);
-    fs.writeFileSync(`${file}.partial`, text);
-    fs.renameSync(`${file}.partial`, file); // whole or not at all
+  ].map(([name, text]) => ({ target: path.join(directory, name), partial: path.join(directory, `${name}.partial`), text }));
+  try {
+    for (const file of files) fs.writeFileSync(file.partial, file.text);
+    for (const file of files) fs.renameSync(file.partial, file.target);
+  } finally {
+    for (const file of files) fs.rmSync(file.partial, { force: true });
   }
   return { changed };
 }
@@ -1398,7 +1430,7 @@ export async function pretrainVideoLlama(
       description:
         `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour, shape, speed, and whether it bounces, appears or disappears) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
         `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for each batch of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
-        "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without frames, the blind LLM and chance. This file holds only the bridges; the backbones load from the folders named in config.json.",
+        "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without sound or without frames, the blind LLM and chance; a question that offers two candidates is answered by the likelier one. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
       parameters: new VideoLlamaBridges(model).parameterCount(),
       steps: steps.tracks + steps.video + steps.audio + steps.joint,
