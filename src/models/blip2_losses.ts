@@ -189,18 +189,38 @@ export function itmLoss(
  * loss: logits [B, L, V] at position t predict labels at t + 1.
  */
 export function shiftedLanguageModelLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const { logProbs, counted } = countedNextTokenLogProbs(logits, labels);
+    return logProbs.sum().div(counted.sum().maximum(1)).neg() as tf.Scalar;
+  });
+}
+
+/**
+ * Each row's log-likelihood of its counted tokens (labels ≠ −100), summed: the same shift as
+ * {@link shiftedLanguageModelLoss}, per row. logits [B, L, V], labels [B, L] → [B]. Scores a candidate answer
+ * (multiple-choice questions, as lm-evaluation-harness does).
+ */
+export function shiftedTokenLogLikelihoods(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => countedNextTokenLogProbs(logits, labels).logProbs.sum(1) as tf.Tensor1D);
+}
+
+/** logits [B, L, V], labels [B, L] → the log-probability of each next label [B, L − 1], 0 where it does not count, and where it counts. */
+function countedNextTokenLogProbs(logits: tf.Tensor, labels: tf.Tensor): { logProbs: tf.Tensor2D; counted: tf.Tensor2D } {
   const [B, L, V] = logits.shape;
   if (labels.shape[0] !== B || labels.shape[1] !== L)
     throw new Error(`LM loss: labels [${labels.shape}] do not match logits [${logits.shape}]`);
   return tf.tidy(() => {
-    const predicted = logits.slice([0, 0, 0], [B, L - 1, V]); // [B, L − 1, V]
+    const predicted = logits.slice([0, 0, 0], [B, L - 1, V]); // [B, L − 1, V]: position t predicts label t + 1
     const next = labels.slice([0, 1], [B, L - 1]); // [B, L − 1]
     const counts = next.notEqual(-100); // [B, L − 1]
-    const targets = tf.where(counts, next, tf.zerosLike(next)); // −100 → 0 (weight 0)
-    const logProbs = tf.logSoftmax(predicted.reshape([-1, V])); // [N, V]
-    const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V, 1, 0, "float32")).sum(-1); // [N]
-    const w = counts.reshape([-1]).toFloat();
-    return picked.mul(w).sum().div(w.sum().maximum(1)).neg() as tf.Scalar;
+    const targets = tf.where(counts, next, tf.zerosLike(next)).cast("int32"); // −100 → 0 (weight 0)
+    const counted = counts.toFloat() as tf.Tensor2D;
+    const logProbs = tf
+      .logSoftmax(predicted)
+      .mul(tf.oneHot(targets, V, 1, 0, "float32"))
+      .sum(-1)
+      .mul(counted) as tf.Tensor2D; // [B, L − 1]
+    return { logProbs, counted };
   });
 }
 

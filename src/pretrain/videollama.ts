@@ -54,6 +54,7 @@ import { audioEventAccuracy } from "../metrics/modality_answers";
 import { ciderD } from "../metrics/cider";
 import { vqaAccuracy, type VqaPair } from "../data/vqa";
 import { AdamW } from "../train/adamw";
+import { shiftedTokenLogLikelihoods } from "../models/blip2_losses";
 import { Random } from "../util/random";
 import {
   learningRateAt,
@@ -427,8 +428,9 @@ export async function answerClipQuestions(
   const offered = questions.map((q) => (options.multipleChoice === false ? undefined : offeredCandidates(q.question)));
   const open = questions.filter((_, k) => !offered[k]);
   const generated = await generateClipAnswers(model, tokenizer, set, open, view, options);
-  const closed = questions.flatMap((q, k) => (offered[k] ? [{ ...q, candidates: offered[k]! }] : []));
-  const rows = closed.flatMap((q) => q.candidates.map((candidate) => ({ clip: q.clip, question: q.question, candidate })));
+  const rows = questions.flatMap((q, k) =>
+    (offered[k] ?? []).map((candidate) => ({ clip: q.clip, question: q.question, candidate })),
+  );
   const likelihoods = await candidateLogLikelihoods(model, tokenizer, set, rows, view, options);
   let nextOpen = 0;
   let nextRow = 0;
@@ -536,14 +538,8 @@ export async function candidateLogLikelihoods(
           : model.forward({ ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask }).logits; // [R, P + T, V]
         const [R, width, V] = logits.shape as [number, number, number];
         const T = text.inputIds.shape[1];
-        const P = width - T; // soft prompt tokens (0 for the blind LLM)
-        const predicting = logits.slice([0, P, 0], [R, T - 1, V]); // position P + t predicts text token t + 1
-        const next = text.labels.slice([0, 1], [R, T - 1]); // [R, T − 1]: the answer's tokens, −100 elsewhere
-        const picked = tf
-          .logSoftmax(predicting)
-          .mul(tf.oneHot(next.maximum(0).cast("int32"), V))
-          .sum(2); // [R, T − 1]
-        return picked.mul(next.greaterEqual(0).toFloat()).sum(1); // [R]: log p(answer | clip, question)
+        const textLogits = logits.slice([0, width - T, 0], [R, T, V]); // [R, T, V]: after the soft prompt (none when blind)
+        return shiftedTokenLogLikelihoods(textLogits, text.labels); // [R]: log p(answer | clip, question)
       });
       out.push(...(await scores.data()));
       scores.dispose();
@@ -1115,6 +1111,14 @@ export async function evaluateVideoLlamaCheckpoint(directory: string, world: str
   }
 }
 
+/** The README's last section, the metrics beside every baseline (written by the pretraining and by a rescoring). */
+const baselinesSection = (evaluation: VideoLlamaEvaluation): string[] => [
+  "## Metrics beside the baselines",
+  "",
+  ...baselineTableMarkdown(evaluation.metrics, evaluation.baselines),
+  "",
+];
+
 /**
  * Re-measures a written checkpoint with the current evaluation (its card's seed and quick-eval sizes) and rewrites its
  * card.json and README.md: metrics, baselines, counts, notes and the quick eval, the weights untouched. The card keeps
@@ -1187,10 +1191,7 @@ export async function rescoreVideoLlamaCard(
     "",
     ...history.map((entry, k) => `${k + 1}. ${entry.reason}`),
     "",
-    "## Metrics beside the baselines",
-    "",
-    ...baselineTableMarkdown(full.metrics, full.baselines),
-    "",
+    ...baselinesSection(full),
   ].join("\n");
   // Both files are written beside their targets first, then renamed: a failure leaves the old pair and no partial file.
   const files = [
@@ -1476,10 +1477,7 @@ export async function pretrainVideoLlama(
       };
       await writeCheckpoint(args.out, new VideoLlamaBridges(model), config, card, tokenizerDir);
       await saveCheckpoint(args.out, videoOnlyState, { base: "video_only" });
-      fs.appendFileSync(
-        path.join(args.out, "README.md"),
-        ["## Metrics beside the baselines", "", ...baselineTableMarkdown(full.metrics, full.baselines), ""].join("\n"),
-      );
+      fs.appendFileSync(path.join(args.out, "README.md"), baselinesSection(full).join("\n"));
     }
     tf.dispose(Object.values(videoOnlyState));
     return { model, card };
