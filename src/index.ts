@@ -624,6 +624,7 @@ export {
   loadVideoLlama,
   storedClipSet,
   freshClipSet,
+  orderClipSet,
   audioVisualClipSet,
   soundEventSet,
   joinClipSets,

@@ -76,7 +76,7 @@ export interface VideoTrackHeadConfig {
   readonly positionWeight?: number;
   /**
    * A slot's code also holds when it is visible and where it is: its visibility in every frame and its positions, so
-   * that the LLM can compare two slots in time (which appears, leaves or bounces first). Default false.
+   * that the LLM can place a slot in time (is it there at first, which bounces first). Default false.
    */
   readonly codeTimeline?: boolean;
 }

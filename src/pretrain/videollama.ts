@@ -91,6 +91,8 @@ export interface VideoLlamaPlan {
   readonly directionWeight: number;
   /** Stage A draws this many batches of order questions (derived from the tracks) for every batch of the whole mixture. */
   readonly orderWeight: number;
+  /** Stage A's cycle holds this many batches of the whole mixture (questions, order questions, captions), after the direction and order batches. */
+  readonly mixtureWeight: number;
   /** The code tokens add the LLM's embeddings of the predicted direction, colour and shape words (`TrackAttribute.tokenIds`). */
   readonly codeWords: boolean;
   /** The code tokens hold each slot's visibility and position in every frame (`VideoTrackHeadConfig.codeTimeline`). */
@@ -106,6 +108,8 @@ export interface VideoLlamaPlan {
   readonly testClips: number;
   /** Fresh audio-visual clips for evaluation (seed + 28). */
   readonly testAudioVisualClips: number;
+  /** Fresh clips that carry order questions, for evaluation (seed + 31): their order questions only, beside the test clips'. */
+  readonly testOrderClips: number;
   /** Stored training clips used (default all 160; tests use fewer). */
   readonly storedTrainClips?: number;
   /** Stored training sound events used (default all; tests use fewer). */
@@ -113,11 +117,12 @@ export interface VideoLlamaPlan {
 }
 
 export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
-  steps: { tracks: 3000, video: 1800, audio: 300, joint: 600 },
+  steps: { tracks: 3000, video: 3000, audio: 400, joint: 600 },
   learningRate: 1e-3,
   videoLearningRate: 3e-3,
   directionWeight: 2,
   orderWeight: 1,
+  mixtureWeight: 2,
   codeWords: true,
   codeTimeline: true,
   batchSize: 32,
@@ -126,6 +131,7 @@ export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
   freshSoundEvents: 400,
   testClips: 200,
   testAudioVisualClips: 150,
+  testOrderClips: 400,
 };
 
 /** One question about a clip of a {@link ClipSet}. */
@@ -262,6 +268,25 @@ export async function freshClipSet(
     tracks: clips.map((c) => c.tracks),
     trackCanvas: clips[0]?.frames[0].canvas,
   };
+}
+
+/**
+ * `count` fresh clips that each carry at least one order question (`orderQuestions`: few clips do, since the questions
+ * are asked only where the frames' order decides them), with those questions alone: no sound, no captions, no tracks.
+ * The test clips hold too few order questions to measure them on their own.
+ */
+export async function orderClipSet(model: VideoLlamaForConditionalGeneration, count: number, seed: number): Promise<ClipSet> {
+  const random = new Random(seed);
+  const clips: VideoClip[] = [];
+  const questions: VqaPair[][] = [];
+  while (clips.length < count) {
+    const clip = sampleVideo(random, 12);
+    const order = orderQuestions(clip.tracks, clip.frames.length);
+    if (order.length === 0) continue;
+    clips.push(clip);
+    questions.push(order);
+  }
+  return { frames: await renderedFrameFeatures(model, clips), questions: clipQuestions(questions), captions: [] };
 }
 
 /** Two-object clips whose soundtrack holds only one object's sound, with the audio-visual questions. */
@@ -949,8 +974,19 @@ function videoQaMetrics(questions: readonly ClipQuestion[], predictions: readonl
     const entry = scored.perType[type as VideoQuestionType];
     if (entry) out[key] = entry.accuracy;
   }
+  // The two kinds of order question apart: presence at the start (open, yes or no) and which bounces first (two names).
+  for (const [key, kind] of Object.entries(ORDER_KINDS)) {
+    const picked = questions.map((q, k) => [q, k] as const).filter(([q]) => kind.test(q.question));
+    if (picked.length) out[key] = picked.reduce((sum, [q, k]) => sum + vqaAccuracy(predictions[k], q.answers), 0) / picked.length;
+  }
   return out;
 }
+
+/** The order questions' two kinds (`orderQuestions`), as metric keys. */
+const ORDER_KINDS: Record<string, RegExp> = {
+  video_qa_order_there_at_first: /^is the [a-z ]+ there at first\?$/,
+  video_qa_order_bounces_first: /^which bounces first, /,
+};
 
 /** Audio-visual accuracy overall and per question form. */
 function audioVisualMetrics(questions: readonly ClipQuestion[], predictions: readonly string[]): Record<string, number> {
@@ -972,6 +1008,8 @@ export const VIDEOLLAMA_CHANCE: Record<string, number> = {
   video_qa_bounce: 1 / 2,
   video_qa_appear_disappear: 1 / 2,
   video_qa_order: 1 / 2,
+  video_qa_order_there_at_first: 1 / 2,
+  video_qa_order_bounces_first: 1 / 2,
   video_qa_count: 1 / 3,
   audio_visual: (1 / 2 + 1 / 4) / 2,
   audio_visual_source: 1 / 2,
@@ -980,16 +1018,18 @@ export const VIDEOLLAMA_CHANCE: Record<string, number> = {
 };
 
 /**
- * The card's quick eval: the first 8 stored test clips, 8 fresh clips and 8 fresh audio-visual clips, every
- * metric and baseline — what the lab and the tests reproduce in seconds (the full eval takes minutes).
+ * The card's quick eval: the first 8 stored test clips, 8 fresh clips, 8 fresh audio-visual clips and 8 fresh order
+ * clips, every metric and baseline — what the lab and the tests reproduce in seconds (the full eval takes minutes).
  */
-export const VIDEOLLAMA_QUICK_EVAL = { storedLimit: 8, testClips: 8, testAudioVisualClips: 8 } as const;
+export const VIDEOLLAMA_QUICK_EVAL = { storedLimit: 8, testClips: 8, testAudioVisualClips: 8, testOrderClips: 8 } as const;
 
 export interface EvaluateVideoLlamaArgs {
   /** Fresh clips added to the stored test split (seed + 27). Default the plan's. */
   readonly testClips?: number;
   /** Fresh audio-visual clips (seed + 28). Default the plan's. */
   readonly testAudioVisualClips?: number;
+  /** Fresh clips whose order questions join the test clips' (seed + 31). Default the plan's. */
+  readonly testOrderClips?: number;
   /** Stored test clips used (default all). */
   readonly storedLimit?: number;
   /** Stored test sound events used (default all). */
@@ -1024,9 +1064,14 @@ export async function evaluateVideoLlama(
     seed + 28,
   );
   const events = soundEventSet(model, world, "test", 0, seed + 29, args.soundEventLimit);
+  const order = await orderClipSet(model, args.testOrderClips ?? VIDEOLLAMA_PLAN.testOrderClips, seed + 31);
   try {
     const answer = (m: VideoLlamaForConditionalGeneration, set: ClipSet, view: ViewArgs, maxNewTokens = 4) =>
       answerClipQuestions(m, tokenizer, set, set.questions, view, { maxNewTokens });
+    // The video questions: the test clips' and the order clips' (their order questions), each answered from `view`.
+    const videoQuestions = [...clips.questions, ...order.questions];
+    const videoQa = async (m: VideoLlamaForConditionalGeneration, view: ViewArgs) =>
+      videoQaMetrics(videoQuestions, [...(await answer(m, clips, view)), ...(await answer(m, order, view))]);
     const captionCider = async (view: ViewArgs) => {
       const predictions = await answerClipQuestions(
         model,
@@ -1048,22 +1093,19 @@ export async function evaluateVideoLlama(
       ).accuracy;
     };
     const metrics: Record<string, number> = {
-      ...videoQaMetrics(clips.questions, await answer(model, clips, { frames: "all" })),
+      ...(await videoQa(model, { frames: "all" })),
       ...audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "all", sound: true })),
       audio_event_accuracy: await eventScore(model, { frames: "none", sound: true }),
     };
     log("videollama eval: model done");
     if (!args.skipCaptions) metrics.caption_cider_d = await captionCider({ frames: "all" });
     const baselines: Record<string, Record<string, number>> = {
-      single_middle_frame: videoQaMetrics(clips.questions, await answer(model, clips, { frames: "middle" })),
-      shuffled_frames: videoQaMetrics(
-        clips.questions,
-        await answer(model, clips, { frames: "shuffled", shuffleSeed: seed + 11 }),
-      ),
+      single_middle_frame: await videoQa(model, { frames: "middle" }),
+      shuffled_frames: await videoQa(model, { frames: "shuffled", shuffleSeed: seed + 11 }),
       ...(videoOnly
         ? {
             video_only: {
-              ...videoQaMetrics(clips.questions, await answer(videoOnly, clips, { frames: "all" })),
+              ...(await videoQa(videoOnly, { frames: "all" })),
               ...audioVisualMetrics(audioVisual.questions, await answer(videoOnly, audioVisual, { frames: "all" })),
             },
           }
@@ -1072,7 +1114,7 @@ export async function evaluateVideoLlama(
       // The same weights shown the frames without the sound: what the sound adds to the audio-visual answers.
       without_sound: audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "all" })),
       blind: {
-        ...videoQaMetrics(clips.questions, await answer(model, clips, { frames: "none" })),
+        ...(await videoQa(model, { frames: "none" })),
         ...audioVisualMetrics(audioVisual.questions, await answer(model, audioVisual, { frames: "none" })),
         audio_event_accuracy: await eventScore(model, { frames: "none" }),
       },
@@ -1087,17 +1129,20 @@ export async function evaluateVideoLlama(
       audio_visual: audioVisual.questions.length,
       audio_event_accuracy: events.questions.length,
     };
-    for (const q of clips.questions) {
+    for (const q of videoQuestions) {
       const key = TYPE_KEYS[videoQuestionType(q.question)];
       if (key) counts[key] = (counts[key] ?? 0) + 1;
+      for (const [kindKey, kind] of Object.entries(ORDER_KINDS))
+        if (kind.test(q.question)) counts[kindKey] = (counts[kindKey] ?? 0) + 1;
     }
-    counts.video_qa_overall = clips.questions.length;
+    counts.video_qa_overall = videoQuestions.length;
     counts.caption_cider_d = clips.captions.length;
     return { metrics, baselines, counts };
   } finally {
     disposeClipSet(clips);
     disposeClipSet(audioVisual);
     disposeClipSet(events);
+    disposeClipSet(order);
   }
 }
 
@@ -1211,8 +1256,10 @@ export const VIDEOLLAMA_METRIC_NOTES: Record<string, string> = {
   video_qa_overall:
     "VQA soft accuracy over the test clips' questions (stored test split + fresh clips seeded apart), frames only; open questions greedy (≤ 4 tokens), those that offer two candidates multiple choice (the likelier candidate)",
   video_qa_direction: "'which way does the X move at first?' (chance 1/4)",
+  video_qa_order_there_at_first: "the order questions 'is the X there at first?' (multiple choice: yes or no)",
+  video_qa_order_bounces_first: "the order questions 'which bounces first, the A or the B?' (multiple choice)",
   video_qa_order:
-    "derived from the tracks: which is there first / leaves first / bounces first, the A or the B? (two names, alphabetical; chance 1/2); a multiple-choice question: answered by the likelier of the two names, the model and every baseline alike",
+    "derived from the tracks, asked only where the frames' order decides them (neither a bag of frames nor the middle frame does): 'is the X there at first?' (yes or no; it appears or disappears one frame from the middle) and 'which bounces first, the A or the B?' (both bounce while visible); multiple choice (the likelier of the two candidates; chance 1/2), the model and every baseline alike; the test clips' and those of fresh clips that carry them (seed + 31)",
   audio_visual:
     "fresh two-object clips whose soundtrack holds one object: 'which object do you hear, the A or the B?' (multiple choice: the likelier name) and 'which way does the object you hear move at first?' (greedy), frames + sound",
   audio_event_accuracy:
@@ -1254,7 +1301,7 @@ export async function pretrainVideoLlama(
     joint: Math.round(plan.steps.joint * scale),
   };
   const batchSize = args.batchSize ?? plan.batchSize;
-  for (const key of ["directionWeight", "orderWeight"] as const)
+  for (const key of ["directionWeight", "orderWeight", "mixtureWeight"] as const)
     if (!Number.isInteger(plan[key]) || plan[key] < 0)
       throw new Error(`pretrain videollama: plan.${key} must be a whole number of batches ≥ 0, got ${JSON.stringify(plan[key])}`);
   const folders = backboneFolders(args.out);
@@ -1358,7 +1405,7 @@ export async function pretrainVideoLlama(
       [
         ...new Array<TrainingTask>(plan.directionWeight).fill(directionTask),
         ...new Array<TrainingTask>(plan.orderWeight).fill(orderTask),
-        videoTask,
+        ...new Array<TrainingTask>(plan.mixtureWeight).fill(videoTask),
       ],
       videoAnswerVariables(model),
       31,
@@ -1430,7 +1477,7 @@ export async function pretrainVideoLlama(
       title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
       description:
         `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour, shape, speed, and whether it bounces, appears or disappears) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
-        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for each batch of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
+        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for each ${plan.mixtureWeight} of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
         "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without sound or without frames, the blind LLM and chance; a question that offers two candidates is answered by the likelier one. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
       parameters: new VideoLlamaBridges(model).parameterCount(),
