@@ -3,7 +3,7 @@
  * (`orderQuestions`: "is the X there at first?", "which bounces first, the A or the B?") readers answer that
  * never see the frames' order. Each reader is given, per object (the question's objects, in its name order), only what
  * its baseline still shows, and answers with the majority answer of everything it can tell apart, fitted on the same
- * clips: the best any model can do from that view, an upper bound.
+ * clips: an upper bound for any reader of those features (a model shown that view may see more, e.g. where each object is).
  * - **bag of frames** (the shuffled-frames baseline): in how many frames the object is visible, and how many times it
  *   bounces while visible (taken from the annotation, generously: a bag of frames may show an object at a wall, not
  *   when);

@@ -87,9 +87,9 @@ export interface VideoLlamaPlan {
   readonly learningRate: number;
   /** Peak learning rate of stage A, where only the video projection and the code tokens' map learn. */
   readonly videoLearningRate: number;
-  /** Stage A draws this many batches of direction questions for every batch of the whole mixture (questions, order questions, captions). */
+  /** Stage A draws this many batches of direction questions for every `mixtureWeight` batches of the whole mixture (questions, order questions, captions). */
   readonly directionWeight: number;
-  /** Stage A draws this many batches of order questions (derived from the tracks) for every batch of the whole mixture. */
+  /** Stage A draws this many batches of order questions (derived from the tracks) for every `mixtureWeight` batches of the whole mixture. */
   readonly orderWeight: number;
   /** Stage A's cycle holds this many batches of the whole mixture (questions, order questions, captions), after the direction and order batches. */
   readonly mixtureWeight: number;
@@ -974,7 +974,7 @@ function videoQaMetrics(questions: readonly ClipQuestion[], predictions: readonl
     const entry = scored.perType[type as VideoQuestionType];
     if (entry) out[key] = entry.accuracy;
   }
-  // The two kinds of order question apart: presence at the start (open, yes or no) and which bounces first (two names).
+  // The two kinds of order question apart: presence at the start (yes or no) and which bounces first (two names).
   for (const [key, kind] of Object.entries(ORDER_KINDS)) {
     const picked = questions.map((q, k) => [q, k] as const).filter(([q]) => kind.test(q.question));
     if (picked.length) out[key] = picked.reduce((sum, [q, k]) => sum + vqaAccuracy(predictions[k], q.answers), 0) / picked.length;
@@ -1254,7 +1254,7 @@ export async function rescoreVideoLlamaCard(
 
 export const VIDEOLLAMA_METRIC_NOTES: Record<string, string> = {
   video_qa_overall:
-    "VQA soft accuracy over the test clips' questions (stored test split + fresh clips seeded apart), frames only; open questions greedy (≤ 4 tokens), those that offer two candidates multiple choice (the likelier candidate)",
+    "VQA soft accuracy over the test clips' questions (stored test split + fresh clips seeded apart) and the order questions of the fresh order clips, frames only; open questions greedy (≤ 4 tokens), those that offer two candidates multiple choice (the likelier candidate)",
   video_qa_direction: "'which way does the X move at first?' (chance 1/4)",
   video_qa_order_there_at_first: "the order questions 'is the X there at first?' (multiple choice: yes or no)",
   video_qa_order_bounces_first: "the order questions 'which bounces first, the A or the B?' (multiple choice)",
@@ -1477,7 +1477,7 @@ export async function pretrainVideoLlama(
       title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
       description:
         `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour, shape, speed, and whether it bounces, appears or disappears) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
-        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for each ${plan.mixtureWeight} of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
+        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for every ${plan.mixtureWeight} batches of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
         "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without sound or without frames, the blind LLM and chance; a question that offers two candidates is answered by the likelier one. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
       parameters: new VideoLlamaBridges(model).parameterCount(),
