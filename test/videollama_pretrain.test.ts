@@ -38,6 +38,7 @@ import {
 } from "../src/pretrain/videollama";
 import { SafetensorsFile, saveCheckpoint } from "../src/io/safetensors";
 import { openSplit } from "../src/data/loaders";
+import { generateWorld } from "../src/data/world";
 import { languageText } from "../src/pipelines/blip2";
 import { shiftedLanguageModelLoss } from "../src/models/blip2_losses";
 import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
@@ -493,5 +494,34 @@ describe("the committed checkpoint (data/checkpoints/videollama)", () => {
       expect(card.metrics.audio_visual_source).toBeGreaterThan(0.5 + 2 * binomialError(0.5, n));
       expect(card.metrics.audio_visual_source - card.baselines.without_sound.audio_visual_source).toBeGreaterThanOrEqual(0.3);
     },
+  );
+
+  // Issue 17: the targets must hold on worlds generated with other seeds. A world of seed 5 (its stored test clips and
+  // sound events) and the eval's seed 5 (every fresh test, order and audio-visual clip, and the shuffled order), so no
+  // clip is one the card was measured on (bench/videollama_other_seeds.js runs seeds 5 and 6; docs/lab03-plan.md,
+  // "Eighth round"). Order and audio-visual are asserted on the letter (seeds 5 and 6: order +0.265 to +0.330,
+  // audio-visual +0.393 and +0.343); direction is not (+0.187 and +0.120 over shuffled frames), as on the card.
+  it.runIf(hasCheckpoint)(
+    "on a world of another seed: order at least 0.2 above both baselines, audio-visual 0.3 above video only",
+    async () => {
+      const world = scratch("mllm-labs-videollama-seed5-");
+      await generateWorld({ out: world, seed: 5, sets: ["videos", "audio"], log: () => {} });
+      const before = tf.memory().numTensors;
+      const loaded = loadVideoLlama(CHECKPOINT);
+      let result;
+      try {
+        result = await evaluateVideoLlama(loaded, world, { seed: 5, skipCaptions: true });
+      } finally {
+        loaded.dispose();
+      }
+      expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
+      const { metrics, baselines, counts } = result;
+      expect(counts.video_qa_order).toBeGreaterThan(400);
+      for (const baseline of ["single_middle_frame", "shuffled_frames"])
+        expect(metrics.video_qa_order - baselines[baseline].video_qa_order, `order vs ${baseline}`).toBeGreaterThanOrEqual(0.2);
+      expect(metrics.audio_visual - baselines.video_only.audio_visual).toBeGreaterThanOrEqual(0.3);
+      expect(metrics.audio_visual_source - baselines.without_sound.audio_visual_source).toBeGreaterThanOrEqual(0.3);
+    },
+    600_000,
   );
 });
