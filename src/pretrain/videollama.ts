@@ -669,10 +669,21 @@ export async function trainBridges(
 export async function trainTrackHead(
   model: VideoLlamaForConditionalGeneration,
   set: ClipSet,
-  args: { steps: number; learningRate: number; batchSize: number; seed: number; log?: (line: string) => void },
+  args: {
+    steps: number;
+    learningRate: number;
+    batchSize: number;
+    seed: number;
+    /** AdamW's decoupled weight decay. Default 0 (the plan's). */
+    weightDecay?: number;
+    log?: (line: string) => void;
+  },
 ): Promise<number[]> {
   const head = model.videoTrackHead;
   if (!head) throw new Error("videollama stage T: the model has no track head (config.trackHead)");
+  const weightDecay = args.weightDecay ?? 0;
+  if (!(weightDecay >= 0))
+    throw new Error(`videollama stage T: weightDecay must be ≥ 0, got ${JSON.stringify(args.weightDecay)}`);
   if (!set.frames || !set.tracks || set.trackCanvas === undefined)
     throw new Error("videollama stage T: the clip set has no frames or no tracks (only generated clips have tracks)");
   const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
@@ -689,7 +700,7 @@ export async function trainTrackHead(
   const [N, F, K, D] = set.frames.shape;
   const flatFrames = set.frames.reshape([N * F, K, D]); // [N·F, K, D]: frames as rows, to gather a batch's clips
   const random = new Random(args.seed);
-  const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay: 0 });
+  const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay });
   const losses: number[] = [];
   const started = Date.now();
   try {
