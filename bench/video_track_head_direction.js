@@ -30,6 +30,7 @@ void (async () => {
   await dist("engine/init").initEngine({ backend: "native", verbose: false });
   const { loadVideoLlama, freshClipSet, disposeClipSet } = dist("pretrain/videollama");
   const { trackTargetArrays, gatherTrackTargets, disposeTrackTargets } = dist("data/video_tracks");
+  const { slotPermutations } = dist("models/video_track_head");
   const { DIRECTIONS } = dist("data/video");
   if (Object.keys(DIRECTIONS).join() !== "left,right,up,down")
     throw new Error(`video_track_head_direction: expected the directions left, right, up, down, got ${Object.keys(DIRECTIONS)}`);
@@ -39,6 +40,7 @@ void (async () => {
   const set = await freshClipSet(model, 300, 4242, { sound: false });
   const { slots: S, frames: F } = head.config;
   const targets = trackTargetArrays(set.tracks, { slots: S, frames: F, canvas: set.trackCanvas });
+  const permutations = slotPermutations(S);
   const groups = {}; // group → { objects, head, fromPredictedPositions, labelSeen }
   const tally = (group, key, ok) => {
     groups[group] = groups[group] ?? { objects: 0, head: 0, fromPredictedPositions: 0, labelSeen: 0 };
@@ -64,7 +66,7 @@ void (async () => {
       }
       const [guess, where, chosen] = values;
       rows.forEach((row, b) => {
-        const permutation = chosen[b] === 0 ? [0, 1] : [1, 0]; // object permutation[s] sits in slot s (two slots)
+        const permutation = permutations[chosen[b]]; // object permutation[s] sits in slot s
         const count = set.tracks[row].length;
         permutation.forEach((object, slot) => {
           const j = row * S + object;

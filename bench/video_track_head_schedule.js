@@ -36,19 +36,7 @@ void (async () => {
   const language = m.loadLlama(path.join(checkpoints, "language"));
   const audio = m.loadAudioEncoder(path.join(checkpoints, "audio"));
   const vision = m.loadCLIPVision(path.join(checkpoints, "vision"));
-  const preset = m.VIDEO_LLAMA_PRESETS["video-llama-nano-tracks"];
-  // As pretrainVideoLlama builds it with VIDEOLLAMA_PLAN (codeWords, codeTimeline), seed 0.
-  const model = new m.VideoLlamaForConditionalGeneration(
-    {
-      ...preset,
-      trackHead: { ...preset.trackHead, attributes: m.worldTrackAttributes(tokenizer), codeTimeline: true },
-      vision: vision.config,
-      audio: audio.config,
-      text: language.config,
-      seed: 0,
-    },
-    { vision, audio, language },
-  );
+  const model = m.videoLlamaForPlan(m.VIDEOLLAMA_PLAN, { vision, audio, language }, tokenizer, 0); // as the pretraining builds it
   const featuresStarted = Date.now();
   const clips = m.joinClipSets(
     await m.storedClipSet(model, world, "train", m.VIDEOLLAMA_PLAN.storedTrainClips),
@@ -87,6 +75,7 @@ void (async () => {
   } finally {
     m.disposeClipSet(clips);
     m.disposeClipSet(heldOut);
+    model.dispose();
   }
   dist("engine/init").closeEngine();
 })().catch((error) => {

@@ -636,6 +636,7 @@ export {
   trainBridges,
   trainTrackHead,
   trackHeadAccuracy,
+  videoLlamaForPlan,
   videoAnswerVariables,
   renderedFrameFeatures,
   videoQuestionPrompt,

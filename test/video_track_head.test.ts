@@ -28,6 +28,7 @@ import {
   WORLD_TRACK_CLASS_NAMES,
 } from "../src/data/video_tracks";
 import { loadTokenizer } from "../src/tokenizer/tokenizer";
+import { trainTrackHead } from "../src/pretrain/videollama";
 import { sampleVideo } from "../src/data/video";
 import { COLOR_NAMES, SHAPE_NAMES } from "../src/data/vocabulary";
 import { loadPretrained } from "../src/io/pretrained";
@@ -361,6 +362,21 @@ describe("VideoLLaMA with a track head", () => {
       tf.dispose([frames, inputIds]);
       model.dispose();
       fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("stage T refuses a negative or non-numeric weight decay, quoting it, before it reads the clips", async () => {
+    const model = new VideoLlamaForConditionalGeneration(config(true));
+    const set = { questions: [], captions: [] }; // no frames or tracks: the weight decay is checked first
+    const args = { steps: 1, learningRate: 1e-3, batchSize: 1, seed: 0 };
+    try {
+      await expect(trainTrackHead(model, set, { ...args, weightDecay: -0.1 })).rejects.toThrow(
+        "weightDecay must be ≥ 0, got -0.1",
+      );
+      await expect(trainTrackHead(model, set, { ...args, weightDecay: Number.NaN })).rejects.toThrow("got NaN");
+      await expect(trainTrackHead(model, set, args)).rejects.toThrow("the clip set has no frames or no tracks");
+    } finally {
+      model.dispose();
     }
   });
 });

@@ -32,7 +32,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
-import { VideoLlamaForConditionalGeneration, VIDEO_LLAMA_PRESETS } from "../models/video_llama";
+import { VideoLlamaForConditionalGeneration, VIDEO_LLAMA_PRESETS, type VideoLlamaBackbones } from "../models/video_llama";
 import { slotPermutations } from "../models/video_track_head";
 import { videoLlamaConfigFromHF, videoLlamaConfigToHF } from "../models/video_llama_spec";
 import type { LlamaForCausalLM } from "../models/llama";
@@ -682,8 +682,7 @@ export async function trainTrackHead(
   const head = model.videoTrackHead;
   if (!head) throw new Error("videollama stage T: the model has no track head (config.trackHead)");
   const weightDecay = args.weightDecay ?? 0;
-  if (!(weightDecay >= 0))
-    throw new Error(`videollama stage T: weightDecay must be ≥ 0, got ${JSON.stringify(args.weightDecay)}`);
+  if (!(weightDecay >= 0)) throw new Error(`videollama stage T: weightDecay must be ≥ 0, got ${String(args.weightDecay)}`);
   if (!set.frames || !set.tracks || set.trackCanvas === undefined)
     throw new Error("videollama stage T: the clip set has no frames or no tracks (only generated clips have tracks)");
   const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
@@ -1294,6 +1293,35 @@ function backboneFolders(out: string): { vision: string; audio: string; language
 }
 
 /**
+ * The model `npm run pretrain -- videollama` trains, before training: the nano bridges with the track head (its code
+ * words when `plan.codeWords`, its timeline when `plan.codeTimeline`) between the given frozen backbones, whose own
+ * configs replace vision, audio and text, initialised from `seed`.
+ */
+export function videoLlamaForPlan(
+  plan: Pick<VideoLlamaPlan, "codeWords" | "codeTimeline">,
+  backbones: Required<VideoLlamaBackbones>,
+  tokenizer: TextTokenizer,
+  seed: number,
+): VideoLlamaForConditionalGeneration {
+  const preset = VIDEO_LLAMA_PRESETS["video-llama-nano-tracks"];
+  return new VideoLlamaForConditionalGeneration(
+    {
+      ...preset,
+      trackHead: {
+        ...preset.trackHead,
+        attributes: worldTrackAttributes(plan.codeWords ? tokenizer : undefined),
+        codeTimeline: plan.codeTimeline,
+      },
+      vision: backbones.vision.config,
+      audio: backbones.audio.config,
+      text: backbones.language.config,
+      seed,
+    },
+    backbones,
+  );
+}
+
+/**
  * Trains the bridges (stages A, B, C), evaluates them (`evaluation` overrides the full eval's sizes, for tests) and
  * the quick eval, and writes the checkpoint beside the backbones.
  */
@@ -1321,22 +1349,7 @@ export async function pretrainVideoLlama(
   const language: LlamaForCausalLM = loadLlama(folders.language);
   const audio = loadAudioEncoder(folders.audio);
   const vision = loadCLIPVision(folders.vision);
-  // The backbones' own configs replace vision, audio and text (the constructor takes them from the modules).
-  const model = new VideoLlamaForConditionalGeneration(
-    {
-      ...VIDEO_LLAMA_PRESETS["video-llama-nano-tracks"],
-      trackHead: {
-        ...VIDEO_LLAMA_PRESETS["video-llama-nano-tracks"].trackHead,
-        attributes: worldTrackAttributes(plan.codeWords ? tokenizer : undefined),
-        codeTimeline: plan.codeTimeline,
-      },
-      vision: vision.config,
-      audio: audio.config,
-      text: language.config,
-      seed,
-    },
-    { vision, audio, language },
-  );
+  const model = videoLlamaForPlan(plan, { vision, audio, language }, tokenizer, seed);
   try {
     const started = Date.now();
     const cpuAtStart = process.cpuUsage();
