@@ -647,6 +647,7 @@ export {
   VIDEOLLAMA_CHANCE,
   VIDEOLLAMA_METRIC_NOTES,
   type VideoLlamaPlan,
+  type JointBatch,
   type TrackHeadAccuracy,
   type ClipQuestion,
   type ClipSet,

@@ -34,7 +34,10 @@ import {
   candidateLogLikelihoods,
   videoQuestionPrompt,
   rescoreVideoLlamaCard,
+  trainBridges,
+  videoAnswerVariables,
   type VideoLlamaPlan,
+  type TrainingTask,
 } from "../src/pretrain/videollama";
 import { SafetensorsFile, saveCheckpoint } from "../src/io/safetensors";
 import { openSplit } from "../src/data/loaders";
@@ -390,6 +393,78 @@ describe("pretrainVideoLlama (tiny plan)", () => {
       fs.rmSync(root, { recursive: true, force: true });
     }
   }, 600_000);
+});
+
+// Stage C's caption-only plan (`jointVideoTraining: "captions"`) rests on a task's `trains`: a batch updates only the
+// variables its task names, though its loss depends on others too (here frames + sound reach both bridges).
+describe("trainBridges: a task's batches train only the variables it names", () => {
+  it.runIf(fs.existsSync(path.join(CHECKPOINT, "card.json")))(
+    "frames + sound batches that train the audio bridge leave the video projection",
+    async () => {
+      const loaded = loadVideoLlama(CHECKPOINT);
+      const set = await freshClipSet(loaded.model, 2, 99);
+      try {
+        const before = tf.memory().numTensors;
+        const videoVariables = videoAnswerVariables(loaded.model);
+        const audioVariables = loaded.model.audioBridge.trainableParameters();
+        const snapshot = () => Promise.all([...videoVariables, ...audioVariables].map(async (v) => Array.from(await v.data())));
+        const changed = (a: number[][], b: number[][], from: number, to: number) =>
+          a.slice(from, to).some((values, k) => values.some((x, i) => x !== b[from + k][i]));
+        const task = (trains?: tf.Variable[]): TrainingTask => ({
+          name: "audio-visual",
+          set,
+          items: set.questions.map((q) => ({ clip: q.clip, prompt: videoQuestionPrompt(q.question), target: ` ${q.answer}` })),
+          view: { frames: "all", sound: true },
+          ...(trains ? { trains } : {}),
+        });
+        const run = (tasks: TrainingTask[]) =>
+          trainBridges(loaded.model, loaded.tokenizer, tasks, {
+            steps: 2,
+            learningRate: 1e-2,
+            batchSize: 2,
+            seed: 5,
+            variables: [...videoVariables, ...audioVariables],
+            label: "test",
+          });
+        const split = videoVariables.length;
+        const all = audioVariables.length + split;
+        const start = await snapshot();
+        await run([task(audioVariables)]);
+        const afterAudioOnly = await snapshot();
+        expect(changed(start, afterAudioOnly, 0, split), "the video projection moved").toBe(false);
+        expect(changed(start, afterAudioOnly, split, all), "the audio bridge did not move").toBe(true);
+        // Without `trains` the same batches move both: the video projection's stillness above is the restriction's.
+        await run([task()]);
+        const afterBoth = await snapshot();
+        expect(changed(afterAudioOnly, afterBoth, 0, split), "the video projection did not move").toBe(true);
+        expect(tf.memory().numTensors, "tensors leaked by trainBridges").toBe(before);
+      } finally {
+        disposeClipSet(set);
+        loaded.dispose();
+      }
+    },
+    120_000,
+  );
+});
+
+describe("stage C's plan (jointCycle, jointVideoTraining)", () => {
+  it("refuses an unknown batch, an unknown training, and batches that would train nothing, before it loads anything", async () => {
+    const out = path.join(scratch("mllm-labs-videollama-plan-"), "videollama"); // no backbones beside it: the plan is checked first
+    const refuse = (plan: Partial<Record<keyof VideoLlamaPlan, unknown>>, message: string) =>
+      expect(pretrainVideoLlama({ world: WORLD, out }, { ...TINY, ...plan } as VideoLlamaPlan)).rejects.toThrow(message);
+    await refuse(
+      { jointCycle: ["audio-visual", "speech"] },
+      'plan.jointCycle must list batches among audio-visual, sound, direction, mixture, captions, got ["audio-visual","speech"]',
+    );
+    await refuse({ jointCycle: [] }, "got []");
+    await refuse({ jointVideoTraining: "some" }, 'plan.jointVideoTraining must be "all", "sound-less" or "none", got "some"');
+    await refuse(
+      { jointCycle: ["audio-visual", "direction"], jointVideoTraining: "none" },
+      'plan.jointCycle holds ["direction"] batches, which train nothing when plan.jointVideoTraining is "none"',
+    );
+    // A valid plan gets past the checks to the missing backbones.
+    await refuse({ jointCycle: ["audio-visual", "sound"], jointVideoTraining: "none" }, "the frozen backbone");
+  });
 });
 
 describe("the committed checkpoint (data/checkpoints/videollama)", () => {

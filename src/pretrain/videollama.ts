@@ -93,6 +93,22 @@ export interface VideoLlamaPlan {
   readonly orderWeight: number;
   /** Stage A's cycle holds this many batches of the whole mixture (questions, order questions, captions), after the direction and order batches. */
   readonly mixtureWeight: number;
+  /**
+   * Stage C's cycle of batches (step k draws from the k mod length-th): the audio-visual questions (frames + sound), the
+   * sound events (sound only), and, without sound, the direction questions, stage A's whole mixture or the captions.
+   */
+  readonly jointCycle: readonly JointBatch[];
+  /**
+   * Which of stage C's batches train the video projection and the code tokens' map (the batches with sound always train
+   * the audio bridge): `"all"` every batch with frames; `"sound-less"` only the batches without sound, so the
+   * audio-visual batches train the audio bridge alone; `"none"` none, the video branch answers as stage A left it.
+   * The plan's is `"all"`, which made the committed checkpoint. Measured on the world with the fixed direction labels
+   * (docs/lab03-plan.md, "Ninth round" and "Tenth round"): `"all"` lost 0.047 of stage A's direction; `"none"` kept it
+   * but left the captions under the middle frame's; `"sound-less"` lost 0.037 and the sound events fell to 0.31; the
+   * video branch trained on captions alone (`"sound-less"` with a cycle whose silent batches are captions) answered no
+   * better than the baselines.
+   */
+  readonly jointVideoTraining: "all" | "sound-less" | "none";
   /** The code tokens add the LLM's embeddings of the predicted direction, colour and shape words (`TrackAttribute.tokenIds`). */
   readonly codeWords: boolean;
   /** The code tokens hold each slot's visibility and position in every frame (`VideoTrackHeadConfig.codeTimeline`). */
@@ -123,6 +139,8 @@ export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
   directionWeight: 2,
   orderWeight: 1,
   mixtureWeight: 2,
+  jointCycle: ["audio-visual", "sound", "audio-visual", "direction", "audio-visual", "sound", "audio-visual", "mixture"],
+  jointVideoTraining: "all",
   codeWords: true,
   codeTimeline: true,
   batchSize: 32,
@@ -132,6 +150,18 @@ export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
   testClips: 200,
   testAudioVisualClips: 150,
   testOrderClips: 400,
+};
+
+/** A batch of stage C's cycle (`VideoLlamaPlan.jointCycle`). */
+export type JointBatch = "audio-visual" | "sound" | "direction" | "mixture" | "captions";
+const JOINT_BATCHES: readonly JointBatch[] = ["audio-visual", "sound", "direction", "mixture", "captions"];
+
+/** What the card says stage C's batches train, for each `VideoLlamaPlan.jointVideoTraining`. */
+const JOINT_VIDEO_TRAINING: Record<VideoLlamaPlan["jointVideoTraining"], string> = {
+  all: "the video projections learn from every batch with frames",
+  "sound-less":
+    "the video projections learn only from the batches without sound, so the audio-visual ones train the audio bridge alone",
+  none: "the video branch stays as stage A left it",
 };
 
 /** One question about a clip of a {@link ClipSet}. */
@@ -583,6 +613,8 @@ export interface TrainingTask {
   /** Prompt/target pairs with their clip. */
   readonly items: readonly { clip: number; prompt: string; target: string }[];
   readonly view: ViewArgs;
+  /** The variables this task's batches train, when not all of the stage's (those outside the stage's stay frozen). */
+  readonly trains?: readonly tf.Variable[];
 }
 
 /** The items of a clip set: its questions, and its captions when `captions` is set. */
@@ -610,7 +642,10 @@ function logProgress(
   log(`videollama ${label} step ${done}/${steps}: loss ${mean.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
-/** Trains `variables` for `steps` steps, cycling through the tasks (step k uses task k mod tasks); returns the loss per step. */
+/**
+ * Trains `variables` for `steps` steps, cycling through the tasks (step k uses task k mod tasks; a task with `trains`
+ * updates only those of `variables` it names); returns the loss per step.
+ */
 export async function trainBridges(
   model: VideoLlamaForConditionalGeneration,
   tokenizer: TextTokenizer,
@@ -648,7 +683,7 @@ export async function trainBridges(
       optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
       const loss = optimizer.minimize(
         () => model.forward({ ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask, labels: text.labels }).loss!,
-        args.variables,
+        task.trains ? args.variables.filter((v) => task.trains!.includes(v)) : args.variables,
       );
       losses.push((await loss.data())[0]);
       tf.dispose([loss, text.inputIds, text.attentionMask, text.labels]);
@@ -1343,6 +1378,20 @@ export async function pretrainVideoLlama(
   for (const key of ["directionWeight", "orderWeight", "mixtureWeight"] as const)
     if (!Number.isInteger(plan[key]) || plan[key] < 0)
       throw new Error(`pretrain videollama: plan.${key} must be a whole number of batches ≥ 0, got ${JSON.stringify(plan[key])}`);
+  if (!Object.hasOwn(JOINT_VIDEO_TRAINING, plan.jointVideoTraining))
+    throw new Error(
+      `pretrain videollama: plan.jointVideoTraining must be "all", "sound-less" or "none", got ${JSON.stringify(plan.jointVideoTraining)}`,
+    );
+  const cycle: unknown = plan.jointCycle; // checked as given: a plan may come from JSON
+  if (!Array.isArray(cycle) || cycle.length === 0 || cycle.some((b) => !JOINT_BATCHES.includes(b)))
+    throw new Error(
+      `pretrain videollama: plan.jointCycle must list batches among ${JOINT_BATCHES.join(", ")}, got ${JSON.stringify(plan.jointCycle)}`,
+    );
+  const silent = plan.jointCycle.filter((b) => b !== "audio-visual" && b !== "sound");
+  if (plan.jointVideoTraining === "none" && silent.length > 0)
+    throw new Error(
+      `pretrain videollama: plan.jointCycle holds ${JSON.stringify(silent)} batches, which train nothing when plan.jointVideoTraining is "none"`,
+    );
   const folders = backboneFolders(args.out);
   const tokenizerDir = path.join(args.world, "tokenizer");
   const tokenizer = loadTokenizer(tokenizerDir);
@@ -1452,11 +1501,35 @@ export async function pretrainVideoLlama(
       32,
     );
     const stageB = (Date.now() - t0) / 1000 - stageA;
+    // Stage C: the batches with sound train the audio bridge; those with frames train the video branch as
+    // plan.jointVideoTraining says (a batch with neither role would train nothing, which the plan's check refuses).
+    const audioVariables = model.audioBridge.trainableParameters();
+    const videoVariables = plan.jointVideoTraining === "none" ? [] : videoAnswerVariables(model);
+    const captionTask: TrainingTask = {
+      name: "captions",
+      set: clips,
+      items: videoTask.items.filter((item) => item.prompt === videoQuestionPrompt(VIDEO_CAPTION_QUESTION)),
+      view: { frames: "all" },
+    };
+    const jointTasks: Record<JointBatch, TrainingTask> = {
+      "audio-visual": avTask,
+      sound: soundTask,
+      direction: directionTask,
+      mixture: videoTask,
+      captions: captionTask,
+    };
+    const trainsVideo = (task: TrainingTask) =>
+      task.view.frames !== "none" &&
+      (plan.jointVideoTraining === "all" || (plan.jointVideoTraining === "sound-less" && !task.view.sound));
+    const jointCycle = plan.jointCycle.map((batch) => {
+      const task = jointTasks[batch];
+      return { ...task, trains: [...(task.view.sound ? audioVariables : []), ...(trainsVideo(task) ? videoVariables : [])] };
+    });
     const jointLosses = await train(
       "stage C (audio-visual)",
       steps.joint,
-      [avTask, soundTask, avTask, directionTask, avTask, soundTask, avTask, videoTask],
-      [...videoAnswerVariables(model), ...model.audioBridge.trainableParameters()],
+      jointCycle,
+      [...videoVariables, ...audioVariables],
       33,
     );
     const stageC = (Date.now() - t0) / 1000 - stageA - stageB;
@@ -1501,7 +1574,7 @@ export async function pretrainVideoLlama(
       title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
       description:
         `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour, shape, speed, and whether it bounces, appears or disappears) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
-        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for every ${plan.mixtureWeight} batches of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge and the video projections on the audio-visual questions, with the video and sound tasks interleaved (${steps.joint} steps). ` +
+        `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for every ${plan.mixtureWeight} batches of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge on the audio-visual questions and the sound events, in a cycle of ${plan.jointCycle.join(", ")} batches; ${JOINT_VIDEO_TRAINING[plan.jointVideoTraining]} (${steps.joint} steps). ` +
         "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without sound or without frames, the blind LLM and chance; a question that offers two candidates is answered by the likelier one. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
       parameters: new VideoLlamaBridges(model).parameterCount(),
