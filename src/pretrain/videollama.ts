@@ -1378,7 +1378,7 @@ export async function pretrainVideoLlama(
   for (const key of ["directionWeight", "orderWeight", "mixtureWeight"] as const)
     if (!Number.isInteger(plan[key]) || plan[key] < 0)
       throw new Error(`pretrain videollama: plan.${key} must be a whole number of batches ≥ 0, got ${JSON.stringify(plan[key])}`);
-  if (!Object.hasOwn(JOINT_VIDEO_TRAINING, plan.jointVideoTraining))
+  if (!Object.keys(JOINT_VIDEO_TRAINING).includes(plan.jointVideoTraining))
     throw new Error(
       `pretrain videollama: plan.jointVideoTraining must be "all", "sound-less" or "none", got ${JSON.stringify(plan.jointVideoTraining)}`,
     );
