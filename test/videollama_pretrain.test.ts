@@ -395,8 +395,8 @@ describe("pretrainVideoLlama (tiny plan)", () => {
   }, 600_000);
 });
 
-// Stage C's caption-only plan (`jointVideoTraining: "captions"`) rests on a task's `trains`: a batch updates only the
-// variables its task names, though its loss depends on others too (here frames + sound reach both bridges).
+// Stage C's `jointVideoTraining` rests on a task's `trains`: a batch updates only the variables its task names, though
+// its loss depends on others too (here frames + sound reach both bridges).
 describe("trainBridges: a task's batches train only the variables it names", () => {
   it.runIf(fs.existsSync(path.join(CHECKPOINT, "card.json")))(
     "frames + sound batches that train the audio bridge leave the video projection",
@@ -457,7 +457,10 @@ describe("stage C's plan (jointCycle, jointVideoTraining)", () => {
       'plan.jointCycle must list batches among audio-visual, sound, direction, mixture, captions, got ["audio-visual","speech"]',
     );
     await refuse({ jointCycle: [] }, "got []");
-    await refuse({ jointVideoTraining: "some" }, 'plan.jointVideoTraining must be "all", "sound-less" or "none", got "some"');
+    await refuse(
+      { jointVideoTraining: "some" },
+      'plan.jointVideoTraining must be one of "all", "sound-less", "none", got "some"',
+    );
     await refuse(
       { jointCycle: ["audio-visual", "direction"], jointVideoTraining: "none" },
       'plan.jointCycle holds ["direction"] batches, which train nothing when plan.jointVideoTraining is "none"',
