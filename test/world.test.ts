@@ -24,6 +24,7 @@ import { sampleSensorWindow, ACTIVITIES } from "../src/data/sensors";
 import { readWav } from "../src/io/wav";
 import { SafetensorsFile } from "../src/io/safetensors";
 import { Random } from "../src/util/random";
+import { DIRECTIONS, sampleVideo } from "../src/data/video";
 import { ESPEAK_NG, missingSystem, skipWithout } from "./helpers/system";
 import { scratchFolders } from "./helpers/scratch";
 
@@ -185,6 +186,30 @@ describe("annotations match their media", () => {
         });
       }
     }
+  });
+
+  it("videos: an object's direction is the way it moves when it is first seen, even after a bounce before that", () => {
+    const random = new Random(91);
+    let bouncedBeforeSeen = 0;
+    let checked = 0;
+    for (let clip = 0; clip < 400; clip++) {
+      for (const track of sampleVideo(random, 12).tracks) {
+        const first = track.appearAt;
+        if (first > 0 && track.bounces.some((b) => b <= first)) bouncedBeforeSeen++;
+        // A bounce between the first two visible frames folds the step; the next frame pair shows the motion then.
+        if (track.bounces.includes(first + 1) || first + 1 >= track.disappearAt) continue;
+        const [dx, dy] = [0, 1].map((axis) => track.positions[first + 1][axis] - track.positions[first][axis]);
+        const [ux, uy] = DIRECTIONS[track.direction];
+        expect(
+          Math.sign(dx) === ux && Math.sign(dy) === uy,
+          `clip ${clip}: ${track.direction} but it moves by (${dx}, ${dy}) from frame ${first}`,
+        ).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(400);
+    const why = "objects that bounce before they appear (the case the label must follow)";
+    expect(bouncedBeforeSeen, why).toBeGreaterThan(10);
   });
 
   it("code: every answer program renders exactly its image, and scoring tells right from wrong", async () => {

@@ -12,12 +12,14 @@ import { annotate } from "./vqa";
 
 export const DIRECTIONS = { left: [-1, 0], right: [1, 0], up: [0, -1], down: [0, 1] } as const;
 export type Direction = keyof typeof DIRECTIONS;
+const OPPOSITE: Record<Direction, Direction> = { left: "right", right: "left", up: "down", down: "up" };
 export const SPEEDS = { slowly: 1.5, quickly: 3.5 } as const;
 export type Speed = keyof typeof SPEEDS;
 
 /** One object's track through a clip. */
 export interface Track {
   readonly object: SceneObject;
+  /** The way it moves in its first visible frame (for an object that appears part way, after any bounce before it is seen). */
   readonly direction: Direction;
   readonly speed: Speed;
   /** First frame it is visible. */
@@ -78,13 +80,18 @@ export function sampleVideo(random: Random, frames = 12, canvas = 64): VideoClip
   const directions = Object.keys(DIRECTIONS) as Direction[];
   const speeds = Object.keys(SPEEDS) as Speed[];
   const tracks: Track[] = objects.map((object, k) => {
-    const direction = directions[random.int(0, directions.length)];
+    const launch = directions[random.int(0, directions.length)];
     const speed = speeds[random.int(0, speeds.length)];
     // The second object may appear or disappear part way through.
     const change = k === 1 ? random.int(0, 3) : 0; // 0 stays, 1 appears, 2 disappears
     const middle = random.int(Math.floor(frames / 3), Math.ceil((2 * frames) / 3));
-    const { positions, bounces } = simulate(object, direction, speed, frames, canvas);
-    return { object, direction, speed, appearAt: change === 1 ? middle : 0, disappearAt: change === 2 ? middle : frames, bounces, positions };
+    const { positions, bounces } = simulate(object, launch, speed, frames, canvas);
+    const appearAt = change === 1 ? middle : 0;
+    // What the clip shows first: an object that appears part way may have bounced (its velocity reversed) before it is
+    // seen, so its direction is the one it moves in at its first visible frame, not the one it was launched in.
+    const reversals = bounces.filter((b) => b <= appearAt).length;
+    const direction = reversals % 2 === 0 ? launch : OPPOSITE[launch];
+    return { object, direction, speed, appearAt, disappearAt: change === 2 ? middle : frames, bounces, positions };
   });
   const scenes: Scene[] = [];
   for (let f = 0; f < frames; f++) {
@@ -106,7 +113,7 @@ export function sampleVideo(random: Random, frames = 12, canvas = 64): VideoClip
     const direction = t.direction;
     const speed = t.speed === "quickly" ? "fast" : "slow";
     questions.push(
-      { type: "relation", question: `which way does the ${name} move at first?`, answer: direction, answers: annotate(random, direction, () => ({ left: "right", right: "left", up: "down", down: "up" })[direction], 0.05) },
+      { type: "relation", question: `which way does the ${name} move at first?`, answer: direction, answers: annotate(random, direction, () => OPPOSITE[direction], 0.05) },
       { type: "exist", question: `does the ${name} bounce off a wall?`, answer: bounced, answers: annotate(random, bounced, () => (bounced === "yes" ? "no" : "yes"), 0.1) },
       { type: "exist", question: `does the ${name} move fast or slow?`, answer: speed, answers: annotate(random, speed, () => (speed === "fast" ? "slow" : "fast"), 0.1) },
     );

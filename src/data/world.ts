@@ -147,7 +147,7 @@ export const GENERATORS: Record<string, SetGenerator> = {
   videos: {
     title: "Videos with soundtracks",
     description: "12-frame clips (64×64, one second at 12 frames per second) of one or two objects moving left, right, up or down, slowly or quickly, bouncing off the walls; the second object may appear or disappear part way. Each clip has a caption, questions about what happens over time (ten answers each), and a 1 s 16 kHz soundtrack in which each visible object hums with its own sound and rings when it bounces. For the VideoLLaMA lab.",
-    fields: { id: "record id", video: "filmstrip PNG, frame k at x = 64k", audio: "WAV soundtrack, 16 kHz mono 16-bit, 1 s", frames: "frame count", tracks: "per object: object, direction, speed, appear_at, disappear_at, bounces (frame indices)", caption: "what happens", vqa: "questions with `answer` and ten `answers`" },
+    fields: { id: "record id", video: "filmstrip PNG, frame k at x = 64k", audio: "WAV soundtrack, 16 kHz mono 16-bit, 1 s", frames: "frame count", tracks: "per object: object, direction (the way it moves in its first visible frame), speed, appear_at, disappear_at, bounces (frame indices)", caption: "what happens", vqa: "questions with `answer` and ten `answers`" },
     get schema() {
       return recordSchema("videos");
     },
