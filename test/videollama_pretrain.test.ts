@@ -178,6 +178,9 @@ const TINY: VideoLlamaPlan = {
   audioVisualClips: 4,
   freshSoundEvents: 2,
   storedSoundEvents: 4,
+  // Every kind of batch in stage C's 4 steps (the plan's cycle reaches its first silent batch at step 5), so that stage C
+  // trains the video branch too, as the plan's 600 steps do.
+  jointCycle: ["audio-visual", "sound", "direction", "mixture"],
 };
 const TINY_EVAL = { storedLimit: 2, testClips: 2, testAudioVisualClips: 2, testOrderClips: 2, soundEventLimit: 4 };
 
