@@ -544,8 +544,8 @@ describe("the committed checkpoint (data/checkpoints/videollama)", () => {
   // Direction: within sampling error of the target, asserted; on the letter a KNOWN MISS, kept visible as an expected
   // failure (it fails this file the day it is met: then fold it into the assertion above it). Over five full runs on
   // the earlier labels the margin over shuffled frames was 0.206, 0.167, 0.175, 0.190 and 0.189 (R3, seed 7, V0, V1, V2
-  // of docs/lab03-plan.md); with the first-seen direction labels, 0.118–0.186 over four runs (a fifth trained the video branch
-  // on captions alone and lost direction), 0.165 for this checkpoint ("Ninth round", "Tenth round"): below 0.2.
+  // of docs/lab03-plan.md); with the first-seen direction labels, 0.118–0.186 over four runs, this checkpoint's 0.165 among
+  // them (a fifth trained the video branch on captions alone and lost direction) ("Ninth round", "Tenth round"): below 0.2.
   it.runIf(hasCheckpoint)(
     "direction within two sampling errors of 0.2 above the single-frame and the shuffled-order baselines",
     () => {
@@ -563,8 +563,8 @@ describe("the committed checkpoint (data/checkpoints/videollama)", () => {
   );
 
   // Issue 17's audio-visual target: at least 0.3 above the video-only model (stage A's bridge). On the letter the margin
-  // is helped by the motion half ("which way does the object you hear move?"), which the video-only model never saw (0
-  // there; credited with chance the margin is 0.25); so the source half ("which object do you hear, the A or the B?",
+  // is helped by the motion half ("which way does the object you hear move?"), which the video-only model never saw
+  // (0.013 there; credited with chance the margin is 0.23); so the source half ("which object do you hear, the A or the B?",
   // multiple choice) must also beat chance by two binomial errors and the same weights shown the frames without the
   // sound by 0.3: the answer comes from the sound. (Seed 7's run: +0.326 on the letter, +0.286 over the same weights
   // without sound, within a sampling error of 0.3; docs/lab03-plan.md.)
