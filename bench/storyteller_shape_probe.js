@@ -18,58 +18,56 @@ const path = require("path");
 const root = path.join(__dirname, "..");
 const dist = (f) => require(path.join(root, "dist/src", f));
 const tf = require("@tensorflow/tfjs");
+const { SHAPE_NAMES, COLOR_NAMES } = dist("data/vocabulary");
+const { patchNeighbourhoods } = dist("models/llava");
+const { featureCache } = dist("pretrain/llava");
 
-const SHAPES = ["circle", "square", "triangle", "star", "diamond"];
-const COLORS = ["red", "orange", "yellow", "green", "blue", "purple"];
-const FRAME = 64;
+/** The frozen tower's features of every frame of `examples`, computed once (every probe point reads them). */
+async function towerFeatures(model, examples) {
+  const frames = examples.flatMap((e) => e.frames);
+  const cache = featureCache(model, frames);
+  await cache.precompute(frames.map((f) => f.key));
+  return cache;
+}
 
-/** Rows of 3×3 tokens round each object's centre (zero beyond the grid), with its shape and colour indices. */
-async function objectRows(model, examples, point, patchNeighbourhoods) {
-  const { featureCache } = dist("pretrain/llava");
-  const cache = featureCache(
-    model,
-    examples.flatMap((e) => e.frames),
-  );
+/**
+ * Rows of the 3×3 tokens round each object's centre (the library's `patchNeighbourhoods`, zero beyond the grid, read at
+ * the centre token), with its shape and colour indices.
+ */
+async function objectRows(model, examples, cache, point) {
   const rows = { x: [], shape: [], color: [] };
   for (let start = 0; start < examples.length; start += 50) {
     const chunk = examples.slice(start, start + 50);
     const features = await cache.features(chunk.flatMap((e) => e.frames.map((f) => f.key))); // [F·b, 64, Dv]
-    const tokens = tf.tidy(() =>
-      point === "tower"
-        ? features.clone()
-        : point === "projected"
-          ? model.projector.apply(patchNeighbourhoods(features, model.config.projectorWindow)) // [F·b, 64, Dt]
-          : model.projectFeatures(features),
-    ); // pooled: [F·b, 16, Dt]
+    const windows = tf.tidy(() => {
+      const tokens =
+        point === "tower"
+          ? features
+          : point === "projected"
+            ? model.projector.apply(patchNeighbourhoods(features, model.config.projectorWindow)) // [F·b, 64, Dt]
+            : model.projectFeatures(features); // pooled: [F·b, 16, Dt]
+      return patchNeighbourhoods(tokens, 3); // [F·b, N, 9·D]: each token beside its 3×3 neighbours
+    });
     features.dispose();
-    const [, n, width] = tokens.shape;
+    const [, n, width] = windows.shape;
     const grid = Math.round(Math.sqrt(n));
-    const cell = FRAME / grid;
-    const values = await tokens.data();
-    tokens.dispose();
+    const cell = model.config.vision.imageSize / grid;
+    const values = await windows.data();
+    windows.dispose();
     let image = 0;
     for (const example of chunk)
       for (const frame of example.annotations) {
         for (const object of frame.objects) {
           const cx = Math.min(grid - 1, Math.floor(object.x / cell));
           const cy = Math.min(grid - 1, Math.floor(object.y / cell));
-          const row = new Float32Array(9 * width);
-          let slot = 0;
-          for (let dy = -1; dy <= 1; dy++)
-            for (let dx = -1; dx <= 1; dx++, slot++) {
-              const [x, y] = [cx + dx, cy + dy];
-              if (x < 0 || y < 0 || x >= grid || y >= grid) continue;
-              const at = (image * n + y * grid + x) * width;
-              row.set(values.subarray(at, at + width), slot * width);
-            }
-          rows.x.push(row);
-          rows.shape.push(SHAPES.indexOf(object.shape));
-          rows.color.push(COLORS.indexOf(object.color));
+          const at = (image * n + cy * grid + cx) * width;
+          rows.x.push(values.slice(at, at + width));
+          rows.shape.push(SHAPE_NAMES.indexOf(object.shape));
+          rows.color.push(COLOR_NAMES.indexOf(object.color));
         }
         image++;
       }
   }
-  cache.clear();
   return rows;
 }
 
@@ -115,7 +113,6 @@ void (async () => {
   const freshCount = Number(process.argv[3] ?? 1000);
   await dist("engine/init").initEngine({ backend: "native", verbose: false });
   const S = dist("pretrain/storyteller");
-  const { patchNeighbourhoods } = dist("models/llava");
   let model;
   if (S.isStoryteller(checkpoint)) model = S.loadStoryteller(checkpoint).model;
   else {
@@ -126,14 +123,12 @@ void (async () => {
   const world = path.join(root, "data/world");
   const train = [...(await S.storedStories(world, "train")), ...(await S.freshStories(freshCount, 777))];
   const test = await S.storedStories(world, "test");
+  const [trainCache, testCache] = [await towerFeatures(model, train), await towerFeatures(model, test)];
   for (const point of ["tower", "projected", "pooled"]) {
-    const [a, b] = [
-      await objectRows(model, train, point, patchNeighbourhoods),
-      await objectRows(model, test, point, patchNeighbourhoods),
-    ];
+    const [a, b] = [await objectRows(model, train, trainCache, point), await objectRows(model, test, testCache, point)];
     for (const [labels, classes] of [
-      ["shape", SHAPES.length],
-      ["color", COLORS.length],
+      ["shape", SHAPE_NAMES.length],
+      ["color", COLOR_NAMES.length],
     ])
       for (const hidden of [0, 256]) {
         const { train: fit, test: held } = await probeAccuracy(a, b, labels, classes, hidden);
@@ -152,6 +147,8 @@ void (async () => {
         );
       }
   }
+  trainCache.clear();
+  testCache.clear();
   model.dispose();
 })().catch((error) => {
   console.error(error);
