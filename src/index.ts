@@ -510,6 +510,16 @@ export {
   type LoadedStoryteller,
   type StorytellerMarker,
 } from "./pretrain/storyteller";
+// The object-map objective (lab 05's storyteller, and a LLaVA plan option): each image token asked which colour–shape
+// pairs are centred in its cell, through a read-out dropped after training.
+export {
+  ObjectMapHead,
+  objectMapTargets,
+  checkObjectMapObjective,
+  UNANNOTATED,
+  type ObjectMapObjective,
+  type MappedObject,
+} from "./pretrain/object_map";
 // Lab 03: VideoLLaMA (video and audio branches) and the same bridge for IMU windows and point clouds.
 export {
   QFormerBridge,

@@ -126,6 +126,42 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     expect((card as unknown as Record<string, unknown>).baseline_checkpoints).toBeUndefined();
   }, 120_000);
 
+  it("the object-map objective runs beside both stages' losses and is named by the card; the blind twin skips it", async () => {
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const withMap: LlavaPlan = { ...TINY, objectMap: { weight: 4 } };
+    const { model, card } = await pretrainLlava(
+      { world: WORLD, out: path.join(ROOT, "data/checkpoints/llava"), dryRun: true, evalLimit: 2, log: (l) => lines.push(l) },
+      withMap,
+    );
+    model.dispose();
+    expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+    const losses = (card as unknown as { stage_losses: Record<string, number[]> }).stage_losses;
+    expect(losses.stage1_object_map).toHaveLength(2);
+    expect(losses.stage2_object_map).toHaveLength(3);
+    expect([...losses.stage1_object_map, ...losses.stage2_object_map].every((v) => v > 0 && v < 5)).toBe(true);
+    expect(card.description).toContain("object-map objective (weight 4)");
+    expect(lines.some((l) => /stage 2 step 3\/3: loss \d+\.\d{4} \(object map \d\.\d{4}\)/.test(l))).toBe(true);
+    const blindRun = await pretrainLlava(
+      {
+        world: WORLD,
+        out: path.join(ROOT, "data/checkpoints/llava-blind"),
+        dryRun: true,
+        evalLimit: 1,
+        blind: true,
+        log: () => {},
+      },
+      withMap,
+    );
+    blindRun.model.dispose();
+    expect(
+      (blindRun.card as unknown as { stage_losses: Record<string, number[]> }).stage_losses.stage2_object_map,
+    ).toBeUndefined();
+    await expect(
+      pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true }, { ...TINY, objectMap: { weight: Number.NaN } }),
+    ).rejects.toThrow(/object map: weight must be a positive number, got null/);
+  }, 240_000);
+
   it("refuses an unknown ablation and a blind ablation, naming the choices", async () => {
     await expect(pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true, ablation: "nope" })).rejects.toThrow(
       /unknown ablation "nope"; expected one of default, layer-2, existence-1, previous-plan, layer-1, linear, no-stage1, code-only, window-1/,

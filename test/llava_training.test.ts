@@ -40,6 +40,7 @@ import { Random } from "../src/util/random";
 import { llavaFromBackbones } from "../src/pretrain/llava_setup";
 import { loadCLIPVision, loadLlama } from "../src/io/pretrained";
 import { scratchFolders } from "./helpers/scratch";
+import { ObjectMapHead, objectMapTargets } from "../src/pretrain/object_map";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -477,6 +478,58 @@ describe("LLaVA training stages", () => {
     tf.dispose(loss);
     trainer.dispose();
     disposeBatch(batch);
+    model.dispose();
+  });
+});
+
+describe("the object-map objective beside the language loss", () => {
+  it("a step's loss is the language loss plus the weighted object-map loss; the read-out learns; nothing leaks", async () => {
+    const model = new LlavaForConditionalGeneration(tinyConfig()); // 16×16 images, 2×2 image tokens
+    const examples = [
+      tokenizePlain(tokenizer, "a red star", { imageTokens: 4 }),
+      tokenizePlain(tokenizer, "a blue circle", { imageTokens: 4 }),
+    ];
+    const objects = [
+      [{ color: "red", shape: "star", x: 3, y: 12 } as const],
+      [{ color: "blue", shape: "circle", x: 10, y: 2 } as const],
+    ];
+    const featuresOf = () => tf.tidy(() => model.visionFeatures(fakeImages(["3", "4"])) as tf.Tensor3D);
+    const before = tf.memory().numTensors;
+    const head = new ObjectMapHead(32, 11);
+    const trainer = new LlavaTrainer(model, { stage: 2, objectMap: { head, weight: 0.5 } });
+    expect(trainer.variables).toContain(head.weight);
+    const batch = {
+      ...llavaBatch(examples, tokenizer.padTokenId, featuresOf()),
+      objectMaps: objectMapTargets(objects, 2, 16),
+    };
+    const language = llavaLoss(model, batch);
+    const map = tf.tidy(() => head.loss(model.projectFeatures(batch.visionFeatures!), batch.objectMaps));
+    const [languageValue, mapValue] = [(await language.data())[0], (await map.data())[0]];
+    tf.dispose([language, map]);
+    const headBefore = head.weight.clone();
+    const loss = trainer.step(batch);
+    expect(Math.abs((await loss.data())[0] - (languageValue + 0.5 * mapValue))).toBeLessThan(1e-4);
+    const reported = trainer.takeObjectMapLoss()!;
+    expect(Math.abs((await reported.data())[0] - mapValue)).toBeLessThan(1e-5);
+    expect(trainer.takeObjectMapLoss()).toBeUndefined();
+    expect(await maxDifference(head.weight, headBefore)).toBeGreaterThan(0);
+    tf.dispose([loss, reported, headBefore]);
+    disposeBatch(batch);
+    // A batch without object maps is refused, as is a head of the wrong width or a weight of 0.
+    const plain = llavaBatch(examples, tokenizer.padTokenId, featuresOf());
+    expect(() => trainer.step(plain)).toThrow(/object-map objective but the batch has no visionFeatures or no objectMaps/);
+    disposeBatch(plain);
+    const narrow = new ObjectMapHead(16, 1);
+    expect(() => new LlavaTrainer(model, { stage: 2, objectMap: { head: narrow, weight: 1 } })).toThrow(
+      /the object-map head reads 16-wide tokens but the image tokens are 32 wide/,
+    );
+    expect(() => new LlavaTrainer(model, { stage: 2, objectMap: { head, weight: 0 } })).toThrow(
+      /objectMap.weight must be a positive number, got 0/,
+    );
+    narrow.dispose();
+    trainer.dispose();
+    head.dispose();
+    expect(tf.memory().numTensors, "tensors leaked by the steps").toBe(before);
     model.dispose();
   });
 });

@@ -68,6 +68,13 @@ import { Random } from "../util/random";
 import { llavaFromBackbones } from "./llava_setup";
 import { checkPresencePlan, presenceScenes, trainProjectorPresence, type LlavaPresencePlan } from "./llava_presence";
 import {
+  ObjectMapHead,
+  checkObjectMapObjective,
+  objectMapTargets,
+  type MappedObject,
+  type ObjectMapObjective,
+} from "./object_map";
+import {
   VisionFeatureCache,
   LlavaTrainer,
   llavaBatch,
@@ -126,6 +133,12 @@ export interface LlavaPlan {
    * image and no projector to train: it skips the stage.
    */
   readonly presence?: LlavaPresencePlan;
+  /**
+   * The object-map objective beside the language loss in both stages (`object_map.ts`: each image token asked which
+   * colour–shape pairs are centred in its cell; the domain images of stage 2 carry no annotation and add nothing; the
+   * read-out is dropped after training). Absent: none, as in every plan written before it. The blind twin skips it.
+   */
+  readonly objectMap?: ObjectMapObjective;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
   /** Stored training records used per set (the first N; smoke tests). Default all. */
@@ -212,7 +225,8 @@ export interface ImageSource {
 interface TrainingScene {
   readonly image: ImageSource;
   readonly id: string;
-  readonly objects: readonly Pick<SceneObject, "color" | "shape">[];
+  /** With their centres (the object-map objective's targets). */
+  readonly objects: readonly MappedObject[];
   readonly captions: readonly string[];
   readonly vqa: readonly { readonly question: string; readonly answer: string }[];
   /** POPE-style existence questions about it (present objects, each matched by an absent one). */
@@ -223,6 +237,8 @@ interface TrainingScene {
 interface Stage2Example {
   readonly image: ImageSource;
   readonly kind: "scene" | "medical" | "code" | "sentiment";
+  /** A scene's objects (the object-map objective's targets); the domain sets have none. */
+  readonly objects?: readonly MappedObject[];
   conversation(random: Random): ConversationTurn[];
 }
 
@@ -303,7 +319,12 @@ export async function llavaTrainingData(
   const counts: Record<string, number> = {};
   if (plan.stage2Data === "mixture") {
     for (const scene of trainingScenes)
-      stage2.push({ image: scene.image, kind: "scene", conversation: (r) => sceneRounds(scene, r, order) });
+      stage2.push({
+        image: scene.image,
+        kind: "scene",
+        objects: scene.objects,
+        conversation: (r) => sceneRounds(scene, r, order),
+      });
     counts.scenes = trainingScenes.length;
   }
   // The domain sets: stored conversations as they are, fresh ones from the same generators as the world's.
@@ -381,9 +402,12 @@ export function featureCache(model: LlavaForConditionalGeneration, images: reado
 
 /** One progress line's worth of a stage. */
 export interface StageRun {
+  /** The language-model loss, the mean of every `every` steps (without the object-map objective's share). */
   readonly curve: number[];
   readonly every: number;
   readonly seconds: number;
+  /** The object-map loss (unweighted) at the same points as `curve`, when the trainer has that objective. */
+  readonly objectMapCurve?: number[];
 }
 
 /**
@@ -410,6 +434,8 @@ export async function runStage<E>(
   const every = Math.max(1, Math.floor(steps / 40));
   const curve: number[] = [];
   const pending: number[] = [];
+  const objectMapCurve: number[] = [];
+  const objectMapPending: number[] = [];
   let order: E[][] = [];
   let epoch = 0;
   for (let index = 0; index < steps; index++) {
@@ -426,16 +452,30 @@ export async function runStage<E>(
     const data = await batch(order.shift()!, random);
     const loss = trainer.step(data);
     disposeBatch(data);
-    pending.push((await loss.data())[0]);
+    const total = (await loss.data())[0];
     loss.dispose();
+    const objectMapLoss = trainer.takeObjectMapLoss();
+    if (objectMapLoss) {
+      // The curve stays the language loss (comparable with runs without the objective): the total less the weighted map.
+      const map = (await objectMapLoss.data())[0];
+      objectMapLoss.dispose();
+      objectMapPending.push(map);
+      pending.push(total - trainer.objectMap!.weight * map);
+    } else pending.push(total);
     if ((index + 1) % every === 0 || index + 1 === steps) {
       curve.push(Number(mean(pending.splice(0)).toFixed(5)));
+      if (objectMapPending.length) objectMapCurve.push(Number(mean(objectMapPending.splice(0)).toFixed(5)));
       args.log(
-        `${name} step ${index + 1}/${steps}: loss ${curve[curve.length - 1].toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        `${name} step ${index + 1}/${steps}: loss ${curve[curve.length - 1].toFixed(4)}${objectMapCurve.length ? ` (object map ${objectMapCurve[objectMapCurve.length - 1].toFixed(4)})` : ""} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
       );
     }
   }
-  return { curve, every, seconds: (Date.now() - started) / 1000 };
+  return {
+    curve,
+    every,
+    seconds: (Date.now() - started) / 1000,
+    ...(objectMapCurve.length ? { objectMapCurve } : {}),
+  };
 }
 
 /** The plan of a run: the card's, or an ablation's (the card's plan with its one change). */
@@ -473,6 +513,7 @@ export async function pretrainLlava(
     throw new Error("pretrain llava-blind: ablations apply to llava, not to its blind twin");
   const plan = planOverride ?? llavaPlanFor(args.ablation, args.steps);
   if (plan.presence) checkPresencePlan(plan.presence); // before its scenes are drawn and rendered
+  if (plan.objectMap) checkObjectMapObjective(plan.objectMap);
   const batchSize = args.batchSize ?? plan.batchSize;
   const name = blind ? "llava-blind" : args.ablation ? `llava-ablation-${args.ablation}` : "llava";
   const visionDir = path.resolve(args.out, LLAVA_NEIGHBOURS.vision);
@@ -525,38 +566,65 @@ export async function pretrainLlava(
       presenceCache.clear();
     }
   }
+  // The object-map read-out (one for both stages, dropped at the end) and each batch's targets on the token grid.
+  const objectMapHead = !blind && plan.objectMap ? new ObjectMapHead(model.config.text.hiddenSize, seed + 63) : undefined;
+  const objectMap = objectMapHead && plan.objectMap ? { head: objectMapHead, weight: plan.objectMap.weight } : undefined;
+  const grid = Math.round(Math.sqrt(imageTokens));
+  const objectMaps = (images: readonly (readonly MappedObject[] | undefined)[]) =>
+    objectMap ? { objectMaps: objectMapTargets(images, grid, model.config.vision.imageSize) } : {};
   let stage1: StageRun = { curve: [], every: 1, seconds: 0 };
-  if (!blind && plan.steps.stage1 > 0) {
-    const trainer = new LlavaTrainer(model, { stage: 1 });
+  let stage2: StageRun;
+  try {
+    if (!blind && plan.steps.stage1 > 0) {
+      const trainer = new LlavaTrainer(model, { stage: 1, ...(objectMap ? { objectMap } : {}) });
+      try {
+        stage1 = await runStage(
+          `${name} stage 1`,
+          trainer,
+          data.scenes,
+          plan.steps.stage1,
+          stageArgs(1),
+          async (scenes, random) => ({
+            ...llavaBatch(
+              scenes.map((s) =>
+                tokenizePlain(tokenizer, sceneCaption({ id: s.id, captions: s.captions, vqa: s.vqa }, random), { imageTokens }),
+              ),
+              tokenizer.padTokenId,
+              await cache!.features(scenes.map((s) => s.image.key)),
+            ),
+            ...objectMaps(scenes.map((s) => s.objects)),
+          }),
+        );
+      } finally {
+        trainer.dispose();
+      }
+    }
+    const trainer = new LlavaTrainer(model, {
+      stage: 2,
+      lossWeighting: plan.lossWeighting ?? LLAVA_PLAN_FIELD_DEFAULTS.lossWeighting,
+      ...(objectMap ? { objectMap } : {}),
+    });
     try {
-      stage1 = await runStage(`${name} stage 1`, trainer, data.scenes, plan.steps.stage1, stageArgs(1), async (scenes, random) =>
-        llavaBatch(
-          scenes.map((s) =>
-            tokenizePlain(tokenizer, sceneCaption({ id: s.id, captions: s.captions, vqa: s.vqa }, random), { imageTokens }),
+      stage2 = await runStage(
+        `${name} stage 2`,
+        trainer,
+        data.stage2,
+        plan.steps.stage2,
+        stageArgs(2),
+        async (examples, random) => ({
+          ...llavaBatch(
+            examples.map((e) => tokenizeConversation(tokenizer, e.conversation(random), { imageTokens, blind })),
+            tokenizer.padTokenId,
+            cache ? await cache.features(examples.map((e) => e.image.key)) : undefined,
           ),
-          tokenizer.padTokenId,
-          await cache!.features(scenes.map((s) => s.image.key)),
-        ),
+          ...objectMaps(examples.map((e) => e.objects)),
+        }),
       );
     } finally {
       trainer.dispose();
     }
-  }
-  const trainer = new LlavaTrainer(model, {
-    stage: 2,
-    lossWeighting: plan.lossWeighting ?? LLAVA_PLAN_FIELD_DEFAULTS.lossWeighting,
-  });
-  let stage2: StageRun;
-  try {
-    stage2 = await runStage(`${name} stage 2`, trainer, data.stage2, plan.steps.stage2, stageArgs(2), async (examples, random) =>
-      llavaBatch(
-        examples.map((e) => tokenizeConversation(tokenizer, e.conversation(random), { imageTokens, blind })),
-        tokenizer.padTokenId,
-        cache ? await cache.features(examples.map((e) => e.image.key)) : undefined,
-      ),
-    );
   } finally {
-    trainer.dispose();
+    objectMapHead?.dispose();
   }
   cache?.clear();
   const trainSeconds = (Date.now() - started) / 1000;
@@ -1272,6 +1340,9 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
       (c.plan.presence
         ? `Before stage 1, an object-presence stage trained the projector alone (${c.plan.presence.steps} steps of ${c.plan.presence.batchSize} on ${c.plan.presence.scenes} fresh scenes drawn with seed ${c.seed + 61}, learning rate ${c.plan.presence.learningRate}: a multiple-instance head on which colour–shape pairs a scene holds, dropped afterwards). `
         : "") +
+      (c.plan.objectMap
+        ? `In both stages an object-map objective (weight ${c.plan.objectMap.weight}) asked each image token, through a linear read-out dropped afterwards, which colour–shape pairs have their centre in its cell (scene images only; the domain images carry no annotation). `
+        : "") +
       "The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
   const metricNotes = { ...LLAVA_METRIC_NOTES };
   return {
@@ -1299,6 +1370,8 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
       ...(c.presence ? { presence: c.presence.curve } : {}),
       stage1: c.stage1.curve,
       stage2: c.stage2.curve,
+      ...(c.stage1.objectMapCurve ? { stage1_object_map: c.stage1.objectMapCurve } : {}),
+      ...(c.stage2.objectMapCurve ? { stage2_object_map: c.stage2.objectMapCurve } : {}),
     },
     stage_seconds: {
       ...(c.presence ? { presence: Math.round(c.presence.seconds) } : {}),

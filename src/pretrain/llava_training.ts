@@ -24,6 +24,7 @@ import type { LlavaForConditionalGeneration } from "../models/llava";
 import { AdamW } from "../train/adamw";
 import { crossEntropy } from "../train/loss";
 import { IGNORE_INDEX, padConversations, type TokenizedConversation } from "../data/conversation";
+import type { ObjectMapHead } from "./object_map";
 
 /** 1: feature alignment (projector only); 2: instruction tuning (projector + LLM). */
 export type LlavaStage = 1 | 2;
@@ -115,6 +116,8 @@ export interface LlavaTrainingBatch {
   readonly attentionMask: tf.Tensor2D;
   /** [ΣBimg, Nimg, Dvision·layers] tower features of the batch's images in reading order, or none (text only, the blind baseline). */
   readonly visionFeatures?: tf.Tensor3D;
+  /** [ΣBimg, Nimg, pairs] each image token's object map (`objectMapTargets`), for a trainer with an object-map objective. */
+  readonly objectMaps?: tf.Tensor3D;
 }
 
 /**
@@ -142,7 +145,13 @@ export function llavaBatch(
 
 /** Frees a batch's tensors. */
 export function disposeBatch(batch: LlavaTrainingBatch): void {
-  tf.dispose([batch.inputIds, batch.labels, batch.attentionMask, ...(batch.visionFeatures ? [batch.visionFeatures] : [])]);
+  tf.dispose([
+    batch.inputIds,
+    batch.labels,
+    batch.attentionMask,
+    ...(batch.visionFeatures ? [batch.visionFeatures] : []),
+    ...(batch.objectMaps ? [batch.objectMaps] : []),
+  ]);
 }
 
 /**
@@ -201,6 +210,11 @@ export interface LlavaTrainerArgs {
   readonly variables?: readonly tf.Variable[];
   /** How the loss averages the supervised tokens ({@link LlavaLossWeighting}). Default `token`. */
   readonly lossWeighting?: LlavaLossWeighting;
+  /**
+   * An object-map objective beside the language loss (`object_map.ts`): the head reads the image tokens the LLM reads,
+   * its variables learn with the stage's, and each batch must carry `objectMaps`. Default none.
+   */
+  readonly objectMap?: { readonly head: ObjectMapHead; readonly weight: number };
 }
 
 /** One stage's optimiser over what the stage trains. */
@@ -209,7 +223,9 @@ export class LlavaTrainer {
   /** The variables this stage updates. */
   readonly variables: tf.Variable[];
   readonly lossWeighting: LlavaLossWeighting;
+  readonly objectMap: LlavaTrainerArgs["objectMap"];
   private readonly optimizer: AdamW;
+  private objectMapLoss: tf.Scalar | undefined;
 
   constructor(
     readonly model: LlavaForConditionalGeneration,
@@ -221,6 +237,17 @@ export class LlavaTrainer {
     if (this.lossWeighting !== "token" && this.lossWeighting !== "conversation")
       throw new Error(`LlavaTrainer: lossWeighting must be "token" or "conversation", got ${JSON.stringify(this.lossWeighting)}`);
     this.variables = args.variables ? [...args.variables] : freezeForStage(model, args.stage);
+    this.objectMap = args.objectMap;
+    if (this.objectMap) {
+      const weight = this.objectMap.weight;
+      if (!(weight > 0 && Number.isFinite(weight)))
+        throw new Error(`LlavaTrainer: objectMap.weight must be a positive number, got ${JSON.stringify(weight)}`);
+      if (this.objectMap.head.width !== model.config.text.hiddenSize)
+        throw new Error(
+          `LlavaTrainer: the object-map head reads ${this.objectMap.head.width}-wide tokens but the image tokens are ${model.config.text.hiddenSize} wide`,
+        );
+      this.variables.push(...this.objectMap.head.variables);
+    }
     this.optimizer = new AdamW({
       learningRate: args.learningRate ?? (args.stage === 1 ? 1e-3 : 5e-4),
       weightDecay: args.weightDecay ?? 0,
@@ -243,13 +270,39 @@ export class LlavaTrainer {
     return this.optimizer.iterations;
   }
 
-  /** One optimiser step on a batch; returns the loss before the update (the caller disposes it and the batch). */
+  /**
+   * One optimiser step on a batch; returns the loss before the update (the caller disposes it and the batch): the
+   * language loss, plus the object-map loss times its weight when the trainer has one ({@link takeObjectMapLoss}).
+   */
   step(batch: LlavaTrainingBatch): tf.Scalar {
-    return this.optimizer.minimize(() => llavaLoss(this.model, batch, this.lossWeighting), this.variables);
+    const objectMap = this.objectMap;
+    if (!objectMap) return this.optimizer.minimize(() => llavaLoss(this.model, batch, this.lossWeighting), this.variables);
+    const { visionFeatures, objectMaps } = batch;
+    if (!visionFeatures || !objectMaps)
+      throw new Error(
+        "LlavaTrainer: the trainer has an object-map objective but the batch has no visionFeatures or no objectMaps",
+      );
+    tf.dispose(this.objectMapLoss);
+    return this.optimizer.minimize(() => {
+      const language = llavaLoss(this.model, batch, this.lossWeighting);
+      // The projector runs a second time here (the LLM's forward keeps its tokens to itself); it is small beside the LLM.
+      const map = objectMap.head.loss(this.model.projectFeatures(visionFeatures), objectMaps);
+      this.objectMapLoss = tf.keep(map.clone());
+      return language.add(map.mul(objectMap.weight)) as tf.Scalar;
+    }, this.variables);
   }
 
-  /** Frees the optimiser's moments (the model is the caller's). */
+  /** The object-map loss of the last step (unweighted), handed to the caller to dispose; undefined without the objective. */
+  takeObjectMapLoss(): tf.Scalar | undefined {
+    const loss = this.objectMapLoss;
+    this.objectMapLoss = undefined;
+    return loss;
+  }
+
+  /** Frees the optimiser's moments and the last object-map loss (the model and the head are the caller's). */
   dispose(): void {
     this.optimizer.dispose();
+    tf.dispose(this.objectMapLoss);
+    this.objectMapLoss = undefined;
   }
 }

@@ -45,6 +45,7 @@ import { storyMetrics, frameAnnotations, type FrameAnnotation } from "../metrics
 import { chatBatch, type ChatDecodingOptions } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { LlavaTrainer, llavaBatch, type VisionFeatureCache } from "./llava_training";
+import { ObjectMapHead, checkObjectMapObjective, objectMapTargets, type ObjectMapObjective } from "./object_map";
 import { featureCache, loadLlava, runStage, type ImageSource, type LoadedLlava, type StageRun } from "./llava";
 import { baselineTableMarkdown, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
 import type { PretrainArgs } from "./vision";
@@ -90,15 +91,23 @@ export interface StorytellerPlan {
   readonly imagePoolStride: number;
   /** Stored training stories used (the first N; smoke tests). Default all. */
   readonly storedRecords?: number;
+  /**
+   * The object-map objective beside the story loss (`object_map.ts`: each pooled token asked which colour–shape pairs
+   * are centred in its cell; the read-out is dropped after training). Default none.
+   */
+  readonly objectMap?: ObjectMapObjective;
 }
 
 /**
- * The card's run, sized for the 30 minutes on the shared 2-core machine: a step of 16 stories takes about 1.0–1.3 s
- * (one or two threads alike; the whole run took 1,101 s alone and 1,431 s beside a CI run), the 4,000 fresh stories
- * and their tower features about 2 minutes. 1,000 steps of 16 =
- * 16,000 stories, about 3.7 passes over 300 stored + 4,000 fresh. Peak learning rate 1e-3, lab 02's stage-2 rate on this
- * model. The earlier plan (240 steps, 1,500 fresh stories; 270 s) stopped with the loss still falling (0.54); this one
- * ends at 0.36–0.37, and grounding precision rose from 0.589 to 0.801, hallucination fell from 0.413 to 0.291.
+ * The card's run, sized for the 30 minutes on the shared 2-core machine: a step of 16 stories took about 1.0–1.3 s
+ * without the object map (one or two threads alike; that run took 1,101 s alone and 1,431 s beside a CI run), the 4,000
+ * fresh stories and their tower features about 2 minutes. 1,000 steps of 16 = 16,000 stories, about 3.7 passes over
+ * 300 stored + 4,000 fresh. Peak learning rate 1e-3, lab 02's stage-2 rate on this model. The earlier plan (240 steps,
+ * 1,500 fresh stories; 270 s) stopped with the loss still falling (0.54); 1,000 steps end at 0.35–0.37.
+ *
+ * The object map (weight 4; docs/lab05-plan.md, "The object map"): grounding precision 0.801 → 0.863, hallucination
+ * 0.291 → 0.173 on the test split (weight 1: 0.843 / 0.202; 16: 0.833 / 0.209). It runs the projector a second time
+ * per step (`node bench/storyteller_step.js` prints the cost as a ratio).
  */
 export const STORYTELLER_PLAN: StorytellerPlan = {
   steps: 1000,
@@ -106,6 +115,7 @@ export const STORYTELLER_PLAN: StorytellerPlan = {
   learningRate: 1e-3,
   freshStories: 4000,
   imagePoolStride: 2,
+  objectMap: { weight: 4 },
 };
 
 /** Test stories of the card's quick eval (`quick_eval`, reproduced by test/storyteller.test.ts). */
@@ -283,6 +293,7 @@ export async function pretrainStoryteller(
   const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
   let plan = planOverride ?? STORYTELLER_PLAN;
+  if (plan.objectMap) checkObjectMapObjective(plan.objectMap);
   if (args.steps !== undefined) {
     if (!(Number.isInteger(args.steps) && args.steps > 0))
       throw new Error(`pretrain storyteller: steps must be a positive integer, got ${args.steps}`);
@@ -311,7 +322,13 @@ export async function pretrainStoryteller(
     const cache = featureCache(model, frames);
     await cache.precompute(frames.map((f) => f.key));
     log(`storyteller: tower features of ${cache.size} frames (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    const trainer = new LlavaTrainer(model, { stage: 2 }); // tower frozen; projector and LLM learn
+    const head = plan.objectMap && new ObjectMapHead(model.config.text.hiddenSize, seed + 13);
+    // tower frozen; projector and LLM learn (and the object-map read-out, when on)
+    const trainer = new LlavaTrainer(model, {
+      stage: 2,
+      ...(plan.objectMap && head ? { objectMap: { head, weight: plan.objectMap.weight } } : {}),
+    });
+    const grid = Math.round(Math.sqrt(imageTokens)); // the pooled token grid (4×4 at stride 2)
     let run: StageRun;
     try {
       run = await runStage(
@@ -320,15 +337,26 @@ export async function pretrainStoryteller(
         stories,
         plan.steps,
         { batchSize, learningRate: plan.learningRate, seed: seed + 12, log },
-        async (batch) =>
-          llavaBatch(
+        async (batch) => ({
+          ...llavaBatch(
             batch.map((s) => tokenizeConversation(tokenizer, storytellerConversation(s.sentences), { imageTokens })),
             tokenizer.padTokenId,
             await cache.features(batch.flatMap((s) => s.frames.map((f) => f.key))),
           ),
+          ...(head
+            ? {
+                objectMaps: objectMapTargets(
+                  batch.flatMap((s) => s.annotations.map((a) => a.objects)),
+                  grid,
+                  FRAME_SIZE,
+                ),
+              }
+            : {}),
+        }),
       );
     } finally {
       trainer.dispose();
+      head?.dispose();
       cache.clear();
     }
     const trainSeconds = (Date.now() - started) / 1000;
@@ -608,7 +636,7 @@ function storytellerCard(c: StorytellerCardInputs): CheckpointCard & Record<stri
     title: "mllm-labs storyteller: lab 02's LLaVA with pooled image tokens, tuned to tell five-frame stories",
     description:
       `Lab 02's LLaVA (${STORYTELLER_NEIGHBOURS.llava}) with image-token pooling (LLaVA-OneVision's get_2dPool, stride ${c.plan.imagePoolStride}: ${c.model.imageTokensPerImage} tokens per frame, ${STORY_FRAMES * c.model.imageTokensPerImage} per story) tuned on the world's five-frame stories: ` +
-      `the user turn is "${STORYTELLER_PROMPT.frameSeparator}<image>" per frame and "${STORYTELLER_PROMPT.instruction}", the answer the five reference sentences (answer-only loss); the tower is frozen, the projector and the LLM learn (${c.plan.steps} steps of ${c.batchSize}, peak learning rate ${c.plan.learningRate}). The folder holds the whole model in transformers' LLaVA layout; config.json adds mllm_labs_image_pool_stride (transformers would not pool) and mllm_labs.storyteller (the prompt).`,
+      `the user turn is "${STORYTELLER_PROMPT.frameSeparator}<image>" per frame and "${STORYTELLER_PROMPT.instruction}", the answer the five reference sentences (answer-only loss); the tower is frozen, the projector and the LLM learn (${c.plan.steps} steps of ${c.batchSize}, peak learning rate ${c.plan.learningRate}).${c.plan.objectMap ? ` Beside the story loss, an object-map objective (weight ${c.plan.objectMap.weight}): a linear read-out asks each pooled image token which colour–shape pairs have their centre in its cell, from the frames' annotations, so the bridge keeps each object's shape where the LLM reads it; the read-out is dropped after training.` : ""} The folder holds the whole model in transformers' LLaVA layout; config.json adds mllm_labs_image_pool_stride (transformers would not pool) and mllm_labs.storyteller (the prompt).`,
     model_type: "llava",
     parameters: c.model.parameterCount(),
     steps: c.plan.steps,
@@ -619,6 +647,7 @@ function storytellerCard(c: StorytellerCardInputs): CheckpointCard & Record<stri
     data: `${c.stored} stored training stories + ${c.fresh} drawn fresh from the world's generator (seed ${c.seed + FRESH_STORY_SEED_OFFSET}, rendered into filmstrips as make-data renders them); tower features computed once per frame`,
     loss_curve: c.run.curve,
     loss_every: c.run.every,
+    ...(c.run.objectMapCurve ? { object_map_loss_curve: c.run.objectMapCurve } : {}),
     metrics: c.evaluation.metrics,
     metric_notes: STORYTELLER_METRIC_NOTES,
     command: "npm run pretrain -- storyteller",
