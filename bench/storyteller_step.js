@@ -14,11 +14,16 @@ const { initEngine } = dist("engine/init");
 const { storedStories, storytellerConversation, withImagePooling } = dist("pretrain/storyteller");
 const { featureCache, loadLlava } = dist("pretrain/llava");
 const { LlavaTrainer, llavaBatch, disposeBatch } = dist("pretrain/llava_training");
-const { ObjectMapHead, objectMapTargets } = dist("pretrain/object_map");
+const { ObjectMapHead, objectMapTargets, tokenGridSide } = dist("pretrain/object_map");
 const { tokenizeConversation } = dist("data/conversation");
 
 const root = path.join(__dirname, "..");
 const rounds = Number(process.argv[2] ?? 8);
+const STORED_TRAIN_STORIES = 300;
+if (!(Number.isInteger(rounds) && rounds >= 1 && 16 * (rounds + 1) <= STORED_TRAIN_STORIES))
+  throw new Error(
+    `storyteller_step: ROUNDS must be an integer from 1 to ${Math.floor(STORED_TRAIN_STORIES / 16) - 1} (batches of 16 stored stories), got ${process.argv[2]}`,
+  );
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -54,8 +59,8 @@ const cpu = () => {
         ? {
             objectMaps: objectMapTargets(
               batchStories.flatMap((s) => s.annotations.map((a) => a.objects)),
-              4,
-              64,
+              tokenGridSide(imageTokens),
+              variant.model.config.vision.imageSize, // the frames' side: the objects' coordinates
             ),
           }
         : {}),

@@ -159,7 +159,7 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     ).toBeUndefined();
     await expect(
       pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true }, { ...TINY, objectMap: { weight: Number.NaN } }),
-    ).rejects.toThrow(/object map: weight must be a positive number, got null/);
+    ).rejects.toThrow(/object map: weight must be a positive number, got NaN/);
   }, 240_000);
 
   it("refuses an unknown ablation and a blind ablation, naming the choices", async () => {

@@ -524,7 +524,7 @@ describe("the object-map objective beside the language loss", () => {
       /the object-map head reads 16-wide tokens but the image tokens are 32 wide/,
     );
     expect(() => new LlavaTrainer(model, { stage: 2, objectMap: { head, weight: 0 } })).toThrow(
-      /objectMap.weight must be a positive number, got 0/,
+      /object map: weight must be a positive number, got 0/,
     );
     narrow.dispose();
     trainer.dispose();

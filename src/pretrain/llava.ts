@@ -71,6 +71,7 @@ import {
   ObjectMapHead,
   checkObjectMapObjective,
   objectMapTargets,
+  tokenGridSide,
   type MappedObject,
   type ObjectMapObjective,
 } from "./object_map";
@@ -478,6 +479,11 @@ export async function runStage<E>(
   };
 }
 
+/** Side in pixels of the world's scenes (`sampleScene`'s default canvas), the frame of their objects' coordinates. */
+const SCENE_CANVAS = 64;
+/** Seed of the object-map read-out (added to the run's seed; apart from the presence stage's 61 and 62). */
+const OBJECT_MAP_SEED_OFFSET = 63;
+
 /** The plan of a run: the card's, or an ablation's (the card's plan with its one change). */
 export function llavaPlanFor(ablation?: string, steps?: number): LlavaPlan {
   let plan = LLAVA_PLAN;
@@ -566,12 +572,14 @@ export async function pretrainLlava(
       presenceCache.clear();
     }
   }
-  // The object-map read-out (one for both stages, dropped at the end) and each batch's targets on the token grid.
-  const objectMapHead = !blind && plan.objectMap ? new ObjectMapHead(model.config.text.hiddenSize, seed + 63) : undefined;
-  const objectMap = objectMapHead && plan.objectMap ? { head: objectMapHead, weight: plan.objectMap.weight } : undefined;
-  const grid = Math.round(Math.sqrt(imageTokens));
+  // The object-map read-out (one for both stages, dropped at the end) and each batch's targets on the token grid,
+  // computed before the batch's other tensors (they check the annotations; nothing is left to free if they throw).
+  const grid = !blind && plan.objectMap ? tokenGridSide(imageTokens) : 0;
+  const objectMapHead =
+    !blind && plan.objectMap ? new ObjectMapHead(model.config.text.hiddenSize, seed + OBJECT_MAP_SEED_OFFSET) : undefined;
+  const objectMap = objectMapHead && plan.objectMap ? { ...plan.objectMap, head: objectMapHead } : undefined;
   const objectMaps = (images: readonly (readonly MappedObject[] | undefined)[]) =>
-    objectMap ? { objectMaps: objectMapTargets(images, grid, model.config.vision.imageSize) } : {};
+    objectMap ? { objectMaps: objectMapTargets(images, grid, SCENE_CANVAS) } : {};
   let stage1: StageRun = { curve: [], every: 1, seconds: 0 };
   let stage2: StageRun;
   try {
@@ -584,16 +592,19 @@ export async function pretrainLlava(
           data.scenes,
           plan.steps.stage1,
           stageArgs(1),
-          async (scenes, random) => ({
-            ...llavaBatch(
-              scenes.map((s) =>
-                tokenizePlain(tokenizer, sceneCaption({ id: s.id, captions: s.captions, vqa: s.vqa }, random), { imageTokens }),
+          async (scenes, random) => {
+            const maps = objectMaps(scenes.map((s) => s.objects));
+            return {
+              ...llavaBatch(
+                scenes.map((s) =>
+                  tokenizePlain(tokenizer, sceneCaption({ id: s.id, captions: s.captions, vqa: s.vqa }, random), { imageTokens }),
+                ),
+                tokenizer.padTokenId,
+                await cache!.features(scenes.map((s) => s.image.key)),
               ),
-              tokenizer.padTokenId,
-              await cache!.features(scenes.map((s) => s.image.key)),
-            ),
-            ...objectMaps(scenes.map((s) => s.objects)),
-          }),
+              ...maps,
+            };
+          },
         );
       } finally {
         trainer.dispose();
@@ -611,14 +622,17 @@ export async function pretrainLlava(
         data.stage2,
         plan.steps.stage2,
         stageArgs(2),
-        async (examples, random) => ({
-          ...llavaBatch(
-            examples.map((e) => tokenizeConversation(tokenizer, e.conversation(random), { imageTokens, blind })),
-            tokenizer.padTokenId,
-            cache ? await cache.features(examples.map((e) => e.image.key)) : undefined,
-          ),
-          ...objectMaps(examples.map((e) => e.objects)),
-        }),
+        async (examples, random) => {
+          const maps = objectMaps(examples.map((e) => e.objects));
+          return {
+            ...llavaBatch(
+              examples.map((e) => tokenizeConversation(tokenizer, e.conversation(random), { imageTokens, blind })),
+              tokenizer.padTokenId,
+              cache ? await cache.features(examples.map((e) => e.image.key)) : undefined,
+            ),
+            ...maps,
+          };
+        },
       );
     } finally {
       trainer.dispose();
@@ -1340,8 +1354,8 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
       (c.plan.presence
         ? `Before stage 1, an object-presence stage trained the projector alone (${c.plan.presence.steps} steps of ${c.plan.presence.batchSize} on ${c.plan.presence.scenes} fresh scenes drawn with seed ${c.seed + 61}, learning rate ${c.plan.presence.learningRate}: a multiple-instance head on which colour–shape pairs a scene holds, dropped afterwards). `
         : "") +
-      (c.plan.objectMap
-        ? `In both stages an object-map objective (weight ${c.plan.objectMap.weight}) asked each image token, through a linear read-out dropped afterwards, which colour–shape pairs have their centre in its cell (scene images only; the domain images carry no annotation). `
+      (c.plan.objectMap && (c.stage1.objectMapCurve || c.stage2.objectMapCurve)
+        ? `In ${[c.stage1.objectMapCurve ? "stage 1" : "", c.stage2.objectMapCurve ? "stage 2" : ""].filter(Boolean).join(" and ")} an object-map objective (weight ${c.plan.objectMap.weight}) asked each image token, through a linear read-out dropped afterwards, which colour–shape pairs have their centre in its cell (scene images only; the domain images carry no annotation). `
         : "") +
       "The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
   const metricNotes = { ...LLAVA_METRIC_NOTES };

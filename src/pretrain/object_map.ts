@@ -7,9 +7,11 @@
  * tower's patches at 0.996 but from the pooled tokens the LLM reads at about 0.5, while colour survives (0.94). The
  * language-model loss alone, even with dense object listings, did not teach the bridge to keep the shape; this asks the
  * bridge for it directly, at the place of each object, so the shape reaches the token the LLM attends to when it names
- * that object. Unlike the presence stage (`llava_presence.ts`: one multi-label answer per image, the maximum over
- * tokens, before stage 1), the targets are per token and the objective stays on for the whole run, so the language
- * loss cannot wash it out.
+ * that object. Lab 02 measured image-level presence objectives before (`llava_presence.ts`: one multi-label answer per
+ * image through the maximum over tokens, as a stage before stage 1 and as an auxiliary beside stage 2,
+ * `bench/llava_presence_auxiliary.js`); the projector surfaced presence in some token and the LLM did not use it. Here
+ * the targets are per token, at the object's own cell of the grid the LLM reads (after the pooling), so the shape sits
+ * in the token that stands for the object's place.
  *
  * Papers: Lee et al., "Deeply-Supervised Nets" (AISTATS 2015), auxiliary losses on intermediate features; Wan et al.,
  * "LocCa: Visual Pretraining with Location-aware Captioners" (NeurIPS 2024), region-level targets from annotations;
@@ -34,7 +36,7 @@ export const UNANNOTATED = -1;
  * The object map of each image: for every cell of the `grid`×`grid` token grid (row-major, as the image tokens are),
  * 1 for each colour–shape pair ({@link PRESENCE_PAIRS}) whose object has its centre in the cell, 0 for the others;
  * an image given as `undefined` (no annotation) gets {@link UNANNOTATED} everywhere, which the loss skips.
- * → [Bimg, grid², pairs]
+ * → [Bimg, Nimg = grid², pairs]
  * @param canvas the images' side in pixels (the objects' coordinates)
  */
 export function objectMapTargets(
@@ -67,6 +69,14 @@ export function objectMapTargets(
   return tf.tensor3d(values, [images.length, cells, pairs]);
 }
 
+/** The side of the square token grid that `imageTokens` tokens per image make (16 → 4); throws unless square. */
+export function tokenGridSide(imageTokens: number): number {
+  const side = Math.round(Math.sqrt(imageTokens));
+  if (!(Number.isInteger(imageTokens) && imageTokens > 0 && side * side === imageTokens))
+    throw new Error(`object map: ${imageTokens} image tokens per image make no square grid (the class token must be dropped)`);
+  return side;
+}
+
 /** The objective's settings (`StorytellerPlan.objectMap`; absent: off). */
 export interface ObjectMapObjective {
   /** Weight of the object-map loss added to the language-model loss. */
@@ -76,13 +86,13 @@ export interface ObjectMapObjective {
 /** Throws, quoting the value, unless `objective` is usable. */
 export function checkObjectMapObjective(objective: ObjectMapObjective): void {
   if (!(objective.weight > 0 && Number.isFinite(objective.weight)))
-    throw new Error(`object map: weight must be a positive number, got ${JSON.stringify(objective.weight)}`);
+    throw new Error(`object map: weight must be a positive number, got ${String(objective.weight)}`);
 }
 
 /**
  * The linear read-out of the image tokens: one logit per colour–shape pair per token. Its bias starts at −5, about the
- * log-odds of a pair centred in a given cell of a 4×4 grid (2–3 objects in 16 cells × 30 pairs), so the first steps
- * do not spend themselves on the prior.
+ * log-odds of a pair centred in a given cell of the storyteller's 4×4 grid (2–3 objects in 16 cells × 30 pairs), so the
+ * first steps do not spend themselves on the prior (on LLaVA's 8×8 grid the prior is nearer −6.6; the bias learns it).
  */
 export class ObjectMapHead {
   /** [Dtext, pairs] */
@@ -123,13 +133,19 @@ export class ObjectMapHead {
 
   /**
    * Binary cross-entropy of every pair of every token against `targets` ({@link objectMapTargets}), summed over the
-   * pairs and averaged over the annotated tokens (0 when none is). tokens: [Bimg, Nimg, Dtext], targets: [Bimg, Nimg,
+   * pairs and averaged over the annotated tokens (0 when none is): in a batch that mixes annotated and unannotated
+   * images, each annotated image weighs more the fewer there are. tokens: [Bimg, Nimg, Dtext], targets: [Bimg, Nimg,
    * pairs] → scalar
    */
   loss(tokens: tf.Tensor, targets: tf.Tensor): tf.Scalar {
-    if (targets.rank !== 3 || targets.shape[0] !== tokens.shape[0] || targets.shape[1] !== tokens.shape[1])
+    if (
+      targets.rank !== 3 ||
+      targets.shape[0] !== tokens.shape[0] ||
+      targets.shape[1] !== tokens.shape[1] ||
+      targets.shape[2] !== PRESENCE_PAIRS.length
+    )
       throw new Error(
-        `ObjectMapHead: targets [${targets.shape}] do not match the tokens [${tokens.shape}] (expected [Bimg, Nimg, pairs])`,
+        `ObjectMapHead: targets [${targets.shape}] do not match the tokens [${tokens.shape}] (expected [Bimg, Nimg, ${PRESENCE_PAIRS.length}])`,
       );
     return tf.tidy(() => {
       const annotated = targets.greaterEqual(0).toFloat(); // [Bimg, Nimg, pairs]: 0 on unannotated images

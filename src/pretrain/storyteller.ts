@@ -45,7 +45,7 @@ import { storyMetrics, frameAnnotations, type FrameAnnotation } from "../metrics
 import { chatBatch, type ChatDecodingOptions } from "../pipelines/llava_chat";
 import { Random } from "../util/random";
 import { LlavaTrainer, llavaBatch, type VisionFeatureCache } from "./llava_training";
-import { ObjectMapHead, checkObjectMapObjective, objectMapTargets, type ObjectMapObjective } from "./object_map";
+import { ObjectMapHead, checkObjectMapObjective, objectMapTargets, tokenGridSide, type ObjectMapObjective } from "./object_map";
 import { featureCache, loadLlava, runStage, type ImageSource, type LoadedLlava, type StageRun } from "./llava";
 import { baselineTableMarkdown, machineRecord, writeCheckpoint, type CheckpointCard } from "./common";
 import type { PretrainArgs } from "./vision";
@@ -99,15 +99,17 @@ export interface StorytellerPlan {
 }
 
 /**
- * The card's run, sized for the 30 minutes on the shared 2-core machine: a step of 16 stories took about 1.0–1.3 s
- * without the object map (one or two threads alike; that run took 1,101 s alone and 1,431 s beside a CI run), the 4,000
+ * The card's run, sized for the 30 minutes on the shared 2-core machine. Without the object map a step of 16 stories
+ * took about 1.0–1.3 s (one or two threads alike; that run took 1,101 s alone and 1,431 s beside a CI run), the 4,000
  * fresh stories and their tower features about 2 minutes. 1,000 steps of 16 = 16,000 stories, about 3.7 passes over
  * 300 stored + 4,000 fresh. Peak learning rate 1e-3, lab 02's stage-2 rate on this model. The earlier plan (240 steps,
- * 1,500 fresh stories; 270 s) stopped with the loss still falling (0.54); 1,000 steps end at 0.35–0.37.
+ * 1,500 fresh stories; 270 s) stopped with the loss still falling (0.54); 1,000 steps end at 0.36 without the object
+ * map and 0.33 with it.
  *
  * The object map (weight 4; docs/lab05-plan.md, "The object map"): grounding precision 0.801 → 0.863, hallucination
  * 0.291 → 0.173 on the test split (weight 1: 0.843 / 0.202; 16: 0.833 / 0.209). It runs the projector a second time
- * per step (`node bench/storyteller_step.js` prints the cost as a ratio).
+ * per step: 1.27 × the step's time (`node bench/storyteller_step.js`; 0.94 → 1.19 s at two threads); the card records
+ * its own run's time.
  */
 export const STORYTELLER_PLAN: StorytellerPlan = {
   steps: 1000,
@@ -127,6 +129,8 @@ const CAPTION_TOKENS = 24;
 export const FRESH_STORY_SEED_OFFSET = 31;
 /** Seed of the shuffled-frames baseline's permutations. */
 export const SHUFFLE_SEED = 2028;
+/** Seed of the object-map read-out (added to the run's seed). */
+const OBJECT_MAP_SEED_OFFSET = 13;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Data
@@ -322,40 +326,43 @@ export async function pretrainStoryteller(
     const cache = featureCache(model, frames);
     await cache.precompute(frames.map((f) => f.key));
     log(`storyteller: tower features of ${cache.size} frames (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    const head = plan.objectMap && new ObjectMapHead(model.config.text.hiddenSize, seed + 13);
-    // tower frozen; projector and LLM learn (and the object-map read-out, when on)
-    const trainer = new LlavaTrainer(model, {
-      stage: 2,
-      ...(plan.objectMap && head ? { objectMap: { head, weight: plan.objectMap.weight } } : {}),
-    });
-    const grid = Math.round(Math.sqrt(imageTokens)); // the pooled token grid (4×4 at stride 2)
+    const grid = tokenGridSide(imageTokens); // the pooled token grid (4×4 at stride 2)
+    const head = plan.objectMap && new ObjectMapHead(model.config.text.hiddenSize, seed + OBJECT_MAP_SEED_OFFSET);
+    let trainer: LlavaTrainer | undefined;
     let run: StageRun;
     try {
+      // tower frozen; projector and LLM learn (and the object-map read-out, when on)
+      trainer = new LlavaTrainer(model, {
+        stage: 2,
+        ...(plan.objectMap && head ? { objectMap: { ...plan.objectMap, head } } : {}),
+      });
       run = await runStage(
         "storyteller",
         trainer,
         stories,
         plan.steps,
         { batchSize, learningRate: plan.learningRate, seed: seed + 12, log },
-        async (batch) => ({
-          ...llavaBatch(
-            batch.map((s) => tokenizeConversation(tokenizer, storytellerConversation(s.sentences), { imageTokens })),
-            tokenizer.padTokenId,
-            await cache.features(batch.flatMap((s) => s.frames.map((f) => f.key))),
-          ),
-          ...(head
-            ? {
-                objectMaps: objectMapTargets(
-                  batch.flatMap((s) => s.annotations.map((a) => a.objects)),
-                  grid,
-                  FRAME_SIZE,
-                ),
-              }
-            : {}),
-        }),
+        async (batch) => {
+          // the targets first: they check the annotations, and nothing else of the batch exists yet if they throw
+          const objectMaps = head
+            ? objectMapTargets(
+                batch.flatMap((s) => s.annotations.map((a) => a.objects)),
+                grid,
+                FRAME_SIZE,
+              )
+            : undefined;
+          return {
+            ...llavaBatch(
+              batch.map((s) => tokenizeConversation(tokenizer, storytellerConversation(s.sentences), { imageTokens })),
+              tokenizer.padTokenId,
+              await cache.features(batch.flatMap((s) => s.frames.map((f) => f.key))),
+            ),
+            ...(objectMaps ? { objectMaps } : {}),
+          };
+        },
       );
     } finally {
-      trainer.dispose();
+      trainer?.dispose();
       head?.dispose();
       cache.clear();
     }
