@@ -53,7 +53,7 @@ describe("object-map targets", () => {
     );
     expect(() => objectMapTargets([[]], 2.5, 64)).toThrow(/grid must be a positive integer, got 2.5/);
     expect(() => objectMapTargets([[{ color: "pink", shape: "circle", x: 1, y: 1 }] as never], 4, 64)).toThrow(
-      /unknown object "pink circle"/,
+      /objectMapTargets: unknown object "pink circle"/,
     );
     expect(() => checkObjectMapObjective({ weight: 0 })).toThrow(/weight must be a positive number, got 0/);
   });

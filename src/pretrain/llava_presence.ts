@@ -50,14 +50,17 @@ export function checkPresencePlan(plan: LlavaPresencePlan): void {
 export const PRESENCE_PAIRS: readonly string[] = COLOR_NAMES.flatMap((color) => SHAPE_NAMES.map((shape) => `${color} ${shape}`));
 const PAIR_INDEX = new Map(PRESENCE_PAIRS.map((pair, k) => [pair, k]));
 
+/** An object's index in {@link PRESENCE_PAIRS}; an unknown colour or shape is an error naming it (`where` says who asked). */
+export function presencePairIndex(object: Pick<SceneObject, "color" | "shape">, where = "presenceTargets"): number {
+  const k = PAIR_INDEX.get(`${object.color} ${object.shape}`);
+  if (k === undefined) throw new Error(`${where}: unknown object ${JSON.stringify(`${object.color} ${object.shape}`)}`);
+  return k;
+}
+
 /** A scene's presence targets: 1 for each pair it holds, 0 for the others → [pairs]. */
 export function presenceTargets(objects: readonly Pick<SceneObject, "color" | "shape">[]): number[] {
   const row = new Array<number>(PRESENCE_PAIRS.length).fill(0);
-  for (const o of objects) {
-    const k = PAIR_INDEX.get(`${o.color} ${o.shape}`);
-    if (k === undefined) throw new Error(`presenceTargets: unknown object ${JSON.stringify(`${o.color} ${o.shape}`)}`);
-    row[k] = 1;
-  }
+  for (const o of objects) row[presencePairIndex(o)] = 1;
   return row;
 }
 

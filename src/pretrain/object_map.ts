@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { SceneObject } from "../data/scene";
 import { Random } from "../util/random";
-import { PRESENCE_PAIRS, presenceTargets } from "./llava_presence";
+import { PRESENCE_PAIRS, presencePairIndex } from "./llava_presence";
 
 /**
  * An object of a frame as the targets need it: what it is and where its centre is (pixels of the canvas). The
@@ -62,7 +62,7 @@ export function objectMapTargets(
         );
       const column = Math.min(grid - 1, Math.floor((x * grid) / canvas));
       const row = Math.min(grid - 1, Math.floor((y * grid) / canvas));
-      const pair = presenceTargets([object]).indexOf(1);
+      const pair = presencePairIndex(object, "objectMapTargets");
       values[(image * cells + row * grid + column) * pairs + pair] = 1;
     }
   });
