@@ -239,7 +239,61 @@ async function dispatch() {
   for (const r of rows) console.log(JSON.stringify(r));
 }
 
+/**
+ * Data movement: ms per call of the native backend's Tile and PadV2 against tfjs's cpu kernels (which the native
+ * backend used before it had its own), on the shapes the LLaVA trainings give them: grouped-query attention's repeat_kv
+ * of a storyteller batch's keys, the image-token merge's mask, the 3×3 patch neighbourhoods of 80 frames, and the
+ * gradient of the logits' slice in the language loss. Median of 7 after a warm-up; the outputs are equal (a copy).
+ */
+async function movement() {
+  const cases = [
+    { op: "Tile", shape: [32, 1, 5856], reps: [1, 2, 1], where: "repeat_kv, one layer's keys (16 stories)" },
+    { op: "Tile", shape: [2928, 1], reps: [1, 128], where: "image-token merge mask (16 stories)" },
+    { op: "PadV2", shape: [80, 8, 8, 128], paddings: [[0, 0], [1, 1], [1, 1], [0, 0]], where: "3×3 patch neighbourhoods, 80 frames" },
+    { op: "PadV2", shape: [16, 182, 1024], paddings: [[0, 0], [0, 1], [0, 0]], where: "gradient of the logits' slice" },
+  ];
+  const rows = [];
+  for (const c of cases) {
+    const timing = {};
+    for (const backend of ["native", "cpu"]) {
+      await lib.initEngine({ backend, verbose: false });
+      const x = tf.randomNormal(c.shape, 0, 1, "float32", 3);
+      const run = async () => {
+        const t0 = performance.now();
+        const y = c.op === "Tile" ? tf.tile(x, c.reps) : tf.pad(x, c.paddings);
+        await y.data();
+        const ms = performance.now() - t0;
+        y.dispose();
+        return ms;
+      };
+      await run();
+      const times = [];
+      for (let i = 0; i < 7; i++) times.push(await run());
+      timing[backend] = median(times);
+      x.dispose();
+    }
+    rows.push({
+      name: `${c.op} [${c.shape}]`,
+      where: c.where,
+      native_ms: +timing.native.toFixed(3),
+      cpu_ms: +timing.cpu.toFixed(3),
+      speedup: +(timing.cpu / timing.native).toFixed(1),
+    });
+  }
+  console.log(`${"kernel".padEnd(26)} ${"native ms".padStart(10)} ${"cpu ms".padStart(10)} ${"speedup".padStart(8)}  where`);
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(26)} ${r.native_ms.toFixed(2).padStart(10)} ${r.cpu_ms.toFixed(2).padStart(10)} ${`${r.speedup}×`.padStart(8)}  ${r.where}`,
+    );
+  console.log("");
+  for (const r of rows) console.log(JSON.stringify(r));
+}
+
 module.exports = {
+  movement: async () => {
+    await movement();
+    lib.closeEngine();
+  },
   dispatch: async () => {
     await dispatch();
     lib.closeEngine();

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run bench [-- SUITE...]`: benchmarks that print a table, then one JSON line per result.
- * Suites: gemm (GFLOP/s per backend), gpt (training step vs PyTorch), dispatch (kernels per GPT step), kernel (lab kernel start and cell
+ * Suites: gemm (GFLOP/s per backend), gpt (training step vs PyTorch), dispatch (kernels per GPT step), movement (native
+ * Tile and PadV2 vs tfjs's cpu kernels), kernel (lab kernel start and cell
  * round trip vs tslab), peft (LoRA/QLoRA memory, step time and perplexity). Default: all.
  * Results are ratios against a reference measured in the same run, never timed tests.
  */
@@ -13,6 +14,7 @@ const SUITES = {
   gemm: () => require("./engine.js").gemm(),
   gpt: () => require("./engine.js").gpt(),
   dispatch: () => require("./engine.js").dispatch(),
+  movement: () => require("./engine.js").movement(),
   kernel: () => require("./kernel.js").run(),
   peft: () => require("./peft.js").run(),
 };

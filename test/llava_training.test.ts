@@ -532,6 +532,48 @@ describe("the object-map objective beside the language loss", () => {
     expect(tf.memory().numTensors, "tensors leaked by the steps").toBe(before);
     model.dispose();
   });
+
+  it("languageLoss false: the step is the weighted map alone, stage 1 moves the projector and the read-out and not the LLM", async () => {
+    const model = new LlavaForConditionalGeneration(tinyConfig());
+    const examples = [tokenizePlain(tokenizer, "a red star", { imageTokens: 4 })];
+    const objects = [[{ color: "red", shape: "star", x: 3, y: 12 } as const]];
+    const before = tf.memory().numTensors;
+    const head = new ObjectMapHead(32, 12);
+    const trainer = new LlavaTrainer(model, { stage: 1, objectMap: { head, weight: 2 }, languageLoss: false });
+    expect(trainer.languageLoss).toBe(false);
+    const batch = {
+      ...llavaBatch(examples, tokenizer.padTokenId, tf.tidy(() => model.visionFeatures(fakeImages(["5"])) as tf.Tensor3D)),
+      objectMaps: objectMapTargets(objects, 2, 16),
+    };
+    const map = tf.tidy(() => head.loss(model.projectFeatures(batch.visionFeatures!), batch.objectMaps));
+    const mapValue = (await map.data())[0];
+    map.dispose();
+    const [projectorBefore, llmBefore, headBefore] = [
+      model.projector.linear1.weight.clone(),
+      model.languageModel.namedParameters()[0][1].clone(), // the LLM's first weight (its token embeddings)
+      head.weight.clone(),
+    ];
+    const loss = trainer.step(batch);
+    // The step's loss is 2 × the map's, with no language loss in it (which is far above 0 on an untrained model).
+    expect(Math.abs((await loss.data())[0] - 2 * mapValue)).toBeLessThan(1e-5);
+    const reported = trainer.takeObjectMapLoss()!;
+    expect(Math.abs((await reported.data())[0] - mapValue)).toBeLessThan(1e-6);
+    expect(await maxDifference(model.projector.linear1.weight, projectorBefore)).toBeGreaterThan(0);
+    expect(await maxDifference(head.weight, headBefore)).toBeGreaterThan(0);
+    expect(await maxDifference(model.languageModel.namedParameters()[0][1], llmBefore)).toBe(0);
+    tf.dispose([loss, reported, projectorBefore, llmBefore, headBefore]);
+    disposeBatch(batch);
+    trainer.dispose();
+    expect(() => new LlavaTrainer(model, { stage: 1, languageLoss: false })).toThrow(
+      /languageLoss false needs an objectMap objective/,
+    );
+    expect(() => new LlavaTrainer(model, { stage: 1, objectMap: { head, weight: 1 }, languageLoss: "no" as never })).toThrow(
+      /languageLoss must be true or false, got "no"/,
+    );
+    head.dispose();
+    expect(tf.memory().numTensors, "tensors leaked by the steps").toBe(before);
+    model.dispose();
+  });
 });
 
 describe("chat", () => {

@@ -291,6 +291,68 @@ describe("native kernels match cpu", () => {
     expect(Array.from(ones.native)).toEqual([1, 1, 1, 0, 7, 7, 1, 1, 1, 0, 7, 7]);
   });
 
+  it("pad with a constant on every axis, ranks 1 to 4, and the gradient of slice (which pads)", async () => {
+    const cases: [number[], [number, number][], number][] = [
+      [[5], [[2, 3]], 0],
+      [[4, 6], [[0, 1], [2, 0]], -1.5],
+      [[2, 3, 4], [[1, 1], [0, 0], [3, 2]], 0],
+      [[3, 8, 8, 5], [[0, 0], [1, 2], [1, 2], [0, 0]], 0], // LLaVA's patch neighbourhoods, the strided kind
+      [[2, 1, 3], [[0, 0], [0, 0], [0, 0]], 4], // no padding: a copy
+    ];
+    for (const [shape, paddings, constant] of cases) {
+      const make = normal(shape); // one seed for both backends
+      const r = await onBoth(
+        () => [make()],
+        (t) => tf.pad(t, paddings, constant),
+      );
+      expect(r.nativeShape).toEqual(r.shape);
+      expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
+    }
+    const sliced = normal([3, 7, 5]);
+    const gradient = await onBoth(
+      () => [sliced()],
+      (t) => tf.grad((u: tf.Tensor) => u.slice([1, 2, 0], [2, 4, 3]).square().sum())(t),
+    );
+    expect(Array.from(gradient.native)).toEqual(Array.from(gradient.cpu));
+    // int32 goes to the cpu kernel
+    const ints = await onBoth(
+      () => [tf.tensor1d([1, 2], "int32")],
+      (t) => tf.pad(t, [[1, 0]], 9),
+    );
+    expect(Array.from(ints.native)).toEqual([9, 1, 2]);
+  });
+
+  it("tile on every axis, ranks 1 to 4, and its gradient", async () => {
+    const cases: [number[], number[]][] = [
+      [[5], [3]],
+      [[7, 1], [1, 6]], // rows of one element (the image-token merge's mask)
+      [[4, 1, 6], [1, 2, 1]], // grouped-query attention's repeat_kv
+      [[2, 3, 4], [2, 1, 3]],
+      [[2, 3, 2, 5], [1, 2, 2, 1]],
+      [[3, 2], [1, 1]], // a copy
+    ];
+    for (const [shape, reps] of cases) {
+      const make = normal(shape); // one seed for both backends
+      const r = await onBoth(
+        () => [make()],
+        (t) => tf.tile(t, reps),
+      );
+      expect(r.nativeShape).toEqual(r.shape);
+      expect(Array.from(r.native)).toEqual(Array.from(r.cpu));
+    }
+    const tiled = normal([2, 3, 4]);
+    const gradient = await onBoth(
+      () => [tiled()],
+      (t) => tf.grad((u: tf.Tensor) => u.tile([1, 2, 3]).square().sum())(t),
+    );
+    expectClose(gradient.native, gradient.cpu);
+    const ints = await onBoth(
+      () => [tf.tensor1d([1, 2], "int32")],
+      (t) => tf.tile(t, [2]),
+    );
+    expect(Array.from(ints.native)).toEqual([1, 2, 1, 2]);
+  });
+
   it("transpose of ranks 2 to 4", async () => {
     for (const [shape, perm] of [
       [

@@ -40,7 +40,7 @@ beforeAll(async () => {
   await tf.setBackend("native");
 });
 
-/** A few stories and steps: the recipe end to end in seconds, with the object-map objective. */
+/** A few stories and steps: the recipe end to end in seconds, with the object-map stage and objective. */
 const TINY: StorytellerPlan = {
   ...STORYTELLER_PLAN,
   steps: 3,
@@ -48,6 +48,7 @@ const TINY: StorytellerPlan = {
   freshStories: 2,
   storedRecords: 6,
   objectMap: { weight: 1 },
+  objectMapStage: { steps: 2, learningRate: 1e-3 },
 };
 
 /** The metrics every story is scored on (order can be missing only when no story told two events). */
@@ -87,6 +88,15 @@ describe("pretrainStoryteller (dry run, tiny plan)", () => {
     expect(objectMapCurve.every((v) => v > 0.1 && v < 5)).toBe(true);
     expect(card.description).toContain("object-map objective (weight 1)");
     expect(lines.some((l) => / \(object map \d\.\d{4}\)/.test(l))).toBe(true);
+    // The stage on the map alone ran first, with its own curve (the map's loss) and time.
+    const stageCurve = card.object_map_stage_curve as number[];
+    expect(stageCurve).toHaveLength(2);
+    expect(stageCurve.every((v) => v > 0.1 && v < 5)).toBe(true);
+    expect(lines.findIndex((l) => l.includes("storyteller object map step 2/2"))).toBeLessThan(
+      lines.findIndex((l) => l.includes("storyteller step 1/3")),
+    );
+    expect(card.description).toContain("2 steps (peak learning rate 0.001) on the object map alone");
+    expect(Number.isFinite((card.stage_seconds as Record<string, number>).object_map)).toBe(true);
     expect(Number.isFinite(card.train_seconds)).toBe(true);
     expect(lines.some((l) => /6 stored \+ 2 fresh stories, 16 tokens per frame/.test(l))).toBe(true);
     expect(lines.some((l) => l.includes("storyteller step 3/3"))).toBe(true);
@@ -112,6 +122,13 @@ describe("pretrainStoryteller (dry run, tiny plan)", () => {
     await expect(
       pretrainStoryteller({ world: WORLD, out: CHECKPOINT, dryRun: true }, { ...TINY, objectMap: { weight: -1 } }),
     ).rejects.toThrow(/object map: weight must be a positive number, got -1/);
+    const { objectMap: _objectMap, ...withoutMap } = TINY;
+    await expect(pretrainStoryteller({ world: WORLD, out: CHECKPOINT, dryRun: true }, withoutMap)).rejects.toThrow(
+      /objectMapStage needs objectMap/,
+    );
+    await expect(
+      pretrainStoryteller({ world: WORLD, out: CHECKPOINT, dryRun: true }, { ...TINY, objectMapStage: { steps: 0, learningRate: 1e-3 } }),
+    ).rejects.toThrow(/objectMapStage.steps must be a positive integer, got 0/);
   });
 });
 

@@ -403,7 +403,10 @@ export function featureCache(model: LlavaForConditionalGeneration, images: reado
 
 /** One progress line's worth of a stage. */
 export interface StageRun {
-  /** The language-model loss, the mean of every `every` steps (without the object-map objective's share). */
+  /**
+   * The language-model loss, the mean of every `every` steps (without the object-map objective's share); for a stage on
+   * the object map alone (the trainer's `languageLoss` false), the map's loss.
+   */
   readonly curve: number[];
   readonly every: number;
   readonly seconds: number;
@@ -458,10 +461,13 @@ export async function runStage<E>(
     const objectMapLoss = trainer.takeObjectMapLoss();
     if (objectMapLoss) {
       // The curve stays the language loss (comparable with runs without the objective): the total less the weighted map.
+      // A stage on the map alone (`languageLoss` false) has no language loss: its curve is the map's (unweighted).
       const map = (await objectMapLoss.data())[0];
       objectMapLoss.dispose();
-      objectMapPending.push(map);
-      pending.push(total - trainer.objectMap!.weight * map);
+      if (trainer.languageLoss) {
+        objectMapPending.push(map);
+        pending.push(total - trainer.objectMap!.weight * map);
+      } else pending.push(map);
     } else pending.push(total);
     if ((index + 1) % every === 0 || index + 1 === steps) {
       curve.push(Number(mean(pending.splice(0)).toFixed(5)));

@@ -216,6 +216,12 @@ export interface LlavaTrainerArgs {
    * stage's, and each batch must carry `objectMaps`. Default none.
    */
   readonly objectMap?: ObjectMapObjective & { readonly head: ObjectMapHead };
+  /**
+   * Whether a step's loss includes the language loss. False (needs `objectMap`): the step is the object-map loss alone
+   * (times its weight), the LLM is not run, and the batch's tokens are ignored; what learns is still the stage's set,
+   * so stage 1 with `languageLoss: false` trains the projector and the read-out on the map alone. Default true.
+   */
+  readonly languageLoss?: boolean;
 }
 
 /** One stage's optimiser over what the stage trains. */
@@ -225,6 +231,8 @@ export class LlavaTrainer {
   readonly variables: tf.Variable[];
   readonly lossWeighting: LlavaLossWeighting;
   readonly objectMap: LlavaTrainerArgs["objectMap"];
+  /** Whether a step's loss includes the language loss ({@link LlavaTrainerArgs.languageLoss}). */
+  readonly languageLoss: boolean;
   private readonly optimizer: AdamW;
   private objectMapLoss: tf.Scalar | undefined;
 
@@ -239,6 +247,11 @@ export class LlavaTrainer {
       throw new Error(`LlavaTrainer: lossWeighting must be "token" or "conversation", got ${JSON.stringify(this.lossWeighting)}`);
     this.variables = args.variables ? [...args.variables] : freezeForStage(model, args.stage);
     this.objectMap = args.objectMap;
+    this.languageLoss = args.languageLoss ?? true;
+    if (typeof this.languageLoss !== "boolean")
+      throw new Error(`LlavaTrainer: languageLoss must be true or false, got ${JSON.stringify(this.languageLoss)}`);
+    if (!this.languageLoss && !this.objectMap)
+      throw new Error("LlavaTrainer: languageLoss false needs an objectMap objective; the step would have no loss");
     if (this.objectMap) {
       checkObjectMapObjective(this.objectMap);
       if (this.objectMap.head.width !== model.config.text.hiddenSize)
@@ -284,6 +297,11 @@ export class LlavaTrainer {
     tf.dispose(this.objectMapLoss);
     this.objectMapLoss = undefined;
     return this.optimizer.minimize(() => {
+      if (!this.languageLoss) {
+        const map = objectMap.head.loss(this.model.projectFeatures(visionFeatures), objectMaps);
+        this.objectMapLoss = tf.keep(map.clone());
+        return map.mul(objectMap.weight) as tf.Scalar;
+      }
       const language = llavaLoss(this.model, batch, this.lossWeighting);
       // The projector runs a second time here (the LLM's forward keeps its tokens to itself): with the read-out, about
       // 1.27 × the step's time on the storyteller (bench/storyteller_step.js).

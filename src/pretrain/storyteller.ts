@@ -96,6 +96,31 @@ export interface StorytellerPlan {
    * are centred in its cell; the read-out is dropped after training). Default none.
    */
   readonly objectMap?: ObjectMapObjective;
+  /**
+   * A stage before the story training, on the object map alone (needs `objectMap`): the projector and the read-out learn
+   * which pairs each pooled token's cell holds, the LLM is not run; the story training then starts from that projector
+   * with the same read-out. Default none.
+   */
+  readonly objectMapStage?: ObjectMapStagePlan;
+}
+
+/** The object-map stage's schedule ({@link StorytellerPlan.objectMapStage}). */
+export interface ObjectMapStagePlan {
+  readonly steps: number;
+  /** Peak learning rate (linear warm-up, cosine to 0.1 of it). */
+  readonly learningRate: number;
+}
+
+/** Throws, quoting the value, unless the plan's object-map stage is usable. */
+function checkObjectMapStage(plan: StorytellerPlan): void {
+  const stage = plan.objectMapStage;
+  if (!stage) return;
+  if (!plan.objectMap)
+    throw new Error("pretrain storyteller: objectMapStage needs objectMap (the stage trains its read-out, the story training keeps it)");
+  if (!(Number.isInteger(stage.steps) && stage.steps > 0))
+    throw new Error(`pretrain storyteller: objectMapStage.steps must be a positive integer, got ${String(stage.steps)}`);
+  if (!(stage.learningRate > 0 && Number.isFinite(stage.learningRate)))
+    throw new Error(`pretrain storyteller: objectMapStage.learningRate must be a positive number, got ${String(stage.learningRate)}`);
 }
 
 /**
@@ -108,8 +133,10 @@ export interface StorytellerPlan {
  *
  * The object map (weight 4; docs/lab05-plan.md, "The object map"): grounding precision 0.801 → 0.863, hallucination
  * 0.291 → 0.173 on the test split (weight 1: 0.843 / 0.202; 16: 0.833 / 0.209). It runs the projector a second time
- * per step: 1.27 × the step's time (`node bench/storyteller_step.js`; 0.94 → 1.19 s at two threads); the card records
- * its own run's time.
+ * per step: 1.27 × the step's time (`node bench/storyteller_step.js`; 0.94 → 1.19 s at two threads). The object-map
+ * stage before it (3,000 steps on the map alone, about 0.1 s a step: the LLM is not run) starts the story training from
+ * a projector that already keeps each cell's shapes, and the story training keeps them (docs/lab05-plan.md, "The
+ * object-map stage"). The card records its own run's time.
  */
 export const STORYTELLER_PLAN: StorytellerPlan = {
   steps: 1000,
@@ -118,6 +145,7 @@ export const STORYTELLER_PLAN: StorytellerPlan = {
   freshStories: 4000,
   imagePoolStride: 2,
   objectMap: { weight: 4 },
+  objectMapStage: { steps: 3000, learningRate: 1e-3 },
 };
 
 /** Test stories of the card's quick eval (`quick_eval`, reproduced by test/storyteller.test.ts). */
@@ -131,6 +159,8 @@ export const FRESH_STORY_SEED_OFFSET = 31;
 export const SHUFFLE_SEED = 2028;
 /** Seed of the object-map read-out (added to the run's seed). */
 const OBJECT_MAP_SEED_OFFSET = 13;
+/** Seed of the object-map stage's batch order (added to the run's seed; the story training's is 12). */
+const OBJECT_MAP_STAGE_SEED_OFFSET = 14;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Data
@@ -298,6 +328,7 @@ export async function pretrainStoryteller(
   const seed = args.seed ?? 0;
   let plan = planOverride ?? STORYTELLER_PLAN;
   if (plan.objectMap) checkObjectMapObjective(plan.objectMap);
+  checkObjectMapStage(plan);
   if (args.steps !== undefined) {
     if (!(Number.isInteger(args.steps) && args.steps > 0))
       throw new Error(`pretrain storyteller: steps must be a positive integer, got ${args.steps}`);
@@ -330,7 +361,40 @@ export async function pretrainStoryteller(
     const head = plan.objectMap && new ObjectMapHead(model.config.text.hiddenSize, seed + OBJECT_MAP_SEED_OFFSET);
     let trainer: LlavaTrainer | undefined;
     let run: StageRun;
+    let mapStage: StageRun | undefined;
+    const storyBatch = async (batch: readonly StoryExample[]) => {
+      // the targets first: they check the annotations, and nothing else of the batch exists yet if they throw
+      const objectMaps = head
+        ? objectMapTargets(
+            batch.flatMap((s) => s.annotations.map((a) => a.objects)),
+            grid,
+            FRAME_SIZE,
+          )
+        : undefined;
+      return {
+        ...llavaBatch(
+          batch.map((s) => tokenizeConversation(tokenizer, storytellerConversation(s.sentences), { imageTokens })),
+          tokenizer.padTokenId,
+          await cache.features(batch.flatMap((s) => s.frames.map((f) => f.key))),
+        ),
+        ...(objectMaps ? { objectMaps } : {}),
+      };
+    };
     try {
+      if (plan.objectMapStage && head) {
+        // the projector and the read-out alone, on the map alone (stage 1 freezes all but the projector)
+        trainer = new LlavaTrainer(model, { stage: 1, objectMap: { weight: 1, head }, languageLoss: false });
+        mapStage = await runStage(
+          "storyteller object map",
+          trainer,
+          stories,
+          plan.objectMapStage.steps,
+          { batchSize, learningRate: plan.objectMapStage.learningRate, seed: seed + OBJECT_MAP_STAGE_SEED_OFFSET, log },
+          storyBatch,
+        );
+        trainer.dispose();
+        trainer = undefined;
+      }
       // tower frozen; projector and LLM learn (and the object-map read-out, when on)
       trainer = new LlavaTrainer(model, {
         stage: 2,
@@ -342,24 +406,7 @@ export async function pretrainStoryteller(
         stories,
         plan.steps,
         { batchSize, learningRate: plan.learningRate, seed: seed + 12, log },
-        async (batch) => {
-          // the targets first: they check the annotations, and nothing else of the batch exists yet if they throw
-          const objectMaps = head
-            ? objectMapTargets(
-                batch.flatMap((s) => s.annotations.map((a) => a.objects)),
-                grid,
-                FRAME_SIZE,
-              )
-            : undefined;
-          return {
-            ...llavaBatch(
-              batch.map((s) => tokenizeConversation(tokenizer, storytellerConversation(s.sentences), { imageTokens })),
-              tokenizer.padTokenId,
-              await cache.features(batch.flatMap((s) => s.frames.map((f) => f.key))),
-            ),
-            ...(objectMaps ? { objectMaps } : {}),
-          };
-        },
+        storyBatch,
       );
     } finally {
       trainer?.dispose();
@@ -387,6 +434,7 @@ export async function pretrainStoryteller(
       stored: stored.length,
       fresh: fresh.length,
       run,
+      ...(mapStage ? { mapStage } : {}),
       trainSeconds,
       evalSeconds,
       evaluation,
@@ -631,6 +679,8 @@ interface StorytellerCardInputs {
   readonly stored: number;
   readonly fresh: number;
   readonly run: StageRun;
+  /** The object-map stage before the story training, when the plan has one. */
+  readonly mapStage?: StageRun;
   readonly trainSeconds: number;
   readonly evalSeconds: number;
   readonly evaluation: StorytellerEvaluation;
@@ -643,7 +693,7 @@ function storytellerCard(c: StorytellerCardInputs): CheckpointCard & Record<stri
     title: "mllm-labs storyteller: lab 02's LLaVA with pooled image tokens, tuned to tell five-frame stories",
     description:
       `Lab 02's LLaVA (${STORYTELLER_NEIGHBOURS.llava}) with image-token pooling (LLaVA-OneVision's get_2dPool, stride ${c.plan.imagePoolStride}: ${c.model.imageTokensPerImage} tokens per frame, ${STORY_FRAMES * c.model.imageTokensPerImage} per story) tuned on the world's five-frame stories: ` +
-      `the user turn is "${STORYTELLER_PROMPT.frameSeparator}<image>" per frame and "${STORYTELLER_PROMPT.instruction}", the answer the five reference sentences (answer-only loss); the tower is frozen, the projector and the LLM learn (${c.plan.steps} steps of ${c.batchSize}, peak learning rate ${c.plan.learningRate}).${c.plan.objectMap ? ` Beside the story loss, an object-map objective (weight ${c.plan.objectMap.weight}): a linear read-out asks each pooled image token which colour–shape pairs have their centre in its cell, from the frames' annotations, so the bridge keeps each object's shape where the LLM reads it; the read-out is dropped after training.` : ""} The folder holds the whole model in transformers' LLaVA layout; config.json adds mllm_labs_image_pool_stride (transformers would not pool) and mllm_labs.storyteller (the prompt).`,
+      `the user turn is "${STORYTELLER_PROMPT.frameSeparator}<image>" per frame and "${STORYTELLER_PROMPT.instruction}", the answer the five reference sentences (answer-only loss); the tower is frozen, the projector and the LLM learn (${c.plan.steps} steps of ${c.batchSize}, peak learning rate ${c.plan.learningRate}).${c.plan.objectMap ? ` Beside the story loss, an object-map objective (weight ${c.plan.objectMap.weight}): a linear read-out asks each pooled image token which colour–shape pairs have their centre in its cell, from the frames' annotations, so the bridge keeps each object's shape where the LLM reads it; the read-out is dropped after training.` : ""}${c.plan.objectMapStage ? ` Before the story training, ${c.plan.objectMapStage.steps} steps (peak learning rate ${c.plan.objectMapStage.learningRate}) on the object map alone: the projector and the read-out learn, the LLM is not run.` : ""} The folder holds the whole model in transformers' LLaVA layout; config.json adds mllm_labs_image_pool_stride (transformers would not pool) and mllm_labs.storyteller (the prompt).`,
     model_type: "llava",
     parameters: c.model.parameterCount(),
     steps: c.plan.steps,
@@ -655,6 +705,7 @@ function storytellerCard(c: StorytellerCardInputs): CheckpointCard & Record<stri
     loss_curve: c.run.curve,
     loss_every: c.run.every,
     ...(c.run.objectMapCurve ? { object_map_loss_curve: c.run.objectMapCurve } : {}),
+    ...(c.mapStage ? { object_map_stage_curve: c.mapStage.curve, object_map_stage_every: c.mapStage.every } : {}),
     metrics: c.evaluation.metrics,
     metric_notes: STORYTELLER_METRIC_NOTES,
     command: "npm run pretrain -- storyteller",
@@ -669,7 +720,11 @@ function storytellerCard(c: StorytellerCardInputs): CheckpointCard & Record<stri
     },
     baseline_checkpoints: { per_frame_captions: STORYTELLER_NEIGHBOURS.llava },
     samples: c.evaluation.samples,
-    stage_seconds: { train: Math.round(c.run.seconds), eval: Math.round(c.evalSeconds) },
+    stage_seconds: {
+      ...(c.mapStage ? { object_map: Math.round(c.mapStage.seconds) } : {}),
+      train: Math.round(c.run.seconds),
+      eval: Math.round(c.evalSeconds),
+    },
     ...(c.quick
       ? { quick_eval: { limit: STORYTELLER_QUICK_EVAL_LIMIT, metrics: c.quick.metrics, baselines: c.quick.baselines } }
       : {}),

@@ -292,6 +292,75 @@ const concatKernel = withFallback("Concat", ({ inputs, backend, attrs }) => {
   return output(backend, shape, out);
 });
 
+/**
+ * Constant padding (tfjs's PadV2: `x.pad(paddings, constantValue)`, and the gradient of Slice): the output filled with
+ * the constant, then each innermost row of x copied into place. The cpu kernel computes every output element's index
+ * in JavaScript: 4–5× slower on LLaVA's patch neighbourhoods and the logits' slice gradient (`npm run bench --
+ * movement`). Other dtypes go to the cpu kernel.
+ */
+const padKernel = withFallback("PadV2", ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const { paddings, constantValue } = attrs as unknown as { paddings: [number, number][]; constantValue: number };
+  const rank = x.shape.length;
+  if (!floats(x) || rank === 0 || paddings.length !== rank) return null;
+  const shape = x.shape.map((extent, axis) => paddings[axis][0] + extent + paddings[axis][1]);
+  const out = backend.allocate(size(shape));
+  out.fill(constantValue);
+  const source = values(backend, x);
+  const row = x.shape[rank - 1];
+  if (row === 0) return output(backend, shape, out);
+  // strides of the output, in elements
+  const strides = new Array<number>(rank).fill(1);
+  for (let axis = rank - 2; axis >= 0; axis--) strides[axis] = strides[axis + 1] * shape[axis + 1];
+  const rows = size(x.shape) / row;
+  const index = new Array<number>(rank - 1).fill(0); // x's index of the current row, innermost axis last
+  for (let r = 0; r < rows; r++) {
+    let at = paddings[rank - 1][0];
+    for (let axis = 0; axis < rank - 1; axis++) at += (index[axis] + paddings[axis][0]) * strides[axis];
+    out.set(source.subarray(r * row, (r + 1) * row), at);
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++index[axis] < x.shape[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  return output(backend, shape, out);
+});
+
+/**
+ * Tiling (tfjs's Tile: `x.tile(reps)`, and `repeat_kv` of grouped-query attention): each innermost row of the output is
+ * its source row of x repeated reps[last] times. The cpu kernel computes every output element's index in JavaScript:
+ * about 3× slower on a storyteller batch's keys (`npm run bench -- movement`). Other dtypes go to the cpu kernel.
+ */
+const tileKernel = withFallback("Tile", ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const reps = attrs.reps as number[];
+  const rank = x.shape.length;
+  if (!floats(x) || rank === 0 || reps.length !== rank) return null;
+  const shape = x.shape.map((extent, axis) => extent * reps[axis]);
+  const out = backend.allocate(size(shape));
+  const row = x.shape[rank - 1];
+  const outRow = shape[rank - 1];
+  const rows = size(shape) / Math.max(outRow, 1);
+  if (row === 0 || rows === 0) return output(backend, shape, out);
+  const source = values(backend, x);
+  const index = new Array<number>(rank - 1).fill(0); // the output's index of the current row, innermost axis last
+  for (let r = 0; r < rows; r++) {
+    let from = 0; // x's row at this output row: each index modulo x's extent
+    for (let axis = 0; axis < rank - 1; axis++) from = from * x.shape[axis] + (index[axis] % x.shape[axis]);
+    const at = r * outRow;
+    if (row === 1) out.fill(source[from], at, at + outRow);
+    else {
+      const piece = source.subarray(from * row, (from + 1) * row);
+      for (let k = 0; k < reps[rank - 1]; k++) out.set(piece, at + k * row);
+    }
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++index[axis] < shape[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  return output(backend, shape, out);
+});
+
 /** One-hot rows as float32 (class targets for a loss), from the buffer pool; other dtypes go to the cpu kernel. */
 const oneHotKernel = withFallback("OneHot", ({ inputs, backend, attrs }) => {
   const { indices } = inputs as { indices: TensorInfo };
@@ -345,5 +414,7 @@ export function nativeKernels(): Record<string, KernelFunc> {
     Slice: sliceKernel,
     SplitV: splitKernel,
     Concat: concatKernel,
+    PadV2: padKernel,
+    Tile: tileKernel,
   };
 }
