@@ -249,8 +249,27 @@ async function movement() {
   const cases = [
     { op: "Tile", shape: [32, 1, 5856], reps: [1, 2, 1], where: "repeat_kv, one layer's keys (16 stories)" },
     { op: "Tile", shape: [2928, 1], reps: [1, 128], where: "image-token merge mask (16 stories)" },
-    { op: "PadV2", shape: [80, 8, 8, 128], paddings: [[0, 0], [1, 1], [1, 1], [0, 0]], where: "3×3 patch neighbourhoods, 80 frames" },
-    { op: "PadV2", shape: [16, 182, 1024], paddings: [[0, 0], [0, 1], [0, 0]], where: "gradient of the logits' slice" },
+    {
+      op: "PadV2",
+      shape: [80, 8, 8, 128],
+      paddings: [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ],
+      where: "3×3 patch neighbourhoods, 80 frames",
+    },
+    {
+      op: "PadV2",
+      shape: [16, 182, 1024],
+      paddings: [
+        [0, 0],
+        [0, 1],
+        [0, 0],
+      ],
+      where: "gradient of the logits' slice",
+    },
   ];
   const rows = [];
   for (const c of cases) {

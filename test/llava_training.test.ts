@@ -542,7 +542,11 @@ describe("the object-map objective beside the language loss", () => {
     const trainer = new LlavaTrainer(model, { stage: 1, objectMap: { head, weight: 2 }, languageLoss: false });
     expect(trainer.languageLoss).toBe(false);
     const batch = {
-      ...llavaBatch(examples, tokenizer.padTokenId, tf.tidy(() => model.visionFeatures(fakeImages(["5"])) as tf.Tensor3D)),
+      ...llavaBatch(
+        examples,
+        tokenizer.padTokenId,
+        tf.tidy(() => model.visionFeatures(fakeImages(["5"])) as tf.Tensor3D),
+      ),
       objectMaps: objectMapTargets(objects, 2, 16),
     };
     const map = tf.tidy(() => head.loss(model.projectFeatures(batch.visionFeatures!), batch.objectMaps));

@@ -294,10 +294,42 @@ describe("native kernels match cpu", () => {
   it("pad with a constant on every axis, ranks 1 to 4, and the gradient of slice (which pads)", async () => {
     const cases: [number[], [number, number][], number][] = [
       [[5], [[2, 3]], 0],
-      [[4, 6], [[0, 1], [2, 0]], -1.5],
-      [[2, 3, 4], [[1, 1], [0, 0], [3, 2]], 0],
-      [[3, 8, 8, 5], [[0, 0], [1, 2], [1, 2], [0, 0]], 0], // LLaVA's patch neighbourhoods, the strided kind
-      [[2, 1, 3], [[0, 0], [0, 0], [0, 0]], 4], // no padding: a copy
+      [
+        [4, 6],
+        [
+          [0, 1],
+          [2, 0],
+        ],
+        -1.5,
+      ],
+      [
+        [2, 3, 4],
+        [
+          [1, 1],
+          [0, 0],
+          [3, 2],
+        ],
+        0,
+      ],
+      [
+        [3, 8, 8, 5],
+        [
+          [0, 0],
+          [1, 2],
+          [1, 2],
+          [0, 0],
+        ],
+        0,
+      ], // LLaVA's patch neighbourhoods, the strided kind
+      [
+        [2, 1, 3],
+        [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+        ],
+        4,
+      ], // no padding: a copy
     ];
     for (const [shape, paddings, constant] of cases) {
       const make = normal(shape); // one seed for both backends
@@ -325,11 +357,26 @@ describe("native kernels match cpu", () => {
   it("tile on every axis, ranks 1 to 4, and its gradient", async () => {
     const cases: [number[], number[]][] = [
       [[5], [3]],
-      [[7, 1], [1, 6]], // rows of one element (the image-token merge's mask)
-      [[4, 1, 6], [1, 2, 1]], // grouped-query attention's repeat_kv
-      [[2, 3, 4], [2, 1, 3]],
-      [[2, 3, 2, 5], [1, 2, 2, 1]],
-      [[3, 2], [1, 1]], // a copy
+      [
+        [7, 1],
+        [1, 6],
+      ], // rows of one element (the image-token merge's mask)
+      [
+        [4, 1, 6],
+        [1, 2, 1],
+      ], // grouped-query attention's repeat_kv
+      [
+        [2, 3, 4],
+        [2, 1, 3],
+      ],
+      [
+        [2, 3, 2, 5],
+        [1, 2, 2, 1],
+      ],
+      [
+        [3, 2],
+        [1, 1],
+      ], // a copy
     ];
     for (const [shape, reps] of cases) {
       const make = normal(shape); // one seed for both backends

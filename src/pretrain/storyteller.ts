@@ -116,11 +116,15 @@ function checkObjectMapStage(plan: StorytellerPlan): void {
   const stage = plan.objectMapStage;
   if (!stage) return;
   if (!plan.objectMap)
-    throw new Error("pretrain storyteller: objectMapStage needs objectMap (the stage trains its read-out, the story training keeps it)");
+    throw new Error(
+      "pretrain storyteller: objectMapStage needs objectMap (the stage trains its read-out, the story training keeps it)",
+    );
   if (!(Number.isInteger(stage.steps) && stage.steps > 0))
     throw new Error(`pretrain storyteller: objectMapStage.steps must be a positive integer, got ${String(stage.steps)}`);
   if (!(stage.learningRate > 0 && Number.isFinite(stage.learningRate)))
-    throw new Error(`pretrain storyteller: objectMapStage.learningRate must be a positive number, got ${String(stage.learningRate)}`);
+    throw new Error(
+      `pretrain storyteller: objectMapStage.learningRate must be a positive number, got ${String(stage.learningRate)}`,
+    );
 }
 
 /**
@@ -133,7 +137,8 @@ function checkObjectMapStage(plan: StorytellerPlan): void {
  *
  * The object map (weight 4; docs/lab05-plan.md, "The object map"): grounding precision 0.801 → 0.863, hallucination
  * 0.291 → 0.173 on the test split (weight 1: 0.843 / 0.202; 16: 0.833 / 0.209). It runs the projector a second time
- * per step: 1.27 × the step's time (`node bench/storyteller_step.js`; 0.94 → 1.19 s at two threads). The object-map
+ * per step: 1.39 × the step's time (`node bench/storyteller_step.js`: 0.69 → 0.96 s at one thread, beside another run;
+ * 1.27 × before the native Tile and PadV2 made the rest of the step faster). The object-map
  * stage before it (3,000 steps on the map alone, about 0.1 s a step: the LLM is not run) starts the story training from
  * a projector that already keeps each cell's shapes, and the story training keeps them (docs/lab05-plan.md, "The
  * object-map stage"). The card records its own run's time.
