@@ -248,7 +248,7 @@ async function dispatch() {
 async function movement() {
   const cases = [
     { op: "Tile", shape: [32, 1, 5856], reps: [1, 2, 1], where: "repeat_kv, one layer's keys (16 stories)" },
-    { op: "Tile", shape: [2928, 1], reps: [1, 128], where: "image-token merge mask (16 stories)" },
+    { op: "Tile", shape: [2928, 1], reps: [1, 128], dtype: "bool", where: "image-token merge mask (16 stories)" },
     {
       op: "PadV2",
       shape: [80, 8, 8, 128],
@@ -276,7 +276,10 @@ async function movement() {
     const timing = {};
     for (const backend of ["native", "cpu"]) {
       await lib.initEngine({ backend, verbose: false });
-      const x = tf.randomNormal(c.shape, 0, 1, "float32", 3);
+      const x =
+        c.dtype === "bool"
+          ? tf.randomUniform(c.shape, 0, 1, "float32", 3).greater(0.5)
+          : tf.randomNormal(c.shape, 0, 1, "float32", 3);
       const run = async () => {
         const t0 = performance.now();
         const y = c.op === "Tile" ? tf.tile(x, c.reps) : tf.pad(x, c.paddings);

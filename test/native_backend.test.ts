@@ -393,11 +393,22 @@ describe("native kernels match cpu", () => {
       (t) => tf.grad((u: tf.Tensor) => u.tile([1, 2, 3]).square().sum())(t),
     );
     expectClose(gradient.native, gradient.cpu);
+    // int32 and bool (the image-token merge tiles a comparison's mask) are copied with their own type
     const ints = await onBoth(
-      () => [tf.tensor1d([1, 2], "int32")],
-      (t) => tf.tile(t, [2]),
+      () => [tf.tensor2d([1, 2, 3, 4], [2, 2], "int32")],
+      (t) => tf.tile(t, [2, 2]),
     );
-    expect(Array.from(ints.native)).toEqual([1, 2, 1, 2]);
+    expect(Array.from(ints.native)).toEqual([1, 2, 1, 2, 3, 4, 3, 4, 1, 2, 1, 2, 3, 4, 3, 4]);
+    const masks = await onBoth(
+      () => [tf.tensor1d([3, 7, 3], "int32")],
+      (t) => {
+        const tiled = t.equal(3).reshape([3, 1]).tile([1, 4]);
+        expect(tiled.dtype).toBe("bool");
+        return tf.where(tiled, tf.onesLike(tiled.toFloat()), tf.zerosLike(tiled.toFloat()));
+      },
+    );
+    expect(Array.from(masks.native)).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
+    expect(Array.from(masks.native)).toEqual(Array.from(masks.cpu));
   });
 
   it("transpose of ranks 2 to 4", async () => {

@@ -284,7 +284,8 @@ export class LlavaTrainer {
 
   /**
    * One optimiser step on a batch; returns the loss before the update (the caller disposes it and the batch): the
-   * language loss, plus the object-map loss times its weight when the trainer has one ({@link takeObjectMapLoss}).
+   * language loss, plus the object-map loss times its weight when the trainer has one ({@link takeObjectMapLoss}); with
+   * `languageLoss` false, the weighted object-map loss alone.
    */
   step(batch: LlavaTrainingBatch): tf.Scalar {
     const objectMap = this.objectMap;

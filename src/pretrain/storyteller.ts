@@ -136,7 +136,8 @@ function checkObjectMapStage(plan: StorytellerPlan): void {
  * map and 0.33 with it.
  *
  * The object map (weight 4; docs/lab05-plan.md, "The object map"): grounding precision 0.801 → 0.863, hallucination
- * 0.291 → 0.173 on the test split (weight 1: 0.843 / 0.202; 16: 0.833 / 0.209). It runs the projector a second time
+ * 0.291 → 0.173 on the test split (weight 1: 0.843 / 0.202; 16: 0.833 / 0.209); with the object-map stage first,
+ * 0.932 / 0.043 (1,500 stage steps: 0.928 / 0.061; 5,000: 0.928 / 0.047). It runs the projector a second time
  * per step: 1.39 × the step's time (`node bench/storyteller_step.js`: 0.69 → 0.96 s at one thread, beside another run;
  * 1.27 × before the native Tile and PadV2 made the rest of the step faster). The object-map
  * stage before it (3,000 steps on the map alone, about 0.1 s a step: the LLM is not run) starts the story training from
@@ -337,7 +338,13 @@ export async function pretrainStoryteller(
   if (args.steps !== undefined) {
     if (!(Number.isInteger(args.steps) && args.steps > 0))
       throw new Error(`pretrain storyteller: steps must be a positive integer, got ${args.steps}`);
-    plan = { ...plan, steps: args.steps };
+    // --steps N sets the story steps, the object-map stage's in proportion (as `pretrain llava` scales stage 1)
+    const stage = plan.objectMapStage;
+    plan = {
+      ...plan,
+      steps: args.steps,
+      ...(stage ? { objectMapStage: { ...stage, steps: Math.max(1, Math.round((stage.steps * args.steps) / plan.steps)) } } : {}),
+    };
   }
   const batchSize = args.batchSize ?? plan.batchSize;
   const llavaDir = path.resolve(args.llava ?? path.resolve(args.out, STORYTELLER_NEIGHBOURS.llava));
@@ -736,12 +743,25 @@ function storytellerCard(c: StorytellerCardInputs): CheckpointCard & Record<stri
   };
 }
 
-/** The README's tables: every metric beside its baselines; sample stories. */
-function storytellerCardTables(card: CheckpointCard & Record<string, unknown>): string {
+/** The README's object-map section: the stage's curve and the map's loss beside the story loss (none without the map). */
+function objectMapLines(card: CheckpointCard & Record<string, unknown>): string[] {
+  const points = (curve: unknown, every: unknown) =>
+    (curve as number[]).map((v, k) => `${(k + 1) * (every as number)}: ${v.toFixed(4)}`).join(", ");
+  const lines: string[] = [];
+  if (card.object_map_stage_curve)
+    lines.push("## Object-map stage (the map alone)", "", points(card.object_map_stage_curve, card.object_map_stage_every), "");
+  if (card.object_map_loss_curve)
+    lines.push("## Object-map loss beside the story loss", "", points(card.object_map_loss_curve, card.loss_every), "");
+  return lines;
+}
+
+/** The README's tables: every metric beside its baselines; the object map's curves; sample stories. */
+export function storytellerCardTables(card: CheckpointCard & Record<string, unknown>): string {
   const baselines = card.baselines as Record<string, Record<string, number>>;
   const notes = card.baseline_notes as Record<string, string>;
   const columns = Object.keys(baselines);
   const samples = card.samples as StorytellerEvaluation["samples"];
+  const stage = (card.plan as StorytellerPlan).objectMapStage;
   return [
     "",
     "## Baselines",
@@ -759,7 +779,8 @@ function storytellerCardTables(card: CheckpointCard & Record<string, unknown>): 
       ...Object.entries(s.stories).map(([name, text]) => `- ${name}: ${text}`),
       "",
     ]),
-    `Training ${card.train_seconds} s (fresh stories, tower features and ${card.steps} steps) on ${card.device}, threads ${card.threads}, at nice 19 beside other trainings on the shared machine.`,
+    ...objectMapLines(card),
+    `Training ${card.train_seconds} s (fresh stories, tower features${stage ? `, ${stage.steps} object-map stage steps` : ""} and ${card.steps} story steps) on ${card.device}, threads ${card.threads}.`,
     "",
   ].join("\n");
 }

@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { opCode, type OpName } from "./op_codes";
 import { floats, intValues, output, size, values, type NativeKernelFunc as KernelFunc } from "./tensor_io";
 import type { NativeBackend } from "./backend";
+import { storedValues } from "../tfjs_internals";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -327,38 +328,42 @@ const padKernel = withFallback("PadV2", ({ inputs, backend, attrs }) => {
 });
 
 /**
- * Tiling (tfjs's Tile: `x.tile(reps)`, and `repeat_kv` of grouped-query attention): each innermost row of the output is
- * its source row of x repeated reps[last] times. The cpu kernel computes every output element's index in JavaScript:
- * about 3× slower on a storyteller batch's keys (`npm run bench -- movement`). Other dtypes go to the cpu kernel.
+ * Tiling (tfjs's Tile: `x.tile(reps)`, `repeat_kv` of grouped-query attention, the image-token merge's mask): each
+ * innermost row of the output is its source row of x repeated reps[last] times. The cpu kernel computes every output
+ * element's index in JavaScript: about 3× slower on these shapes (`npm run bench -- movement`). float32, int32 and bool
+ * are copied here (float32 into the buffer pool, the others into a fresh array of their own type); strings and complex
+ * numbers go to the cpu kernel.
  */
 const tileKernel = withFallback("Tile", ({ inputs, backend, attrs }) => {
   const { x } = inputs;
   const reps = attrs.reps as number[];
   const rank = x.shape.length;
-  if (!floats(x) || rank === 0 || reps.length !== rank) return null;
+  if (!["float32", "int32", "bool"].includes(x.dtype) || rank === 0 || reps.length !== rank) return null;
   const shape = x.shape.map((extent, axis) => extent * reps[axis]);
-  const out = backend.allocate(size(shape));
+  const total = size(shape);
+  const source = (x.dtype === "float32" ? values(backend, x) : storedValues(backend, x.dataId)) as Float32Array | Int32Array | Uint8Array;
+  const out =
+    x.dtype === "float32" ? backend.allocate(total) : new (source.constructor as Int32ArrayConstructor | Uint8ArrayConstructor)(total);
   const row = x.shape[rank - 1];
   const outRow = shape[rank - 1];
-  const rows = size(shape) / Math.max(outRow, 1);
-  if (row === 0 || rows === 0) return output(backend, shape, out);
-  const source = values(backend, x);
-  const index = new Array<number>(rank - 1).fill(0); // the output's index of the current row, innermost axis last
-  for (let r = 0; r < rows; r++) {
-    let from = 0; // x's row at this output row: each index modulo x's extent
-    for (let axis = 0; axis < rank - 1; axis++) from = from * x.shape[axis] + (index[axis] % x.shape[axis]);
-    const at = r * outRow;
-    if (row === 1) out.fill(source[from], at, at + outRow);
-    else {
-      const piece = source.subarray(from * row, (from + 1) * row);
-      for (let k = 0; k < reps[rank - 1]; k++) out.set(piece, at + k * row);
-    }
-    for (let axis = rank - 2; axis >= 0; axis--) {
-      if (++index[axis] < shape[axis]) break;
-      index[axis] = 0;
+  if (total > 0) {
+    const index = new Array<number>(rank - 1).fill(0); // the output's index of the current row, innermost axis last
+    for (let r = 0; r < total / outRow; r++) {
+      let from = 0; // x's row at this output row: each index modulo x's extent
+      for (let axis = 0; axis < rank - 1; axis++) from = from * x.shape[axis] + (index[axis] % x.shape[axis]);
+      const at = r * outRow;
+      if (row === 1) out.fill(source[from], at, at + outRow);
+      else {
+        const piece = source.subarray(from * row, (from + 1) * row);
+        for (let k = 0; k < reps[rank - 1]; k++) out.set(piece, at + k * row);
+      }
+      for (let axis = rank - 2; axis >= 0; axis--) {
+        if (++index[axis] < shape[axis]) break;
+        index[axis] = 0;
+      }
     }
   }
-  return output(backend, shape, out);
+  return backend.makeTensorInfo(shape, x.dtype, out);
 });
 
 /** One-hot rows as float32 (class targets for a loss), from the buffer pool; other dtypes go to the cpu kernel. */
