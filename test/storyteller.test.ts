@@ -297,8 +297,9 @@ describe("the committed checkpoint (data/checkpoints/storyteller)", () => {
   });
 
   // Issue 19's grounding targets on the test split, met by the committed run (the object-map stage, then 1,000 story steps
-  // × 16 with the map beside them): 0.932 and 0.043 (the seed-5 and seed-6 worlds: 0.919 / 0.063, 0.914 / 0.070). They were kept as expected failures until then (the map beside the story loss alone:
-  // 0.863 and 0.173; without the map: 0.801 and 0.291).
+  // × 16 with the map beside them): 0.932 and 0.043 (the seed-5 and seed-6 worlds: 0.919 / 0.063, 0.914 / 0.070). They
+  // were kept as expected failures until then (the map beside the story loss alone: 0.863 and 0.173; without the map:
+  // 0.801 and 0.291).
   it.runIf(hasCheckpoint)("grounding precision at least 0.9 and hallucination rate at most 0.05 (issue 19)", () => {
     expect(card.metrics.grounding_precision).toBeGreaterThanOrEqual(0.9);
     expect(card.metrics.hallucination_rate).toBeLessThanOrEqual(0.05);
