@@ -580,10 +580,12 @@ export async function pretrainLlava(
   }
   // The object-map read-out (one for both stages, dropped at the end) and each batch's targets on the token grid,
   // computed before the batch's other tensors (they check the annotations; nothing is left to free if they throw).
-  const grid = !blind && plan.objectMap ? tokenGridSide(imageTokens) : 0;
-  const objectMapHead =
-    !blind && plan.objectMap ? new ObjectMapHead(model.config.text.hiddenSize, seed + OBJECT_MAP_SEED_OFFSET) : undefined;
-  const objectMap = objectMapHead && plan.objectMap ? { ...plan.objectMap, head: objectMapHead } : undefined;
+  const objective = blind ? undefined : plan.objectMap;
+  const grid = objective ? tokenGridSide(imageTokens) : 0;
+  const objectMap = objective && {
+    ...objective,
+    head: new ObjectMapHead(model.config.text.hiddenSize, seed + OBJECT_MAP_SEED_OFFSET),
+  };
   const objectMaps = (images: readonly (readonly MappedObject[] | undefined)[]) =>
     objectMap ? { objectMaps: objectMapTargets(images, grid, SCENE_CANVAS) } : {};
   let stage1: StageRun = { curve: [], every: 1, seconds: 0 };
@@ -644,7 +646,7 @@ export async function pretrainLlava(
       trainer.dispose();
     }
   } finally {
-    objectMapHead?.dispose();
+    objectMap?.head.dispose();
   }
   cache?.clear();
   const trainSeconds = (Date.now() - started) / 1000;

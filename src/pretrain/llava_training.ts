@@ -298,17 +298,13 @@ export class LlavaTrainer {
     tf.dispose(this.objectMapLoss);
     this.objectMapLoss = undefined;
     return this.optimizer.minimize(() => {
-      if (!this.languageLoss) {
-        const map = objectMap.head.loss(this.model.projectFeatures(visionFeatures), objectMaps);
-        this.objectMapLoss = tf.keep(map.clone());
-        return map.mul(objectMap.weight) as tf.Scalar;
-      }
-      const language = llavaLoss(this.model, batch, this.lossWeighting);
-      // The projector runs a second time here (the LLM's forward keeps its tokens to itself): with the read-out, about
-      // 1.27 × the step's time on the storyteller (bench/storyteller_step.js).
+      const language = this.languageLoss ? llavaLoss(this.model, batch, this.lossWeighting) : undefined;
+      // With the language loss the projector runs a second time here (the LLM's forward keeps its tokens to itself):
+      // with the read-out, 1.39 × the storyteller's step (bench/storyteller_step.js).
       const map = objectMap.head.loss(this.model.projectFeatures(visionFeatures), objectMaps);
       this.objectMapLoss = tf.keep(map.clone());
-      return language.add(map.mul(objectMap.weight)) as tf.Scalar;
+      const weighted = map.mul(objectMap.weight) as tf.Scalar;
+      return language ? (language.add(weighted) as tf.Scalar) : weighted;
     }, this.variables);
   }
 

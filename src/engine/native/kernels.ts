@@ -310,9 +310,7 @@ const padKernel = withFallback("PadV2", ({ inputs, backend, attrs }) => {
   const source = values(backend, x);
   const row = x.shape[rank - 1];
   if (row === 0) return output(backend, shape, out);
-  // strides of the output, in elements
-  const strides = new Array<number>(rank).fill(1);
-  for (let axis = rank - 2; axis >= 0; axis--) strides[axis] = strides[axis + 1] * shape[axis + 1];
+  const strides = util.computeStrides(shape); // of the output, in elements (rank − 1 of them)
   const rows = size(x.shape) / row;
   const index = new Array<number>(rank - 1).fill(0); // x's index of the current row, innermost axis last
   for (let r = 0; r < rows; r++) {
