@@ -161,3 +161,68 @@ export function gatherTrackTargets(arrays: TrackTargetArrays, rows: readonly num
 export function disposeTrackTargets(targets: TrackTargetTensors): void {
   tf.dispose([targets.position, targets.visible, targets.exists, ...targets.attributes]);
 }
+
+/** The motion attributes the object tracker names from a trajectory: every world attribute but colour and shape, in order. */
+export const WORLD_MOTION_ATTRIBUTE_NAMES = WORLD_TRACK_ATTRIBUTE_NAMES.filter((name) => name !== "color" && name !== "shape");
+
+/** Targets of N clips by identity (colour × shape) for the object tracker (models/video_object_tracker.ts), as flat arrays. */
+export interface IdentityTargetArrays {
+  readonly clips: number;
+  /** I = colours × shapes; identity i is colour ⌊i / shapes⌋ and shape i mod shapes of `COLOR_NAMES`, `SHAPE_NAMES`. */
+  readonly identities: number;
+  readonly frames: number;
+  /** [N, I, F] 1 where the identity is in the frame. */
+  readonly visible: Float32Array;
+  /** [N, I, F, 2] positions in [−1, 1] (0 where the clip does not hold the identity). */
+  readonly position: Float32Array;
+  /** [N, I] 1 where the clip holds the identity. */
+  readonly present: Float32Array;
+  /** [N, I] per attribute of {@link WORLD_MOTION_ATTRIBUTE_NAMES} (0 where the clip does not hold the identity). */
+  readonly motion: readonly Int32Array[];
+}
+
+/** A track's identity: its colour's index × the shapes + its shape's index. */
+export function trackIdentity(track: Track): number {
+  return COLOR_NAMES.indexOf(track.object.color) * SHAPE_NAMES.length + SHAPE_NAMES.indexOf(track.object.shape);
+}
+
+/** Each clip's tracks → targets by identity. Two objects of one identity in a clip are an error (the world never draws them). */
+export function identityTargetArrays(
+  clips: readonly (readonly Track[] | undefined)[],
+  options: { frames: number; canvas: number },
+): IdentityTargetArrays {
+  const { frames: F, canvas } = options;
+  const I = COLOR_NAMES.length * SHAPE_NAMES.length;
+  const N = clips.length;
+  const motionIndex = WORLD_MOTION_ATTRIBUTE_NAMES.map((name) => WORLD_TRACK_ATTRIBUTE_NAMES.indexOf(name));
+  const out: IdentityTargetArrays = {
+    clips: N,
+    identities: I,
+    frames: F,
+    visible: new Float32Array(N * I * F),
+    position: new Float32Array(N * I * F * 2),
+    present: new Float32Array(N * I),
+    motion: motionIndex.map(() => new Int32Array(N * I)),
+  };
+  const half = canvas / 2;
+  clips.forEach((tracks, n) => {
+    if (!tracks) throw new Error(`identityTargetArrays: clip ${n} has no tracks (only generated clips have them)`);
+    for (const track of tracks) {
+      if (track.positions.length !== F)
+        throw new Error(`identityTargetArrays: clip ${n} has ${track.positions.length} frames, expected ${F}`);
+      const i = trackIdentity(track);
+      if (i < 0) throw new Error(`identityTargetArrays: clip ${n} holds a ${track.object.color} ${track.object.shape}, not a world object`);
+      const j = n * I + i;
+      if (out.present[j]) throw new Error(`identityTargetArrays: clip ${n} holds two ${track.object.color} ${track.object.shape}s`);
+      out.present[j] = 1;
+      const classes = trackAttributeClasses(track, F);
+      motionIndex.forEach((a, m) => (out.motion[m][j] = classes[a]));
+      for (let f = 0; f < F; f++) {
+        out.visible[j * F + f] = f >= track.appearAt && f < track.disappearAt ? 1 : 0;
+        out.position[(j * F + f) * 2] = track.positions[f][0] / half - 1;
+        out.position[(j * F + f) * 2 + 1] = track.positions[f][1] / half - 1;
+      }
+    }
+  });
+  return out;
+}
