@@ -2,8 +2,9 @@
  * Lab 03: the object tracker (src/models/video_object_tracker.ts) trained alone on fresh clips' exact tracks, then
  * scored on held-out clips with the frames in order, shuffled and the middle frame repeated: every object's first
  * direction read from its identity's track (one- and two-object clips apart), whether its identity is among the two
- * the tracker finds likeliest present (the code tokens' slots), and the position error. The same held-out clips and
- * scoring as `bench/video_track_head_direction.js` reads the committed track head with.
+ * the tracker finds likeliest present (the code tokens' slots; per object, and per two-object clip both), and the
+ * position error. The same held-out clips and scoring as `bench/video_track_head_direction.js` reads the committed
+ * track head with.
  *
  * `node bench/video_object_tracker.js [TRAIN_CLIPS=6000] [STEPS=2000] [LR=1e-3] [EVAL_CLIPS=300] [WINDOW=3] [HIDDEN=128]
  * [POOL=1] [BATCH=8]`: POOL is the tower's patch grid pooling the tracker reads (1: every patch, the 8×8 grid; 2: the
@@ -19,7 +20,7 @@ const { initEngine } = dist("engine/init");
 const { loadVideoLlama, freshClipSet, disposeClipSet } = dist("pretrain/videollama");
 const { learningRateAt } = dist("pretrain/common");
 const { VideoObjectTracker } = dist("models/video_object_tracker");
-const { identityTargetArrays } = dist("data/video_tracks");
+const { identityTargetArrays, trackIdentity } = dist("data/video_tracks");
 const { AdamW } = dist("train/adamw");
 const { Random } = dist("util/random");
 const { shuffledFrameOrder, singleMiddleFrame } = dist("data/temporal_sampling");
@@ -144,6 +145,8 @@ void (async () => {
     const whenSelected = [0, 0];
     let selected = 0;
     let selectedByPeak = 0;
+    let twoObjectClips = 0;
+    let bothFound = 0;
     let objects = 0;
     let distance = 0;
     let seenFrames = 0;
@@ -170,6 +173,10 @@ void (async () => {
         const tracks = held.tracks[n];
         const ranked = [...Array(I).keys()].sort((p, q) => presence[b * I + q] - presence[b * I + p]).slice(0, 2);
         const rankedByPeak = [...Array(I).keys()].sort((p, q) => peak[b * I + q] - peak[b * I + p]).slice(0, 2);
+        if (tracks.length === 2) {
+          twoObjectClips++;
+          if (tracks.every((track) => ranked.includes(trackIdentity(track)))) bothFound++;
+        }
         for (let i = 0; i < I; i++) {
           if (!heldTargets.present[n * I + i]) continue;
           const ok = direction[b * I + i] === heldTargets.motion[0][n * I + i] ? 1 : 0;
@@ -204,6 +211,7 @@ void (async () => {
       inTopTwo: +(selected / objects).toFixed(3),
       inTopTwoOneObject: +(selectedBy[1] / tallies[1][1]).toFixed(3),
       inTopTwoTwoObjects: +(selectedBy[2] / tallies[2][1]).toFixed(3),
+      bothInTopTwo: +(bothFound / twoObjectClips).toFixed(3),
       inTopTwoByPeak: +(selectedByPeak / objects).toFixed(3),
       directionWhenInTopTwo: +(whenSelected[0] / whenSelected[1]).toFixed(3),
       positionErrorPx: +(distance / Math.max(1, seenFrames)).toFixed(2),

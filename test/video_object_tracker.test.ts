@@ -14,6 +14,7 @@ import {
   type IdentityTargets,
 } from "../src/models/video_object_tracker";
 import { patchNeighbourhoods } from "../src/models/llava";
+import { maxDifference } from "./helpers/max_difference";
 import { identityTargetArrays, trackIdentity, WORLD_MOTION_ATTRIBUTE_NAMES } from "../src/data/video_tracks";
 import { sampleVideo } from "../src/data/video";
 import { COLOR_NAMES, SHAPE_NAMES } from "../src/data/vocabulary";
@@ -28,8 +29,8 @@ beforeAll(async () => {
 const F = 4; // frames
 const GRID = 4; // a 4 × 4 patch grid: K = 17 tokens per frame
 const D = 8; // token width
-const CONFIG = { colors: 2, shapes: 2, frames: F, motionClasses: [4, 2], window: 3, hiddenSize: 16, trajectoryHiddenSize: 8 };
-const I = 4;
+const CONFIG = { colors: 2, shapes: 3, frames: F, motionClasses: [4, 2], window: 3, hiddenSize: 16, trajectoryHiddenSize: 8 };
+const I = 6; // identities: not F, so that frames and identities swapped would change a shape
 
 function randomFeatures(batch: number, seed: number): tf.Tensor4D {
   return tf.randomNormal([batch, F, 1 + GRID * GRID, D], 0, 1, "float32", seed) as tf.Tensor4D;
@@ -50,7 +51,13 @@ function oneObjectTargets(): IdentityTargets {
     visible: tf.tensor3d(visible, [1, I, F]),
     position: tf.tensor4d(position, [1, I, F, 2]),
     present: tf.tensor2d(present, [1, I]),
-    motion: [tf.tensor2d([0, 0, 1, 0], [1, I], "int32"), tf.tensor2d([0, 0, 1, 0], [1, I], "int32")],
+    motion: [0, 1].map(() =>
+      tf.tensor2d(
+        Array.from({ length: I }, (_, i) => (i === 2 ? 1 : 0)),
+        [1, I],
+        "int32",
+      ),
+    ),
   };
 }
 const disposeTargets = (t: IdentityTargets) => tf.dispose([t.visible, t.position, t.present, ...t.motion]);
@@ -63,7 +70,7 @@ describe("cellNeighbourhoods", () => {
       const ours = cellNeighbourhoods(features, window);
       const theirs = patchNeighbourhoods(features, window);
       expect(ours.shape).toEqual(theirs.shape);
-      expect(Math.max(...Array.from(await ours.sub(theirs).abs().data()))).toBeLessThan(1e-6);
+      expect(await maxDifference(ours, theirs)).toBeLessThan(1e-6);
       tf.dispose([ours, ...(theirs === features ? [] : [theirs])]); // window 1: LLaVA's returns the features themselves
     }
     const gradient = (f: (x: tf.Tensor) => tf.Tensor) =>
@@ -73,8 +80,11 @@ describe("cellNeighbourhoods", () => {
           .sum(),
       )(features);
     const [a, b] = [gradient((x) => cellNeighbourhoods(x, 3)), gradient((x) => patchNeighbourhoods(x, 3))];
-    expect(Math.max(...Array.from(await a.sub(b).abs().data()))).toBeLessThan(1e-5);
-    expect(() => cellNeighbourhoods(features.reshape([3, 80]), 3)).toThrow("must be [N, g·g, D] (a square grid), got [3,80]");
+    expect(await maxDifference(a, b)).toBeLessThan(1e-5);
+    expect(() => tf.tidy(() => void cellNeighbourhoods(features.reshape([3, 80]), 3))).toThrow(
+      "must be [N, g·g, D] (a square grid), got [3,80]",
+    );
+    expect(() => cellNeighbourhoods(features, 2)).toThrow("window must be an odd integer ≥ 1, got 2");
     tf.dispose([a, b, features, weights]);
   });
 });
@@ -100,6 +110,7 @@ describe("VideoObjectTracker", () => {
     const features = randomFeatures(2, 3);
     const before = tf.memory().numTensors;
     const tracks = tracker.track(features);
+    expect(tf.memory().numTensors).toBe(before + 6); // visibility, position, 2 motion attributes, the cells' outputs
     expect(tracks.visibility.shape).toEqual([2, I, F]);
     expect(tracks.position.shape).toEqual([2, I, F, 2]);
     expect(tracks.motion.map((m) => m.shape)).toEqual([
@@ -107,16 +118,47 @@ describe("VideoObjectTracker", () => {
       [2, I, 2],
     ]);
     expect(tracks.cellLogProbabilities.shape).toEqual([2 * F, I, GRID * GRID + 1]);
-    // a position is an average of cell centres plus offsets of at most 1.5 half-cells: inside [−1.375, 1.375]
+    // Every identity's visibility and position in frame f of clip b come from row b·F + f of the cells' outputs: the
+    // log-odds of being in some cell against "absent", and the cells' positions weighted by P(cell | seen).
+    const G = GRID * GRID;
+    const logP = (await tracks.cellLogProbabilities.array()) as number[][][];
+    const cellAt = (await tracks.cellPositions.array()) as number[][][][];
+    const visibility = (await tracks.visibility.array()) as number[][][];
+    const position = (await tracks.position.array()) as number[][][][];
+    for (const [b, i, f] of [
+      [0, 0, 0],
+      [1, 5, 2],
+      [1, 2, 3],
+    ]) {
+      const row = logP[b * F + f][i];
+      const seen = Math.log(row.slice(0, G).reduce((sum, v) => sum + Math.exp(v), 0));
+      expect(visibility[b][i][f]).toBeCloseTo(seen - row[G], 4);
+      const weights = row.slice(0, G).map((v) => Math.exp(v - seen));
+      for (const axis of [0, 1])
+        expect(position[b][i][f][axis]).toBeCloseTo(
+          weights.reduce((sum, w, c) => sum + w * cellAt[b * F + f][i][c][axis], 0),
+          4,
+        );
+    }
+    // cell 6 of the 4 × 4 grid is column 2, row 1: centre (0.25, −0.25), offsets of at most 1.5 half-cells of 0.25
+    const [x, y] = cellAt[3][4][6];
+    expect(Math.abs(x - 0.25)).toBeLessThanOrEqual(1.5 / GRID + 1e-6);
+    expect(Math.abs(y + 0.25)).toBeLessThanOrEqual(1.5 / GRID + 1e-6);
+    // a position is an average of cell centres plus offsets: inside ±(1 − 1/g + 1.5/g) = ±1.125
     const positions = Array.from(await tracks.position.data());
     expect(Math.max(...positions.map(Math.abs))).toBeLessThanOrEqual(1 + 1.5 / GRID - 1 / GRID + 1e-6);
     tf.dispose([tracks.visibility, tracks.position, tracks.cellLogProbabilities, tracks.cellPositions, ...tracks.motion]);
     expect(tf.memory().numTensors).toBe(before);
-    expect(() => tracker.track(features.reshape([2, F, 17 * D]))).toThrow("features must be [B, F, K, Dv], got [2,4,136]");
-    expect(() => tracker.track(features.slice([0, 0, 0, 0], [2, 3, -1, -1]))).toThrow(
+    const refused = (make: () => tf.Tensor) => () => tf.tidy(() => void tracker.track(make()));
+    expect(refused(() => features.reshape([2, F, 17 * D]))).toThrow("features must be [B, F, K, Dv], got [2,4,136]");
+    expect(refused(() => features.slice([0, 0, 0, 0], [2, 3, -1, -1]))).toThrow(
       "clips of 3 frames for a tracker of config.frames 4",
     );
-    expect(() => tracker.track(features.slice([0, 0, 0, 0], [2, F, 16, D]))).toThrow("a square patch grid, got 16 tokens");
+    expect(refused(() => features.slice([0, 0, 0, 0], [2, F, 16, D]))).toThrow("a square patch grid, got 16 tokens");
+    expect(refused(() => features.slice([0, 0, 0, 0], [2, F, 17, 4]))).toThrow(
+      "frame tokens 4 wide for a tracker of visionWidth 8",
+    );
+    expect(tf.memory().numTensors).toBe(before);
     features.dispose();
     tracker.dispose();
   });
@@ -151,23 +193,32 @@ describe("VideoObjectTracker", () => {
     expect(values[2][0]).toBeCloseTo(motionLoss, 4);
     expect(values[3][0]).toBeCloseTo(detection / F + 10 * (squared / 3) + motionLoss, 3);
     const wrong = { ...targets, present: tf.zeros([2, I]) };
-    expect(() => tracker.loss(tracks, wrong)).toThrow("targets.present must be [1,4], got [2,4]");
+    expect(() => tracker.loss(tracks, wrong)).toThrow("targets.present must be [1,6], got [2,6]");
     tf.dispose([wrong.present, loss.total, loss.detection, loss.position, loss.motion, features]);
     tf.dispose([tracks.visibility, tracks.position, tracks.cellLogProbabilities, tracks.cellPositions, ...tracks.motion]);
     disposeTargets(targets);
     tracker.dispose();
   });
 
-  it("reads trajectories without moving the detector: the motion loss's gradient reaches only the reader", () => {
+  it("reads trajectories without moving the detector: the motion loss's gradient reaches only the reader", async () => {
     const tracker = new VideoObjectTracker(CONFIG, { visionWidth: D, seed: 3 });
     const features = randomFeatures(1, 5);
     const targets = oneObjectTargets();
     const detector = [...tracker.cellHidden.trainableParameters(), ...tracker.absentLogits.trainableParameters()];
     const reader = tracker.trajectoryHidden.trainableParameters();
-    const { grads } = tf.variableGrads(() => tracker.loss(tracker.track(features), targets).motion, [...detector, ...reader]);
-    for (const v of detector) expect(Math.max(...Array.from(grads[v.name].abs().dataSync()))).toBe(0);
-    expect(Math.max(...Array.from(grads[reader[0].name].abs().dataSync()))).toBeGreaterThan(0);
-    tf.dispose(Object.values(grads));
+    const { value, grads } = tf.variableGrads(
+      () => tracker.loss(tracker.track(features), targets).motion,
+      [...detector, ...reader],
+    );
+    const largest = async (t: tf.Tensor) => {
+      const top = tf.tidy(() => t.abs().max());
+      const [v] = await top.data();
+      top.dispose();
+      return v;
+    };
+    for (const v of detector) expect(await largest(grads[v.name])).toBe(0);
+    expect(await largest(grads[reader[0].name])).toBeGreaterThan(0);
+    tf.dispose([value, ...Object.values(grads)]);
     features.dispose();
     disposeTargets(targets);
     tracker.dispose();

@@ -183,7 +183,13 @@ export interface IdentityTargetArrays {
 
 /** A track's identity: its colour's index × the shapes + its shape's index. */
 export function trackIdentity(track: Track): number {
-  return COLOR_NAMES.indexOf(track.object.color) * SHAPE_NAMES.length + SHAPE_NAMES.indexOf(track.object.shape);
+  const color = COLOR_NAMES.indexOf(track.object.color);
+  const shape = SHAPE_NAMES.indexOf(track.object.shape);
+  if (color < 0 || shape < 0)
+    throw new Error(
+      `trackIdentity: a ${JSON.stringify(track.object.color)} ${JSON.stringify(track.object.shape)} is not a world object (colours ${COLOR_NAMES.join(", ")}; shapes ${SHAPE_NAMES.join(", ")})`,
+    );
+  return color * SHAPE_NAMES.length + shape;
 }
 
 /** Each clip's tracks → targets by identity. Two objects of one identity in a clip are an error (the world never draws them). */
@@ -211,7 +217,6 @@ export function identityTargetArrays(
       if (track.positions.length !== F)
         throw new Error(`identityTargetArrays: clip ${n} has ${track.positions.length} frames, expected ${F}`);
       const i = trackIdentity(track);
-      if (i < 0) throw new Error(`identityTargetArrays: clip ${n} holds a ${track.object.color} ${track.object.shape}, not a world object`);
       const j = n * I + i;
       if (out.present[j]) throw new Error(`identityTargetArrays: clip ${n} holds two ${track.object.color} ${track.object.shape}s`);
       out.present[j] = 1;

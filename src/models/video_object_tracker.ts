@@ -68,6 +68,8 @@ export function cellNeighbourhoods(features: tf.Tensor, window: number): tf.Tens
   const grid = Math.round(Math.sqrt(G));
   if (features.rank !== 3 || grid * grid !== G)
     throw new Error(`cellNeighbourhoods: features must be [N, g·g, D] (a square grid), got [${features.shape}]`);
+  if (!Number.isInteger(window) || window < 1 || window % 2 === 0)
+    throw new Error(`cellNeighbourhoods: window must be an odd integer ≥ 1, got ${JSON.stringify(window)}`);
   if (window === 1) return features.clone();
   const half = (window - 1) / 2;
   const W = window * window;
@@ -88,7 +90,7 @@ export function cellNeighbourhoods(features: tf.Tensor, window: number): tf.Tens
   });
 }
 
-/** A frame-to-frame step in [−1, 1] units times this is in eighths of the canvas (4 px on the world's 64). */
+/** A frame-to-frame step in [−1, 1] units times this is in units of 2 px on the world's 64-px canvas (a slow step of 1.5 px: 0.75). */
 const MOTION_SCALE = 16;
 
 /** A tracker. Defaults are filled by {@link resolveVideoObjectTrackerConfig}. */
@@ -109,6 +111,7 @@ export interface VideoObjectTrackerConfig {
   readonly trajectoryHiddenSize?: number;
 }
 
+/** A {@link VideoObjectTrackerConfig} with every default filled. */
 export interface ResolvedVideoObjectTrackerConfig {
   readonly colors: number;
   readonly shapes: number;
@@ -172,7 +175,7 @@ export interface IdentityTargets {
   readonly motion: readonly tf.Tensor[];
 }
 
-/** The tracker's loss, its parts averaged per clip. */
+/** The tracker's loss and its parts (each averaged as its comment says). */
 export interface TrackerLoss {
   readonly total: tf.Scalar;
   /** Cross-entropy of the cell holding each identity's centre (or "absent"), summed over identities, per frame. */
@@ -197,11 +200,18 @@ export class VideoObjectTracker extends Module {
   readonly trajectoryHidden: Linear;
   readonly trajectoryHidden2: Linear;
   readonly trajectoryOutput: Linear;
+  /** Dv, the width of the frame tokens it reads. */
+  readonly visionWidth: number;
 
   /** visionWidth: Dv, the frame tokens' width. */
   constructor(config: VideoObjectTrackerConfig, sizes: { visionWidth: number; seed: number }) {
     super();
     this.config = resolveVideoObjectTrackerConfig(config);
+    if (!Number.isInteger(sizes.visionWidth) || sizes.visionWidth < 1)
+      throw new Error(
+        `VideoObjectTracker: sizes.visionWidth must be a positive integer, got ${JSON.stringify(sizes.visionWidth)}`,
+      );
+    this.visionWidth = sizes.visionWidth;
     const { window, hiddenSize, trajectoryHiddenSize, frames } = this.config;
     const random = new Random(sizes.seed);
     const linear = (name: string, inFeatures: number, outFeatures: number) =>
@@ -235,6 +245,8 @@ export class VideoObjectTracker extends Module {
     const grid = Math.round(Math.sqrt(G));
     if (grid * grid !== G)
       throw new Error(`VideoObjectTracker: a frame must hold a class token and a square patch grid, got ${K} tokens`);
+    if (Dv !== this.visionWidth)
+      throw new Error(`VideoObjectTracker: frame tokens ${Dv} wide for a tracker of visionWidth ${this.visionWidth}`);
     if (F !== this.config.frames)
       throw new Error(`VideoObjectTracker: clips of ${F} frames for a tracker of config.frames ${this.config.frames}`);
     const I = this.identities;
@@ -286,8 +298,8 @@ export class VideoObjectTracker extends Module {
       const seen = tf.sigmoid(stopGradient(visibility)); // [B, I, F]
       const at = stopGradient(position); // [B, I, F, 2]
       const where = at.mul(seen.expandDims(3)).reshape([B, I, 2 * F]); // [B, I, 2F]: x0, y0, x1, …
-      // Each step's motion, where the object is seen in both frames, in cells of an 8-wide grid (a slow object moves
-      // 1.5 px a frame, 0.05 of the [−1, 1] canvas: scaled so that the reader need not learn large weights to see it).
+      // Each step's motion, where the object is seen in both frames, scaled so that a slow step (1.5 px, 0.047 of the
+      // [−1, 1] range) is 0.75: the reader need not learn large weights to see it.
       const both = seen
         .slice([0, 0, 1], [B, I, F - 1])
         .mul(seen.slice([0, 0, 0], [B, I, F - 1]))
