@@ -73,6 +73,9 @@ export interface ExecuteOptions {
   onMessage?: (message: JupyterMessage) => void;
 }
 
+/** Start-up attempts when the kernel finds a port taken (see `KernelClient.launch`). */
+const PORT_ATTEMPTS = 3;
+
 async function freePort(ip: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -145,13 +148,24 @@ export class KernelClient {
     return this.stderrTail;
   }
 
-  /** Starts the kernel; on any failure the kernel is killed and its temporary folder removed before the error is thrown. */
+  /**
+   * Starts the kernel; on any failure the kernel is killed and its temporary folder removed before the error is thrown.
+   * A TCP port found free can be taken by another process before the kernel binds it (jupyter_client's ports have the
+   * same race; two test files starting kernels at once hit it): a kernel that dies at start-up with "Address already
+   * in use" is started again on fresh ports, up to {@link PORT_ATTEMPTS} times in all.
+   */
   private async launch(): Promise<void> {
-    try {
-      await this.launchKernel();
-    } catch (error) {
-      await this.close();
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.launchKernel();
+        return;
+      } catch (error) {
+        await this.close();
+        const portTaken = error instanceof KernelError && error.kind === "died" && /Address already in use/.test(error.message);
+        if (!portTaken || this.args.transport === "ipc" || attempt >= PORT_ATTEMPTS) throw error;
+        this.closed = false; // the next attempt opens new sockets on new ports
+        this.groupKilled = false;
+      }
     }
   }
 
@@ -203,6 +217,7 @@ export class KernelClient {
       this.args.onKernelStderr?.(text);
     });
     child.on("exit", (code, signal) => {
+      if (this.process !== child) return; // an earlier attempt's kernel (launch), already killed with its group
       this.exit = { code, signal };
       // Whatever the kernel left running (a cell's child processes) goes with it.
       this.killProcessGroup();
@@ -210,6 +225,7 @@ export class KernelClient {
       for (const listener of this.deathListeners) listener(reason);
     });
     child.on("error", (error) => {
+      if (this.process !== child) return;
       this.exit = { code: null, signal: null };
       for (const listener of this.deathListeners) listener(`the kernel could not start: ${error.message}`);
     });
