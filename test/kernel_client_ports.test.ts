@@ -44,7 +44,7 @@ kernel.on("exit", (code) => process.exit(code ?? 1));
 }
 
 describe("kernel start-up on a taken port", () => {
-  it("starts the kernel again on fresh ports, and it answers", async () => {
+  it("starts the kernel again on fresh ports, and it answers, before and after a restart", async () => {
     const folder = scratch("flaky-kernel-");
     const { argv, counter } = flakyKernel(folder, 2);
     const client = await KernelClient.start({ argv, cwd: root });
@@ -52,6 +52,10 @@ describe("kernel start-up on a taken port", () => {
       expect(fs.readFileSync(counter, "utf8")).toBe("3");
       const { reply } = await client.execute("1 + 1");
       expect(reply.content.status).toBe("ok");
+      // restart() goes through the same start-up: a fresh kernel (a fourth start) that answers
+      await client.restart();
+      expect(fs.readFileSync(counter, "utf8")).toBe("4");
+      expect((await client.execute("2 + 2")).reply.content.status).toBe("ok");
     } finally {
       await client.shutdown();
     }

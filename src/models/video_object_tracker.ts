@@ -38,7 +38,7 @@ const stopGradient = (x: tf.Tensor): tf.Tensor =>
 
 /**
  * log Σ exp over the last axis, its gradient the softmax. tf.logSumExp's tape also records the maximum it subtracts,
- * whose gradient is an Equal over the whole input: about a tenth of the tracker's training step.
+ * whose gradient is an Equal over the whole input (20–40 ms of the first version's 316 ms training step, by tf.profile).
  * x: [..., N] → [...]
  */
 const logSumExp = (x: tf.Tensor): tf.Tensor =>
@@ -60,8 +60,9 @@ const logSumExp = (x: tf.Tensor): tf.Tensor =>
 /**
  * Each cell's window × window neighbourhood of cells side by side, zero outside the grid, as `patchNeighbourhoods`
  * (models/llava.ts) gives it, by one matrix product with a fixed 0/1 matrix over the cell axis instead of padded
- * slices: its gradient is one product too (a sliced window's gradient pads, and the concat's slices; measured 3×
- * slower for the tracker's training step). features: [N, g·g, D] → [N, g·g, w²·D], neighbours in row-major order.
+ * slices: its gradient is one product too, where a sliced window's gradient pads and the concat's gradient slices
+ * (not timed on its own: docs/lab03-plan.md, "Eleventh round", times the tracker's step before and after this and
+ * its other changes together). features: [N, g·g, D] → [N, g·g, w²·D], neighbours in row-major order.
  */
 export function cellNeighbourhoods(features: tf.Tensor, window: number): tf.Tensor {
   const [N, G, D] = features.shape;

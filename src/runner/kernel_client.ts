@@ -156,6 +156,8 @@ export class KernelClient {
    */
   private async launch(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      this.closed = false; // each attempt opens new sockets (on new ports)
+      this.groupKilled = false;
       try {
         await this.launchKernel();
         return;
@@ -163,8 +165,6 @@ export class KernelClient {
         await this.close();
         const portTaken = error instanceof KernelError && error.kind === "died" && /Address already in use/.test(error.message);
         if (!portTaken || this.args.transport === "ipc" || attempt >= PORT_ATTEMPTS) throw error;
-        this.closed = false; // the next attempt opens new sockets on new ports
-        this.groupKilled = false;
       }
     }
   }
@@ -470,8 +470,6 @@ export class KernelClient {
     }
     this.killProcessGroup();
     await this.close();
-    this.closed = false;
-    this.groupKilled = false;
     await this.launch();
   }
 
