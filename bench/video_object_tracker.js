@@ -20,7 +20,7 @@ const { initEngine } = dist("engine/init");
 const { loadVideoLlama, freshClipSet, disposeClipSet } = dist("pretrain/videollama");
 const { learningRateAt } = dist("pretrain/common");
 const { VideoObjectTracker } = dist("models/video_object_tracker");
-const { identityTargetArrays, trackIdentity } = dist("data/video_tracks");
+const { identityTargetArrays, gatherIdentityTargets, trackIdentity } = dist("data/video_tracks");
 const { AdamW } = dist("train/adamw");
 const { Random } = dist("util/random");
 const { shuffledFrameOrder, singleMiddleFrame } = dist("data/temporal_sampling");
@@ -36,55 +36,40 @@ const [
   batchSize = "8",
 ] = process.argv.slice(2);
 
-function gatherTargets(arrays, picked) {
-  const { identities: I, frames: F } = arrays;
-  const take = (source, width) => {
-    const out = new source.constructor(picked.length * width);
-    picked.forEach((n, k) => out.set(source.subarray(n * width, (n + 1) * width), k * width));
-    return out;
-  };
-  const B = picked.length;
-  return {
-    visible: tf.tensor3d(take(arrays.visible, I * F), [B, I, F]),
-    position: tf.tensor4d(take(arrays.position, I * F * 2), [B, I, F, 2]),
-    present: tf.tensor2d(take(arrays.present, I), [B, I]),
-    motion: arrays.motion.map((m) => tf.tensor2d(take(m, I), [B, I], "int32")),
-  };
-}
 const disposeTargets = (t) => tf.dispose([t.visible, t.position, t.present, ...t.motion]);
 
 void (async () => {
   await initEngine({ backend: "native", verbose: false });
   const loaded = loadVideoLlama(path.join(__dirname, "../data/checkpoints/videollama"));
   const model = loaded.model;
-  if (Number(pool) !== model.config.framePatchPool) {
-    // the tracker reads the tower's patch grid pooled `pool` × `pool` (1: every patch), not the checkpoint's pooling
-    const { imageSize: S, patchSize, hiddenSize: Dv } = model.config.vision;
-    const G = S / patchSize;
-    const P = Number(pool);
-    model.frameFeatures = (pixels) =>
-      tf.tidy(() => {
-        const [B, F, C] = pixels.shape;
-        const tokens = model.visionModel.postLayerNorm.apply(
-          model.visionModel.forward(pixels.reshape([B * F, C, S, S])).lastHiddenState,
-        );
-        const classToken = tokens.slice([0, 0, 0], [B * F, 1, Dv]);
-        let patches = tokens.slice([0, 1, 0], [B * F, G * G, Dv]);
-        if (P > 1) patches = tf.avgPool(patches.reshape([B * F, G, G, Dv]), P, P, "valid").reshape([B * F, (G / P) ** 2, Dv]);
-        return tf.concat([classToken, patches], 1).reshape([B, F, 1 + (G / P) ** 2, Dv]);
-      });
-  }
+  // The tracker reads the tower's whole patch grid pooled `pool` × `pool` (1: every patch), whatever the checkpoint's pooling.
+  const { imageSize: S, patchSize } = model.config.vision;
+  const G = S / patchSize;
+  const P = Number(pool);
+  const pooled = (tokens) =>
+    P === 1
+      ? tokens.clone()
+      : tf.tidy(() => {
+          const [M, F, , Dv] = tokens.shape;
+          const rows = tokens.reshape([M * F, 1 + G * G, Dv]);
+          const classToken = rows.slice([0, 0, 0], [M * F, 1, Dv]);
+          const grid = rows.slice([0, 1, 0], [M * F, G * G, Dv]).reshape([M * F, G, G, Dv]);
+          const patches = tf.avgPool(grid, P, P, "valid").reshape([M * F, (G / P) ** 2, Dv]);
+          return tf.concat([classToken, patches], 1).reshape([M, F, 1 + (G / P) ** 2, Dv]);
+        });
   let started = Date.now();
-  const train = await freshClipSet(model, Number(trainClips), 501, { sound: false });
-  const held = await freshClipSet(model, Number(evalClips), 4242, { sound: false });
+  const train = await freshClipSet(model, Number(trainClips), 501, { sound: false, keepFrameTokens: true });
+  const held = await freshClipSet(model, Number(evalClips), 4242, { sound: false, keepFrameTokens: true });
+  const trainGrid = pooled(train.frameTokens);
+  const heldGrid = pooled(held.frameTokens);
   console.log(`features ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const [N, F, K, D] = train.frames.shape;
+  const [N, F, K, D] = trainGrid.shape;
   const tracker = new VideoObjectTracker(
     { frames: F, window: Number(window), hiddenSize: Number(hidden) },
     { visionWidth: D, seed: 7 },
   );
   const targets = identityTargetArrays(train.tracks, { frames: F, canvas: train.trackCanvas });
-  const flat = train.frames.reshape([N * F, K, D]);
+  const flat = trainGrid.reshape([N * F, K, D]);
   const random = new Random(3);
   const optimizer = new AdamW({ learningRate: Number(lr), weightDecay: 0 });
   const variables = tracker.trainableParameters();
@@ -101,7 +86,7 @@ void (async () => {
         )
         .reshape([picked.length, F, K, D]),
     );
-    const batch = gatherTargets(targets, picked);
+    const batch = gatherIdentityTargets(targets, picked);
     optimizer.learningRate = learningRateAt(step, totalSteps, Number(lr), Math.min(50, Math.ceil(totalSteps / 10)));
     const parts = [];
     const loss = optimizer.minimize(() => {
@@ -121,6 +106,7 @@ void (async () => {
   }
   optimizer.dispose();
   flat.dispose();
+  trainGrid.dispose();
   disposeClipSet(train);
 
   const heldTargets = identityTargetArrays(held.tracks, { frames: F, canvas: held.trackCanvas });
@@ -150,8 +136,8 @@ void (async () => {
     let objects = 0;
     let distance = 0;
     let seenFrames = 0;
-    const M = held.frames.shape[0];
-    const heldFlat = held.frames.reshape([M * F, K, D]);
+    const M = heldGrid.shape[0];
+    const heldFlat = heldGrid.reshape([M * F, K, D]);
     for (let start = 0; start < M; start += 50) {
       const picked = [...Array(Math.min(50, M - start)).keys()].map((k) => start + k);
       const frames = tf.tidy(() =>
@@ -219,6 +205,7 @@ void (async () => {
     };
     console.log(view, JSON.stringify(result[view]));
   }
+  heldGrid.dispose();
   disposeClipSet(held);
   tracker.dispose();
   loaded.dispose();

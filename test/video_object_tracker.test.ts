@@ -163,6 +163,38 @@ describe("VideoObjectTracker", () => {
     tracker.dispose();
   });
 
+  it("packs each frame's detections to travel with the frame, and reads them back as track() does", async () => {
+    const tracker = new VideoObjectTracker(CONFIG, { visionWidth: D, seed: 2 });
+    const features = randomFeatures(2, 8);
+    const before = tf.memory().numTensors;
+    const tracks = tracker.track(features);
+    const packed = tracker.frameDetections(features);
+    expect(packed.shape).toEqual([2, F, I, 3]); // [B, F, I, (visibility, x, y)]
+    const read = tracker.readDetections(packed);
+    expect(await maxDifference(read.visibility, tracks.visibility)).toBe(0);
+    expect(await maxDifference(read.position, tracks.position)).toBe(0);
+    for (const [k, logits] of read.motion.entries()) expect(await maxDifference(logits, tracks.motion[k])).toBe(0);
+    // Identity 4 of clip 1 in frame 2: the packed row is its visibility and position.
+    const row = (await packed.array())[1][2][4];
+    const visibility = ((await tracks.visibility.array()) as number[][][])[1][4][2];
+    const position = ((await tracks.position.array()) as number[][][][])[1][4][2];
+    expect(row).toEqual([visibility, ...position]);
+    // The likeliest identities by mean visibility, likeliest first.
+    const meanVisibility = tf.tidy(() => tf.sigmoid(tracks.visibility).mean(2));
+    const means = ((await meanVisibility.array()) as number[][]).map((clip) =>
+      clip.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]),
+    );
+    meanVisibility.dispose();
+    const chosen = tracker.likeliestIdentities(tracks.visibility, 2);
+    expect(await chosen.array()).toEqual(means.map((clip) => [clip[0][1], clip[1][1]]));
+    expect(() => tracker.likeliestIdentities(tracks.visibility, 7)).toThrow("slots must be an integer from 1 to 6, got 7");
+    tf.dispose([packed, chosen, read.visibility, read.position, ...read.motion]);
+    tf.dispose([tracks.visibility, tracks.position, tracks.cellLogProbabilities, tracks.cellPositions, ...tracks.motion]);
+    expect(tf.memory().numTensors).toBe(before);
+    features.dispose();
+    tracker.dispose();
+  });
+
   it("scores the cell that holds the centre (or absent), the position at that cell, and the present identity's motion", async () => {
     const tracker = new VideoObjectTracker(CONFIG, { visionWidth: D, seed: 2 });
     const features = randomFeatures(1, 4);

@@ -214,7 +214,18 @@ describe("code tokens that speak the LLM's words, and the timeline", () => {
       expect(await maxDifference(a, b)).toBeGreaterThan(0.01);
       expect(timeline.codeTokens(predicted).shape).toEqual([2, 2, 7]);
       expect(() => withWords.codeTokens(predicted)).toThrow("1 attributes have token ids but 0 word embeddings were given");
-      tf.dispose([a, b, expected]);
+      // Word weights scale each slot's words: slot 1 of clip 0 silent, the others as they were (or halved).
+      const weights = tf.tensor2d([1, 0, 0.5, 1], [2, 2]);
+      const [weighted, halved] = tf.tidy(() => {
+        const perSlot = tf.softmax(predicted.attributes[0]).reshape([4, 4]).matMul(words).reshape([2, 2, 7]);
+        return [withWords.codeTokens(predicted, [words, undefined], weights), a.add(perSlot.mul(weights.expandDims(2)))];
+      });
+      expect(await maxDifference(weighted, halved)).toBeLessThan(1e-5);
+      const wrong = tf.ones([2, 3]);
+      expect(() => withWords.codeTokens(predicted, [words, undefined], wrong)).toThrow(
+        "wordWeights must be [2,2] (one per slot), got [2,3]",
+      );
+      tf.dispose([a, b, expected, weights, weighted, halved, wrong]);
       disposePredictions(predicted);
     } finally {
       tf.dispose([queries, words]);

@@ -231,3 +231,26 @@ export function identityTargetArrays(
   });
   return out;
 }
+
+/** The identity targets of the clips at `rows`, as the object tracker's loss takes them (the caller disposes them). */
+export function gatherIdentityTargets(
+  arrays: IdentityTargetArrays,
+  rows: readonly number[],
+): { visible: tf.Tensor3D; position: tf.Tensor4D; present: tf.Tensor2D; motion: tf.Tensor2D[] } {
+  const { identities: I, frames: F } = arrays;
+  const B = rows.length;
+  const pick = <A extends Float32Array | Int32Array>(array: A, per: number): A => {
+    const out = new (array.constructor as { new (n: number): A })(B * I * per);
+    rows.forEach((row, b) => {
+      if (!(row >= 0 && row < arrays.clips)) throw new Error(`gatherIdentityTargets: row ${row} of ${arrays.clips} clips`);
+      out.set(array.subarray(row * I * per, (row + 1) * I * per), b * I * per);
+    });
+    return out;
+  };
+  return {
+    visible: tf.tensor3d(pick(arrays.visible, F), [B, I, F]),
+    position: tf.tensor4d(pick(arrays.position, F * 2), [B, I, F, 2]),
+    present: tf.tensor2d(pick(arrays.present, 1), [B, I]),
+    motion: arrays.motion.map((m) => tf.tensor2d(pick(m, 1), [B, I], "int32")),
+  };
+}

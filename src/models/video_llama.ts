@@ -56,8 +56,15 @@ import {
   VideoTrackHead,
   resolveVideoTrackHeadConfig,
   type ResolvedVideoTrackHeadConfig,
+  type TrackPredictions,
   type VideoTrackHeadConfig,
 } from "./video_track_head";
+import {
+  VideoObjectTracker,
+  resolveVideoObjectTrackerConfig,
+  type ResolvedVideoObjectTrackerConfig,
+  type VideoObjectTrackerConfig,
+} from "./video_object_tracker";
 
 /**
  * How the video branch uses time.
@@ -123,6 +130,14 @@ export interface VideoLlamaConfig {
    * none; docs/lab03-plan.md measures what it adds).
    */
   readonly trackHead?: VideoTrackHeadConfig;
+  /**
+   * An object tracker by identity on the frozen tower's full patch grid (video_object_tracker.ts), whose tracks fill
+   * the track head's code tokens in place of the head's reading of the queries: each code token is one of the S
+   * identities the tracker finds likeliest in the clip, its colour and shape that identity's, its timeline and motion
+   * the tracker's. Needs `trackHead` with `codeTokens`; the head's other attributes must be the tracker's motion
+   * attributes in order (besides "color" and "shape"). Default none (docs/lab03-plan.md, "Eleventh round", measures it).
+   */
+  readonly objectTracker?: VideoObjectTrackerConfig;
   /** Initialisation seed. Default 0. */
   readonly seed?: number;
 }
@@ -144,6 +159,7 @@ export interface ResolvedVideoLlamaConfig {
   readonly frameDifferences: boolean;
   readonly audioSegmentTokens: AudioSegmentTokens;
   readonly trackHead: ResolvedVideoTrackHeadConfig | undefined;
+  readonly objectTracker: ResolvedVideoObjectTrackerConfig | undefined;
   readonly seed: number;
 }
 
@@ -179,6 +195,7 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
     frameDifferences: config.frameDifferences ?? false,
     audioSegmentTokens: config.audioSegmentTokens ?? "pooled",
     trackHead: config.trackHead ? resolveVideoTrackHeadConfig(config.trackHead) : undefined,
+    objectTracker: config.objectTracker ? resolveVideoObjectTrackerConfig(config.objectTracker) : undefined,
     seed: config.seed ?? 0,
   };
   for (const key of ["numVideoQueryTokens", "numAudioQueryTokens", "maxFrames", "maxAudioSegments", "framePatchPool"] as const) {
@@ -207,7 +224,36 @@ export function resolveVideoLlamaConfig(config: VideoLlamaConfig): ResolvedVideo
     throw new Error(
       `VideoLLaMA: config.audioSegmentTokens must be "pooled" or "all", got ${JSON.stringify(resolved.audioSegmentTokens)}`,
     );
+  if (resolved.objectTracker) checkTrackerFillsHead(resolved.objectTracker, resolved.trackHead);
   return resolved;
+}
+
+/** The logit of an identity's own colour and shape in the code tokens made from the object tracker (the others: minus it). */
+const IDENTITY_LOGIT = 20;
+
+/** The head's attributes that the tracker's identity gives (the rest are its motion attributes, in order). */
+const IDENTITY_ATTRIBUTES = ["color", "shape"] as const;
+
+/** Refuses an object tracker whose outputs cannot fill the track head's code tokens. */
+function checkTrackerFillsHead(tracker: ResolvedVideoObjectTrackerConfig, head: ResolvedVideoTrackHeadConfig | undefined): void {
+  if (!head?.codeTokens)
+    throw new Error("VideoLLaMA: config.objectTracker fills the track head's code tokens; give config.trackHead with codeTokens");
+  if (head.frames !== tracker.frames)
+    throw new Error(
+      `VideoLLaMA: config.objectTracker.frames (${tracker.frames}) must equal config.trackHead.frames (${head.frames})`,
+    );
+  const classesOf = (name: string) => head.attributes.find((a) => a.name === name)?.classes;
+  if (classesOf("color") !== tracker.colors || classesOf("shape") !== tracker.shapes)
+    throw new Error(
+      `VideoLLaMA: config.trackHead needs a "color" attribute of ${tracker.colors} classes and a "shape" attribute of ${tracker.shapes} (the tracker's identities), got ${JSON.stringify(head.attributes.map((a) => [a.name, a.classes]))}`,
+    );
+  const motion = head.attributes
+    .filter((a) => !(IDENTITY_ATTRIBUTES as readonly string[]).includes(a.name))
+    .map((a) => a.classes);
+  if (motion.join() !== tracker.motionClasses.join())
+    throw new Error(
+      `VideoLLaMA: config.trackHead's attributes besides color and shape have ${JSON.stringify(motion)} classes; the tracker's motion attributes have ${JSON.stringify(tracker.motionClasses)}`,
+    );
 }
 
 /**
@@ -253,6 +299,18 @@ export interface VideoLlamaInputs {
   readonly pixelValues?: tf.Tensor;
   /** [B, F, K, Dv] from {@link VideoLlamaForConditionalGeneration.frameFeatures} (cached features). */
   readonly frameFeatures?: tf.Tensor;
+  /**
+   * [B, F, I, 3] the object tracker's detections of each frame (`frameDetections`), frames in the same order as
+   * `frameFeatures`; needed with `frameFeatures` when the model has an object tracker (from `pixelValues` it makes them).
+   */
+  readonly frameDetections?: tf.Tensor;
+  /**
+   * [B, Ti] int32 the instruction (the question) in the language model's tokens, −1 where padded: with an object
+   * tracker, the identities whose colour and shape words it names take the first code tokens' slots, as InstructBLIP
+   * hands its Q-Former the instruction (`qformer_input_ids`) so that what reaches the LLM is what the question asks
+   * about. Default none: the likeliest identities.
+   */
+  readonly instructionIds?: tf.Tensor;
   /** Real frames per row (the rest is padding the Q-Former never sees). Default all F. */
   readonly frameCounts?: readonly number[];
   /** [B, S, M, Fs] log-mel of each audio segment (`segmentLogMel`), or give `segmentFeatures`. */
@@ -290,6 +348,8 @@ export class VideoLlamaForConditionalGeneration extends Module {
   readonly audioBridge: QFormerBridge;
   /** The track head on the video queries (`config.trackHead`), or undefined. */
   readonly videoTrackHead: VideoTrackHead | undefined;
+  /** The object tracker whose tracks fill the code tokens (`config.objectTracker`), or undefined. */
+  readonly videoObjectTracker: VideoObjectTracker | undefined;
   readonly languageModel: LlamaForCausalLM;
   readonly config: ResolvedVideoLlamaConfig;
 
@@ -353,6 +413,13 @@ export class VideoLlamaForConditionalGeneration extends Module {
           }),
         )
       : undefined;
+    const trackerSeed = random.nextSeed(); // drawn last, as the head's: models without a tracker initialise as before
+    this.videoObjectTracker = config.objectTracker
+      ? this.module(
+          "video_object_tracker",
+          new VideoObjectTracker(config.objectTracker, { visionWidth: config.vision.hiddenSize, seed: trackerSeed }),
+        )
+      : undefined;
     for (const frozen of [this.visionModel, this.audioEncoder, this.languageModel]) frozen.setTrainable(false);
   }
 
@@ -367,15 +434,109 @@ export class VideoLlamaForConditionalGeneration extends Module {
    * when the track head makes them. bridge: queryOutput [B, Nv, Dq], languageInputs [B, Nv, Dtext] → [B, Nv′, Dtext]
    * (Nv′ = {@link videoPromptTokens})
    */
-  videoSoftPrompt(bridge: QFormerBridgeOutput): tf.Tensor {
+  videoSoftPrompt(bridge: QFormerBridgeOutput, detections?: tf.Tensor, instructionIds?: tf.Tensor): tf.Tensor {
     const head = this.videoTrackHead;
     if (!head?.config.codeTokens) return bridge.languageInputs;
+    if (this.videoObjectTracker && !detections)
+      throw new Error(
+        "VideoLLaMA: this model's code tokens come from its object tracker; give frameDetections with frameFeatures",
+      );
     return tf.tidy(() => {
       const words = head.config.attributes.map((a) =>
         a.tokenIds ? this.languageModel.model.embedTokens.apply(tf.tensor1d(a.tokenIds as number[], "int32")) : undefined,
       ); // per speaking attribute [classes, Dtext]: the frozen LLM's own word embeddings
-      return tf.concat([bridge.languageInputs, head.codeTokens(head.predict(bridge.queryOutput), words)], 1); // [B, Nv + S, Dtext]
+      if (!this.videoObjectTracker)
+        return tf.concat([bridge.languageInputs, head.codeTokens(head.predict(bridge.queryOutput), words)], 1); // [B, Nv + S, Dtext]
+      const predictions = this.trackerSlotPredictions(detections!, instructionIds);
+      // A slot speaks its words as much as its identity is seen at all: a clip of one object leaves the second slot to
+      // an identity that is not there, whose words would name a colour, shape and direction the clip does not hold.
+      const seen = tf.sigmoid(predictions.visibility).max(2); // [B, S]
+      return tf.concat([bridge.languageInputs, head.codeTokens(predictions, words, seen)], 1); // [B, Nv + S, Dtext]
     });
+  }
+
+  /**
+   * The object tracker's reading of a clip in the track head's form, one slot per identity: those the instruction
+   * names (its colour word and its shape word both among `instructionIds`) first, then the likeliest (by their mean
+   * probability of being seen); its visibility and position in every frame, its motion attributes' logits, and its
+   * colour and shape (the identity's, as logits of ±{@link IDENTITY_LOGIT}). detections: [B, F, I, 3]
+   * (`frameDetections`, frames in the order shown); instructionIds: [B, Ti] or none → positions [B, S, F, 2],
+   * visibility [B, S, F], attributes [B, S, classes] in the head's order.
+   */
+  trackerSlotPredictions(detections: tf.Tensor, instructionIds?: tf.Tensor): TrackPredictions {
+    const tracker = this.videoObjectTracker;
+    const head = this.videoTrackHead;
+    if (!tracker || !head) throw new Error("VideoLLaMA: trackerSlotPredictions needs config.objectTracker and config.trackHead");
+    const S = head.config.slots;
+    const { colors, shapes } = tracker.config;
+    return tidy<TrackPredictions>(() => {
+      const tracks = tracker.readDetections(detections); // visibility [B, I, F], position [B, I, F, 2], motion [B, I, classes]
+      const named = instructionIds ? this.namedIdentities(instructionIds, detections.shape[0]) : undefined; // [B, I]
+      const chosen = tracker.likeliestIdentities(tracks.visibility, S, named); // [B, S]
+      const pick = (x: tf.Tensor) => tf.gather(x, chosen, 1, 1); // [B, I, …] → [B, S, …]: each clip's own identities
+      const identityLogits = (classes: number, of: (identity: tf.Tensor) => tf.Tensor) =>
+        tf
+          .oneHot(of(chosen).toInt(), classes)
+          .toFloat()
+          .mul(2 * IDENTITY_LOGIT)
+          .sub(IDENTITY_LOGIT); // [B, S, classes]
+      let motion = 0;
+      const attributes = head.config.attributes.map((a) =>
+        a.name === "color"
+          ? identityLogits(colors, (i) => i.floorDiv(shapes)) // identity i is colour ⌊i / shapes⌋
+          : a.name === "shape"
+            ? identityLogits(shapes, (i) => i.mod(shapes))
+            : pick(tracks.motion[motion++]),
+      );
+      return { visibility: pick(tracks.visibility), position: pick(tracks.position), attributes };
+    });
+  }
+
+  /**
+   * Which identities an instruction names: 1 where both the identity's colour word and its shape word (the track
+   * head's `tokenIds` of its "color" and "shape" attributes) are among the instruction's tokens.
+   * instructionIds: [B, Ti] int32 (−1 padding) → [B, I]
+   */
+  namedIdentities(instructionIds: tf.Tensor, batch: number): tf.Tensor2D {
+    const tracker = this.videoObjectTracker;
+    const attributes = this.videoTrackHead?.config.attributes ?? [];
+    const colorIds = attributes.find((a) => a.name === "color")?.tokenIds;
+    const shapeIds = attributes.find((a) => a.name === "shape")?.tokenIds;
+    if (!tracker || !colorIds || !shapeIds)
+      throw new Error(
+        "VideoLLaMA: instructionIds choose the tracker's identities by their colour and shape words; the model needs config.objectTracker and the track head's color and shape tokenIds",
+      );
+    if (instructionIds.rank !== 2 || instructionIds.dtype !== "int32" || instructionIds.shape[0] !== batch)
+      throw new Error(
+        `VideoLLaMA: instructionIds must be int32 [${batch}, Ti] (one row per clip), got ${instructionIds.dtype} [${instructionIds.shape}]`,
+      );
+    const { colors, shapes } = tracker.config;
+    return tf.tidy(() => {
+      // identity i is colour ⌊i / shapes⌋ and shape i mod shapes
+      const identityColor = Array.from({ length: colors * shapes }, (_, i) => colorIds[Math.floor(i / shapes)]);
+      const identityShape = Array.from({ length: colors * shapes }, (_, i) => shapeIds[i % shapes]);
+      const mentions = (words: number[]) =>
+        instructionIds
+          .expandDims(2)
+          .equal(tf.tensor1d(words, "int32").reshape([1, 1, -1]))
+          .any(1); // [B, I]: the word appears somewhere in the instruction
+      return mentions(identityColor).logicalAnd(mentions(identityShape)).toFloat() as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * The object tracker's detections of every frame (see `VideoObjectTracker.frameDetections`).
+   * tokens: [B, F, 1 + G², Dv] ({@link frameTokens}) → [B, F, I, 3]
+   */
+  frameDetections(tokens: tf.Tensor): tf.Tensor4D {
+    if (!this.videoObjectTracker) throw new Error("VideoLLaMA: frameDetections needs config.objectTracker");
+    const { imageSize, patchSize, hiddenSize: Dv } = this.config.vision;
+    const whole = 1 + (imageSize / patchSize) ** 2;
+    if (tokens.rank !== 4 || tokens.shape[2] !== whole)
+      throw new Error(
+        `VideoLLaMA: frameDetections reads the whole patch grid, [B, F, ${whole}, ${Dv}] (frameTokens, not the pooled frameFeatures), got [${tokens.shape}]`,
+      );
+    return this.videoObjectTracker.frameDetections(tokens);
   }
 
   /** Tokens per frame the video Q-Former reads: the class token and the pooled patch grid, 1 + (G / pool)². */
@@ -416,22 +577,44 @@ export class VideoLlamaForConditionalGeneration extends Module {
    * pixels: [B, F, 3, S, S] → [B, F, K, Dv] (K = {@link tokensPerFrame})
    */
   frameFeatures(pixels: tf.Tensor): tf.Tensor4D {
+    return tf.tidy(() => this.poolFrameTokens(this.frameTokens(pixels)));
+  }
+
+  /**
+   * Every frame through the frozen image tower, its last layer after the post-LayerNorm, the whole patch grid (what
+   * the object tracker reads). pixels: [B, F, 3, S, S] → [B, F, 1 + G², Dv] (G = S / patch size)
+   */
+  frameTokens(pixels: tf.Tensor): tf.Tensor4D {
     const { imageSize: S, patchSize, hiddenSize: Dv } = this.config.vision;
     if (pixels.rank !== 5 || pixels.shape[3] !== S || pixels.shape[4] !== S)
       throw new Error(`VideoLLaMA: pixelValues must be [B, F, 3, ${S}, ${S}], got [${pixels.shape}]`);
     const [B, F, C] = pixels.shape;
     if (F > this.config.maxFrames) throw new Error(`VideoLLaMA: ${F} frames exceed config.maxFrames ${this.config.maxFrames}`);
     const G = S / patchSize;
-    const pool = this.config.framePatchPool;
     return tf.tidy(() => {
       const frames = pixels.reshape([B * F, C, S, S]); // [B·F, 3, S, S]: frames as a batch of images
       const tokens = this.visionModel.postLayerNorm.apply(this.visionModel.forward(frames).lastHiddenState); // [B·F, 1 + G², Dv]
-      const classToken = tokens.slice([0, 0, 0], [B * F, 1, Dv]); // [B·F, 1, Dv]
-      let patches = tokens.slice([0, 1, 0], [B * F, G * G, Dv]); // [B·F, G², Dv], row-major grid
-      if (pool > 1) {
-        const grid = patches.reshape([B * F, G, G, Dv]) as tf.Tensor4D; // [B·F, G, G, Dv] (NHWC)
-        patches = tf.avgPool(grid, pool, pool, "valid").reshape([B * F, (G / pool) ** 2, Dv]); // [B·F, (G/pool)², Dv]
-      }
+      return tokens.reshape([B, F, 1 + G * G, Dv]); // [B, F, 1 + G², Dv]
+    }) as tf.Tensor4D;
+  }
+
+  /**
+   * The patch grid of {@link frameTokens} average-pooled by `framePatchPool`, the class token kept.
+   * tokens: [B, F, 1 + G², Dv] → [B, F, K, Dv] (K = {@link tokensPerFrame})
+   */
+  poolFrameTokens(tokens: tf.Tensor): tf.Tensor4D {
+    const { imageSize: S, patchSize, hiddenSize: Dv } = this.config.vision;
+    const G = S / patchSize;
+    if (tokens.rank !== 4 || tokens.shape[2] !== 1 + G * G || tokens.shape[3] !== Dv)
+      throw new Error(`VideoLLaMA: frame tokens must be [B, F, ${1 + G * G}, ${Dv}], got [${tokens.shape}]`);
+    const [B, F] = tokens.shape;
+    const pool = this.config.framePatchPool;
+    if (pool === 1) return tokens.clone() as tf.Tensor4D;
+    return tf.tidy(() => {
+      const rows = tokens.reshape([B * F, 1 + G * G, Dv]); // [B·F, 1 + G², Dv]: frames as rows
+      const classToken = rows.slice([0, 0, 0], [B * F, 1, Dv]); // [B·F, 1, Dv]
+      const grid = rows.slice([0, 1, 0], [B * F, G * G, Dv]).reshape([B * F, G, G, Dv]) as tf.Tensor4D; // [B·F, G, G, Dv] (NHWC)
+      const patches = tf.avgPool(grid, pool, pool, "valid").reshape([B * F, (G / pool) ** 2, Dv]); // [B·F, (G/pool)², Dv]
       return tf.concat([classToken, patches], 1).reshape([B, F, this.tokensPerFrame, Dv]); // [B, F, K, Dv]
     }) as tf.Tensor4D;
   }
@@ -506,12 +689,22 @@ export class VideoLlamaForConditionalGeneration extends Module {
     if (inputs.pixelValues && inputs.frameFeatures) throw new Error("VideoLLaMA: give pixelValues or frameFeatures, not both");
     if (inputs.audioLogMel && inputs.segmentFeatures)
       throw new Error("VideoLLaMA: give audioLogMel or segmentFeatures, not both");
+    if (inputs.instructionIds && !this.videoObjectTracker)
+      throw new Error("VideoLLaMA: instructionIds choose the object tracker's slots; this model has no object tracker");
+    if (inputs.pixelValues && inputs.frameDetections)
+      throw new Error("VideoLLaMA: frameDetections go with frameFeatures; from pixelValues the model makes its own");
+    if (inputs.frameDetections && inputs.frameFeatures && inputs.frameDetections.shape[0] !== inputs.frameFeatures.shape[0])
+      throw new Error(
+        `VideoLLaMA: frameDetections of ${inputs.frameDetections.shape[0]} clips for frameFeatures of ${inputs.frameFeatures.shape[0]}`,
+      );
     return tidy(() => {
-      const frames = inputs.frameFeatures ?? (inputs.pixelValues ? this.frameFeatures(inputs.pixelValues) : undefined);
+      const tokens = inputs.pixelValues ? this.frameTokens(inputs.pixelValues) : undefined; // [B, F, 1 + G², Dv]
+      const frames = inputs.frameFeatures ?? (tokens ? this.poolFrameTokens(tokens) : undefined);
+      const detections = inputs.frameDetections ?? (tokens && this.videoObjectTracker ? this.frameDetections(tokens) : undefined);
       const segments = inputs.segmentFeatures ?? (inputs.audioLogMel ? this.segmentFeatures(inputs.audioLogMel) : undefined);
       if (!frames && !segments) throw new Error("VideoLLaMA: give the clip's frames, its sound, or both");
       const videoPrompt = frames
-        ? this.videoSoftPrompt(this.videoPrompt(frames, { frameCounts: inputs.frameCounts }))
+        ? this.videoSoftPrompt(this.videoPrompt(frames, { frameCounts: inputs.frameCounts }), detections, inputs.instructionIds)
         : undefined;
       const audioPrompt = segments
         ? this.audioPrompt(segments, { segmentCounts: inputs.segmentCounts }).languageInputs

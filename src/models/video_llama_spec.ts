@@ -29,6 +29,38 @@ import {
 } from "./video_llama";
 import type { ModelSpec } from "./model_spec";
 import type { ResolvedVideoTrackHeadConfig, TrackAttribute, VideoTrackHeadConfig } from "./video_track_head";
+import type { ResolvedVideoObjectTrackerConfig, VideoObjectTrackerConfig } from "./video_object_tracker";
+
+/** An `object_tracker_config` document → {@link VideoObjectTrackerConfig}. */
+function objectTrackerConfigFromHF(config: HFConfig): VideoObjectTrackerConfig {
+  const motionClasses = config.json.motion_classes;
+  if (motionClasses !== undefined && !Array.isArray(motionClasses))
+    throw new Error(
+      `config: ${config.where}: "motion_classes" must be a list of class counts, got ${JSON.stringify(motionClasses)}`,
+    );
+  return {
+    colors: hfOptionalInteger(config, "num_colors"),
+    shapes: hfOptionalInteger(config, "num_shapes"),
+    frames: hfOptionalInteger(config, "num_frames"),
+    motionClasses: motionClasses as number[] | undefined, // checked by the tracker's resolver
+    window: hfOptionalInteger(config, "window"),
+    hiddenSize: hfOptionalInteger(config, "hidden_size"),
+    trajectoryHiddenSize: hfOptionalInteger(config, "trajectory_hidden_size"),
+  };
+}
+
+/** A resolved object tracker config → its `object_tracker_config` document. */
+function objectTrackerConfigToHF(config: ResolvedVideoObjectTrackerConfig): Record<string, unknown> {
+  return {
+    num_colors: config.colors,
+    num_shapes: config.shapes,
+    num_frames: config.frames,
+    motion_classes: [...config.motionClasses],
+    window: config.window,
+    hidden_size: config.hiddenSize,
+    trajectory_hidden_size: config.trajectoryHiddenSize,
+  };
+}
 
 /** A `track_head_config` document → {@link VideoTrackHeadConfig}. */
 function trackHeadConfigFromHF(config: HFConfig): VideoTrackHeadConfig {
@@ -123,6 +155,10 @@ export function videoLlamaConfigFromHF(config: HFConfig): ResolvedVideoLlamaConf
       config.json.track_head_config === undefined || config.json.track_head_config === null
         ? undefined
         : trackHeadConfigFromHF(subConfig(config, "track_head_config")),
+    objectTracker:
+      config.json.object_tracker_config === undefined || config.json.object_tracker_config === null
+        ? undefined
+        : objectTrackerConfigFromHF(subConfig(config, "object_tracker_config")),
   });
 }
 
@@ -148,6 +184,7 @@ export function videoLlamaConfigToHF(config: VideoLlamaConfig): Record<string, u
     frame_differences: resolved.frameDifferences,
     audio_segment_tokens: resolved.audioSegmentTokens,
     ...(resolved.trackHead ? { track_head_config: trackHeadConfigToHF(resolved.trackHead) } : {}),
+    ...(resolved.objectTracker ? { object_tracker_config: objectTrackerConfigToHF(resolved.objectTracker) } : {}),
     torch_dtype: "float32",
   };
 }

@@ -236,10 +236,21 @@ export class VideoObjectTracker extends Module {
   }
 
   /**
-   * features: [B, F, K, Dv], K = 1 + g² (the class token, then the pooled patch grid row-major, as
-   * `VideoLlamaForConditionalGeneration.frameFeatures` gives them) → every identity's track.
+   * features: [B, F, K, Dv], K = 1 + g² (the class token, then the patch grid row-major, as
+   * `VideoLlamaForConditionalGeneration.frameTokens` gives them) → every identity's track.
    */
   track(features: tf.Tensor): IdentityTracks {
+    return tidy<IdentityTracks>(() => {
+      const detected = this.detect(features);
+      return { ...detected, motion: this.readTrajectories(detected.visibility, detected.position) };
+    });
+  }
+
+  /**
+   * The detector alone, frame by frame (no frame sees another: a clip's frames may come in any order).
+   * features: [B, F, K, Dv] → visibility [B, I, F], position [B, I, F, 2], and the cells' outputs for the loss.
+   */
+  detect(features: tf.Tensor): Omit<IdentityTracks, "motion"> {
     if (features.rank !== 4) throw new Error(`VideoObjectTracker: features must be [B, F, K, Dv], got [${features.shape}]`);
     const [B, F, K, Dv] = features.shape;
     const G = K - 1;
@@ -251,7 +262,7 @@ export class VideoObjectTracker extends Module {
     if (F !== this.config.frames)
       throw new Error(`VideoObjectTracker: clips of ${F} frames for a tracker of config.frames ${this.config.frames}`);
     const I = this.identities;
-    return tidy<IdentityTracks>(() => {
+    return tidy<Omit<IdentityTracks, "motion">>(() => {
       const frames = features.reshape([B * F, K, Dv]); // [B·F, K, Dv]: frames as rows
       const classToken = frames.slice([0, 0, 0], [B * F, 1, Dv]).reshape([B * F, Dv]); // [B·F, Dv]
       const cells = cellNeighbourhoods(frames.slice([0, 1, 0], [B * F, G, Dv]), this.config.window); // [B·F, G, w²·Dv]
@@ -283,8 +294,53 @@ export class VideoObjectTracker extends Module {
       const perIdentity = (x: tf.Tensor, width: number) => x.reshape([B, F, I, width]).transpose([0, 2, 1, 3]);
       const visibilityByFrame = perIdentity(visibility, 1).reshape([B, I, F]); // [B, I, F]
       const positionByFrame = perIdentity(position, 2); // [B, I, F, 2]
-      const motion = this.readTrajectories(visibilityByFrame, positionByFrame);
-      return { visibility: visibilityByFrame, position: positionByFrame, motion, cellLogProbabilities, cellPositions };
+      return { visibility: visibilityByFrame, position: positionByFrame, cellLogProbabilities, cellPositions };
+    });
+  }
+
+  /**
+   * What a clip's frames show of every identity, frame by frame, packed to travel with the frames (a view that
+   * shuffles or repeats frames permutes these rows the same way). features: [B, F, K, Dv] → [B, F, I, 3]: per frame
+   * and identity, its visibility log-odds and its expected position (x, y).
+   */
+  frameDetections(features: tf.Tensor): tf.Tensor4D {
+    return tf.tidy(() => {
+      const { visibility, position } = this.detect(features);
+      return tf.concat([visibility.expandDims(3), position], 3).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, I, F, 3] → [B, F, I, 3]
+    });
+  }
+
+  /**
+   * Packed detections ({@link frameDetections}, frames in the order shown) → each identity's visibility [B, I, F],
+   * position [B, I, F, 2] and motion logits (the trajectory reader's).
+   */
+  readDetections(detections: tf.Tensor): Pick<IdentityTracks, "visibility" | "position" | "motion"> {
+    const I = this.identities;
+    const F = this.config.frames;
+    if (detections.rank !== 4 || detections.shape[1] !== F || detections.shape[2] !== I || detections.shape[3] !== 3)
+      throw new Error(`VideoObjectTracker: detections must be [B, ${F}, ${I}, 3], got [${detections.shape}]`);
+    const B = detections.shape[0];
+    return tidy<Pick<IdentityTracks, "visibility" | "position" | "motion">>(() => {
+      const byIdentity = detections.transpose([0, 2, 1, 3]); // [B, I, F, 3]
+      const visibility = byIdentity.slice([0, 0, 0, 0], [B, I, F, 1]).reshape([B, I, F]); // [B, I, F]
+      const position = byIdentity.slice([0, 0, 0, 1], [B, I, F, 2]); // [B, I, F, 2]
+      return { visibility, position, motion: this.readTrajectories(visibility, position) };
+    });
+  }
+
+  /**
+   * The S identities each clip most likely holds, likeliest first: ranked by their mean probability of being seen,
+   * those marked `preferred` (1) before all others. visibility: [B, I, F] log-odds; preferred: [B, I] 0/1 or none
+   * → [B, S] int32 identity indices.
+   */
+  likeliestIdentities(visibility: tf.Tensor, slots: number, preferred?: tf.Tensor): tf.Tensor2D {
+    if (!Number.isInteger(slots) || slots < 1 || slots > this.identities)
+      throw new Error(`VideoObjectTracker: slots must be an integer from 1 to ${this.identities}, got ${JSON.stringify(slots)}`);
+    if (preferred && (preferred.rank !== 2 || preferred.shape.some((d, k) => d !== visibility.shape[k])))
+      throw new Error(`VideoObjectTracker: preferred must be [${visibility.shape.slice(0, 2)}], got [${preferred.shape}]`);
+    return tf.tidy(() => {
+      const seen = tf.sigmoid(visibility).mean(2); // [B, I] in (0, 1)
+      return tf.topk(preferred ? seen.add(preferred.mul(2)) : seen, slots).indices as tf.Tensor2D; // [B, S]
     });
   }
 

@@ -234,9 +234,14 @@ export class VideoTrackHead extends Module {
 
   /**
    * The code tokens: predictions → [B, S, Dtext]. wordEmbeddings: per attribute with `tokenIds`, the LLM's embeddings
-   * of those tokens [classes, Dtext] (undefined for the others); each adds probabilities · embeddings to its slot's token.
+   * of those tokens [classes, Dtext] (undefined for the others); each adds probabilities · embeddings to its slot's token,
+   * times the slot's `wordWeights` [B, S] when given (so that a slot holding no object says no words). Default 1.
    */
-  codeTokens(predictions: TrackPredictions, wordEmbeddings: readonly (tf.Tensor | undefined)[] = []): tf.Tensor3D {
+  codeTokens(
+    predictions: TrackPredictions,
+    wordEmbeddings: readonly (tf.Tensor | undefined)[] = [],
+    wordWeights?: tf.Tensor,
+  ): tf.Tensor3D {
     if (!this.codeProjection) throw new Error("VideoTrackHead: built without code tokens (config.codeTokens false)");
     const speaking = this.config.attributes.filter((a) => a.tokenIds).length;
     if (wordEmbeddings.filter((e) => e).length !== speaking)
@@ -253,6 +258,10 @@ export class VideoTrackHead extends Module {
       if (words && (words.rank !== 2 || words.shape[0] !== a.classes || words.shape[1] !== width))
         throw new Error(`VideoTrackHead: the "${a.name}" word embeddings must be [${a.classes}, ${width}], got [${words.shape}]`);
     });
+    if (wordWeights && (wordWeights.rank !== 2 || wordWeights.shape.some((d, k) => d !== predictions.visibility.shape[k])))
+      throw new Error(
+        `VideoTrackHead: wordWeights must be [${predictions.visibility.shape.slice(0, 2)}] (one per slot), got [${wordWeights.shape}]`,
+      );
     return tf.tidy(() => {
       const [B, S, F] = predictions.visibility.shape;
       const probabilities = predictions.attributes.map((logits) => tf.softmax(logits)); // each [B, S, classes]
@@ -264,12 +273,11 @@ export class VideoTrackHead extends Module {
       probabilities.forEach((p, k) => {
         const words = wordEmbeddings[k];
         if (!words) return;
-        tokens = tokens.add(
-          p
-            .reshape([B * S, -1])
-            .matMul(words)
-            .reshape([B, S, -1]),
-        ); // the expected word embedding
+        const expected = p
+          .reshape([B * S, -1])
+          .matMul(words)
+          .reshape([B, S, -1]); // [B, S, Dtext]: the expected word embedding
+        tokens = tokens.add(wordWeights ? expected.mul(wordWeights.expandDims(2)) : expected);
       });
       return tokens as tf.Tensor3D;
     });

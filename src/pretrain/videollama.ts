@@ -1,12 +1,14 @@
 /**
  * `npm run pretrain -- videollama`: lab 03's VideoLLaMA bridges between the
- * frozen vision, audio and language backbones. First the video Q-Former learns
- * the generated clips' exact tracks through a track head (stage T, as BLIP-2's
- * stage 1 teaches its Q-Former before an LLM sees it; the measurements that
- * call for it are docs/lab03-plan.md's). Then, in Video-LLaMA's order, the
+ * frozen vision, audio and language backbones. First an object tracker learns
+ * the generated clips' exact tracks by identity on the tower's whole patch grid
+ * (stage O; its tracks fill the code tokens), and the video Q-Former learns
+ * them through a track head (stage T, as BLIP-2's stage 1 teaches its Q-Former
+ * before an LLM sees it; the measurements that call for both are
+ * docs/lab03-plan.md's). Then, in Video-LLaMA's order, the
  * video branch alone (stage A: the clips' questions, derived order questions
- * and captions, through the projection and the track head's code tokens, the
- * Q-Former frozen), the audio branch alone (stage B: "what makes the sound?"
+ * and captions, through the projection and the code tokens, the
+ * Q-Former and the tracker frozen), the audio branch alone (stage B: "what makes the sound?"
  * on sound events and soundtracks), then both together (stage C:
  * audio-visual questions on clips whose soundtrack holds one of their two
  * objects, with the video and audio questions mixed in) — and its evaluation
@@ -24,7 +26,7 @@
  * the world has. The plan and its measurements: docs/lab03-plan.md.
  *
  * The checkpoint holds the bridges only (`video_bridge.*`, `video_track_head.*`,
- * `audio_bridge.*`) and `video_only.safetensors` (what stage A trained: the video
+ * `video_object_tracker.*`, `audio_bridge.*`) and `video_only.safetensors` (what stage A trained: the video
  * projection and the code tokens' map); config.json names the backbone folders,
  * as lab 01's BLIP-2 bridge does.
  */
@@ -34,6 +36,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
 import { VideoLlamaForConditionalGeneration, VIDEO_LLAMA_PRESETS, type VideoLlamaBackbones } from "../models/video_llama";
 import { slotPermutations } from "../models/video_track_head";
+import type { VideoObjectTrackerConfig } from "../models/video_object_tracker";
 import { videoLlamaConfigFromHF, videoLlamaConfigToHF } from "../models/video_llama_spec";
 import type { LlamaForCausalLM } from "../models/llama";
 import { loadCLIPVision, loadAudioEncoder, loadLlama, loadWeights } from "../io/pretrained";
@@ -43,7 +46,14 @@ import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
 import { languageText } from "../pipelines/blip2";
 import { openSplit, readClip, toChannelsFirst, videoTensor } from "../data/loaders";
 import { sampleVideo, type Track, type VideoClip } from "../data/video";
-import { disposeTrackTargets, gatherTrackTargets, trackTargetArrays, worldTrackAttributes } from "../data/video_tracks";
+import {
+  disposeTrackTargets,
+  gatherIdentityTargets,
+  gatherTrackTargets,
+  identityTargetArrays,
+  trackTargetArrays,
+  worldTrackAttributes,
+} from "../data/video_tracks";
 import { sceneSvg, svgToRgb } from "../data/scene";
 import { soundEventClip, videoSoundtrack } from "../data/audio";
 import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
@@ -79,10 +89,24 @@ export const SOUND_QUESTION = "what makes the sound?";
 /** How `npm run pretrain -- videollama` trains and measures. */
 export interface VideoLlamaPlan {
   /**
-   * Optimiser steps of stage T (the video Q-Former and its track head learn the fresh clips' exact tracks), stage A
-   * (the video branch answers, its Q-Former frozen), B (audio branch), C (both).
+   * Optimiser steps of stage O (the object tracker learns the fresh clips' exact tracks by identity), stage T (the
+   * video Q-Former and its track head learn them by slot), stage A (the video branch answers, its Q-Former frozen),
+   * B (audio branch), C (both).
    */
-  readonly steps: { readonly tracks: number; readonly video: number; readonly audio: number; readonly joint: number };
+  readonly steps: {
+    readonly objects: number;
+    readonly tracks: number;
+    readonly video: number;
+    readonly audio: number;
+    readonly joint: number;
+  };
+  /**
+   * The object tracker whose tracks fill the code tokens (`VideoLlamaConfig.objectTracker`), trained in stage O on
+   * the tower's whole patch grid; undefined: the code tokens read the track head's slots, and there is no stage O.
+   */
+  readonly objectTracker?: VideoObjectTrackerConfig;
+  /** Clips per step of stage O. */
+  readonly objectBatchSize: number;
   /** Peak learning rate of stages T, B and C (warm-up then cosine, `learningRateAt`). */
   readonly learningRate: number;
   /** Peak learning rate of stage A, where only the video projection and the code tokens' map learn. */
@@ -102,12 +126,13 @@ export interface VideoLlamaPlan {
    * Which of stage C's batches train the video projection and the code tokens' map (the batches with sound always train
    * the audio bridge): `"all"` every batch with frames; `"sound-less"` only the batches without sound, so the
    * audio-visual batches train the audio bridge alone; `"none"` none, the video branch answers as stage A left it.
-   * The plan's is `"sound-less"` with sound events in half the cycle, which made the committed checkpoint: direction
-   * lost 0.034 of stage A's, the sound events reached 0.496. The other choices, measured on the same world
-   * (docs/lab03-plan.md, "Ninth round" and "Tenth round"): `"all"` lost 0.047 of stage A's direction; `"none"` kept it
-   * but left the captions under the middle frame's; `"sound-less"` with the earlier 8-batch cycle lost 0.037 and the
-   * sound events fell to 0.31; the video branch trained on captions alone (`"sound-less"` with a cycle whose silent
-   * batches are captions) answered no better than the baselines.
+   * The plan's is `"none"`, with a cycle of audio-visual and sound batches: with the object tracker's code tokens,
+   * `"sound-less"` (the cycle audio-visual, sound ×2, direction, audio-visual, sound ×2, mixture) kept stage A's
+   * direction (0.831) but lost "is the X there at first?" from 0.934 to 0.728, and order with it from 0.782 to 0.640,
+   * under the target; it raised the captions (CIDEr-D 0.963 → 1.243) as much as from the middle frame (0.922 → 1.236)
+   * (docs/lab03-plan.md, "Twelfth round"). Before the tracker (the query reader's code tokens; "Ninth round", "Tenth
+   * round"): `"sound-less"` with that cycle lost 0.034 of stage A's direction, `"all"` 0.047, and `"none"` kept it but
+   * left the captions under the middle frame's.
    */
   readonly jointVideoTraining: "all" | "sound-less" | "none";
   /** The code tokens add the LLM's embeddings of the predicted direction, colour and shape words (`TrackAttribute.tokenIds`). */
@@ -134,25 +159,16 @@ export interface VideoLlamaPlan {
 }
 
 export const VIDEOLLAMA_PLAN: VideoLlamaPlan = {
-  steps: { tracks: 3000, video: 3000, audio: 400, joint: 600 },
+  steps: { objects: 4000, tracks: 3000, video: 3000, audio: 400, joint: 600 },
+  objectTracker: { hiddenSize: 128, window: 3 },
+  objectBatchSize: 16,
   learningRate: 1e-3,
   videoLearningRate: 3e-3,
   directionWeight: 2,
   orderWeight: 1,
   mixtureWeight: 2,
-  jointCycle: [
-    "audio-visual",
-    "sound",
-    "audio-visual",
-    "sound",
-    "direction",
-    "audio-visual",
-    "sound",
-    "audio-visual",
-    "sound",
-    "mixture",
-  ],
-  jointVideoTraining: "sound-less",
+  jointCycle: ["audio-visual", "sound"],
+  jointVideoTraining: "none",
   codeWords: true,
   codeTimeline: true,
   batchSize: 32,
@@ -189,6 +205,16 @@ export interface ClipQuestion {
 export interface ClipSet {
   /** [N, F, K, Dv] frame features (empty F for sound-only sets). */
   readonly frames?: tf.Tensor4D;
+  /**
+   * [N, F, I, 3] the object tracker's detections of every frame (`VideoObjectTracker.frameDetections`), when the model
+   * has a tracker: they travel with the frames, so a view that shuffles or repeats frames shows its reader the same order.
+   */
+  readonly detections?: tf.Tensor4D;
+  /**
+   * [N, F, 1 + G², Dv] the tower's whole patch grid (`frameTokens`), kept only while the object tracker learns from it
+   * (stage O): {@link withDetections} turns it into `detections`.
+   */
+  readonly frameTokens?: tf.Tensor4D;
   /** [N, S, Ka, Da] audio segment features. */
   readonly segments?: tf.Tensor4D;
   readonly questions: readonly ClipQuestion[];
@@ -203,7 +229,70 @@ export interface ClipSet {
 }
 
 export function disposeClipSet(set: ClipSet): void {
-  tf.dispose([set.frames, set.segments].filter((t): t is tf.Tensor4D => t !== undefined));
+  tf.dispose([set.frames, set.segments, set.detections, set.frameTokens].filter((t): t is tf.Tensor4D => t !== undefined));
+}
+
+/** The frames of a clip set, as its builders make them. */
+export interface FrameInputs {
+  /** [N, F, K, Dv] the pooled features the video Q-Former reads. */
+  readonly frames: tf.Tensor4D;
+  /** [N, F, I, 3] with an object tracker (unless `frameTokens` are kept instead). */
+  readonly detections?: tf.Tensor4D;
+  /** [N, F, 1 + G², Dv] when asked for (`keepFrameTokens`). */
+  readonly frameTokens?: tf.Tensor4D;
+}
+
+/** How a clip set's builder treats the frames. */
+export interface FrameOptions {
+  /**
+   * Keep the tower's whole patch grid (`ClipSet.frameTokens`) instead of the tracker's detections: for the training
+   * sets, whose detections can be made only once stage O has trained the tracker. Default false.
+   */
+  readonly keepFrameTokens?: boolean;
+}
+
+/** Accumulates {@link FrameInputs} chunk by chunk: each chunk's pixels go through the tower once. */
+class FrameInputsBuilder {
+  private readonly parts: { frames: tf.Tensor[]; detections: tf.Tensor[]; frameTokens: tf.Tensor[] } = {
+    frames: [],
+    detections: [],
+    frameTokens: [],
+  };
+
+  constructor(
+    private readonly model: VideoLlamaForConditionalGeneration,
+    private readonly options: FrameOptions,
+  ) {}
+
+  /** pixels: [B, F, 3, S, S] (not disposed) */
+  add(pixels: tf.Tensor): void {
+    const { model, options, parts } = this;
+    const out = tf.tidy(() => {
+      const tokens = model.frameTokens(pixels); // [B, F, 1 + G², Dv]
+      return {
+        frames: model.poolFrameTokens(tokens),
+        detections: !options.keepFrameTokens && model.videoObjectTracker ? model.frameDetections(tokens) : undefined,
+        frameTokens: options.keepFrameTokens ? tokens : undefined,
+      };
+    });
+    parts.frames.push(out.frames);
+    if (out.detections) parts.detections.push(out.detections);
+    if (out.frameTokens) parts.frameTokens.push(out.frameTokens);
+  }
+
+  /** Every chunk's inputs joined (the chunks are disposed). */
+  build(): FrameInputs {
+    const join = (list: tf.Tensor[]) => {
+      if (list.length === 0) return undefined;
+      const joined = tf.concat(list, 0) as tf.Tensor4D;
+      tf.dispose(list);
+      return joined;
+    };
+    const frames = join(this.parts.frames)!;
+    const detections = join(this.parts.detections);
+    const frameTokens = join(this.parts.frameTokens);
+    return { frames, ...(detections ? { detections } : {}), ...(frameTokens ? { frameTokens } : {}) };
+  }
 }
 
 const FEATURE_CHUNK = 16;
@@ -234,7 +323,18 @@ export async function renderedFrameFeatures(
   model: VideoLlamaForConditionalGeneration,
   clips: readonly VideoClip[],
 ): Promise<tf.Tensor4D> {
-  const parts: tf.Tensor[] = [];
+  const inputs = await renderedFrameInputs(model, clips, { keepFrameTokens: false });
+  tf.dispose(inputs.detections);
+  return inputs.frames;
+}
+
+/** Clips drawn by the generator → their {@link FrameInputs} (features, and detections or the whole grid), rendered in memory. */
+export async function renderedFrameInputs(
+  model: VideoLlamaForConditionalGeneration,
+  clips: readonly VideoClip[],
+  options: FrameOptions = {},
+): Promise<FrameInputs> {
+  const builder = new FrameInputsBuilder(model, options);
   const size = clips[0].frames[0].canvas;
   const F = clips[0].frames.length;
   const frameSize = 3 * size * size;
@@ -245,11 +345,11 @@ export async function renderedFrameFeatures(
       const images = await Promise.all(chunk[k].frames.map((scene) => svgToRgb(sceneSvg(scene))));
       images.forEach((image, f) => toChannelsFirst(image, 0, size, "clip", values, (k * F + f) * frameSize));
     }
-    parts.push(tf.tidy(() => model.frameFeatures(tf.tensor5d(values, [chunk.length, F, 3, size, size]))));
+    const pixels = tf.tensor5d(values, [chunk.length, F, 3, size, size]);
+    builder.add(pixels);
+    pixels.dispose();
   }
-  const out = tf.concat(parts, 0) as tf.Tensor4D;
-  tf.dispose(parts);
-  return out;
+  return builder.build();
 }
 
 /** Each clip's questions, flattened with the clip's row. */
@@ -265,27 +365,27 @@ export async function storedClipSet(
   world: string,
   split: "train" | "val" | "test",
   limit?: number,
+  options: FrameOptions = {},
 ): Promise<ClipSet> {
   const all = openSplit(world, "videos", split);
   const records = limit === undefined ? all.records : all.records.slice(0, limit);
-  const parts: tf.Tensor[] = [];
+  const builder = new FrameInputsBuilder(model, options);
   for (let start = 0; start < records.length; start += FEATURE_CHUNK) {
     const chunk = records.slice(start, start + FEATURE_CHUNK);
     const pixels = await videoTensor(
       chunk.map((r) => path.join(all.dir, r.video)),
       chunk[0].frames,
     );
-    parts.push(tf.tidy(() => model.frameFeatures(pixels)));
+    builder.add(pixels);
     pixels.dispose();
   }
-  const frames = tf.concat(parts, 0) as tf.Tensor4D;
-  tf.dispose(parts);
+  const frameInputs = builder.build();
   const segments = soundFeatures(
     model,
     records.map((r) => readClip(path.join(all.dir, r.audio))),
   );
   const questions = clipQuestions(records.map((r) => [...r.vqa, ...orderQuestions(trackTimings(r.tracks), r.frames)]));
-  return { frames, segments, questions, captions: records.map((r) => r.caption) };
+  return { ...frameInputs, segments, questions, captions: records.map((r) => r.caption) };
 }
 
 /**
@@ -296,14 +396,14 @@ export async function freshClipSet(
   model: VideoLlamaForConditionalGeneration,
   count: number,
   seed: number,
-  options: { sound?: boolean } = {},
+  options: { sound?: boolean } & FrameOptions = {},
 ): Promise<ClipSet> {
   const random = new Random(seed);
   const clips = Array.from({ length: count }, () => sampleVideo(random, 12));
   const soundtracks = options.sound === false ? undefined : clips.map((clip) => videoSoundtrack(clip, random));
   const questions = clipQuestions(clips.map((c) => [...c.questions, ...orderQuestions(c.tracks, c.frames.length)]));
   return {
-    frames: await renderedFrameFeatures(model, clips),
+    ...(await renderedFrameInputs(model, clips, options)),
     ...(soundtracks ? { segments: soundFeatures(model, soundtracks) } : {}),
     questions,
     captions: clips.map((c) => c.caption),
@@ -328,7 +428,7 @@ export async function orderClipSet(model: VideoLlamaForConditionalGeneration, co
     clips.push(clip);
     questions.push(order);
   }
-  return { frames: await renderedFrameFeatures(model, clips), questions: clipQuestions(questions), captions: [] };
+  return { ...(await renderedFrameInputs(model, clips)), questions: clipQuestions(questions), captions: [] };
 }
 
 /** Two-object clips whose soundtrack holds only one object's sound, with the audio-visual questions. */
@@ -336,6 +436,7 @@ export async function audioVisualClipSet(
   model: VideoLlamaForConditionalGeneration,
   count: number,
   seed: number,
+  options: FrameOptions = {},
 ): Promise<ClipSet> {
   const random = new Random(seed);
   const clips: VideoClip[] = [];
@@ -349,7 +450,7 @@ export async function audioVisualClipSet(
   const soundtracks = clips.map((clip, k) => videoSoundtrack({ ...clip, tracks: [clip.tracks[heard[k]]] }, random));
   const questions = clipQuestions(clips.map((c, k) => audioVisualQuestions(c.tracks, heard[k])));
   return {
-    frames: await renderedFrameFeatures(model, clips),
+    ...(await renderedFrameInputs(model, clips, options)),
     segments: soundFeatures(model, soundtracks),
     questions,
     captions: clips.map((c) => c.caption),
@@ -405,9 +506,14 @@ export function joinClipSets(a: ClipSet, b: ClipSet): ClipSet {
   const join = (x?: tf.Tensor4D, y?: tf.Tensor4D) => (x && y ? (tf.concat([x, y], 0) as tf.Tensor4D) : undefined);
   if (a.trackCanvas !== undefined && b.trackCanvas !== undefined && a.trackCanvas !== b.trackCanvas)
     throw new Error(`videollama: clip sets of ${a.trackCanvas}- and ${b.trackCanvas}-pixel frames cannot be joined`);
+  for (const key of ["detections", "frameTokens"] as const)
+    if (a.frames && b.frames && !a[key] !== !b[key])
+      throw new Error(`videollama: one clip set has ${key} and the other not; they cannot be joined`);
   const out: ClipSet = {
     frames: join(a.frames, b.frames),
     segments: join(a.segments, b.segments),
+    detections: join(a.detections, b.detections),
+    frameTokens: join(a.frameTokens, b.frameTokens),
     questions: [...a.questions, ...b.questions.map((q) => ({ ...q, clip: q.clip + offset }))],
     captions: [...a.captions, ...b.captions],
     ...(a.tracks || b.tracks
@@ -435,21 +541,52 @@ export interface ViewArgs {
   readonly shuffleSeed?: number;
 }
 
-/** The inputs of a batch of questions: features gathered by clip (frames permuted as `view` says). */
-function viewInputs(
-  set: ClipSet,
-  clips: readonly number[],
+/** What {@link viewInputs} gathers for a batch: the model's inputs besides the text. */
+type ViewInputs = {
+  frameFeatures?: tf.Tensor;
+  frameDetections?: tf.Tensor;
+  segmentFeatures?: tf.Tensor;
+  instructionIds?: tf.Tensor;
+};
+
+const disposeViewInputs = (inputs: ViewInputs): void =>
+  tf.dispose(
+    [inputs.frameFeatures, inputs.frameDetections, inputs.segmentFeatures, inputs.instructionIds].filter(
+      (t): t is tf.Tensor => t !== undefined,
+    ),
+  );
+
+/**
+ * The prompts as the instruction the object tracker's slots follow (`VideoLlamaInputs.instructionIds`): [B, Ti] int32
+ * token ids, −1 where padded; undefined for a model without a tracker or for inputs without frames.
+ */
+function instructionInputs(
+  model: VideoLlamaForConditionalGeneration,
+  tokenizer: TextTokenizer,
+  prompts: readonly string[],
   view: ViewArgs,
-  orders?: readonly (readonly number[])[],
-): { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } {
+): { instructionIds?: tf.Tensor } {
+  if (!model.videoObjectTracker || (view.frames ?? "all") === "none") return {};
+  const rows = prompts.map((prompt) => tokenizer.encode(prompt));
+  const width = Math.max(1, ...rows.map((row) => row.length));
+  const ids = rows.map((row) => [...row, ...new Array<number>(width - row.length).fill(-1)]);
+  return { instructionIds: tf.tensor2d(ids, [rows.length, width], "int32") };
+}
+
+/** The inputs of a batch of questions: features (and detections) gathered by clip, frames permuted as `view` says. */
+function viewInputs(set: ClipSet, clips: readonly number[], view: ViewArgs, orders?: readonly (readonly number[])[]): ViewInputs {
   return tf.tidy(() => {
-    const out: { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } = {};
+    const out: ViewInputs = {};
     const frames = view.frames ?? "all";
     if (frames !== "none") {
       if (!set.frames) throw new Error("videollama: this set has no frames");
       const [N, F, K, D] = set.frames.shape;
       const rows = clips.flatMap((clip) => (orders ? orders[clip] : [...Array(F).keys()]).map((f) => clip * F + f));
       out.frameFeatures = tf.gather(set.frames.reshape([N * F, K, D]), rows).reshape([clips.length, F, K, D]); // [B, F, K, D]
+      if (set.detections) {
+        const [, , I, P] = set.detections.shape;
+        out.frameDetections = tf.gather(set.detections.reshape([N * F, I, P]), rows).reshape([clips.length, F, I, P]); // [B, F, I, 3]: the same frames in the same order
+      }
     }
     if (view.sound) {
       if (!set.segments) throw new Error("videollama: this set has no sound");
@@ -544,19 +681,27 @@ async function generateClipAnswers(
         });
         rows = full.map((row) => row.slice(text.inputIds.shape[1]));
       } else {
-        const inputs = viewInputs(
-          set,
-          batch.map((q) => q.clip),
-          view,
-          orders,
-        );
+        const inputs = {
+          ...viewInputs(
+            set,
+            batch.map((q) => q.clip),
+            view,
+            orders,
+          ),
+          ...instructionInputs(
+            model,
+            tokenizer,
+            batch.map((q) => videoQuestionPrompt(q.question)),
+            view,
+          ),
+        };
         try {
           rows = await model.generate(
             { ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask },
             { maxNewTokens: options.maxNewTokens ?? 4 },
           );
         } finally {
-          tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
+          disposeViewInputs(inputs);
         }
       }
       out.push(...rows.map((row) => decodeAnswer(tokenizer, row)));
@@ -590,15 +735,23 @@ export async function candidateLogLikelihoods(
       batch.map((r) => videoQuestionPrompt(r.question)),
       batch.map((r) => ` ${r.candidate}`),
     ); // right-padded: the soft prompt, then each row's text from its first position
-    let inputs: { frameFeatures?: tf.Tensor; segmentFeatures?: tf.Tensor } = {};
+    let inputs: ViewInputs = {};
     try {
       if (!blind)
-        inputs = viewInputs(
-          set,
-          batch.map((r) => r.clip),
-          view,
-          orders,
-        );
+        inputs = {
+          ...viewInputs(
+            set,
+            batch.map((r) => r.clip),
+            view,
+            orders,
+          ),
+          ...instructionInputs(
+            model,
+            tokenizer,
+            batch.map((r) => videoQuestionPrompt(r.question)),
+            view,
+          ),
+        };
       const scores = tf.tidy(() => {
         const logits = blind
           ? model.languageModel.forward({ inputIds: text.inputIds, attentionMask: text.attentionMask }).logits
@@ -612,7 +765,7 @@ export async function candidateLogLikelihoods(
       scores.dispose();
     } finally {
       tf.dispose([text.inputIds, text.attentionMask, text.labels]);
-      tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
+      disposeViewInputs(inputs);
     }
   }
   return out;
@@ -687,11 +840,19 @@ export async function trainBridges(
         batch.map((i) => i.prompt),
         batch.map((i) => i.target),
       );
-      const inputs = viewInputs(
-        task.set,
-        batch.map((i) => i.clip),
-        task.view,
-      );
+      const inputs = {
+        ...viewInputs(
+          task.set,
+          batch.map((i) => i.clip),
+          task.view,
+        ),
+        ...instructionInputs(
+          model,
+          tokenizer,
+          batch.map((i) => i.prompt),
+          task.view,
+        ),
+      };
       optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
       const loss = optimizer.minimize(
         () => model.forward({ ...inputs, inputIds: text.inputIds, attentionMask: text.attentionMask, labels: text.labels }).loss!,
@@ -699,13 +860,26 @@ export async function trainBridges(
       );
       losses.push((await loss.data())[0]);
       tf.dispose([loss, text.inputIds, text.attentionMask, text.labels]);
-      tf.dispose([inputs.frameFeatures, inputs.segmentFeatures].filter((t): t is tf.Tensor => t !== undefined));
+      disposeViewInputs(inputs);
       logProgress(args.log, args.label, losses, args.steps, started);
     }
   } finally {
     optimizer.dispose();
   }
   return losses;
+}
+
+/** Whole clips from frames stored as rows: flat [N·F, K, D], the clips' rows → [B, F, K, D]. */
+function gatherClips(flat: tf.Tensor, clips: readonly number[], frames: number): tf.Tensor {
+  const [, K, D] = flat.shape;
+  return tf.tidy(() =>
+    tf
+      .gather(
+        flat,
+        clips.flatMap((clip) => [...Array(frames).keys()].map((f) => clip * frames + f)),
+      )
+      .reshape([clips.length, frames, K, D]),
+  );
 }
 
 /**
@@ -752,13 +926,10 @@ export async function trainTrackHead(
   try {
     for (let step = 0; step < args.steps; step++) {
       const picked = Array.from({ length: args.batchSize }, () => random.int(0, rows.length)); // rows of `targets`
-      const frames = tf.tidy(() =>
-        tf
-          .gather(
-            flatFrames,
-            picked.flatMap((k) => [...Array(F).keys()].map((f) => rows[k] * F + f)),
-          )
-          .reshape([picked.length, F, K, D]),
+      const frames = gatherClips(
+        flatFrames,
+        picked.map((k) => rows[k]),
+        F,
       );
       const batchTargets = gatherTrackTargets(targets, picked);
       try {
@@ -780,6 +951,80 @@ export async function trainTrackHead(
     flatFrames.dispose();
   }
   return losses;
+}
+
+/**
+ * Stage O: the object tracker learns the exact tracks of the set's generated clips by identity (its detection,
+ * position and motion losses: video_object_tracker.ts) from the tower's whole patch grid (`set.frameTokens`). Its
+ * batches hold `batchSize` clips. Returns the total loss per step.
+ */
+export async function trainObjectTracker(
+  model: VideoLlamaForConditionalGeneration,
+  set: ClipSet,
+  args: { steps: number; learningRate: number; batchSize: number; seed: number; log?: (line: string) => void },
+): Promise<number[]> {
+  const tracker = model.videoObjectTracker;
+  if (!tracker) throw new Error("videollama stage O: the model has no object tracker (config.objectTracker)");
+  if (!set.frameTokens || !set.tracks || set.trackCanvas === undefined)
+    throw new Error(
+      "videollama stage O: the clip set has no whole-grid frame tokens or no tracks (build it with keepFrameTokens; only generated clips have tracks)",
+    );
+  const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
+  if (rows.length === 0) throw new Error("videollama stage O: no clip of the set has tracks");
+  const [N, F, K, D] = set.frameTokens.shape;
+  const targets = identityTargetArrays(
+    rows.map((row) => set.tracks![row]!),
+    { frames: F, canvas: set.trackCanvas },
+  );
+  const flatTokens = set.frameTokens.reshape([N * F, K, D]); // [N·F, 1 + G², Dv]: frames as rows, to gather a batch's clips
+  const random = new Random(args.seed);
+  const optimizer = new AdamW({ learningRate: args.learningRate, weightDecay: 0 });
+  const variables = tracker.trainableParameters();
+  const losses: number[] = [];
+  const started = Date.now();
+  try {
+    for (let step = 0; step < args.steps; step++) {
+      const picked = Array.from({ length: args.batchSize }, () => random.int(0, rows.length)); // rows of `targets`
+      const tokens = gatherClips(
+        flatTokens,
+        picked.map((k) => rows[k]),
+        F,
+      );
+      const batch = gatherIdentityTargets(targets, picked);
+      try {
+        optimizer.learningRate = learningRateAt(step, args.steps, args.learningRate, Math.min(50, Math.ceil(args.steps / 10)));
+        const loss = optimizer.minimize(() => tracker.loss(tracker.track(tokens), batch).total, variables);
+        losses.push((await loss.data())[0]);
+        loss.dispose();
+      } finally {
+        tokens.dispose();
+        tf.dispose([batch.visible, batch.position, batch.present, ...batch.motion]);
+      }
+      logProgress(args.log, "stage O (objects)", losses, args.steps, started);
+    }
+  } finally {
+    optimizer.dispose();
+    flatTokens.dispose();
+  }
+  return losses;
+}
+
+/**
+ * The set with the trained tracker's detections of every frame in place of its whole-grid tokens (which are
+ * disposed, with the set they came in; the other tensors move to the returned set).
+ */
+export function withDetections(model: VideoLlamaForConditionalGeneration, set: ClipSet): ClipSet {
+  if (!set.frameTokens) throw new Error("videollama: the clip set holds no whole-grid frame tokens to detect objects in");
+  const { frameTokens, ...rest } = set;
+  const parts: tf.Tensor[] = [];
+  for (let start = 0; start < frameTokens.shape[0]; start += 64) {
+    const size = Math.min(64, frameTokens.shape[0] - start);
+    parts.push(tf.tidy(() => model.frameDetections(frameTokens.slice([start, 0, 0, 0], [size, -1, -1, -1]))));
+  }
+  const detections = tf.concat(parts, 0) as tf.Tensor4D; // [N, F, I, 3]
+  tf.dispose(parts);
+  frameTokens.dispose();
+  return { ...rest, detections };
 }
 
 /** How well the track head reads a set of generated clips (see {@link trackHeadAccuracy}). */
@@ -844,7 +1089,7 @@ export async function trackHeadAccuracy(
       values = await Promise.all(outputs.map((t) => t.data()));
       tf.dispose(outputs);
     } finally {
-      tf.dispose(inputs.frameFeatures);
+      disposeViewInputs(inputs);
       disposeTrackTargets(batch);
     }
     const [guess, where, chosen] = values;
@@ -879,6 +1124,103 @@ export async function trackHeadAccuracy(
   };
 }
 
+/** How well the object tracker reads a set of generated clips (see {@link objectTrackerAccuracy}). */
+export interface ObjectTrackerAccuracy {
+  /** Objects whose first direction the tracker names from their own identity's track, over all objects. */
+  readonly direction: number;
+  /** The same over the objects of one-object clips (NaN when there is none). */
+  readonly directionOneObject: number;
+  /** The same over the objects of two-object clips (NaN when there is none). */
+  readonly directionTwoObjects: number;
+  /** Objects whose identity is among the S the tracker finds likeliest in their clip: those the code tokens carry. */
+  readonly found: number;
+  /** Mean distance in pixels between the tracked and true position of every object in the frames it is visible. */
+  readonly positionErrorPx: number;
+  /** Objects scored (every object of every clip with tracks). */
+  readonly objects: number;
+}
+
+/**
+ * The object tracker on the clips of `set` that have tracks, shown as `view` says (frames in order, shuffled or the
+ * middle frame): each object is read from its own identity's track (a question names the identity: "the red
+ * circle"), and whether its identity is among the S the code tokens carry. Positions are compared with the truth of
+ * the frame shown at each place.
+ */
+export async function objectTrackerAccuracy(
+  model: VideoLlamaForConditionalGeneration,
+  set: ClipSet,
+  view: ViewArgs = {},
+): Promise<ObjectTrackerAccuracy> {
+  const tracker = model.videoObjectTracker;
+  if (!tracker) throw new Error("objectTrackerAccuracy: the model has no object tracker (config.objectTracker)");
+  if (!set.detections || !set.tracks || set.trackCanvas === undefined)
+    throw new Error("objectTrackerAccuracy: the clip set has no detections or no tracks (build it with a tracking model)");
+  if (view.frames === "none") throw new Error('objectTrackerAccuracy: the tracker reads frames; view.frames "none" shows none');
+  const rows = set.tracks.flatMap((tracks, row) => (tracks ? [row] : []));
+  if (rows.length === 0) throw new Error("objectTrackerAccuracy: no clip of the set has tracks (only generated clips have them)");
+  const F = tracker.config.frames;
+  const I = tracker.identities;
+  const S = model.videoTrackHead?.config.slots ?? 2;
+  const targets = identityTargetArrays(
+    rows.map((row) => set.tracks![row]!),
+    { frames: F, canvas: set.trackCanvas },
+  );
+  const orders = frameOrders(set, view);
+  const tally = { right: 0, found: 0, objects: 0, distance: 0, visibleFrames: 0 };
+  const byCount = new Map<number, [number, number]>(); // objects in the clip → [right, scored]
+  for (let start = 0; start < rows.length; start += 64) {
+    const picked = [...Array(Math.min(64, rows.length - start)).keys()].map((k) => start + k); // rows of `targets`
+    const inputs = viewInputs(
+      set,
+      picked.map((k) => rows[k]),
+      { frames: view.frames ?? "all" },
+      orders,
+    );
+    let values: tf.TypedArray[];
+    try {
+      const outputs = tf.tidy(() => {
+        const tracks = tracker.readDetections(inputs.frameDetections!);
+        return [tracks.motion[0].argMax(2), tracker.likeliestIdentities(tracks.visibility, S), tracks.position]; // [B, I], [B, S], [B, I, F, 2]
+      });
+      values = await Promise.all(outputs.map((t) => t.data()));
+      tf.dispose(outputs);
+    } finally {
+      disposeViewInputs(inputs);
+    }
+    const [guess, chosen, where] = values;
+    picked.forEach((k, b) => {
+      const count = set.tracks![rows[k]]!.length;
+      const order = orders?.[rows[k]] ?? [...Array(F).keys()];
+      for (let i = 0; i < I; i++) {
+        const j = k * I + i;
+        if (!targets.present[j]) continue;
+        const ok = guess[b * I + i] === targets.motion[0][j] ? 1 : 0;
+        tally.right += ok;
+        tally.objects++;
+        if (Array.from(chosen.subarray(b * S, (b + 1) * S)).includes(i)) tally.found++;
+        const counted = byCount.get(count) ?? [0, 0];
+        byCount.set(count, [counted[0] + ok, counted[1] + 1]);
+        order.forEach((shown, f) => {
+          if (!targets.visible[j * F + shown]) return;
+          const dx = where[((b * I + i) * F + f) * 2] - targets.position[(j * F + shown) * 2];
+          const dy = where[((b * I + i) * F + f) * 2 + 1] - targets.position[(j * F + shown) * 2 + 1];
+          tally.distance += Math.hypot(dx, dy) * (set.trackCanvas! / 2);
+          tally.visibleFrames++;
+        });
+      }
+    });
+  }
+  const rate = (counted?: [number, number]) => (counted ? counted[0] / counted[1] : NaN);
+  return {
+    direction: tally.right / tally.objects,
+    directionOneObject: rate(byCount.get(1)),
+    directionTwoObjects: rate(byCount.get(2)),
+    found: tally.found / tally.objects,
+    positionErrorPx: tally.distance / Math.max(1, tally.visibleFrames),
+    objects: tally.objects,
+  };
+}
+
 /** What learns once the Q-Former has learnt the tracks: the video projection and, with code tokens, their map. */
 export function videoAnswerVariables(model: VideoLlamaForConditionalGeneration): tf.Variable[] {
   return [
@@ -893,6 +1235,7 @@ class VideoLlamaBridges extends Module {
     super();
     this.module("video_bridge", model.videoBridge);
     if (model.videoTrackHead) this.module("video_track_head", model.videoTrackHead);
+    if (model.videoObjectTracker) this.module("video_object_tracker", model.videoObjectTracker);
     if (parts.audio) this.module("audio_bridge", model.audioBridge);
   }
 }
@@ -919,6 +1262,7 @@ function loadBridgeWeights(module: Module, file: string): void {
 function disposeBridges(model: VideoLlamaForConditionalGeneration): void {
   model.videoBridge.dispose();
   model.videoTrackHead?.dispose();
+  model.videoObjectTracker?.dispose();
   model.audioBridge.dispose();
 }
 
@@ -1345,7 +1689,7 @@ function backboneFolders(out: string): { vision: string; audio: string; language
  * configs replace vision, audio and text, initialised from `seed`.
  */
 export function videoLlamaForPlan(
-  plan: Pick<VideoLlamaPlan, "codeWords" | "codeTimeline">,
+  plan: Pick<VideoLlamaPlan, "codeWords" | "codeTimeline" | "objectTracker">,
   backbones: Required<VideoLlamaBackbones>,
   tokenizer: TextTokenizer,
   seed: number,
@@ -1359,6 +1703,7 @@ export function videoLlamaForPlan(
         attributes: worldTrackAttributes(plan.codeWords ? tokenizer : undefined),
         codeTimeline: plan.codeTimeline,
       },
+      ...(plan.objectTracker ? { objectTracker: plan.objectTracker } : {}),
       vision: backbones.vision.config,
       audio: backbones.audio.config,
       text: backbones.language.config,
@@ -1381,6 +1726,7 @@ export async function pretrainVideoLlama(
   const seed = args.seed ?? 0;
   const scale = args.steps ? args.steps / plan.steps.video : 1; // --steps N sets stage A's steps, the others in proportion
   const steps = {
+    objects: plan.objectTracker ? Math.round(plan.steps.objects * scale) : 0,
     tracks: Math.round(plan.steps.tracks * scale),
     video: Math.round(plan.steps.video * scale),
     audio: Math.round(plan.steps.audio * scale),
@@ -1390,6 +1736,10 @@ export async function pretrainVideoLlama(
   for (const key of ["directionWeight", "orderWeight", "mixtureWeight"] as const)
     if (!Number.isInteger(plan[key]) || plan[key] < 0)
       throw new Error(`pretrain videollama: plan.${key} must be a whole number of batches ≥ 0, got ${JSON.stringify(plan[key])}`);
+  if (plan.objectTracker && (!Number.isInteger(plan.objectBatchSize) || plan.objectBatchSize < 1))
+    throw new Error(
+      `pretrain videollama: plan.objectBatchSize must be a positive whole number of clips, got ${JSON.stringify(plan.objectBatchSize)}`,
+    );
   const trainings = Object.keys(JOINT_VIDEO_TRAINING);
   if (!trainings.includes(plan.jointVideoTraining))
     throw new Error(
@@ -1415,16 +1765,35 @@ export async function pretrainVideoLlama(
   try {
     const started = Date.now();
     const cpuAtStart = process.cpuUsage();
-    const clips = joinClipSets(
-      await storedClipSet(model, args.world, "train", plan.storedTrainClips),
-      await freshClipSet(model, plan.freshClips, seed + 17, { sound: false }), // the clips' questions are asked of their frames alone
+    // With an object tracker the training sets keep the tower's whole grid until stage O has trained it.
+    const frameOptions = { keepFrameTokens: model.videoObjectTracker !== undefined };
+    const clipsWithTokens = joinClipSets(
+      await storedClipSet(model, args.world, "train", plan.storedTrainClips, frameOptions),
+      await freshClipSet(model, plan.freshClips, seed + 17, { sound: false, ...frameOptions }), // the clips' questions are asked of their frames alone
     );
-    const audioVisual = await audioVisualClipSet(model, plan.audioVisualClips, seed + 18);
+    const audioVisualWithTokens = await audioVisualClipSet(model, plan.audioVisualClips, seed + 18, frameOptions);
     const events = soundEventSet(model, args.world, "train", plan.freshSoundEvents, seed + 21, plan.storedSoundEvents);
     const featureSeconds = (Date.now() - started) / 1000;
     log(
-      `videollama: features of ${clips.captions.length} clips, ${audioVisual.captions.length} audio-visual clips and ${events.questions.length} sound events in ${featureSeconds.toFixed(0)} s`,
+      `videollama: features of ${clipsWithTokens.captions.length} clips, ${audioVisualWithTokens.captions.length} audio-visual clips and ${events.questions.length} sound events in ${featureSeconds.toFixed(0)} s`,
     );
+    const tObjects = Date.now();
+    let objectLosses: number[] = [];
+    let clips = clipsWithTokens;
+    let audioVisual = audioVisualWithTokens;
+    if (model.videoObjectTracker) {
+      objectLosses = await trainObjectTracker(model, clipsWithTokens, {
+        steps: steps.objects,
+        learningRate: plan.learningRate,
+        batchSize: plan.objectBatchSize,
+        seed: seed + 34,
+        log,
+      });
+      // The tracker is frozen from here on: every frame's detections are computed once, as the features were.
+      clips = withDetections(model, clipsWithTokens);
+      audioVisual = withDetections(model, audioVisualWithTokens);
+    }
+    const stageO = (Date.now() - tObjects) / 1000;
     const videoTask: TrainingTask = { name: "video", set: clips, items: trainingItems(clips, true), view: { frames: "all" } };
     const questionsOfType = (type: VideoQuestionType): TrainingTask => ({
       name: type,
@@ -1578,20 +1947,25 @@ export async function pretrainVideoLlama(
     }
     const losses = [...videoLosses, ...audioLosses, ...jointLosses];
     const every = 25;
-    const curve = Array.from({ length: Math.floor(losses.length / every) }, (_, k) => {
-      const part = losses.slice(k * every, (k + 1) * every);
-      return part.reduce((s, l) => s + l, 0) / part.length;
-    });
+    const curveOf = (values: readonly number[]) =>
+      Array.from({ length: Math.floor(values.length / every) }, (_, k) => {
+        const part = values.slice(k * every, (k + 1) * every);
+        return part.reduce((sum, l) => sum + l, 0) / part.length;
+      });
+    const curve = curveOf(losses);
     const card: CheckpointCard & Record<string, unknown> = {
       name: "videollama",
       title: "mllm-labs VideoLLaMA bridges: video and audio Q-Formers between the frozen tiny CLIP, audio encoder and Llama",
       description:
         `A video Q-Former (2 layers, width 128, ${model.config.numVideoQueryTokens} queries, learned frame positions, cross-attention over 12 frames × ${model.keysPerFrame} keys: each frame's ${model.tokensPerFrame} tokens of the frozen vision backbone merged into one key, and its difference from the previous frame) with a track head (two object slots: each frame's position and visibility, the first direction, colour, shape, speed, and whether it bounces, appears or disappears) whose predictions become two code tokens after the ${model.config.numVideoQueryTokens} projected queries${plan.codeWords ? " (each adding the LLM's own embeddings of its predicted direction, colour and shape words)" : ""}${plan.codeTimeline ? " (holding each slot's visibility and position in every frame)" : ""}, and an audio Q-Former (1 layer, ${model.config.numAudioQueryTokens} queries, segment positions over five 0.2 s segments, one pooled audio-encoder vector each), each projected into the frozen language backbone as a soft prompt [video; audio; text]. ` +
+        (model.videoObjectTracker
+          ? `An object tracker fills the two code tokens in place of the track head's reading of the queries: on every cell of each frame's ${model.config.vision.imageSize / model.config.vision.patchSize}×${model.config.vision.imageSize / model.config.vision.patchSize} patch grid of the frozen tower, a detector (its ${model.videoObjectTracker.config.window}×${model.videoObjectTracker.config.window} neighbourhood, ${model.videoObjectTracker.config.hiddenSize} hidden units) finds each of the ${model.videoObjectTracker.identities} colour–shape identities, and a reader of each identity's trajectory names its direction, speed, bounces, appearing and disappearing; each code token is one identity: those whose colour and shape words the question names first (the question reaches the bridge, as InstructBLIP's instruction reaches its Q-Former), then those the tracker finds likeliest in the clip, with that identity's colour and shape, and words as loud as the identity is seen. Stage O trains the tracker on the generated clips' exact tracks by identity (${steps.objects} steps of ${plan.objectBatchSize} clips). `
+          : "") +
         `Stage T teaches the video Q-Former and the track head the generated clips' exact tracks with a two-slot set loss (${steps.tracks} steps). Stage A trains the video projection and the code tokens' map on the clips' questions, the order questions derived from their tracks and their captions, with ${plan.directionWeight} batches of direction questions${plan.orderWeight ? ` and ${plan.orderWeight} of order questions` : ""} for every ${plan.mixtureWeight} batches of the mixture (${steps.video} steps; the Q-Former and the head frozen from here on); its bridge is kept as video_only.safetensors. Stage B trains the audio branch alone to name what makes the sound (${steps.audio} steps). Stage C trains the audio bridge on the audio-visual questions and the sound events, in a cycle of ${plan.jointCycle.join(", ")} batches; ${JOINT_VIDEO_TRAINING[plan.jointVideoTraining]} (${steps.joint} steps). ` +
         "Video questions are measured from the frames alone; the baselines are the same model shown the middle frame twelve times or the frames shuffled, stage A's bridge without sound, the final model without sound or without frames, the blind LLM and chance; a question that offers two candidates is answered by the likelier one. This file holds only the bridges; the backbones load from the folders named in config.json.",
       model_type: "mllm_video_llama",
       parameters: new VideoLlamaBridges(model).parameterCount(),
-      steps: steps.tracks + steps.video + steps.audio + steps.joint,
+      steps: steps.objects + steps.tracks + steps.video + steps.audio + steps.joint,
       batch_size: batchSize,
       train_seconds: Math.round(trainSeconds),
       // CPU time of this process over the same span: on a shared machine the wall time overstates an idle machine's.
@@ -1602,10 +1976,8 @@ export async function pretrainVideoLlama(
       loss_curve: curve,
       loss_every: every,
       // Stage T's set loss, every 25 steps (loss_curve has stages A, B and C).
-      track_loss_curve: Array.from({ length: Math.floor(trackLosses.length / every) }, (_, k) => {
-        const part = trackLosses.slice(k * every, (k + 1) * every);
-        return part.reduce((s, l) => s + l, 0) / part.length;
-      }),
+      track_loss_curve: curveOf(trackLosses),
+      ...(model.videoObjectTracker ? { object_loss_curve: curveOf(objectLosses) } : {}), // stage O's total loss, every 25 steps
       metrics: full.metrics,
       metric_notes: VIDEOLLAMA_METRIC_NOTES,
       command: "npm run pretrain -- videollama",
@@ -1614,6 +1986,7 @@ export async function pretrainVideoLlama(
       quick_eval: { args: { ...VIDEOLLAMA_QUICK_EVAL, ...evaluation }, metrics: quick.metrics, baselines: quick.baselines },
       stage_seconds: {
         features: Math.round(featureSeconds),
+        objects: Math.round(stageO),
         tracks: Math.round(stageT),
         video: Math.round(stageA),
         audio: Math.round(stageB),
@@ -1629,7 +2002,7 @@ export async function pretrainVideoLlama(
           audio_checkpoint: VIDEOLLAMA_BACKBONES.audio,
           language_checkpoint: VIDEOLLAMA_BACKBONES.language,
           video_only: "video_only.safetensors",
-          note: "model.safetensors holds only the trained bridges (video_bridge.*, video_track_head.*, audio_bridge.*); video_only.safetensors holds what stage A trained (the video projection and the code tokens' map; the rest of the video bridge is model.safetensors'), the video-only baseline; the frozen backbones load from the folders above.",
+          note: "model.safetensors holds only the trained bridges (video_bridge.*, video_track_head.*, video_object_tracker.* when the model has one, audio_bridge.*); video_only.safetensors holds what stage A trained (the video projection and the code tokens' map; the rest of the video bridge is model.safetensors'), the video-only baseline; the frozen backbones load from the folders above.",
         },
       };
       await writeCheckpoint(args.out, new VideoLlamaBridges(model), config, card, tokenizerDir);
