@@ -337,9 +337,13 @@ describe("pretrainVideoLlama (tiny plan)", () => {
         const text = languageText(loaded.tokenizer, [videoQuestionPrompt(row.question)], [` ${row.candidate}`]);
         const frames = tf.tidy(() => order.frames!.slice([row.clip, 0, 0, 0], [1, -1, -1, -1]));
         const detected = tf.tidy(() => order.detections!.slice([row.clip, 0, 0, 0], [1, -1, -1, -1]));
+        // The question (not the candidate) is the instruction that chooses the tracker's slots.
+        const promptIds = loaded.tokenizer.encode(videoQuestionPrompt(row.question));
+        const instruction = tf.tensor2d([promptIds], [1, promptIds.length], "int32");
         const out = loaded.model.forward({
           frameFeatures: frames,
           frameDetections: detected,
+          instructionIds: instruction,
           inputIds: text.inputIds,
           attentionMask: text.attentionMask,
           labels: text.labels,
@@ -349,6 +353,7 @@ describe("pretrainVideoLlama (tiny plan)", () => {
         tf.dispose([
           frames,
           detected,
+          instruction,
           out.logits,
           out.attentionMask,
           out.loss!,
