@@ -32,6 +32,14 @@
  * many as 25 frames of 8 queries would; (3) one frozen stage less to load and
  * cache. The measurement behind (1) is in docs/lab03-plan.md.
  *
+ * Beyond Video-LLaMA, two optional parts (docs/lab03-plan.md measures why):
+ * a track head on the video queries whose predictions become code tokens
+ * after them (`trackHead`), and an object tracker on the tower's whole patch
+ * grid whose tracks fill those code tokens instead (`objectTracker`), the
+ * identities the question names first (`instructionIds`, as InstructBLIP
+ * hands its Q-Former the instruction: Dai et al., "InstructBLIP", 2023,
+ * instruction-aware visual feature extraction).
+ *
  * Not a Hugging Face architecture: model_type `mllm_video_llama`, parameters
  * named in HF style (`vision_model.*`, `video_bridge.*`, `audio_encoder.*`,
  * `audio_bridge.*`, `language_model.*`; see qformer_bridge.ts for the bridge's
