@@ -261,7 +261,7 @@ class FrameInputsBuilder {
 
   constructor(
     private readonly model: VideoLlamaForConditionalGeneration,
-    private readonly options: FrameOptions,
+    private readonly options: FrameOptions & { readonly detections?: boolean },
   ) {}
 
   /** pixels: [B, F, 3, S, S] (not disposed) */
@@ -271,7 +271,10 @@ class FrameInputsBuilder {
       const tokens = model.frameTokens(pixels); // [B, F, 1 + G², Dv]
       return {
         frames: model.poolFrameTokens(tokens),
-        detections: !options.keepFrameTokens && model.videoObjectTracker ? model.frameDetections(tokens) : undefined,
+        detections:
+          !options.keepFrameTokens && options.detections !== false && model.videoObjectTracker
+            ? model.frameDetections(tokens)
+            : undefined,
         frameTokens: options.keepFrameTokens ? tokens : undefined,
       };
     });
@@ -323,16 +326,17 @@ export async function renderedFrameFeatures(
   model: VideoLlamaForConditionalGeneration,
   clips: readonly VideoClip[],
 ): Promise<tf.Tensor4D> {
-  const inputs = await renderedFrameInputs(model, clips, { keepFrameTokens: false });
-  tf.dispose(inputs.detections);
-  return inputs.frames;
+  return (await renderedFrameInputs(model, clips, { detections: false })).frames; // features alone: no tracker pass
 }
 
-/** Clips drawn by the generator → their {@link FrameInputs} (features, and detections or the whole grid), rendered in memory. */
+/**
+ * Clips drawn by the generator → their {@link FrameInputs} (features, and detections or the whole grid), rendered in
+ * memory; `detections: false` skips the tracker (features alone).
+ */
 export async function renderedFrameInputs(
   model: VideoLlamaForConditionalGeneration,
   clips: readonly VideoClip[],
-  options: FrameOptions = {},
+  options: FrameOptions & { readonly detections?: boolean } = {},
 ): Promise<FrameInputs> {
   const builder = new FrameInputsBuilder(model, options);
   const size = clips[0].frames[0].canvas;
