@@ -6,6 +6,8 @@
  * error on the worse axis and the share within 0.5, 1, 1.5 and 3 px on both axes. A linear reader that sees every
  * patch in its own slot: the LLM's attention reads less directly, so this is generous to it.
  * `node bench/llava_position_probe.js [TRAIN=2500] [TEST=500]` (about 2 minutes on one core).
+ * Its 5 px are this reader's, not the tower's: `bench/llava_position_detector_probe.js` reads the exact integer centre
+ * of 0.87 of the objects from the same features with a detector head on each token's neighbourhood.
  */
 "use strict";
 const path = require("path");

@@ -126,6 +126,68 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     expect((card as unknown as Record<string, unknown>).baseline_checkpoints).toBeUndefined();
   }, 120_000);
 
+  it("the existence stage asks fresh scenes about present and absent pairs, trains after stage 2 with the mixture replayed, and the blind twin takes it too", async () => {
+    const stage = { steps: 2, scenes: 6, learningRate: 5e-4 };
+    const plan: LlavaPlan = { ...TINY, existenceStage: stage };
+    const data = await llavaTrainingData(WORLD, plan, 0, false);
+    expect(data.existence).toHaveLength(6);
+    expect((await llavaTrainingData(WORLD, TINY, 0, false)).existence).toHaveLength(0);
+    for (const example of data.existence) {
+      const present = new Set(example.objects!.map((o) => `${o.color} ${o.shape}`));
+      const rounds = example.conversation(new Random(1));
+      const asked: string[] = [];
+      for (let k = 0; k < rounds.length; k += 2) {
+        const pair = /^(?:<image>\n)?is there an? (\w+ \w+) in the image\?$/.exec(rounds[k].value);
+        expect(pair, rounds[k].value).not.toBeNull();
+        asked.push(pair![1]);
+        // Every answer is the scene's truth.
+        expect(rounds[k + 1].value).toBe(present.has(pair![1]) ? "yes" : "no");
+      }
+      expect(new Set(asked).size, "each pair asked once").toBe(asked.length);
+      const yes = asked.filter((p) => present.has(p)).length;
+      expect(yes).toBe(Math.min(3, present.size));
+      expect(asked.length - yes, "absent pairs: one to three per present pair").toBeGreaterThanOrEqual(yes);
+      expect(asked.length - yes).toBeLessThanOrEqual(3 * yes);
+    }
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const { model, card } = await pretrainLlava(
+      { world: WORLD, out: path.join(ROOT, "data/checkpoints/llava"), dryRun: true, evalLimit: 2, log: (l) => lines.push(l) },
+      plan,
+    );
+    model.dispose();
+    expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+    const losses = (card as unknown as { stage_losses: Record<string, number[]> }).stage_losses;
+    expect(losses.existence).toHaveLength(2);
+    expect(losses.existence.every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+    expect(card.steps).toBe(7);
+    expect(card.description).toContain("an existence stage (2 steps, learning rate 0.0005, projector + LLM): 6 fresh scenes");
+    expect(lines.some((l) => l.includes("existence stage step 2/2"))).toBe(true);
+    const blindRun = await pretrainLlava(
+      {
+        world: WORLD,
+        out: path.join(ROOT, "data/checkpoints/llava-blind"),
+        dryRun: true,
+        evalLimit: 1,
+        blind: true,
+        log: () => {},
+      },
+      plan,
+    );
+    blindRun.model.dispose();
+    expect((blindRun.card as unknown as { stage_losses: Record<string, number[]> }).stage_losses.existence).toHaveLength(2);
+    expect(blindRun.card.description).toContain("and its existence stage (2 steps, the same conversations)");
+    for (const [bad, message] of [
+      [{ ...stage, steps: 0 }, /existenceStage.steps must be a positive integer, got 0/],
+      [{ ...stage, scenes: 1.5 }, /existenceStage.scenes must be a positive integer, got 1.5/],
+      [{ ...stage, learningRate: Number.NaN }, /existenceStage.learningRate must be a positive number, got NaN/],
+      [{ ...stage, presentPerScene: 0 }, /existenceStage.presentPerScene must be a positive integer, got 0/],
+    ] as const)
+      await expect(
+        pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true }, { ...TINY, existenceStage: bad }),
+      ).rejects.toThrow(message);
+  }, 240_000);
+
   it("the object-map objective runs beside both stages' losses and is named by the card; the blind twin skips it", async () => {
     const before = tf.memory().numTensors;
     const lines: string[] = [];
