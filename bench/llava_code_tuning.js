@@ -7,7 +7,7 @@
  * learning rate LR (stage 2's warm-up and cosine), then `evaluateLlava`'s code set (the 50 stored test images).
  * A diagnostic: it writes nothing and prints one JSON line with the metrics, the seconds and the loss curve.
  * `node bench/llava_code_tuning.js [STEPS=6000] [FRESH=24000] [LR=1e-3]` (6,000 steps: about 32 minutes on one thread
- * beside another run).
+ * beside another run; 0.20 s a step alone with two threads). Measured: 6,000 steps same pixels 0.40; `9000 32000` 0.80.
  */
 "use strict";
 const path = require("path");
