@@ -69,6 +69,13 @@ const ISSUE_METRICS = [
 ];
 
 describe("pretrainLlava (dry run, tiny schedule)", () => {
+  /** The blind twin's dry run of `plan` beside the committed llava-blind (nothing written). */
+  const blindDryRun = (plan: LlavaPlan, evalLimit: number) =>
+    pretrainLlava(
+      { world: WORLD, out: path.join(ROOT, "data/checkpoints/llava-blind"), dryRun: true, evalLimit, blind: true, log: () => {} },
+      plan,
+    );
+
   it("trains both stages, evaluates every metric with its baselines, and leaks no tensors", async () => {
     const before = tf.memory().numTensors;
     const lines: string[] = [];
@@ -108,17 +115,7 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
   }, 240_000);
 
   it("the blind twin trains the LLM on the same conversations without images (no stage 1)", async () => {
-    const { model, card } = await pretrainLlava(
-      {
-        world: WORLD,
-        out: path.join(ROOT, "data/checkpoints/llava-blind"),
-        dryRun: true,
-        evalLimit: 3,
-        blind: true,
-        log: () => {},
-      },
-      TINY,
-    );
+    const { model, card } = await blindDryRun(TINY, 3);
     model.dispose();
     expect(card.model_type).toBe("llama");
     expect(card.steps).toBe(3);
@@ -163,17 +160,7 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     expect(card.steps).toBe(7);
     expect(card.description).toContain("an existence stage (2 steps, learning rate 0.0005, projector + LLM): 6 fresh scenes");
     expect(lines.some((l) => l.includes("existence stage step 2/2"))).toBe(true);
-    const blindRun = await pretrainLlava(
-      {
-        world: WORLD,
-        out: path.join(ROOT, "data/checkpoints/llava-blind"),
-        dryRun: true,
-        evalLimit: 1,
-        blind: true,
-        log: () => {},
-      },
-      plan,
-    );
+    const blindRun = await blindDryRun(plan, 1);
     blindRun.model.dispose();
     expect((blindRun.card as unknown as { stage_losses: Record<string, number[]> }).stage_losses.existence).toHaveLength(2);
     expect(blindRun.card.description).toContain("and its existence stage (2 steps, the same conversations)");
@@ -204,17 +191,7 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
     expect([...losses.stage1_object_map, ...losses.stage2_object_map].every((v) => v > 0 && v < 5)).toBe(true);
     expect(card.description).toContain("object-map objective (weight 4)");
     expect(lines.some((l) => /stage 2 step 3\/3: loss \d+\.\d{4} \(object map \d\.\d{4}\)/.test(l))).toBe(true);
-    const blindRun = await pretrainLlava(
-      {
-        world: WORLD,
-        out: path.join(ROOT, "data/checkpoints/llava-blind"),
-        dryRun: true,
-        evalLimit: 1,
-        blind: true,
-        log: () => {},
-      },
-      withMap,
-    );
+    const blindRun = await blindDryRun(withMap, 1);
     blindRun.model.dispose();
     expect(
       (blindRun.card as unknown as { stage_losses: Record<string, number[]> }).stage_losses.stage2_object_map,
