@@ -6,6 +6,9 @@
  * shuffled), mixed with the card's own stage-2 mixture (replayed so that VQA and the domains are not forgotten;
  * `REPLAY=0` leaves it out). Then POPE and VQA on the full test split. A diagnostic: it writes nothing and prints one
  * JSON line of metrics.
+ * It predates `LlavaPlan.existenceStage`, which builds the same conversations inside a run (`llavaTrainingData`'s
+ * `existence`, seeded from the run's seed) and keeps its own draws (seed 4321) so that the numbers in the docs stay
+ * reproducible; the plan's own measurement is `npm run pretrain -- llava --ablation existence-stage --out DIR`.
  * `node bench/llava_existence_stage.js [STEPS=1000] [SCENES=10000] [LR=5e-4] [REPLAY=1]` (1,000 steps: about
  * 17 minutes on one thread beside another run).
  */

@@ -170,6 +170,9 @@ export interface LlavaExistenceStage {
   readonly presentPerScene?: number;
 }
 
+/** {@link LlavaExistenceStage.presentPerScene} when absent (POPE's three per image). */
+const EXISTENCE_STAGE_PRESENT_PER_SCENE = 3;
+
 /** Throws, quoting the value, unless the existence stage is usable. */
 export function checkExistenceStage(stage: LlavaExistenceStage): void {
   for (const field of ["steps", "scenes"] as const)
@@ -177,7 +180,7 @@ export function checkExistenceStage(stage: LlavaExistenceStage): void {
       throw new Error(`llava plan: existenceStage.${field} must be a positive integer, got ${JSON.stringify(stage[field])}`);
   if (!(stage.learningRate > 0 && Number.isFinite(stage.learningRate)))
     throw new Error(`llava plan: existenceStage.learningRate must be a positive number, got ${String(stage.learningRate)}`);
-  const perScene = stage.presentPerScene ?? 3;
+  const perScene = stage.presentPerScene ?? EXISTENCE_STAGE_PRESENT_PER_SCENE;
   if (!(Number.isInteger(perScene) && perScene > 0))
     throw new Error(`llava plan: existenceStage.presentPerScene must be a positive integer, got ${JSON.stringify(perScene)}`);
 }
@@ -433,8 +436,8 @@ async function existenceStageExamples(plan: LlavaPlan, seed: number, renderImage
   }
   // One round per distinct question of the three negative kinds (a pair drawn twice is asked once).
   const rounds = new Map(scenes.map((s) => [s.id, new Map<string, string>()]));
+  const perImage = stage.presentPerScene ?? EXISTENCE_STAGE_PRESENT_PER_SCENE;
   POPE_NEGATIVES.forEach((negatives, kind) => {
-    const perImage = stage.presentPerScene ?? 3;
     for (const q of buildPopeQuestions(scenes, { negatives, perImage, seed: seed + EXISTENCE_STAGE_SEED_OFFSET + 1 + kind }))
       rounds.get(q.imageId)!.set(q.question, q.answer);
   });
@@ -1457,7 +1460,7 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
         ? `Before stage 1, an object-presence stage trained the projector alone (${c.plan.presence.steps} steps of ${c.plan.presence.batchSize} on ${c.plan.presence.scenes} fresh scenes drawn with seed ${c.seed + 61}, learning rate ${c.plan.presence.learningRate}: a multiple-instance head on which colour–shape pairs a scene holds, dropped afterwards). `
         : "") +
       (c.existenceStage && c.plan.existenceStage
-        ? `After stage 2, an existence stage (${c.plan.existenceStage.steps} steps, learning rate ${c.plan.existenceStage.learningRate}, projector + LLM): ${c.plan.existenceStage.scenes} fresh scenes drawn with seed ${c.seed + EXISTENCE_STAGE_SEED_OFFSET}, each a conversation of existence questions only (up to ${c.plan.existenceStage.presentPerScene ?? 3} present pairs, each matched by an absent one of each negative kind), mixed with stage 2's mixture replayed. `
+        ? `After stage 2, an existence stage (${c.plan.existenceStage.steps} steps, learning rate ${c.plan.existenceStage.learningRate}, projector + LLM): ${c.plan.existenceStage.scenes} fresh scenes drawn with seed ${c.seed + EXISTENCE_STAGE_SEED_OFFSET}, each a conversation of existence questions only (up to ${c.plan.existenceStage.presentPerScene ?? EXISTENCE_STAGE_PRESENT_PER_SCENE} present pairs, each matched by an absent one of each negative kind), mixed with stage 2's mixture replayed. `
         : "") +
       (c.plan.objectMap && (c.stage1.objectMapCurve || c.stage2.objectMapCurve)
         ? `In ${[c.stage1.objectMapCurve ? "stage 1" : "", c.stage2.objectMapCurve ? "stage 2" : ""].filter(Boolean).join(" and ")} an object-map objective (weight ${c.plan.objectMap.weight}) asked each image token, through a linear read-out dropped afterwards, which colour–shape pairs have their centre in its cell (scene images only; the domain images carry no annotation). `
