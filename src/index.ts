@@ -221,7 +221,7 @@ export {
   type ShapeName,
   type SizeName,
 } from "./data/vocabulary";
-export { sampleScene, sceneSvg, renderScene, type Scene, type SceneObject } from "./data/scene";
+export { sampleScene, sceneSvg, svgToRgb, renderScene, type Scene, type SceneObject } from "./data/scene";
 export { captionScene, relation, placeWords } from "./data/captions";
 export { askQuestions, vqaAccuracy, normalizeAnswer, type VqaPair } from "./data/vqa";
 export { sampleStory, type Story } from "./data/story";
@@ -326,6 +326,7 @@ export {
   loadLlava,
   evaluateLlava,
   blindTwinOf,
+  evaluateLlavaCheckpoint,
   llavaPlanFor,
   LLAVA_PLAN,
   LLAVA_ABLATIONS,
@@ -371,6 +372,20 @@ export {
   type LlavaDomainPlan,
   type LlavaDomainCard,
 } from "./pretrain/llava_domain";
+// Lab 02: the code-generation model, a full tune of llava on drawing programs (`npm run pretrain -- llava-code`, its
+// blind twin `-- llava-code-blind`), measured by `evaluateLlavaCheckpoint`.
+export {
+  pretrainLlavaCode,
+  codeTuningExamples,
+  inReadingOrder,
+  checkCodePlan,
+  llavaCodeMarkdown,
+  LLAVA_CODE_PLAN,
+  CODE_FRESH_SEED_OFFSET,
+  type LlavaCodePlan,
+  type LlavaCodeCard,
+  type CodeExample,
+} from "./pretrain/llava_code";
 // Lab 04: the LoRA / QLoRA sweep on lab 02's LLaVA (`npm run pretrain -- lora-sweep`) and its adapter's eval.
 export {
   pretrainLoraSweep,

@@ -16,6 +16,7 @@ import {
   evaluateLlava,
   blindTwinOf,
   LLAVA_PLAN,
+  LLAVA_ABLATIONS,
   LLAVA_ABLATION_METRICS,
   QUICK_EVAL_LIMIT,
   llavaPlanFor,
@@ -173,6 +174,28 @@ describe("pretrainLlava (dry run, tiny schedule)", () => {
       await expect(
         pretrainLlava({ world: WORLD, out: "/tmp/x", dryRun: true }, { ...TINY, existenceStage: bad }),
       ).rejects.toThrow(message);
+  }, 240_000);
+
+  it("groups stage 2's and the existence stage's batches by length when the plan asks, and says so on the card", async () => {
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const plan: LlavaPlan = { ...TINY, groupByLength: true, existenceStage: { steps: 2, scenes: 6, learningRate: 5e-4 } };
+    const { model, card } = await pretrainLlava(
+      { world: WORLD, out: path.join(ROOT, "data/checkpoints/llava"), dryRun: true, evalLimit: 2, log: (l) => lines.push(l) },
+      plan,
+    );
+    model.dispose();
+    expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+    expect(card.description).toContain("grouped by length");
+    expect(lines.some((l) => l.includes("stage 2 step 3/3"))).toBe(true);
+    expect(lines.some((l) => l.includes("existence stage step 2/2"))).toBe(true);
+    expect(LLAVA_ABLATIONS["existence-stage-grouped"]).toEqual({
+      groupByLength: true,
+      existenceStage: LLAVA_ABLATIONS["existence-stage"].existenceStage,
+    });
+    const blindRun = await blindDryRun(plan, 1);
+    blindRun.model.dispose();
+    expect((blindRun.card as unknown as { plan: LlavaPlan }).plan.groupByLength).toBe(true);
   }, 240_000);
 
   it("the object-map objective runs beside both stages' losses and is named by the card; the blind twin skips it", async () => {
@@ -437,12 +460,9 @@ describe("the committed checkpoints (data/checkpoints/llava, llava-blind)", () =
     for (const negatives of POPE_NEGATIVES) expect(card.metrics[`pope_${negatives}_f1`], negatives).toBeGreaterThanOrEqual(0.85);
   });
 
-  it.runIf(hasCheckpoint).fails(
-    "KNOWN MISS: code: programs that render to the same pixels on at least half the test images",
-    () => {
-      expect(card.metrics.code_same_pixels).toBeGreaterThanOrEqual(0.5);
-    },
-  );
+  // Code is its own checkpoint's (test/llava_code.test.ts): llava's mixture writes programs of the right form with
+  // coordinates a few pixels off (same pixels 0 on the card); llava-code, llava tuned in full on programs, draws 0.80 of
+  // the test images to the same pixels.
 
   // The domains are their adapters' (test/llava_domain.test.ts): in the mixture llava writes "no lesions are seen" or one
   // lesion for most scans (location F1 0.16), and answers sentiment from the text exactly as the text-only rule and its

@@ -14,6 +14,7 @@ import {
   videoBatches,
   arrayBatches,
   recordBatches,
+  lengthGroupedOrder,
   imageTensor,
   logMelTensor,
   readClip,
@@ -23,6 +24,7 @@ import { readJsonlFile } from "../src/data/world";
 import { encodeWav } from "../src/io/wav";
 import { COLORS } from "../src/data/vocabulary";
 import { scratchFolders } from "./helpers/scratch";
+import { Random } from "../src/util/random";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -65,6 +67,53 @@ describe("loaders", () => {
     expect(a.slice().sort((x, y) => x - y)).toEqual(items);
     expect([...recordBatches(items, 8, { dropLast: true })].length).toBe(6);
     expect(() => [...recordBatches(items, 0)]).toThrow(/batchSize must be a positive integer, got 0/);
+    // The order is the shuffle of the records themselves (what every committed checkpoint was trained with).
+    expect(a).toEqual(new Random(3).shuffle(items));
+  });
+
+  it("groups batches by length as transformers' group_by_length: megabatches of the shuffled order, longest first", () => {
+    const random = new Random(11);
+    const lengths = Array.from({ length: 1000 }, () => (random.next() < 0.6 ? random.int(180, 257) : random.int(100, 151)));
+    const records = lengths.map((length, id) => ({ id, length }));
+    const batches = [...recordBatches(records, 16, { seed: 4, lengths, dropLast: true })];
+    const shuffled = [...recordBatches(records, 16, { seed: 4, dropLast: true })];
+    const indices = (n: number) => Array.from({ length: n }, (_, k) => k);
+    // Each epoch still sees every record once (the last, smaller batch dropped), in a seeded order.
+    const seen = batches.flat().map((r) => r.id);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.length).toBe(992);
+    expect([...recordBatches(records, 16, { seed: 4, lengths, dropLast: true })].flat()).toEqual(batches.flat());
+    // 1,000 records: megabatches of min(50, 1000 / 64) = 15 batches, each the shuffled order's next 240 sorted longest
+    // first, cut into batches, and the batches dealt in a random order (not long to short within each megabatch).
+    const order = new Random(4).shuffle(records.map((_, k) => k));
+    const grouped = lengthGroupedOrder(order, lengths, 16);
+    for (let start = 0; start + 240 <= 1000; start += 240) {
+      const megabatch = grouped.slice(start, start + 240);
+      expect(megabatch.slice().sort((x, y) => x - y)).toEqual(order.slice(start, start + 240).sort((x, y) => x - y));
+      for (let k = 1; k < megabatch.length; k++) expect(lengths[megabatch[k]]).toBeLessThanOrEqual(lengths[megabatch[k - 1]]);
+    }
+    const key = (batch: readonly number[]) => batch.join(",");
+    const expected = Array.from({ length: 62 }, (_, k) => key(grouped.slice(16 * k, 16 * k + 16)));
+    const dealt = batches.map((batch) => key(batch.map((r) => r.id)));
+    expect(dealt.slice().sort()).toEqual(expected.slice().sort());
+    expect(dealt).not.toEqual(expected);
+    const longest = batches.map((batch) => Math.max(...batch.map((r) => r.length)));
+    const descendingRuns = longest.filter((value, k) => k > 0 && value <= longest[k - 1]).length;
+    expect(descendingRuns, "no long-to-short sweep").toBeLessThan(50);
+    // Without a seed: file order, grouped, batches in order.
+    expect([...recordBatches(records, 16, { lengths })].flat().map((r) => r.id)).toEqual(
+      lengthGroupedOrder(indices(1000), lengths, 16),
+    );
+    // What it is for: far less padding than random batches of a mixture of long and short conversations.
+    const padded = (list: { length: number }[][]) =>
+      list.reduce((sum, batch) => sum + 16 * Math.max(...batch.map((r) => r.length)), 0);
+    const tokens = batches.flat().reduce((sum, r) => sum + r.length, 0);
+    expect(tokens / padded(batches)).toBeGreaterThan(0.95);
+    expect(tokens / padded(shuffled)).toBeLessThan(0.8);
+    expect(() => [...recordBatches(records, 16, { seed: 4, lengths: lengths.slice(1) })]).toThrow(
+      /999 lengths for 1000 records; expected one per record/,
+    );
+    expect(() => lengthGroupedOrder(order, lengths, 16, 0)).toThrow(/megabatchBatches must be a positive integer, got 0/);
   });
 
   it("audio: Whisper log-mel [B, 80, 100] in Whisper's range", async () => {

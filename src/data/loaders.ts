@@ -44,17 +44,61 @@ export interface BatchOrderArgs {
   readonly dropLast?: boolean;
   /** Epoch number mixed into the seed. Default 0. */
   readonly epoch?: number;
+  /**
+   * Each record's length (tokens): when given, batches are grouped by length as transformers' `group_by_length` does
+   * (the shuffled order cut into megabatches of {@link BatchOrderArgs.megabatchBatches} batches, each sorted longest
+   * first), so that a batch pads little; with a seed, the batches are then dealt in a random order. Default none (no
+   * grouping).
+   */
+  readonly lengths?: readonly number[];
+  /** Batches per megabatch when grouping by length. Default 50 (transformers' `mega_batch_mult`), fewer for few records. */
+  readonly megabatchBatches?: number;
 }
 
-/** The records in batches of `batchSize`, shuffled when a seed is given. */
+/**
+ * A shuffled order grouped by length: megabatches of `megabatchBatches × batchSize` consecutive indices, each sorted by
+ * length, longest first (stable). transformers' `get_length_grouped_indices` (trainer_pt_utils.py), without its swap of
+ * the longest record to the front (there to meet an out-of-memory error early).
+ */
+export function lengthGroupedOrder(
+  order: readonly number[],
+  lengths: readonly number[],
+  batchSize: number,
+  megabatchBatches = Math.max(1, Math.min(50, Math.floor(order.length / (batchSize * 4)))),
+): number[] {
+  if (!Number.isInteger(megabatchBatches) || megabatchBatches <= 0)
+    throw new Error(`lengthGroupedOrder: megabatchBatches must be a positive integer, got ${megabatchBatches}`);
+  const size = megabatchBatches * batchSize;
+  const grouped: number[] = [];
+  for (let start = 0; start < order.length; start += size)
+    grouped.push(...order.slice(start, start + size).sort((a, b) => lengths[b] - lengths[a]));
+  return grouped;
+}
+
+/**
+ * The records in batches of `batchSize`, shuffled when a seed is given. With `lengths`, batches are grouped by length
+ * ({@link lengthGroupedOrder}) and then, with a seed, dealt in a random order, as LLaVA's `group_by_modality_length`
+ * deals its single-modality megabatches: sorted megabatches alone would replay the same long-to-short sequence every 50
+ * batches, a curriculum that follows length, and so here follows the task (scene conversations are the long ones).
+ */
 export function* recordBatches<R>(records: readonly R[], batchSize: number, args: BatchOrderArgs = {}): Generator<R[]> {
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`recordBatches: batchSize must be a positive integer, got ${batchSize}`);
-  const order = args.seed === undefined ? records.slice() : new Random((args.seed + 7919 * (args.epoch ?? 0)) >>> 0).shuffle(records);
+  const lengths = args.lengths;
+  if (lengths !== undefined && lengths.length !== records.length)
+    throw new Error(`recordBatches: ${lengths.length} lengths for ${records.length} records; expected one per record`);
+  const random = args.seed === undefined ? undefined : new Random((args.seed + 7919 * (args.epoch ?? 0)) >>> 0);
+  const indices = records.map((_, k) => k);
+  // The same permutation as shuffling the records themselves (Fisher–Yates draws depend only on the count).
+  const shuffled = random ? random.shuffle(indices) : indices;
+  const order = lengths ? lengthGroupedOrder(shuffled, lengths, batchSize, args.megabatchBatches) : shuffled;
+  let batches: number[][] = [];
   for (let start = 0; start < order.length; start += batchSize) {
     const batch = order.slice(start, start + batchSize);
-    if (batch.length < batchSize && args.dropLast) return;
-    yield batch;
+    if (batch.length < batchSize && args.dropLast) break;
+    batches.push(batch);
   }
+  if (lengths && random) batches = random.shuffle(batches);
+  for (const batch of batches) yield batch.map((k) => records[k]);
 }
 
 /** How pixel values are scaled: "clip" (CLIP's mean/std), "unit" ([0, 1]) or "raw" (0…255). */

@@ -68,16 +68,25 @@ export async function writeCheckpoint(
   tokenizerDir?: string,
 ): Promise<void> {
   // Written into a temporary folder and renamed into place whole (pretrain/checkpoint_folder).
-  await writeFolderAtomically(directory, async (folder) => {
-    const write = (name: string, text: string) => fs.writeFileSync(path.join(folder, name), text);
-    await saveCheckpoint(folder, model.stateDict());
-    write("config.json", JSON.stringify(config, null, 2) + "\n");
-    if (tokenizerDir)
-      for (const name of ["tokenizer.json", "tokenizer_config.json"])
-        fs.copyFileSync(path.join(tokenizerDir, name), path.join(folder, name));
-    write("card.json", JSON.stringify(card, null, 2) + "\n");
-    write("README.md", cardMarkdown(card));
-  });
+  await writeFolderAtomically(directory, (folder) => writeCheckpointFiles(folder, model, config, card, tokenizerDir));
+}
+
+/** {@link writeCheckpoint}'s files, written into `folder` as it is (a temporary folder of `writeFolderAtomically`). */
+export async function writeCheckpointFiles(
+  folder: string,
+  model: Module,
+  config: Record<string, unknown>,
+  card: CheckpointCard,
+  tokenizerDir?: string,
+): Promise<void> {
+  const write = (name: string, text: string) => fs.writeFileSync(path.join(folder, name), text);
+  await saveCheckpoint(folder, model.stateDict());
+  write("config.json", JSON.stringify(config, null, 2) + "\n");
+  if (tokenizerDir)
+    for (const name of ["tokenizer.json", "tokenizer_config.json"])
+      fs.copyFileSync(path.join(tokenizerDir, name), path.join(folder, name));
+  write("card.json", JSON.stringify(card, null, 2) + "\n");
+  write("README.md", cardMarkdown(card));
 }
 
 export function cardMarkdown(card: CheckpointCard): string {

@@ -147,6 +147,13 @@ export interface LlavaPlan {
   readonly existenceStage?: LlavaExistenceStage;
   /** Stage-2 data: every set (`mixture`) or the code set alone (the `code-only` specialist of the ablations). */
   readonly stage2Data: "mixture" | "code-only";
+  /**
+   * Batches of stage 2 and of the existence stage grouped by length (transformers' `group_by_length`, LLaVA-1.5's
+   * `group_by_modality_length` in spirit: `lengthGroupedOrder`), so that a batch pads little. In random batches of the
+   * mixture a third of the tokens are padding: its scene conversations are twice as long as the domains'. Optional so
+   * that plans written before it mean false.
+   */
+  readonly groupByLength?: boolean;
   /** Stored training records used per set (the first N; smoke tests). Default all. */
   readonly storedRecords?: number;
 }
@@ -187,6 +194,8 @@ export function checkExistenceStage(stage: LlavaExistenceStage): void {
 
 /** Seed offset of the existence stage's fresh scenes (apart from stage 2's +3, the presence stage's +61, +62, the map's +63). */
 const EXISTENCE_STAGE_SEED_OFFSET = 71;
+/** Seed offset of the phrasing drawn to measure each conversation's length ({@link LlavaPlan.groupByLength}). */
+const GROUP_BY_LENGTH_SEED_OFFSET = 79;
 
 /**
  * Order of a scene conversation's rounds: `shuffled`, all at random (a later round can read its answer from an earlier
@@ -203,6 +212,7 @@ export const LLAVA_PLAN_FIELD_DEFAULTS = {
   lossWeighting: "token",
   existencePerScene: 1,
   roundOrder: "shuffled",
+  groupByLength: false,
 } as const satisfies Partial<LlavaPlan>;
 
 /**
@@ -246,6 +256,10 @@ export const LLAVA_ABLATIONS: Record<string, Partial<LlavaPlan>> = {
   // bench/llava_existence_stage.js's 1,000 steps on 10,000 fresh scenes, here in the plan's own run (over the 30-minute
   // budget as it stands: a plan adopting it must pay with fewer stage-2 steps).
   "existence-stage": { existenceStage: { steps: 1000, scenes: 10000, learningRate: 5e-4 } },
+  // Batches grouped by length: what it saves of stage 2's time and whether it changes what is learnt; with the existence
+  // stage, whether the two fit the 30 minutes together.
+  "group-by-length": { groupByLength: true },
+  "existence-stage-grouped": { groupByLength: true, existenceStage: { steps: 1000, scenes: 10000, learningRate: 5e-4 } },
 };
 
 /** Options of {@link pretrainLlava} beyond the common ones. */
@@ -510,6 +524,8 @@ export async function runStage<E>(
     log: (line: string) => void;
     /** Linear warm-up steps of the learning rate. Default min(50, steps / 10). */
     warmupSteps?: number;
+    /** Each example's length in tokens: batches grouped by length (`recordBatches`' `lengths`). Default none. */
+    lengths?: readonly number[];
   },
   batch: (examples: readonly E[], random: Random) => Promise<ReturnType<typeof llavaBatch>>,
 ): Promise<StageRun> {
@@ -524,7 +540,9 @@ export async function runStage<E>(
   let epoch = 0;
   for (let index = 0; index < steps; index++) {
     if (order.length === 0)
-      order = [...recordBatches(examples, args.batchSize, { seed: args.seed, epoch: epoch++, dropLast: true })];
+      order = [
+        ...recordBatches(examples, args.batchSize, { seed: args.seed, epoch: epoch++, dropLast: true, lengths: args.lengths }),
+      ];
     if (order.length === 0)
       throw new Error(`llava ${name}: ${examples.length} examples make no batch of ${args.batchSize}; lower the batch size`);
     trainer.learningRate = learningRateAt(
@@ -712,6 +730,13 @@ export async function pretrainLlava(
         ...maps,
       };
     };
+    // Each conversation's length for grouping batches by it: one draw of its phrasing (seeded apart from the stages'), the
+    // tokens the batch will hold (images expanded; none for the blind twin). A later draw differs by a few tokens.
+    const lengthsOf = (examples: readonly Stage2Example[]) => {
+      if (!(plan.groupByLength ?? LLAVA_PLAN_FIELD_DEFAULTS.groupByLength)) return undefined;
+      const random = new Random(seed + GROUP_BY_LENGTH_SEED_OFFSET);
+      return examples.map((e) => tokenizeConversation(tokenizer, e.conversation(random), { imageTokens, blind }).inputIds.length);
+    };
     const stage2Trainer = () =>
       new LlavaTrainer(model, {
         stage: 2,
@@ -720,20 +745,33 @@ export async function pretrainLlava(
       });
     const trainer = stage2Trainer();
     try {
-      stage2 = await runStage(`${name} stage 2`, trainer, data.stage2, plan.steps.stage2, stageArgs(2), stage2Batch);
+      stage2 = await runStage(
+        `${name} stage 2`,
+        trainer,
+        data.stage2,
+        plan.steps.stage2,
+        { ...stageArgs(2), lengths: lengthsOf(data.stage2) },
+        stage2Batch,
+      );
     } finally {
       trainer.dispose();
     }
     if (plan.existenceStage) {
       // A fresh optimiser (its own warm-up and cosine), the existence conversations with stage 2's mixture replayed.
       const existenceTrainer = stage2Trainer();
+      const examples = [...data.existence, ...data.stage2];
       try {
         existenceStage = await runStage(
           `${name} existence stage`,
           existenceTrainer,
-          [...data.existence, ...data.stage2],
+          examples,
           plan.existenceStage.steps,
-          { ...stageArgs(2), learningRate: plan.existenceStage.learningRate, seed: seed + EXISTENCE_STAGE_SEED_OFFSET + 4 },
+          {
+            ...stageArgs(2),
+            learningRate: plan.existenceStage.learningRate,
+            seed: seed + EXISTENCE_STAGE_SEED_OFFSET + 4,
+            lengths: lengthsOf(examples),
+          },
           stage2Batch,
         );
       } finally {
@@ -992,6 +1030,51 @@ export function blindTwinOf(directory: string): string | undefined {
   if (typeof relative !== "string") return undefined;
   const twin = path.resolve(directory, relative);
   return fs.existsSync(path.join(twin, "config.json")) ? twin : undefined;
+}
+
+/** What a llava folder's card may say about its own eval (llava-code's `eval_options` and `base_checkpoint`). */
+interface LlavaEvalCard {
+  readonly eval_options?: Pick<EvaluateLlavaOptions, "sets" | "limit" | "freshMedicalScans">;
+  readonly base_checkpoint?: string;
+}
+
+/**
+ * `mllm-labs eval` of a LLaVA folder or of a blind twin (model_type llama with `mllm_labs.blind_twin_of`): the test sets
+ * its card's `eval_options` name (default all), the blind twin its card names (`baseline_checkpoints.blind`) as
+ * `baselines.blind`, and, when the card names the model it was tuned from (`base_checkpoint`), that model measured the
+ * same way as `baselines.before_tuning`. A blind folder is measured with no image, its base too.
+ */
+export async function evaluateLlavaCheckpoint(
+  directory: string,
+  world: string,
+  options: { readonly log?: (line: string) => void } = {},
+): Promise<LlavaEvaluation> {
+  const cardFile = path.join(directory, "card.json");
+  const card: LlavaEvalCard | undefined = fs.existsSync(cardFile) ? JSON.parse(fs.readFileSync(cardFile, "utf8")) : undefined;
+  const blind = readHFConfig(directory).json.model_type !== "llava";
+  const evalOptions = { ...(card?.eval_options ?? {}), blind, log: options.log };
+  const withModel = async <T>(dir: string, measure: (llava: LoadedLlava) => Promise<T>): Promise<T> => {
+    const llava = loadLlava(dir);
+    try {
+      return await measure(llava);
+    } finally {
+      llava.model.dispose();
+    }
+  };
+  const twinDir = blind ? undefined : blindTwinOf(directory);
+  const evaluation = await withModel(directory, (llava) =>
+    twinDir
+      ? withModel(twinDir, (twin) => evaluateLlava(llava.model, llava.tokenizer, world, { ...evalOptions, blindModel: twin }))
+      : evaluateLlava(llava.model, llava.tokenizer, world, evalOptions),
+  );
+  if (card?.base_checkpoint === undefined) return evaluation;
+  const baseDir = path.resolve(directory, card.base_checkpoint);
+  if (!fs.existsSync(path.join(baseDir, "config.json")))
+    throw new Error(
+      `eval: ${cardFile} names base_checkpoint ${JSON.stringify(card.base_checkpoint)}, but ${baseDir} holds no checkpoint`,
+    );
+  const before = await withModel(baseDir, (llava) => evaluateLlava(llava.model, llava.tokenizer, world, evalOptions));
+  return { metrics: evaluation.metrics, baselines: { before_tuning: before.metrics, ...(evaluation.baselines ?? {}) } };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1464,6 +1547,9 @@ function llavaCard(c: CardInputs): CheckpointCard & Record<string, unknown> {
         : "") +
       (c.plan.objectMap && (c.stage1.objectMapCurve || c.stage2.objectMapCurve)
         ? `In ${[c.stage1.objectMapCurve ? "stage 1" : "", c.stage2.objectMapCurve ? "stage 2" : ""].filter(Boolean).join(" and ")} an object-map objective (weight ${c.plan.objectMap.weight}) asked each image token, through a linear read-out dropped afterwards, which colour–shape pairs have their centre in its cell (scene images only; the domain images carry no annotation). `
+        : "") +
+      (c.plan.groupByLength
+        ? "Stage 2's batches (and the existence stage's) were grouped by length (transformers' group_by_length: megabatches of 50 batches of the shuffled order, each sorted longest first). "
         : "") +
       "The folder holds the whole model (tower, projector, LLM) in transformers' layout.";
   const metricNotes = { ...LLAVA_METRIC_NOTES };

@@ -15,7 +15,8 @@ import { pretrainVision, evaluateVision, type PretrainArgs } from "./vision";
 import { pretrainLanguage, evaluateLanguage } from "./language";
 import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
-import { pretrainLlava, evaluateLlava, loadLlava, blindTwinOf, type LoadedLlava } from "./llava";
+import { pretrainLlava, evaluateLlavaCheckpoint } from "./llava";
+import { pretrainLlavaCode } from "./llava_code";
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
 import { pretrainLlavaSentiment, pretrainLlavaMedical } from "./llava_domain";
 import { pretrainStoryteller, evaluateStorytellerCheckpoint, isStoryteller } from "./storyteller";
@@ -34,6 +35,8 @@ export const PRETRAINED = [
   "llava-blind",
   "llava-sentiment",
   "llava-medical",
+  "llava-code-blind",
+  "llava-code",
   "lora-sweep",
   "storyteller",
   "videollama",
@@ -61,6 +64,8 @@ export async function pretrain(
     "llava-blind": (a: PretrainArgs) => pretrainLlava({ ...a, blind: true }),
     "llava-sentiment": pretrainLlavaSentiment,
     "llava-medical": pretrainLlavaMedical,
+    "llava-code": pretrainLlavaCode,
+    "llava-code-blind": (a: PretrainArgs) => pretrainLlavaCode({ ...a, blind: true }),
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
     videollama: pretrainVideoLlama,
@@ -92,16 +97,6 @@ function registryModel<M extends Module>(
   };
 }
 
-/** Loads a LLaVA checkpoint (or blind twin), measures it, disposes it. */
-async function withLlava<T>(directory: string, measure: (llava: LoadedLlava) => Promise<T>): Promise<T> {
-  const llava = loadLlava(directory);
-  try {
-    return await measure(llava);
-  } finally {
-    llava.model.dispose();
-  }
-}
-
 /**
  * model_type → how a checkpoint is measured. Backbones are built and loaded by
  * the model registry, so a new architecture needs only its evaluator here; the
@@ -113,20 +108,14 @@ const EVALUATORS: Record<string, (directory: string, world: string) => Promise<M
   mllm_video_llama: evaluateVideoLlamaCheckpoint,
   // The labs' LLaVA: its blind twin (card.json baseline_checkpoints.blind) is measured beside it. Lab 05's
   // storyteller is a LLaVA too (config.json mllm_labs.storyteller): its story metrics and baselines.
-  llava: async (directory, world) => {
-    if (isStoryteller(directory)) return evaluateStorytellerCheckpoint(directory, world);
-    const twinDir = blindTwinOf(directory);
-    return withLlava(directory, (llava) =>
-      twinDir
-        ? withLlava(twinDir, (twin) => evaluateLlava(llava.model, llava.tokenizer, world, { blindModel: twin }))
-        : evaluateLlava(llava.model, llava.tokenizer, world),
-    );
-  },
+  // llava-code's card names its test sets and the model it was tuned from (measured as before_tuning).
+  llava: async (directory, world) =>
+    isStoryteller(directory) ? evaluateStorytellerCheckpoint(directory, world) : evaluateLlavaCheckpoint(directory, world),
   clip: registryModel<CLIPModel>((model, directory, world) => evaluateVision(model, loadTokenizer(directory), world)),
   // A Llama is the language backbone, or LLaVA's blind twin (config.json mllm_labs.blind_twin_of), measured on llava's metrics with no image.
   llama: async (directory, world) =>
     readHFConfig(directory).json.mllm_labs?.blind_twin_of
-      ? withLlava(directory, (twin) => evaluateLlava(twin.model, twin.tokenizer, world, { blind: true }))
+      ? evaluateLlavaCheckpoint(directory, world)
       : registryModel<LlamaForCausalLM>((model, dir, w) => evaluateLanguage(model, loadTokenizer(dir), w))(directory, world),
   mllm_audio_encoder: registryModel<AudioEncoder>((model, _directory, world) => evaluateAudio(model, world)),
   // The labs' BLIP-2 bridge; a transformers BLIP-2 checkpoint is refused with a message.
