@@ -38,7 +38,8 @@ import {
   type LlavaTestSet,
   type StageRun,
 } from "./llava";
-import { baselineTableMarkdown, cardMarkdown, machineRecord, writeCheckpointFiles, type CheckpointCard } from "./common";
+import { machineRecord, writeCheckpointFiles, type CheckpointCard } from "./common";
+import { llavaDomainMarkdown } from "./llava_domain";
 import { refuseExistingCheckpoint, writeFolderAtomically } from "./checkpoint_folder";
 import type { PretrainArgs } from "./vision";
 
@@ -306,15 +307,7 @@ export async function pretrainLlavaCode(
   }
 }
 
-/** The README: the card, the metrics beside every baseline, what the baselines are. */
+/** The README: the card, the metrics beside every baseline, what the baselines are (the domain adapters' layout). */
 export function llavaCodeMarkdown(card: LlavaCodeCard): string {
-  return [
-    cardMarkdown(card),
-    "## Against the baselines",
-    "",
-    ...baselineTableMarkdown(card.metrics, card.baselines),
-    "",
-    ...Object.entries(card.baseline_notes).map(([name, note]) => `- **${name}**: ${note}`),
-    "",
-  ].join("\n");
+  return llavaDomainMarkdown(card);
 }

@@ -449,8 +449,13 @@ function domainCard(c: {
   };
 }
 
-/** The README: the card, the metrics beside every baseline, what the baselines are. */
-export function llavaDomainMarkdown(card: LlavaDomainCard): string {
+/** The README: the card, the metrics beside every baseline, what the baselines are (llava-code's README too). */
+export function llavaDomainMarkdown(
+  card: CheckpointCard & {
+    readonly baselines: Record<string, Record<string, number>>;
+    readonly baseline_notes: Record<string, string>;
+  },
+): string {
   return [
     cardMarkdown(card),
     "## Against the baselines",
