@@ -31,7 +31,7 @@ void (async () => {
   const { Random } = dist("util/random");
   const world = path.join(root, "data/world");
   const { model, tokenizer } = loadLlava(path.join(root, "data/checkpoints/llava"));
-  const readingOrder = (scene) => ({ ...scene, objects: [...scene.objects].sort((a, b) => a.y - b.y || a.x - b.x) });
+  const { inReadingOrder: readingOrder } = dist("pretrain/llava_code"); // the library's, as llava-code writes programs
   const examples = [];
   const split = openSplit(world, "code", "train");
   for (const record of split.records)
