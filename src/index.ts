@@ -386,6 +386,17 @@ export {
   type LlavaCodeCard,
   type CodeExample,
 } from "./pretrain/llava_code";
+// Lab 02: every full tune of a committed llava (its own folder and blind twin), and the one against object hallucination
+// (`npm run pretrain -- llava-robust`, its blind twin `-- llava-robust-blind`).
+export { runLlavaFullTune, type FullTuneExample, type LlavaFullTune, type LlavaFullTuneCard } from "./pretrain/llava_full_tune";
+export {
+  pretrainLlavaRobust,
+  checkRobustPlan,
+  LLAVA_ROBUST_PLAN,
+  LLAVA_ROBUST_NEIGHBOURS,
+  type LlavaRobustPlan,
+  type LlavaRobustCard,
+} from "./pretrain/llava_robust";
 // Lab 04: the LoRA / QLoRA sweep on lab 02's LLaVA (`npm run pretrain -- lora-sweep`) and its adapter's eval.
 export {
   pretrainLoraSweep,

@@ -103,7 +103,7 @@ describe("pretrainLlavaCode (tiny schedule)", () => {
       .card;
     const code = (await pretrainLlavaCode({ world: WORLD, out: path.join(dir, "llava-code"), log }, TINY)).card;
     expect(tf.memory().numTensors, "tensors leaked").toBe(before);
-    expect(lines.some((l) => l.startsWith("llava-code: 12 code conversations ("))).toBe(true);
+    expect(lines.some((l) => l.startsWith("llava-code: 12 conversations ("))).toBe(true);
     expect(lines.some((l) => l.startsWith("llava-code-blind step 3/3"))).toBe(true);
     // The blind twin is a Llama that loads as llava-blind does; llava-code a whole LLaVA with llava's parameter count.
     const config = JSON.parse(fs.readFileSync(path.join(dir, "llava-code-blind", "config.json"), "utf8"));

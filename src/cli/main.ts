@@ -7,7 +7,7 @@
  *   mllm-labs grade <lab> <submission...> --out DIR [--jobs N] [--cell-timeout S] [--notebook-timeout S] [--memory MB]
  *   mllm-labs parity <fixture-dir...> [--backend NAME] [--json]
  *   mllm-labs eval <checkpoint-dir...> [--data DIR] [--backend NAME]
- *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind|llava-sentiment|llava-medical|llava-code-blind|llava-code|lora-sweep|storyteller|videollama|sensors|points> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
+ *   mllm-labs pretrain <vision|language|audio|blip2|llava|llava-blind|llava-sentiment|llava-medical|llava-code-blind|llava-code|llava-robust-blind|llava-robust|lora-sweep|storyteller|videollama|sensors|points> [--out DIR] [--data DIR] [--steps N] [--backend NAME] [--force] [--ablation NAME]
  *   mllm-labs install-kernel
  *   mllm-labs kernel --connection-file FILE
  */
@@ -283,7 +283,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument(
       "<name>",
-      "vision, language, audio, blip2, llava, llava-blind, llava-sentiment, llava-medical, llava-code-blind, llava-code, lora-sweep, storyteller, videollama, sensors or points (the labs' models need their backbones beside their folder)",
+      "vision, language, audio, blip2, llava, llava-blind, llava-sentiment, llava-medical, llava-code-blind, llava-code, llava-robust-blind, llava-robust, lora-sweep, storyteller, videollama, sensors or points (the labs' models need their backbones beside their folder)",
     )
     .option("--out <dir>", "checkpoint folder (default data/checkpoints/<name>)")
     .option("--data <dir>", "the world folder", path.join(PROJECT_ROOT, "data", "world"))

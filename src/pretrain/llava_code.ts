@@ -17,30 +17,15 @@
  * Papers: Liu et al., "Improved Baselines with Visual Instruction Tuning" (LLaVA-1.5, 2023), stage 2; Lab 02's
  * drawing language (src/data/drawing_language.ts). Reference: haotian-liu/LLaVA `scripts/v1_5/finetune.sh`.
  */
-import * as fs from "fs";
 import * as path from "path";
-import { llavaConfigToHF } from "../models/llava_spec";
-import { llamaConfigToHF } from "../models/llama_spec";
 import { openSplit } from "../data/loaders";
-import { tokenizeConversation } from "../data/conversation";
 import { CODE_INSTRUCTIONS, conversationFromPairs } from "../data/llava_instructions";
 import { sampleScene, sceneSvg, svgToRgb, type Scene } from "../data/scene";
 import { parseProgram, sceneToProgram } from "../data/drawing_language";
 import { Random } from "../util/random";
-import { LlavaTrainer, llavaBatch } from "./llava_training";
-import {
-  evaluateLlavaCheckpoint,
-  featureCache,
-  LLAVA_NEIGHBOURS,
-  loadLlava,
-  runStage,
-  type ImageSource,
-  type LlavaTestSet,
-  type StageRun,
-} from "./llava";
-import { machineRecord, writeCheckpointFiles, type CheckpointCard } from "./common";
+import { LLAVA_NEIGHBOURS, type ImageSource, type LlavaTestSet } from "./llava";
 import { llavaDomainMarkdown } from "./llava_domain";
-import { refuseExistingCheckpoint, writeFolderAtomically } from "./checkpoint_folder";
+import { runLlavaFullTune, type LlavaFullTuneCard } from "./llava_full_tune";
 import type { PretrainArgs } from "./vision";
 
 /** How llava-code (and its blind twin) is tuned. */
@@ -141,17 +126,10 @@ export function checkCodePlan(plan: LlavaCodePlan): void {
 }
 
 /** What the card records beyond the common fields. */
-export interface LlavaCodeCard extends CheckpointCard {
+export interface LlavaCodeCard extends LlavaFullTuneCard {
   readonly plan: LlavaCodePlan;
-  readonly baselines: Record<string, Record<string, number>>;
-  readonly baseline_notes: Record<string, string>;
-  /** The model tuned, relative to the folder (../llava, or ../llava-blind for the twin). */
-  readonly base_checkpoint: string;
-  /** llava-code's blind twin (../llava-code-blind), which `mllm-labs eval` measures beside it. */
-  readonly baseline_checkpoints?: { readonly blind: string };
   /** What `mllm-labs eval` measures. */
   readonly eval_options: LlavaCodePlan["evaluation"];
-  readonly blind_twin_measured?: boolean;
 }
 
 const BASELINE_NOTES: Record<string, string> = {
@@ -173,14 +151,13 @@ const METRIC_NOTES: Record<string, string> = {
 
 /**
  * `npm run pretrain -- llava-code` (`blind` false) or `-- llava-code-blind` (`blind` true): tunes the base's projector
- * and LLM in full on the code conversations, writes the folder (a whole LLaVA; the twin a Llama as llava-blind is),
- * then measures it as `mllm-labs eval` does and writes the card with what it measured.
+ * and LLM in full on the code conversations ({@link runLlavaFullTune}), writes the folder (a whole LLaVA; the twin a
+ * Llama as llava-blind is), then measures it as `mllm-labs eval` does and writes the card with what it measured.
  */
 export async function pretrainLlavaCode(
   args: PretrainArgs & { blind?: boolean },
   planOverride?: Partial<LlavaCodePlan>,
 ): Promise<{ card: LlavaCodeCard }> {
-  const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
   const blind = args.blind ?? false;
   const name = blind ? "llava-code-blind" : "llava-code";
@@ -188,123 +165,43 @@ export async function pretrainLlavaCode(
   if (args.steps !== undefined) plan = { ...plan, steps: args.steps };
   if (args.batchSize !== undefined) plan = { ...plan, batchSize: args.batchSize };
   checkCodePlan(plan);
-  // Called directly (a notebook, a script), it must not replace a folder either: the CLI's --force is the only way.
-  if (!args.dryRun) refuseExistingCheckpoint(args.out, (args as { force?: boolean }).force);
   const baseRelative = blind ? LLAVA_CODE_NEIGHBOURS.blindBase : LLAVA_CODE_NEIGHBOURS.base;
-  const base = path.resolve(args.out, baseRelative);
-  if (!fs.existsSync(path.join(base, "config.json")))
-    throw new Error(
-      `pretrain ${name}: ${base} is missing (make it with npm run pretrain -- ${path.basename(base)}); the ${name} folder must sit beside it`,
-    );
-  const started = Date.now();
-  const examples = await codeTuningExamples(args.world, plan, seed, !blind);
-  log(`${name}: ${examples.length} code conversations (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  const { model, tokenizer } = loadLlava(base);
-  try {
-    const cache = blind
-      ? undefined
-      : featureCache(
-          model,
-          examples.map((e) => e.image),
-        );
-    let run: StageRun;
-    const trainer = new LlavaTrainer(model, { stage: 2 }); // the projector and the LLM; the tower stays frozen
-    try {
-      if (cache) {
-        await cache.precompute(examples.map((e) => e.image.key)); // the tower is frozen: features once (pixels freed)
-        log(`${name}: tower features of ${cache.size} images (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-      }
-      run = await runStage(
-        name,
-        trainer,
-        examples,
-        plan.steps,
-        { batchSize: plan.batchSize, learningRate: plan.learningRate, seed: seed + CODE_STAGE_SEED_OFFSET, log },
-        async (chosen, random) =>
-          llavaBatch(
-            chosen.map((e) =>
-              tokenizeConversation(
-                tokenizer,
-                conversationFromPairs([
-                  { instruction: CODE_INSTRUCTIONS[random.int(0, CODE_INSTRUCTIONS.length)], response: e.program },
-                ]),
-                { imageTokens: model.imageTokensPerImage, blind },
-              ),
-            ),
-            tokenizer.padTokenId,
-            cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
-          ),
-      );
-    } finally {
-      trainer.dispose();
-      cache?.clear();
-    }
-    const trainSeconds = (Date.now() - started) / 1000;
-    log(`${name}: trained in ${trainSeconds.toFixed(0)} s`);
-    const blindDir = path.resolve(args.out, LLAVA_CODE_NEIGHBOURS.blind);
-    const hasBlindTwin = !blind && fs.existsSync(path.join(blindDir, "config.json"));
-    const partial: LlavaCodeCard = {
-      name,
+  return runLlavaFullTune<LlavaCodeCard>(args, {
+    name,
+    blind,
+    baseRelative,
+    neighbours: { sighted: LLAVA_CODE_NEIGHBOURS.code, blind: LLAVA_CODE_NEIGHBOURS.blind },
+    examples: async (renderImages) =>
+      (await codeTuningExamples(args.world, plan, seed, renderImages)).map((e) => ({
+        image: e.image,
+        // One code instruction, its phrasing drawn per batch, answered by the program.
+        conversation: (random) =>
+          conversationFromPairs([
+            { instruction: CODE_INSTRUCTIONS[random.int(0, CODE_INSTRUCTIONS.length)], response: e.program },
+          ]),
+      })),
+    steps: plan.steps,
+    batchSize: plan.batchSize,
+    learningRate: plan.learningRate,
+    stageSeed: seed + CODE_STAGE_SEED_OFFSET,
+    blindConfigNote:
+      "../llava-blind tuned on llava-code's conversations with the image removed: the blind baseline of ../llava-code. mllm-labs eval measures it on the code test split with no image.",
+    baselineNotes: BASELINE_NOTES,
+    card: ({ examples, common }) => ({
+      ...common,
       title: blind
         ? "mllm-labs llava-code blind twin: llava-blind tuned on the drawing programs without their images"
         : "mllm-labs llava-code: lab 02's LLaVA tuned in full to write the drawing program of an image",
       description: blind
         ? `The blind baseline of ../llava-code: ../llava-blind tuned the same way (${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}, the whole LLM) on the same code conversations with every <image> removed. It can learn the programs' form and their most likely objects, not where they are.`
-        : `Lab 02's LLaVA (${baseRelative}) with its projector and LLM tuned in full (the tower frozen, as in stage 2) on code conversations alone: ${examples.length} images (the code train split + ${plan.freshScenes} scenes of 1–${plan.maxObjects} objects drawn fresh), each answered by its drawing program with the objects in reading order (y, then x), ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate} (warm-up, cosine). A LoRA adapter of rank 32 did not learn the coordinates, so the folder holds the whole model in transformers' layout.`,
-      model_type: blind ? "llama" : "llava",
-      parameters: blind ? model.languageModel.parameterCount() : model.parameterCount(),
-      steps: plan.steps,
-      batch_size: plan.batchSize,
-      train_seconds: Math.round(trainSeconds),
-      ...machineRecord(),
-      seed,
-      data: `the code train split (${examples.length - plan.freshScenes}) + ${plan.freshScenes} scenes drawn fresh (seed ${seed + CODE_FRESH_SEED_OFFSET}, 1–${plan.maxObjects} objects), programs in reading order${blind ? ", images removed" : ""}; eval: the code test split${plan.evaluation.limit ? `'s first ${plan.evaluation.limit}` : ""}`,
-      loss_curve: run.curve,
-      loss_every: run.every,
-      metrics: {},
+        : `Lab 02's LLaVA (${baseRelative}) with its projector and LLM tuned in full (the tower frozen, as in stage 2) on code conversations alone: ${examples} images (the code train split + ${plan.freshScenes} scenes of 1–${plan.maxObjects} objects drawn fresh), each answered by its drawing program with the objects in reading order (y, then x), ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate} (warm-up, cosine). A LoRA adapter of rank 32 did not learn the coordinates, so the folder holds the whole model in transformers' layout.`,
+      data: `the code train split (${examples - plan.freshScenes}) + ${plan.freshScenes} scenes drawn fresh (seed ${seed + CODE_FRESH_SEED_OFFSET}, 1–${plan.maxObjects} objects), programs in reading order${blind ? ", images removed" : ""}; eval: the code test split${plan.evaluation.limit ? `'s first ${plan.evaluation.limit}` : ""}`,
       metric_notes: METRIC_NOTES,
-      command: `npm run pretrain -- ${name}`,
       plan,
-      baselines: {},
-      baseline_notes: {},
-      base_checkpoint: baseRelative,
-      ...(blind ? {} : { baseline_checkpoints: { blind: LLAVA_CODE_NEIGHBOURS.blind }, blind_twin_measured: hasBlindTwin }),
       eval_options: plan.evaluation,
-    };
-    if (args.dryRun) return { card: partial }; // trained, nothing written, so nothing measured
-    const config = blind
-      ? {
-          ...llamaConfigToHF(model.languageModel.config),
-          mllm_labs: {
-            blind_twin_of: LLAVA_CODE_NEIGHBOURS.code,
-            vision_checkpoint: LLAVA_NEIGHBOURS.vision,
-            note: "../llava-blind tuned on llava-code's conversations with the image removed: the blind baseline of ../llava-code. mllm-labs eval measures it on the code test split with no image.",
-          },
-        }
-      : llavaConfigToHF(model.config);
-    const languageDir = path.resolve(args.out, LLAVA_NEIGHBOURS.language);
-    const tokenizerDir = fs.existsSync(path.join(languageDir, "tokenizer.json")) ? languageDir : base;
-    let card: LlavaCodeCard = partial;
-    // Written into a temporary folder beside the target, measured there as `mllm-labs eval` measures it (its neighbours
-    // resolve the same), and renamed into place whole with the card that records what the eval recomputes.
-    await writeFolderAtomically(args.out, async (folder) => {
-      await writeCheckpointFiles(folder, blind ? model.languageModel : model, config, partial, tokenizerDir);
-      const evaluated = await evaluateLlavaCheckpoint(folder, args.world, { log });
-      const baselines = evaluated.baselines ?? {};
-      card = {
-        ...partial,
-        metrics: evaluated.metrics,
-        baselines,
-        baseline_notes: Object.fromEntries(Object.entries(BASELINE_NOTES).filter(([key]) => key in baselines)),
-      };
-      fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(card, null, 2) + "\n");
-      fs.writeFileSync(path.join(folder, "README.md"), llavaCodeMarkdown(card));
-    });
-    log(`${name}: written in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    return { card };
-  } finally {
-    model.dispose();
-  }
+    }),
+    markdown: llavaCodeMarkdown,
+  });
 }
 
 /** The README: the card, the metrics beside every baseline, what the baselines are (the domain adapters' layout). */

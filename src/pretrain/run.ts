@@ -16,6 +16,7 @@ import { pretrainLanguage, evaluateLanguage } from "./language";
 import { pretrainAudio, evaluateAudio } from "./audio";
 import { pretrainBlip2, evaluateBlip2, loadBlip2Pipeline } from "./blip2";
 import { pretrainLlava, evaluateLlavaCheckpoint } from "./llava";
+import { pretrainLlavaRobust } from "./llava_robust";
 import { pretrainLlavaCode } from "./llava_code";
 import { pretrainLoraSweep, evaluateLoraAdapter } from "./lora_sweep";
 import { pretrainLlavaSentiment, pretrainLlavaMedical } from "./llava_domain";
@@ -37,6 +38,8 @@ export const PRETRAINED = [
   "llava-medical",
   "llava-code-blind",
   "llava-code",
+  "llava-robust-blind",
+  "llava-robust",
   "lora-sweep",
   "storyteller",
   "videollama",
@@ -66,6 +69,8 @@ export async function pretrain(
     "llava-medical": pretrainLlavaMedical,
     "llava-code": pretrainLlavaCode,
     "llava-code-blind": (a: PretrainArgs) => pretrainLlavaCode({ ...a, blind: true }),
+    "llava-robust": pretrainLlavaRobust,
+    "llava-robust-blind": (a: PretrainArgs) => pretrainLlavaRobust({ ...a, blind: true }),
     "lora-sweep": pretrainLoraSweep,
     storyteller: pretrainStoryteller,
     videollama: pretrainVideoLlama,
@@ -108,7 +113,7 @@ const EVALUATORS: Record<string, (directory: string, world: string) => Promise<M
   mllm_video_llama: evaluateVideoLlamaCheckpoint,
   // The labs' LLaVA: its blind twin (card.json baseline_checkpoints.blind) is measured beside it. Lab 05's
   // storyteller is a LLaVA too (config.json mllm_labs.storyteller): its story metrics and baselines.
-  // llava-code's card names its test sets and the model it was tuned from (measured as before_tuning).
+  // llava-code's and llava-robust's cards name their test sets and the model it was tuned from (measured as before_tuning).
   llava: async (directory, world) =>
     isStoryteller(directory) ? evaluateStorytellerCheckpoint(directory, world) : evaluateLlavaCheckpoint(directory, world),
   clip: registryModel<CLIPModel>((model, directory, world) => evaluateVision(model, loadTokenizer(directory), world)),

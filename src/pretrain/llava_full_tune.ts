@@ -1,0 +1,224 @@
+/**
+ * Lab 02's full tunes of a committed LLaVA: the base's projector and LLM (the tower frozen, as in stage 2) trained
+ * further on one kind of conversation, written as a whole LLaVA in transformers' layout beside the base, with a blind
+ * twin tuned the same way from the blind twin's base. `llava-code` (drawing programs) and `llava-robust` (existence
+ * questions, LRV-Instruction's negative instructions) are two of them; each file says what it trains on and this one
+ * does the rest: the base checked, the tower's features cached once, the seeded batches, the folder written and measured
+ * as `mllm-labs eval` measures it (`evaluateLlavaCheckpoint`: the folder, its base as `before_tuning`, the blind twin),
+ * and renamed into place whole with the card.
+ *
+ * Papers: Liu et al., "Improved Baselines with Visual Instruction Tuning" (LLaVA-1.5, 2023), stage 2. Reference:
+ * haotian-liu/LLaVA `scripts/v1_5/finetune.sh`.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { llavaConfigToHF } from "../models/llava_spec";
+import { llamaConfigToHF } from "../models/llama_spec";
+import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
+import type { Random } from "../util/random";
+import { LlavaTrainer, llavaBatch } from "./llava_training";
+import {
+  evaluateLlavaCheckpoint,
+  featureCache,
+  LLAVA_NEIGHBOURS,
+  loadLlava,
+  runStage,
+  type ImageSource,
+  type LoadedLlava,
+  type StageRun,
+} from "./llava";
+import { machineRecord, writeCheckpointFiles, type CheckpointCard } from "./common";
+import { refuseExistingCheckpoint, writeFolderAtomically } from "./checkpoint_folder";
+import type { PretrainArgs } from "./vision";
+
+/** One training example: an image and its conversation (phrasing drawn anew each time with `random`). */
+export interface FullTuneExample {
+  readonly image: ImageSource;
+  conversation(random: Random): ConversationTurn[];
+}
+
+/** What every full-tune card records beyond the common fields. */
+export interface LlavaFullTuneCard extends CheckpointCard {
+  readonly baselines: Record<string, Record<string, number>>;
+  readonly baseline_notes: Record<string, string>;
+  /** The model tuned, relative to the folder (../llava, or ../llava-blind for a twin). */
+  readonly base_checkpoint: string;
+  /** The tuned model's blind twin, which `mllm-labs eval` measures beside it. */
+  readonly baseline_checkpoints?: { readonly blind: string };
+  /** What `mllm-labs eval` measures ({@link evaluateLlavaCheckpoint}). */
+  readonly eval_options: { readonly sets: readonly string[]; readonly limit?: number };
+  readonly blind_twin_measured?: boolean;
+}
+
+/** One full tune: which folder, from which base, on what, for how long, and the card's words. */
+export interface LlavaFullTune<Card extends LlavaFullTuneCard> {
+  /** The folder's name (`npm run pretrain -- NAME`). */
+  readonly name: string;
+  /** The blind twin: trained and measured with no image. */
+  readonly blind: boolean;
+  /** The base, relative to the folder (../llava, or ../llava-blind for a twin). */
+  readonly baseRelative: string;
+  /** The sighted folder and its blind twin, relative to either (the twin's config names the first; the first's card the twin). */
+  readonly neighbours: { readonly sighted: string; readonly blind: string };
+  /** Its examples, given whether the images are rendered (not for the twin). */
+  examples(renderImages: boolean): Promise<readonly FullTuneExample[]>;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  /** Seed of the batch order and of the conversations' phrasing. */
+  readonly stageSeed: number;
+  /** The twin's config note (mllm_labs.note). */
+  readonly blindConfigNote: string;
+  /** What each baseline `mllm-labs eval` reports is, for the card. */
+  readonly baselineNotes: Record<string, string>;
+  /** The card before anything is measured: the common fields come from the run, the rest from the tune. */
+  card(run: {
+    readonly examples: number;
+    readonly trainSeconds: number;
+    readonly stage: StageRun;
+    readonly model: LoadedLlava["model"];
+    readonly common: Pick<
+      LlavaFullTuneCard,
+      | "name"
+      | "model_type"
+      | "parameters"
+      | "steps"
+      | "batch_size"
+      | "train_seconds"
+      | "backend"
+      | "device"
+      | "threads"
+      | "seed"
+      | "loss_curve"
+      | "loss_every"
+      | "metrics"
+      | "command"
+      | "baselines"
+      | "baseline_notes"
+      | "base_checkpoint"
+      | "baseline_checkpoints"
+      | "blind_twin_measured"
+    >;
+  }): Card;
+  /** The folder's README from its measured card. */
+  markdown(card: Card): string;
+}
+
+/**
+ * Tunes `tune.baseRelative`'s projector and LLM in full on `tune.examples`, writes the folder (a whole LLaVA; a twin a
+ * Llama as llava-blind is), then measures it as `mllm-labs eval` does and writes the card with what it measured.
+ */
+export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
+  args: PretrainArgs,
+  tune: LlavaFullTune<Card>,
+): Promise<{ card: Card }> {
+  const log = args.log ?? console.log;
+  const seed = args.seed ?? 0;
+  const { name, blind } = tune;
+  // Called directly (a notebook, a script), it must not replace a folder either: the CLI's --force is the only way.
+  if (!args.dryRun) refuseExistingCheckpoint(args.out, (args as { force?: boolean }).force);
+  const base = path.resolve(args.out, tune.baseRelative);
+  if (!fs.existsSync(path.join(base, "config.json")))
+    throw new Error(
+      `pretrain ${name}: ${base} is missing (make it with npm run pretrain -- ${path.basename(base)}); the ${name} folder must sit beside it`,
+    );
+  const started = Date.now();
+  const examples = await tune.examples(!blind);
+  log(`${name}: ${examples.length} conversations (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  const { model, tokenizer } = loadLlava(base);
+  try {
+    const cache = blind
+      ? undefined
+      : featureCache(
+          model,
+          examples.map((e) => e.image),
+        );
+    let stage: StageRun;
+    const trainer = new LlavaTrainer(model, { stage: 2 }); // the projector and the LLM; the tower stays frozen
+    try {
+      if (cache) {
+        await cache.precompute([...new Set(examples.map((e) => e.image.key))]); // the tower is frozen: features once (pixels freed)
+        log(`${name}: tower features of ${cache.size} images (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      }
+      stage = await runStage(
+        name,
+        trainer,
+        examples,
+        tune.steps,
+        { batchSize: tune.batchSize, learningRate: tune.learningRate, seed: tune.stageSeed, log },
+        async (chosen, random) =>
+          llavaBatch(
+            chosen.map((e) =>
+              tokenizeConversation(tokenizer, e.conversation(random), { imageTokens: model.imageTokensPerImage, blind }),
+            ),
+            tokenizer.padTokenId,
+            cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
+          ),
+      );
+    } finally {
+      trainer.dispose();
+      cache?.clear();
+    }
+    const trainSeconds = (Date.now() - started) / 1000;
+    log(`${name}: trained in ${trainSeconds.toFixed(0)} s`);
+    const blindDir = path.resolve(args.out, tune.neighbours.blind);
+    const hasBlindTwin = !blind && fs.existsSync(path.join(blindDir, "config.json"));
+    const partial = tune.card({
+      examples: examples.length,
+      trainSeconds,
+      stage,
+      model,
+      common: {
+        name,
+        model_type: blind ? "llama" : "llava",
+        parameters: blind ? model.languageModel.parameterCount() : model.parameterCount(),
+        steps: tune.steps,
+        batch_size: tune.batchSize,
+        train_seconds: Math.round(trainSeconds),
+        ...machineRecord(),
+        seed,
+        loss_curve: stage.curve,
+        loss_every: stage.every,
+        metrics: {},
+        command: `npm run pretrain -- ${name}`,
+        baselines: {},
+        baseline_notes: {},
+        base_checkpoint: tune.baseRelative,
+        ...(blind ? {} : { baseline_checkpoints: { blind: tune.neighbours.blind }, blind_twin_measured: hasBlindTwin }),
+      },
+    });
+    if (args.dryRun) return { card: partial }; // trained, nothing written, so nothing measured
+    const config = blind
+      ? {
+          ...llamaConfigToHF(model.languageModel.config),
+          mllm_labs: {
+            blind_twin_of: tune.neighbours.sighted,
+            vision_checkpoint: LLAVA_NEIGHBOURS.vision,
+            note: tune.blindConfigNote,
+          },
+        }
+      : llavaConfigToHF(model.config);
+    const languageDir = path.resolve(args.out, LLAVA_NEIGHBOURS.language);
+    const tokenizerDir = fs.existsSync(path.join(languageDir, "tokenizer.json")) ? languageDir : base;
+    let card: Card = partial;
+    // Written into a temporary folder beside the target, measured there as `mllm-labs eval` measures it (its neighbours
+    // resolve the same), and renamed into place whole with the card that records what the eval recomputes.
+    await writeFolderAtomically(args.out, async (folder) => {
+      await writeCheckpointFiles(folder, blind ? model.languageModel : model, config, partial, tokenizerDir);
+      const evaluated = await evaluateLlavaCheckpoint(folder, args.world, { log });
+      const baselines = evaluated.baselines ?? {};
+      card = {
+        ...partial,
+        metrics: evaluated.metrics,
+        baselines,
+        baseline_notes: Object.fromEntries(Object.entries(tune.baselineNotes).filter(([key]) => key in baselines)),
+      };
+      fs.writeFileSync(path.join(folder, "card.json"), JSON.stringify(card, null, 2) + "\n");
+      fs.writeFileSync(path.join(folder, "README.md"), tune.markdown(card));
+    });
+    log(`${name}: written in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return { card };
+  } finally {
+    model.dispose();
+  }
+}

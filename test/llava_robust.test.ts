@@ -1,0 +1,222 @@
+/**
+ * Lab 02's LLaVA tuned against object hallucination (`npm run pretrain -- llava-robust`, its blind twin
+ * `-- llava-robust-blind`): the plan's refusals, the conversations (llava's existence stage and its mixture), a tiny run
+ * of both end to end (the folders, the cards, `mllm-labs eval` reproducing them), and, when the folders are committed,
+ * issue 16's POPE and VQA targets on the card and the eval recomputed.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { registerNativeBackend } from "../src/engine/native/register";
+import {
+  pretrainLlavaRobust,
+  checkRobustPlan,
+  robustExistencePairs,
+  LLAVA_ROBUST_PLAN,
+  type LlavaRobustCard,
+  type LlavaRobustPlan,
+} from "../src/pretrain/llava_robust";
+import { evaluateCheckpoint } from "../src/pretrain/run";
+import { LLAVA_PLAN, loadLlava } from "../src/pretrain/llava";
+import { POPE_NEGATIVES } from "../src/metrics/pope";
+import { sampleScene } from "../src/data/scene";
+import { SCENE_COUNT_WEIGHTS } from "../src/data/world";
+import { Random } from "../src/util/random";
+import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
+
+const scratch = scratchFolders();
+
+const ROOT = path.join(__dirname, "..");
+const WORLD = path.join(ROOT, "data", "world");
+const CHECKPOINTS = path.join(ROOT, "data", "checkpoints");
+
+beforeAll(async () => {
+  registerNativeBackend();
+  await tf.setBackend("native");
+});
+
+/** A few scenes and steps, llava's mixture cut to a few records: the recipe end to end in seconds. */
+const TINY: Partial<LlavaRobustPlan> = {
+  steps: 3,
+  batchSize: 4,
+  existenceScenes: 4,
+  replay: { ...LLAVA_PLAN, freshScenes: 2, freshPerDomain: 1, storedRecords: 2 },
+  evaluation: { sets: ["vqa", "pope"], limit: 3 },
+};
+
+describe("llava-robust's plan", () => {
+  it("refuses a bad plan, quoting the value", () => {
+    const bad = (override: Partial<LlavaRobustPlan>) => () => checkRobustPlan({ ...LLAVA_ROBUST_PLAN, ...override });
+    expect(bad({ steps: 0 })).toThrow("llava-robust: steps must be a positive integer, got 0");
+    expect(bad({ existenceScenes: 2.5 })).toThrow("llava-robust: existenceScenes must be a positive integer, got 2.5");
+    expect(bad({ negatives: ["popular" as never] })).toThrow(
+      'llava-robust: negatives must be a non-empty list of random, adversarial, binding, got ["popular"]',
+    );
+    expect(bad({ negatives: [] })).toThrow("llava-robust: negatives must be a non-empty list");
+    expect(bad({ learningRate: Number.NaN })).toThrow("llava-robust: learningRate must be a positive number, got NaN");
+    expect(bad({ presentPerScene: -1 })).toThrow("llava-robust: presentPerScene must be a positive integer, got -1");
+    expect(bad({ batchSize: 0 })).toThrow("llava-robust: batchSize must be a positive integer, got 0");
+    expect(() => checkRobustPlan(LLAVA_ROBUST_PLAN)).not.toThrow();
+  });
+});
+
+describe("llava-robust's existence rounds", () => {
+  it("match each present pair with one absent pair of the plan's kind, every answer the scene's truth", () => {
+    const random = new Random(5);
+    const counts = { yes: 0, no: 0, binding: 0, bindingAsked: 0 };
+    for (let k = 0; k < 400; k++) {
+      const scene = sampleScene(random, { countWeights: SCENE_COUNT_WEIGHTS });
+      const present = new Set(
+        scene.objects.map((o) => `is there a ${o.color} ${o.shape} in the image?`.replace(/ a ([aeiou])/, " an $1")),
+      );
+      const rounds = robustExistencePairs(scene.objects, LLAVA_ROBUST_PLAN, random);
+      expect(new Set(rounds.map((r) => r.instruction)).size, "each pair asked once").toBe(rounds.length);
+      for (const round of rounds) expect(round.response, round.instruction).toBe(present.has(round.instruction) ? "yes" : "no");
+      const yes = rounds.filter((r) => r.response === "yes");
+      const no = rounds.filter((r) => r.response === "no");
+      expect(yes.length).toBe(Math.min(present.size, LLAVA_ROBUST_PLAN.presentPerScene));
+      expect(no.length, "one absent pair per present one").toBe(yes.length);
+      counts.yes += yes.length;
+      counts.no += no.length;
+      // The first absent pair is a binding pair whenever the scene has one: a colour and a shape both in it, apart.
+      const colors = new Set(scene.objects.map((o) => o.color));
+      const shapes = new Set(scene.objects.map((o) => o.shape));
+      const hasBinding = [...colors].some((c) =>
+        [...shapes].some((s) => !scene.objects.some((o) => o.color === c && o.shape === s)),
+      );
+      if (hasBinding) {
+        counts.bindingAsked++;
+        expect(no[0].negative).toBe("binding");
+        const [color, shape] = no[0].instruction
+          .replace(/^is there an? /, "")
+          .replace(" in the image?", "")
+          .split(" ");
+        expect(colors.has(color as never) && shapes.has(shape as never)).toBe(true);
+      } else expect(no[0].negative).not.toBe("binding");
+      if (no[0].negative === "binding") counts.binding++;
+    }
+    expect(counts.yes).toBe(counts.no);
+    expect(counts.binding).toBe(counts.bindingAsked);
+    expect(counts.bindingAsked).toBeGreaterThan(100); // most scenes of two or more objects have one
+  });
+});
+
+describe("llava-robust end to end", () => {
+  it("tunes llava and its blind twin in full and writes folders whose cards eval reproduces", async () => {
+    const dir = scratchCheckpoints(scratch, "mllm-labs-robust-", ["llava", "llava-blind", "vision", "language"]);
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const log = (line: string) => lines.push(line);
+    const blind = (await pretrainLlavaRobust({ world: WORLD, out: path.join(dir, "llava-robust-blind"), blind: true, log }, TINY))
+      .card;
+    const robust = (await pretrainLlavaRobust({ world: WORLD, out: path.join(dir, "llava-robust"), log }, TINY)).card;
+    expect(tf.memory().numTensors, "tensors leaked").toBe(before);
+    // 4 existence conversations + llava's mixture cut to 2 stored and 2 fresh scenes, 2 + 1 of each domain.
+    expect(lines.some((l) => l.startsWith("llava-robust: 17 conversations ("))).toBe(true);
+    expect(lines.some((l) => l.startsWith("llava-robust-blind step 3/3"))).toBe(true);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "llava-robust-blind", "config.json"), "utf8"));
+    expect(config.model_type).toBe("llama");
+    expect(config.mllm_labs).toMatchObject({ blind_twin_of: "../llava-robust", vision_checkpoint: "../vision" });
+    const llava = loadLlava(path.join(CHECKPOINTS, "llava"));
+    expect(robust.parameters).toBe(llava.model.parameterCount());
+    llava.model.dispose();
+    expect(robust).toMatchObject({
+      model_type: "llava",
+      base_checkpoint: "../llava",
+      baseline_checkpoints: { blind: "../llava-robust-blind" },
+      blind_twin_measured: true,
+      command: "npm run pretrain -- llava-robust",
+      eval_options: { sets: ["vqa", "pope"], limit: 3 },
+    });
+    expect(blind).toMatchObject({ model_type: "llama", base_checkpoint: "../llava-blind" });
+    expect(robust.data).toBe(
+      "4 existence conversations of fresh scenes (seed 71) + llava's stage-2 mixture replayed (scenes 4, medical 3, code 3, sentiment 3; 17 conversations in all); eval: vqa and pope, the first 3 of each",
+    );
+    expect(Object.keys(robust.metrics).every((key) => key.startsWith("vqa_") || key.startsWith("pope_"))).toBe(true);
+    for (const negatives of POPE_NEGATIVES) expect(robust.metrics).toHaveProperty(`pope_${negatives}_f1`);
+    expect(Object.keys(robust.baselines)).toEqual(expect.arrayContaining(["before_tuning", "blind"]));
+    expect(Object.keys(blind.baselines)).not.toContain("blind");
+    expect(Object.keys(robust.baseline_notes).sort()).toEqual(Object.keys(robust.baselines).sort());
+    // The blind twin's card metrics are the baseline llava-robust's eval measured for it.
+    expect(robust.baselines.blind).toEqual(blind.metrics);
+    expect(fs.readFileSync(path.join(dir, "llava-robust", "README.md"), "utf8")).toMatch(/\| pope_adversarial_f1 \|/);
+    for (const [name, card] of [
+      ["llava-robust", robust],
+      ["llava-robust-blind", blind],
+    ] as const) {
+      const evaluated = await evaluateCheckpoint(path.join(dir, name), WORLD);
+      expect(evaluated.metrics, name).toEqual(card.metrics);
+      expect(evaluated.baselines, name).toEqual(card.baselines);
+    }
+    expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
+    // Only --force replaces a folder; nothing is written when the base is missing.
+    await expect(pretrainLlavaRobust({ world: WORLD, out: path.join(dir, "llava-robust") }, TINY)).rejects.toThrow(
+      /already exists \(.*\); pass --force/,
+    );
+    await expect(pretrainLlavaRobust({ world: WORLD, out: "/tmp/none/llava-robust" }, TINY)).rejects.toThrow(
+      /pretrain llava-robust: \/tmp\/none\/llava is missing \(make it with npm run pretrain -- llava\)/,
+    );
+  }, 600_000);
+});
+
+/** A committed folder's card, and the checks both must pass (the committed plan, the budget, eval recomputing it). */
+function committed(name: string): { has: boolean; card: LlavaRobustCard } {
+  const folder = path.join(CHECKPOINTS, name);
+  const has = fs.existsSync(path.join(folder, "card.json"));
+  const card = has ? (JSON.parse(fs.readFileSync(path.join(folder, "card.json"), "utf8")) as LlavaRobustCard) : undefined!;
+  describe(`committed ${name}`, () => {
+    it.runIf(has)("was made by the committed plan, with every baseline beside it, in under 30 minutes on 2 cores", () => {
+      expect(card.plan).toEqual(LLAVA_ROBUST_PLAN);
+      expect(card.train_seconds).toBeLessThan(30 * 60); // issue 16: each run under 30 minutes
+      expect(card.threads).toMatch(/^2 /);
+      expect(Object.keys(card.baselines)).toEqual(expect.arrayContaining(["before_tuning"]));
+    });
+
+    it.runIf(has)(
+      "mllm-labs eval of the folder recomputes the card's metrics and baselines",
+      async () => {
+        const before = tf.memory().numTensors;
+        const evaluated = await evaluateCheckpoint(folder, WORLD);
+        expect(evaluated.metrics).toEqual(card.metrics);
+        expect(evaluated.baselines).toEqual(card.baselines);
+        expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
+      },
+      900_000,
+    );
+  });
+  return { has, card };
+}
+
+const robust = committed("llava-robust");
+committed("llava-robust-blind");
+
+describe("issue 16's POPE and VQA targets (committed llava-robust, the full test sets)", () => {
+  it.runIf(robust.has)("POPE F1 and accuracy above llava's and the blind twin's on every kind, the yes-bias gone", () => {
+    const { metrics, baselines } = robust.card;
+    expect(robust.card.blind_twin_measured).toBe(true);
+    for (const negatives of POPE_NEGATIVES) {
+      const [f1, accuracy] = [`pope_${negatives}_f1`, `pope_${negatives}_accuracy`];
+      expect(metrics[f1] - baselines.before_tuning[f1], f1).toBeGreaterThanOrEqual(0.02);
+      expect(metrics[accuracy] - baselines.before_tuning[accuracy], accuracy).toBeGreaterThanOrEqual(0.04);
+      expect(metrics[f1] - baselines.blind[f1], f1).toBeGreaterThanOrEqual(0.15);
+      // Not by saying yes: the answers stay balanced (POPE's questions are half present, half absent).
+      expect(Math.abs(metrics[`pope_${negatives}_yes_ratio`] - 0.5), negatives).toBeLessThan(0.05);
+    }
+  });
+
+  // KNOWN MISS of issue 16, kept visible as an expected failure (it fails this file the day it is met: then make it a
+  // plain assertion): F1 0.845 / 0.849 / 0.824; what is left is binding (docs/lab02-plan.md, "llava-robust").
+  it.runIf(robust.has).fails("KNOWN MISS: POPE F1 at least 0.85 on all three negative kinds", () => {
+    for (const negatives of POPE_NEGATIVES)
+      expect(robust.card.metrics[`pope_${negatives}_f1`], negatives).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it.runIf(robust.has)("VQA colour and shape at least 0.3 above the blind twin, as llava's", () => {
+    const { metrics, baselines } = robust.card;
+    for (const type of ["color", "shape"]) {
+      const key = `vqa_${type}_accuracy`;
+      expect(metrics[key] - baselines.blind[key], key).toBeGreaterThanOrEqual(0.3);
+    }
+  });
+});
