@@ -24,6 +24,7 @@ import { parseProgram, sceneToProgram, scoreProgram } from "../src/data/drawing_
 import { sampleScene } from "../src/data/scene";
 import { Random } from "../src/util/random";
 import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
+import { committedFullTune } from "./helpers/full_tune";
 
 const scratch = scratchFolders();
 
@@ -153,36 +154,8 @@ describe("pretrainLlavaCode (tiny schedule)", () => {
   }, 600_000);
 });
 
-/** A committed folder's card, and the checks both must pass (the committed plan, the budget, eval recomputing it). */
-function committed(name: string): { has: boolean; card: LlavaCodeCard } {
-  const folder = path.join(CHECKPOINTS, name);
-  const has = fs.existsSync(path.join(folder, "card.json"));
-  const card = has ? (JSON.parse(fs.readFileSync(path.join(folder, "card.json"), "utf8")) as LlavaCodeCard) : undefined!;
-  describe(`committed ${name}`, () => {
-    it.runIf(has)("was made by the committed plan, with every baseline beside it, in under 30 minutes on 2 cores", () => {
-      expect(card.plan).toEqual(LLAVA_CODE_PLAN);
-      expect(card.train_seconds).toBeLessThan(30 * 60); // issue 16: each run under 30 minutes
-      expect(card.threads).toMatch(/^2 /);
-      expect(Object.keys(card.baselines)).toEqual(expect.arrayContaining(["before_tuning", "empty_program"]));
-    });
-
-    it.runIf(has)(
-      "mllm-labs eval of the folder recomputes the card's metrics and baselines",
-      async () => {
-        const before = tf.memory().numTensors;
-        const evaluated = await evaluateCheckpoint(folder, WORLD);
-        expect(evaluated.metrics).toEqual(card.metrics);
-        expect(evaluated.baselines).toEqual(card.baselines);
-        expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
-      },
-      600_000,
-    );
-  });
-  return { has, card };
-}
-
-const code = committed("llava-code");
-committed("llava-code-blind");
+const code = committedFullTune<LlavaCodeCard>("llava-code", LLAVA_CODE_PLAN, ["before_tuning", "empty_program"]);
+committedFullTune<LlavaCodeCard>("llava-code-blind", LLAVA_CODE_PLAN, ["before_tuning", "empty_program"]);
 
 describe("issue 16's code target (committed llava-code, the 50 stored code test images)", () => {
   it.runIf(code.has)("programs that render to the same pixels on at least half the test images, far above every baseline", () => {

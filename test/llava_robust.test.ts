@@ -24,6 +24,7 @@ import { sampleScene } from "../src/data/scene";
 import { SCENE_COUNT_WEIGHTS } from "../src/data/world";
 import { Random } from "../src/util/random";
 import { scratchFolders, scratchCheckpoints } from "./helpers/scratch";
+import { committedFullTune } from "./helpers/full_tune";
 
 const scratch = scratchFolders();
 
@@ -160,36 +161,8 @@ describe("llava-robust end to end", () => {
   }, 600_000);
 });
 
-/** A committed folder's card, and the checks both must pass (the committed plan, the budget, eval recomputing it). */
-function committed(name: string): { has: boolean; card: LlavaRobustCard } {
-  const folder = path.join(CHECKPOINTS, name);
-  const has = fs.existsSync(path.join(folder, "card.json"));
-  const card = has ? (JSON.parse(fs.readFileSync(path.join(folder, "card.json"), "utf8")) as LlavaRobustCard) : undefined!;
-  describe(`committed ${name}`, () => {
-    it.runIf(has)("was made by the committed plan, with every baseline beside it, in under 30 minutes on 2 cores", () => {
-      expect(card.plan).toEqual(LLAVA_ROBUST_PLAN);
-      expect(card.train_seconds).toBeLessThan(30 * 60); // issue 16: each run under 30 minutes
-      expect(card.threads).toMatch(/^2 /);
-      expect(Object.keys(card.baselines)).toEqual(expect.arrayContaining(["before_tuning"]));
-    });
-
-    it.runIf(has)(
-      "mllm-labs eval of the folder recomputes the card's metrics and baselines",
-      async () => {
-        const before = tf.memory().numTensors;
-        const evaluated = await evaluateCheckpoint(folder, WORLD);
-        expect(evaluated.metrics).toEqual(card.metrics);
-        expect(evaluated.baselines).toEqual(card.baselines);
-        expect(tf.memory().numTensors, "tensors leaked by eval").toBe(before);
-      },
-      900_000,
-    );
-  });
-  return { has, card };
-}
-
-const robust = committed("llava-robust");
-committed("llava-robust-blind");
+const robust = committedFullTune<LlavaRobustCard>("llava-robust", LLAVA_ROBUST_PLAN, ["before_tuning"], 900_000);
+committedFullTune<LlavaRobustCard>("llava-robust-blind", LLAVA_ROBUST_PLAN, ["before_tuning"], 900_000);
 
 describe("issue 16's POPE and VQA targets (committed llava-robust, the full test sets)", () => {
   it.runIf(robust.has)("POPE F1 and accuracy above llava's and the blind twin's on every kind, the yes-bias gone", () => {

@@ -82,8 +82,10 @@ export const LLAVA_ROBUST_NEIGHBOURS = {
  * How an absent pair is drawn for a scene: `random` (any absent colour and shape), `adversarial` (an absent pair that
  * shares its colour or its shape with an object of the scene: POPE's adversarial kind) or `binding` (the colour of one
  * object of the scene with the shape of another: both are in the image, never together; a one-object scene has none
- * and falls back to `adversarial`). `bench/llava_pope_errors.js` found the binding pairs to be the committed llava's
- * hallucinations: it says "no" to only 0.38–0.53 of them, to 0.99–1.00 of pairs sharing the shape alone.
+ * and falls back to `adversarial`). `bench/llava_pope_errors.js` found the binding pairs to be the hardest: llava says
+ * "no" to 0.10–0.28 of them (to 0.61–0.81 of pairs sharing the shape alone), and a first tune on the existence stage's
+ * questions to 0.38–0.53 (0.99–1.00). Tuned with them, llava-robust says "no" to 0.27–0.42: they did not teach binding
+ * (docs/lab02-plan.md, "`llava-robust`").
  */
 export type RobustNegative = "random" | "adversarial" | "binding";
 const ROBUST_NEGATIVES: readonly RobustNegative[] = ["random", "adversarial", "binding"];
