@@ -41,7 +41,7 @@ void (async () => {
         tokenizer,
         chunk.map((q) => [{ role: "user", content: q.question }]),
         { pixelValues: pixels },
-        { maxNewTokens: 4 },
+        { maxNewTokens: 6 }, // evaluateLlava's short answers
       );
       pixels.dispose();
       chunk.forEach((q, k) => {

@@ -19,7 +19,7 @@ import {
 } from "../src/pretrain/llava_robust";
 import { evaluateCheckpoint } from "../src/pretrain/run";
 import { LLAVA_PLAN, loadLlava } from "../src/pretrain/llava";
-import { POPE_NEGATIVES } from "../src/metrics/pope";
+import { POPE_NEGATIVES, popeQuestion } from "../src/metrics/pope";
 import { sampleScene } from "../src/data/scene";
 import { SCENE_COUNT_WEIGHTS } from "../src/data/world";
 import { Random } from "../src/util/random";
@@ -68,9 +68,7 @@ describe("llava-robust's existence rounds", () => {
     const counts = { yes: 0, no: 0, binding: 0, bindingAsked: 0 };
     for (let k = 0; k < 400; k++) {
       const scene = sampleScene(random, { countWeights: SCENE_COUNT_WEIGHTS });
-      const present = new Set(
-        scene.objects.map((o) => `is there a ${o.color} ${o.shape} in the image?`.replace(/ a ([aeiou])/, " an $1")),
-      );
+      const present = new Set(scene.objects.map((o) => popeQuestion(o.color, o.shape)));
       const rounds = robustExistencePairs(scene.objects, LLAVA_ROBUST_PLAN, random);
       expect(new Set(rounds.map((r) => r.instruction)).size, "each pair asked once").toBe(rounds.length);
       for (const round of rounds) expect(round.response, round.instruction).toBe(present.has(round.instruction) ? "yes" : "no");

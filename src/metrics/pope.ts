@@ -70,7 +70,8 @@ export function popeQuestion(color: string, shape: string): string {
 }
 
 const key = (color: string, shape: string) => `${color} ${shape}`;
-const ALL_PAIRS = COLOR_NAMES.flatMap((color) => SHAPE_NAMES.map((shape) => ({ color, shape })));
+/** Every colour-shape pair of the vocabulary, colours first (the order POPE's "popular" ties are broken in). */
+export const ALL_PAIRS = COLOR_NAMES.flatMap((color) => SHAPE_NAMES.map((shape) => ({ color, shape })));
 
 /** Balanced yes/no questions for each image (k present objects, k absent ones). */
 export function buildPopeQuestions(images: readonly PopeImage[], args: PopeArgs): PopeQuestion[] {

@@ -193,7 +193,7 @@ export function checkExistenceStage(stage: LlavaExistenceStage): void {
 }
 
 /** Seed offset of the existence stage's fresh scenes (apart from stage 2's +3, the presence stage's +61, +62, the map's +63). */
-const EXISTENCE_STAGE_SEED_OFFSET = 71;
+export const EXISTENCE_STAGE_SEED_OFFSET = 71;
 /** Seed offset of the phrasing drawn to measure each conversation's length ({@link LlavaPlan.groupByLength}). */
 const GROUP_BY_LENGTH_SEED_OFFSET = 79;
 

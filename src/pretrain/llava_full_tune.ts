@@ -24,7 +24,6 @@ import {
   loadLlava,
   runStage,
   type ImageSource,
-  type LoadedLlava,
   type StageRun,
 } from "./llava";
 import { machineRecord, writeCheckpointFiles, type CheckpointCard } from "./common";
@@ -50,6 +49,9 @@ export interface LlavaFullTuneCard extends CheckpointCard {
   readonly blind_twin_measured?: boolean;
 }
 
+/** The card fields every full tune's run fills in; each tune adds its title, description, data, notes and eval options. */
+export type FullTuneCommonFields = Omit<LlavaFullTuneCard, "title" | "description" | "data" | "metric_notes" | "eval_options">;
+
 /** One full tune: which folder, from which base, on what, for how long, and the card's words. */
 export interface LlavaFullTune<Card extends LlavaFullTuneCard> {
   /** The folder's name (`npm run pretrain -- NAME`). */
@@ -71,35 +73,8 @@ export interface LlavaFullTune<Card extends LlavaFullTuneCard> {
   readonly blindConfigNote: string;
   /** What each baseline `mllm-labs eval` reports is, for the card. */
   readonly baselineNotes: Record<string, string>;
-  /** The card before anything is measured: the common fields come from the run, the rest from the tune. */
-  card(run: {
-    readonly examples: number;
-    readonly trainSeconds: number;
-    readonly stage: StageRun;
-    readonly model: LoadedLlava["model"];
-    readonly common: Pick<
-      LlavaFullTuneCard,
-      | "name"
-      | "model_type"
-      | "parameters"
-      | "steps"
-      | "batch_size"
-      | "train_seconds"
-      | "backend"
-      | "device"
-      | "threads"
-      | "seed"
-      | "loss_curve"
-      | "loss_every"
-      | "metrics"
-      | "command"
-      | "baselines"
-      | "baseline_notes"
-      | "base_checkpoint"
-      | "baseline_checkpoints"
-      | "blind_twin_measured"
-    >;
-  }): Card;
+  /** The card before anything is measured: the common fields come from the run, the rest (its words) from the tune. */
+  card(run: { readonly examples: number; readonly common: FullTuneCommonFields }): Card;
   /** The folder's README from its measured card. */
   markdown(card: Card): string;
 }
@@ -165,9 +140,6 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
     const hasBlindTwin = !blind && fs.existsSync(path.join(blindDir, "config.json"));
     const partial = tune.card({
       examples: examples.length,
-      trainSeconds,
-      stage,
-      model,
       common: {
         name,
         model_type: blind ? "llama" : "llava",

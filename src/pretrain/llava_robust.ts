@@ -23,11 +23,17 @@
  */
 import { conversationFromPairs } from "../data/llava_instructions";
 import { sampleScene, sceneSvg, svgToRgb, type SceneObject } from "../data/scene";
-import { COLOR_NAMES, SHAPE_NAMES } from "../data/vocabulary";
 import { SCENE_COUNT_WEIGHTS } from "../data/world";
-import { popeQuestion } from "../metrics/pope";
+import { ALL_PAIRS, popeQuestion } from "../metrics/pope";
 import { Random } from "../util/random";
-import { LLAVA_NEIGHBOURS, LLAVA_PLAN, llavaTrainingData, type LlavaPlan, type LlavaTestSet } from "./llava";
+import {
+  EXISTENCE_STAGE_SEED_OFFSET,
+  LLAVA_NEIGHBOURS,
+  LLAVA_PLAN,
+  llavaTrainingData,
+  type LlavaPlan,
+  type LlavaTestSet,
+} from "./llava";
 import { llavaDomainMarkdown } from "./llava_domain";
 import { runLlavaFullTune, type FullTuneExample, type LlavaFullTuneCard } from "./llava_full_tune";
 import type { PretrainArgs } from "./vision";
@@ -40,7 +46,7 @@ export interface LlavaRobustPlan {
   readonly batchSize: number;
   /** Peak learning rate (warm-up over min(50, steps / 10) steps, cosine to 0.1 of it). Default 5e-4. */
   readonly learningRate: number;
-  /** Scenes drawn fresh (seed + 71, the world's generator), each one conversation of existence questions. Default 20,000. */
+  /** Scenes drawn fresh (seed + 71, llava's existence stage's: the world's generator), each one conversation of existence questions. Default 20,000. */
   readonly existenceScenes: number;
   /** Present pairs asked per scene at most, each matched by one absent pair. Default 3 (POPE's). */
   readonly presentPerScene: number;
@@ -103,15 +109,18 @@ export function checkRobustPlan(plan: LlavaRobustPlan): void {
     );
 }
 
-/** Added to the run's seed for the fresh scenes: llava's existence stage's (+71), so the same scenes. */
-const ROBUST_SCENE_SEED_OFFSET = 71;
 /** Added to the run's seed for the pairs asked about each scene. */
 const ROBUST_PAIRS_SEED_OFFSET = 92;
 
 const pairKey = (color: string, shape: string) => `${color} ${shape}`;
-const ALL_PAIRS = COLOR_NAMES.flatMap((color) =>
-  SHAPE_NAMES.map((shape) => ({ color: color as string, shape: shape as string })),
-);
+
+/** One round of an existence conversation: the question, its true answer, and how an absent pair was drawn. */
+export interface ExistenceRound {
+  readonly instruction: string;
+  readonly response: "yes" | "no";
+  /** The kind actually drawn (after any fall-back); absent for a present pair. */
+  readonly negative?: RobustNegative;
+}
 
 /**
  * One scene's existence rounds: up to `plan.presentPerScene` present pairs ("yes"), each matched by one absent pair
@@ -121,7 +130,7 @@ export function robustExistencePairs(
   objects: readonly Pick<SceneObject, "color" | "shape">[],
   plan: Pick<LlavaRobustPlan, "presentPerScene" | "negatives">,
   random: Random,
-): { instruction: string; response: "yes" | "no"; negative?: RobustNegative }[] {
+): ExistenceRound[] {
   const present = new Set(objects.map((o) => pairKey(o.color, o.shape)));
   const presentPairs = ALL_PAIRS.filter((p) => present.has(pairKey(p.color, p.shape)));
   const positives = random.shuffle(presentPairs).slice(0, plan.presentPerScene);
@@ -135,7 +144,7 @@ export function robustExistencePairs(
     binding: random.shuffle(absent.filter(binding)),
   };
   const used = new Set<string>();
-  const rounds: { instruction: string; response: "yes" | "no"; negative?: RobustNegative }[] = positives.map((p) => ({
+  const rounds: ExistenceRound[] = positives.map((p) => ({
     instruction: popeQuestion(p.color, p.shape),
     response: "yes",
   }));
@@ -165,15 +174,12 @@ export async function robustExistenceExamples(
   seed: number,
   renderImages: boolean,
 ): Promise<FullTuneExample[]> {
-  const sceneRandom = new Random(seed + ROBUST_SCENE_SEED_OFFSET);
+  const sceneRandom = new Random(seed + EXISTENCE_STAGE_SEED_OFFSET); // llava's existence stage's scenes
   const pairRandom = new Random(seed + ROBUST_PAIRS_SEED_OFFSET);
   const examples: FullTuneExample[] = [];
   for (let k = 0; k < plan.existenceScenes; k++) {
     const scene = sampleScene(sceneRandom, { countWeights: SCENE_COUNT_WEIGHTS });
-    const pairs = robustExistencePairs(scene.objects, plan, pairRandom).map(({ instruction, response }) => ({
-      instruction,
-      response,
-    }));
+    const pairs = robustExistencePairs(scene.objects, plan, pairRandom);
     const key = `fresh/existence/${k}`;
     examples.push({
       image: { key, rgb: renderImages ? (await svgToRgb(sceneSvg(scene))).data : undefined },
@@ -250,7 +256,7 @@ export async function pretrainLlavaRobust(
       description: blind
         ? `The blind baseline of ../llava-robust: ../llava-blind tuned the same way (${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}, the whole LLM) on the same conversations with every <image> removed. It can learn how often each object is there, not whether it is in this image.`
         : `Lab 02's LLaVA (${baseRelative}) with its projector and LLM tuned in full (the tower frozen, as in stage 2) against object hallucination, after LRV-Instruction's robust instruction tuning: ${plan.existenceScenes} scenes drawn fresh, each a conversation of POPE-style existence questions (up to ${plan.presentPerScene} present objects, each matched by one absent one, drawn in turn as ${plan.negatives.join(", ")}: a binding pair is the colour of one object with the shape of another; the rounds shuffled, half of them "yes"), with llava's own stage-2 mixture replayed beside them; ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate} (warm-up, cosine). The folder holds the whole model in transformers' layout.`,
-      data: `${counts.existence} existence conversations of fresh scenes (seed ${seed + 71}) + llava's stage-2 mixture replayed (${Object.entries(
+      data: `${counts.existence} existence conversations of fresh scenes (seed ${seed + EXISTENCE_STAGE_SEED_OFFSET}) + llava's stage-2 mixture replayed (${Object.entries(
         counts,
       )
         .filter(([key]) => key !== "existence")
