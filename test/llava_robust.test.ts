@@ -13,6 +13,7 @@ import {
   pretrainLlavaRobust,
   checkRobustPlan,
   robustExistencePairs,
+  robustExistenceExamples,
   LLAVA_ROBUST_PLAN,
   type LlavaRobustCard,
   type LlavaRobustPlan,
@@ -44,6 +45,10 @@ const TINY: Partial<LlavaRobustPlan> = {
   existenceScenes: 4,
   replay: { ...LLAVA_PLAN, freshScenes: 2, freshPerDomain: 1, storedRecords: 2 },
   evaluation: { sets: ["vqa", "pope"], limit: 3 },
+  // the plan's options, each exercised: the object map, questions asked alone, the loss per conversation
+  objectMap: { weight: 1 },
+  questionsPerConversation: 1,
+  lossWeighting: "conversation",
 };
 
 describe("llava-robust's plan", () => {
@@ -58,6 +63,13 @@ describe("llava-robust's plan", () => {
     expect(bad({ learningRate: Number.NaN })).toThrow("llava-robust: learningRate must be a positive number, got NaN");
     expect(bad({ presentPerScene: -1 })).toThrow("llava-robust: presentPerScene must be a positive integer, got -1");
     expect(bad({ batchSize: 0 })).toThrow("llava-robust: batchSize must be a positive integer, got 0");
+    expect(bad({ objectMap: { weight: 0 } })).toThrow("object map: weight must be a positive number, got 0");
+    expect(bad({ questionsPerConversation: 0 })).toThrow(
+      "llava-robust: questionsPerConversation must be a positive integer, got 0",
+    );
+    expect(bad({ lossWeighting: "answer" as never })).toThrow(
+      'llava-robust: lossWeighting must be "token" or "conversation", got "answer"',
+    );
     expect(() => checkRobustPlan(LLAVA_ROBUST_PLAN)).not.toThrow();
   });
 });
@@ -101,6 +113,35 @@ describe("llava-robust's existence rounds", () => {
   });
 });
 
+describe("llava-robust's existence conversations", () => {
+  it("ask every round of a scene in one conversation, or with questionsPerConversation 1 one question drawn anew", async () => {
+    const plan = { ...LLAVA_ROBUST_PLAN, existenceScenes: 40 };
+    const whole = await robustExistenceExamples(plan, 0, false);
+    const alone = await robustExistenceExamples({ ...plan, questionsPerConversation: 1 }, 0, false);
+    const random = new Random(3);
+    let asked = 0;
+    alone.forEach((example, k) => {
+      // the same scenes and rounds either way (the pairs' draws do not depend on how many are asked)
+      const rounds = whole[k]
+        .conversation(new Random(k))
+        .filter((turn) => turn.from === "human")
+        .map((t) => t.value.replace("<image>\n", ""));
+      expect(example.objects, "the scene's objects travel with it").toEqual(whole[k].objects);
+      const questions = new Set<string>();
+      for (let draw = 0; draw < 8; draw++) {
+        const turns = example.conversation(random);
+        expect(turns.map((t) => t.from)).toEqual(["human", "gpt"]);
+        expect(turns[0].value.startsWith("<image>\n")).toBe(true);
+        const question = turns[0].value.replace("<image>\n", "");
+        expect(rounds).toContain(question);
+        questions.add(question);
+      }
+      if (rounds.length > 1 && questions.size > 1) asked++;
+    });
+    expect(asked, "different draws ask different questions of a scene").toBeGreaterThan(20);
+  });
+});
+
 describe("llava-robust end to end", () => {
   it("tunes llava and its blind twin in full and writes folders whose cards eval reproduces", async () => {
     const dir = scratchCheckpoints(scratch, "mllm-labs-robust-", ["llava", "llava-blind", "vision", "language"]);
@@ -129,6 +170,10 @@ describe("llava-robust end to end", () => {
       eval_options: { sets: ["vqa", "pope"], limit: 3 },
     });
     expect(blind).toMatchObject({ model_type: "llama", base_checkpoint: "../llava-blind" });
+    // The object map trains beside the language loss on the sighted run only (the twin has no image tokens).
+    expect(robust.object_map_curve).toHaveLength(robust.loss_curve.length);
+    expect(robust.object_map_curve!.every((loss) => Number.isFinite(loss) && loss > 0)).toBe(true);
+    expect(blind.object_map_curve).toBeUndefined();
     expect(robust.data).toBe(
       "4 existence conversations of fresh scenes (seed 71) + llava's stage-2 mixture replayed (scenes 4, medical 3, code 3, sentiment 3; 17 conversations in all); eval: vqa and pope, the first 3 of each",
     );

@@ -584,7 +584,7 @@ export async function runStage<E>(
 }
 
 /** Side in pixels of the world's scenes (`sampleScene`'s default canvas), the frame of their objects' coordinates. */
-const SCENE_CANVAS = 64;
+export const SCENE_CANVAS = 64;
 /** Seed of the object-map read-out (added to the run's seed; apart from the presence stage's 61 and 62). */
 const OBJECT_MAP_SEED_OFFSET = 63;
 

@@ -16,23 +16,27 @@ import { llavaConfigToHF } from "../models/llava_spec";
 import { llamaConfigToHF } from "../models/llama_spec";
 import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
 import type { Random } from "../util/random";
-import { LlavaTrainer, llavaBatch } from "./llava_training";
+import { LlavaTrainer, llavaBatch, type LlavaLossWeighting } from "./llava_training";
 import {
   evaluateLlavaCheckpoint,
   featureCache,
   LLAVA_NEIGHBOURS,
   loadLlava,
   runStage,
+  SCENE_CANVAS,
   type ImageSource,
   type StageRun,
 } from "./llava";
 import { machineRecord, writeCheckpointFiles, type CheckpointCard } from "./common";
+import { ObjectMapHead, objectMapTargets, tokenGridSide, type MappedObject, type ObjectMapObjective } from "./object_map";
 import { refuseExistingCheckpoint, writeFolderAtomically } from "./checkpoint_folder";
 import type { PretrainArgs } from "./vision";
 
 /** One training example: an image and its conversation (phrasing drawn anew each time with `random`). */
 export interface FullTuneExample {
   readonly image: ImageSource;
+  /** The image's objects with their centres, the object-map objective's targets (undefined: none, the loss skips it). */
+  readonly objects?: readonly MappedObject[];
   conversation(random: Random): ConversationTurn[];
 }
 
@@ -47,6 +51,8 @@ export interface LlavaFullTuneCard extends CheckpointCard {
   /** What `mllm-labs eval` measures ({@link evaluateLlavaCheckpoint}). */
   readonly eval_options: { readonly sets: readonly string[]; readonly limit?: number };
   readonly blind_twin_measured?: boolean;
+  /** The object-map loss (unweighted) at the loss curve's points, when the tune has that objective. */
+  readonly object_map_curve?: number[];
 }
 
 /** The card fields every full tune's run fills in; each tune adds its title, description, data, notes and eval options. */
@@ -69,6 +75,14 @@ export interface LlavaFullTune<Card extends LlavaFullTuneCard> {
   readonly learningRate: number;
   /** Seed of the batch order and of the conversations' phrasing. */
   readonly stageSeed: number;
+  /** How the loss averages the supervised tokens ({@link LlavaLossWeighting}). Default `token`. */
+  readonly lossWeighting?: LlavaLossWeighting;
+  /**
+   * An object-map objective beside the language loss (`object_map.ts`: each image token asked, through a linear
+   * read-out dropped afterwards, which colour–shape pairs have their centre in its cell; images without `objects` add
+   * nothing), its read-out seeded by `seed`. The blind twin has no image tokens and ignores it. Default none.
+   */
+  readonly objectMap?: { readonly objective: ObjectMapObjective; readonly seed: number };
   /** The twin's config note (mllm_labs.note). */
   readonly blindConfigNote: string;
   /** What each baseline `mllm-labs eval` reports is, for the card. */
@@ -109,7 +123,19 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
           examples.map((e) => e.image),
         );
     let stage: StageRun;
-    const trainer = new LlavaTrainer(model, { stage: 2 }); // the projector and the LLM; the tower stays frozen
+    // The object-map read-out (dropped at the end) and each batch's targets on the token grid, computed before the
+    // batch's other tensors (they check the annotations; nothing is left to free if they throw).
+    const objectMap =
+      tune.objectMap && !blind
+        ? { ...tune.objectMap.objective, head: new ObjectMapHead(model.config.text.hiddenSize, tune.objectMap.seed) }
+        : undefined;
+    const grid = objectMap ? tokenGridSide(model.imageTokensPerImage) : 0;
+    // the projector and the LLM (with the read-out when there is one); the tower stays frozen
+    const trainer = new LlavaTrainer(model, {
+      stage: 2,
+      lossWeighting: tune.lossWeighting ?? "token",
+      ...(objectMap ? { objectMap } : {}),
+    });
     try {
       if (cache) {
         await cache.precompute([...new Set(examples.map((e) => e.image.key))]); // the tower is frozen: features once (pixels freed)
@@ -121,17 +147,31 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
         examples,
         tune.steps,
         { batchSize: tune.batchSize, learningRate: tune.learningRate, seed: tune.stageSeed, log },
-        async (chosen, random) =>
-          llavaBatch(
-            chosen.map((e) =>
-              tokenizeConversation(tokenizer, e.conversation(random), { imageTokens: model.imageTokensPerImage, blind }),
+        async (chosen, random) => {
+          const maps = objectMap
+            ? {
+                objectMaps: objectMapTargets(
+                  chosen.map((e) => e.objects),
+                  grid,
+                  SCENE_CANVAS,
+                ),
+              }
+            : {};
+          return {
+            ...llavaBatch(
+              chosen.map((e) =>
+                tokenizeConversation(tokenizer, e.conversation(random), { imageTokens: model.imageTokensPerImage, blind }),
+              ),
+              tokenizer.padTokenId,
+              cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
             ),
-            tokenizer.padTokenId,
-            cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
-          ),
+            ...maps,
+          };
+        },
       );
     } finally {
       trainer.dispose();
+      objectMap?.head.dispose();
       cache?.clear();
     }
     const trainSeconds = (Date.now() - started) / 1000;
@@ -151,6 +191,7 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
         seed,
         loss_curve: stage.curve,
         loss_every: stage.every,
+        ...(stage.objectMapCurve ? { object_map_curve: stage.objectMapCurve } : {}),
         metrics: {},
         command: `npm run pretrain -- ${name}`,
         baselines: {},

@@ -36,6 +36,8 @@ import {
 } from "./llava";
 import { llavaDomainMarkdown } from "./llava_domain";
 import { runLlavaFullTune, type FullTuneExample, type LlavaFullTuneCard } from "./llava_full_tune";
+import type { LlavaLossWeighting } from "./llava_training";
+import { checkObjectMapObjective, type ObjectMapObjective } from "./object_map";
 import type { PretrainArgs } from "./vision";
 
 /** How llava-robust (and its blind twin) is tuned. */
@@ -55,6 +57,30 @@ export interface LlavaRobustPlan {
    * ({@link RobustNegative}). Default `["binding", "adversarial", "random"]`.
    */
   readonly negatives: readonly RobustNegative[];
+  /**
+   * An object-map objective beside the language loss (`object_map.ts`): each image token asked, through a linear
+   * read-out dropped afterwards, which colour–shape pairs have their centre in its cell (the existence scenes and the
+   * replayed scenes; the domain images carry no annotation). A binding pair is a conjunction, and this puts it in the
+   * token a question's attention can find. The blind twin has no image tokens and trains as without it. Default none.
+   */
+  readonly objectMap?: ObjectMapObjective;
+  /**
+   * Existence questions per conversation, drawn anew from the scene's rounds at each draw, as POPE asks them when 1.
+   * Absent (the committed plan): every round in one conversation, in a new order each time. In such a conversation the
+   * earlier answers give the later ones away (half the rounds are "yes"; a binding pair is asked beside the objects it
+   * borrows from), and the committed llava-robust answers from them: "no" to 0.24 of binding pairs asked alone and to
+   * 0.97 after two true "yes" turns about their objects, "yes" to 0.76 of present pairs alone and to 0.06 after two
+   * such turns (`node bench/llava_existence_history.js`). Tuned on one question per conversation (with `lossWeighting`
+   * "conversation") it leans on them far less (0.39 → 0.51; 0.64 → 0.49) but reads the image no better: POPE F1
+   * 0.782 / 0.787 / 0.769 (docs/lab02-plan.md, "Three tunes against binding").
+   */
+  readonly questionsPerConversation?: number;
+  /**
+   * How the loss averages the supervised tokens ({@link LlavaLossWeighting}). Absent: per token (`token`, the committed
+   * plan). `conversation` weighs each conversation the same, so that one-word answers asked alone are not outweighed by
+   * the replayed descriptions' many tokens.
+   */
+  readonly lossWeighting?: LlavaLossWeighting;
   /** The plan whose stage-2 mixture is replayed beside them: llava's own (the card's). Smoke tests pass a smaller one. */
   readonly replay: LlavaPlan;
   /** What `mllm-labs eval` of the folder measures (the card's `eval_options`): VQA and POPE, all of them. */
@@ -107,10 +133,18 @@ export function checkRobustPlan(plan: LlavaRobustPlan): void {
     throw new Error(
       `llava-robust: negatives must be a non-empty list of ${ROBUST_NEGATIVES.join(", ")}, got ${JSON.stringify(plan.negatives)}`,
     );
+  const questions = plan.questionsPerConversation;
+  if (questions !== undefined && !(Number.isInteger(questions) && questions > 0))
+    throw new Error(`llava-robust: questionsPerConversation must be a positive integer, got ${JSON.stringify(questions)}`);
+  if (plan.lossWeighting !== undefined && plan.lossWeighting !== "token" && plan.lossWeighting !== "conversation")
+    throw new Error(`llava-robust: lossWeighting must be "token" or "conversation", got ${JSON.stringify(plan.lossWeighting)}`);
+  if (plan.objectMap !== undefined) checkObjectMapObjective(plan.objectMap);
 }
 
 /** Added to the run's seed for the pairs asked about each scene. */
 const ROBUST_PAIRS_SEED_OFFSET = 92;
+/** Added to the run's seed for the object-map read-out. */
+const ROBUST_OBJECT_MAP_SEED_OFFSET = 93;
 
 const pairKey = (color: string, shape: string) => `${color} ${shape}`;
 
@@ -183,7 +217,10 @@ export async function robustExistenceExamples(
     const key = `fresh/existence/${k}`;
     examples.push({
       image: { key, rgb: renderImages ? (await svgToRgb(sceneSvg(scene))).data : undefined },
-      conversation: (r: Random) => conversationFromPairs(r.shuffle(pairs)), // the rounds in a new order each time
+      objects: scene.objects,
+      // the rounds in a new order each time; with questionsPerConversation, the first that many of them
+      conversation: (r: Random) =>
+        conversationFromPairs(r.shuffle(pairs).slice(0, plan.questionsPerConversation ?? pairs.length)),
     });
   }
   return examples;
@@ -245,6 +282,8 @@ export async function pretrainLlavaRobust(
     batchSize: plan.batchSize,
     learningRate: plan.learningRate,
     stageSeed: seed + ROBUST_STAGE_SEED_OFFSET,
+    ...(plan.lossWeighting ? { lossWeighting: plan.lossWeighting } : {}),
+    ...(plan.objectMap ? { objectMap: { objective: plan.objectMap, seed: seed + ROBUST_OBJECT_MAP_SEED_OFFSET } } : {}),
     blindConfigNote:
       "../llava-blind tuned on llava-robust's conversations with the image removed: the blind baseline of ../llava-robust. mllm-labs eval measures it on VQA and POPE with no image.",
     baselineNotes: BASELINE_NOTES,
@@ -255,7 +294,7 @@ export async function pretrainLlavaRobust(
         : "mllm-labs llava-robust: lab 02's LLaVA tuned on negative instructions against object hallucination",
       description: blind
         ? `The blind baseline of ../llava-robust: ../llava-blind tuned the same way (${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate}, the whole LLM) on the same conversations with every <image> removed. It can learn how often each object is there, not whether it is in this image.`
-        : `Lab 02's LLaVA (${baseRelative}) with its projector and LLM tuned in full (the tower frozen, as in stage 2) against object hallucination, after LRV-Instruction's robust instruction tuning: ${plan.existenceScenes} scenes drawn fresh, each a conversation of POPE-style existence questions (up to ${plan.presentPerScene} present objects, each matched by one absent one, drawn in turn as ${plan.negatives.join(", ")}: a binding pair is the colour of one object with the shape of another; the rounds shuffled, half of them "yes"), with llava's own stage-2 mixture replayed beside them; ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate} (warm-up, cosine). The folder holds the whole model in transformers' layout.`,
+        : `Lab 02's LLaVA (${baseRelative}) with its projector and LLM tuned in full (the tower frozen, as in stage 2) against object hallucination, after LRV-Instruction's robust instruction tuning: ${plan.existenceScenes} scenes drawn fresh, each with POPE-style existence questions (up to ${plan.presentPerScene} present objects, each matched by one absent one, drawn in turn as ${plan.negatives.join(", ")}: a binding pair is the colour of one object with the shape of another; half the answers "yes"), ${plan.questionsPerConversation === undefined ? "all of a scene's questions in one conversation, in a new order each time" : `${plan.questionsPerConversation === 1 ? "one question" : `${plan.questionsPerConversation} questions`} per conversation drawn anew from the scene's at each draw`}, with llava's own stage-2 mixture replayed beside them${plan.objectMap ? `, and an object-map objective (weight ${plan.objectMap.weight}) asking each image token, through a linear read-out dropped afterwards, which colour–shape pairs have their centre in its cell` : ""}; ${plan.steps} steps of ${plan.batchSize}, peak learning rate ${plan.learningRate} (warm-up, cosine)${plan.lossWeighting === "conversation" ? ", the loss averaged per conversation" : ""}. The folder holds the whole model in transformers' layout.`,
       data: `${counts.existence} existence conversations of fresh scenes (seed ${seed + EXISTENCE_STAGE_SEED_OFFSET}) + llava's stage-2 mixture replayed (${Object.entries(
         counts,
       )
