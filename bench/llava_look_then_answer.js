@@ -37,7 +37,8 @@ void (async () => {
   const world = path.join(root, "data/world");
   await dist("engine/init").initEngine({ backend: "native" });
   const { llavaTrainingData, EXISTENCE_STAGE_SEED_OFFSET, loadLlava } = dist("pretrain/llava");
-  const { robustExistencePairs, LLAVA_ROBUST_PLAN, LLAVA_ROBUST_NEIGHBOURS } = dist("pretrain/llava_robust");
+  const { robustExistencePairs, LLAVA_ROBUST_PLAN, LLAVA_ROBUST_NEIGHBOURS, ROBUST_PAIRS_SEED_OFFSET, ROBUST_STAGE_SEED_OFFSET } =
+    dist("pretrain/llava_robust");
   const { runLlavaFullTune } = dist("pretrain/llava_full_tune");
   const { llavaDomainMarkdown } = dist("pretrain/llava_domain");
   const { conversationFromPairs } = dist("data/llava_instructions");
@@ -61,17 +62,14 @@ void (async () => {
           const mixture = await llavaTrainingData(world, plan.replay, seed, true);
           // llava-robust's scenes and pairs (the same seeds), each answer preceded by what is seen of the shape
           const sceneRandom = new Random(seed + EXISTENCE_STAGE_SEED_OFFSET);
-          const pairRandom = new Random(seed + 92);
+          const pairRandom = new Random(seed + ROBUST_PAIRS_SEED_OFFSET);
           const existence = [];
           for (let k = 0; k < plan.existenceScenes; k++) {
             const scene = sampleScene(sceneRandom, { countWeights: SCENE_COUNT_WEIGHTS });
-            const rounds = robustExistencePairs(scene.objects, plan, pairRandom).map((round) => {
-              const [color, shape] = round.instruction
-                .replace(/^is there an? /, "")
-                .replace(" in the image?", "")
-                .split(" ");
-              return { instruction: round.instruction, response: lookThenAnswer(scene.objects, color, shape, round.response) };
-            });
+            const rounds = robustExistencePairs(scene.objects, plan, pairRandom).map((round) => ({
+              instruction: round.instruction,
+              response: lookThenAnswer(scene.objects, round.color, round.shape, round.response),
+            }));
             existence.push({
               image: { key: `fresh/existence/${k}`, rgb: (await svgToRgb(sceneSvg(scene))).data },
               conversation: (r) => conversationFromPairs(r.shuffle(rounds)),
@@ -82,7 +80,7 @@ void (async () => {
         steps: plan.steps,
         batchSize: plan.batchSize,
         learningRate: plan.learningRate,
-        stageSeed: seed + 91,
+        stageSeed: seed + ROBUST_STAGE_SEED_OFFSET,
         blindConfigNote: "",
         baselineNotes: {},
         card: ({ common }) => ({

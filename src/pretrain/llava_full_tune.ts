@@ -133,7 +133,7 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
     // the projector and the LLM (with the read-out when there is one); the tower stays frozen
     const trainer = new LlavaTrainer(model, {
       stage: 2,
-      lossWeighting: tune.lossWeighting ?? "token",
+      lossWeighting: tune.lossWeighting, // the trainer's default (per token) when absent
       ...(objectMap ? { objectMap } : {}),
     });
     try {

@@ -102,7 +102,7 @@ export const LLAVA_ROBUST_PLAN: LlavaRobustPlan = {
 };
 
 /** Added to the run's seed for the batch order and the rounds' order: apart from llava's draws (3, 61–79) and llava-code's (83, 84). */
-const ROBUST_STAGE_SEED_OFFSET = 91;
+export const ROBUST_STAGE_SEED_OFFSET = 91;
 
 /** The folders beside llava-robust: its base, its blind twin and the twin's base. */
 export const LLAVA_ROBUST_NEIGHBOURS = {
@@ -144,14 +144,16 @@ export function checkRobustPlan(plan: LlavaRobustPlan): void {
 }
 
 /** Added to the run's seed for the pairs asked about each scene. */
-const ROBUST_PAIRS_SEED_OFFSET = 92;
+export const ROBUST_PAIRS_SEED_OFFSET = 92;
 /** Added to the run's seed for the object-map read-out. */
 const ROBUST_OBJECT_MAP_SEED_OFFSET = 93;
 
 const pairKey = (color: string, shape: string) => `${color} ${shape}`;
 
-/** One round of an existence conversation: the question, its true answer, and how an absent pair was drawn. */
+/** One round of an existence conversation: the pair asked, its question, its true answer, how an absent pair was drawn. */
 export interface ExistenceRound {
+  readonly color: string;
+  readonly shape: string;
   readonly instruction: string;
   readonly response: "yes" | "no";
   /** The kind actually drawn (after any fall-back); absent for a present pair. */
@@ -181,6 +183,8 @@ export function robustExistencePairs(
   };
   const used = new Set<string>();
   const rounds: ExistenceRound[] = positives.map((p) => ({
+    color: p.color,
+    shape: p.shape,
     instruction: popeQuestion(p.color, p.shape),
     response: "yes",
   }));
@@ -197,7 +201,7 @@ export function robustExistencePairs(
       const pair = pools[kind].find((p) => !used.has(pairKey(p.color, p.shape)));
       if (!pair) continue;
       used.add(pairKey(pair.color, pair.shape));
-      rounds.push({ instruction: popeQuestion(pair.color, pair.shape), response: "no", negative: kind });
+      rounds.push({ ...pair, instruction: popeQuestion(pair.color, pair.shape), response: "no", negative: kind });
       return;
     }
   });
@@ -284,7 +288,7 @@ export async function pretrainLlavaRobust(
     batchSize: plan.batchSize,
     learningRate: plan.learningRate,
     stageSeed: seed + ROBUST_STAGE_SEED_OFFSET,
-    ...(plan.lossWeighting ? { lossWeighting: plan.lossWeighting } : {}),
+    lossWeighting: plan.lossWeighting,
     ...(plan.objectMap ? { objectMap: { objective: plan.objectMap, seed: seed + ROBUST_OBJECT_MAP_SEED_OFFSET } } : {}),
     blindConfigNote:
       "../llava-blind tuned on llava-robust's conversations with the image removed: the blind baseline of ../llava-robust. mllm-labs eval measures it on VQA and POPE with no image.",
