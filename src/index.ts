@@ -66,7 +66,7 @@ export { RMSNorm } from "./nn/rms_norm";
 export { activation, geluExact, quickGelu, silu } from "./nn/activations";
 export { rotaryTables, applyRotary, rotateHalf, inverseFrequencies, resolveRopeConfig, type RopeConfig } from "./nn/rotary";
 export { KVCache } from "./nn/kv_cache";
-export { attentionMask, type AttentionMask } from "./nn/masks";
+export { attentionMask, branchMask, type AttentionMask } from "./nn/masks";
 export { repeatKeyValue, splitHeads, mergeHeads } from "./nn/attention";
 export { PatchEmbedding } from "./nn/patch_embedding";
 export { FeedForward } from "./nn/feed_forward";
@@ -298,6 +298,7 @@ export {
   type ConversationSegment,
   type PaddedBatch,
 } from "./data/conversation";
+export { packBranches, type PackedBranches } from "./data/packed_branches";
 export {
   sceneConversation,
   sceneCaption,

@@ -41,6 +41,7 @@ import { llavaFromBackbones } from "../src/pretrain/llava_setup";
 import { loadCLIPVision, loadLlama } from "../src/io/pretrained";
 import { scratchFolders } from "./helpers/scratch";
 import { ObjectMapHead, objectMapTargets } from "../src/pretrain/object_map";
+import { tinyLlavaConfig } from "./helpers/tiny_llava";
 
 /** Temporary folders, removed after this file's tests (test/helpers/scratch.ts). */
 const scratch = scratchFolders();
@@ -55,29 +56,8 @@ beforeAll(async () => {
   await tf.setBackend("native");
 });
 
-/** A tiny LLaVA over the world tokenizer: 16×16 images in 8×8 patches → 4 image tokens. */
-function tinyConfig(overrides: Partial<LlavaConfig> = {}): LlavaConfig {
-  return {
-    vision: { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 2, imageSize: 16, patchSize: 8 },
-    text: {
-      vocabSize: tokenizer.vocabSize,
-      hiddenSize: 32,
-      intermediateSize: 64,
-      numLayers: 2,
-      numHeads: 4,
-      numKeyValueHeads: 2,
-      tieWordEmbeddings: true,
-      maxPositionEmbeddings: 256,
-      eosTokenIds: [tokenizer.eosTokenId],
-      padTokenId: tokenizer.padTokenId,
-    },
-    imageTokenId: id("<image>"),
-    visionFeatureLayers: [-2],
-    visionFeatureSelectStrategy: "default",
-    seed: 5,
-    ...overrides,
-  };
-}
+/** A tiny LLaVA over the world tokenizer: 16×16 images in 8×8 patches → 4 image tokens (test/helpers/tiny_llava.ts). */
+const tinyConfig = (overrides: Partial<LlavaConfig> = {}) => tinyLlavaConfig(tokenizer, overrides);
 
 const TWO_TURNS: ConversationTurn[] = [
   { from: "human", value: "<image>\nwhat color is the star?" },

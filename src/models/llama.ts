@@ -238,6 +238,12 @@ export interface LlamaInputs {
   attentionMask?: tf.Tensor;
   /** [B, T] int32 rotary positions. Default Tpast … Tpast + T − 1 (as transformers' forward). */
   positionIds?: tf.Tensor;
+  /**
+   * [B, T] int32, training only (no cache): conversations packed after one shared prefix, 0 for the prefix and k ≥ 1
+   * for branch k, each branch seeing the prefix and itself (`branchMask` in nn/masks.ts). Give the branches'
+   * `positionIds` too (each continues the prefix's), so that every branch computes what it would alone. Default none.
+   */
+  branchIds?: tf.Tensor;
   /** Cache to read and extend (incremental decoding). */
   cache?: KVCache;
   /** Also return the hidden states: the embeddings, every layer's output, the last one after the final norm. */
@@ -294,6 +300,12 @@ export class LlamaModel extends Module {
     if (padding && (padding.rank !== 2 || padding.shape[0] !== B || padding.shape[1] !== past + T)) {
       throw new Error(`Llama: attentionMask must be [${B}, ${past + T}] (cached + new positions), got [${padding.shape}]`);
     }
+    if (inputs.branchIds && cache) throw new Error("Llama: branchIds are for training on packed branches, not with a cache");
+    if (
+      inputs.positionIds &&
+      (inputs.positionIds.rank !== 2 || inputs.positionIds.shape[0] !== B || inputs.positionIds.shape[1] !== T)
+    )
+      throw new Error(`Llama: positionIds must be [${B}, ${T}], got [${inputs.positionIds.shape}]`);
     return tidy(() => {
       let x = inputsEmbeds ?? this.embedTokens.apply(inputIds!); // [B, T, D]
       const positions =
@@ -303,7 +315,7 @@ export class LlamaModel extends Module {
           .reshape([1, T])
           .tile([B, 1]); // [B, T]
       const rope = rotaryTables(positions, this.config.headDim, this.config.rope); // [B, 1, T, Dh] each
-      const mask = attentionMask({ queries: T, keys: past + T, causal: true, padding }); // [T, Tk] or [B, 1, T, Tk]
+      const mask = attentionMask({ queries: T, keys: past + T, causal: true, padding, branches: inputs.branchIds }); // [T, Tk] or [B, 1, T, Tk]
       const hiddenStates: tf.Tensor[] = [x];
       this.layers.forEach((layer, index) => {
         x = layer.apply(x, rope, mask, cache ? { cache, layer: index } : undefined);

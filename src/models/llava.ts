@@ -246,6 +246,10 @@ export interface LlavaInputs {
   visionFeatures?: tf.Tensor;
   /** [B, T] 1 real, 0 padding. */
   attentionMask?: tf.Tensor;
+  /** [B, T] int32 rotary positions (forward only). Default 0 … T − 1. */
+  positionIds?: tf.Tensor;
+  /** [B, T] int32, forward only: conversations packed after a shared prefix (`LlamaInputs.branchIds`). Default none. */
+  branchIds?: tf.Tensor;
   /**
    * Images per text row F (multi-image prompts): the images are [B·F, …], row b's frames at
    * b·F … b·F + F − 1, and every row must hold F·Nimg placeholders (checked per row). Default
@@ -409,7 +413,8 @@ export class LlavaForConditionalGeneration extends Module {
     );
     return tf.tidy(() => {
       const inputsEmbeds = this.inputEmbeddings(inputs.inputIds, inputs.pixelValues, inputs.visionFeatures, inputs.framesPerRow);
-      return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask: inputs.attentionMask }).logits };
+      const { attentionMask, positionIds, branchIds } = inputs;
+      return { logits: this.languageModel.forward({ inputsEmbeds, attentionMask, positionIds, branchIds }).logits };
     });
   }
 

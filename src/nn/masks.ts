@@ -1,6 +1,7 @@
 /**
  * Attention masks: which keys each query may see, as an additive bias
- * (0 allowed, −1e9 masked) for the softmax, from causality and padding.
+ * (0 allowed, −1e9 masked) for the softmax, from causality, padding and, for
+ * conversations packed after a shared prefix, branches.
  *
  * Reference: transformers `masking_utils.py` (`causal_mask_function`, `padding_mask_function`).
  */
@@ -48,23 +49,51 @@ export interface AttentionMaskArgs {
   causal: boolean;
   /** [B, Tk], 1 for real tokens and 0 for padding (Hugging Face's `attention_mask`). */
   padding?: tf.Tensor;
+  /**
+   * [B, T] int32 (no cache: Tq = Tk = T), several conversations packed after one shared prefix ({@link branchMask}):
+   * 0 for the shared prefix, k ≥ 1 for the tokens of branch k. A query sees a key only when the key is in the prefix or
+   * in the query's own branch (and causality and padding allow it). Default none (one sequence per row).
+   */
+  branches?: tf.Tensor;
 }
 
 export function attentionMask(args: AttentionMaskArgs): AttentionMask {
-  const { queries: Tq, keys: Tk, causal, padding } = args;
+  const { queries: Tq, keys: Tk, causal, padding, branches } = args;
   if (Tk < Tq) throw new Error(`attentionMask: keys (${Tk}) must be ≥ queries (${Tq})`);
   if (padding && (padding.rank !== 2 || padding.shape[1] !== Tk)) {
     throw new Error(`attentionMask: padding must be [B, ${Tk}] (one entry per key), got [${padding.shape}]`);
   }
-  if (!padding) return causal ? { bias: causalMask(Tq, Tk) } : {};
+  if (branches) {
+    if (Tq !== Tk) throw new Error(`attentionMask: branches need queries = keys (no cache), got ${Tq} queries and ${Tk} keys`);
+    if (branches.rank !== 2 || branches.shape[1] !== Tk || branches.dtype !== "int32")
+      throw new Error(`attentionMask: branches must be int32 [B, ${Tk}], got ${branches.dtype} [${branches.shape}]`);
+    if (padding && padding.shape[0] !== branches.shape[0])
+      throw new Error(`attentionMask: padding has ${padding.shape[0]} rows but branches ${branches.shape[0]}`);
+  }
+  if (!padding && !branches) return causal ? { bias: causalMask(Tq, Tk) } : {};
   return tf.tidy(() => {
     const allowed = causal ? causalMask(Tq, Tk).equal(0).toFloat() : undefined; // [Tq, Tk]: 1 = may attend
-    const [B] = padding.shape;
-    const keyAllowed = padding.toFloat().reshape([B, 1, 1, Tk]); // [B, 1, 1, Tk]
-    const both = allowed ? keyAllowed.mul(allowed) : keyAllowed.tile([1, 1, Tq, 1]); // [B, 1, Tq, Tk]
+    const B = (padding ?? branches)!.shape[0];
+    const keyAllowed = padding ? padding.toFloat().reshape([B, 1, 1, Tk]) : tf.ones([B, 1, 1, Tk]); // [B, 1, 1, Tk]
+    const unbranched = allowed ? keyAllowed.mul(allowed) : keyAllowed.tile([1, 1, Tq, 1]); // [B, 1, Tq, Tk]
+    const both = branches ? unbranched.mul(branchMask(branches)) : unbranched; // [B, 1, Tq, Tk]
     const bias = tf.sub(1, both).mul(-1e9);
     const rowsWithKeys = both.max(-1, true); // [B, 1, Tq, 1]
     return { bias, rowsWithKeys };
+  });
+}
+
+/**
+ * Which keys each query's branch lets it see, for conversations packed after one shared prefix (tree attention, as in
+ * shared-prefix packing): a key in the prefix (branch 0) or in the query's own branch. Causality is not applied here.
+ * branches: [B, T] int32 → [B, 1, T, T] float, 1 = may attend.
+ */
+export function branchMask(branches: tf.Tensor): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, T] = branches.shape;
+    const query = branches.reshape([B, 1, T, 1]); // [B, 1, T, 1]
+    const key = branches.reshape([B, 1, 1, T]); // [B, 1, 1, T]
+    return tf.logicalOr(key.equal(0), key.equal(query)).toFloat() as tf.Tensor4D; // [B, 1, T, T]
   });
 }
 

@@ -15,6 +15,7 @@ import * as path from "path";
 import { llavaConfigToHF } from "../models/llava_spec";
 import { llamaConfigToHF } from "../models/llama_spec";
 import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
+import { packBranches } from "../data/packed_branches";
 import type { Random } from "../util/random";
 import { LlavaTrainer, llavaBatch, type LlavaLossWeighting } from "./llava_training";
 import {
@@ -38,6 +39,11 @@ export interface FullTuneExample {
   /** The image's objects with their centres, the object-map objective's targets (undefined: none, the loss skips it). */
   readonly objects?: readonly MappedObject[];
   conversation(random: Random): ConversationTurn[];
+  /**
+   * One-question conversations about the image, trained packed after their shared prefix (`packBranches`: each sees
+   * the image and its own question only, as if asked alone). Given, the batches use these instead of `conversation`.
+   */
+  branches?(random: Random): ConversationTurn[][];
 }
 
 /** What every full-tune card records beyond the common fields. */
@@ -157,10 +163,14 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
                 ),
               }
             : {};
+          const tokenize = (turns: ConversationTurn[]) =>
+            tokenizeConversation(tokenizer, turns, { imageTokens: model.imageTokensPerImage, blind });
           return {
             ...llavaBatch(
               chosen.map((e) =>
-                tokenizeConversation(tokenizer, e.conversation(random), { imageTokens: model.imageTokensPerImage, blind }),
+                e.branches
+                  ? packBranches(e.branches(random).map(tokenize), model.config.imageTokenId)
+                  : tokenize(e.conversation(random)),
               ),
               tokenizer.padTokenId,
               cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,

@@ -24,6 +24,7 @@ import type { LlavaForConditionalGeneration } from "../models/llava";
 import { AdamW } from "../train/adamw";
 import { crossEntropy } from "../train/loss";
 import { IGNORE_INDEX, padConversations, type TokenizedConversation } from "../data/conversation";
+import type { PackedBranches } from "../data/packed_branches";
 import { checkObjectMapObjective, type ObjectMapHead, type ObjectMapObjective } from "./object_map";
 
 /** 1: feature alignment (projector only); 2: instruction tuning (projector + LLM). */
@@ -114,6 +115,10 @@ export interface LlavaTrainingBatch {
   readonly labels: tf.Tensor2D;
   /** [B, T] int32, 1 real, 0 padding. */
   readonly attentionMask: tf.Tensor2D;
+  /** [B, T] int32 rotary positions, when a row packs branches ({@link PackedBranches}); other rows 0 … T − 1. */
+  readonly positionIds?: tf.Tensor2D;
+  /** [B, T] int32, when a row packs branches: 0 shared prefix, k branch k (`LlamaInputs.branchIds`); other rows 0. */
+  readonly branchIds?: tf.Tensor2D;
   /** [ΣBimg, Nimg, Dvision·layers] tower features of the batch's images in reading order, or none (text only, the blind baseline). */
   readonly visionFeatures?: tf.Tensor3D;
   /** [ΣBimg, Nimg, pairs] each image token's object map (`objectMapTargets`), for a trainer with an object-map objective. */
@@ -125,7 +130,7 @@ export interface LlavaTrainingBatch {
  * feature set per image of the examples, in order (taken over, not copied).
  */
 export function llavaBatch(
-  examples: readonly TokenizedConversation[],
+  examples: readonly (TokenizedConversation | PackedBranches)[],
   padTokenId: number,
   visionFeatures?: tf.Tensor3D,
 ): LlavaTrainingBatch {
@@ -135,10 +140,25 @@ export function llavaBatch(
     throw new Error(`llavaBatch: the examples hold ${images} image(s) but ${given} feature set(s) were given`);
   const padded = padConversations(examples, padTokenId, "right");
   const [B, T] = [examples.length, padded.inputIds[0].length];
+  const packed = examples.some((e) => "branchIds" in e);
+  // Rows that pack branches carry their positions and branches; the others (and the padding) count on from their last
+  // position in the prefix's branch, which is plain causal attention.
+  const rowsOf = (field: "positionIds" | "branchIds") =>
+    examples.map((e) => {
+      const given = "branchIds" in e ? e[field] : field === "positionIds" ? e.inputIds.map((_, t) => t) : e.inputIds.map(() => 0);
+      const last = given.length ? given[given.length - 1] : 0;
+      return [...given, ...Array.from({ length: T - given.length }, (_, k) => (field === "positionIds" ? last + 1 + k : 0))];
+    });
   return {
     inputIds: tf.tensor2d(padded.inputIds, [B, T], "int32"),
     labels: tf.tensor2d(padded.labels, [B, T], "int32"),
     attentionMask: tf.tensor2d(padded.attentionMask, [B, T], "int32"),
+    ...(packed
+      ? {
+          positionIds: tf.tensor2d(rowsOf("positionIds"), [B, T], "int32"),
+          branchIds: tf.tensor2d(rowsOf("branchIds"), [B, T], "int32"),
+        }
+      : {}),
     ...(visionFeatures ? { visionFeatures } : {}),
   };
 }
@@ -149,6 +169,8 @@ export function disposeBatch(batch: LlavaTrainingBatch): void {
     batch.inputIds,
     batch.labels,
     batch.attentionMask,
+    ...(batch.positionIds ? [batch.positionIds] : []),
+    ...(batch.branchIds ? [batch.branchIds] : []),
     ...(batch.visionFeatures ? [batch.visionFeatures] : []),
     ...(batch.objectMaps ? [batch.objectMaps] : []),
   ]);
@@ -178,6 +200,8 @@ export function llavaLoss(
     const { logits } = model.forward({
       inputIds: batch.inputIds,
       attentionMask: batch.attentionMask,
+      positionIds: batch.positionIds,
+      branchIds: batch.branchIds,
       visionFeatures: batch.visionFeatures,
     }); // [B, T, V]
     const [B, T, V] = logits.shape;
