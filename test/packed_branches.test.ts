@@ -133,10 +133,8 @@ describe("packed conversations compute what each computes alone", () => {
     const separateLoss = llavaLoss(model, separateBatch);
     expect(Math.abs((await packedLoss.data())[0] - (await separateLoss.data())[0])).toBeLessThan(1e-5);
 
-    const packedLogits = tf.tidy(() => model.forward({ ...packedBatch, visionFeatures: packedBatch.visionFeatures }).logits);
-    const separateLogits = tf.tidy(
-      () => model.forward({ ...separateBatch, visionFeatures: separateBatch.visionFeatures }).logits,
-    );
+    const packedLogits = tf.tidy(() => model.forward(packedBatch).logits);
+    const separateLogits = tf.tidy(() => model.forward(separateBatch).logits);
     const prefix = packed.branchIds.indexOf(1);
     let at = prefix;
     for (const [k, c] of alone.entries()) {

@@ -141,22 +141,25 @@ export function llavaBatch(
   const padded = padConversations(examples, padTokenId, "right");
   const [B, T] = [examples.length, padded.inputIds[0].length];
   const packed = examples.some((e) => "branchIds" in e);
-  // Rows that pack branches carry their positions and branches; the others (and the padding) count on from their last
-  // position in the prefix's branch, which is plain causal attention.
-  const rowsOf = (field: "positionIds" | "branchIds") =>
-    examples.map((e) => {
-      const given = "branchIds" in e ? e[field] : field === "positionIds" ? e.inputIds.map((_, t) => t) : e.inputIds.map(() => 0);
-      const last = given.length ? given[given.length - 1] : 0;
-      return [...given, ...Array.from({ length: T - given.length }, (_, k) => (field === "positionIds" ? last + 1 + k : 0))];
-    });
+  // Rows that pack branches carry their positions and branches; the other rows are one sequence (positions 0 … len − 1,
+  // all in branch 0: plain causal attention). The padding counts on in branch 0 (masked as keys either way).
+  const positionRows = examples.map((e) => {
+    const given = "positionIds" in e ? e.positionIds : e.inputIds.map((_, t) => t);
+    const next = given.length ? given[given.length - 1] + 1 : 0;
+    return [...given, ...Array.from({ length: T - given.length }, (_, k) => next + k)];
+  });
+  const branchRows = examples.map((e) => [
+    ...("branchIds" in e ? e.branchIds : e.inputIds.map(() => 0)),
+    ...new Array<number>(T - e.inputIds.length).fill(0),
+  ]);
   return {
     inputIds: tf.tensor2d(padded.inputIds, [B, T], "int32"),
     labels: tf.tensor2d(padded.labels, [B, T], "int32"),
     attentionMask: tf.tensor2d(padded.attentionMask, [B, T], "int32"),
     ...(packed
       ? {
-          positionIds: tf.tensor2d(rowsOf("positionIds"), [B, T], "int32"),
-          branchIds: tf.tensor2d(rowsOf("branchIds"), [B, T], "int32"),
+          positionIds: tf.tensor2d(positionRows, [B, T], "int32"),
+          branchIds: tf.tensor2d(branchRows, [B, T], "int32"),
         }
       : {}),
     ...(visionFeatures ? { visionFeatures } : {}),
