@@ -315,7 +315,9 @@ export {
   llavaBatch,
   llavaLoss,
   disposeBatch,
+  splitByLength,
   type LlavaStage,
+  type LlavaStepBatch,
   type LlavaTrainerArgs,
   type LlavaTrainingBatch,
 } from "./pretrain/llava_training";

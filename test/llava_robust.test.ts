@@ -75,7 +75,12 @@ describe("llava-robust's plan", () => {
     expect(bad({ lossWeighting: "answer" as never })).toThrow(
       'llava-robust: lossWeighting must be "token" or "conversation", got "answer"',
     );
+    expect(bad({ splitByLength: 1 as never })).toThrow("llava-robust: splitByLength must be true or false, got 1");
+    expect(bad({ splitByLength: true, objectMap: { weight: 1 } })).toThrow(
+      "llava-robust: splitByLength takes no objectMap (the object-map loss reads the batch in one part)",
+    );
     expect(() => checkRobustPlan(LLAVA_ROBUST_PLAN)).not.toThrow();
+    expect(() => checkRobustPlan({ ...LLAVA_ROBUST_PLAN, splitByLength: true })).not.toThrow();
   });
 });
 
@@ -226,6 +231,43 @@ describe("llava-robust end to end", () => {
     await expect(pretrainLlavaRobust({ world: WORLD, out: "/tmp/none/llava-robust" }, TINY)).rejects.toThrow(
       /pretrain llava-robust: \/tmp\/none\/llava is missing \(make it with npm run pretrain -- llava\)/,
     );
+  }, 600_000);
+});
+
+describe("llava-robust with each step's rows in parts of similar length", () => {
+  it("follows the one-batch run's loss curve, sighted and blind, and writes nothing in a dry run", async () => {
+    const dir = scratchCheckpoints(scratch, "mllm-labs-robust-split-", ["llava", "llava-blind", "vision", "language"]);
+    const before = tf.memory().numTensors;
+    // more steps and rows than TINY, so that batches mix packed, scene and domain rows; no object map (it takes one part)
+    const plan: Partial<LlavaRobustPlan> = { ...TINY, objectMap: undefined, steps: 6, batchSize: 6, existenceScenes: 8 };
+    for (const blind of [false, true]) {
+      const out = path.join(dir, blind ? "llava-robust-blind" : "llava-robust");
+      const lines: string[] = [];
+      const run = async (splitByLength: boolean) =>
+        (
+          await pretrainLlavaRobust(
+            { world: WORLD, out, blind, dryRun: true, log: (l) => lines.push(l) },
+            { ...plan, splitByLength },
+          )
+        ).card;
+      const [one, parts] = [await run(false), await run(true)];
+      const name = blind ? "llava-robust-blind" : "llava-robust";
+      const split = lines
+        .map((l) =>
+          l.match(new RegExp(`^${name}: (\\d+) of 6 steps in two parts; padded positions (\\d+) against (\\d+) in one batch$`)),
+        )
+        .find(Boolean);
+      expect(split, lines.join("\n")).toBeTruthy();
+      expect(Number(split![1]), "steps split").toBeGreaterThan(0);
+      expect(Number(split![2])).toBeLessThan(Number(split![3]));
+      expect(parts.plan.splitByLength).toBe(true);
+      expect(parts.loss_curve).toHaveLength(one.loss_curve.length);
+      parts.loss_curve.forEach((loss, k) =>
+        expect(Math.abs(loss - one.loss_curve[k]), `blind ${blind}, point ${k}`).toBeLessThan(1e-3),
+      );
+      expect(fs.existsSync(out)).toBe(false);
+    }
+    expect(tf.memory().numTensors, "tensors leaked").toBe(before);
   }, 600_000);
 });
 

@@ -104,6 +104,24 @@ describe("branchMask and attentionMask with branches", () => {
     tf.dispose([branches, padding]);
   });
 
+  it("equals the comparison it stands for, 1 exactly where the key is in the prefix or the query's branch", async () => {
+    const [B, T] = [3, 40];
+    const ids = Array.from({ length: B * T }, (_, k) => [0, 0, 1, 2, 3, 7, 12][(k * 7919) % 7]);
+    const branches = tf.tensor2d(ids, [B, T], "int32");
+    const mask = branchMask(branches);
+    const values = await mask.data();
+    let checked = 0;
+    for (let b = 0; b < B; b++)
+      for (let q = 0; q < T; q++)
+        for (let k = 0; k < T; k++) {
+          const [query, key] = [ids[b * T + q], ids[b * T + k]];
+          expect(values[(b * T + q) * T + k]).toBe(key === 0 || key === query ? 1 : 0);
+          checked++;
+        }
+    expect(checked).toBe(B * T * T);
+    tf.dispose([branches, mask]);
+  });
+
   it("refuses branches with a cache or of the wrong shape", () => {
     const branches = tf.zeros([1, 4], "int32");
     expect(() => attentionMask({ queries: 2, keys: 4, causal: true, branches })).toThrow(/queries = keys/);

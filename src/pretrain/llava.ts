@@ -82,6 +82,7 @@ import {
   disposeBatch,
   type LlavaStage,
   type LlavaLossWeighting,
+  type LlavaStepBatch,
 } from "./llava_training";
 import { baselineTableMarkdown, learningRateAt, machineRecord, mean, writeCheckpoint, type CheckpointCard } from "./common";
 import type { PretrainArgs } from "./vision";
@@ -527,7 +528,7 @@ export async function runStage<E>(
     /** Each example's length in tokens: batches grouped by length (`recordBatches`' `lengths`). Default none. */
     lengths?: readonly number[];
   },
-  batch: (examples: readonly E[], random: Random) => Promise<ReturnType<typeof llavaBatch>>,
+  batch: (examples: readonly E[], random: Random) => Promise<LlavaStepBatch>,
 ): Promise<StageRun> {
   const started = Date.now();
   const random = new Random(args.seed);

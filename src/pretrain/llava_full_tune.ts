@@ -17,7 +17,7 @@ import { llamaConfigToHF } from "../models/llama_spec";
 import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
 import { packBranches } from "../data/packed_branches";
 import type { Random } from "../util/random";
-import { LlavaTrainer, llavaBatch, type LlavaLossWeighting } from "./llava_training";
+import { LlavaTrainer, llavaBatch, splitByLength, type LlavaLossWeighting, type LlavaTrainingBatch } from "./llava_training";
 import {
   evaluateLlavaCheckpoint,
   featureCache,
@@ -89,6 +89,12 @@ export interface LlavaFullTune<Card extends LlavaFullTuneCard> {
    * nothing), its read-out seeded by `seed`. The blind twin has no image tokens and ignores it. Default none.
    */
   readonly objectMap?: { readonly objective: ObjectMapObjective; readonly seed: number };
+  /**
+   * Each step's rows in two parts of similar length ({@link splitByLength}), each padded to its own longest: the same
+   * loss and gradient as the padded batch (up to the order of floating-point sums), for less work where a few long rows
+   * would pad many short ones. Not with `objectMap`. Default false.
+   */
+  readonly splitByLength?: boolean;
   /** The twin's config note (mllm_labs.note). */
   readonly blindConfigNote: string;
   /** What each baseline `mllm-labs eval` reports is, for the card. */
@@ -110,6 +116,8 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
   const log = args.log ?? console.log;
   const seed = args.seed ?? 0;
   const { name, blind } = tune;
+  if (tune.splitByLength && tune.objectMap && !blind)
+    throw new Error(`pretrain ${name}: splitByLength takes no object-map objective (its loss reads the batch in one part)`);
   // Called directly (a notebook, a script), it must not replace a folder either: the CLI's --force is the only way.
   if (!args.dryRun) refuseExistingCheckpoint(args.out, (args as { force?: boolean }).force);
   const base = path.resolve(args.out, tune.baseRelative);
@@ -129,6 +137,7 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
           examples.map((e) => e.image),
         );
     let stage: StageRun;
+    const padding = { whole: 0, parts: 0, splitSteps: 0 }; // with splitByLength: what the parts pad, against one batch
     // The object-map read-out (dropped at the end) and each batch's targets on the token grid, computed before the
     // batch's other tensors (they check the annotations; nothing is left to free if they throw).
     const objectMap =
@@ -165,18 +174,29 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
             : {};
           const tokenize = (turns: ConversationTurn[]) =>
             tokenizeConversation(tokenizer, turns, { imageTokens: model.imageTokensPerImage, blind });
-          return {
-            ...llavaBatch(
-              chosen.map((e) =>
-                e.branches
-                  ? packBranches(e.branches(random).map(tokenize), model.config.imageTokenId)
-                  : tokenize(e.conversation(random)),
-              ),
+          const rows = chosen.map((e) =>
+            e.branches
+              ? packBranches(e.branches(random).map(tokenize), model.config.imageTokenId)
+              : tokenize(e.conversation(random)),
+          );
+          // each example holds one image (none for the twin): its features follow its row
+          const batchOf = async (indices: readonly number[]) =>
+            llavaBatch(
+              indices.map((k) => rows[k]),
               tokenizer.padTokenId,
-              cache ? await cache.features(chosen.map((e) => e.image.key)) : undefined,
-            ),
-            ...maps,
-          };
+              cache ? await cache.features(indices.map((k) => chosen[k].image.key)) : undefined,
+            );
+          if (tune.splitByLength) {
+            const lengths = rows.map((r) => r.inputIds.length);
+            const cut = splitByLength(lengths);
+            padding.whole += rows.length * Math.max(...lengths);
+            padding.parts += cut.reduce((sum, indices) => sum + indices.length * lengths[indices[0]], 0);
+            if (cut.length > 1) padding.splitSteps++;
+            const parts: LlavaTrainingBatch[] = [];
+            for (const indices of cut) parts.push(await batchOf(indices));
+            return parts;
+          }
+          return { ...(await batchOf(rows.map((_, k) => k))), ...maps };
         },
       );
     } finally {
@@ -186,6 +206,10 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
     }
     const trainSeconds = (Date.now() - started) / 1000;
     log(`${name}: trained in ${trainSeconds.toFixed(0)} s`);
+    if (tune.splitByLength)
+      log(
+        `${name}: ${padding.splitSteps} of ${tune.steps} steps in two parts; padded positions ${padding.parts} against ${padding.whole} in one batch`,
+      );
     const blindDir = path.resolve(args.out, tune.neighbours.blind);
     const hasBlindTwin = !blind && fs.existsSync(path.join(blindDir, "config.json"));
     const partial = tune.card({

@@ -126,6 +126,30 @@ export interface LlavaTrainingBatch {
 }
 
 /**
+ * What one optimiser step trains on: a batch, or the same rows as parts of similar length, each padded only to its own
+ * longest row (see {@link splitByLength}). The parts' loss is the whole batch's ({@link llavaLoss}).
+ */
+export type LlavaStepBatch = LlavaTrainingBatch | readonly LlavaTrainingBatch[];
+
+/**
+ * The rows of a batch in two parts of similar length, cut where the padded positions (rows × longest row, summed over
+ * the parts) are fewest: a batch whose long rows (a scene's conversation) are few pads the many short ones (existence
+ * questions packed after an image, a sentiment answer) to them, and a part of its own spares that. Returns the rows'
+ * indices in each part, longest first; one part (all the rows) when no cut pads less. `lengths`: each row's tokens.
+ */
+export function splitByLength(lengths: readonly number[]): number[][] {
+  if (!Array.isArray(lengths) || lengths.length === 0 || !lengths.every((n) => Number.isInteger(n) && n > 0))
+    throw new Error(`splitByLength: lengths must be a non-empty list of positive integers, got ${JSON.stringify(lengths)}`);
+  const order = lengths.map((_, k) => k).sort((a, b) => lengths[b] - lengths[a] || a - b); // longest first, stable
+  let best = { cut: order.length, padded: order.length * lengths[order[0]] };
+  for (let cut = 1; cut < order.length; cut++) {
+    const padded = cut * lengths[order[0]] + (order.length - cut) * lengths[order[cut]];
+    if (padded < best.padded) best = { cut, padded };
+  }
+  return best.cut === order.length ? [order] : [order.slice(0, best.cut), order.slice(best.cut)];
+}
+
+/**
  * Pads tokenized examples into a batch. `visionFeatures` must hold one
  * feature set per image of the examples, in order (taken over, not copied).
  */
@@ -166,8 +190,12 @@ export function llavaBatch(
   };
 }
 
-/** Frees a batch's tensors. */
-export function disposeBatch(batch: LlavaTrainingBatch): void {
+/** Frees a batch's tensors (every part's, for a batch in parts). */
+export function disposeBatch(batch: LlavaStepBatch): void {
+  if (isParts(batch)) {
+    batch.forEach((part) => disposeBatch(part));
+    return;
+  }
   tf.dispose([
     batch.inputIds,
     batch.labels,
@@ -190,33 +218,82 @@ export type LlavaLossWeighting = "token" | "conversation";
 
 /**
  * Mean next-token cross-entropy over the supervised positions (logits at t predict the label at t + 1), averaged as
- * `weighting` says (default `token`).
+ * `weighting` says (default `token`). A batch in parts ({@link LlavaStepBatch}) gives the loss of its rows as one batch.
  */
 export function llavaLoss(
   model: LlavaForConditionalGeneration,
-  batch: LlavaTrainingBatch,
+  batch: LlavaStepBatch,
   weighting: LlavaLossWeighting = "token",
 ): tf.Scalar {
   if (weighting !== "token" && weighting !== "conversation")
     throw new Error(`llavaLoss: weighting must be "token" or "conversation", got ${JSON.stringify(weighting)}`);
+  if (isParts(batch)) return partsLoss(model, batch, weighting);
   return tf.tidy(() => {
-    const { logits } = model.forward({
-      inputIds: batch.inputIds,
-      attentionMask: batch.attentionMask,
-      positionIds: batch.positionIds,
-      branchIds: batch.branchIds,
-      visionFeatures: batch.visionFeatures,
-    }); // [B, T, V]
-    const [B, T, V] = logits.shape;
-    const predicted = logits.slice([0, 0, 0], [B, T - 1, V]); // [B, T−1, V]: positions 0…T−2
-    const next = batch.labels.slice([0, 1], [B, T - 1]); // [B, T−1]: labels 1…T−1
-    const supervised = next.notEqual(IGNORE_INDEX);
-    const targets = tf.where(supervised, next, tf.zerosLike(next)); // ignored positions get any valid id (weight 0)
+    const { predicted, targets, supervised } = shiftedLabels(model, batch);
     if (weighting === "token") return crossEntropy(predicted, targets, supervised);
-    // Each row's supervised positions weigh 1 / (their count): crossEntropy's weighted mean is then the mean of the
-    // rows' means over the rows that have any (a row with none adds 0 to both sums).
-    const perRow = supervised.toFloat().sum(1, true).maximum(1); // [B, 1]
-    return crossEntropy(predicted, targets, supervised.toFloat().div(perRow)); // weights [B, T−1]
+    return crossEntropy(predicted, targets, conversationWeights(supervised)); // weights [B, T−1]
+  });
+}
+
+/** Whether a step's batch comes in parts. */
+function isParts(batch: LlavaStepBatch): batch is readonly LlavaTrainingBatch[] {
+  return Array.isArray(batch);
+}
+
+/** The logits at positions 0 … T − 2 and the labels they predict (1 … T − 1), with where a label applies. */
+function shiftedLabels(
+  model: LlavaForConditionalGeneration,
+  batch: LlavaTrainingBatch,
+): { predicted: tf.Tensor3D; targets: tf.Tensor2D; supervised: tf.Tensor2D } {
+  const { logits } = model.forward({
+    inputIds: batch.inputIds,
+    attentionMask: batch.attentionMask,
+    positionIds: batch.positionIds,
+    branchIds: batch.branchIds,
+    visionFeatures: batch.visionFeatures,
+  }); // [B, T, V]
+  const [B, T, V] = logits.shape;
+  const predicted = logits.slice([0, 0, 0], [B, T - 1, V]) as tf.Tensor3D; // [B, T−1, V]: positions 0…T−2
+  const next = batch.labels.slice([0, 1], [B, T - 1]); // [B, T−1]: labels 1…T−1
+  const supervised = next.notEqual(IGNORE_INDEX) as tf.Tensor2D;
+  const targets = tf.where(supervised, next, tf.zerosLike(next)) as tf.Tensor2D; // ignored positions get any valid id (weight 0)
+  return { predicted, targets, supervised };
+}
+
+/**
+ * `conversation` weighting: each row's supervised positions weigh 1 / (their count). A weighted mean is then the mean
+ * of the rows' means over the rows that have any (a row with none adds 0 to both sums). [B, T−1] → [B, T−1]
+ */
+function conversationWeights(supervised: tf.Tensor2D): tf.Tensor2D {
+  const perRow = supervised.toFloat().sum(1, true).maximum(1); // [B, 1]
+  return supervised.toFloat().div(perRow);
+}
+
+/**
+ * The loss of a batch given in parts: each part's weighted sum of negative log-likelihoods and its sum of weights, added
+ * over the parts, then divided, as `crossEntropy` divides within one batch. So the parts' loss and its gradient are the
+ * whole batch's (the same terms, added in another order), whichever rows each part holds.
+ */
+function partsLoss(
+  model: LlavaForConditionalGeneration,
+  parts: readonly LlavaTrainingBatch[],
+  weighting: LlavaLossWeighting,
+): tf.Scalar {
+  if (parts.length === 0) throw new Error("llavaLoss: a batch in parts has no parts");
+  return tf.tidy(() => {
+    let total: tf.Tensor = tf.scalar(0);
+    let weight: tf.Tensor = tf.scalar(0);
+    for (const part of parts) {
+      const { predicted, targets, supervised } = shiftedLabels(model, part);
+      const V = predicted.shape[2];
+      const w = (weighting === "token" ? supervised.toFloat() : conversationWeights(supervised)).reshape([-1]); // [N]
+      // crossEntropy's weighted path, its two sums kept apart
+      const logProbs = tf.logSoftmax(predicted.reshape([-1, V])); // [N, V]
+      const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V, 1, 0, "float32")).sum(-1); // [N]
+      total = total.add(picked.mul(w).sum());
+      weight = weight.add(w.sum());
+    }
+    return total.div(weight.maximum(1)).neg() as tf.Scalar;
   });
 }
 
@@ -314,9 +391,11 @@ export class LlavaTrainer {
    * language loss, plus the object-map loss times its weight when the trainer has one ({@link takeObjectMapLoss}); with
    * `languageLoss` false, the weighted object-map loss alone.
    */
-  step(batch: LlavaTrainingBatch): tf.Scalar {
+  step(batch: LlavaStepBatch): tf.Scalar {
     const objectMap = this.objectMap;
     if (!objectMap) return this.optimizer.minimize(() => llavaLoss(this.model, batch, this.lossWeighting), this.variables);
+    if (isParts(batch))
+      throw new Error("LlavaTrainer: the object-map objective takes a batch in one part; give llavaBatch's batch as it is");
     const { visionFeatures, objectMaps } = batch;
     if (!visionFeatures || !objectMaps)
       throw new Error(
