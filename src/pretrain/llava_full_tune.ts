@@ -17,7 +17,14 @@ import { llamaConfigToHF } from "../models/llama_spec";
 import { tokenizeConversation, type ConversationTurn } from "../data/conversation";
 import { packBranches } from "../data/packed_branches";
 import type { Random } from "../util/random";
-import { LlavaTrainer, llavaBatch, splitByLength, type LlavaLossWeighting, type LlavaTrainingBatch } from "./llava_training";
+import {
+  disposeBatch,
+  LlavaTrainer,
+  llavaBatch,
+  splitByLength,
+  type LlavaLossWeighting,
+  type LlavaTrainingBatch,
+} from "./llava_training";
 import {
   evaluateLlavaCheckpoint,
   featureCache,
@@ -193,7 +200,12 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
             padding.parts += cut.reduce((sum, indices) => sum + indices.length * lengths[indices[0]], 0);
             if (cut.length > 1) padding.splitSteps++;
             const parts: LlavaTrainingBatch[] = [];
-            for (const indices of cut) parts.push(await batchOf(indices));
+            try {
+              for (const indices of cut) parts.push(await batchOf(indices));
+            } catch (error) {
+              disposeBatch(parts); // the parts built before the one that failed
+              throw error;
+            }
             return parts;
           }
           return { ...(await batchOf(rows.map((_, k) => k))), ...maps };
