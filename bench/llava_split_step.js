@@ -20,7 +20,7 @@ void (async () => {
   await dist("engine/init").initEngine({ backend: "native" });
   const { robustExistenceExamples, LLAVA_ROBUST_PLAN } = dist("pretrain/llava_robust");
   const { loadLlava, llavaTrainingData } = dist("pretrain/llava");
-  const { LlavaTrainer, llavaBatch, disposeBatch, splitByLength } = dist("pretrain/llava_training");
+  const { LlavaTrainer, llavaBatch, disposeBatch, paddedPositions, splitByLength } = dist("pretrain/llava_training");
   const { tokenizeConversation } = dist("data/conversation");
   const { packBranches } = dist("data/packed_branches");
   const { Random } = dist("util/random");
@@ -70,10 +70,7 @@ void (async () => {
       disposeBatch(batch);
       if (step < 2) continue; // warm-up
       totals[name].ms += ms;
-      totals[name].padded +=
-        name === "parts"
-          ? cut.reduce((sum, indices) => sum + indices.length * lengths[indices[0]], 0)
-          : 16 * Math.max(...lengths);
+      totals[name].padded += paddedPositions(lengths, name === "parts" ? cut : [rows.map((_, k) => k)]);
     }
     largest = Math.max(largest, Math.abs(losses.parts - losses["one batch"]));
     features.dispose();

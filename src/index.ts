@@ -315,6 +315,7 @@ export {
   llavaBatch,
   llavaLoss,
   disposeBatch,
+  paddedPositions,
   splitByLength,
   type LlavaStage,
   type LlavaStepBatch,

@@ -17,6 +17,7 @@ import {
   LlavaTrainer,
   llavaBatch,
   llavaLoss,
+  paddedPositions,
   splitByLength,
   type LlavaLossWeighting,
 } from "../src/pretrain/llava_training";
@@ -38,6 +39,11 @@ beforeAll(async () => {
 const tokenize = (turns: ConversationTurn[]) => tokenizeConversation(tokenizer, turns, { imageTokens: IMAGE_TOKENS });
 
 describe("splitByLength", () => {
+  it("counts the positions parts take once padded: rows × each part's longest", () => {
+    expect(paddedPositions([150, 210, 120], [[0, 1, 2]])).toBe(630);
+    expect(paddedPositions([150, 210, 120], [[1], [2, 0]])).toBe(210 + 300);
+  });
+
   it("cuts where the padded positions are fewest, longest rows first, every row once", () => {
     // one long row among seven short ones: alone in its part (210 + 7 × 150 = 1,260 against 8 × 210 = 1,680)
     expect(splitByLength([150, 210, 150, 120, 150, 150, 150, 150])).toEqual([[1], [0, 2, 4, 5, 6, 7, 3]]);
@@ -55,8 +61,7 @@ describe("splitByLength", () => {
     ]) {
       const parts = splitByLength(lengths);
       expect(parts.flat().sort((a, b) => a - b)).toEqual(lengths.map((_, k) => k));
-      const padded = parts.reduce((sum, part) => sum + part.length * lengths[part[0]], 0);
-      expect(padded).toBeLessThanOrEqual(lengths.length * Math.max(...lengths));
+      expect(paddedPositions(lengths, parts)).toBeLessThanOrEqual(paddedPositions(lengths, [lengths.map((_, k) => k)]));
     }
   });
 

@@ -93,7 +93,7 @@ export function branchMask(branches: tf.Tensor): tf.Tensor4D {
     const [B, T] = branches.shape;
     // Float arithmetic on the integer ids rather than int32 and bool comparisons: the same 0/1 values, on float kernels
     // every backend has natively (the native backend's comparisons of [B, 1, T, T] fall back to tfjs's generic
-    // broadcasting loops: 0.24 s of a llava-robust step of 1.6 s, bench/llava_split_step.js).
+    // broadcasting loops: 0.26 s of a llava-robust step of 1.58 s, bench/llava_split_step.js).
     const ids = branches.toFloat();
     const query = ids.reshape([B, 1, T, 1]); // [B, 1, T, 1]
     const key = ids.reshape([B, 1, 1, T]); // [B, 1, 1, T]

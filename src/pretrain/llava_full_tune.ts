@@ -21,6 +21,7 @@ import {
   disposeBatch,
   LlavaTrainer,
   llavaBatch,
+  paddedPositions,
   splitByLength,
   type LlavaLossWeighting,
   type LlavaTrainingBatch,
@@ -196,8 +197,8 @@ export async function runLlavaFullTune<Card extends LlavaFullTuneCard>(
           if (tune.splitByLength) {
             const lengths = rows.map((r) => r.inputIds.length);
             const cut = splitByLength(lengths);
-            padding.whole += rows.length * Math.max(...lengths);
-            padding.parts += cut.reduce((sum, indices) => sum + indices.length * lengths[indices[0]], 0);
+            padding.whole += paddedPositions(lengths, [rows.map((_, k) => k)]);
+            padding.parts += paddedPositions(lengths, cut);
             if (cut.length > 1) padding.splitSteps++;
             const parts: LlavaTrainingBatch[] = [];
             try {

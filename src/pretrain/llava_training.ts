@@ -22,7 +22,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LlavaForConditionalGeneration } from "../models/llava";
 import { AdamW } from "../train/adamw";
-import { crossEntropy } from "../train/loss";
+import { crossEntropy, weightedLogLikelihood } from "../train/loss";
 import { IGNORE_INDEX, padConversations, type TokenizedConversation } from "../data/conversation";
 import type { PackedBranches } from "../data/packed_branches";
 import { checkObjectMapObjective, type ObjectMapHead, type ObjectMapObjective } from "./object_map";
@@ -141,12 +141,17 @@ export function splitByLength(lengths: readonly number[]): number[][] {
   if (!Array.isArray(lengths) || lengths.length === 0 || !lengths.every((n) => Number.isInteger(n) && n > 0))
     throw new Error(`splitByLength: lengths must be a non-empty list of positive integers, got ${JSON.stringify(lengths)}`);
   const order = lengths.map((_, k) => k).sort((a, b) => lengths[b] - lengths[a] || a - b); // longest first, stable
-  let best = { cut: order.length, padded: order.length * lengths[order[0]] };
+  let best = [order];
   for (let cut = 1; cut < order.length; cut++) {
-    const padded = cut * lengths[order[0]] + (order.length - cut) * lengths[order[cut]];
-    if (padded < best.padded) best = { cut, padded };
+    const parts = [order.slice(0, cut), order.slice(cut)];
+    if (paddedPositions(lengths, parts) < paddedPositions(lengths, best)) best = parts;
   }
-  return best.cut === order.length ? [order] : [order.slice(0, best.cut), order.slice(best.cut)];
+  return best;
+}
+
+/** The positions rows take once padded: each part's rows × its longest row, summed. `parts`: indices into `lengths`. */
+export function paddedPositions(lengths: readonly number[], parts: readonly (readonly number[])[]): number {
+  return parts.reduce((sum, part) => sum + part.length * Math.max(...part.map((k) => lengths[k])), 0);
 }
 
 /**
@@ -270,8 +275,8 @@ function conversationWeights(supervised: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * The loss of a batch given in parts: each part's weighted sum of negative log-likelihoods and its sum of weights, added
- * over the parts, then divided, as `crossEntropy` divides within one batch. So the parts' loss and its gradient are the
+ * The loss of a batch given in parts: each part's weighted log-likelihood and its sum of weights
+ * ({@link weightedLogLikelihood}), added over the parts, then divided, as `crossEntropy` divides within one batch. So the parts' loss and its gradient are the
  * whole batch's (the same terms, added in another order), whichever rows each part holds.
  */
 function partsLoss(
@@ -281,19 +286,19 @@ function partsLoss(
 ): tf.Scalar {
   if (parts.length === 0) throw new Error("llavaLoss: a batch in parts has no parts");
   return tf.tidy(() => {
-    let total: tf.Tensor = tf.scalar(0);
+    let logLikelihood: tf.Tensor = tf.scalar(0);
     let weight: tf.Tensor = tf.scalar(0);
     for (const part of parts) {
       const { predicted, targets, supervised } = shiftedLabels(model, part);
-      const V = predicted.shape[2];
-      const w = (weighting === "token" ? supervised.toFloat() : conversationWeights(supervised)).reshape([-1]); // [N]
-      // crossEntropy's weighted path, its two sums kept apart
-      const logProbs = tf.logSoftmax(predicted.reshape([-1, V])); // [N, V]
-      const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]), V, 1, 0, "float32")).sum(-1); // [N]
-      total = total.add(picked.mul(w).sum());
-      weight = weight.add(w.sum());
+      const sums = weightedLogLikelihood(
+        predicted,
+        targets,
+        weighting === "token" ? supervised : conversationWeights(supervised),
+      );
+      logLikelihood = logLikelihood.add(sums.logLikelihood);
+      weight = weight.add(sums.weight);
     }
-    return total.div(weight.maximum(1)).neg() as tf.Scalar;
+    return logLikelihood.div(weight.maximum(1)).neg() as tf.Scalar; // as crossEntropy divides within one batch
   });
 }
 
