@@ -1,6 +1,7 @@
 /**
- * Three levers against POPE's binding errors, each on the same short tune (docs/lab02-plan.md, "Three levers against
- * binding"): the committed llava tuned (projector + LLM, the tower frozen) on single existence questions about fresh
+ * Levers against POPE's binding errors, each on the same short tune (docs/lab02-plan.md, "Four levers against binding,
+ * on one short tune" and "The tower tuned too"): the committed llava tuned (projector + LLM; the tower frozen but in
+ * `tower-tuned`) on single existence questions about fresh
  * scenes, drawn as llava-robust draws them (`robustExistencePairs` with LLAVA_ROBUST_PLAN: each present pair matched by
  * a binding, adversarial or random absent one), one question per row picked anew at each draw, no replay; then the
  * eval's own POPE questions on the world's 300 test scenes (`buildPopeQuestions`, three present pairs per image, seed
@@ -16,9 +17,14 @@
  * - `object-map`: the control's format with the object-map objective beside the language loss (`object_map.ts`, weight
  *   MAP_WEIGHT): each image token asked, through a linear read-out dropped afterwards, which colour–shape pairs have
  *   their centre in its cell, so that a binding pair is one direction of the token a question's attention can match.
+ * - `tower-tuned`: the control with the vision tower tuned too (frozen in LLaVA's two stages; unfrozen in later recipes
+ *   such as LLaVA-OneVision's and Qwen-VL's), its step size TOWER_LR_SCALE times the projector's and LLM's (a second
+ *   AdamW over the same gradients): the features themselves may learn to bind an object's colour to its shape, which a
+ *   contrastive tower trained on captions need not do (Yuksekgonul et al., ICLR 2023, "bag-of-words" behaviour).
  * A diagnostic: it writes nothing and prints one JSON line (POPE F1, accuracy and yes-ratio per kind, "no" to the
  * binding pairs per kind, the last loss, the seconds).
- * `node bench/llava_binding_levers.js [VARIANT=image-first] [STEPS=1000] [SCENES=6000] [LR=5e-4] [BATCH=32] [MAP_WEIGHT=1]`
+ * `node bench/llava_binding_levers.js [VARIANT=image-first] [STEPS=1000] [SCENES=6000] [LR=5e-4] [BATCH=32] [MAP_WEIGHT=1]
+ * [TOWER_LR_SCALE=1]`
  * (1,000 steps of 32: about 9 minutes on one thread, 15 for `expanded`, then 4 of questions).
  */
 "use strict";
@@ -27,7 +33,7 @@ const tf = require("@tensorflow/tfjs");
 const root = path.join(__dirname, "..");
 const dist = (f) => require(path.join(root, "dist/src", f));
 
-const VARIANTS = ["image-first", "question-first", "question-both", "expanded", "object-map"];
+const VARIANTS = ["image-first", "question-first", "question-both", "expanded", "object-map", "tower-tuned"];
 
 /** The first user turn of a variant's format. */
 function userTurn(variant, question) {
@@ -72,13 +78,14 @@ async function expandBlocks(model) {
 }
 
 void (async () => {
-  const [variant, steps, count, learningRate, batchSize, mapWeight] = [
+  const [variant, steps, count, learningRate, batchSize, mapWeight, towerScale] = [
     process.argv[2] ?? "image-first",
     Number(process.argv[3] ?? 1000),
     Number(process.argv[4] ?? 6000),
     Number(process.argv[5] ?? 5e-4),
     Number(process.argv[6] ?? 32),
     Number(process.argv[7] ?? 1),
+    Number(process.argv[8] ?? 1),
   ];
   if (!VARIANTS.includes(variant))
     throw new Error(`VARIANT must be one of ${VARIANTS.join(", ")}, got ${JSON.stringify(variant)}`);
@@ -86,11 +93,16 @@ void (async () => {
     if (!(Number.isInteger(value) && value > 0)) throw new Error(`${name} must be a positive integer, got ${value}`);
   if (!(learningRate > 0)) throw new Error(`LR must be a positive number, got ${process.argv[5]}`);
   if (!(mapWeight > 0)) throw new Error(`MAP_WEIGHT must be a positive number, got ${process.argv[7]}`);
+  if (!(towerScale > 0)) throw new Error(`TOWER_LR_SCALE must be a positive number, got ${process.argv[8]}`);
+  const towerTuned = variant === "tower-tuned";
   await dist("engine/init").initEngine({ backend: "native" });
   const { loadLlava, featureCache, runStage, SCENE_CANVAS } = dist("pretrain/llava");
   const { ObjectMapHead, objectMapTargets, tokenGridSide } = dist("pretrain/object_map");
   const { robustExistencePairs, LLAVA_ROBUST_PLAN } = dist("pretrain/llava_robust");
-  const { LlavaTrainer, llavaBatch } = dist("pretrain/llava_training");
+  const { LlavaTrainer, llavaBatch, llavaLoss } = dist("pretrain/llava_training");
+  const { AdamW } = dist("train/adamw");
+  const { valueAndGradients } = dist("engine/backprop");
+  const { toChannelsFirst } = dist("data/loaders");
   const { chatBatch } = dist("pipelines/llava_chat");
   const { tokenizeConversation } = dist("data/conversation");
   const { sampleScene, sceneSvg, svgToRgb } = dist("data/scene");
@@ -109,14 +121,53 @@ void (async () => {
     const rounds = robustExistencePairs(scene.objects, LLAVA_ROBUST_PLAN, pairRandom);
     examples.push({ image: { key: `levers/${k}`, rgb: (await svgToRgb(sceneSvg(scene))).data }, rounds, objects: scene.objects });
   }
-  const cache = featureCache(
-    model,
-    examples.map((e) => e.image),
-  );
-  await cache.precompute(examples.map((e) => e.image.key));
+  // The tower-tuned variant reads pixels at every step (its features change); the others cache the frozen tower's once.
+  const cache = featureCache(model, towerTuned ? [] : examples.map((e) => e.image));
+  if (!towerTuned) await cache.precompute(examples.map((e) => e.image.key));
+  const size = model.config.vision.imageSize;
+  /** [n, 3, S, S] CLIP-normalised pixels of the chosen examples' scenes. */
+  const pixelsOf = (chosen) => {
+    const out = new Float32Array(chosen.length * 3 * size * size);
+    chosen.forEach((e, k) => toChannelsFirst({ data: e.image.rgb, width: size }, 0, size, "clip", out, k * 3 * size * size));
+    return tf.tensor4d(out, [chosen.length, 3, size, size]);
+  };
   const objectMap =
     variant === "object-map" ? { weight: mapWeight, head: new ObjectMapHead(model.config.text.hiddenSize, 93) } : undefined;
   const trainer = new LlavaTrainer(model, { stage: 2, ...(objectMap ? { objectMap } : {}) });
+  let towerOptimizer;
+  if (towerTuned) {
+    // One backward pass for all; the projector and LLM step with the trainer's AdamW, the tower with its own at
+    // TOWER_LR_SCALE times the scheduled rate. The batch carries placeholder features (llavaBatch checks their count)
+    // that the step replaces with the tower's output on the batch's pixels, inside the gradient.
+    model.visionTower.setTrainable(true);
+    // The selected hidden state comes before the tower's post-layernorm, which gets no gradient and stays as it is.
+    const towerVariables = model.visionTower
+      .namedParameters()
+      .filter(([name]) => !name.includes("post_layernorm"))
+      .map(([, variable]) => variable);
+    const mainVariables = trainer.variables.filter((v) => !towerVariables.includes(v));
+    towerOptimizer = new AdamW({ learningRate: 0, weightDecay: 0 });
+    trainer.step = (batch) => {
+      const { pixels, visionFeatures: placeholder, ...rest } = batch;
+      const { value, grads } = valueAndGradients(
+        () => llavaLoss(model, { ...rest, visionFeatures: model.visionFeatures(pixels) }),
+        [...mainVariables, ...towerVariables],
+      );
+      const main = new Map();
+      const tower = new Map();
+      mainVariables.forEach((v, i) => grads[i] && main.set(v, grads[i]));
+      towerVariables.forEach((v, i) => grads[mainVariables.length + i] && tower.set(v, grads[mainVariables.length + i]));
+      if (tower.size !== towerVariables.length)
+        throw new Error(`tower-tuned: ${tower.size} of ${towerVariables.length} tower variables got a gradient`);
+      trainer.optimizer.applyGradients(main);
+      towerOptimizer.learningRate = trainer.learningRate * towerScale;
+      towerOptimizer.applyGradients(tower);
+      tf.dispose([...grads.filter(Boolean), pixels]);
+      // `placeholder` is disposed by the caller's disposeBatch (it stays on the batch object).
+      void placeholder;
+      return value;
+    };
+  }
   let run;
   try {
     run = await runStage(
@@ -135,6 +186,7 @@ void (async () => {
               ),
             }
           : {}),
+        ...(towerTuned ? { pixels: pixelsOf(chosen) } : {}),
         ...llavaBatch(
           chosen.map((e) => {
             const round = e.rounds[Math.floor(random.next() * e.rounds.length)];
@@ -145,12 +197,19 @@ void (async () => {
             return tokenizeConversation(tokenizer, turns, { imageTokens: model.imageTokensPerImage });
           }),
           tokenizer.padTokenId,
-          await cache.features(chosen.map((e) => e.image.key)),
+          towerTuned
+            ? tf.zeros([
+                chosen.length,
+                (size / model.config.vision.patchSize) ** 2,
+                model.config.vision.hiddenSize * model.config.visionFeatureLayers.length,
+              ])
+            : await cache.features(chosen.map((e) => e.image.key)),
         ),
       }),
     );
   } finally {
     trainer.dispose();
+    towerOptimizer?.dispose();
     objectMap?.head.dispose();
     cache.clear();
   }
@@ -162,7 +221,15 @@ void (async () => {
     model,
     split.records.map((r) => ({ key: path.join(split.dir, r.image) })),
   );
-  const out = { variant, steps, scenes: count, learningRate, batchSize, ...(objectMap ? { mapWeight } : {}) };
+  const out = {
+    variant,
+    steps,
+    scenes: count,
+    learningRate,
+    batchSize,
+    ...(objectMap ? { mapWeight } : {}),
+    ...(towerTuned ? { towerScale } : {}),
+  };
   out.train_seconds = Math.round(run.seconds);
   out.last_loss = run.curve[run.curve.length - 1];
   try {
