@@ -1,6 +1,6 @@
 /**
  * Levers against POPE's binding errors, each on the same short tune (docs/lab02-plan.md, "Four levers against binding,
- * on one short tune" and "The tower tuned too"): the committed llava tuned (projector + LLM; the tower frozen but in
+ * on one short tune" and "The tower tuned too, and llava asked question-first"): the committed llava tuned (projector + LLM; the tower frozen but in
  * `tower-tuned`) on single existence questions about fresh
  * scenes, drawn as llava-robust draws them (`robustExistencePairs` with LLAVA_ROBUST_PLAN: each present pair matched by
  * a binding, adversarial or random absent one), one question per row picked anew at each draw, no replay; then the
@@ -21,6 +21,8 @@
  *   such as LLaVA-OneVision's and Qwen-VL's), its step size TOWER_LR_SCALE times the projector's and LLM's (a second
  *   AdamW over the same gradients): the features themselves may learn to bind an object's colour to its shape, which a
  *   contrastive tower trained on captions need not do (Yuksekgonul et al., ICLR 2023, "bag-of-words" behaviour).
+ * The llava tuned is the committed one, or the folder in the environment's LLAVA_DIR (a llava trained another way:
+ * `bench/llava_question_first.js`).
  * A diagnostic: it writes nothing and prints one JSON line (POPE F1, accuracy and yes-ratio per kind, "no" to the
  * binding pairs per kind, the last loss, the seconds).
  * `node bench/llava_binding_levers.js [VARIANT=image-first] [STEPS=1000] [SCENES=6000] [LR=5e-4] [BATCH=32] [MAP_WEIGHT=1]
@@ -110,7 +112,7 @@ void (async () => {
   const { openSplit } = dist("data/loaders");
   const { buildPopeQuestions, parseYesNo, popeMetrics, POPE_NEGATIVES } = dist("metrics/pope");
   const { Random } = dist("util/random");
-  const loaded = loadLlava(path.join(root, "data/checkpoints/llava"));
+  const loaded = loadLlava(process.env.LLAVA_DIR ?? path.join(root, "data/checkpoints/llava"));
   const model = variant === "expanded" ? await expandBlocks(loaded.model) : loaded.model;
   const { tokenizer } = loaded;
   const sceneRandom = new Random(4321); // apart from the world's splits, llava's and llava-robust's draws
