@@ -1,8 +1,8 @@
 /**
- * Levers against POPE's binding errors, each on the same short tune (docs/lab02-plan.md, "Four levers against binding,
- * on one short tune" and "The tower tuned too, and llava asked question-first"): the committed llava tuned (projector + LLM; the tower frozen but in
- * `tower-tuned`) on single existence questions about fresh
- * scenes, drawn as llava-robust draws them (`robustExistencePairs` with LLAVA_ROBUST_PLAN: each present pair matched by
+ * Levers against POPE's binding errors, each on the same short tune (docs/lab02-plan.md, "Four levers against
+ * binding, on one short tune" and "The tower tuned too, and llava asked question-first"): the committed llava tuned
+ * (projector + LLM; the tower frozen but in `tower-tuned`) on single existence questions about fresh scenes, drawn as
+ * llava-robust draws them (`robustExistencePairs` with LLAVA_ROBUST_PLAN: each present pair matched by
  * a binding, adversarial or random absent one), one question per row picked anew at each draw, no replay; then the
  * eval's own POPE questions on the world's 300 test scenes (`buildPopeQuestions`, three present pairs per image, seed
  * 0: the 1,108 per kind of `mllm-labs eval`), asked greedily as `evaluateLlava` asks them, in the variant's format.
