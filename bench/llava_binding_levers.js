@@ -150,9 +150,9 @@ void (async () => {
     const mainVariables = trainer.variables.filter((v) => !towerVariables.includes(v));
     towerOptimizer = new AdamW({ learningRate: 0, weightDecay: 0 });
     trainer.step = (batch) => {
-      const { pixels, visionFeatures: placeholder, ...rest } = batch;
+      const { pixels } = batch; // the placeholder features stay on the batch, for the caller's disposeBatch
       const { value, grads } = valueAndGradients(
-        () => llavaLoss(model, { ...rest, visionFeatures: model.visionFeatures(pixels) }),
+        () => llavaLoss(model, { ...batch, visionFeatures: model.visionFeatures(pixels) }),
         [...mainVariables, ...towerVariables],
       );
       const main = new Map();
@@ -165,8 +165,6 @@ void (async () => {
       towerOptimizer.learningRate = trainer.learningRate * towerScale;
       towerOptimizer.applyGradients(tower);
       tf.dispose([...grads.filter(Boolean), pixels]);
-      // `placeholder` is disposed by the caller's disposeBatch (it stays on the batch object).
-      void placeholder;
       return value;
     };
   }
